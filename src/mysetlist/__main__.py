@@ -1,0 +1,3 @@
+from mysetlist.cli import main
+
+main()

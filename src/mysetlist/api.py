@@ -1,0 +1,81 @@
+"""The HTTP application: mounts each capability's router and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from mysetlist.core.config import Settings, load_settings
+from mysetlist.core.errors import install_error_handlers
+from mysetlist.core.health_routes import router as health_router
+from mysetlist.core.http_middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from mysetlist.core.runtime import open_runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings, database_url: str, redis_url: str, *, with_worker: bool = False
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await open_runtime(settings, database_url, redis_url)
+        app.state.runtime = runtime
+        app.state.verifier = runtime.verifier
+        worker: asyncio.Task[None] | None = None
+        if with_worker:
+            from mysetlist.jobs import run_worker
+
+            worker = asyncio.create_task(run_worker(database_url, redis_url, settings))
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            await runtime.close()
+
+    app = FastAPI(
+        title="MySetlist analytics & notifications",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router)
+    for router in _capability_routers():
+        app.include_router(router)
+    return app
+
+
+def _capability_routers() -> list[object]:
+    """Each capability's `routes.router`, for those that have one."""
+    import importlib
+
+    routers = []
+    for name in ("platform", "tracking", "warehouse"):
+        try:
+            module = importlib.import_module(f"mysetlist.{name}.routes")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"mysetlist.{name}.routes":
+                raise
+            continue
+        routers.append(module.router)
+    return routers
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` worker processes: URLs come from the environment
+    (the parent `mysetlist api` resolved embedded servers and exported them)."""
+    settings = load_settings()
+    database_url = os.environ["DATABASE_URL"]
+    redis_url = os.environ["REDIS_URL"]
+    return create_app(settings, database_url, redis_url)

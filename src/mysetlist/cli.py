@@ -1,0 +1,194 @@
+"""The `mysetlist` command: thin wrappers over the services."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from mysetlist.core.config import ConfigError, Settings, load_settings
+from mysetlist.core.embedded import Endpoints, resolve_endpoints
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+console = Console(stderr=True)
+
+# A stable id for the operator the demo prints a token for.
+DEMO_ADMIN_ID = "00000000-0000-4000-8000-000000000001"
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)  # one unwrapped line, whatever the terminal width
+        raise typer.Exit(2) from None
+
+
+def _endpoints(settings: Settings) -> Endpoints:
+    # SIGTERM should run atexit hooks (they stop embedded servers) like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    endpoints = resolve_endpoints(settings)
+    from mysetlist.core.migrate import apply_migrations
+
+    applied = apply_migrations(endpoints.database_url)
+    if applied:
+        console.print(f"applied {len(applied)} migration(s)")
+    return endpoints
+
+
+def _run_api(
+    settings: Settings, endpoints: Endpoints, host: str, port: int, *, with_worker: bool
+) -> None:
+    import uvicorn
+
+    from mysetlist.api import create_app
+    from mysetlist.core.json_logging import configure_logging
+
+    configure_logging(settings.log_level)
+    app = create_app(
+        settings, endpoints.database_url, endpoints.redis_url, with_worker=with_worker
+    )
+    uvicorn.run(
+        app, host=host, port=port, loop="uvloop", http="httptools",
+        log_config=None, access_log=False, timeout_graceful_shutdown=5,
+    )  # fmt: skip
+
+
+def _banner(host: str, port: int, settings: Settings) -> None:
+    from mysetlist.core.auth import mint_token
+
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    console.print(f"[bold green]MySetlist API[/bold green]  {base}   (docs: {base}/docs)")
+    token = mint_token(settings, DEMO_ADMIN_ID, role="authenticated", admin=True, ttl_seconds=86400)
+    console.print("admin token (24 h):")
+    print(token, flush=True)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """API, background worker and scheduler in one process (for small installs)."""
+    settings = _settings()
+    endpoints = _endpoints(settings)
+    try:
+        _banner(host, port, settings)
+        _run_api(settings, endpoints, host, port, with_worker=True)
+    finally:
+        endpoints.stop()
+
+
+@cli.command()
+def api(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+) -> None:
+    """The HTTP API only (scale out with --workers and more hosts)."""
+    settings = _settings()
+    endpoints = _endpoints(settings)
+    try:
+        if workers == 1:
+            _run_api(settings, endpoints, host, port, with_worker=False)
+            return
+        import uvicorn
+
+        # Worker processes attach to the servers we resolved (embedded or not).
+        os.environ["DATABASE_URL"] = endpoints.database_url
+        os.environ["REDIS_URL"] = endpoints.redis_url
+        uvicorn.run(
+            "mysetlist.api:create_app_from_env", factory=True, host=host, port=port,
+            workers=workers, loop="uvloop", http="httptools", access_log=False,
+        )  # fmt: skip
+    finally:
+        endpoints.stop()
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1)] = 4,
+) -> None:
+    """Background jobs and schedules (ETL, rollups, partition upkeep, deliveries)."""
+    from mysetlist.core.json_logging import configure_logging
+    from mysetlist.jobs import run_worker
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    endpoints = _endpoints(settings)
+    try:
+        asyncio.run(
+            run_worker(
+                endpoints.database_url, endpoints.redis_url, settings, concurrency=concurrency
+            )
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        endpoints.stop()
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply pending schema migrations."""
+    settings = _settings()
+    endpoints = _endpoints(settings)
+    endpoints.stop()
+    console.print("schema is up to date")
+
+
+@cli.command()
+def token(
+    user_id: Annotated[str, typer.Argument(help="the user's id (uuid)")],
+    role: Annotated[str, typer.Option(help="authenticated or service_role")] = "authenticated",
+    admin: Annotated[bool, typer.Option("--admin", help="mark as operator")] = False,
+    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
+) -> None:
+    """Mint a JWT for development; the token is the last line printed."""
+    from mysetlist.core.auth import mint_token
+
+    try:
+        uuid.UUID(user_id)
+    except ValueError:
+        console.print(f"[red]not a uuid: {user_id}[/red]")
+        raise typer.Exit(2) from None
+    if role not in ("authenticated", "service_role"):
+        console.print("[red]--role must be authenticated or service_role[/red]")
+        raise typer.Exit(2)
+    print(mint_token(_settings(), user_id, role=role, admin=admin, ttl_seconds=ttl))
+
+
+@cli.command()
+def demo(
+    users: Annotated[int, typer.Option(min=1)] = 5000,
+    days: Annotated[int, typer.Option(min=1, help="days of activity history")] = 120,
+    seed: Annotated[int, typer.Option()] = 42,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="seed, then exit")] = False,
+) -> None:
+    """Seed a synthetic MySetlist world, then serve it."""
+    from mysetlist.demo.world import WorldSpec, build_world
+
+    settings = _settings()
+    endpoints = _endpoints(settings)
+    try:
+        summary = build_world(
+            endpoints.database_url, WorldSpec(users=users, days=days, seed=seed), progress=True
+        )
+        console.print(f"[bold]synthetic world:[/bold] {summary}")
+        if not no_serve:
+            _banner(host, port, settings)
+            _run_api(settings, endpoints, host, port, with_worker=True)
+    finally:
+        endpoints.stop()
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,152 @@
+"""JWT verification with Supabase-style claims, and the FastAPI dependencies built on it.
+
+`sub` is the user id, `role` is `authenticated` or `service_role`, and
+`app_metadata.admin = true` marks an operator. HS256 tokens are checked against
+`JWT_SECRET`; RS256/ES256 tokens against the keys at `JWT_JWKS_URL`. `alg: none` is never
+accepted because the allowed algorithms are fixed per key source.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+
+from mysetlist.core.config import Settings
+from mysetlist.core.errors import Problem
+
+ROLES = ("authenticated", "service_role")
+_ASYMMETRIC = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
+
+
+@dataclass(frozen=True)
+class Claims:
+    user_id: str
+    role: str
+    is_admin: bool
+    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def is_operator(self) -> bool:
+        return self.is_admin or self.role == "service_role"
+
+
+class AuthError(Problem):
+    def __init__(self, detail: str) -> None:
+        super().__init__(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings) -> None:
+        self._secret = settings.effective_jwt_secret
+        self._audience = settings.jwt_audience
+        self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+
+    def verify(self, token: str) -> Claims:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError as exc:
+            raise AuthError(f"malformed token: {exc}") from None
+        alg = header.get("alg")
+        options = {"require": ["exp", "sub"], "verify_aud": self._audience is not None}
+        try:
+            if alg == "HS256":
+                payload = jwt.decode(
+                    token, self._secret, algorithms=["HS256"],
+                    audience=self._audience, options=options, leeway=5,
+                )  # fmt: skip
+            elif alg in _ASYMMETRIC and self._jwks is not None:
+                key = self._jwks.get_signing_key_from_jwt(token)
+                payload = jwt.decode(
+                    token, key, algorithms=_ASYMMETRIC,
+                    audience=self._audience, options=options, leeway=5,
+                )  # fmt: skip
+            else:
+                raise AuthError(f"token algorithm {alg!r} is not accepted")
+        except jwt.ExpiredSignatureError:
+            raise AuthError("token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise AuthError("token is not valid yet") from None
+        except jwt.InvalidSignatureError:
+            raise AuthError("token signature does not verify") from None
+        except jwt.PyJWKClientError as exc:
+            raise AuthError(f"no key to verify the token: {exc}") from None
+        except jwt.InvalidTokenError as exc:
+            raise AuthError(f"invalid token: {exc}") from None
+        return claims_from_payload(payload)
+
+
+def claims_from_payload(payload: dict[str, Any]) -> Claims:
+    role = payload.get("role", "authenticated")
+    if role not in ROLES:
+        raise AuthError(f"role {role!r} is not accepted")
+    sub = str(payload.get("sub", ""))
+    try:
+        uuid.UUID(sub)
+    except ValueError:
+        raise AuthError("sub must be a user id (uuid)") from None
+    app_metadata = payload.get("app_metadata") or {}
+    is_admin = isinstance(app_metadata, dict) and app_metadata.get("admin") is True
+    return Claims(user_id=sub, role=role, is_admin=is_admin, raw=payload)
+
+
+def mint_token(
+    settings: Settings,
+    user_id: str,
+    *,
+    role: str = "authenticated",
+    admin: bool = False,
+    ttl_seconds: int = 3600,
+) -> str:
+    """An HS256 token as the platform's app would issue it (for development and tests)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}")
+    now = int(time.time())
+    payload: dict[str, Any] = {
+        "sub": str(uuid.UUID(str(user_id))),
+        "role": role,
+        "aud": settings.jwt_audience or "authenticated",
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "app_metadata": {"admin": admin},
+    }
+    return jwt.encode(payload, settings.effective_jwt_secret, algorithm="HS256")
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+def optional_claims(request: Request) -> Claims | None:
+    token = _bearer(request)
+    if token is None:
+        return None
+    verifier: TokenVerifier = request.app.state.verifier
+    return verifier.verify(token)
+
+
+def required_claims(claims: Annotated[Claims | None, Depends(optional_claims)]) -> Claims:
+    if claims is None:
+        raise AuthError("a bearer token is required")
+    return claims
+
+
+def operator_claims(claims: Annotated[Claims, Depends(required_claims)]) -> Claims:
+    if not claims.is_operator:
+        raise Problem(403, "Forbidden", "operators only")
+    return claims
+
+
+OptionalUser = Annotated[Claims | None, Depends(optional_claims)]
+CurrentUser = Annotated[Claims, Depends(required_claims)]
+Operator = Annotated[Claims, Depends(operator_claims)]

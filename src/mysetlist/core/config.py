@@ -1,0 +1,185 @@
+"""Configuration from the environment and `.env` (pydantic-settings).
+
+A bad value fails at start with one line naming the variable (see `ConfigError`).
+Secrets that a newcomer should not have to invent (JWT secret, field-encryption key)
+are generated once into the data directory when unset, so every process that shares
+`MYSETLIST_DATA_DIR` agrees on them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+
+import platformdirs
+from croniter import croniter
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A configuration value is unusable; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("mysetlist")),
+        validation_alias="MYSETLIST_DATA_DIR",
+    )
+
+    jwt_secret: str | None = Field(default=None, validation_alias="JWT_SECRET")
+    jwt_jwks_url: str | None = Field(default=None, validation_alias="JWT_JWKS_URL")
+    jwt_audience: str | None = Field(default=None, validation_alias="JWT_AUDIENCE")
+    encryption_key: str | None = Field(default=None, validation_alias="MYSETLIST_ENCRYPTION_KEY")
+
+    analytics_batch_size: int = Field(
+        default=1000, ge=1, le=100_000, validation_alias="ANALYTICS_BATCH_SIZE"
+    )
+    etl_schedule_cron: str = Field(default="0 2 * * *", validation_alias="ETL_SCHEDULE_CRON")
+    write_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="MYSETLIST_WRITE_KEYS"
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, validation_alias="MYSETLIST_MAX_BODY_BYTES"
+    )
+    app_url: str = Field(default="http://localhost:3000", validation_alias="APP_URL")
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    db_pool_max: int = Field(default=20, ge=1, le=500, validation_alias="MYSETLIST_DB_POOL_MAX")
+
+    # Email and push providers (spec: Environment Variables).
+    sendgrid_api_key: str | None = Field(default=None, validation_alias="SENDGRID_API_KEY")
+    sendgrid_base_url: str = Field(
+        default="https://api.sendgrid.com", validation_alias="SENDGRID_BASE_URL"
+    )
+    aws_access_key_id: str | None = Field(default=None, validation_alias="AWS_ACCESS_KEY_ID")
+    aws_secret_access_key: str | None = Field(
+        default=None, validation_alias="AWS_SECRET_ACCESS_KEY"
+    )
+    aws_region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+    ses_endpoint_url: str | None = Field(default=None, validation_alias="SES_ENDPOINT_URL")
+    smtp_url: str | None = Field(default=None, validation_alias="SMTP_URL")
+    email_from: str = Field(default="MySetlist <no-reply@mysetlist.app>", validation_alias="EMAIL_FROM")
+    vapid_private_key: str | None = Field(default=None, validation_alias="VAPID_PRIVATE_KEY")
+    vapid_subject: str = Field(default="mailto:ops@mysetlist.app", validation_alias="VAPID_SUBJECT")
+
+    # Feature flags (spec: Feature Flags).
+    feature_real_time_analytics: bool = Field(
+        default=True, validation_alias="FEATURE_REAL_TIME_ANALYTICS"
+    )
+    feature_ml_recommendations: bool = Field(
+        default=True, validation_alias="FEATURE_ML_RECOMMENDATIONS"
+    )
+    feature_email_notifications: bool = Field(
+        default=True, validation_alias="FEATURE_EMAIL_NOTIFICATIONS"
+    )
+    feature_push_notifications: bool = Field(
+        default=False, validation_alias="FEATURE_PUSH_NOTIFICATIONS"
+    )
+    feature_advanced_filtering: bool = Field(
+        default=True, validation_alias="FEATURE_ADVANCED_FILTERING"
+    )
+
+    @field_validator("etl_schedule_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        if not croniter.is_valid(value):
+            raise ValueError(f"not a valid cron expression: {value!r}")
+        return value
+
+    @field_validator("write_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("database_url", "redis_url", "jwt_secret", "jwt_jwks_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _key_is_32_bytes(cls, value: str | None) -> str | None:
+        if value is not None and len(_decode_key(value)) != 32:
+            raise ValueError("must be 32 bytes, base64 (urlsafe) encoded")
+        return value
+
+    # -- derived values ---------------------------------------------------
+
+    @cached_property
+    def _generated_secrets(self) -> dict[str, str]:
+        """Secrets persisted in the data dir, created on first use (0600)."""
+        path = self.data_dir / "secrets.json"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            stored: dict[str, str] = json.loads(path.read_text())
+            return stored
+        fresh = {
+            "jwt_secret": secrets.token_urlsafe(48),
+            "encryption_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        }
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(fresh, fh)
+        try:
+            os.link(tmp, path)  # atomic "create if absent": a concurrent process may win
+        except FileExistsError:
+            pass
+        tmp.unlink(missing_ok=True)
+        winner: dict[str, str] = json.loads(path.read_text())
+        return winner
+
+    @property
+    def effective_jwt_secret(self) -> str:
+        return self.jwt_secret or self._generated_secrets["jwt_secret"]
+
+    @property
+    def effective_encryption_key(self) -> bytes:
+        return _decode_key(self.encryption_key or self._generated_secrets["encryption_key"])
+
+
+def _decode_key(value: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except ValueError as exc:
+        raise ValueError("not valid base64") from exc
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning a validation error into one line naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = first["loc"][0] if first["loc"] else "?"
+        field = Settings.model_fields.get(str(loc))
+        alias = field.validation_alias if field is not None else None
+        name = alias if isinstance(alias, str) else str(loc).upper()
+        raise ConfigError(f"configuration error: {name}: {first['msg']}") from None

@@ -1,0 +1,102 @@
+"""The seam between our logic and PostgreSQL: pools, "as user" transactions, SQL files.
+
+User-facing reads go through `Database.as_user`, which opens a transaction, switches to
+the non-owner role `authenticated` and sets the JWT claims the way PostgREST/Supabase do,
+so row-level security policies written as `auth.uid() = user_id` hold in the database
+even if a route forgets a filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+Row = dict[str, Any]
+
+
+@cache
+def read_sql(package: str, name: str) -> str:
+    """The text of `name` (a .sql file) inside `package`, read once."""
+    return resources.files(package).joinpath(name).read_text(encoding="utf-8")
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    # Storage is UTC; user time zones only apply at the edges.
+    await conn.execute("SET TIME ZONE 'UTC'")
+    await conn.commit()
+
+
+class Database:
+    """An async connection pool plus the transaction shapes the services use."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 20) -> None:
+        self.url = url
+        self.pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+            url, min_size=min_size, max_size=max_size, open=False, configure=_configure
+        )
+
+    async def open(self) -> None:
+        await self.pool.open(wait=True, timeout=30)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A transaction as the owner role (background work, ingest, migrations)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            yield conn
+
+    @asynccontextmanager
+    async def as_role(
+        self, role: str, claims: dict[str, Any]
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A transaction under `role` with `request.jwt.claims` set (both LOCAL)."""
+        if role not in ("authenticated", "service_role", "anon"):
+            raise ValueError(f"unknown database role {role!r}")
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "SELECT set_config('request.jwt.claims', %s, true),"
+                " set_config('role', %s, true)",
+                (orjson.dumps(claims).decode(), role),
+            )
+            yield conn
+
+    def as_user(
+        self, user_id: str, claims: dict[str, Any] | None = None
+    ) -> Any:  # an async context manager yielding the connection
+        merged = {"role": "authenticated", **(claims or {}), "sub": str(user_id)}
+        return self.as_role("authenticated", merged)
+
+    async def fetch_all(self, query: Any, params: Any = None) -> list[Row]:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query, params)
+            return await cur.fetchall()
+
+    async def fetch_one(self, query: Any, params: Any = None) -> Row | None:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query, params)
+            return await cur.fetchone()
+
+
+async def fetch_all_in(conn: psycopg.AsyncConnection[Any], query: Any, params: Any = None) -> list[Row]:
+    """Rows as dicts on a connection already inside a transaction."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall()
+
+
+def with_database(url: str, dbname: str) -> str:
+    """`url` pointing at another database on the same server (URL form kept)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + dbname))

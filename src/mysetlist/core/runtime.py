@@ -1,0 +1,58 @@
+"""What one process holds open: settings, the database pool, Redis, the token verifier.
+
+The API keeps it on `app.state.runtime`; background tasks reach it through `current()`,
+set by whoever started the worker (procrastinate tasks take only JSON arguments).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from mysetlist.core.auth import TokenVerifier
+from mysetlist.core.config import Settings
+from mysetlist.core.db import Database
+from mysetlist.core.field_encryption import FieldCipher
+from mysetlist.core.redis_client import make_redis
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database_url: str
+    redis_url: str
+    db: Database
+    redis: aioredis.Redis
+    verifier: TokenVerifier
+    cipher: FieldCipher
+
+    async def close(self) -> None:
+        await self.db.close()
+        await self.redis.aclose()
+
+
+_current: Runtime | None = None
+
+
+async def open_runtime(settings: Settings, database_url: str, redis_url: str) -> Runtime:
+    global _current
+    db = Database(database_url, max_size=settings.db_pool_max)
+    await db.open()
+    runtime = Runtime(
+        settings=settings,
+        database_url=database_url,
+        redis_url=redis_url,
+        db=db,
+        redis=make_redis(redis_url),
+        verifier=TokenVerifier(settings),
+        cipher=FieldCipher(settings.effective_encryption_key),
+    )
+    _current = runtime
+    return runtime
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("no runtime is open in this process")
+    return _current

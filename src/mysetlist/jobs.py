@@ -1,0 +1,49 @@
+"""The job queue: one procrastinate App with every capability's tasks and schedules.
+
+A capability that has background work exposes `register(app, settings)` in its `jobs`
+module; this file only gathers them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import procrastinate
+
+from mysetlist.core.config import Settings
+
+log = logging.getLogger(__name__)
+
+CAPABILITIES_WITH_JOBS = ("tracking", "warehouse")
+
+
+def make_job_app(database_url: str, settings: Settings) -> procrastinate.App:
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=database_url))
+    for name in CAPABILITIES_WITH_JOBS:
+        try:
+            module = importlib.import_module(f"mysetlist.{name}.jobs")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"mysetlist.{name}.jobs":
+                raise
+            continue
+        module.register(app, settings)
+    return app
+
+
+async def run_worker(
+    database_url: str, redis_url: str, settings: Settings, *, concurrency: int = 4
+) -> None:
+    """Run a worker (and the periodic scheduler) until cancelled."""
+    from mysetlist.core import runtime
+
+    owns_runtime = runtime._current is None
+    if owns_runtime:
+        await runtime.open_runtime(settings, database_url, redis_url)
+    app = make_job_app(database_url, settings)
+    try:
+        async with app.open_async():
+            await app.run_worker_async(concurrency=concurrency, install_signal_handlers=False)
+    finally:
+        if owns_runtime:
+            await runtime.current().close()

@@ -1,0 +1,139 @@
+"""Real servers for the tests.
+
+PostgreSQL: the server at `DATABASE_URL` if set, else an embedded one in a temp dir.
+Each test session gets a fresh database on it, migrated, dropped at the end.
+Redis: `REDIS_URL` if set, else an embedded Valkey. The API runs under a real uvicorn
+on a free loopback port, so tests speak HTTP to it like any client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import uvicorn
+
+from mysetlist.core.config import Settings, load_settings
+from mysetlist.core.db import with_database
+from mysetlist.core.embedded import EmbeddedPostgres, EmbeddedValkey
+from mysetlist.core.migrate import apply_migrations
+from mysetlist.core.runtime import Runtime, open_runtime
+
+TEST_JWT_SECRET = "test-secret-" + "x" * 40
+TEST_ENCRYPTION_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
+
+
+@dataclass
+class Servers:
+    admin_url: str  # a database URL with rights to CREATE DATABASE
+    redis_url: str
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    started: list[Any] = []
+    data_dir = Path(tmp_path_factory.mktemp("data", numbered=True))
+    admin_url = os.environ.get("DATABASE_URL") or None
+    redis_url = os.environ.get("REDIS_URL") or None
+    if admin_url is None:
+        pg = EmbeddedPostgres(data_dir)
+        admin_url = pg.start()
+        started.append(pg)
+    if redis_url is None:
+        vk = EmbeddedValkey(data_dir)
+        redis_url = vk.start()
+        started.append(vk)
+    yield Servers(admin_url, redis_url)
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(servers: Servers) -> Iterator[str]:
+    name = f"mysetlist_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(servers.admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(servers.admin_url, name)
+    apply_migrations(url)
+    yield url
+    with psycopg.connect(servers.admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url(servers: Servers) -> str:
+    return servers.redis_url
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str) -> Settings:
+    return load_settings(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        MYSETLIST_DATA_DIR=str(tmp_path_factory.mktemp("appdata")),
+        JWT_SECRET=TEST_JWT_SECRET,
+        MYSETLIST_ENCRYPTION_KEY=TEST_ENCRYPTION_KEY,
+        MYSETLIST_WRITE_KEYS="test-write-key",
+    )
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings, database_url: str, redis_url: str) -> AsyncIterator[Runtime]:
+    rt = await open_runtime(settings, database_url, redis_url)
+    yield rt
+    await rt.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class _ThreadedServer(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the test process owns signals
+        pass
+
+
+@pytest.fixture(scope="session")
+def api_url(settings: Settings, database_url: str, redis_url: str) -> Iterator[str]:
+    """A real uvicorn serving the API (with its worker) on a loopback port."""
+    from mysetlist.api import create_app
+
+    app = create_app(settings, database_url, redis_url, with_worker=False)
+    port = _free_port()
+    server = _ThreadedServer(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test API server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def token_for(settings: Settings) -> Any:
+    from mysetlist.core.auth import mint_token
+
+    def make(user_id: str | uuid.UUID, *, admin: bool = False, role: str = "authenticated") -> str:
+        return mint_token(settings, str(user_id), role=role, admin=admin)
+
+    return make
