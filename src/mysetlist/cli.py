@@ -190,5 +190,22 @@ def demo(
         endpoints.stop()
 
 
+def _mount_capability_commands() -> None:
+    """Each capability's `commands.py` may export `commands: typer.Typer` and `NAME`."""
+    import importlib
+
+    for name in ("tracking", "warehouse"):
+        try:
+            module = importlib.import_module(f"mysetlist.{name}.commands")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"mysetlist.{name}.commands":
+                raise
+            continue
+        cli.add_typer(module.commands, name=module.NAME)
+
+
+_mount_capability_commands()
+
+
 def main() -> None:
     cli()
