@@ -77,7 +77,9 @@ def redis_url(servers: Servers) -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str) -> Settings:
+def settings(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str
+) -> Settings:
     return load_settings(
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,

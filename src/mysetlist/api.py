@@ -9,7 +9,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from mysetlist.core.config import Settings, load_settings
 from mysetlist.core.errors import install_error_handlers
@@ -56,7 +56,7 @@ def create_app(
     return app
 
 
-def _capability_routers() -> list[object]:
+def _capability_routers() -> list[APIRouter]:
     """Each capability's `routes.router`, for those that have one."""
     import importlib
 

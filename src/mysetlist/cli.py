@@ -51,9 +51,7 @@ def _run_api(
     from mysetlist.core.json_logging import configure_logging
 
     configure_logging(settings.log_level)
-    app = create_app(
-        settings, endpoints.database_url, endpoints.redis_url, with_worker=with_worker
-    )
+    app = create_app(settings, endpoints.database_url, endpoints.redis_url, with_worker=with_worker)
     uvicorn.run(
         app, host=host, port=port, loop="uvloop", http="httptools",
         log_config=None, access_log=False, timeout_graceful_shutdown=5,

@@ -35,8 +35,10 @@ def test_cli_fails_with_one_clear_line(tmp_path: object) -> None:
     )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines == ["configuration error: ANALYTICS_BATCH_SIZE: Input should be a valid integer, "
-                     "unable to parse string as an integer"]
+    assert lines == [
+        "configuration error: ANALYTICS_BATCH_SIZE: Input should be a valid integer, "
+        "unable to parse string as an integer"
+    ]
 
 
 def test_generated_secrets_are_shared_through_the_data_dir(tmp_path: object) -> None:

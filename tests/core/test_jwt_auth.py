@@ -80,9 +80,13 @@ async def test_valid_token_reads_own_profile(
     api_url: str, runtime: Runtime, token_for: Any
 ) -> None:
     async with runtime.db.transaction() as conn:
-        uid = await service.create_user(conn, runtime.cipher, display_name="Dee", timezone="Europe/Oslo")
+        uid = await service.create_user(
+            conn, runtime.cipher, display_name="Dee", timezone="Europe/Oslo"
+        )
     async with httpx.AsyncClient() as client:
-        r = await client.get(f"{api_url}/api/me", headers={"Authorization": f"Bearer {token_for(uid)}"})
+        r = await client.get(
+            f"{api_url}/api/me", headers={"Authorization": f"Bearer {token_for(uid)}"}
+        )
     assert r.status_code == 200, r.text
     assert r.json()["id"] == uid
     assert r.json()["timezone"] == "Europe/Oslo"
@@ -95,9 +99,12 @@ def test_admin_flag_from_app_metadata(settings: Settings) -> None:
     admin = verifier.verify(_token(_claims(app_metadata={"admin": True})))
     plain = verifier.verify(_token(_claims(app_metadata={"admin": "yes"})))
     service_role = verifier.verify(_token(_claims(role="service_role")))
-    assert admin.is_admin and admin.is_operator
-    assert not plain.is_admin and not plain.is_operator
-    assert service_role.is_operator and not service_role.is_admin
+    assert admin.is_admin
+    assert admin.is_operator
+    assert not plain.is_admin
+    assert not plain.is_operator
+    assert service_role.is_operator
+    assert not service_role.is_admin
 
 
 def test_rs256_through_jwks(settings: Settings) -> None:

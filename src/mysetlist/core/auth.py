@@ -52,7 +52,10 @@ class TokenVerifier:
         except jwt.DecodeError as exc:
             raise AuthError(f"malformed token: {exc}") from None
         alg = header.get("alg")
-        options = {"require": ["exp", "sub"], "verify_aud": self._audience is not None}
+        options: jwt.types.Options = {
+            "require": ["exp", "sub"],
+            "verify_aud": self._audience is not None,
+        }
         try:
             if alg == "HS256":
                 payload = jwt.decode(

