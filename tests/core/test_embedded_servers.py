@@ -131,7 +131,7 @@ def test_serve_on_embedded_servers_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
             proc.kill()
     assert proc.returncode == 0
     assert stdout.strip().splitlines()[-1].count(".") == 2  # the admin token, a JWT
-    gone, alive = psutil.wait_procs(
+    _gone, alive = psutil.wait_procs(
         [psutil.Process(p) for p in (postmaster, state["pid"]) if psutil.pid_exists(p)],
         timeout=15,
     )
