@@ -18,6 +18,7 @@ MIGRATION_PACKAGES = (
     "mysetlist.platform",
     "mysetlist.tracking",
     "mysetlist.warehouse",
+    "mysetlist.demo",
 )
 
 
