@@ -1,0 +1,83 @@
+"""Settings of the tracking capability, read from the environment like `core.config`.
+
+They live here rather than in `core.config.Settings` so the capability owns its knobs;
+every variable is prefixed `MYSETLIST_` and documented next to its field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class TrackingSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # Group commit: at most this many events per transaction, this many waiting in memory
+    # (beyond it: 503 + Retry-After), and this many concurrent flushing connections.
+    group_commit_max_events: int = Field(
+        default=5000, ge=1, validation_alias="MYSETLIST_GROUP_COMMIT_MAX_EVENTS"
+    )
+    group_commit_max_queue: int = Field(
+        default=50_000, ge=1, validation_alias="MYSETLIST_GROUP_COMMIT_MAX_QUEUE"
+    )
+    group_commit_connections: int = Field(
+        default=2, ge=1, le=16, validation_alias="MYSETLIST_GROUP_COMMIT_CONNECTIONS"
+    )
+    group_commit_linger_ms: float = Field(
+        default=0.0, ge=0, le=100, validation_alias="MYSETLIST_GROUP_COMMIT_LINGER_MS"
+    )
+
+    # Rate limits (the `limits` library's notation), applied per caller.
+    rate_limit_anonymous: str = Field(
+        default="300/second", validation_alias="MYSETLIST_RATE_LIMIT_ANONYMOUS"
+    )  # per client IP, no token and no write key
+    rate_limit_write_key: str = Field(
+        default="20000/second", validation_alias="MYSETLIST_RATE_LIMIT_WRITE_KEY"
+    )  # per write key (Segment/PostHog sources)
+    rate_limit_user: str = Field(default="100/second", validation_alias="MYSETLIST_RATE_LIMIT_USER")
+    rate_limit_enabled: bool = Field(default=True, validation_alias="MYSETLIST_RATE_LIMIT_ENABLED")
+
+    # Retention: events (days, and shorter per event type), dedup window, rollups.
+    event_retention_days: int = Field(
+        default=400, ge=1, validation_alias="MYSETLIST_EVENT_RETENTION_DAYS"
+    )
+    event_retention_overrides: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=dict, validation_alias="MYSETLIST_EVENT_RETENTION_OVERRIDES"
+    )  # JSON or "type=days,type=days"
+    partitions_ahead_days: int = Field(
+        default=14, ge=7, validation_alias="MYSETLIST_EVENT_PARTITIONS_AHEAD_DAYS"
+    )
+    dedup_window_days: int = Field(default=7, ge=1, validation_alias="MYSETLIST_DEDUP_WINDOW_DAYS")
+    hourly_metrics_retention_hours: int = Field(
+        default=24 * 14, ge=1, validation_alias="MYSETLIST_HOURLY_METRICS_RETENTION_HOURS"
+    )
+    platform_metrics_retention_days: int = Field(
+        default=90, ge=1, validation_alias="MYSETLIST_PLATFORM_METRICS_RETENTION_DAYS"
+    )
+    write_key_cache_seconds: float = Field(
+        default=30.0, ge=0, validation_alias="MYSETLIST_WRITE_KEY_CACHE_SECONDS"
+    )
+
+    @field_validator("event_retention_overrides", mode="before")
+    @classmethod
+    def _parse_overrides(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return {}
+            if text.startswith("{"):
+                import json
+
+                return json.loads(text)
+            pairs = (part.split("=", 1) for part in text.split(",") if part.strip())
+            return {k.strip(): int(v) for k, v in pairs}
+        return value
+
+
+def load_tracking_settings(**overrides: Any) -> TrackingSettings:
+    return TrackingSettings(**overrides)

@@ -1,0 +1,426 @@
+"""Event shapes accepted on the wire (ours, Segment's, PostHog's) and their one stored shape.
+
+Validation is pydantic v2. Our own endpoint is strict (`extra="forbid"`: an unknown field is
+a 422 naming it); the Segment and PostHog shapes are lenient about extra fields (their
+clients send `context`, `integrations`, `$lib` …) but strict about the ones we store.
+Everything becomes an `EventRow`, the column order of the group-commit COPY.
+
+Identity rules:
+- Our endpoint: `user_id` comes from the JWT only; a `user_id` in the body is refused.
+- Segment: `userId` is the platform user id (a uuid). A `userId` that is not a uuid is not a
+  platform user: the event is stored anonymous (`anonymous_id` = `anonymousId`, or the
+  `userId` itself when there is none) with the original in `properties.$external_user_id`.
+- PostHog: a `distinct_id` that is a uuid is the platform user id; anything else is an
+  anonymous id. `$identify` links `properties.$anon_distinct_id` to the user.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, NamedTuple
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+MAX_EVENT_BYTES = 32 * 1024  # Segment's per-event limit; we apply it everywhere
+MAX_SEGMENT_BATCH_BYTES = 500 * 1024
+
+KNOWN_EVENT_TYPES = (
+    "page_view", "artist_view", "show_view", "search", "vote", "follow", "unfollow",
+    "share", "notification_open", "notification_click",
+)  # fmt: skip
+
+EventType = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_$][\w.:$ \-/]*$")
+]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Url = Annotated[str, StringConstraints(max_length=4096)]
+
+
+class EventRow(NamedTuple):
+    """One event as staged for COPY (this order is the staging table's column order)."""
+
+    message_id: str
+    user_id: uuid.UUID | None
+    anonymous_id: str | None
+    session_id: str | None
+    event_type: str
+    page_url: str | None
+    properties: str  # JSON text
+    source: str
+    created_at: datetime
+
+
+class InvalidEvents(Exception):
+    """Some events are invalid: nothing of the request is written."""
+
+    def __init__(self, status: int, title: str, detail: str, errors: list[dict[str, Any]]):
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.errors = errors
+
+
+# -- our endpoint -----------------------------------------------------------------------------
+
+
+class TrackEvent(BaseModel):
+    """`POST /api/analytics/events`: the spec's "Track User Event" shape."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_type: EventType
+    session_id: Identifier | None = None
+    anonymous_id: Identifier | None = None
+    page_url: Url | None = None
+    event_data: dict[str, Any] = Field(default_factory=dict)
+    timestamp: datetime | None = None
+    message_id: Identifier | None = None
+
+
+class SegmentMessage(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: Literal["track", "identify", "page", "screen", "group", "alias"]
+    event: EventType | None = None
+    name: str | None = None
+    userId: Identifier | int | None = None
+    anonymousId: Identifier | int | None = None
+    messageId: Identifier | None = None
+    timestamp: datetime | None = None
+    properties: dict[str, Any] | None = None
+    traits: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    previousId: Identifier | None = None
+    groupId: Identifier | int | None = None
+
+
+class PostHogEvent(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    event: EventType
+    distinct_id: Identifier | int | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+    timestamp: datetime | None = None
+    uuid: Identifier | None = None
+
+
+_track_list = TypeAdapter(list[TrackEvent])
+_segment_list = TypeAdapter(list[SegmentMessage])
+_posthog_list = TypeAdapter(list[PostHogEvent])
+
+
+def _errors(exc: ValidationError, *, batch: bool) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for err in exc.errors():
+        loc = list(err.get("loc", ()))
+        index = loc.pop(0) if batch and loc and isinstance(loc[0], int) else 0
+        # pydantic names union members in the location; keep only the field path.
+        union_members = ("str", "int", "constrained")
+        field = ".".join(str(p) for p in loc if not str(p).startswith(union_members))
+        out.append({"index": index, "field": field or "event", "message": err.get("msg", "")})
+    return out
+
+
+def _utc(ts: datetime | None, default: datetime) -> datetime:
+    if ts is None:
+        return default
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=UTC)
+    return ts
+
+
+def _as_uuid(value: object) -> uuid.UUID | None:
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _json(value: dict[str, Any]) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _too_big(index: int, size: int) -> dict[str, Any]:
+    return {
+        "index": index,
+        "field": "event",
+        "message": f"event is {size} bytes; the limit is {MAX_EVENT_BYTES}",
+    }
+
+
+def _check_nul(body: bytes) -> None:
+    # PostgreSQL text and jsonb cannot hold U+0000.
+    if b"\\u0000" in body:
+        raise InvalidEvents(
+            400, "Bad Request", "U+0000 (NUL) characters cannot be stored",
+            [{"index": 0, "field": "body", "message": "contains \\u0000"}],
+        )  # fmt: skip
+
+
+def parse_json(body: bytes) -> Any:
+    if not body:
+        raise InvalidEvents(400, "Bad Request", "the request body is empty", [])
+    _check_nul(body)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvents(400, "Bad Request", f"malformed JSON: {exc}", []) from None
+
+
+# -- our endpoint: body -> rows -------------------------------------------------------------------
+
+
+def own_events(
+    payload: Any, *, user_id: str | None, max_batch: int, received_at: datetime
+) -> list[EventRow]:
+    """Rows for `POST /api/analytics/events` (one event, or `{"events": [...]}`)."""
+    if not isinstance(payload, dict):
+        raise InvalidEvents(
+            422, "Unprocessable Content", "the body must be a JSON object",
+            [{"index": 0, "field": "body", "message": "expected an object"}],
+        )  # fmt: skip
+    batch = "events" in payload
+    if batch:
+        extra = sorted(set(payload) - {"events"})
+        if extra:
+            raise InvalidEvents(
+                422, "Unprocessable Content", "unknown field in the batch envelope",
+                [{"index": 0, "field": k, "message": "Extra inputs are not permitted"}
+                 for k in extra],
+            )  # fmt: skip
+        items = payload["events"]
+        if not isinstance(items, list):
+            raise InvalidEvents(
+                422, "Unprocessable Content", "events must be an array",
+                [{"index": 0, "field": "events", "message": "expected an array"}],
+            )  # fmt: skip
+        if not items:
+            raise InvalidEvents(400, "Bad Request", "the batch is empty", [])
+        if len(items) > max_batch:
+            raise InvalidEvents(
+                413, "Content Too Large",
+                f"the batch has {len(items)} events; the limit is {max_batch}",
+                [{"index": 0, "field": "events", "message": f"at most {max_batch} events"}],
+            )  # fmt: skip
+    else:
+        items = [payload]
+    forged = [
+        {"index": i, "field": key, "message": "the user comes from the token, not the body"}
+        for i, item in enumerate(items)
+        if isinstance(item, dict)
+        for key in ("user_id", "userId")
+        if key in item
+    ]
+    if forged:
+        raise InvalidEvents(403, "Forbidden", "user_id in the body is not accepted", forged)
+    try:
+        events = _track_list.validate_python(items)
+    except ValidationError as exc:
+        raise InvalidEvents(
+            422, "Unprocessable Content", "some events are invalid; none were stored",
+            _errors(exc, batch=True),
+        ) from None  # fmt: skip
+    uid = uuid.UUID(user_id) if user_id else None
+    rows: list[EventRow] = []
+    errors: list[dict[str, Any]] = []
+    for i, ev in enumerate(events):
+        props = _json(ev.event_data)
+        if len(props) > MAX_EVENT_BYTES:
+            errors.append(_too_big(i, len(props)))
+            continue
+        if uid is None and ev.anonymous_id is None and ev.session_id is None:
+            errors.append(
+                {"index": i, "field": "anonymous_id",
+                 "message": "an anonymous event needs anonymous_id or session_id"}
+            )  # fmt: skip
+            continue
+        rows.append(
+            EventRow(
+                ev.message_id or uuid.uuid4().hex, uid, ev.anonymous_id, ev.session_id,
+                ev.event_type, ev.page_url, props, "api", _utc(ev.timestamp, received_at),
+            )
+        )  # fmt: skip
+    if errors:
+        raise InvalidEvents(
+            422, "Unprocessable Content", "some events are invalid; none were stored", errors
+        )
+    return rows
+
+
+# -- Segment ------------------------------------------------------------------------------------
+
+_SEGMENT_TYPES = {"identify": "identify", "page": "page_view", "screen": "screen_view",
+                  "group": "group", "alias": "alias"}  # fmt: skip
+
+
+def segment_write_key(payload: Any) -> str | None:
+    if isinstance(payload, dict):
+        key = payload.get("writeKey")
+        return key if isinstance(key, str) else None
+    return None
+
+
+def segment_events(
+    payload: Any, *, kind: str | None, body_size: int, received_at: datetime
+) -> list[EventRow]:
+    """Rows for Segment's `/v1/batch` (`kind` None) or `/v1/track|identify|page` (`kind`)."""
+    if not isinstance(payload, dict):
+        raise InvalidEvents(400, "Bad Request", "the body must be a JSON object", [])
+    if kind is None:
+        if body_size > MAX_SEGMENT_BATCH_BYTES:
+            raise InvalidEvents(
+                400, "Bad Request",
+                f"batch is {body_size} bytes; the limit is {MAX_SEGMENT_BATCH_BYTES}", [],
+            )  # fmt: skip
+        items = payload.get("batch")
+        if not isinstance(items, list) or not items:
+            raise InvalidEvents(
+                400, "Bad Request", "batch must be a non-empty array",
+                [{"index": 0, "field": "batch", "message": "expected a non-empty array"}],
+            )  # fmt: skip
+        shared_context = payload.get("context") if isinstance(payload.get("context"), dict) else {}
+    else:
+        items = [{"type": kind, **payload}]
+        shared_context = {}
+    errors: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        size = len(orjson.dumps(item))
+        if size > MAX_EVENT_BYTES:
+            errors.append(_too_big(i, size))
+    if errors:
+        raise InvalidEvents(400, "Bad Request", "some events are too large; none were stored",
+                            errors)  # fmt: skip
+    cleaned = [
+        {k: v for k, v in item.items() if k != "writeKey"} if isinstance(item, dict) else item
+        for item in items
+    ]
+    try:
+        messages = _segment_list.validate_python(cleaned)
+    except ValidationError as exc:
+        raise InvalidEvents(
+            400, "Bad Request", "some events are invalid; none were stored",
+            _errors(exc, batch=True),
+        ) from None  # fmt: skip
+    rows: list[EventRow] = []
+    for i, msg in enumerate(messages):
+        if msg.type == "track" and not msg.event:
+            errors.append({"index": i, "field": "event", "message": "track needs an event name"})
+            continue
+        if msg.userId is None and msg.anonymousId is None:
+            errors.append(
+                {"index": i, "field": "userId", "message": "userId or anonymousId is required"}
+            )
+            continue
+        props: dict[str, Any] = dict(msg.properties or {})
+        if msg.type in ("identify", "group") and msg.traits:
+            props = {**props, "traits": msg.traits}
+        if msg.type in ("page", "screen") and msg.name:
+            props.setdefault("name", msg.name)
+        if msg.groupId is not None:
+            props["group_id"] = str(msg.groupId)
+        if msg.previousId is not None:
+            props["previous_id"] = msg.previousId
+        user = _as_uuid(msg.userId)
+        anonymous = str(msg.anonymousId) if msg.anonymousId is not None else None
+        if msg.userId is not None and user is None:
+            props["$external_user_id"] = str(msg.userId)
+            anonymous = anonymous or str(msg.userId)
+        context = msg.context or shared_context or {}
+        page = context.get("page") if isinstance(context.get("page"), dict) else {}
+        page_url = props.get("url") or (page or {}).get("url")
+        session = props.get("session_id") or context.get("sessionId")
+        event_type = msg.event if msg.type == "track" else _SEGMENT_TYPES[msg.type]
+        rows.append(
+            EventRow(
+                msg.messageId or uuid.uuid4().hex, user, anonymous,
+                str(session) if session is not None else None, str(event_type),
+                str(page_url) if page_url is not None else None, _json(props), "segment",
+                _utc(msg.timestamp, received_at),
+            )
+        )  # fmt: skip
+    if errors:
+        raise InvalidEvents(400, "Bad Request", "some events are invalid; none were stored",
+                            errors)  # fmt: skip
+    return rows
+
+
+# -- PostHog ------------------------------------------------------------------------------------
+
+
+def posthog_api_key(payload: Any) -> str | None:
+    if isinstance(payload, dict):
+        for key in ("api_key", "token"):
+            if isinstance(payload.get(key), str):
+                return str(payload[key])
+        props = payload.get("properties")
+        if isinstance(props, dict) and isinstance(props.get("token"), str):
+            return str(props["token"])
+        batch = payload.get("batch")
+        if isinstance(batch, list) and batch and isinstance(batch[0], dict):
+            return posthog_api_key(batch[0])
+    elif isinstance(payload, list) and payload and isinstance(payload[0], dict):
+        return posthog_api_key(payload[0])
+    return None
+
+
+def posthog_events(payload: Any, *, received_at: datetime) -> list[EventRow]:
+    """Rows for PostHog's `/batch/`, `/i/v0/e/`, `/capture/` (one event, a list, or a batch)."""
+    if isinstance(payload, list):
+        items = payload
+    elif isinstance(payload, dict) and isinstance(payload.get("batch"), list):
+        items = payload["batch"]
+    elif isinstance(payload, dict):
+        items = [payload]
+    else:
+        raise InvalidEvents(400, "Bad Request", "the body must be a JSON object or array", [])
+    if not items:
+        raise InvalidEvents(400, "Bad Request", "the batch is empty", [])
+    errors: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        size = len(orjson.dumps(item))
+        if size > MAX_EVENT_BYTES:
+            errors.append(_too_big(i, size))
+    if errors:
+        raise InvalidEvents(400, "Bad Request", "some events are too large; none were stored",
+                            errors)  # fmt: skip
+    try:
+        events = _posthog_list.validate_python(items)
+    except ValidationError as exc:
+        raise InvalidEvents(
+            400, "Bad Request", "some events are invalid; none were stored",
+            _errors(exc, batch=True),
+        ) from None  # fmt: skip
+    rows: list[EventRow] = []
+    for i, ev in enumerate(events):
+        props = dict(ev.properties)
+        props.pop("token", None)
+        distinct = ev.distinct_id if ev.distinct_id is not None else props.get("distinct_id")
+        if distinct is None:
+            errors.append(
+                {"index": i, "field": "distinct_id", "message": "distinct_id is required"}
+            )
+            continue
+        distinct = str(distinct)
+        user = _as_uuid(distinct)
+        anonymous = None if user is not None else distinct
+        if ev.event == "$identify" and props.get("$anon_distinct_id"):
+            anonymous = str(props["$anon_distinct_id"])
+        session = props.get("$session_id")
+        page_url = props.get("$current_url")
+        rows.append(
+            EventRow(
+                ev.uuid or uuid.uuid4().hex, user, anonymous,
+                str(session) if session is not None else None, ev.event,
+                str(page_url) if page_url is not None else None, _json(props), "posthog",
+                _utc(ev.timestamp, received_at),
+            )
+        )  # fmt: skip
+    if errors:
+        raise InvalidEvents(400, "Bad Request", "some events are invalid; none were stored",
+                            errors)  # fmt: skip
+    return rows

@@ -1,0 +1,286 @@
+"""Group commit: many concurrent requests' events in one COPY and one COMMIT.
+
+Each API process runs one `GroupCommitWriter`. A request validates its events, calls
+`submit(rows)` and awaits the result; the writer's dispatcher hands everything pending
+(whole requests, up to `max_events`) to the next idle connection, which stages the rows with
+a binary COPY into a temporary table and moves the new ones (by message_id) into
+`analytics.user_events` in the same transaction. Futures resolve only after COMMIT returns,
+so a 2xx means durable. While all connections are busy, the next batch keeps growing: under
+load batches get bigger instead of requests waiting for a timer; with no load a lone event
+commits at once (an optional linger trades latency for bigger batches).
+
+A request's events are never split across transactions (all-or-nothing). If a coalesced
+transaction fails for a data reason, each request is retried alone so one bad request fails
+alone. A connection lost mid-transaction (even during COMMIT, where the outcome is unknown)
+is retried once on a new connection: safe, because message_id dedup makes the retry
+idempotent. The queue is bounded: `submit` raises `Overloaded` when full (503 + Retry-After).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from mysetlist.core.db import read_sql
+from mysetlist.tracking import monitoring
+from mysetlist.tracking.events import EventRow
+
+log = logging.getLogger(__name__)
+_PACKAGE = "mysetlist.tracking"
+
+STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
+  message_id text NOT NULL, user_id uuid, anonymous_id text, session_id text,
+  event_type text NOT NULL, page_url text, properties text NOT NULL, source text NOT NULL,
+  created_at timestamptz NOT NULL
+) ON COMMIT DELETE ROWS
+"""
+COPY_SQL = (
+    "COPY pg_temp.ingest_staging (message_id, user_id, anonymous_id, session_id, event_type,"
+    " page_url, properties, source, created_at) FROM STDIN (FORMAT BINARY)"
+)
+COPY_TYPES = ["text", "uuid", "text", "text", "text", "text", "text", "text", "timestamptz"]
+
+
+class Overloaded(Exception):
+    """The writer's queue is full; the client should retry after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__("ingest queue is full")
+        self.retry_after = retry_after
+
+
+class Unavailable(Exception):
+    """The events could not be committed (database unreachable, writer stopped)."""
+
+
+@dataclass
+class _Request:
+    rows: Sequence[EventRow]
+    future: asyncio.Future[int]
+
+
+@dataclass
+class FlushResult:
+    rows: list[EventRow]
+    inserted: int
+
+
+@dataclass
+class _Slot:
+    conn: psycopg.AsyncConnection[Any] | None = None
+
+
+@dataclass
+class GroupCommitWriter:
+    database_url: str
+    max_events: int = 5000
+    max_queue: int = 50_000
+    connections: int = 2
+    linger: float = 0.0
+    on_commit: Callable[[FlushResult], Awaitable[None] | None] | None = None
+
+    _pending: deque[_Request] = field(default_factory=deque, init=False)
+    _pending_events: int = field(default=0, init=False)
+    _wakeup: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _idle: asyncio.Queue[_Slot] = field(default_factory=asyncio.Queue, init=False)
+    _flushes: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _dispatcher: asyncio.Task[None] | None = field(default=None, init=False)
+    _slots: list[_Slot] = field(default_factory=list, init=False)
+    _closed: bool = field(default=False, init=False)
+
+    async def start(self) -> None:
+        self._slots = [_Slot() for _ in range(self.connections)]
+        for slot in self._slots:
+            # Connect eagerly so the first request does not pay for it (lazily on failure).
+            with contextlib.suppress(psycopg.Error, OSError):
+                slot.conn = await self._connect()
+            self._idle.put_nowait(slot)
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="group-commit")
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Commit what is pending (up to `grace` seconds), then close the connections."""
+        self._closed = True
+        deadline = time.monotonic() + grace
+        while (self._pending or self._flushes) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+        for req in self._pending:
+            if not req.future.done():
+                req.future.set_exception(Unavailable("the writer is shutting down"))
+        self._pending.clear()
+        for slot in self._slots:
+            if slot.conn is not None:
+                await slot.conn.close()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._pending_events
+
+    async def submit(self, rows: Sequence[EventRow]) -> int:
+        """Wait until `rows` are committed; return how many were new (not duplicates)."""
+        if self._closed:
+            raise Unavailable("the writer is shutting down")
+        if self._pending_events and self._pending_events + len(rows) > self.max_queue:
+            raise Overloaded(retry_after=1)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Request(rows, future))
+        self._pending_events += len(rows)
+        monitoring.QUEUE_DEPTH.set(self._pending_events)
+        self._wakeup.set()
+        return await future
+
+    # -- internals ---------------------------------------------------------------------------
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        conn = await psycopg.AsyncConnection.connect(self.database_url, connect_timeout=5)
+        await conn.execute("SET TIME ZONE 'UTC'")
+        await conn.execute(STAGING_DDL)
+        await conn.commit()
+        return conn
+
+    def _take(self) -> list[_Request]:
+        batch: list[_Request] = []
+        count = 0
+        while self._pending:
+            req = self._pending[0]
+            if batch and count + len(req.rows) > self.max_events:
+                break
+            self._pending.popleft()
+            batch.append(req)
+            count += len(req.rows)
+        self._pending_events -= count
+        monitoring.QUEUE_DEPTH.set(self._pending_events)
+        return batch
+
+    async def _dispatch(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                slot = await self._idle.get()
+                if self.linger and self._pending_events < self.max_events:
+                    await asyncio.sleep(self.linger)
+                batch = self._take()
+                if not batch:
+                    self._idle.put_nowait(slot)
+                    break
+                task = asyncio.create_task(self._flush_on(slot, batch))
+                self._flushes.add(task)
+                task.add_done_callback(self._flushes.discard)
+
+    async def _flush_on(self, slot: _Slot, batch: list[_Request]) -> None:
+        try:
+            try:
+                result = await self._commit_with_retry(slot, batch)
+            except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
+                if len(batch) == 1:
+                    raise
+                log.warning("coalesced flush failed (%s); retrying requests one by one", exc)
+                for req in batch:
+                    await self._flush_on_alone(slot, req)
+                return
+            self._resolve(batch, result)
+        except Exception as exc:
+            log.exception("group commit failed for %d request(s)", len(batch))
+            failure = Unavailable(f"events not stored: {type(exc).__name__}: {exc}")
+            for req in batch:
+                if not req.future.done():
+                    req.future.set_exception(failure)
+        finally:
+            self._idle.put_nowait(slot)
+
+    async def _flush_on_alone(self, slot: _Slot, req: _Request) -> None:
+        try:
+            result = await self._commit_with_retry(slot, [req])
+        except Exception as exc:
+            if not req.future.done():
+                req.future.set_exception(
+                    Unavailable(f"events not stored: {type(exc).__name__}: {exc}")
+                )
+            return
+        self._resolve([req], result)
+
+    def _resolve(self, batch: list[_Request], result: FlushResult) -> None:
+        for req in batch:
+            if not req.future.done():
+                req.future.set_result(len(req.rows))
+        monitoring.GROUP_COMMIT_BATCH_EVENTS.observe(len(result.rows))
+        monitoring.GROUP_COMMIT_BATCH_REQUESTS.observe(len(batch))
+        monitoring.INGEST_EVENTS.labels("stored").inc(result.inserted)
+        monitoring.INGEST_EVENTS.labels("duplicate").inc(len(result.rows) - result.inserted)
+        if result.rows:
+            monitoring.note_committed(max(r.created_at for r in result.rows).timestamp())
+        if self.on_commit is not None:
+            try:
+                maybe = self.on_commit(result)
+                if asyncio.iscoroutine(maybe):
+                    task = asyncio.ensure_future(maybe)
+                    self._flushes.add(task)  # type: ignore[arg-type]
+                    task.add_done_callback(self._flushes.discard)  # type: ignore[arg-type]
+            except Exception:  # best effort: the events are already committed
+                log.exception("on_commit hook failed")
+
+    async def _commit_with_retry(self, slot: _Slot, batch: list[_Request]) -> FlushResult:
+        for attempt in (1, 2):
+            try:
+                if slot.conn is None or slot.conn.closed:
+                    slot.conn = await self._connect()
+                return await self._commit(slot.conn, batch)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                # Connection trouble: the outcome of COMMIT may be unknown. Retrying on a new
+                # connection is safe because message_id dedup makes the retry idempotent.
+                if slot.conn is not None:
+                    with contextlib.suppress(Exception):
+                        await slot.conn.close()
+                slot.conn = None
+                if attempt == 2:
+                    raise
+                log.warning("group commit connection failed (%s); retrying once", exc)
+        raise AssertionError("unreachable")
+
+    async def _commit(
+        self, conn: psycopg.AsyncConnection[Any], batch: list[_Request]
+    ) -> FlushResult:
+        started = time.perf_counter()
+        rows: list[EventRow] = []
+        seen: set[str] = set()
+        for req in batch:
+            for row in req.rows:
+                if row.message_id not in seen:  # the same id twice in one flush: keep the first
+                    seen.add(row.message_id)
+                    rows.append(row)
+        links = any(r.user_id is not None and (r.anonymous_id or r.session_id) for r in rows)
+        async with conn.transaction(), conn.cursor() as cur:
+            async with cur.copy(COPY_SQL) as copy:
+                copy.set_types(COPY_TYPES)
+                for row in rows:
+                    await copy.write_row(row)
+            await cur.execute(read_sql(_PACKAGE, "insert_events.sql"))
+            inserted = cur.rowcount
+            if links:
+                await self._link(cur)
+        monitoring.GROUP_COMMIT_SECONDS.observe(time.perf_counter() - started)
+        return FlushResult(rows, inserted)
+
+    async def _link(self, cur: psycopg.AsyncCursor[Any]) -> None:
+        await cur.execute(read_sql(_PACKAGE, "link_identities.sql"))
+        new_links = await cur.fetchall()
+        for kind in ("anonymous", "session"):
+            ids = [r[1] for r in new_links if r[0] == kind]
+            if ids:
+                users = [r[2] for r in new_links if r[0] == kind]
+                await cur.execute(
+                    read_sql(_PACKAGE, f"relink_{kind}.sql"), {"ids": ids, "users": users}
+                )

@@ -1,0 +1,5 @@
+-- Give a newly linked session's earlier anonymous events their user.
+UPDATE analytics.user_events e
+SET user_id = l.user_id
+FROM unnest(%(ids)s::text[], %(users)s::uuid[]) AS l(id, user_id)
+WHERE e.session_id = l.id AND e.user_id IS NULL

@@ -1,0 +1,157 @@
+"""HTTP for tracking: our event endpoint, Segment and PostHog endpoints, reads, live metrics,
+Prometheus `/metrics`. Thin: every decision is in `service`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Query, Request
+from starlette.responses import Response
+
+from mysetlist.core.auth import CurrentUser, OptionalUser
+from mysetlist.core.runtime import Runtime
+from mysetlist.tracking import service
+from mysetlist.tracking.config import load_tracking_settings
+from mysetlist.tracking.monitoring import PrometheusMiddleware, render_metrics
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    runtime: Runtime = app.state.runtime
+    ingest = service.IngestService(runtime, load_tracking_settings())
+    await ingest.start()
+    app.state.ingest = ingest
+    # Route latency/status for every route of the app. api.py has no middleware hook for
+    # capabilities, and Starlette built its middleware stack before lifespan ran, so wrap it.
+    if app.middleware_stack is not None and not isinstance(
+        app.middleware_stack, PrometheusMiddleware
+    ):
+        app.middleware_stack = PrometheusMiddleware(app.middleware_stack)
+    try:
+        yield
+    finally:
+        await ingest.stop()
+
+
+router = APIRouter(lifespan=lifespan, tags=["tracking"])
+
+
+def _ingest(request: Request) -> service.IngestService:
+    ingest: service.IngestService = request.app.state.ingest
+    return ingest
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(orjson.dumps(body), status, media_type="application/json")
+
+
+async def _body(request: Request, ingest: service.IngestService) -> bytes:
+    return service.decode_body(
+        await request.body(),
+        content_encoding=request.headers.get("content-encoding"),
+        compression=request.query_params.get("compression"),
+        limit=ingest.body_limit,
+    )
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.post(
+    "/api/analytics/events",
+    status_code=202,
+    summary="Track one event or a batch ({'events': [...]}); 202 once committed",
+)
+async def track_events(request: Request, claims: OptionalUser) -> Response:
+    ingest = _ingest(request)
+    result = await ingest.track(await _body(request, ingest), claims, _client_ip(request))
+    return _json(202, {"accepted": result.accepted})
+
+
+@router.get("/api/analytics/events", summary="The caller's events (operators: any user's)")
+async def list_events(
+    request: Request,
+    claims: CurrentUser,
+    user_id: str | None = None,
+    event_type: Annotated[list[str] | None, Query()] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    page = await service.list_events(
+        runtime.db, claims, user_id=user_id, event_types=event_type,
+        since=since, until=until, limit=limit, cursor=cursor,
+    )  # fmt: skip
+    return _json(200, page)
+
+
+@router.get("/api/analytics/live", summary="Live metrics from Redis (status ok|degraded)")
+async def live(request: Request) -> Response:
+    return _json(200, await service.live_metrics(request.app.state.runtime))
+
+
+# -- Segment HTTP tracking API ----------------------------------------------------------------
+
+
+def _basic_user(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[0] or None
+
+
+async def _segment(request: Request, kind: str | None) -> Response:
+    ingest = _ingest(request)
+    await ingest.segment(await _body(request, ingest), _basic_user(request), kind)
+    return _json(200, {"success": True})
+
+
+@router.post("/v1/batch", summary="Segment batch")
+async def segment_batch(request: Request) -> Response:
+    return await _segment(request, None)
+
+
+@router.post("/v1/{kind}", summary="Segment track/identify/page/screen/group/alias")
+async def segment_single(request: Request, kind: str) -> Response:
+    if kind not in ("track", "identify", "page", "screen", "group", "alias"):
+        return _json(404, {"title": "Not Found", "status": 404})
+    return await _segment(request, kind)
+
+
+# -- PostHog capture API ----------------------------------------------------------------------
+
+
+async def _posthog(request: Request) -> Response:
+    ingest = _ingest(request)
+    await ingest.posthog(await _body(request, ingest))
+    return _json(200, {"status": 1})
+
+
+for _path in ("/batch/", "/i/v0/e/", "/e/", "/capture/", "/track/"):
+    router.add_api_route(
+        _path, _posthog, methods=["POST"], summary=f"PostHog capture ({_path})",
+        include_in_schema=_path in ("/batch/", "/i/v0/e/"),
+    )  # fmt: skip
+
+
+# -- Prometheus -------------------------------------------------------------------------------
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    body, content_type = render_metrics()
+    return Response(body, 200, media_type=content_type)

@@ -1,0 +1,251 @@
+"""Tracking services: ingest (ours, Segment, PostHog), reading a user's events, live metrics.
+
+Routes only translate HTTP to these calls. `IngestService` is per API process: it owns the
+group-commit writer, the live-metrics recorder, the rate limiter and the write-key cache.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from mysetlist.core.auth import Claims
+from mysetlist.core.db import Database, fetch_all_in, read_sql
+from mysetlist.core.errors import Problem
+from mysetlist.core.runtime import Runtime
+from mysetlist.tracking import events as ev
+from mysetlist.tracking.config import TrackingSettings
+from mysetlist.tracking.group_commit import FlushResult, GroupCommitWriter, Overloaded, Unavailable
+from mysetlist.tracking.live_metrics import LiveMetricsRecorder, read_live_metrics
+from mysetlist.tracking.rate_limit import IngestRateLimiter
+from mysetlist.tracking.write_keys import WriteKeys
+
+_PACKAGE = "mysetlist.tracking"
+
+
+def _invalid(exc: ev.InvalidEvents) -> Problem:
+    return Problem(exc.status, exc.title, exc.detail, errors=exc.errors)
+
+
+def decode_body(
+    body: bytes, *, content_encoding: str | None, compression: str | None, limit: int
+) -> bytes:
+    """The request body after `Content-Encoding: gzip`/`deflate` or PostHog's
+    `?compression=gzip-js|base64`, refusing to inflate beyond `limit` bytes."""
+    encoding = (content_encoding or "").strip().lower()
+    compression = (compression or "").strip().lower()
+    if compression == "base64":
+        try:
+            body = base64.b64decode(body, validate=False)
+        except binascii.Error:
+            raise Problem(400, "Bad Request", "body is not valid base64") from None
+    if encoding in ("gzip", "deflate") or compression in ("gzip", "gzip-js"):
+        inflater = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
+        try:
+            out = inflater.decompress(body, limit + 1)
+        except zlib.error as exc:
+            raise Problem(400, "Bad Request", f"body is not valid gzip: {exc}") from None
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise Problem(413, "Content Too Large", f"decompressed body exceeds {limit} bytes")
+        return out
+    if encoding not in ("", "identity"):
+        raise Problem(415, "Unsupported Media Type", f"Content-Encoding {encoding!r}")
+    return body
+
+
+@dataclass
+class Accepted:
+    accepted: int
+
+
+class IngestService:
+    def __init__(self, runtime: Runtime, tracking: TrackingSettings) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.tracking = tracking
+        self.live = LiveMetricsRecorder(runtime.redis)
+        self.writer = GroupCommitWriter(
+            runtime.database_url,
+            max_events=max(tracking.group_commit_max_events, runtime.settings.analytics_batch_size),
+            max_queue=tracking.group_commit_max_queue,
+            connections=tracking.group_commit_connections,
+            linger=tracking.group_commit_linger_ms / 1000.0,
+            on_commit=self._committed,
+        )
+        self.limiter = IngestRateLimiter(
+            runtime.redis_url,
+            anonymous=tracking.rate_limit_anonymous,
+            write_key=tracking.rate_limit_write_key,
+            user=tracking.rate_limit_user,
+            enabled=tracking.rate_limit_enabled,
+        )
+        self.keys = WriteKeys(
+            runtime.db, runtime.settings.write_keys, cache_seconds=tracking.write_key_cache_seconds
+        )
+
+    async def start(self) -> None:
+        await self.writer.start()
+        await self.live.start()
+
+    async def stop(self) -> None:
+        await self.writer.stop()
+        await self.live.stop()
+
+    def _committed(self, result: FlushResult) -> None:
+        self.live.record(result.rows)
+
+    @property
+    def body_limit(self) -> int:
+        return self.settings.max_body_bytes
+
+    async def _store(self, rows: list[ev.EventRow]) -> Accepted:
+        try:
+            await self.writer.submit(rows)
+        except Overloaded as exc:
+            raise Problem(
+                503, "Service Unavailable", "ingest is saturated; retry shortly",
+                headers={"Retry-After": str(exc.retry_after)},
+            ) from None  # fmt: skip
+        except Unavailable as exc:
+            raise Problem(
+                503, "Service Unavailable", str(exc), headers={"Retry-After": "2"}
+            ) from None
+        return Accepted(len(rows))
+
+    async def _limit(self, scope: str, identity: str) -> None:
+        decision = await self.limiter.hit(scope, identity)
+        if not decision.allowed:
+            raise Problem(
+                429, "Too Many Requests", f"rate limit for this {scope.replace('_', ' ')}",
+                headers={"Retry-After": str(decision.retry_after)},
+            )  # fmt: skip
+
+    async def _require_key(self, key: str | None) -> str:
+        if not await self.keys.is_valid(key):
+            raise Problem(
+                401, "Unauthorized", "a valid write key is required",
+                headers={"WWW-Authenticate": 'Basic realm="write key"'},
+            )  # fmt: skip
+        assert key is not None
+        return key
+
+    # -- our endpoint ------------------------------------------------------------------------
+
+    async def track(self, body: bytes, claims: Claims | None, client_ip: str) -> Accepted:
+        if claims is not None:
+            await self._limit("user", claims.user_id)
+        else:
+            await self._limit("anonymous", client_ip)
+        now = datetime.now(UTC)
+        try:
+            rows = ev.own_events(
+                ev.parse_json(body),
+                user_id=claims.user_id if claims else None,
+                max_batch=self.settings.analytics_batch_size,
+                received_at=now,
+            )
+        except ev.InvalidEvents as exc:
+            raise _invalid(exc) from None
+        return await self._store(rows)
+
+    # -- Segment -----------------------------------------------------------------------------
+
+    async def segment(self, body: bytes, basic_user: str | None, kind: str | None) -> Accepted:
+        try:
+            payload = ev.parse_json(body)
+        except ev.InvalidEvents as exc:
+            raise _invalid(exc) from None
+        key = await self._require_key(basic_user or ev.segment_write_key(payload))
+        await self._limit("write_key", key)
+        try:
+            rows = ev.segment_events(
+                payload, kind=kind, body_size=len(body), received_at=datetime.now(UTC)
+            )
+        except ev.InvalidEvents as exc:
+            raise _invalid(exc) from None
+        return await self._store(rows)
+
+    # -- PostHog -----------------------------------------------------------------------------
+
+    async def posthog(self, body: bytes) -> Accepted:
+        try:
+            payload = ev.parse_json(body)
+        except ev.InvalidEvents as exc:
+            raise _invalid(exc) from None
+        key = await self._require_key(ev.posthog_api_key(payload))
+        await self._limit("write_key", key)
+        try:
+            rows = ev.posthog_events(payload, received_at=datetime.now(UTC))
+        except ev.InvalidEvents as exc:
+            raise _invalid(exc) from None
+        return await self._store(rows)
+
+
+# -- reading a user's events ------------------------------------------------------------------
+
+
+def _encode_cursor(created_at: datetime, event_id: uuid.UUID) -> str:
+    raw = orjson.dumps([created_at.isoformat(), str(event_id)])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        ts, eid = orjson.loads(raw)
+        return datetime.fromisoformat(ts), uuid.UUID(eid)
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise Problem(400, "Bad Request", "invalid cursor") from None
+
+
+async def list_events(
+    db: Database,
+    viewer: Claims,
+    *,
+    user_id: str | None = None,
+    event_types: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """A user's events, newest first, keyset-paged. Runs under RLS as the viewer; operators
+    may name any user (service_role tokens read as service_role, admins via the policy)."""
+    target = user_id or viewer.user_id
+    try:
+        target = str(uuid.UUID(target))
+    except ValueError:
+        raise Problem(400, "Bad Request", "user_id must be a uuid") from None
+    if target != viewer.user_id and not viewer.is_operator:
+        raise Problem(403, "Forbidden", "only operators may read another user's events")
+    after = _decode_cursor(cursor) if cursor else None
+    params = {
+        "user_id": target,
+        "types": event_types or None,
+        "since": since,
+        "until": until,
+        "cursor_ts": after[0] if after else None,
+        "cursor_id": after[1] if after else None,
+        "limit": limit + 1,
+    }
+    if viewer.role == "service_role":
+        ctx = db.as_role("service_role", viewer.raw)
+    else:
+        ctx = db.as_user(viewer.user_id, viewer.raw)
+    async with ctx as conn:
+        rows = await fetch_all_in(conn, read_sql(_PACKAGE, "list_user_events.sql"), params)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = _encode_cursor(rows[-1]["created_at"], rows[-1]["event_id"]) if more else None
+    return {"user_id": target, "events": rows, "next_cursor": next_cursor}
+
+
+async def live_metrics(runtime: Runtime) -> dict[str, Any]:
+    return await read_live_metrics(runtime.redis)
