@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.tracking"
 ROLLUP = "hourly_rollup"
 UPKEEP = "partition_upkeep"
-SAFETY_LAG = timedelta(seconds=5)  # a flush transaction's now() precedes its commit by ms
+# Events are stamped received_at = now() of their flush transaction, which commits a few ms
+# later; the rollup stops this far behind now() so no in-flight flush is skipped.
+SAFETY_LAG = timedelta(seconds=15)
 _PARTITION = re.compile(r"^user_events_(\d{8})$")
 
 
@@ -66,7 +68,11 @@ async def job_run(db: Database, name: str) -> AsyncIterator[RunRecord]:
 
 
 async def rollup_hourly(
-    db: Database, tracking: TrackingSettings, *, now: datetime | None = None
+    db: Database,
+    tracking: TrackingSettings,
+    *,
+    now: datetime | None = None,
+    lag: timedelta = SAFETY_LAG,
 ) -> RunRecord:
     """Bring `hourly_real_time_metrics` up to date, snapshot `platform_metrics`, clean up."""
     async with job_run(db, ROLLUP) as record, db.transaction() as conn:
@@ -74,7 +80,7 @@ async def rollup_hourly(
             cur = await conn.execute("SELECT now()")
             now = (await cur.fetchone() or [None])[0]
         assert now is not None
-        upto = now - SAFETY_LAG
+        upto = now - lag
         cur = await conn.execute(
             "SELECT watermark FROM analytics.tracking_watermarks WHERE name = %s FOR UPDATE",
             (ROLLUP,),

@@ -1,0 +1,149 @@
+"""Live metrics in Redis, degraded mode without Redis, rate limits, /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from mysetlist.core.config import Settings
+from mysetlist.core.redis_client import make_redis
+from mysetlist.core.runtime import Runtime
+from mysetlist.tracking.live_metrics import read_live_metrics
+from tests.tracking.conftest import count_events, free_port, serve
+
+pytestmark = pytest.mark.db
+
+EVENTS = "/api/analytics/events"
+
+
+async def _live_until(c: httpx.AsyncClient, ok: Any, within: float = 5.0) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        body: dict[str, Any] = (await c.get("/api/analytics/live")).json()
+        if ok(body) or time.monotonic() > deadline:
+            return body
+        await asyncio.sleep(0.05)
+
+
+async def test_live_metrics_after_known_events(
+    api_url: str, runtime: Runtime, token_for: Any
+) -> None:
+    show = f"show-{uuid.uuid4().hex[:8]}"
+    users = [str(uuid.uuid4()) for _ in range(3)]
+    async with httpx.AsyncClient(base_url=api_url) as c:
+        before = (await c.get("/api/analytics/live")).json()
+        assert before["status"] == "ok"
+        for u in users:
+            events = [{"event_type": "vote", "session_id": f"s-{u}",
+                       "event_data": {"show_id": show}} for _ in range(2)]  # fmt: skip
+            events.append({"event_type": "show_view", "session_id": f"s-{u}",
+                           "event_data": {"show_id": show}})  # fmt: skip
+            r = await c.post(EVENTS, json={"events": events},
+                             headers={"Authorization": f"Bearer {token_for(u)}"})  # fmt: skip
+            assert r.status_code == 202
+        for i in range(4):
+            r = await c.post(EVENTS, json={"event_type": "search", "anonymous_id": f"v{i}-{show}"})
+            assert r.status_code == 202
+
+        def settled(body: dict[str, Any]) -> bool:
+            return any(s["show_id"] == show for s in body.get("active_shows", []))
+
+        after = await _live_until(c, settled)
+    assert after["status"] == "ok"
+    assert {"show_id": show, "score": 9} in after["active_shows"]
+    assert after["votes_last_hour"] - before["votes_last_hour"] == 6
+    assert after["concurrent_users"] - before["concurrent_users"] == 3
+    assert after["concurrent_visitors"] - before["concurrent_visitors"] == 4
+    assert after["active_sessions"] - before["active_sessions"] >= 3
+    delta = after["events_last_hour"].get("show_view", 0) - before["events_last_hour"].get(
+        "show_view", 0
+    )
+    assert delta == 3
+    assert after["events_per_minute"][-1]["events"]["vote"] >= 6
+
+
+async def test_redis_down_ingest_still_acks_and_live_is_degraded(
+    settings: Settings, database_url: str, runtime: Runtime
+) -> None:
+    from mysetlist.api import create_app
+
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    assert (await read_live_metrics(make_redis(dead_redis)))["status"] == "degraded"
+    app = create_app(settings, database_url, dead_redis)
+    marker = "noredis-" + uuid.uuid4().hex
+    with serve(app) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as c:
+            started = time.monotonic()
+            for _ in range(5):
+                r = await c.post(EVENTS, json={"event_type": "search", "anonymous_id": marker})
+                assert r.status_code == 202, r.text
+            elapsed = time.monotonic() - started
+            live = (await c.get("/api/analytics/live")).json()
+    assert live["status"] == "degraded"
+    assert await count_events(runtime, "anonymous_id = %s", (marker,)) == 5
+    # the rate limiter fails open without adding a connect timeout to every request
+    assert elapsed < 3.0
+
+
+async def test_rate_limit_gives_429_with_retry_after(
+    settings: Settings, database_url: str, redis_url: str, token_for: Any
+) -> None:
+    from mysetlist.api import create_app
+
+    saved = {k: os.environ.get(k) for k in ("MYSETLIST_RATE_LIMIT_ANONYMOUS",
+                                            "MYSETLIST_RATE_LIMIT_USER")}  # fmt: skip
+    os.environ["MYSETLIST_RATE_LIMIT_ANONYMOUS"] = "5/minute"
+    os.environ["MYSETLIST_RATE_LIMIT_USER"] = "3/minute"
+    try:
+        app = create_app(settings, database_url, redis_url)
+        with serve(app) as url:
+            async with httpx.AsyncClient(base_url=url) as c:
+                # distinct "IPs" are not possible on loopback: one anonymous caller
+                statuses = []
+                for _ in range(7):
+                    r = await c.post(EVENTS, json={"event_type": "search", "anonymous_id": "rl"})
+                    statuses.append(r.status_code)
+                limited = r
+                user = str(uuid.uuid4())
+                auth = {"Authorization": f"Bearer {token_for(user)}"}
+                user_statuses = [
+                    (await c.post(EVENTS, json={"event_type": "search"}, headers=auth)).status_code
+                    for _ in range(4)
+                ]
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    # the window may roll over during the loop, so count rather than assume positions
+    assert statuses.count(429) >= 1
+    assert statuses[0] == 202
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) >= 1
+    assert user_statuses.count(429) >= 1
+    assert user_statuses[0] == 202
+
+
+async def test_metrics_endpoint_has_routes_batches_queue_and_lag(api_url: str) -> None:
+    async with httpx.AsyncClient(base_url=api_url) as c:
+        r = await c.post(EVENTS, json={"event_type": "search", "anonymous_id": "m"})
+        assert r.status_code == 202
+        text = (await c.get("/metrics")).text
+    assert 'mysetlist_http_request_duration_seconds_bucket{le="0.005",method="POST",' in text
+    assert 'route="/api/analytics/events"' in text
+    assert (
+        'mysetlist_http_responses_total{method="POST",route="/api/analytics/events",status="202"}'
+        in text
+    )
+    assert "mysetlist_group_commit_batch_events_count" in text
+    assert "mysetlist_group_commit_queue_events" in text
+    lag = [ln for ln in text.splitlines() if ln.startswith("mysetlist_ingest_lag_seconds ")]
+    assert lag
+    assert float(lag[0].split()[1]) >= 0
