@@ -1,0 +1,163 @@
+"""`mysetlist etl run|status`: run the ETL in this process, or show recent runs.
+
+`etl run` exit codes: 0 succeeded, 1 failed or cancelled, 2 another run is active,
+3 succeeded but a data-quality check failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from datetime import date
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
+from rich.table import Table
+
+NAME = "etl"
+commands = typer.Typer(no_args_is_help=True, help="Data warehouse ETL.")
+console = Console(stderr=True)
+
+
+def _database_url() -> tuple[str, Any]:
+    from mysetlist.core.config import ConfigError, load_settings
+    from mysetlist.core.embedded import resolve_endpoints
+    from mysetlist.core.migrate import apply_migrations
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    endpoints = resolve_endpoints(settings)
+    apply_migrations(endpoints.database_url)
+    return endpoints.database_url, (settings, endpoints)
+
+
+@commands.command("run")
+def run(
+    from_day: Annotated[
+        str | None, typer.Option("--from", help="first day (YYYY-MM-DD) to (re)load")
+    ] = None,
+    to_day: Annotated[str | None, typer.Option("--to", help="last day (YYYY-MM-DD)")] = None,
+    steps: Annotated[
+        str | None, typer.Option(help="comma-separated steps (default: all for the mode)")
+    ] = None,
+    incremental: Annotated[
+        bool, typer.Option("--incremental", help="only events received since the watermark")
+    ] = False,
+) -> None:
+    """Run the ETL now: from the watermark to yesterday, or --from/--to to re-run history."""
+    from mysetlist.warehouse import pipeline
+    from mysetlist.warehouse.config import EtlConfig
+
+    try:
+        frm = date.fromisoformat(from_day) if from_day else None
+        to = date.fromisoformat(to_day) if to_day else None
+    except ValueError as exc:
+        console.print(f"[red]bad date: {exc}[/red]")
+        raise typer.Exit(2) from None
+    if frm and to and frm > to:
+        console.print("[red]--from must not be after --to[/red]")
+        raise typer.Exit(2)
+    mode = "incremental" if incremental else ("range" if frm or to else "daily")
+    step_list = [s.strip() for s in steps.split(",") if s.strip()] if steps else None
+    try:
+        pipeline.normalise_steps(step_list, mode)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    database_url, (settings, endpoints) = _database_url()
+    config = EtlConfig.from_settings(settings)
+    request = pipeline.RunRequest(
+        trigger="cli", mode=mode, from_day=frm, to_day=to, steps=step_list
+    )
+    code = 0
+    try:
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console, transient=False,
+        ) as bar:  # fmt: skip
+            tasks: dict[str, TaskID] = {}
+
+            def progress(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = bar.add_task(step, total=max(total, 1))
+                bar.update(tasks[step], completed=done, total=max(total, 1))
+
+            try:
+                result = asyncio.run(
+                    pipeline.execute(database_url, config, request=request, progress=progress)
+                )
+            except pipeline.EtlBusy as exc:
+                console.print(f"[yellow]{exc}[/yellow]")
+                code = 2
+                result = None
+            except (pipeline.EtlFailed, pipeline.EtlTransient) as exc:
+                console.print(f"[red]ETL run failed: {exc}[/red]")
+                code = 1
+                result = None
+        if result is not None:
+            _print_result(result)
+            if result.status != "succeeded":
+                code = 1
+            elif result.checks_status == "failed":
+                code = 3
+    finally:
+        endpoints.stop()
+    raise typer.Exit(code)
+
+
+def _print_result(result: Any) -> None:
+    table = Table(title=f"ETL run {result.run_id}: {result.status}")
+    table.add_column("step")
+    table.add_column("ms", justify="right")
+    table.add_column("rows", justify="right")
+    for step, t in result.step_timings.items():
+        table.add_row(step, f"{t['ms']:.0f}", str(t["rows"]))
+    console.print(table)
+    console.print(
+        f"days {result.from_day} .. {result.to_day} ({result.days}), "
+        f"{result.duration_ms / 1000:.1f} s, quality checks: {result.checks_status}"
+        + (f" ({result.checks_failed} failed)" if result.checks_failed else "")
+    )
+
+
+@commands.command("status")
+def status(limit: Annotated[int, typer.Option(min=1, max=200)] = 10) -> None:
+    """Show the active run, recent runs and the watermark."""
+    import psycopg
+
+    from mysetlist.warehouse import runs
+
+    database_url, (_, endpoints) = _database_url()
+
+    async def load() -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            return await runs.list_runs(conn, limit), await runs.watermark(conn)
+
+    try:
+        rows, wm = asyncio.run(load())
+    finally:
+        endpoints.stop()
+    table = Table(title="ETL runs")
+    for col in ("id", "trigger", "mode", "range", "status", "checks", "days", "seconds", "error"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r["id"]), r["trigger"], r["mode"],
+            f"{r['from_day'] or ''} .. {r['to_day'] or ''}", r["status"],
+            r["checks_status"] + (f" ({r['checks_failed']})" if r["checks_failed"] else ""),
+            f"{r['days_done']}/{r['days_total']}",
+            f"{(r['duration_ms'] or 0) / 1000:.1f}", (r["error"] or "")[:60],
+        )  # fmt: skip
+    Console().print(table)
+    if wm:
+        Console().print(
+            f"watermark: last full day {wm['last_full_day']}, "
+            f"last received {wm['last_received_at']}"
+        )

@@ -1,0 +1,288 @@
+"""Data-quality checks run after each ETL run and stored with it (`analytics.etl_quality_checks`).
+
+- schema: every warehouse table has the expected columns and types, and values are in range
+  (scores in [0, 1] and equal to the sum of their parts, counts non-negative, WAU ≤ MAU …);
+- completeness: every day in the run's range has a `daily_platform_metrics` row, and per
+  day the warehouse's event counts reconcile with `analytics.user_events` (as of the run's
+  snapshot: events received later belong to the next run);
+- consistency: votes in the warehouse equal votes in `app.setlist_votes`, per day range
+  and (after a full voting rollup) in total;
+- freshness: each of the last 7 closed days that has events is loaded, and was loaded after
+  the day had ended (not only as a partial day by the incremental run).
+
+A failed check marks the run (`checks_status = 'failed'`, `checks_failed`); it never
+silently passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import orjson
+from psycopg.rows import dict_row
+
+EXPECTED_COLUMNS: dict[str, dict[str, str]] = {
+    "daily_user_stats": {
+        "day": "date", "user_id": "uuid", "events": "integer", "page_views": "integer",
+        "unique_pages": "integer", "event_types": "integer", "sessions": "integer",
+        "session_seconds": "bigint", "searches": "integer", "votes": "integer",
+        "follows": "integer",
+    },
+    "user_engagement_warehouse": {
+        "day": "date", "user_id": "uuid", "sessions": "integer", "page_views": "integer",
+        "unique_pages": "integer", "event_types": "integer", "engagement_score": "numeric",
+    },
+    "user_behavior_warehouse": {
+        "user_id": "uuid", "active_days": "integer", "engagement_score": "numeric",
+        "voting_accuracy": "numeric",
+    },
+    "voting_patterns_warehouse": {
+        "grain": "text", "scope_id": "text", "user_id": "uuid", "show_id": "bigint",
+        "artist_id": "bigint", "votes": "bigint", "correct_votes": "bigint",
+        "accuracy": "numeric",
+    },
+    "artist_popularity_warehouse": {
+        "artist_id": "bigint", "day": "date", "activity": "integer",
+        "trending_score": "numeric",
+    },
+    "show_engagement_warehouse": {
+        "show_id": "bigint", "day": "date", "views": "integer", "votes": "integer",
+    },
+    "daily_platform_metrics": {
+        "day": "date", "events_total": "bigint", "active_users": "integer", "wau": "integer",
+        "mau": "integer", "stickiness": "numeric",
+    },
+}  # fmt: skip
+
+# (table, condition that must hold for no row)
+VALUE_RULES: list[tuple[str, str]] = [
+    ("daily_user_stats",
+     "events < 0 OR page_views < 0 OR sessions < 0 OR votes < 0 OR unique_pages > events"
+     " OR sessions > events OR event_types > events"),
+    ("user_engagement_warehouse",
+     "engagement_score < 0 OR engagement_score > 1 OR engagement_score <>"
+     " session_score + page_view_score + diversity_score + event_type_score"),
+    ("user_behavior_warehouse",
+     "engagement_score < 0 OR engagement_score > 1 OR voting_accuracy < 0"
+     " OR voting_accuracy > 1 OR correct_votes > votes_on_happened_shows"),
+    ("voting_patterns_warehouse",
+     "accuracy < 0 OR accuracy > 1 OR correct_votes > votes_on_happened_shows"
+     " OR votes_on_happened_shows > votes"),
+    ("artist_popularity_warehouse",
+     "activity < 0 OR artist_views < 0 OR votes < 0 OR trending_score < -1"),
+    ("daily_platform_metrics",
+     "active_users > wau OR wau > mau OR stickiness > 1 OR identified_events > events_total"),
+]  # fmt: skip
+
+
+@dataclass
+class CheckResult:
+    name: str
+    category: str
+    passed: bool
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+async def _rows(conn: Any, query: str, params: Any = None) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        return list(await cur.fetchall())
+
+
+async def check_schema(conn: Any) -> list[CheckResult]:
+    actual: dict[str, dict[str, str]] = {}
+    for row in await _rows(
+        conn,
+        """SELECT c.relname AS table_name, a.attname AS column_name,
+                  format_type(a.atttypid, NULL) AS data_type
+             FROM pg_attribute a
+             JOIN pg_class c ON c.oid = a.attrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'analytics' AND a.attnum > 0 AND NOT a.attisdropped
+              AND c.relname = ANY(%s)""",
+        (list(EXPECTED_COLUMNS),),
+    ):
+        actual.setdefault(row["table_name"], {})[row["column_name"]] = row["data_type"]
+    problems = []
+    for table, columns in EXPECTED_COLUMNS.items():
+        if table not in actual:
+            problems.append(f"{table}: missing table")
+            continue
+        for column, typ in columns.items():
+            got = actual[table].get(column)
+            if got is None:
+                problems.append(f"{table}.{column}: missing")
+            elif got != typ:
+                problems.append(f"{table}.{column}: {got}, expected {typ}")
+    results = [CheckResult("schema_columns", "schema", not problems, {"problems": problems})]
+    bad = {}
+    for table, condition in VALUE_RULES:
+        rows = await _rows(conn, f"SELECT count(*) AS n FROM analytics.{table} WHERE {condition}")
+        if rows[0]["n"]:
+            bad[table] = int(rows[0]["n"])
+    results.append(CheckResult("schema_values", "schema", not bad, {"rows_out_of_range": bad}))
+    return results
+
+
+async def check_completeness(
+    conn: Any, lo: date, hi: date, snapshot: datetime | None
+) -> list[CheckResult]:
+    missing = await _rows(
+        conn,
+        """SELECT d::date AS day FROM generate_series(%s::date, %s::date, interval '1 day') d
+            WHERE NOT EXISTS (SELECT 1 FROM analytics.daily_platform_metrics m
+                               WHERE m.day = d::date)
+            ORDER BY 1""",
+        (lo, hi),
+    )
+    days_ok = not missing
+    mismatches = await _rows(
+        conn,
+        """WITH src AS (
+             SELECT (created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS events,
+                    count(user_id) AS identified
+               FROM analytics.user_events
+              WHERE created_at >= %(lo)s::date::timestamp AT TIME ZONE 'UTC'
+                AND created_at < (%(hi)s::date + 1)::timestamp AT TIME ZONE 'UTC'
+                AND received_at <= coalesce(%(snapshot)s::timestamptz, 'infinity')
+              GROUP BY 1),
+           wh AS (
+             SELECT m.day, m.events_total, m.identified_events,
+                    (SELECT coalesce(sum(s.events), 0) FROM analytics.daily_user_stats s
+                      WHERE s.day = m.day) AS user_events
+               FROM analytics.daily_platform_metrics m
+              WHERE m.day BETWEEN %(lo)s AND %(hi)s)
+           SELECT coalesce(src.day, wh.day) AS day,
+                  coalesce(src.events, 0) AS source_events,
+                  coalesce(src.identified, 0) AS source_identified,
+                  wh.events_total, wh.identified_events, wh.user_events
+             FROM src FULL JOIN wh ON wh.day = src.day
+            WHERE wh.day IS NULL
+               OR coalesce(src.events, 0) <> wh.events_total
+               OR coalesce(src.identified, 0) <> wh.identified_events
+               OR coalesce(src.identified, 0) <> wh.user_events
+            ORDER BY 1""",
+        {"lo": lo, "hi": hi, "snapshot": snapshot},
+    )
+    return [
+        CheckResult(
+            "days_present", "completeness", days_ok,
+            {"from": lo.isoformat(), "to": hi.isoformat(),
+             "missing_days": [r["day"].isoformat() for r in missing]},
+        ),
+        CheckResult(
+            "events_reconcile", "completeness", not mismatches,
+            {"mismatched_days": [_jsonable(r) for r in mismatches[:20]],
+             "mismatched_count": len(mismatches)},
+        ),
+    ]  # fmt: skip
+
+
+async def check_consistency(conn: Any, lo: date, hi: date, voting_full: bool) -> list[CheckResult]:
+    rows = await _rows(
+        conn,
+        """SELECT
+             (SELECT count(*) FROM app.setlist_votes
+               WHERE created_at >= %(lo)s::date::timestamp AT TIME ZONE 'UTC'
+                 AND created_at < (%(hi)s::date + 1)::timestamp AT TIME ZONE 'UTC') AS app_votes,
+             (SELECT coalesce(sum(votes), 0) FROM analytics.daily_user_stats
+               WHERE day BETWEEN %(lo)s AND %(hi)s) AS user_day_votes,
+             (SELECT coalesce(sum(votes), 0) FROM analytics.daily_platform_metrics
+               WHERE day BETWEEN %(lo)s AND %(hi)s) AS platform_votes""",
+        {"lo": lo, "hi": hi},
+    )
+    r = rows[0]
+    ok = r["app_votes"] == r["user_day_votes"] == r["platform_votes"]
+    results = [CheckResult("votes_by_day", "consistency", ok, _jsonable(r))]
+    if voting_full:
+        rows = await _rows(
+            conn,
+            """SELECT (SELECT count(*) FROM app.setlist_votes) AS app_votes,
+                      (SELECT coalesce(sum(votes), 0) FROM analytics.voting_patterns_warehouse
+                        WHERE grain = 'user') AS by_user,
+                      (SELECT coalesce(sum(votes), 0) FROM analytics.voting_patterns_warehouse
+                        WHERE grain = 'show') AS by_show,
+                      (SELECT coalesce(sum(votes), 0) FROM analytics.voting_patterns_warehouse
+                        WHERE grain = 'artist') AS by_artist""",
+        )
+        r = rows[0]
+        ok = r["app_votes"] == r["by_user"] == r["by_show"] == r["by_artist"]
+        results.append(CheckResult("votes_total", "consistency", ok, _jsonable(r)))
+    return results
+
+
+async def check_freshness(conn: Any) -> CheckResult:
+    rows = await _rows(
+        conn,
+        """WITH days AS (
+             SELECT d::date AS day
+               FROM generate_series((now() AT TIME ZONE 'UTC')::date - 7,
+                                    (now() AT TIME ZONE 'UTC')::date - 1, interval '1 day') d)
+           SELECT days.day, l.loaded_at, l.partial
+             FROM days
+             LEFT JOIN analytics.etl_loaded_days l ON l.day = days.day
+            WHERE EXISTS (SELECT 1 FROM analytics.user_events e
+                           WHERE e.created_at >= days.day::timestamp AT TIME ZONE 'UTC'
+                             AND e.created_at < (days.day + 1)::timestamp AT TIME ZONE 'UTC')
+              AND (l.day IS NULL OR l.partial)
+            ORDER BY 1""",
+    )
+    wm = await _rows(
+        conn,
+        "SELECT last_full_day, last_received_at FROM analytics.etl_watermarks"
+        " WHERE pipeline = 'events'",
+    )
+    return CheckResult(
+        "recent_days_loaded",
+        "freshness",
+        not rows,
+        {
+            "stale_days": [
+                {"day": r["day"].isoformat(), "loaded": r["loaded_at"] is not None} for r in rows
+            ],
+            "watermark": _jsonable(wm[0]) if wm else None,
+        },
+    )
+
+
+async def run_checks(
+    conn: Any,
+    *,
+    lo: date | None,
+    hi: date | None,
+    snapshot: datetime | None,
+    voting_full: bool,
+) -> list[CheckResult]:
+    """All checks for a run over lo..hi (range checks are skipped when there is no range)."""
+    results = await check_schema(conn)
+    if lo is not None and hi is not None:
+        results += await check_completeness(conn, lo, hi, snapshot)
+        results += await check_consistency(conn, lo, hi, voting_full)
+    results.append(await check_freshness(conn))
+    return results
+
+
+async def store(conn: Any, run_id: int, results: list[CheckResult]) -> None:
+    await conn.execute("DELETE FROM analytics.etl_quality_checks WHERE run_id = %s", (run_id,))
+    for r in results:
+        await conn.execute(
+            """INSERT INTO analytics.etl_quality_checks (run_id, name, category, passed, details)
+               VALUES (%s, %s, %s, %s, %s)""",
+            (run_id, r.name, r.category, r.passed, orjson.dumps(r.details).decode()),
+        )
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, date | datetime):
+            out[key] = value.isoformat()
+        elif isinstance(value, timedelta):
+            out[key] = value.total_seconds()
+        elif hasattr(value, "__int__") and not isinstance(value, bool | int | float):
+            out[key] = int(value)
+        else:
+            out[key] = value
+    return out

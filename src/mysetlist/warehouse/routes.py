@@ -1,0 +1,121 @@
+"""ETL management API (spec: ETL Management APIs). Operators only (admin or service_role).
+
+- `POST /api/analytics/etl` starts a run (optional `from`, `to`, `steps`); 202 with the run,
+  409 when one is already queued or running.
+- `GET /api/analytics/etl` the active run, recent history and the watermark;
+  `GET /api/analytics/etl/{run_id}` one run with its quality checks and audit trail.
+- `DELETE /api/analytics/etl` cancels the active run (its database work is cancelled) and
+  answers once it has recorded `cancelled` (or after 5 s with its current state).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mysetlist.core.auth import Operator
+from mysetlist.core.errors import Problem
+from mysetlist.core.runtime import Runtime
+from mysetlist.warehouse import pipeline, runs
+
+router = APIRouter(prefix="/api/analytics/etl", tags=["warehouse"])
+
+MAX_RANGE_DAYS = 3660
+
+
+class StartRun(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    from_day: date | None = Field(default=None, alias="from")
+    to_day: date | None = Field(default=None, alias="to")
+    steps: list[str] | None = Field(default=None, max_length=len(pipeline.ALL_STEPS))
+
+    @model_validator(mode="after")
+    def _check(self) -> StartRun:
+        if self.from_day and self.to_day:
+            if self.from_day > self.to_day:
+                raise ValueError("'from' must not be after 'to'")
+            if (self.to_day - self.from_day).days >= MAX_RANGE_DAYS:
+                raise ValueError(f"a range may span at most {MAX_RANGE_DAYS} days")
+        unknown = [s for s in self.steps or [] if s not in pipeline.ALL_STEPS]
+        if unknown:
+            raise ValueError(f"unknown step(s) {unknown}; known: {', '.join(pipeline.ALL_STEPS)}")
+        return self
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+@router.post("", status_code=202)
+async def start_run(
+    request: Request, claims: Operator, body: StartRun | None = None
+) -> JSONResponse:
+    body = body or StartRun()
+    runtime = _runtime(request)
+    try:
+        run = await runs.queue_run(
+            runtime.database_url,
+            from_day=body.from_day,
+            to_day=body.to_day,
+            steps=body.steps,
+            actor_id=claims.user_id,
+            actor_role="admin" if claims.is_admin else claims.role,
+        )
+    except runs.RunConflict as exc:
+        raise Problem(
+            409, "Conflict", "an ETL run is already queued or running",
+            active_run_id=exc.active["id"] if exc.active else None,
+        ) from None  # fmt: skip
+    from fastapi.encoders import jsonable_encoder
+
+    return JSONResponse(
+        jsonable_encoder({"run_id": run["id"], "status": run["status"], "run": run}),
+        status_code=202,
+        headers={"Location": f"/api/analytics/etl/{run['id']}"},
+    )
+
+
+@router.get("")
+async def status(
+    request: Request,
+    claims: Operator,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> dict[str, Any]:
+    runtime = _runtime(request)
+    async with runtime.db.transaction() as conn:
+        return {
+            "active": await runs.active_run(conn),
+            "runs": await runs.list_runs(conn, limit),
+            "watermark": await runs.watermark(conn),
+            "steps": list(pipeline.ALL_STEPS),
+        }
+
+
+@router.get("/{run_id}")
+async def run_detail(request: Request, claims: Operator, run_id: int) -> dict[str, Any]:
+    runtime = _runtime(request)
+    async with runtime.db.transaction() as conn:
+        run = await runs.get_run(conn, run_id)
+    if run is None:
+        raise Problem(404, "Not Found", f"no ETL run {run_id}")
+    return run
+
+
+@router.delete("")
+async def cancel_run(request: Request, claims: Operator) -> dict[str, Any]:
+    runtime = _runtime(request)
+    try:
+        run = await runs.cancel_active(
+            runtime.database_url,
+            actor_id=claims.user_id,
+            actor_role="admin" if claims.is_admin else claims.role,
+        )
+    except runs.NoActiveRun:
+        raise Problem(404, "Not Found", "no ETL run is queued or running") from None
+    return {"run_id": run["id"], "status": run["status"], "run": run}

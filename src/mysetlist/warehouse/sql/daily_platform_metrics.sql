@@ -1,0 +1,48 @@
+-- Platform totals for one day (all events, identified and anonymous). wau, mau and
+-- stickiness need the surrounding days and are set by the platform_windows step.
+-- Params: day, day_start, day_end.
+INSERT INTO analytics.daily_platform_metrics AS t (
+  day, events_total, identified_events, anonymous_events, active_users, wau, mau, stickiness,
+  new_users, sessions, page_views, searches, votes, follows, unfollows, shares,
+  avg_engagement_score, avg_session_seconds)
+SELECT %(day)s, ev.total, ev.identified, ev.total - ev.identified, us.active_users,
+       NULL, NULL, NULL,
+       (SELECT count(*) FROM app.users u
+         WHERE u.created_at >= %(day_start)s AND u.created_at < %(day_end)s),
+       ev.sessions, ev.page_views, ev.searches,
+       (SELECT count(*) FROM etl_day_votes),
+       ev.follows, ev.unfollows, ev.shares,
+       (SELECT round(avg(engagement_score), 4) FROM analytics.user_engagement_warehouse
+         WHERE day = %(day)s),
+       CASE WHEN ev.sessions > 0 THEN round(ev.session_seconds::numeric / ev.sessions, 2) END
+FROM (
+  SELECT count(*) AS total,
+         count(user_id) AS identified,
+         count(*) FILTER (WHERE session_start) AS sessions,
+         coalesce(sum(gap_seconds), 0) AS session_seconds,
+         count(*) FILTER (WHERE event_type IN ('page_view', 'artist_view', 'show_view')) AS page_views,
+         count(*) FILTER (WHERE event_type = 'search') AS searches,
+         count(*) FILTER (WHERE event_type = 'follow') AS follows,
+         count(*) FILTER (WHERE event_type = 'unfollow') AS unfollows,
+         count(*) FILTER (WHERE event_type = 'share') AS shares
+  FROM etl_stage
+) ev
+CROSS JOIN (
+  SELECT count(*)::integer AS active_users FROM analytics.daily_user_stats WHERE day = %(day)s
+) us
+ON CONFLICT (day) DO UPDATE SET
+  events_total = EXCLUDED.events_total, identified_events = EXCLUDED.identified_events,
+  anonymous_events = EXCLUDED.anonymous_events, active_users = EXCLUDED.active_users,
+  wau = NULL, mau = NULL, stickiness = NULL, new_users = EXCLUDED.new_users,
+  sessions = EXCLUDED.sessions, page_views = EXCLUDED.page_views,
+  searches = EXCLUDED.searches, votes = EXCLUDED.votes, follows = EXCLUDED.follows,
+  unfollows = EXCLUDED.unfollows, shares = EXCLUDED.shares,
+  avg_engagement_score = EXCLUDED.avg_engagement_score,
+  avg_session_seconds = EXCLUDED.avg_session_seconds;
+
+-- Record the day as loaded (atomically with its data). Params: run_id, day_end.
+INSERT INTO analytics.etl_loaded_days (day, run_id, loaded_at, events, partial)
+SELECT %(day)s, %(run_id)s, now(), (SELECT count(*) FROM etl_stage), now() < %(day_end)s
+ON CONFLICT (day) DO UPDATE SET
+  run_id = EXCLUDED.run_id, loaded_at = EXCLUDED.loaded_at, events = EXCLUDED.events,
+  partial = EXCLUDED.partial;

@@ -1,0 +1,52 @@
+-- Load daily_user_stats for one day from the staged events and the day's votes.
+-- Params: day. Delete-and-reinsert inside the day's transaction keeps the day atomic and
+-- drops users who no longer have activity (e.g. after erasure).
+DELETE FROM analytics.daily_user_stats WHERE day = %(day)s;
+
+INSERT INTO analytics.daily_user_stats AS t (
+  day, user_id, events, page_views, unique_pages, event_types, sessions, session_seconds,
+  artist_views, show_views, searches, vote_events, votes, follows, unfollows, shares,
+  notification_opens, notification_clicks, first_event_at, last_event_at)
+SELECT %(day)s, coalesce(e.user_id, v.user_id),
+       coalesce(e.events, 0), coalesce(e.page_views, 0), coalesce(e.unique_pages, 0),
+       coalesce(e.event_types, 0), coalesce(e.sessions, 0), coalesce(e.session_seconds, 0),
+       coalesce(e.artist_views, 0), coalesce(e.show_views, 0), coalesce(e.searches, 0),
+       coalesce(e.vote_events, 0), coalesce(v.votes, 0), coalesce(e.follows, 0),
+       coalesce(e.unfollows, 0), coalesce(e.shares, 0), coalesce(e.notification_opens, 0),
+       coalesce(e.notification_clicks, 0), e.first_event_at, e.last_event_at
+FROM (
+  SELECT user_id,
+         count(*) AS events,
+         count(*) FILTER (WHERE event_type IN ('page_view', 'artist_view', 'show_view')) AS page_views,
+         count(DISTINCT page) AS unique_pages,
+         count(DISTINCT event_type) AS event_types,
+         count(*) FILTER (WHERE session_start) AS sessions,
+         sum(gap_seconds) AS session_seconds,
+         count(*) FILTER (WHERE event_type = 'artist_view') AS artist_views,
+         count(*) FILTER (WHERE event_type = 'show_view') AS show_views,
+         count(*) FILTER (WHERE event_type = 'search') AS searches,
+         count(*) FILTER (WHERE event_type = 'vote') AS vote_events,
+         count(*) FILTER (WHERE event_type = 'follow') AS follows,
+         count(*) FILTER (WHERE event_type = 'unfollow') AS unfollows,
+         count(*) FILTER (WHERE event_type = 'share') AS shares,
+         count(*) FILTER (WHERE event_type = 'notification_open') AS notification_opens,
+         count(*) FILTER (WHERE event_type = 'notification_click') AS notification_clicks,
+         min(created_at) AS first_event_at,
+         max(created_at) AS last_event_at
+  FROM etl_stage
+  WHERE user_id IS NOT NULL
+  GROUP BY user_id
+) e
+FULL JOIN (
+  SELECT user_id, count(*) AS votes FROM etl_day_votes GROUP BY user_id
+) v ON v.user_id = e.user_id
+ON CONFLICT (user_id, day) DO UPDATE SET
+  events = EXCLUDED.events, page_views = EXCLUDED.page_views,
+  unique_pages = EXCLUDED.unique_pages, event_types = EXCLUDED.event_types,
+  sessions = EXCLUDED.sessions, session_seconds = EXCLUDED.session_seconds,
+  artist_views = EXCLUDED.artist_views, show_views = EXCLUDED.show_views,
+  searches = EXCLUDED.searches, vote_events = EXCLUDED.vote_events, votes = EXCLUDED.votes,
+  follows = EXCLUDED.follows, unfollows = EXCLUDED.unfollows, shares = EXCLUDED.shares,
+  notification_opens = EXCLUDED.notification_opens,
+  notification_clicks = EXCLUDED.notification_clicks,
+  first_event_at = EXCLUDED.first_event_at, last_event_at = EXCLUDED.last_event_at;

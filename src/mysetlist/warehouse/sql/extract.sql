@@ -1,0 +1,37 @@
+-- Extract: one day's events (plus the 30 minutes before it, so a session that started
+-- before midnight is not counted again) into a transaction-local staging table, with the
+-- session rule applied: an event more than 30 minutes after the same visitor's previous
+-- event starts a new session. Events received after the run's snapshot are left for the
+-- next run. Params: day_start, day_end (timestamptz), snapshot (timestamptz).
+CREATE TEMP TABLE etl_stage ON COMMIT DROP AS
+WITH src AS (
+  SELECT e.user_id, e.anonymous_id, e.event_type, e.page_url, e.properties, e.created_at,
+         lag(e.created_at) OVER (
+           PARTITION BY e.user_id, CASE WHEN e.user_id IS NULL THEN e.anonymous_id END
+           ORDER BY e.created_at) AS prev_at
+  FROM analytics.user_events e
+  WHERE e.created_at >= %(day_start)s::timestamptz - interval '30 minutes'
+    AND e.created_at < %(day_end)s
+    AND e.received_at <= %(snapshot)s
+)
+SELECT user_id, anonymous_id, event_type,
+       nullif(split_part(split_part(page_url, '#', 1), '?', 1), '') AS page,
+       CASE WHEN properties ->> 'artist_id' ~ '^[0-9]{1,18}$'
+            THEN (properties ->> 'artist_id')::bigint END AS artist_id,
+       CASE WHEN properties ->> 'show_id' ~ '^[0-9]{1,18}$'
+            THEN (properties ->> 'show_id')::bigint END AS show_id,
+       created_at,
+       (prev_at IS NULL OR created_at - prev_at > interval '30 minutes') AS session_start,
+       CASE WHEN prev_at IS NOT NULL AND created_at - prev_at <= interval '30 minutes'
+            THEN extract(epoch FROM created_at - prev_at)::bigint ELSE 0 END AS gap_seconds
+FROM src
+WHERE created_at >= %(day_start)s;
+
+-- The day's votes from the platform (the system of record for votes).
+CREATE TEMP TABLE etl_day_votes ON COMMIT DROP AS
+SELECT v.user_id, v.show_id, s.artist_id
+FROM app.setlist_votes v
+JOIN app.shows s ON s.id = v.show_id
+WHERE v.created_at >= %(day_start)s AND v.created_at < %(day_end)s;
+
+ANALYZE etl_stage;

@@ -1,0 +1,58 @@
+-- Voting accuracy per user, show and artist from app.setlist_votes. A show has happened
+-- when it is not cancelled and is completed or has an actual setlist; a vote is correct
+-- when its song is in that setlist; accuracy = correct / votes on happened shows (NULL
+-- when there are none). Scope: everything when full, else the users, shows and artists
+-- in the temp table etl_scope (kind, id), which the pipeline fills. Params: full (bool).
+CREATE TEMP TABLE etl_votes ON COMMIT DROP AS
+SELECT v.user_id, v.show_id, s.artist_id, v.created_at,
+       (s.status <> 'cancelled' AND (s.status = 'completed' OR pl.show_id IS NOT NULL)) AS happened,
+       (s.status <> 'cancelled' AND EXISTS (
+          SELECT 1 FROM app.setlist_songs ss WHERE ss.show_id = v.show_id AND ss.song_id = v.song_id
+       )) AS correct
+FROM app.setlist_votes v
+JOIN app.shows s ON s.id = v.show_id
+LEFT JOIN (SELECT DISTINCT show_id FROM app.setlist_songs) pl ON pl.show_id = v.show_id
+WHERE %(full)s
+   OR v.user_id IN (SELECT id::uuid FROM etl_scope WHERE kind = 'user')
+   OR v.show_id IN (SELECT id::bigint FROM etl_scope WHERE kind = 'show')
+   OR s.artist_id IN (SELECT id::bigint FROM etl_scope WHERE kind = 'artist');
+
+DELETE FROM analytics.voting_patterns_warehouse w
+WHERE %(full)s OR (w.grain, w.scope_id) IN (SELECT kind, id FROM etl_scope);
+
+INSERT INTO analytics.voting_patterns_warehouse AS t (
+  grain, scope_id, user_id, show_id, artist_id, votes, voters, shows_voted,
+  votes_on_happened_shows, correct_votes, accuracy, first_vote_at, last_vote_at)
+SELECT grain, scope_id, user_id, show_id, artist_id, votes, voters, shows_voted, happened,
+       correct, CASE WHEN happened > 0 THEN round(correct::numeric / happened, 4) END,
+       first_vote_at, last_vote_at
+FROM (
+  SELECT 'user' AS grain, user_id::text AS scope_id, user_id, NULL::bigint AS show_id,
+         NULL::bigint AS artist_id, count(*) AS votes, 1::bigint AS voters,
+         count(DISTINCT show_id) AS shows_voted,
+         count(*) FILTER (WHERE happened) AS happened,
+         count(*) FILTER (WHERE happened AND correct) AS correct,
+         min(created_at) AS first_vote_at, max(created_at) AS last_vote_at
+  FROM etl_votes
+  WHERE %(full)s OR user_id IN (SELECT id::uuid FROM etl_scope WHERE kind = 'user')
+  GROUP BY user_id
+  UNION ALL
+  SELECT 'show', show_id::text, NULL, show_id, artist_id, count(*), count(DISTINCT user_id), 1,
+         count(*) FILTER (WHERE happened), count(*) FILTER (WHERE happened AND correct),
+         min(created_at), max(created_at)
+  FROM etl_votes
+  WHERE %(full)s OR show_id IN (SELECT id::bigint FROM etl_scope WHERE kind = 'show')
+  GROUP BY show_id, artist_id
+  UNION ALL
+  SELECT 'artist', artist_id::text, NULL, NULL, artist_id, count(*), count(DISTINCT user_id),
+         count(DISTINCT show_id), count(*) FILTER (WHERE happened),
+         count(*) FILTER (WHERE happened AND correct), min(created_at), max(created_at)
+  FROM etl_votes
+  WHERE %(full)s OR artist_id IN (SELECT id::bigint FROM etl_scope WHERE kind = 'artist')
+  GROUP BY artist_id
+) g
+ON CONFLICT (grain, scope_id) DO UPDATE SET
+  votes = EXCLUDED.votes, voters = EXCLUDED.voters, shows_voted = EXCLUDED.shows_voted,
+  votes_on_happened_shows = EXCLUDED.votes_on_happened_shows,
+  correct_votes = EXCLUDED.correct_votes, accuracy = EXCLUDED.accuracy,
+  first_vote_at = EXCLUDED.first_vote_at, last_vote_at = EXCLUDED.last_vote_at;
