@@ -1,0 +1,311 @@
+"""Writing the generated world into PostgreSQL with COPY, inside the caller's transaction.
+
+Small text-bearing tables (artists, venues, songs, shows, users) go through psycopg's
+`write_row`; the big fixed-width ones (setlist songs, follows, votes, tastes, the event
+stage) through binary COPY from numpy (`copy_writer`). Events are staged in a temp table and
+expanded set-based by `insert_staged_events.sql`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import psycopg
+from numpy.typing import NDArray
+from psycopg import sql
+
+from mysetlist.core.db import read_sql
+from mysetlist.core.field_encryption import FieldCipher
+from mysetlist.demo import vocabulary as words
+from mysetlist.demo.activity import EVENT_TYPES, ActivityBatch
+from mysetlist.demo.catalog import SHOW_STATUSES, Catalog, IdBases
+from mysetlist.demo.copy_writer import Column, copy_columns
+from mysetlist.demo.population import Population
+
+PACKAGE = "mysetlist.demo"
+ID_TABLES = ("artists", "venues", "shows", "songs", "setlist_votes")
+EMAIL_DOMAIN = "example.test"
+
+
+def _at(us: int | np.integer[Any]) -> datetime:
+    return datetime.fromtimestamp(int(us) / 1e6, UTC)
+
+
+def remove_previous_world(cur: psycopg.Cursor[Any]) -> None:
+    """Delete the demo world recorded in demo_truth (and only it), and the demo events."""
+    cur.execute(read_sql(PACKAGE, "remove_previous_world.sql"))
+    cur.execute("LOCK TABLE analytics.user_events IN ACCESS EXCLUSIVE MODE")
+    cur.execute("SELECT EXISTS (SELECT 1 FROM analytics.user_events WHERE source <> 'demo')")
+    row = cur.fetchone()
+    if row is not None and not row[0]:
+        cur.execute("TRUNCATE analytics.user_events")  # only demo events: the fast way
+    else:
+        cur.execute("DELETE FROM analytics.user_events WHERE source = 'demo'")
+
+
+def allocate_id_bases(cur: psycopg.Cursor[Any]) -> IdBases:
+    """First free id of each identity-keyed table; the tables stay locked against writers
+    until the transaction ends, so the ranges we fill are ours alone."""
+    bases: dict[str, int] = {}
+    for table in ID_TABLES:
+        target = sql.Identifier("app", table)
+        cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(target))
+        cur.execute(sql.SQL("SELECT coalesce(max(id), 0) + 1 FROM {}").format(target))
+        row = cur.fetchone()
+        assert row is not None
+        bases[table] = int(row[0])
+    return IdBases(**bases)
+
+
+def advance_sequences(cur: psycopg.Cursor[Any]) -> None:
+    """Point each identity sequence past the highest id, so later inserts do not collide."""
+    for table in ID_TABLES:
+        cur.execute(
+            sql.SQL(
+                "SELECT setval(pg_get_serial_sequence({qualified}, 'id'),"
+                " greatest((SELECT max(id) FROM {target}), 1),"
+                " (SELECT max(id) IS NOT NULL FROM {target}))"
+            ).format(qualified=sql.Literal(f"app.{table}"), target=sql.Identifier("app", table))
+        )
+
+
+def load_catalog(cur: psycopg.Cursor[Any], catalog: Catalog) -> None:
+    cur.executemany(
+        "INSERT INTO app.genres (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
+        [(g,) for g in catalog.genres],
+    )
+    with cur.copy("COPY app.artists (id, name, genres, popularity, created_at) FROM STDIN") as copy:
+        for i, artist_id in enumerate(catalog.artist_ids):
+            copy.write_row(
+                (
+                    int(artist_id),
+                    catalog.artist_names[i],
+                    catalog.artist_genres[i],
+                    float(catalog.artist_popularity[i]),
+                    _at(catalog.artist_created_us[i]),
+                )
+            )
+    with cur.copy(
+        "COPY app.venues (id, name, city, country, capacity, timezone) FROM STDIN"
+    ) as copy:
+        for venue_id, row in zip(catalog.venue_ids, catalog.venue_rows, strict=True):
+            copy.write_row((int(venue_id), *row))
+    with cur.copy("COPY app.songs (id, artist_id, title) FROM STDIN") as copy:
+        artist_ids = catalog.artist_ids[catalog.song_artist]
+        for song_id, artist_id, title in zip(
+            catalog.song_ids, artist_ids, catalog.song_titles, strict=True
+        ):
+            copy.write_row((int(song_id), int(artist_id), title))
+    with cur.copy(
+        "COPY app.shows (id, artist_id, venue_id, starts_at, status, created_at) FROM STDIN"
+    ) as copy:
+        announced = catalog.show_starts_us - 60 * 86_400_000_000
+        for i, show_id in enumerate(catalog.show_ids):
+            copy.write_row(
+                (
+                    int(show_id),
+                    int(catalog.artist_ids[catalog.show_artist[i]]),
+                    int(catalog.venue_ids[catalog.show_venue[i]]),
+                    _at(catalog.show_starts_us[i]),
+                    SHOW_STATUSES[catalog.show_status[i]],
+                    _at(announced[i]),
+                )
+            )
+    copy_columns(
+        cur,
+        "app.setlist_songs",
+        [
+            [
+                Column("show_id", "int8", catalog.show_ids[catalog.setlist_show]),
+                Column("position", "int2", catalog.setlist_position.astype(np.int16)),
+                Column("song_id", "int8", catalog.song_ids[catalog.setlist_song]),
+            ]
+        ],
+    )
+    for table, ids in (
+        ("artists", catalog.artist_ids),
+        ("venues", catalog.venue_ids),
+        ("shows", catalog.show_ids),
+        ("songs", catalog.song_ids),
+    ):
+        record_id_range(cur, table, ids)
+
+
+def record_id_range(cur: psycopg.Cursor[Any], table: str, ids: NDArray[np.int64]) -> None:
+    if len(ids):
+        cur.execute(
+            "INSERT INTO demo_truth.catalog_ids (table_name, first_id, last_id) VALUES (%s, %s, %s)"
+            " ON CONFLICT (table_name) DO UPDATE SET"
+            " first_id = least(demo_truth.catalog_ids.first_id, excluded.first_id),"
+            " last_id = greatest(demo_truth.catalog_ids.last_id, excluded.last_id)",
+            (table, int(ids.min()), int(ids.max())),
+        )
+
+
+def load_users(
+    cur: psycopg.Cursor[Any],
+    pop: Population,
+    users: NDArray[np.int64],
+    last_active_us: NDArray[np.int64],
+    cipher: FieldCipher,
+) -> None:
+    """app.users rows of `users` (population indexes), with encrypted emails."""
+    with cur.copy(
+        "COPY app.users (id, display_name, email_encrypted, email_hash, timezone, locale,"
+        " created_at, last_active_at) FROM STDIN"
+    ) as copy:
+        for k, i in enumerate(users):
+            email = f"user{pop.user_no[i]}@{EMAIL_DOMAIN}"
+            timezone, locale, _ = words.USER_REGIONS[pop.region[i]]
+            copy.write_row(
+                (
+                    uuid.UUID(bytes=pop.user_id_bytes[i].tobytes()),
+                    pop.display_names[i],
+                    cipher.encrypt(email, context=b"users.email"),
+                    cipher.lookup_hash(email),
+                    timezone,
+                    locale,
+                    _at(pop.signup_us[i]),
+                    _at(last_active_us[k]) if last_active_us[k] >= 0 else None,
+                )
+            )
+
+
+def load_follows_and_votes(
+    cur: psycopg.Cursor[Any],
+    pop: Population,
+    catalog: Catalog,
+    batch: ActivityBatch,
+    first_vote_id: int,
+) -> None:
+    copy_columns(
+        cur,
+        "app.follows",
+        [
+            [
+                Column("user_id", "uuid", pop.user_id_bytes[batch.follow_user]),
+                Column("artist_id", "int8", catalog.artist_ids[batch.follow_artist]),
+                Column("created_at", "timestamptz", batch.follow_at),
+            ]
+        ],
+    )
+    n_votes = len(batch.vote_user)
+    copy_columns(
+        cur,
+        "app.setlist_votes",
+        [
+            [
+                Column("id", "int8", first_vote_id + np.arange(n_votes, dtype=np.int64)),
+                Column("user_id", "uuid", pop.user_id_bytes[batch.vote_user]),
+                Column("show_id", "int8", catalog.show_ids[batch.vote_show]),
+                Column("song_id", "int8", catalog.song_ids[batch.vote_song]),
+                Column("created_at", "timestamptz", batch.vote_at),
+            ]
+        ],
+    )
+
+
+def prepare_event_loading(
+    cur: psycopg.Cursor[Any], first_day: datetime, last_day: datetime
+) -> None:
+    cur.execute(
+        "SELECT analytics.ensure_event_partitions(%s::date, %s::date)",
+        (first_day.date(), last_day.date()),
+    )
+    cur.execute(read_sql(PACKAGE, "create_event_stage.sql"))
+
+
+def load_events(cur: psycopg.Cursor[Any], pop: Population, batch: ActivityBatch) -> int:
+    """Stage one batch of events (binary COPY), expand it into analytics.user_events."""
+    cur.execute("TRUNCATE demo_event_stage")
+    copy_columns(
+        cur,
+        "demo_event_stage",
+        [
+            [
+                Column("user_id", "uuid", pop.user_id_bytes[batch.event_user]),
+                Column("user_no", "int4", pop.user_no[batch.event_user].astype(np.int32)),
+                Column("session_no", "int8", batch.event_session),
+                Column("kind", "int2", batch.event_kind.astype(np.int16)),
+                Column("ref_id", "int8", batch.event_ref),
+                Column("extra_id", "int8", batch.event_extra),
+                Column("created_at", "timestamptz", batch.event_at),
+            ]
+        ],
+    )
+    cur.execute(
+        read_sql(PACKAGE, "insert_staged_events.sql"),
+        {
+            "event_types": list(EVENT_TYPES),
+            "pages": list(words.SITE_PAGES),
+            "share_channels": list(words.SHARE_CHANNELS),
+            "campaigns": [c for c, _ in words.NOTIFICATION_CAMPAIGNS],
+            "campaign_channels": [ch for _, ch in words.NOTIFICATION_CAMPAIGNS],
+        },
+    )
+    return cur.rowcount
+
+
+def load_user_truth(
+    cur: psycopg.Cursor[Any], pop: Population, genres: list[str], users: NDArray[np.int64]
+) -> None:
+    """demo_truth.user_profile and user_taste rows of `users`."""
+    with cur.copy(
+        "COPY demo_truth.user_profile (user_id, user_no, signup_at, activity_level,"
+        " predictor_skill, churns, decay_starts_at, churn_at) FROM STDIN"
+    ) as copy:
+        for i in users:
+            churns = bool(pop.churns[i])
+            copy.write_row(
+                (
+                    uuid.UUID(bytes=pop.user_id_bytes[i].tobytes()),
+                    int(pop.user_no[i]),
+                    _at(pop.signup_us[i]),
+                    float(pop.activity[i]),
+                    float(pop.skill[i]),
+                    churns,
+                    _at(pop.decay_start_us[i]) if churns else None,
+                    _at(pop.churn_us[i]) if churns else None,
+                )
+            )
+    user_bytes = pop.user_id_bytes[users]
+    copy_columns(
+        cur,
+        "demo_truth.user_taste",
+        [
+            [
+                Column("user_id", "uuid", user_bytes),
+                Column("genre", "text", genre),
+                Column("weight", "float4", pop.taste[users, g].astype(np.float32)),
+            ]
+            for g, genre in enumerate(genres)
+        ],
+    )
+
+
+def load_catalog_truth(cur: psycopg.Cursor[Any], catalog: Catalog) -> None:
+    with cur.copy(
+        "COPY demo_truth.artist_profile (artist_id, primary_genre, popularity) FROM STDIN"
+    ) as copy:
+        for i, artist_id in enumerate(catalog.artist_ids):
+            copy.write_row(
+                (
+                    int(artist_id),
+                    catalog.genres[catalog.artist_primary_genre[i]],
+                    float(catalog.artist_popularity[i]),
+                )
+            )
+    copy_columns(
+        cur,
+        "demo_truth.song_weight",
+        [
+            [
+                Column("song_id", "int8", catalog.song_ids),
+                Column("artist_id", "int8", catalog.artist_ids[catalog.song_artist]),
+                Column("play_weight", "float4", catalog.song_play_weight.astype(np.float32)),
+            ]
+        ],
+    )
