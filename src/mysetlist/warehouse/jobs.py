@@ -35,13 +35,19 @@ def _database_url() -> str:
     return current().database_url
 
 
-def register(app: procrastinate.App, settings: Settings) -> None:
-    config = EtlConfig.from_settings(settings)
-    retry = procrastinate.RetryStrategy(
+def _retry(config: EtlConfig) -> procrastinate.RetryStrategy:
+    return procrastinate.RetryStrategy(
         max_attempts=config.max_retries + 1,
         exponential_wait=30,
         retry_exceptions={pipeline.EtlTransient, pipeline.EtlBusy},
     )
+
+
+def register(app: procrastinate.App, settings: Settings) -> None:
+    """The daily and incremental schedules and the API's run task."""
+    config = EtlConfig.from_settings(settings)
+    retry = _retry(config)
+    register_run_task(app, settings)
 
     @app.periodic(cron=settings.etl_schedule_cron, periodic_id="etl-daily")
     @app.task(
@@ -75,7 +81,12 @@ def register(app: procrastinate.App, settings: Settings) -> None:
         except pipeline.EtlBusy:
             log.info("incremental ETL skipped: another run is active")
 
-    @app.task(name=RUN_TASK, queue=QUEUE, retry=retry, pass_context=True)
+
+def register_run_task(app: procrastinate.App, settings: Settings) -> None:
+    """Only the task that executes API-queued runs (a worker without the schedules)."""
+    config = EtlConfig.from_settings(settings)
+
+    @app.task(name=RUN_TASK, queue=QUEUE, retry=_retry(config), pass_context=True)
     async def etl_run(context: Any, run_id: int) -> None:
         result = await pipeline.execute(
             _database_url(),

@@ -626,7 +626,7 @@ class _Run:
                         rows = 0
                         for stmt in statements(step):
                             cur = await conn.execute(stmt, params)
-                            if stmt.lstrip().upper().startswith("INSERT"):
+                            if _writes_rows(stmt):
                                 rows += max(cur.rowcount or 0, 0)
                         pause = self.config.sleep_for(step, day)
                         if pause:  # test hook (ETL_TEST_SLEEP), see config.py
@@ -732,12 +732,8 @@ class _Run:
         timing = self._timing(step)
         async with conn.transaction():
             if step in ("platform_windows", "trending"):
-                table = (
-                    "analytics.daily_platform_metrics"
-                    if step == "platform_windows"
-                    else "analytics.artist_popularity_warehouse"
-                )
-                last = await self._max_day(conn, table)
+                # Windows reach forward from the reloaded days up to the last loaded day.
+                last = await self._max_day(conn, "analytics.daily_platform_metrics")
                 if last is None or last < lo:
                     return
                 span = 29 if step == "platform_windows" else 34
@@ -747,7 +743,7 @@ class _Run:
                 params = {"full": self.voting_full}
             for stmt in statements(step):
                 cur = await conn.execute(stmt, params)
-                if stmt.lstrip().upper().startswith(("INSERT", "UPDATE")):
+                if _writes_rows(stmt):
                     timing.rows += max(cur.rowcount or 0, 0)
                     self.rows_written += max(cur.rowcount or 0, 0)
             pause = self.config.sleep_for(step, None)
@@ -789,6 +785,13 @@ class _Run:
         for table in tables:
             await self.work[0].execute(f"ANALYZE {table}")
         self._timing("analyze").rows += len(tables)
+
+
+def _writes_rows(stmt: str) -> bool:
+    """INSERT or UPDATE (possibly after a WITH); row counts of other statements are ignored."""
+    code = " ".join(line for line in stmt.splitlines() if not line.strip().startswith("--")).upper()
+    verb = code.split(None, 1)[0] if code.strip() else ""
+    return verb in ("INSERT", "UPDATE") or (verb == "WITH" and " UPDATE " in code)
 
 
 def _first(eg: BaseExceptionGroup[Any]) -> BaseException:

@@ -1,0 +1,90 @@
+"""Warehouse fixtures: a fresh, migrated database per test module (so warehouse numbers
+are exact, whatever other test files put in the session's shared database), and helpers
+to run the pipeline and read whole tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from mysetlist.core.db import with_database
+from mysetlist.core.migrate import apply_migrations
+from mysetlist.warehouse import pipeline
+from mysetlist.warehouse.config import EtlConfig
+
+WAREHOUSE_TABLES = (
+    "daily_user_stats",
+    "user_engagement_warehouse",
+    "user_behavior_warehouse",
+    "voting_patterns_warehouse",
+    "artist_popularity_warehouse",
+    "show_engagement_warehouse",
+    "daily_platform_metrics",
+    "cohort_retention_weekly",
+    "genre_trends_daily",
+)
+
+
+@pytest.fixture(scope="module")
+def wh_url(servers: Any) -> Iterator[str]:
+    name = f"mysetlist_wh_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(servers.admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(servers.admin_url, name)
+    apply_migrations(url)
+    yield url
+    with psycopg.connect(servers.admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def at(day: date, hhmm: str = "00:00", seconds: int = 0) -> datetime:
+    h, m = (int(x) for x in hhmm.split(":"))
+    return datetime.combine(day, time(h, m, seconds), tzinfo=UTC)
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+async def run_range(
+    url: str,
+    frm: date,
+    to: date,
+    *,
+    steps: list[str] | None = None,
+    config: EtlConfig | None = None,
+) -> pipeline.RunResult:
+    result = await pipeline.execute(
+        url,
+        config or EtlConfig(parallelism=2),
+        request=pipeline.RunRequest(
+            trigger="cli", mode="range", from_day=frm, to_day=to, steps=steps
+        ),
+    )
+    assert result is not None
+    return result
+
+
+def table_contents(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every warehouse table, in a stable order."""
+    out = {}
+    with psycopg.connect(url) as conn:
+        for table in WAREHOUSE_TABLES:
+            rows = conn.execute(f"SELECT * FROM analytics.{table}").fetchall()
+            out[table] = sorted(rows, key=repr)
+    return out
+
+
+def one(url: str, query: str, params: Any = None) -> Any:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(query, params).fetchone()
+    return row
+
+
+def add_days(d: date, n: int) -> date:
+    return d + timedelta(days=n)
