@@ -1,0 +1,264 @@
+"""Run mechanics: a worker killed mid-day leaves no half-loaded day and the next run
+completes it; the incremental run picks up only what arrived since the watermark;
+maintenance (retention, partitions, index health with REINDEX CONCURRENTLY)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from mysetlist.warehouse import pipeline
+from mysetlist.warehouse.config import EtlConfig
+from tests.warehouse.conftest import one, run_range, table_contents, today
+
+pytestmark = pytest.mark.db
+
+D0 = today() - timedelta(days=40)
+DAYS = [D0 + timedelta(days=i) for i in range(5)]
+DAY_TABLES = (
+    "daily_user_stats",
+    "user_engagement_warehouse",
+    "artist_popularity_warehouse",
+    "show_engagement_warehouse",
+    "daily_platform_metrics",
+    "etl_loaded_days",
+)
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def world(wh_url: str) -> str:
+    """200 users, 3 artists with shows, ~600 events a day over DAYS, some votes."""
+    with psycopg.connect(wh_url) as conn:
+        conn.execute(
+            """INSERT INTO app.users (id, display_name, created_at)
+               SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 'u' || i,
+                      %s::timestamptz - interval '3 days' + i * interval '1 minute'
+                 FROM generate_series(1, 200) i""",
+            (datetime.combine(D0, datetime.min.time(), tzinfo=UTC),),
+        )
+        conn.execute(
+            "INSERT INTO app.artists (id, name, genres)"
+            " VALUES (1,'a','{rock}'), (2,'b','{pop}'), (3,'c','{jazz,pop}')"
+        )
+        conn.execute("INSERT INTO app.venues (id, name, city, country) VALUES (1, 'v', 'c', 'US')")
+        conn.execute(
+            """INSERT INTO app.shows (id, artist_id, venue_id, starts_at, status)
+               SELECT i, 1 + i %% 3, 1, %s::timestamptz + i * interval '1 day', 'completed'
+                 FROM generate_series(1, 6) i""",
+            (datetime.combine(D0, datetime.min.time(), tzinfo=UTC),),
+        )
+        conn.execute(
+            "INSERT INTO app.songs (id, artist_id, title)"
+            " SELECT i, 1 + i % 3, 's' || i FROM generate_series(1, 30) i"
+        )
+        conn.execute(
+            """INSERT INTO app.setlist_songs (show_id, position, song_id)
+               SELECT sh.id, row_number() OVER (PARTITION BY sh.id ORDER BY so.id), so.id
+                 FROM app.shows sh
+                 JOIN app.songs so ON so.artist_id = sh.artist_id AND so.id % 2 = 0"""
+        )
+        conn.execute(
+            """INSERT INTO app.setlist_votes (user_id, show_id, song_id, created_at)
+               SELECT DISTINCT ON (u, sh.id, so.id)
+                      ('00000000-0000-4000-8000-' || lpad(u::text, 12, '0'))::uuid, sh.id, so.id,
+                      %s::timestamptz + (u %% 5) * interval '1 day' + u * interval '3 minutes'
+                 FROM generate_series(1, 200, 3) u
+                 JOIN app.shows sh ON sh.id = 1 + u %% 6
+                 JOIN app.songs so ON so.artist_id = sh.artist_id AND so.id %% 3 <> u %% 3""",
+            (datetime.combine(D0, datetime.min.time(), tzinfo=UTC),),
+        )
+        conn.execute(
+            """INSERT INTO analytics.user_events
+                 (user_id, anonymous_id, session_id, event_type, page_url, properties,
+                  created_at, received_at)
+               SELECT CASE WHEN i %% 10 = 0 THEN NULL
+                           ELSE ('00000000-0000-4000-8000-'
+                                 || lpad((1 + i %% 200)::text, 12, '0'))::uuid END,
+                      CASE WHEN i %% 10 = 0 THEN 'anon-' || (i %% 37) END, 's' || (i %% 400),
+                      (ARRAY['page_view', 'artist_view', 'show_view', 'search', 'follow',
+                             'share'])[1 + i %% 6],
+                      '/p/' || (i %% 50),
+                      jsonb_build_object('artist_id', 1 + i %% 3, 'show_id', 1 + i %% 6),
+                      %s::timestamptz + i * interval '143 seconds',
+                      %s::timestamptz + i * interval '143 seconds' + interval '2 seconds'
+                 FROM generate_series(0, 3000) i""",
+            (datetime.combine(D0, datetime.min.time(), tzinfo=UTC),) * 2,
+        )
+    return wh_url
+
+
+def _day_rows(url: str) -> dict[str, set[Any]]:
+    out = {}
+    with psycopg.connect(url) as conn:
+        for table in DAY_TABLES:
+            out[table] = {r[0] for r in conn.execute(f"SELECT DISTINCT day FROM analytics.{table}")}
+    return out
+
+
+def _wait_for(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _sleeping_backends(url: str) -> int:
+    return int(
+        one(
+            url,
+            """SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep%%'
+                  AND application_name LIKE 'mysetlist-etl%%'""",
+        )[0]
+    )
+
+
+def test_killed_worker_leaves_no_half_loaded_day(
+    world: str, redis_url: str, tmp_path: Path
+) -> None:
+    url = world
+    stuck = DAYS[2]
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": redis_url,
+        "MYSETLIST_DATA_DIR": str(tmp_path),
+        "ETL_PARALLELISM": "1",
+        # Test hook: the day's last step sleeps inside the day's transaction.
+        "ETL_TEST_SLEEP": f"daily_platform_metrics@{stuck.isoformat()}=60",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mysetlist", "etl", "run", "--from", DAYS[0].isoformat(),
+         "--to", DAYS[-1].isoformat()],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _wait_for(lambda: _sleeping_backends(url) == 1, 30, "the ETL to reach the slow day")
+        # Day `stuck` has run all its statements but has not committed.
+        assert one(url, "SELECT status, days_done FROM analytics.etl_runs")[0:2] == ("running", 2)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # The server notices the dead client (client_connection_check_interval) and stops.
+    _wait_for(lambda: _sleeping_backends(url) == 0, 5, "the killed run's query to stop")
+    loaded = _day_rows(url)
+    for table, days in loaded.items():
+        assert stuck not in days, table
+        assert DAYS[3] not in days, table
+    assert loaded["etl_loaded_days"] == {DAYS[0], DAYS[1]}
+    assert loaded["daily_platform_metrics"] == {DAYS[0], DAYS[1]}
+
+    # The next run closes the abandoned one and completes every day.
+    result = asyncio.run(run_range(url, DAYS[0], DAYS[-1]))
+    assert result.status == "succeeded"
+    assert result.checks_status == "passed"
+    abandoned = one(url, "SELECT status, error FROM analytics.etl_runs ORDER BY id LIMIT 1")
+    assert abandoned[0] == "failed"
+    assert "abandoned" in abandoned[1]
+    assert all(days == set(DAYS) for days in _day_rows(url).values())
+    # …and gives what a clean run gives.
+    complete = table_contents(url)
+    assert asyncio.run(run_range(url, DAYS[0], DAYS[-1])).status == "succeeded"
+    assert table_contents(url) == complete
+
+
+async def test_incremental_run_takes_only_new_arrivals(world: str) -> None:
+    url = world
+    config = EtlConfig(parallelism=1)
+    incremental = pipeline.RunRequest(trigger="incremental", mode="incremental")
+    now = datetime.now(UTC)
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            """INSERT INTO analytics.user_events (user_id, event_type, page_url, created_at)
+               SELECT '00000000-0000-4000-8000-000000000001', 'page_view', '/x/' || i,
+                      %s::timestamptz - i * interval '1 minute'
+                 FROM generate_series(1, 5) i""",
+            (now,),
+        )
+    first = await pipeline.execute(url, config, request=incremental)
+    assert first is not None
+    assert (first.status, first.days, first.to_day) == ("succeeded", 1, now.date())
+    assert first.checks_status == "passed"
+    metrics = (
+        "SELECT events_total, active_users FROM analytics.daily_platform_metrics WHERE day = %s"
+    )
+    assert one(url, metrics, (now.date(),)) == (5, 1)
+    assert one(
+        url, "SELECT partial FROM analytics.etl_loaded_days WHERE day = %s", (now.date(),)
+    ) == (True,)
+    # Nothing new: nothing done.
+    idle = await pipeline.execute(url, config, request=incremental)
+    assert idle is not None
+    assert (idle.status, idle.days, idle.step_timings) == ("succeeded", 0, {})
+    # One more event: today is reloaded whole, the watermark moves on.
+    behavior = "SELECT events FROM analytics.user_behavior_warehouse WHERE user_id = %s"
+    u2 = ("00000000-0000-4000-8000-000000000002",)
+    (u2_events,) = one(url, behavior, u2)
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            """INSERT INTO analytics.user_events (user_id, event_type, page_url, created_at)
+               VALUES ('00000000-0000-4000-8000-000000000002', 'search', '/s', now())"""
+        )
+    again = await pipeline.execute(url, config, request=incremental)
+    assert again is not None
+    assert again.days == 1
+    assert one(url, metrics, (now.date(),)) == (6, 2)
+    wm = one(url, "SELECT last_received_at FROM analytics.etl_watermarks")[0]
+    newest = one(url, "SELECT max(received_at) FROM analytics.user_events")[0]
+    assert wm == newest
+    # The user's behaviour row follows (user rollups take the incremental scope).
+    assert one(url, behavior, u2) == (u2_events + 1,)
+
+
+async def test_maintenance_retention_and_reindex(world: str) -> None:
+    url = world
+    config = EtlConfig(
+        parallelism=1, retention_days=35, reindex_bloat_ratio=0.0001, reindex_min_bytes=0
+    )
+    old_days = one(
+        url, "SELECT count(*) FROM analytics.daily_user_stats WHERE day < %s",
+        (today() - timedelta(days=35),),
+    )[0]  # fmt: skip
+    assert old_days > 0
+    result = await run_range(url, today(), today(), steps=["analyze", "maintenance"], config=config)
+    assert result.status == "succeeded"
+    report = one(url, "SELECT maintenance FROM analytics.etl_runs WHERE id = %s", (result.run_id,))[
+        0
+    ]
+    assert report["retention"]["deleted_rows"]["daily_user_stats"] == old_days
+    assert (
+        one(
+            url,
+            "SELECT count(*) FROM analytics.daily_user_stats WHERE day < %s",
+            (today() - timedelta(days=35),),
+        )[0]
+        == 0
+    )
+    indexes = {i["index"]: i for i in report["indexes"]}
+    assert "idx_user_behavior_engagement" in indexes
+    assert "idx_artist_popularity_trending" in indexes
+    assert any(i["reindexed"] for i in indexes.values())
+    # Partitions: this month and the next two exist.
+    parts = {
+        r[0]
+        for r in psycopg.connect(url).execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'analytics.daily_platform_metrics'::regclass"
+        )
+    }
+    this_month = today().replace(day=1)
+    assert f"daily_platform_metrics_{this_month:%Y%m}" in parts
