@@ -17,7 +17,7 @@ silently passes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -214,21 +214,32 @@ async def check_consistency(conn: Any, lo: date, hi: date, voting_full: bool) ->
 
 
 async def check_freshness(conn: Any) -> CheckResult:
-    rows = await _rows(
-        conn,
-        """WITH days AS (
-             SELECT d::date AS day
-               FROM generate_series((now() AT TIME ZONE 'UTC')::date - 7,
-                                    (now() AT TIME ZONE 'UTC')::date - 1, interval '1 day') d)
-           SELECT days.day, l.loaded_at, l.partial
-             FROM days
-             LEFT JOIN analytics.etl_loaded_days l ON l.day = days.day
-            WHERE EXISTS (SELECT 1 FROM analytics.user_events e
-                           WHERE e.created_at >= days.day::timestamp AT TIME ZONE 'UTC'
-                             AND e.created_at < (days.day + 1)::timestamp AT TIME ZONE 'UTC')
-              AND (l.day IS NULL OR l.partial)
-            ORDER BY 1""",
-    )
+    (now_row,) = await _rows(conn, "SELECT (now() AT TIME ZONE 'UTC')::date AS today")
+    today: date = now_row["today"]
+    loaded = {
+        r["day"]: r
+        for r in await _rows(
+            conn,
+            "SELECT day, loaded_at, partial FROM analytics.etl_loaded_days WHERE day >= %s",
+            (today - timedelta(days=7),),
+        )
+    }
+    rows = []
+    for back in range(7, 0, -1):
+        day = today - timedelta(days=back)
+        got = loaded.get(day)
+        if got is not None and not got["partial"]:
+            continue
+        start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+        # Constant bounds, so only that day's partition is probed.
+        has_events = await _rows(
+            conn,
+            "SELECT 1 AS x FROM analytics.user_events WHERE created_at >= %s AND created_at < %s"
+            " LIMIT 1",
+            (start, start + timedelta(days=1)),
+        )
+        if has_events:
+            rows.append({"day": day, "loaded_at": got["loaded_at"] if got else None})
     wm = await _rows(
         conn,
         "SELECT last_full_day, last_received_at FROM analytics.etl_watermarks"

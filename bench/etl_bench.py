@@ -1,0 +1,213 @@
+"""ETL benchmark: a synthetic world (`mysetlist.demo.world.build_world`), then
+
+1. the full ETL over its whole history (`range` run: every day loaded, rollups, views
+   refreshed, quality checks, ANALYZE), and
+2. an incremental run after one more hour of traffic arrived (the last hour's events
+   received again, as new events, after the watermark): reloads today's partial day and
+   the touched users' rollups.
+
+Goals (issue 4): full <= 60 s, incremental <= 2 s. Prints per-step timings and one JSON line.
+
+    python bench/etl_bench.py                                  # 100k users, ~10M events, 90 days
+    python bench/etl_bench.py --users 20000 --reuse            # keep an existing world
+
+PostgreSQL: `DATABASE_URL` (a database `mysetlist_etl_bench` is created on that server and
+kept for --reuse; --drop removes it at the end) or an embedded server in a temp dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+import psycopg
+
+from mysetlist.core.db import with_database
+from mysetlist.core.migrate import apply_migrations
+from mysetlist.warehouse import pipeline
+from mysetlist.warehouse.config import EtlConfig
+
+BENCH_DB = "mysetlist_etl_bench"
+
+
+@contextlib.contextmanager
+def postgres(workdir: Path) -> Iterator[str]:
+    admin = os.environ.get("DATABASE_URL")
+    if admin:
+        yield admin
+        return
+    from mysetlist.core.embedded import EmbeddedPostgres
+
+    pg = EmbeddedPostgres(workdir)
+    try:
+        yield pg.start()
+    finally:
+        pg.stop()
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    mem = psutil.virtual_memory().total / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.platform()}"
+
+
+def print_steps(title: str, result: pipeline.RunResult) -> None:
+    print(f"\n{title}: run {result.run_id} {result.status}, {result.days} day(s) "
+          f"{result.from_day}..{result.to_day}, {result.duration_ms / 1000:.2f} s wall, "
+          f"quality checks {result.checks_status}")  # fmt: skip
+    print(f"  {'step':<30}{'phase':<17}{'ms (summed)':>12}{'rows':>12}")
+    for step, t in result.step_timings.items():
+        phase = pipeline.PHASES.get(step, "")
+        print(f"  {step:<30}{phase:<17}{t['ms']:>12.0f}{int(t['rows']):>12,}")
+
+
+async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
+    config = EtlConfig(parallelism=args.parallelism, work_mem=args.work_mem)
+    with psycopg.connect(url) as conn:
+        events, first, users = conn.execute(
+            "SELECT count(*), min(created_at), (SELECT count(*) FROM app.users)"
+            " FROM analytics.user_events"
+        ).fetchone()  # type: ignore[misc]
+        conn.execute("DELETE FROM analytics.etl_watermarks")
+    print(f"\nworld: {users:,} users, {events:,} events from {first:%Y-%m-%d %H:%M}")
+    today = datetime.now(UTC).date()
+
+    t0 = time.perf_counter()
+    full = await pipeline.execute(
+        url, config,
+        request=pipeline.RunRequest(trigger="cli", mode="range",
+                                    from_day=first.date(), to_day=today),
+    )  # fmt: skip
+    full_s = time.perf_counter() - t0
+    assert full is not None
+    print_steps("FULL ETL", full)
+
+    # Warm-up incremental: sets the received_at watermark.
+    warm = await pipeline.execute(
+        url, config, request=pipeline.RunRequest(trigger="cli", mode="incremental")
+    )
+    assert warm is not None
+    # One more hour of traffic arrives: yesterday's events of this hour, moved to the
+    # last hour and received now (the synthetic world thins out right before `now`).
+    with psycopg.connect(url) as conn:
+        hour = conn.execute(
+            """INSERT INTO analytics.user_events
+                 (user_id, anonymous_id, session_id, event_type, page_url, properties, source,
+                  created_at, received_at)
+               SELECT user_id, anonymous_id, session_id, event_type, page_url, properties,
+                      'bench', created_at + interval '1 day', clock_timestamp()
+                 FROM analytics.user_events
+                WHERE created_at >= now() - interval '25 hours'
+                  AND created_at < now() - interval '24 hours'"""
+        ).rowcount
+    t0 = time.perf_counter()
+    inc = await pipeline.execute(
+        url, config, request=pipeline.RunRequest(trigger="cli", mode="incremental")
+    )
+    inc_s = time.perf_counter() - t0
+    assert inc is not None
+    print(f"\n(last hour: {hour:,} new events)")
+    print_steps("INCREMENTAL ETL", inc)
+    with psycopg.connect(url) as conn:
+        today_events = conn.execute(
+            "SELECT events_total FROM analytics.daily_platform_metrics WHERE day = %s", (today,)
+        ).fetchone()
+    summary = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "users": users,
+        "events": events,
+        "parallelism": args.parallelism,
+        "full_s": round(full_s, 2),
+        "full_status": full.status,
+        "full_checks": full.checks_status,
+        "full_days": full.days,
+        "full_steps": full.step_timings,
+        "incremental_s": round(inc_s, 3),
+        "incremental_new_events": hour,
+        "incremental_today_events": today_events[0] if today_events else None,
+        "incremental_steps": inc.step_timings,
+        "goals": {"full_le_60s": full_s <= 60, "incremental_le_2s": inc_s <= 2},
+    }
+    print(f"\nfull: {full_s:.1f} s (goal 60 s) · incremental: {inc_s:.2f} s (goal 2 s)")
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument(
+        "--sessions-per-day", type=float, default=0.54,
+        help="WorldSpec.mean_sessions_per_day (0.54 gives ~100 events per user over 90 days)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--parallelism", type=int, default=2)
+    parser.add_argument("--work-mem", default="128MB")
+    parser.add_argument("--reuse", action="store_true", help="keep the existing world")
+    parser.add_argument("--db", default=BENCH_DB, help="database name on the server")
+    parser.add_argument("--generate-only", action="store_true", help="build the world, no ETL")
+    parser.add_argument("--drop", action="store_true", help="drop the bench database at the end")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp, postgres(Path(tmp)) as admin:
+        bench_db = args.db
+        url = with_database(admin, bench_db)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (bench_db,)
+            ).fetchone()
+            if exists and not args.reuse:
+                conn.execute(f'DROP DATABASE "{bench_db}" WITH (FORCE)')
+                exists = None
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{bench_db}"')
+        apply_migrations(url)
+        try:
+            if not (args.reuse and exists):
+                from mysetlist.core.field_encryption import FieldCipher
+                from mysetlist.demo.world import WorldSpec, build_world
+
+                t0 = time.perf_counter()
+                world = build_world(
+                    url,
+                    WorldSpec(users=args.users, days=args.days, seed=args.seed,
+                              mean_sessions_per_day=args.sessions_per_day),
+                    progress=True, cipher=FieldCipher(b"b" * 32),
+                )  # fmt: skip
+                print(f"world built in {time.perf_counter() - t0:.0f} s: {world}")
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute("VACUUM ANALYZE analytics.user_events")
+                    conn.execute("VACUUM ANALYZE")
+            if args.generate_only:
+                return
+            # The warehouse starts empty each time, so the full run is a real full load.
+            with psycopg.connect(url, autocommit=True) as conn:
+                for table in (
+                    "daily_user_stats", "user_engagement_warehouse", "user_behavior_warehouse",
+                    "voting_patterns_warehouse", "artist_popularity_warehouse",
+                    "show_engagement_warehouse", "daily_platform_metrics", "etl_loaded_days",
+                ):  # fmt: skip
+                    conn.execute(f"TRUNCATE analytics.{table}")
+                conn.execute("DELETE FROM analytics.user_events WHERE source = 'bench'")
+            summary = asyncio.run(run(args, url))
+            print(orjson.dumps(summary).decode())
+        finally:
+            if args.drop:
+                with psycopg.connect(admin, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
