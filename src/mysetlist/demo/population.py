@@ -26,7 +26,7 @@ NO_CHURN = np.int64(-1)
 @dataclass
 class Population:
     user_no: NDArray[np.int64]  # 1-based; email user<no>@example.test
-    user_id_bytes: NDArray[np.uint8]  # (n, 16) uuid4 bytes, deterministic from the seed
+    user_id_bytes: NDArray[np.uint8]  # (n, 16) uuid7 bytes (signup time), from the seed
     display_names: list[str]
     region: NDArray[np.int64]  # index into vocabulary.USER_REGIONS
     tz_offset_us: NDArray[np.int64]
@@ -52,10 +52,14 @@ class Population:
         return np.where(self.churns[users], ramp, 1.0)
 
 
-def _uuid4_bytes(rng: np.random.Generator, n: int) -> NDArray[np.uint8]:
-    raw = rng.integers(0, 256, (n, 16), dtype=np.uint8)
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+def _uuid7_bytes(rng: np.random.Generator, created_us: NDArray[np.int64]) -> NDArray[np.uint8]:
+    """RFC 9562 version 7 ids (48-bit Unix milliseconds, then random bits): time-ordered like
+    the ids many apps issue today, which also keeps index inserts local when loading."""
+    raw = rng.integers(0, 256, (len(created_us), 16), dtype=np.uint8)
+    millis = (created_us // 1000).astype(">u8").view(np.uint8).reshape(-1, 8)
+    raw[:, :6] = millis[:, 2:]
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x70  # version 7
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 9562 variant
     return raw
 
 
@@ -117,7 +121,7 @@ def generate_population(
     )
     return Population(
         user_no=np.arange(1, users + 1, dtype=np.int64),
-        user_id_bytes=_uuid4_bytes(rng, users),
+        user_id_bytes=_uuid7_bytes(rng, signup),
         display_names=names,
         region=region.astype(np.int64),
         tz_offset_us=offsets[region],

@@ -45,7 +45,7 @@ _CATALOG_STREAM, _POPULATION_STREAM, _ACTIVITY_STREAM = 1, 2, 3
 @dataclass(frozen=True)
 class WorldSpec:
     """What to build. `artists`/`shows` default to 500/3000, scaled down for small user
-    counts (one artist per ten users, at least 20); explicit values are honoured."""
+    counts (one artist per ten users, at least two per genre); explicit values are honoured."""
 
     users: int = 5000
     days: int = 120  # history: users sign up and act from `days` ago until now
@@ -77,7 +77,7 @@ class WorldSpec:
     def artist_count(self) -> int:
         if self.artists is not None:
             return self.artists
-        return min(DEFAULT_ARTISTS, max(20, self.users // 10))
+        return min(DEFAULT_ARTISTS, max(2 * self.genres, self.users // 10))
 
     @property
     def show_count(self) -> int:
