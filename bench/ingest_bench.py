@@ -94,7 +94,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def api_server(
     db_url: str, redis_url: str, workers: int, workdir: Path
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:  # noqa: E501
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     env = {
         **os.environ,
@@ -158,14 +158,17 @@ def bench_copy(db_url: str, n: int) -> dict[str, float]:
     rows = []
     for i in range(n):
         e = make_event(i, "copy")
+        props = orjson.dumps(e["event_data"]).decode()
         rows.append((e["message_id"], None, e["anonymous_id"], e["session_id"], e["event_type"],
-                     e["page_url"], orjson.dumps(e["event_data"]).decode(), "bench", now))  # fmt: skip
+                     e["page_url"], props, "bench", now))  # fmt: skip
     types = ["text", "uuid", "text", "text", "text", "text", "jsonb", "text", "timestamptz"]
     with psycopg.connect(db_url) as conn:
         from psycopg.types.json import Jsonb
 
-        wrapped = [r[:6] + (Jsonb(orjson.loads(r[6]), dumps=lambda o: orjson.dumps(o).decode()),)
-                   + r[7:] for r in rows]  # fmt: skip
+        def dumps(o: Any) -> str:
+            return orjson.dumps(o).decode()
+
+        wrapped = [(*r[:6], Jsonb(orjson.loads(r[6]), dumps=dumps), *r[7:]) for r in rows]
         started = time.perf_counter()
         with conn.cursor().copy(
             f"COPY analytics.user_events ({COLUMNS}) FROM STDIN (FORMAT BINARY)"
@@ -195,7 +198,8 @@ def bench_copy(db_url: str, n: int) -> dict[str, float]:
         conn.commit()
         server_s = time.perf_counter() - started
         count = conn.execute("SELECT count(*) FROM analytics.user_events").fetchone()
-        assert count is not None and count[0] == n, count
+        assert count is not None
+        assert count[0] == n, count
         conn.execute("TRUNCATE analytics.user_events, analytics.event_dedup")
         conn.commit()
         conn.execute("CHECKPOINT")
@@ -404,21 +408,54 @@ def profile(pid: int, seconds: float, out: Path) -> str | None:
     return str(out) if out.exists() else None
 
 
-def summarize_profile(path: str, top: int = 25) -> list[tuple[str, float]]:
-    """Inclusive share of samples per function from py-spy's raw (collapsed) output."""
-    totals: dict[str, int] = {}
+def summarize_profile(path: str, top: int = 22) -> list[tuple[str, float, float]]:
+    """(function, self share, inclusive share) from py-spy's raw (collapsed) output,
+    sorted by self time: where one API worker's CPU actually goes."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
     n = 0
     for line in Path(path).read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         c = int(count)
         n += c
-        seen = set()
+        names = []
         for frame in stack.split(";"):
-            name = frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0].split("/")[-1]
-            if name not in seen:
-                seen.add(name)
-                totals[name] = totals.get(name, 0) + c
-    return [(k, v / n) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])[:top]]
+            func, _, where = frame.partition(" (")
+            names.append(f"{func} ({where.split(':')[0].split('/')[-1]})")
+        for name in set(names):
+            inclusive[name] = inclusive.get(name, 0) + c
+        own[names[-1]] = own.get(names[-1], 0) + c
+    ranked = sorted(own.items(), key=lambda kv: -kv[1])[:top]
+    return [(k, v / n, inclusive[k] / n) for k, v in ranked]
+
+
+def print_profile(label: str, path: str) -> None:
+    print(f"\n# profile of one API worker during {label}: self / inclusive share of samples")
+    for name, self_share, incl in summarize_profile(path):
+        print(f"  {self_share:6.1%} {incl:6.1%}  {name}")
+    totals: dict[str, int] = {}
+    n = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n += int(count)
+        for key, needle in PROFILE_BUCKETS:
+            if needle in stack:
+                totals[key] = totals.get(key, 0) + int(count)
+    print("  inclusive, selected parts:")
+    for key, _ in PROFILE_BUCKETS:
+        print(f"  {totals.get(key, 0) / max(n, 1):6.1%}  {key}")
+
+
+PROFILE_BUCKETS = [
+    ("route handler (parse, validate, enqueue, await commit)", "track_events ("),
+    ("  JSON parse (orjson)", "parse_json ("),
+    ("  validation + row building (pydantic)", "own_events ("),
+    ("group-commit transaction, client side (COPY, INSERT, COMMIT)", "GroupCommitWriter._commit ("),
+    ("live metrics (aggregate + Redis pipeline)", "LiveMetricsRecorder.flush ("),
+    ("  aggregate in memory", "_Aggregate.add ("),
+    ("Prometheus middleware and everything inside it", "PrometheusMiddleware.__call__ ("),
+    ("uvicorn httptools protocol (HTTP parse/serialise)", "httptools_impl.py"),
+]
 
 
 def main() -> None:
@@ -447,7 +484,8 @@ def main() -> None:
             print(f"    binary COPY incl. encoding: {a['client_eps']:>10,.0f} events/s", flush=True)
             with api_server(db_url, redis_url, args.workers, workdir) as (host, proc):
                 workers = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)
-                           if "multiprocessing" in " ".join(c.cmdline())]  # fmt: skip
+                           if "resource_tracker" not in " ".join(c.cmdline())]  # fmt: skip
+                print(f"# API processes: {proc.pid} -> workers {workers}", flush=True)
                 prof = None
                 if args.profile and workers:
                     import threading
@@ -493,9 +531,10 @@ def main() -> None:
                       flush=True)  # fmt: skip
                 for label, path in (("(b)", prof), ("(c) fixed load", prof_c)):
                     if path:
-                        print(f"\n# profile of one API worker during {label} (inclusive share)")
-                        for name, share in summarize_profile(str(path)):
-                            print(f"  {share:6.1%}  {name}")
+                        print_profile(label, str(path))
+                        keep = Path(tempfile.gettempdir()) / f"ingest-{Path(path).name}"
+                        shutil.copy(path, keep)
+                        print(f"  (raw py-spy stacks kept in {keep})")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     _ = statistics  # (kept for ad-hoc analysis)

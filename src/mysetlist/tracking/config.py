@@ -32,6 +32,11 @@ class TrackingSettings(BaseSettings):
         default=0.0, ge=0, le=100, validation_alias="MYSETLIST_GROUP_COMMIT_LINGER_MS"
     )
 
+    # Garbage-collector tuning for API processes (see tracking.routes.tune_gc); 0 = off.
+    gc_gen0_threshold: int = Field(
+        default=10_000, ge=0, validation_alias="MYSETLIST_GC_GEN0_THRESHOLD"
+    )
+
     # Rate limits (the `limits` library's notation), applied per caller.
     rate_limit_anonymous: str = Field(
         default="300/second", validation_alias="MYSETLIST_RATE_LIMIT_ANONYMOUS"

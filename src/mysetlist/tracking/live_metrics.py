@@ -2,7 +2,8 @@
 
 Written after commit, never on the ack path: the group-commit writer hands each committed
 flush to `LiveMetricsRecorder.record` (a cheap in-memory aggregation); a background task
-pushes the aggregate to Redis in one pipeline every `interval` seconds. If Redis is down the
+pushes the aggregate to Redis in one pipeline every `interval` seconds (1 s: a member seen
+many times in a second costs one ZADD argument, not one per event). If Redis is down the
 aggregate is dropped (best effort), ingest carries on, and `read_live_metrics` answers
 `status: degraded`.
 
@@ -68,7 +69,34 @@ class _Aggregate:
                     self.shows[str(show)] += 1
 
 
-async def write_aggregate(redis: aioredis.Redis, agg: _Aggregate, now: float) -> None:
+class _RecentlySent:
+    """Members whose "last seen" this process wrote less than `refresh` seconds ago: not
+    re-sent (a 5-minute activity window does not need per-second precision, and re-packing
+    thousands of ZADD arguments every second was the recorder's main cost under load)."""
+
+    def __init__(self, refresh: float = 30.0) -> None:
+        self.refresh = refresh
+        self.sent: dict[str, float] = {}
+        self.pruned_at = 0.0
+
+    def fresh(self, members: set[str], now: float) -> list[str]:
+        horizon = now - self.refresh
+        sent = self.sent
+        out = [m for m in members if sent.get(m, 0.0) < horizon]
+        for m in out:
+            sent[m] = now
+        if now - self.pruned_at > self.refresh:
+            self.sent = {m: t for m, t in sent.items() if t >= horizon}
+            self.pruned_at = now
+        return out
+
+
+async def write_aggregate(
+    redis: aioredis.Redis,
+    agg: _Aggregate,
+    now: float,
+    recent: dict[str, _RecentlySent] | None = None,
+) -> None:
     minute = _minute(now)
     pipe = redis.pipeline(transaction=False)
     for key, members in (
@@ -76,8 +104,9 @@ async def write_aggregate(redis: aioredis.Redis, agg: _Aggregate, now: float) ->
         ("live:visitors", agg.visitors),
         ("live:sessions", agg.sessions),
     ):
-        if members:
-            pipe.zadd(key, dict.fromkeys(members, now))
+        todo = recent[key].fresh(members, now) if recent is not None else list(members)
+        if todo:
+            pipe.zadd(key, dict.fromkeys(todo, now))
         pipe.zremrangebyscore(key, "-inf", now - ACTIVE_WINDOW)
     events_key = f"live:events:{minute}"
     for event_type, n in agg.types.items():
@@ -94,12 +123,15 @@ async def write_aggregate(redis: aioredis.Redis, agg: _Aggregate, now: float) ->
 class LiveMetricsRecorder:
     """Aggregates committed events in memory and pushes them to Redis periodically."""
 
-    def __init__(self, redis: aioredis.Redis, *, interval: float = 0.2) -> None:
+    def __init__(self, redis: aioredis.Redis, *, interval: float = 1.0) -> None:
         self.redis = redis
         self.interval = interval
         self._agg = _Aggregate()
         self._task: asyncio.Task[None] | None = None
         self._down_until = 0.0
+        self._recent = {
+            k: _RecentlySent() for k in ("live:users", "live:visitors", "live:sessions")
+        }
 
     def record(self, rows: list[EventRow]) -> None:
         self._agg.add(rows)
@@ -123,11 +155,13 @@ class LiveMetricsRecorder:
             monitoring.LIVE_METRICS_UPDATES.labels("skipped").inc()
             return
         try:
-            await write_aggregate(self.redis, agg, now)
+            await write_aggregate(self.redis, agg, now, self._recent)
             monitoring.LIVE_METRICS_UPDATES.labels("ok").inc()
         except (RedisError, OSError) as exc:
             # Best effort: drop this aggregate, back off, keep ingesting.
             self._down_until = now + 5.0
+            for recent in self._recent.values():  # what we think Redis has is now unknown
+                recent.sent.clear()
             monitoring.LIVE_METRICS_UPDATES.labels("failed").inc()
             log.warning("live metrics update failed, Redis unavailable: %s", exc)
 
