@@ -222,6 +222,16 @@ async def test_incremental_run_takes_only_new_arrivals(world: str) -> None:
     assert wm == newest
     # The user's behaviour row follows (user rollups take the incremental scope).
     assert one(url, behavior, u2) == (u2_events + 1,)
+    # Reloading only the touched users gave what reloading the whole day gives.
+    scoped = table_contents(url)
+    full = await run_range(url, now.date(), now.date(), config=config)
+    assert full.status == "succeeded"
+    reloaded = table_contents(url)
+    for table in (
+        "daily_user_stats", "user_engagement_warehouse", "user_behavior_warehouse",
+        "daily_platform_metrics", "artist_popularity_warehouse", "show_engagement_warehouse",
+    ):  # fmt: skip
+        assert reloaded[table] == scoped[table], table
 
 
 async def test_maintenance_retention_and_reindex(world: str) -> None:

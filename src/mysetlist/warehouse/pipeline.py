@@ -61,10 +61,10 @@ DAY_STEPS = (
     "daily_platform_metrics",
 )
 ROLLUP_STEPS = (
-    "platform_windows",
-    "trending",
     "voting_patterns_warehouse",
     "user_behavior_warehouse",
+    "trending",
+    "platform_windows",
 )
 POST_STEPS = ("refresh_views", "quality_checks", "analyze", "maintenance")
 ALL_STEPS = DAY_STEPS + ROLLUP_STEPS + POST_STEPS
@@ -77,7 +77,8 @@ DEFAULT_STEPS = {
     "daily": [s for s in ALL_STEPS],
     "range": [s for s in ALL_STEPS if s != "maintenance"],
     # The materialized views are refreshed by the daily run, not every few minutes.
-    "incremental": [s for s in ALL_STEPS if s not in ("refresh_views", "maintenance")],
+    # Autovacuum's ANALYZE keeps up with a few minutes of changes.
+    "incremental": [s for s in ALL_STEPS if s not in ("refresh_views", "analyze", "maintenance")],
 }
 # The tables each step writes (ANALYZE targets).
 STEP_TABLES = {
@@ -566,14 +567,35 @@ class _Run:
             await conn.execute(
                 "SELECT set_config('statement_timeout', %s, false),"
                 " set_config('work_mem', %s, false),"
-                " set_config('client_connection_check_interval', '1000', false)",
+                " set_config('client_connection_check_interval', '1000', false),"
+                " set_config('jit', 'off', false)",
                 (str(self.config.timeout_ms), self.config.work_mem),
             )
+            # Incremental runs reload only these users' per-user rows (see extract.sql).
+            await conn.execute("CREATE TEMP TABLE etl_day_scope (user_id uuid PRIMARY KEY)")
             self.work.append(conn)
+        if self.mode == "incremental" and self.days:
+            await self._fill_day_scope()
         pids = [conn.info.backend_pid for conn in self.work]
         await self.control.execute(
             "UPDATE analytics.etl_runs SET backend_pids = %s WHERE id = %s", (pids, self.run_id)
         )
+
+    async def _fill_day_scope(self) -> None:
+        """Users with events received since the watermark, or votes since then."""
+        assert self.since is not None
+        start, end = day_bounds(self.days[0])[0], day_bounds(self.days[-1])[1]
+        query = """INSERT INTO etl_day_scope
+                   SELECT user_id FROM analytics.user_events
+                    WHERE created_at >= %(start)s AND created_at < %(end)s
+                      AND received_at > %(since)s AND received_at <= %(snapshot)s
+                      AND user_id IS NOT NULL
+                   UNION
+                   SELECT user_id FROM app.setlist_votes WHERE created_at > %(since)s"""
+        params = {"start": start, "end": end, "since": self.since, "snapshot": self.snapshot}
+        for conn in self.work:
+            await conn.execute(query, params)
+            await conn.execute("ANALYZE etl_day_scope")
 
     async def _close_work_connections(self) -> None:
         for conn in self.work:
@@ -616,11 +638,15 @@ class _Run:
         params = {
             "day": day, "day_start": start, "day_end": end,
             "snapshot": self.snapshot, "run_id": self.run_id,
+            "scoped": self.mode == "incremental",
         }  # fmt: skip
         for attempt in range(self.config.max_retries + 1):
             local: dict[str, _Timing] = {}
             try:
                 async with conn.transaction():
+                    if self.config.parallelism > 1:
+                        # Days already run side by side: no parallel workers per query.
+                        await conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                     for step in day_steps:
                         t0 = time.perf_counter()
                         rows = 0
@@ -693,22 +719,11 @@ class _Run:
             return
         lo, hi = rng
         if self.mode == "incremental":
-            assert self.since is not None
-            start, end = day_bounds(lo)[0], day_bounds(hi)[1]
+            # The users with new events or votes; show and artist accuracy is left to
+            # the daily run (recomputing a popular show's votes every few minutes is not
+            # worth it).
             await conn.execute(
-                """INSERT INTO etl_scope
-                   SELECT DISTINCT 'user', user_id::text FROM analytics.user_events
-                    WHERE created_at >= %(start)s AND created_at < %(end)s
-                      AND received_at > %(since)s AND received_at <= %(snapshot)s
-                      AND user_id IS NOT NULL
-                   UNION
-                   SELECT 'user', user_id::text FROM app.setlist_votes WHERE created_at > %(since)s
-                   UNION
-                   SELECT 'show', show_id::text FROM app.setlist_votes WHERE created_at > %(since)s
-                   UNION
-                   SELECT 'artist', s.artist_id::text FROM app.setlist_votes v
-                     JOIN app.shows s ON s.id = v.show_id WHERE v.created_at > %(since)s""",
-                {"start": start, "end": end, "since": self.since, "snapshot": self.snapshot},
+                "INSERT INTO etl_scope SELECT 'user', user_id::text FROM etl_day_scope"
             )
         else:
             await conn.execute(
@@ -738,6 +753,13 @@ class _Run:
                     return
                 span = 29 if step == "platform_windows" else 34
                 params: dict[str, Any] = {"lo": lo, "hi": min(hi + timedelta(days=span), last)}
+                if (
+                    step == "platform_windows"
+                    and self.mode == "incremental"
+                    and lo == hi == last
+                    and "user_behavior_warehouse" in self.steps
+                ):
+                    step, params = "platform_windows_latest", {"day": last}
             else:
                 await self._fill_scope(conn)
                 params = {"full": self.voting_full}
@@ -771,6 +793,7 @@ class _Run:
             hi=rng[1] if rng else None,
             snapshot=self.snapshot,
             voting_full="voting_patterns_warehouse" in self.steps and self.voting_full,
+            incremental=self.mode == "incremental",
         )
         await quality.store(self.control, self.run_id, results)
         self._timing("quality_checks").rows += len(results)

@@ -1,4 +1,5 @@
--- Platform totals for one day (all events, identified and anonymous). wau, mau and
+-- Platform totals for one day (all events, identified and anonymous). Sessions: the
+-- identified users' sessions from daily_user_stats plus the anonymous visitors'. wau, mau and
 -- stickiness need the surrounding days and are set by the platform_windows step.
 -- Params: day, day_start, day_end.
 INSERT INTO analytics.daily_platform_metrics AS t (
@@ -9,17 +10,19 @@ SELECT %(day)s, ev.total, ev.identified, ev.total - ev.identified, us.active_use
        NULL, NULL, NULL,
        (SELECT count(*) FROM app.users u
          WHERE u.created_at >= %(day_start)s AND u.created_at < %(day_end)s),
-       ev.sessions, ev.page_views, ev.searches,
+       us.sessions + ev.anonymous_sessions, ev.page_views, ev.searches,
        (SELECT count(*) FROM etl_day_votes),
        ev.follows, ev.unfollows, ev.shares,
        (SELECT round(avg(engagement_score), 4) FROM analytics.user_engagement_warehouse
          WHERE day = %(day)s),
-       CASE WHEN ev.sessions > 0 THEN round(ev.session_seconds::numeric / ev.sessions, 2) END
+       CASE WHEN us.sessions + ev.anonymous_sessions > 0
+            THEN round((us.session_seconds + ev.anonymous_session_seconds)::numeric
+                       / (us.sessions + ev.anonymous_sessions), 2) END
 FROM (
   SELECT count(*) AS total,
          count(user_id) AS identified,
-         count(*) FILTER (WHERE session_start) AS sessions,
-         coalesce(sum(gap_seconds), 0) AS session_seconds,
+         count(*) FILTER (WHERE session_start AND user_id IS NULL) AS anonymous_sessions,
+         coalesce(sum(gap_seconds) FILTER (WHERE user_id IS NULL), 0) AS anonymous_session_seconds,
          count(*) FILTER (WHERE event_type IN ('page_view', 'artist_view', 'show_view')) AS page_views,
          count(*) FILTER (WHERE event_type = 'search') AS searches,
          count(*) FILTER (WHERE event_type = 'follow') AS follows,
@@ -28,7 +31,9 @@ FROM (
   FROM etl_stage
 ) ev
 CROSS JOIN (
-  SELECT count(*)::integer AS active_users FROM analytics.daily_user_stats WHERE day = %(day)s
+  SELECT count(*)::integer AS active_users, coalesce(sum(sessions), 0) AS sessions,
+         coalesce(sum(session_seconds), 0) AS session_seconds
+  FROM analytics.daily_user_stats WHERE day = %(day)s
 ) us
 ON CONFLICT (day) DO UPDATE SET
   events_total = EXCLUDED.events_total, identified_events = EXCLUDED.identified_events,

@@ -2,30 +2,46 @@
 -- before midnight is not counted again) into a transaction-local staging table, with the
 -- session rule applied: an event more than 30 minutes after the same visitor's previous
 -- event starts a new session. Events received after the run's snapshot are left for the
--- next run. Params: day_start, day_end (timestamptz), snapshot (timestamptz).
+-- next run. Params: day_start, day_end, snapshot (timestamptz), scoped (bool).
+-- When scoped (incremental runs), only the users in etl_day_scope (and anonymous
+-- visitors) get the session window; other users' rows carry session_start NULL and are
+-- used only for the day's artist, show and platform totals.
 CREATE TEMP TABLE etl_stage ON COMMIT DROP AS
 WITH src AS (
-  SELECT e.user_id, e.anonymous_id, e.event_type, e.page_url, e.properties, e.created_at,
-         lag(e.created_at) OVER (
-           PARTITION BY e.user_id, CASE WHEN e.user_id IS NULL THEN e.anonymous_id END
-           ORDER BY e.created_at) AS prev_at
+  SELECT e.user_id, e.anonymous_id, e.event_type,
+         nullif(split_part(split_part(e.page_url, '#', 1), '?', 1), '') AS page,
+         CASE WHEN e.event_type IN ('artist_view', 'follow', 'unfollow')
+                   AND e.properties ->> 'artist_id' ~ '^[0-9]{1,18}$'
+              THEN (e.properties ->> 'artist_id')::bigint END AS artist_id,
+         CASE WHEN e.event_type IN ('show_view', 'share')
+                   AND e.properties ->> 'show_id' ~ '^[0-9]{1,18}$'
+              THEN (e.properties ->> 'show_id')::bigint END AS show_id,
+         e.created_at
   FROM analytics.user_events e
   WHERE e.created_at >= %(day_start)s::timestamptz - interval '30 minutes'
     AND e.created_at < %(day_end)s
     AND e.received_at <= %(snapshot)s
+),
+windowed AS (
+  SELECT src.*,
+         lag(created_at) OVER (
+           PARTITION BY user_id, CASE WHEN user_id IS NULL THEN anonymous_id END
+           ORDER BY created_at) AS prev_at
+  FROM src
+  WHERE NOT %(scoped)s OR user_id IS NULL
+     OR user_id IN (SELECT user_id FROM etl_day_scope)
 )
-SELECT user_id, anonymous_id, event_type,
-       nullif(split_part(split_part(page_url, '#', 1), '?', 1), '') AS page,
-       CASE WHEN properties ->> 'artist_id' ~ '^[0-9]{1,18}$'
-            THEN (properties ->> 'artist_id')::bigint END AS artist_id,
-       CASE WHEN properties ->> 'show_id' ~ '^[0-9]{1,18}$'
-            THEN (properties ->> 'show_id')::bigint END AS show_id,
-       created_at,
+SELECT user_id, anonymous_id, event_type, page, artist_id, show_id, created_at,
        (prev_at IS NULL OR created_at - prev_at > interval '30 minutes') AS session_start,
        CASE WHEN prev_at IS NOT NULL AND created_at - prev_at <= interval '30 minutes'
             THEN extract(epoch FROM created_at - prev_at)::bigint ELSE 0 END AS gap_seconds
+FROM windowed
+WHERE created_at >= %(day_start)s
+UNION ALL
+SELECT user_id, anonymous_id, event_type, page, artist_id, show_id, created_at, NULL, 0
 FROM src
-WHERE created_at >= %(day_start)s;
+WHERE %(scoped)s AND created_at >= %(day_start)s AND user_id IS NOT NULL
+  AND user_id NOT IN (SELECT user_id FROM etl_day_scope);
 
 -- The day's votes from the platform (the system of record for votes).
 CREATE TEMP TABLE etl_day_votes ON COMMIT DROP AS
@@ -33,5 +49,3 @@ SELECT v.user_id, v.show_id, s.artist_id
 FROM app.setlist_votes v
 JOIN app.shows s ON s.id = v.show_id
 WHERE v.created_at >= %(day_start)s AND v.created_at < %(day_end)s;
-
-ANALYZE etl_stage;

@@ -1,7 +1,10 @@
--- The spec's engagement score per user and day, from daily_user_stats. Params: day.
+-- The spec's engagement score per user and day, from daily_user_stats.
+-- Params: day, scoped.
 --   min(sessions/10,1)*0.3 + min(pageViews/100,1)*0.3 + min(uniquePages/20,1)*0.2
 --   + min(eventTypes/10,1)*0.2
-DELETE FROM analytics.user_engagement_warehouse WHERE day = %(day)s;
+DELETE FROM analytics.user_engagement_warehouse
+WHERE day = %(day)s
+  AND (NOT %(scoped)s OR user_id IN (SELECT user_id FROM etl_day_scope));
 
 INSERT INTO analytics.user_engagement_warehouse AS t (
   day, user_id, sessions, page_views, unique_pages, event_types,
@@ -16,6 +19,7 @@ FROM (
          round(least(event_types / 10.0, 1) * 0.2, 4) AS es
   FROM analytics.daily_user_stats
   WHERE day = %(day)s
+    AND (NOT %(scoped)s OR user_id IN (SELECT user_id FROM etl_day_scope))
 ) s
 ON CONFLICT (user_id, day) DO UPDATE SET
   sessions = EXCLUDED.sessions, page_views = EXCLUDED.page_views,
