@@ -711,10 +711,12 @@ class _Run:
         return frm, to
 
     async def _fill_scope(self, conn: Any) -> None:
-        """etl_scope(kind, id): the users (and for incremental runs shows and artists)
-        whose entity-level rows this run recomputes."""
+        """etl_scope(kind, id, user_id): the users whose entity-level rows this run
+        recomputes."""
         rng = self._range()
-        await conn.execute("CREATE TEMP TABLE etl_scope (kind text, id text) ON COMMIT DROP")
+        await conn.execute(
+            "CREATE TEMP TABLE etl_scope (kind text, id text, user_id uuid) ON COMMIT DROP"
+        )
         if rng is None:
             return
         lo, hi = rng
@@ -723,12 +725,13 @@ class _Run:
             # the daily run (recomputing a popular show's votes every few minutes is not
             # worth it).
             await conn.execute(
-                "INSERT INTO etl_scope SELECT 'user', user_id::text FROM etl_day_scope"
+                "INSERT INTO etl_scope SELECT 'user', user_id::text, user_id FROM etl_day_scope"
             )
         else:
             await conn.execute(
                 """INSERT INTO etl_scope
-                   SELECT DISTINCT 'user', user_id::text FROM analytics.daily_user_stats
+                   SELECT DISTINCT 'user', user_id::text, user_id
+                     FROM analytics.daily_user_stats
                     WHERE day BETWEEN %s AND %s""",
                 (lo, hi),
             )

@@ -3,7 +3,7 @@
 -- user-grain row in voting_patterns_warehouse (run voting_patterns first).
 -- engagement_score = sum of daily engagement over last_active_day-29 .. last_active_day / 30.
 DELETE FROM analytics.user_behavior_warehouse
-WHERE user_id IN (SELECT id::uuid FROM etl_scope WHERE kind = 'user');
+WHERE user_id IN (SELECT user_id FROM etl_scope WHERE kind = 'user');
 
 INSERT INTO analytics.user_behavior_warehouse AS t (
   user_id, first_active_day, last_active_day, active_days, events, sessions, page_views,
@@ -24,7 +24,7 @@ FROM (
          sum(d.searches) AS searches, sum(d.votes) AS votes, sum(d.follows) AS follows,
          sum(d.unfollows) AS unfollows, sum(d.session_seconds) AS session_seconds
   FROM analytics.daily_user_stats d
-  WHERE d.user_id IN (SELECT id::uuid FROM etl_scope WHERE kind = 'user')
+  WHERE d.user_id IN (SELECT user_id FROM etl_scope WHERE kind = 'user')
   GROUP BY d.user_id
 ) s
 LEFT JOIN analytics.voting_patterns_warehouse v

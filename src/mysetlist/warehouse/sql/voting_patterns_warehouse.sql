@@ -1,8 +1,9 @@
 -- Voting accuracy per user, show and artist from app.setlist_votes. A show has happened
 -- when it is not cancelled and is completed or has an actual setlist; a vote is correct
 -- when its song is in that setlist; accuracy = correct / votes on happened shows (NULL
--- when there are none). Scope: everything when full, else the users, shows and artists
--- in the temp table etl_scope (kind, id), which the pipeline fills. Params: full (bool).
+-- when there are none). Scope: everything when full; otherwise (incremental runs) only
+-- the user grain, for the users in the temp table etl_scope (kind 'user'), which the
+-- pipeline fills — show and artist grains are recomputed by full runs. Params: full.
 CREATE TEMP TABLE etl_votes ON COMMIT DROP AS
 SELECT v.user_id, v.show_id, s.artist_id, v.created_at,
        (s.status <> 'cancelled' AND (s.status = 'completed' OR pl.show_id IS NOT NULL)) AS happened,
@@ -12,10 +13,7 @@ SELECT v.user_id, v.show_id, s.artist_id, v.created_at,
 FROM app.setlist_votes v
 JOIN app.shows s ON s.id = v.show_id
 LEFT JOIN (SELECT DISTINCT show_id FROM app.setlist_songs) pl ON pl.show_id = v.show_id
-WHERE %(full)s
-   OR v.user_id IN (SELECT id::uuid FROM etl_scope WHERE kind = 'user')
-   OR v.show_id IN (SELECT id::bigint FROM etl_scope WHERE kind = 'show')
-   OR s.artist_id IN (SELECT id::bigint FROM etl_scope WHERE kind = 'artist');
+WHERE %(full)s OR v.user_id IN (SELECT user_id FROM etl_scope WHERE kind = 'user');
 
 DELETE FROM analytics.voting_patterns_warehouse w
 WHERE %(full)s OR (w.grain, w.scope_id) IN (SELECT kind, id FROM etl_scope);
@@ -34,21 +32,21 @@ FROM (
          count(*) FILTER (WHERE happened AND correct) AS correct,
          min(created_at) AS first_vote_at, max(created_at) AS last_vote_at
   FROM etl_votes
-  WHERE %(full)s OR user_id IN (SELECT id::uuid FROM etl_scope WHERE kind = 'user')
+  WHERE %(full)s OR user_id IN (SELECT user_id FROM etl_scope WHERE kind = 'user')
   GROUP BY user_id
   UNION ALL
   SELECT 'show', show_id::text, NULL, show_id, artist_id, count(*), count(DISTINCT user_id), 1,
          count(*) FILTER (WHERE happened), count(*) FILTER (WHERE happened AND correct),
          min(created_at), max(created_at)
   FROM etl_votes
-  WHERE %(full)s OR show_id IN (SELECT id::bigint FROM etl_scope WHERE kind = 'show')
+  WHERE %(full)s
   GROUP BY show_id, artist_id
   UNION ALL
   SELECT 'artist', artist_id::text, NULL, NULL, artist_id, count(*), count(DISTINCT user_id),
          count(DISTINCT show_id), count(*) FILTER (WHERE happened),
          count(*) FILTER (WHERE happened AND correct), min(created_at), max(created_at)
   FROM etl_votes
-  WHERE %(full)s OR artist_id IN (SELECT id::bigint FROM etl_scope WHERE kind = 'artist')
+  WHERE %(full)s
   GROUP BY artist_id
 ) g
 ON CONFLICT (grain, scope_id) DO UPDATE SET
