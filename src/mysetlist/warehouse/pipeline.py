@@ -568,7 +568,13 @@ class _Run:
                 "SELECT set_config('statement_timeout', %s, false),"
                 " set_config('work_mem', %s, false),"
                 " set_config('client_connection_check_interval', '1000', false),"
-                " set_config('jit', 'off', false)",
+                " set_config('jit', 'off', false),"
+                # The staging table is scanned by every day step: keep it in memory
+                # (must be set before the session's first temp table).
+                " set_config('temp_buffers', '256MB', false),"
+                # A lost commit after a crash only means the day is reloaded: each day's
+                # rows and its etl_loaded_days entry commit (or vanish) together.
+                " set_config('synchronous_commit', 'off', false)",
                 (str(self.config.timeout_ms), self.config.work_mem),
             )
             # Incremental runs reload only these users' per-user rows (see extract.sql).
