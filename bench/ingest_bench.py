@@ -251,8 +251,10 @@ def _closed_loop_worker(args: tuple[str, list[bytes], int, Any, Any]) -> dict[st
 
         start.wait()
         t0 = time.perf_counter()
+        c0 = sum(os.times()[:2])
         await asyncio.gather(*(conn_loop() for _ in range(conns)))
-        return {"seconds": time.perf_counter() - t0, "statuses": statuses, "lat": lat, "t0": t0}
+        cpu = sum(os.times()[:2]) - c0
+        return {"seconds": time.perf_counter() - t0, "statuses": statuses, "lat": lat, "cpu": cpu}
 
     return uvloop.run(run())
 
@@ -358,6 +360,7 @@ def bench_batches(host: str, n: int, batch: int, procs: int, conns: int) -> dict
     ok_events = statuses.get(202, 0) * batch
     lat = [x for r in results for x in r["lat"]]
     return {"eps": ok_events / seconds, "seconds": seconds, "statuses": statuses,
+            "client_cpu": sum(r["cpu"] for r in results),
             "events": ok_events, "p50": pct(lat, 0.5), "p99": pct(lat, 0.99)}  # fmt: skip
 
 
@@ -388,6 +391,36 @@ def bench_single_fixed(host: str, rate: float, seconds: float) -> dict[str, Any]
     return {"offered": rate, "achieved": len(lat) / r["seconds"], "statuses": r["statuses"],
             "p50": pct(lat, 0.5), "p90": pct(lat, 0.9), "p99": pct(lat, 0.99),
             "max": max(lat) if lat else float("nan")}  # fmt: skip
+
+
+class CpuMeter:
+    """CPU seconds used by the API processes, by the PostgreSQL server (embedded only: its
+    postmaster and backends) and by the whole machine, between two snapshots."""
+
+    def __init__(self, api_pid: int, pg_marker: str | None) -> None:
+        self.api = psutil.Process(api_pid)
+        self.pg: psutil.Process | None = None
+        if pg_marker:
+            for proc in psutil.process_iter(["name", "cmdline"]):
+                cmd = " ".join(proc.info["cmdline"] or [])
+                if proc.info["name"] == "postgres" and pg_marker in cmd and "-D" in cmd:
+                    self.pg = proc
+
+    @staticmethod
+    def _tree(root: psutil.Process | None) -> float:
+        if root is None:
+            return 0.0
+        total = 0.0
+        for p in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
+
+    def snapshot(self) -> tuple[float, float, float]:
+        t = psutil.cpu_times()
+        busy = t.user + t.system + t.nice + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
+        return self._tree(self.api), self._tree(self.pg), busy
 
 
 def count_rows(db_url: str) -> int:
@@ -495,7 +528,10 @@ def main() -> None:
                         target=profile, args=(workers[0], 8, prof_out), daemon=True
                     )
                     th.start()
+                meter = CpuMeter(proc.pid, None if os.environ.get("DATABASE_URL") else str(workdir))
+                cpu0 = meter.snapshot()
                 b = bench_batches(host, args.events, args.batch, args.client_procs, args.conns)
+                cpu1 = meter.snapshot()
                 if args.profile and workers:
                     th.join()
                     prof = prof_out if prof_out.exists() else None
@@ -503,6 +539,12 @@ def main() -> None:
                 print(f"(b) HTTP batches of {args.batch}     : {b['eps']:>10,.0f} events/s "
                       f"(statuses {b['statuses']}, request p50 {b['p50'] * 1000:.1f} ms, "
                       f"p99 {b['p99'] * 1000:.1f} ms, rows {stored:,})", flush=True)  # fmt: skip
+                api_s, pg_s, all_s = (y - x for x, y in zip(cpu0, cpu1, strict=True))
+                per = 1e6 / max(b["events"], 1)
+                print(f"    CPU during (b), per event : API {api_s * per:.1f} us, PostgreSQL "
+                      f"{pg_s * per:.1f} us, load generator {b['client_cpu'] * per:.1f} us, "
+                      f"whole machine {all_s * per:.1f} us ({all_s / b['seconds']:.2f} of "
+                      f"{os.cpu_count()} CPUs busy)", flush=True)  # fmt: skip
                 print(
                     f"    ratio (b)/(a)             : {b['eps'] / a['server_eps']:.1%} "
                     f"(of COPY incl. encoding: {b['eps'] / a['client_eps']:.1%})",

@@ -124,8 +124,14 @@ async def test_posthog_gzip_js_query_and_single_event_endpoint(
         {"event": "search", "distinct_id": "d-1", "uuid": mid, "properties": {"q": "x"}},
     ]})  # fmt: skip
     single = str(uuid.uuid4())
+    browser_id, browser_event = str(uuid.uuid4()), str(uuid.uuid4())
     async with httpx.AsyncClient(base_url=api_url) as c:
         r = await c.post("/batch/?compression=gzip-js", content=gzip.compress(body))
+        assert r.status_code == 200, r.text
+        # posthog-js: an anonymous visitor's uuid distinct_id is not a platform user id
+        r = await c.post("/e/", json={"api_key": KEY, "event": "$pageview", "uuid": browser_event,
+                                      "distinct_id": browser_id,
+                                      "properties": {"$is_identified": False}})  # fmt: skip
         assert r.status_code == 200, r.text
         r = await c.post("/i/v0/e/", json={"api_key": KEY, "event": "follow",
                                            "distinct_id": "d-2", "uuid": single})  # fmt: skip
@@ -135,6 +141,8 @@ async def test_posthog_gzip_js_query_and_single_event_endpoint(
         assert r.status_code == 401
     assert (await _row(runtime, mid))["properties"] == {"q": "x"}
     assert (await _row(runtime, single))["event_type"] == "follow"
+    browser = await _row(runtime, browser_event)
+    assert (browser["user_id"], browser["anonymous_id"]) == (None, browser_id)
 
 
 async def test_segment_write_key_and_size_limits(api_url: str, runtime: Runtime) -> None:

@@ -10,8 +10,10 @@ Identity rules:
 - Segment: `userId` is the platform user id (a uuid). A `userId` that is not a uuid is not a
   platform user: the event is stored anonymous (`anonymous_id` = `anonymousId`, or the
   `userId` itself when there is none) with the original in `properties.$external_user_id`.
-- PostHog: a `distinct_id` that is a uuid is the platform user id; anything else is an
-  anonymous id. `$identify` links `properties.$anon_distinct_id` to the user.
+- PostHog: a `distinct_id` that is a uuid is the platform user id, unless the event says it
+  is a browser's anonymous id (`$is_identified: false`, or `distinct_id == $device_id`, as
+  posthog-js sends before identify); anything else is an anonymous id. `$identify` links
+  `properties.$anon_distinct_id` to the user.
 """
 
 from __future__ import annotations
@@ -406,7 +408,12 @@ def posthog_events(payload: Any, *, received_at: datetime) -> list[EventRow]:
             )
             continue
         distinct = str(distinct)
-        user = _as_uuid(distinct)
+        # posthog-js gives anonymous visitors uuid (v7) distinct ids equal to their
+        # $device_id and marks them `$is_identified: false`: those are not platform users.
+        browser_anonymous = props.get("$is_identified") is False or (
+            props.get("$device_id") == distinct and ev.event != "$identify"
+        )
+        user = None if browser_anonymous else _as_uuid(distinct)
         anonymous = None if user is not None else distinct
         if ev.event == "$identify" and props.get("$anon_distinct_id"):
             anonymous = str(props["$anon_distinct_id"])

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from starlette.responses import Response
 
 from mysetlist.core.auth import Claims, CurrentUser, optional_claims
+from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
 from mysetlist.tracking import service
 from mysetlist.tracking.config import load_tracking_settings
@@ -154,7 +155,7 @@ async def segment_batch(request: Request) -> Response:
 @router.post("/v1/{kind}", summary="Segment track/identify/page/screen/group/alias")
 async def segment_single(request: Request, kind: str) -> Response:
     if kind not in ("track", "identify", "page", "screen", "group", "alias"):
-        return _json(404, {"title": "Not Found", "status": 404})
+        raise Problem(404, "Not Found", f"no Segment call named {kind!r}")
     return await _segment(request, kind)
 
 
