@@ -72,6 +72,8 @@ def register(app: procrastinate.App, settings: Settings) -> None:
         name="mysetlist.warehouse.etl_incremental", queue=QUEUE, queueing_lock="etl-incremental"
     )
     async def etl_incremental(timestamp: int) -> None:
+        if not await pipeline.has_new_events(_database_url()):
+            return
         try:
             await pipeline.execute(
                 _database_url(),

@@ -129,6 +129,17 @@ async def retention_cleanup(conn: Any, config: EtlConfig, today: date) -> dict[s
     deleted["daily_platform_metrics"] = cur.rowcount or 0
     cur = await conn.execute("DELETE FROM analytics.etl_loaded_days WHERE day < %s", (cutoff,))
     deleted["etl_loaded_days"] = cur.rowcount or 0
+    # Run history: incremental runs that found nothing new are kept 7 days, the rest
+    # (with their checks and audit rows) as long as the warehouse rows.
+    cur = await conn.execute(
+        """DELETE FROM analytics.etl_runs
+            WHERE status NOT IN ('queued', 'running')
+              AND (created_at < %s::date
+                   OR (mode = 'incremental' AND days_total = 0
+                       AND created_at < now() - interval '7 days'))""",
+        (cutoff,),
+    )
+    deleted["etl_runs"] = cur.rowcount or 0
     return {"cutoff": cutoff.isoformat(), "deleted_rows": deleted, "dropped_partitions": dropped}
 
 

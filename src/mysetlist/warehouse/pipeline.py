@@ -222,6 +222,27 @@ async def close_abandoned(conn: Any, *, exclude: int | None = None) -> int:
     return int(cur.rowcount or 0)
 
 
+async def has_new_events(database_url: str) -> bool:
+    """Whether events arrived since the incremental watermark (a cheap pre-check, so the
+    every-few-minutes schedule does not record empty runs)."""
+    conn = await connect(database_url, application_name="mysetlist-etl-control")
+    try:
+        row = await _one(
+            conn,
+            """SELECT (SELECT max(received_at) FROM analytics.user_events
+                        WHERE created_at >= ((now() AT TIME ZONE 'UTC')::date - 1)
+                                             ::timestamp AT TIME ZONE 'UTC') AS newest,
+                      (SELECT last_received_at FROM analytics.etl_watermarks
+                        WHERE pipeline = %s) AS last""",
+            (WATERMARK,),
+        )
+    finally:
+        await conn.close()
+    if row is None or row["newest"] is None:
+        return False
+    return row["last"] is None or bool(row["newest"] > row["last"])
+
+
 async def execute(
     database_url: str,
     config: EtlConfig,
