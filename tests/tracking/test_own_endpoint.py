@@ -71,7 +71,15 @@ async def test_repeated_message_id_is_stored_once(api_url: str, runtime: Runtime
         # and twice inside one batch
         r = await c.post(EVENTS, json={"events": [_ev(message_id=mid, anonymous_id="a1")] * 2})
         assert r.status_code == 202
+        # a big batch (staged with COPY rather than one INSERT) dedups the same way
+        big = [_ev(message_id=f"{mid}-{i}", anonymous_id="a1") for i in range(200)]
+        for _ in range(2):
+            r = await c.post(
+                EVENTS, json={"events": [*big, _ev(message_id=mid, anonymous_id="a1")]}
+            )
+            assert r.status_code == 202
     assert await count_events(runtime, "message_id = %s", (mid,)) == 1
+    assert await count_events(runtime, "message_id LIKE %s", (f"{mid}-%",)) == 200
 
 
 async def test_batch_is_all_or_nothing_with_errors_per_index(
