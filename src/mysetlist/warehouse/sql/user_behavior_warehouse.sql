@@ -23,8 +23,9 @@ FROM (
          sum(d.events) AS events, sum(d.sessions) AS sessions, sum(d.page_views) AS page_views,
          sum(d.searches) AS searches, sum(d.votes) AS votes, sum(d.follows) AS follows,
          sum(d.unfollows) AS unfollows, sum(d.session_seconds) AS session_seconds
-  FROM analytics.daily_user_stats d
-  WHERE d.user_id IN (SELECT user_id FROM etl_scope WHERE kind = 'user')
+  FROM etl_scope sc
+  JOIN analytics.daily_user_stats d ON d.user_id = sc.user_id
+  WHERE sc.kind = 'user'
   GROUP BY d.user_id
 ) s
 LEFT JOIN analytics.voting_patterns_warehouse v

@@ -8,13 +8,18 @@ CREATE TEMP TABLE etl_votes ON COMMIT DROP AS
 SELECT v.user_id, v.show_id, s.artist_id, v.created_at,
        (s.status <> 'cancelled' AND (s.status = 'completed' OR pl.show_id IS NOT NULL)) AS happened,
        (s.status <> 'cancelled' AND played.song_id IS NOT NULL) AS correct
-FROM app.setlist_votes v
+FROM (
+  SELECT * FROM app.setlist_votes WHERE %(full)s
+  UNION ALL
+  -- driven by the (small) scope, so the votes come through the user_id index
+  SELECT v.* FROM etl_scope sc JOIN app.setlist_votes v ON v.user_id = sc.user_id
+  WHERE NOT %(full)s AND sc.kind = 'user'
+) v
 JOIN app.shows s ON s.id = v.show_id
 LEFT JOIN (SELECT DISTINCT show_id FROM app.setlist_songs) pl ON pl.show_id = v.show_id
 -- DISTINCT: a song played twice (an encore) is still one correct prediction.
 LEFT JOIN (SELECT DISTINCT show_id, song_id FROM app.setlist_songs) played
-  ON played.show_id = v.show_id AND played.song_id = v.song_id
-WHERE %(full)s OR v.user_id IN (SELECT user_id FROM etl_scope WHERE kind = 'user');
+  ON played.show_id = v.show_id AND played.song_id = v.song_id;
 
 DELETE FROM analytics.voting_patterns_warehouse w
 WHERE %(full)s OR (w.grain, w.scope_id) IN (SELECT kind, id FROM etl_scope);
