@@ -382,3 +382,35 @@ def test_skilled_predictors_pick_played_songs_more_often(small_world: BuiltWorld
     rate = {skilled: float(hit) for skilled, hit, _ in rows}
     assert set(rate) == {True, False}
     assert rate[True] > rate[False] + 0.1
+
+
+def test_bulk_event_load_attaches_indexed_day_partitions(scratch_url: str) -> None:
+    url = scratch_url
+    spec = WorldSpec(users=80, days=6, seed=9, bulk_event_load=True)
+    summary = build_world(url, spec, now=WORLD_NOW, cipher=TEST_CIPHER)
+    assert _one(url, "SELECT count(*) FROM analytics.user_events") == summary.events > 0
+    assert _one(url, "SELECT to_regclass('demo_truth.event_load')") is None
+    day_partition = "analytics.user_events_20260228"
+    assert (
+        _one(
+            url,
+            "SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = %s::regclass",
+            (day_partition,),
+        )
+        == "analytics.user_events"
+    )
+    parent_indexes = _one(
+        url, "SELECT count(*) FROM pg_index WHERE indrelid = 'analytics.user_events'::regclass"
+    )
+    partition_indexes = _one(
+        url, "SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass", (day_partition,)
+    )
+    assert partition_indexes == parent_indexes > 0
+    # a later build (bulk again, then row by row) replaces it cleanly
+    build_world(url, spec, now=WORLD_NOW, cipher=TEST_CIPHER)
+    row_by_row = build_world(
+        url, WorldSpec(users=80, days=6, seed=9, bulk_event_load=False), now=WORLD_NOW,
+        cipher=TEST_CIPHER,
+    )  # fmt: skip
+    assert row_by_row.events == summary.events
+    assert _one(url, "SELECT count(*) FROM analytics.user_events") == summary.events

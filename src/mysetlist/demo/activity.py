@@ -110,8 +110,9 @@ class ArtistSampler:
 
     def effective_taste(self, taste: NDArray[np.float64]) -> NDArray[np.float64]:
         """Tastes restricted to genres that have artists (renormalised)."""
-        t = taste * self.genre_has_artists
-        return t / t.sum(axis=1, keepdims=True)
+        t: NDArray[np.float64] = taste * self.genre_has_artists
+        normalised: NDArray[np.float64] = t / t.sum(axis=1, keepdims=True)
+        return normalised
 
     def draw(self, rng: np.random.Generator, taste_cdf: NDArray[np.float64], users: I64) -> I64:
         """One artist index per entry of `users` (indexes into the rows of `taste_cdf`)."""
@@ -302,7 +303,7 @@ def generate_activity(
     ]  # fmt: skip
     all_session = np.concatenate([p[0] for p in parts]).astype(np.int64)
     all_at = np.concatenate([p[4] for p in parts]).astype(np.int64)
-    order = np.lexsort((all_session, all_at))
+    order = np.lexsort((all_at, all_session))
     all_session = all_session[order]
     event_user = s_user[all_session]
     last_active = np.full(n_users, -1, dtype=np.int64)

@@ -1,6 +1,7 @@
--- Expand the staged batch into analytics.user_events: event type names, page URLs and the
--- JSON properties are built here, set-based, instead of per event in Python.
--- Parameters: event type names, site page paths, share channels, campaign names,
+-- Expand the staged batch into the target table (analytics.user_events, or the bulk-load
+-- twin demo_truth.event_load): event type names, page URLs and JSON properties are built
+-- here, set-based, instead of per event in Python. The target is filled in by psycopg.sql.
+-- Parameters: event type names, site page paths, share channels, campaign names and
 -- campaign channels (text[] each, 1-based like the staged indexes).
 WITH staged AS (
   SELECT s.*,
@@ -8,7 +9,7 @@ WITH staged AS (
          'https://mysetlist.app' AS origin
   FROM demo_event_stage s
 )
-INSERT INTO analytics.user_events
+INSERT INTO {target}
   (user_id, anonymous_id, session_id, event_type, page_url, properties, source, created_at)
 SELECT
   s.user_id,
@@ -36,7 +37,7 @@ SELECT
     WHEN 'share' THEN jsonb_build_object(
       'show_id', s.ref_id, 'channel', (%(share_channels)s::text[])[s.extra_id])
     WHEN 'search' THEN jsonb_build_object(
-      'query', lower(left(a.name, s.extra_id::integer)), 'artist_id', s.ref_id)
+      'query', lower(left(a.name, s.extra_id::integer)), 'selected_artist_id', s.ref_id)
     ELSE jsonb_build_object(
       'campaign', (%(campaigns)s::text[])[s.ref_id],
       'channel', (%(campaign_channels)s::text[])[s.ref_id])

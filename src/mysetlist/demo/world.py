@@ -37,6 +37,8 @@ from mysetlist.demo.population import generate_population
 USERS_PER_CHUNK = 5000  # fixed: part of what makes a seed reproducible
 DEFAULT_ARTISTS = 500
 SHOWS_PER_ARTIST = 6
+EVENTS_PER_SESSION = 4.5  # rough mean, browse events plus actions
+BULK_LOAD_EVENTS = 300_000  # from about this many events, load into bare tables, then index
 
 # Independent random streams, so changing one part of the generator leaves the others be.
 _CATALOG_STREAM, _POPULATION_STREAM, _ACTIVITY_STREAM = 1, 2, 3
@@ -55,13 +57,16 @@ class WorldSpec:
     shows: int | None = None
     genres: int = 20  # at most len(vocabulary.GENRES)
     churn_share: float = 0.15  # share of users planted to churn inside the history
-    mean_sessions_per_day: float = 0.35  # mean of the heavy-tailed activity levels
+    mean_sessions_per_day: float = 0.5  # mean of the heavy-tailed activity levels
     taste_concentration: float = 0.3  # Dirichlet alpha: lower means narrower tastes
     events: bool = True  # False: platform tables and truth only, no event history
+    # Load events into bare day tables, then index them on attach (needs an event table
+    # holding nothing but demo events). None: when the world is big enough to gain.
+    bulk_event_load: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.users < 1 or self.days < 1 or self.future_days < 0:
-            raise ValueError("users and days must be >= 1, future_days >= 0")
+        if self.users < 1 or self.days < 1 or self.future_days < 0 or self.seed < 0:
+            raise ValueError("users and days must be >= 1, future_days and seed >= 0")
         if not 1 <= self.genres <= len(words.GENRES):
             raise ValueError(f"genres must be between 1 and {len(words.GENRES)}")
         if not 0.0 <= self.churn_share <= 1.0:
@@ -78,6 +83,11 @@ class WorldSpec:
         if self.artists is not None:
             return self.artists
         return min(DEFAULT_ARTISTS, max(2 * self.genres, self.users // 10))
+
+    @property
+    def expected_events(self) -> int:
+        """A rough size estimate (signups spread over the history halve the user-days)."""
+        return int(self.users * self.days * 0.5 * self.mean_sessions_per_day * EVENTS_PER_SESSION)
 
     @property
     def show_count(self) -> int:
@@ -120,6 +130,12 @@ class WorldSummary:
             value = data[key]
             data[key] = value.isoformat() if value is not None else None
         return data
+
+
+def _wants_bulk_load(spec: WorldSpec) -> bool:
+    if spec.bulk_event_load is not None:
+        return spec.bulk_event_load
+    return spec.expected_events >= BULK_LOAD_EVENTS
 
 
 def _rng(seed: int, stream: int, *more: int) -> np.random.Generator:
@@ -187,7 +203,7 @@ def build_world(
     ):
         t = time.perf_counter()
         cur.execute("SET LOCAL TIME ZONE 'UTC'")
-        loaders.remove_previous_world(cur)
+        events_table_empty = loaders.remove_previous_world(cur)
         ids = loaders.allocate_id_bases(cur)
         t = lap("remove previous world", t)
 
@@ -214,9 +230,13 @@ def build_world(
         t = lap("generate catalog and population", t)
         loaders.load_catalog(cur, catalog)
         loaders.load_catalog_truth(cur, catalog)
+        event_target = ""
         if spec.events:
-            loaders.prepare_event_loading(
-                cur, history_start - timedelta(days=1), as_of + timedelta(days=1)
+            event_target = loaders.prepare_event_loading(
+                cur,
+                history_start - timedelta(days=1),
+                as_of + timedelta(days=1),
+                bulk=events_table_empty and _wants_bulk_load(spec),
             )
         t = lap("load catalog", t)
 
@@ -246,7 +266,7 @@ def build_world(
             bars.advance(social_bar, len(users))
             t = lap("load follows and votes", t)
             if spec.events:
-                summary.events += loaders.load_events(cur, pop, batch)
+                summary.events += loaders.load_events(cur, pop, batch, event_target)
                 bars.advance(events_bar, len(users))
                 t = lap("load events", t)
             next_session += batch.sessions
@@ -255,10 +275,15 @@ def build_world(
             summary.follows += len(batch.follow_user)
             summary.votes += len(batch.vote_user)
 
+        if spec.events:
+            index_bar = bars.add_task(
+                "index events", total=1, visible=event_target == loaders.BULK_EVENT_TABLE
+            )
+            loaders.finish_event_loading(cur, event_target)
+            bars.advance(index_bar)
+            t = lap("index events", t)
         loaders.advance_sequences(cur)
-        loaders.record_id_range(
-            cur, "setlist_votes", np.arange(ids.setlist_votes, next_vote_id, dtype=np.int64)
-        )
+        loaders.record_id_range(cur, "setlist_votes", ids.setlist_votes, next_vote_id - 1)
         summary.users = spec.users
         summary.churners = int(pop.churns.sum())
         summary.genres = len(catalog.genres)
