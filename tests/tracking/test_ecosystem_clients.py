@@ -159,6 +159,20 @@ async def test_segment_write_key_and_size_limits(api_url: str, runtime: Runtime)
         # writeKey in the body works too
         r = await c.post("/v1/track", json={**msg(), "writeKey": KEY})
         assert r.status_code == 200, r.text
+        # the single-call endpoints take the call type from the path
+        page_id, ident_id = uuid.uuid4().hex, uuid.uuid4().hex
+        r = await c.post("/v1/page", headers=_basic(KEY), json={
+            "anonymousId": marker + "-p", "name": "Home", "messageId": page_id,
+            "context": {"page": {"url": "https://mysetlist.app/"}},
+        })  # fmt: skip
+        assert r.status_code == 200, r.text
+        r = await c.post("/v1/identify", headers=_basic(KEY), json={
+            "userId": str(uuid.uuid4()), "anonymousId": marker + "-p", "messageId": ident_id,
+            "traits": {"name": "Kim"},
+        })  # fmt: skip
+        assert r.status_code == 200, r.text
+        r = await c.post("/v1/unknown", headers=_basic(KEY), json=msg())
+        assert r.status_code == 404
         # one event over 32 KB
         big = msg(properties={"x": "y" * 33_000})
         r = await c.post("/v1/batch", json={"batch": [msg(), big]}, headers=_basic(KEY))
@@ -175,6 +189,10 @@ async def test_segment_write_key_and_size_limits(api_url: str, runtime: Runtime)
         assert r.status_code == 400
         assert {e["index"] for e in r.json()["errors"]} == {1}
     assert await count_events(runtime, "anonymous_id = %s", (marker,)) == 1
+    page = await _row(runtime, page_id)
+    assert (page["event_type"], page["page_url"]) == ("page_view", "https://mysetlist.app/")
+    assert page["properties"]["name"] == "Home"
+    assert (await _row(runtime, ident_id))["event_type"] == "identify"
 
 
 async def test_keys_cli_create_list_revoke(
