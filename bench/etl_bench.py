@@ -153,7 +153,7 @@ def main() -> None:
         help="WorldSpec.mean_sessions_per_day (0.54 gives ~100 events per user over 90 days)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--parallelism", type=int, default=2)
+    parser.add_argument("--parallelism", type=int, default=3)
     parser.add_argument("--work-mem", default="128MB")
     parser.add_argument("--reuse", action="store_true", help="keep the existing world")
     parser.add_argument("--db", default=BENCH_DB, help="database name on the server")

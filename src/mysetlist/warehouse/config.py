@@ -20,7 +20,7 @@ from mysetlist.core.config import Settings
 class _EtlEnv(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
-    parallelism: int = Field(default=2, ge=1, le=32, validation_alias="ETL_PARALLELISM")
+    parallelism: int = Field(default=3, ge=1, le=32, validation_alias="ETL_PARALLELISM")
     max_retries: int = Field(default=3, ge=0, le=10, validation_alias="ETL_MAX_RETRIES")
     timeout_ms: int = Field(default=300_000, ge=1000, validation_alias="ETL_TIMEOUT_MS")
     incremental_cron: str = Field(default="*/5 * * * *", validation_alias="ETL_INCREMENTAL_CRON")
@@ -40,7 +40,7 @@ class _EtlEnv(BaseSettings):
 @dataclass(frozen=True)
 class EtlConfig:
     batch_size: int = 1000
-    parallelism: int = 2
+    parallelism: int = 3  # days loaded side by side (each its own connection)
     max_retries: int = 3
     timeout_ms: int = 300_000  # 5 minutes, per statement (statement_timeout)
     incremental_cron: str = "*/5 * * * *"
