@@ -265,14 +265,16 @@ def generate_activity(
     k_count = (k_first[1:] - k_first[:-1])[local[idx]]
     use_followed = (k_count > 0) & (rng.random(len(idx)) < FOLLOWED_ARTIST_SHARE)
     pick = k_first[local[idx]] + (rng.random(len(idx)) * k_count).astype(np.int64)
-    artist = np.where(use_followed, kept_artist[np.minimum(pick, len(kept_artist) - 1)], artist)
+    if len(kept_artist):
+        artist = np.where(use_followed, kept_artist[np.minimum(pick, len(kept_artist) - 1)], artist)
 
     show = _next_show_of(catalog, artist, e_at[idx])
     as_show = np.isin(kind[idx], (SHOW_VIEW, SHARE))
     no_show = as_show & (show < 0)
     kind[idx[no_show]] = ARTIST_VIEW  # an artist with no shows at all: view the artist
     as_show &= ~no_show
-    ref[idx] = np.where(as_show, catalog.show_ids[np.maximum(show, 0)], catalog.artist_ids[artist])
+    show_ids = catalog.show_ids[np.maximum(show, 0)] if len(catalog.show_ids) else show
+    ref[idx] = np.where(as_show, show_ids, catalog.artist_ids[artist])
     searches = kind[idx] == SEARCH
     name_length = np.array([len(n) for n in catalog.artist_names], dtype=np.int64)[artist]
     query_length = np.minimum(rng.integers(2, 9, len(idx)), name_length)
@@ -340,6 +342,8 @@ def _time_in_session(rng: np.random.Generator, s_start: I64, duration: I64, sess
 def _next_show_of(catalog: Catalog, artist: I64, at: I64) -> I64:
     """Per (artist, time): the artist's next show after `at`, else their latest; -1 if none."""
     lo, hi = catalog.show_start[artist], catalog.show_start[artist + 1]
+    if len(catalog.show_ids) == 0:
+        return np.full(len(artist), -1, dtype=np.int64)
     key_base = catalog.show_artist.astype(np.float64) * 1e13
     show_key = key_base + (catalog.show_starts_us - catalog.show_starts_us.min()) / 1e3
     wanted = artist * 1e13 + (at - catalog.show_starts_us.min()) / 1e3
