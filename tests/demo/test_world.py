@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
-from mysetlist.demo.world import WorldSpec, build_world
+from mysetlist.demo.world import WorldSpec, build_world, reload_events
 from tests.demo.conftest import SMALL_WORLD, TEST_CIPHER, WORLD_NOW, BuiltWorld
 
 pytestmark = pytest.mark.db
@@ -414,3 +415,25 @@ def test_bulk_event_load_attaches_indexed_day_partitions(scratch_url: str) -> No
     )  # fmt: skip
     assert row_by_row.events == summary.events
     assert _one(url, "SELECT count(*) FROM analytics.user_events") == summary.events
+
+
+def test_reload_events_recreates_a_window_exactly(scratch_url: str) -> None:
+    url = scratch_url
+    build_world(url, WorldSpec(users=120, days=6, seed=21), now=WORLD_NOW, cipher=TEST_CIPHER)
+    start, end = WORLD_NOW - timedelta(days=3), WORLD_NOW - timedelta(days=1)
+    window = """SELECT user_id, session_id, event_type, page_url, properties, created_at
+                FROM analytics.user_events WHERE created_at >= %s AND created_at < %s
+                ORDER BY created_at, user_id, event_type, properties::text"""
+    before = _all(url, window, (start, end))
+    total = _one(url, "SELECT count(*) FROM analytics.user_events")
+    assert before
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "DELETE FROM analytics.user_events WHERE created_at >= %s AND created_at < %s",
+            (start, end),
+        )
+    assert reload_events(url, start, end) == len(before)
+    assert _all(url, window, (start, end)) == before
+    # reloading a window that is already there replaces it (no duplicates)
+    assert reload_events(url, start, end) == len(before)
+    assert _one(url, "SELECT count(*) FROM analytics.user_events") == total

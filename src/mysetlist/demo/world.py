@@ -29,69 +29,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.demo import loaders
-from mysetlist.demo import vocabulary as words
-from mysetlist.demo.activity import ArtistSampler, Timeline, generate_activity
-from mysetlist.demo.catalog import generate_catalog
-from mysetlist.demo.population import generate_population
+from mysetlist.demo.catalog import IdBases
+from mysetlist.demo.generation import events_between, generate_world
+from mysetlist.demo.spec import WorldSpec
 
-USERS_PER_CHUNK = 5000  # fixed: part of what makes a seed reproducible
-DEFAULT_ARTISTS = 500
-SHOWS_PER_ARTIST = 6
-EVENTS_PER_SESSION = 4.5  # rough mean, browse events plus actions
+__all__ = ["WorldSpec", "WorldSummary", "build_world", "reload_events"]
+
 BULK_LOAD_EVENTS = 300_000  # from about this many events, load into bare tables, then index
-
-# Independent random streams, so changing one part of the generator leaves the others be.
-_CATALOG_STREAM, _POPULATION_STREAM, _ACTIVITY_STREAM = 1, 2, 3
-
-
-@dataclass(frozen=True)
-class WorldSpec:
-    """What to build. `artists`/`shows` default to 500/3000, scaled down for small user
-    counts (one artist per ten users, at least two per genre); explicit values are honoured."""
-
-    users: int = 5000
-    days: int = 120  # history: users sign up and act from `days` ago until now
-    future_days: int = 60  # shows are scheduled up to this far ahead
-    seed: int = 42
-    artists: int | None = None
-    shows: int | None = None
-    genres: int = 20  # at most len(vocabulary.GENRES)
-    churn_share: float = 0.15  # share of users planted to churn inside the history
-    mean_sessions_per_day: float = 0.5  # mean of the heavy-tailed activity levels
-    taste_concentration: float = 0.3  # Dirichlet alpha: lower means narrower tastes
-    events: bool = True  # False: platform tables and truth only, no event history
-    # Load events into bare day tables, then index them on attach (needs an event table
-    # holding nothing but demo events). None: when the world is big enough to gain.
-    bulk_event_load: bool | None = None
-
-    def __post_init__(self) -> None:
-        if self.users < 1 or self.days < 1 or self.future_days < 0 or self.seed < 0:
-            raise ValueError("users and days must be >= 1, future_days and seed >= 0")
-        if not 1 <= self.genres <= len(words.GENRES):
-            raise ValueError(f"genres must be between 1 and {len(words.GENRES)}")
-        if not 0.0 <= self.churn_share <= 1.0:
-            raise ValueError("churn_share must be between 0 and 1")
-        if self.mean_sessions_per_day <= 0 or self.taste_concentration <= 0:
-            raise ValueError("mean_sessions_per_day and taste_concentration must be > 0")
-        if (self.artists is not None and self.artists < 1) or (
-            self.shows is not None and self.shows < 0
-        ):
-            raise ValueError("artists must be >= 1 and shows >= 0")
-
-    @property
-    def artist_count(self) -> int:
-        if self.artists is not None:
-            return self.artists
-        return min(DEFAULT_ARTISTS, max(2 * self.genres, self.users // 10))
-
-    @property
-    def expected_events(self) -> int:
-        """A rough size estimate (signups spread over the history halve the user-days)."""
-        return int(self.users * self.days * 0.5 * self.mean_sessions_per_day * EVENTS_PER_SESSION)
-
-    @property
-    def show_count(self) -> int:
-        return self.shows if self.shows is not None else SHOWS_PER_ARTIST * self.artist_count
 
 
 @dataclass
@@ -138,10 +82,6 @@ def _wants_bulk_load(spec: WorldSpec) -> bool:
     return spec.expected_events >= BULK_LOAD_EVENTS
 
 
-def _rng(seed: int, stream: int, *more: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, stream, *more]))
-
-
 def _default_cipher() -> FieldCipher:
     from mysetlist.core.config import load_settings
 
@@ -160,6 +100,19 @@ def _progress_bars(enabled: bool) -> Iterator[Progress]:
     )
     with progress:
         yield progress
+
+
+class _Laps:
+    """Seconds spent per step, accumulated into `timings`."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+        self.since = time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        self.timings[step] = self.timings.get(step, 0.0) + now - self.since
+        self.since = now
 
 
 def build_world(
@@ -184,16 +137,9 @@ def build_world(
     started = time.perf_counter()
     as_of = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     history_start = as_of - timedelta(days=spec.days)
-    as_of_us = int(as_of.timestamp()) * 1_000_000
-    start_us = int(history_start.timestamp()) * 1_000_000
     cipher = cipher or _default_cipher()
     summary = WorldSummary(history_start=history_start, as_of=as_of)
-    timings = summary.timings
-
-    def lap(name: str, since: float) -> float:
-        now_t = time.perf_counter()
-        timings[name] = timings.get(name, 0.0) + now_t - since
-        return now_t
+    lap = _Laps(summary.timings)
 
     with (
         psycopg.connect(database_url, autocommit=True) as conn,
@@ -201,33 +147,14 @@ def build_world(
         conn.transaction(),
         conn.cursor() as cur,
     ):
-        t = time.perf_counter()
         cur.execute("SET LOCAL TIME ZONE 'UTC'")
         events_table_empty = loaders.remove_previous_world(cur)
         ids = loaders.allocate_id_bases(cur)
-        t = lap("remove previous world", t)
+        lap("remove previous world")
 
-        catalog = generate_catalog(
-            _rng(spec.seed, _CATALOG_STREAM),
-            genres=spec.genres,
-            artists=spec.artist_count,
-            shows=spec.show_count,
-            history_start_us=start_us,
-            as_of_us=as_of_us,
-            future_days=spec.future_days,
-            ids=ids,
-        )
-        pop = generate_population(
-            _rng(spec.seed, _POPULATION_STREAM),
-            users=spec.users,
-            genres=len(catalog.genres),
-            history_start_us=start_us,
-            as_of_us=as_of_us,
-            churn_share=spec.churn_share,
-            mean_sessions_per_day=spec.mean_sessions_per_day,
-            taste_concentration=spec.taste_concentration,
-        )
-        t = lap("generate catalog and population", t)
+        world = generate_world(spec, history_start, as_of, ids)
+        catalog, pop = world.catalog, world.population
+        lap("generate catalog and population")
         loaders.load_catalog(cur, catalog)
         loaders.load_catalog_truth(cur, catalog)
         event_target = ""
@@ -238,38 +165,25 @@ def build_world(
                 as_of + timedelta(days=1),
                 bulk=events_table_empty and _wants_bulk_load(spec),
             )
-        t = lap("load catalog", t)
+        lap("load catalog")
 
-        sampler = ArtistSampler(catalog, len(catalog.genres))
-        timeline = Timeline(start_us, as_of_us, spec.mean_sessions_per_day)
         users_bar = bars.add_task("users", total=spec.users)
         social_bar = bars.add_task("follows & votes", total=spec.users)
         events_bar = bars.add_task("events", total=spec.users, visible=spec.events)
-        next_session, next_vote_id = 1, ids.setlist_votes
-        for chunk_no, first in enumerate(range(0, spec.users, USERS_PER_CHUNK)):
-            users = np.arange(first, min(first + USERS_PER_CHUNK, spec.users), dtype=np.int64)
-            batch = generate_activity(
-                _rng(spec.seed, _ACTIVITY_STREAM, chunk_no),
-                pop,
-                catalog,
-                sampler,
-                users,
-                timeline,
-                first_session_no=next_session,
-            )
-            t = lap("generate activity", t)
+        next_vote_id = ids.setlist_votes
+        for users, batch in world.activity_chunks():
+            lap("generate activity")
             loaders.load_users(cur, pop, users, batch.last_active_us, cipher)
             loaders.load_user_truth(cur, pop, catalog.genres, users)
             bars.advance(users_bar, len(users))
-            t = lap("load users", t)
+            lap("load users")
             loaders.load_follows_and_votes(cur, pop, catalog, batch, next_vote_id)
             bars.advance(social_bar, len(users))
-            t = lap("load follows and votes", t)
+            lap("load follows and votes")
             if spec.events:
                 summary.events += loaders.load_events(cur, pop, batch, event_target)
                 bars.advance(events_bar, len(users))
-                t = lap("load events", t)
-            next_session += batch.sessions
+                lap("load events")
             next_vote_id += len(batch.vote_user)
             summary.sessions += batch.sessions
             summary.follows += len(batch.follow_user)
@@ -281,7 +195,7 @@ def build_world(
             )
             loaders.finish_event_loading(cur, event_target)
             bars.advance(index_bar)
-            t = lap("index events", t)
+            lap("index events")
         loaders.advance_sequences(cur)
         loaders.record_id_range(cur, "setlist_votes", ids.setlist_votes, next_vote_id - 1)
         summary.users = spec.users
@@ -307,3 +221,45 @@ def build_world(
         )
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def reload_events(
+    database_url: str, start: datetime, end: datetime, *, progress: bool = False
+) -> int:
+    """Regenerate the current demo world's events in [start, end) and load them again.
+
+    The world (spec, seed, present, id ranges) is read from `demo_truth`; generation is
+    deterministic, so these are the very events `build_world` made for that window. Demo
+    events already in the window are deleted first (one transaction); the app tables are
+    not touched. Useful to refill a window (after retention dropped it, or for an ETL
+    benchmark's re-runs) without rebuilding the world. Returns the number of events loaded.
+    """
+    with (
+        psycopg.connect(database_url, autocommit=True) as conn,
+        _progress_bars(progress) as bars,
+        conn.transaction(),
+        conn.cursor() as cur,
+    ):
+        cur.execute("SELECT spec, history_start, as_of FROM demo_truth.world")
+        row = cur.fetchone()
+        if row is None:
+            raise LookupError("no demo world in this database: run build_world first")
+        spec = WorldSpec(**row[0])
+        cur.execute("SELECT table_name, first_id FROM demo_truth.catalog_ids")
+        firsts = {str(name): int(first) for name, first in cur.fetchall()}
+        ids = IdBases(**{k: v for k, v in firsts.items() if k in IdBases.__dataclass_fields__})
+        world = generate_world(spec, row[1], row[2], ids)
+        cur.execute(
+            "DELETE FROM analytics.user_events"
+            " WHERE source = 'demo' AND created_at >= %s AND created_at < %s",
+            (start, end),
+        )
+        target = loaders.prepare_event_loading(cur, start, end, bulk=False)
+        loaded = 0
+        bar = bars.add_task("events", total=spec.users)
+        for users, batch in world.activity_chunks():
+            loaded += loaders.load_events(
+                cur, world.population, events_between(batch, start, end), target
+            )
+            bars.advance(bar, len(users))
+    return loaded
