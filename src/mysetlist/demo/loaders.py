@@ -225,10 +225,9 @@ def fk_checks_skipped(cur: psycopg.Cursor[Any]) -> Iterator[bool]:
     except psycopg.errors.InsufficientPrivilege:
         yield False
         return
-    try:
-        yield True
-    finally:
-        cur.execute("SET LOCAL session_replication_role = origin")
+    yield True
+    # (after an error the transaction is lost anyway; resetting then would only mask it)
+    cur.execute("SET LOCAL session_replication_role = origin")
 
 
 def load_follows_and_votes(

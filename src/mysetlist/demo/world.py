@@ -40,6 +40,8 @@ BULK_LOAD_EVENTS = 300_000  # from about this many events, load into bare tables
 
 @dataclass
 class WorldSummary:
+    """What `build_world` made (counts), when (`as_of`), and how long each step took."""
+
     users: int = 0
     churners: int = 0
     genres: int = 0
@@ -59,7 +61,7 @@ class WorldSummary:
     timings: dict[str, float] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        rate = f", {self.events / self.seconds:,.0f} events/s" if self.seconds else ""
+        rate = f", {self.events / self.seconds:,.0f} events/s" if self.events else ""
         return (
             f"{self.users:,} users ({self.churners:,} churn) · {self.artists:,} artists in "
             f"{self.genres} genres · {self.songs:,} songs · {self.shows:,} shows "
