@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mysetlist.core import runtime as core_runtime
 from mysetlist.core.config import Settings
 from mysetlist.core.runtime import Runtime
 from mysetlist.jobs import make_job_app
@@ -22,7 +23,7 @@ async def _runs(runtime: Runtime, name: str) -> int:
 
 
 async def test_tracking_tasks_are_periodic_and_run_in_a_worker(
-    database_url: str, settings: Settings, runtime: Runtime
+    database_url: str, settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = make_job_app(database_url, settings)
     assert {"tracking.hourly_rollup", "tracking.partition_upkeep"} <= set(app.tasks)
@@ -30,6 +31,9 @@ async def test_tracking_tasks_are_periodic_and_run_in_a_worker(
     assert periodic["tracking-hourly-rollup"] == "* * * * * */20"
     assert periodic["tracking-partition-upkeep"] == "7 * * * *"
     before = (await _runs(runtime, "hourly_rollup"), await _runs(runtime, "partition_upkeep"))
+    # Tasks reach the database through the process's current runtime; earlier tests' apps
+    # replaced (and closed) it, so point it back at this session's open runtime.
+    monkeypatch.setattr(core_runtime, "_current", runtime)
     async with app.open_async():
         await app.configure_task("tracking.hourly_rollup").defer_async(timestamp=0)
         await app.configure_task("tracking.partition_upkeep").defer_async(timestamp=0)
