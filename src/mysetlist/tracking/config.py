@@ -68,6 +68,14 @@ class TrackingSettings(BaseSettings):
         default=30.0, ge=0, validation_alias="MYSETLIST_WRITE_KEY_CACHE_SECONDS"
     )
 
+    @field_validator("rate_limit_anonymous", "rate_limit_write_key", "rate_limit_user")
+    @classmethod
+    def _valid_limit(cls, value: str) -> str:
+        from limits import parse
+
+        parse(value)  # "100/second", "5000 per minute" …; raises ValueError otherwise
+        return value
+
     @field_validator("event_retention_overrides", mode="before")
     @classmethod
     def _parse_overrides(cls, value: Any) -> Any:
