@@ -181,11 +181,24 @@ def demo(
             endpoints.database_url, WorldSpec(users=users, days=days, seed=seed), progress=True
         )
         console.print(f"[bold]synthetic world:[/bold] {summary}")
+        _ensure_demo_operator(endpoints.database_url)
         if not no_serve:
             _banner(host, port, settings)
             _run_api(settings, endpoints, host, port, with_worker=True)
     finally:
         endpoints.stop()
+
+
+def _ensure_demo_operator(database_url: str) -> None:
+    """The operator the demo's token names exists as a user (its /api/me answers)."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO app.users (id, display_name) VALUES (%s, 'Demo operator')"
+            " ON CONFLICT (id) DO NOTHING",
+            (DEMO_ADMIN_ID,),
+        )
 
 
 def _mount_capability_commands() -> None:
