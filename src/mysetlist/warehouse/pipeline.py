@@ -201,12 +201,17 @@ async def try_lock(conn: Any) -> bool:
     return bool(row and row["ok"])
 
 
-async def lock_is_free(conn: Any) -> bool:
-    """True when no session holds the run lock (so a `running` row is abandoned)."""
-    if await try_lock(conn):
+async def close_abandoned_if_idle(conn: Any) -> bool:
+    """If no process holds the run lock, close `running` rows as abandoned — while holding
+    the lock, so a run starting at that moment cannot be mistaken for a dead one.
+    Returns whether the lock was free."""
+    if not await try_lock(conn):
+        return False
+    try:
+        await close_abandoned(conn)
+    finally:
         await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
-        return True
-    return False
+    return True
 
 
 async def close_abandoned(conn: Any, *, exclude: int | None = None) -> int:

@@ -74,8 +74,7 @@ async def queue_run(
     mode = "daily" if from_day is None and to_day is None else "range"
     ordered = pipeline.normalise_steps(steps, mode)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        if await pipeline.lock_is_free(conn):
-            await pipeline.close_abandoned(conn)
+        await pipeline.close_abandoned_if_idle(conn)
         try:
             async with conn.transaction():
                 rows = await _rows(
@@ -189,13 +188,16 @@ async def cancel_active(
             run = {**run, **rows[0]}
             if run["status"] != "running":
                 break
-            if await pipeline.lock_is_free(conn):
+            if await pipeline.try_lock(conn):
                 # Nobody is executing it (the worker died): record the cancel ourselves.
-                await conn.execute(
-                    """UPDATE analytics.etl_runs SET status = 'cancelled', finished_at = now()
-                        WHERE id = %s AND status = 'running'""",
-                    (run_id,),
-                )
+                try:
+                    await conn.execute(
+                        """UPDATE analytics.etl_runs SET status = 'cancelled', finished_at = now()
+                            WHERE id = %s AND status = 'running'""",
+                        (run_id,),
+                    )
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock(%s)", (pipeline.LOCK_KEY,))
                 continue
             if time.monotonic() >= deadline:
                 break
