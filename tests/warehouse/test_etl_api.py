@@ -29,8 +29,7 @@ ETL = "/api/analytics/etl"
 async def worker(
     database_url: str, settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[None]:
-    """A worker on the `etl` queue, with the test hook making each day's extract sleep."""
-    monkeypatch.setenv("ETL_TEST_SLEEP", "extract=60")
+    """A real procrastinate worker on the `etl` queue (the API only queues runs)."""
     monkeypatch.setenv("ETL_PARALLELISM", "1")
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=database_url))
     register_run_task(app, settings)
@@ -78,9 +77,46 @@ async def test_bad_ranges_and_steps_are_422(api_url: str, token_for: Any) -> Non
         assert (await client.get(ETL, headers=admin)).json()["active"] is None
 
 
-async def test_start_conflict_and_cancel_within_two_seconds(
-    api_url: str, token_for: Any, database_url: str, worker: None
+async def test_queued_run_is_executed_by_the_worker(
+    api_url: str, token_for: Any, worker: None
 ) -> None:
+    admin = {"Authorization": f"Bearer {token_for(uuid.uuid4(), admin=True)}"}
+    day = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    steps = ["daily_user_stats", "daily_platform_metrics", "quality_checks"]
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+        started = await client.post(
+            ETL, headers=admin, json={"from": day, "to": day, "steps": steps}
+        )
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        assert started.headers["location"] == f"{ETL}/{run_id}"
+        deadline = time.monotonic() + 30
+        while True:
+            run = (await client.get(f"{ETL}/{run_id}", headers=admin)).json()
+            if run["status"] not in ("queued", "running"):
+                break
+            assert time.monotonic() < deadline, run
+            await asyncio.sleep(0.2)
+    assert run["status"] == "succeeded", run["error"]
+    assert run["steps"] == ["extract", *steps]  # extract comes with any day step
+    assert set(run["step_timings"]) == {"extract", *steps}
+    assert (run["from_day"], run["to_day"], run["days_done"]) == (day, day, 1)
+    names = {c["name"] for c in run["checks"]}
+    assert {"schema_columns", "days_present", "events_reconcile", "votes_by_day"} <= names
+    assert run["checks_failed"] == sum(1 for c in run["checks"] if not c["passed"])
+    assert run["checks_status"] == ("failed" if run["checks_failed"] else "passed")
+    assert run["job_id"] is not None
+
+
+async def test_start_conflict_and_cancel_within_two_seconds(
+    api_url: str,
+    token_for: Any,
+    database_url: str,
+    worker: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Test hook (see warehouse/config.py): each day's extract sleeps in the database.
+    monkeypatch.setenv("ETL_TEST_SLEEP", "extract=60")
     admin_id = uuid.uuid4()
     admin = {"Authorization": f"Bearer {token_for(admin_id, admin=True)}"}
     service = {"Authorization": f"Bearer {token_for(uuid.uuid4(), role='service_role')}"}
