@@ -7,7 +7,7 @@
 -- visitors) get the session window; other users' rows carry session_start NULL and are
 -- used only for the day's artist, show and platform totals.
 CREATE TEMP TABLE etl_stage ON COMMIT DROP AS
-WITH src AS (
+WITH src AS NOT MATERIALIZED (
   SELECT e.user_id, e.anonymous_id, e.event_type,
          nullif(split_part(split_part(e.page_url, '#', 1), '?', 1), '') AS page,
          CASE WHEN e.event_type IN ('artist_view', 'follow', 'unfollow')
