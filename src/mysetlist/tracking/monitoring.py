@@ -5,7 +5,8 @@ A pure-ASGI middleware records latency and status per route template (cheap: one
 its batch sizes, flush times and queue depth; ingest lag is the age of the newest committed
 event in this process. With several uvicorn workers set `PROMETHEUS_MULTIPROC_DIR` (an empty
 directory shared by the workers) and `/metrics` aggregates all of them; otherwise it shows
-this process only.
+this process only. In multiprocess mode the lag gauge (computed at scrape time) is not
+available; use `time() - mysetlist_ingest_newest_committed_timestamp_seconds` instead.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ if not _MULTIPROC:
 def note_committed(newest_event_ts: float) -> None:
     now = time.time()
     LAST_COMMIT.set(now)
+    newest_event_ts = min(newest_event_ts, now)  # a client clock in the future must not pin it
     if INGEST_LAG.newest is None or newest_event_ts > INGEST_LAG.newest:
         INGEST_LAG.newest = newest_event_ts
         NEWEST_COMMITTED.set(newest_event_ts)
