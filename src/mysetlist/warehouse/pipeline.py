@@ -92,6 +92,28 @@ STEP_TABLES = {
     "user_behavior_warehouse": ["analytics.user_behavior_warehouse"],
     "refresh_views": ["analytics.cohort_retention_weekly", "analytics.genre_trends_daily"],
 }
+# After the day stage: the order steps are taken in (full runs / incremental runs).
+POST_ORDER = (
+    "voting_patterns_warehouse",
+    "trending",
+    "platform_windows",
+    "user_behavior_warehouse",
+    "refresh_views",
+    "quality_checks",
+    "analyze",
+    "maintenance",
+)
+POST_ORDER_INCREMENTAL = (
+    "voting_patterns_warehouse",
+    "user_behavior_warehouse",
+    "trending",
+    "platform_windows",
+    "refresh_views",
+    "quality_checks",
+    "analyze",
+    "maintenance",
+)
+BARRIER_STEPS = {"quality_checks", "analyze", "maintenance"}
 MATERIALIZED_VIEWS = ("analytics.cohort_retention_weekly", "analytics.genre_trends_daily")
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
@@ -407,30 +429,18 @@ class _Run:
             if day_steps and self.days:
                 await self._day_stage(day_steps)
                 await self._advance_watermark()
-            for step in steps:
-                if step in DAY_STEPS:
-                    continue
-                if self.mode == "incremental" and not self.days:
-                    break  # nothing new arrived
+            later = [s for s in steps if s not in DAY_STEPS]
+            if self.mode == "incremental" and not self.days:
+                later = []  # nothing new arrived
+            for wave in self._waves(later):
                 await self._check_cancel()
-                await self._save_progress(step)
-                self._tick(step, 0, 1)
-                t0 = time.perf_counter()
-                if step in ROLLUP_STEPS:
-                    await self._rollup(step)
-                elif step == "refresh_views":
-                    await self._refresh_views()
-                elif step == "quality_checks":
-                    checks_failed = await self._quality_checks()
+                await self._save_progress("+".join(wave))
+                outcomes = await self._run_wave(wave)
+                if "quality_checks" in outcomes:
+                    checks_failed = int(outcomes["quality_checks"])
                     checks_status = "failed" if checks_failed else "passed"
-                elif step == "analyze":
-                    await self._analyze()
-                elif step == "maintenance":
-                    maintenance_report = await maintenance.run(
-                        self.work[0], self.config, today=await self._today()
-                    )
-                self._timing(step).ms += (time.perf_counter() - t0) * 1000
-                self._tick(step, 1, 1)
+                if outcomes.get("maintenance") is not None:
+                    maintenance_report = outcomes["maintenance"]
         except BaseException as exc:  # record every way out, then re-raise if needed
             error = _describe(exc)
             cancelled = isinstance(exc, EtlCancelled) or await self._cancel_requested()
@@ -461,6 +471,72 @@ class _Run:
         if status == "failed":
             raise (EtlTransient if transient else EtlFailed)(error or "ETL run failed")
         return result
+
+    def _waves(self, steps: list[str]) -> list[list[str]]:
+        """Group the steps after the day stage into waves whose steps run side by side on
+        separate connections (each in its own transaction, each writing its own table);
+        a step waits for the wave holding what it reads. Checks, ANALYZE and maintenance
+        run alone, after everything else."""
+        incremental = self.mode == "incremental"
+        order = list(POST_ORDER_INCREMENTAL if incremental else POST_ORDER)
+        deps = {
+            "user_behavior_warehouse": {"voting_patterns_warehouse"},
+            "refresh_views": {"trending"},
+            # the latest-day WAU/MAU shortcut reads user_behavior_warehouse
+            "platform_windows": {"user_behavior_warehouse"} if incremental else set(),
+        }
+        waves: list[list[str]] = []
+        for step in sorted(steps, key=order.index):
+            current = waves[-1] if waves else None
+            if (
+                current is not None
+                and step not in BARRIER_STEPS
+                and not (set(current) & BARRIER_STEPS)
+                and not (deps.get(step, set()) & set(current))
+            ):
+                current.append(step)
+            else:
+                waves.append([step])
+        return waves
+
+    async def _run_wave(self, wave: list[str]) -> dict[str, Any]:
+        outcomes: dict[str, Any] = {}
+        if len(wave) == 1 or len(self.work) == 1:
+            for step in wave:
+                outcomes[step] = await self._run_step(step, self.work[0])
+            return outcomes
+        pending = list(wave)
+
+        async def worker(conn: Any) -> None:
+            while pending:
+                step = pending.pop(0)
+                outcomes[step] = await self._run_step(step, conn)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for conn in self.work[: len(wave)]:
+                    group.create_task(worker(conn))
+        except BaseExceptionGroup as eg:
+            raise _first(eg) from None
+        return outcomes
+
+    async def _run_step(self, step: str, conn: Any) -> Any:
+        self._tick(step, 0, 1)
+        t0 = time.perf_counter()
+        outcome: Any = None
+        if step in ROLLUP_STEPS:
+            await self._rollup(step, conn)
+        elif step == "refresh_views":
+            await self._refresh_views(conn)
+        elif step == "quality_checks":
+            outcome = await self._quality_checks()
+        elif step == "analyze":
+            await self._analyze()
+        elif step == "maintenance":
+            outcome = await maintenance.run(conn, self.config, today=await self._today())
+        self._timing(step).ms += (time.perf_counter() - t0) * 1000
+        self._tick(step, 1, 1)
+        return outcome
 
     async def _cancel_requested(self) -> bool:
         try:
@@ -773,12 +849,11 @@ class _Run:
         row = await _one(conn, f"SELECT max(day) AS d FROM {table}")
         return row["d"] if row else None
 
-    async def _rollup(self, step: str) -> None:
+    async def _rollup(self, step: str, conn: Any) -> None:
         rng = self._range()
         if rng is None:
             return
         lo, hi = rng
-        conn = self.work[0]
         timing = self._timing(step)
         async with conn.transaction():
             if step in ("platform_windows", "trending"):
@@ -809,8 +884,7 @@ class _Run:
 
     # -- post-processing -----------------------------------------------------
 
-    async def _refresh_views(self) -> None:
-        conn = self.work[0]
+    async def _refresh_views(self, conn: Any) -> None:
         for view in MATERIALIZED_VIEWS:
             await conn.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view}")
         row = await _one(
