@@ -59,3 +59,26 @@ async def test_full_queue_gives_503_and_acks_only_after_commit(
     assert int(rejected.headers["retry-after"]) >= 1
     assert [r.status_code for r in done] == [202] * 5
     assert await count_events(runtime, "anonymous_id = %s", (marker,)) == 5
+
+
+async def test_writer_survives_a_killed_database_connection(api_url: str, runtime: Runtime) -> None:
+    marker = "reconnect-" + uuid.uuid4().hex
+    async with httpx.AsyncClient(base_url=api_url) as c:
+        r = await c.post(
+            "/api/analytics/events", json={"event_type": "search", "anonymous_id": marker}
+        )
+        assert r.status_code == 202
+        async with runtime.db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = 'mysetlist-group-commit'"
+                " AND datname = current_database()"
+            )
+            killed = (await cur.fetchone() or [0])[0]
+        assert killed >= 1
+        for _ in range(3):  # every writer connection is dead; each flush reconnects and retries
+            r = await c.post(
+                "/api/analytics/events", json={"event_type": "search", "anonymous_id": marker}
+            )
+            assert r.status_code == 202, r.text
+    assert await count_events(runtime, "anonymous_id = %s", (marker,)) == 4

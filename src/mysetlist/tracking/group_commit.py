@@ -50,6 +50,8 @@ COPY_SQL = (
     "COPY pg_temp.ingest_staging (message_id, user_id, anonymous_id, session_id, event_type,"
     " page_url, properties, source, created_at) FROM STDIN (FORMAT BINARY)"
 )
+APP_NAME = "mysetlist-group-commit"  # pg_stat_activity.application_name of the writers
+
 # Up to this many events without identity links, a flush is one INSERT of unnest()ed arrays
 # in autocommit (one round trip); bigger flushes stage with binary COPY in a transaction.
 SMALL_FLUSH = 64
@@ -151,7 +153,7 @@ class GroupCommitWriter:
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         conn = await psycopg.AsyncConnection.connect(
-            self.database_url, connect_timeout=5, autocommit=True
+            self.database_url, connect_timeout=5, autocommit=True, application_name=APP_NAME
         )
         await conn.execute("SET TIME ZONE 'UTC'")
         await conn.execute(STAGING_DDL)
