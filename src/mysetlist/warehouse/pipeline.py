@@ -717,7 +717,9 @@ class _Run:
 
     async def _day_stage(self, day_steps: list[str]) -> None:
         queue: asyncio.Queue[date] = asyncio.Queue()
-        for day in self.days:
+        # Newest first: recent days are usually the biggest, and starting with the big
+        # ones keeps the parallel loads from ending on one long straggler.
+        for day in reversed(self.days):
             queue.put_nowait(day)
         total = len(self.days)
         self._tick("load days", 0, total)
@@ -903,6 +905,7 @@ class _Run:
             snapshot=self.snapshot,
             voting_full="voting_patterns_warehouse" in self.steps and self.voting_full,
             incremental=self.mode == "incremental",
+            other=self.work[1] if len(self.work) > 1 else None,
         )
         await quality.store(self.control, self.run_id, results)
         self._timing("quality_checks").rows += len(results)
