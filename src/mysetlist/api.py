@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import ModuleType
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from mysetlist.core.config import Settings, load_settings
 from mysetlist.core.errors import install_error_handlers
+from mysetlist.core.gc_tuning import tune_gc
 from mysetlist.core.health_routes import router as health_router
 from mysetlist.core.http_middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from mysetlist.core.runtime import open_runtime
@@ -28,6 +31,7 @@ def create_app(
         runtime = await open_runtime(settings, database_url, redis_url)
         app.state.runtime = runtime
         app.state.verifier = runtime.verifier
+        tune_gc(settings.gc_gen0_threshold)
         worker: asyncio.Task[None] | None = None
         if with_worker:
             from mysetlist.jobs import run_worker
@@ -51,25 +55,24 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
-    for router in _capability_routers():
-        app.include_router(router)
+    for module in _capability_route_modules():
+        app.include_router(module.router)
+        # Optional: pure-ASGI middleware a capability wants around every route.
+        for middleware in getattr(module, "middleware", ()):
+            app.add_middleware(middleware)
     return app
 
 
-def _capability_routers() -> list[APIRouter]:
-    """Each capability's `routes.router`, for those that have one."""
-    import importlib
-
-    routers = []
+def _capability_route_modules() -> list[ModuleType]:
+    """Each capability's `routes` module (exporting `router`), for those that have one."""
+    modules = []
     for name in ("platform", "tracking", "warehouse"):
         try:
-            module = importlib.import_module(f"mysetlist.{name}.routes")
+            modules.append(importlib.import_module(f"mysetlist.{name}.routes"))
         except ModuleNotFoundError as exc:
             if exc.name != f"mysetlist.{name}.routes":
                 raise
-            continue
-        routers.append(module.router)
-    return routers
+    return modules
 
 
 def create_app_from_env() -> FastAPI:

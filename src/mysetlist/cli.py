@@ -24,7 +24,11 @@ DEMO_ADMIN_ID = "00000000-0000-4000-8000-000000000001"
 
 def _settings() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
+        from mysetlist.tracking.config import load_tracking_settings
+
+        load_tracking_settings()  # fail now, not inside the server's startup
+        return settings
     except ConfigError as exc:
         typer.echo(str(exc), err=True)  # one unwrapped line, whatever the terminal width
         raise typer.Exit(2) from None

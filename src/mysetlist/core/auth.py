@@ -8,6 +8,7 @@ accepted because the allowed algorithms are fixed per key source.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -45,6 +46,10 @@ class TokenVerifier:
         self._secret = settings.effective_jwt_secret
         self._audience = settings.jwt_audience
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+
+    @property
+    def uses_network(self) -> bool:
+        return self._jwks is not None
 
     def verify(self, token: str) -> Claims:
         try:
@@ -130,21 +135,28 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-def optional_claims(request: Request) -> Claims | None:
+# The dependencies are `async def` on purpose: FastAPI runs plain functions in a thread pool,
+# and that hop cost more than verifying an HS256 token (profiled on the ingest path).
+async def optional_claims(request: Request) -> Claims | None:
     token = _bearer(request)
     if token is None:
         return None
     verifier: TokenVerifier = request.app.state.verifier
+    if verifier.uses_network:
+        # A JWKS cache miss fetches keys over HTTP: keep that off the event loop.
+        return await asyncio.to_thread(verifier.verify, token)
     return verifier.verify(token)
 
 
-def required_claims(claims: Annotated[Claims | None, Depends(optional_claims)]) -> Claims:
+async def required_claims(
+    claims: Annotated[Claims | None, Depends(optional_claims)],
+) -> Claims:
     if claims is None:
         raise AuthError("a bearer token is required")
     return claims
 
 
-def operator_claims(claims: Annotated[Claims, Depends(required_claims)]) -> Claims:
+async def operator_claims(claims: Annotated[Claims, Depends(required_claims)]) -> Claims:
     if not claims.is_operator:
         raise Problem(403, "Forbidden", "operators only")
     return claims

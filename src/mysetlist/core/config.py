@@ -15,12 +15,14 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import platformdirs
 from croniter import croniter
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+S = TypeVar("S", bound=BaseSettings)
 
 
 class ConfigError(Exception):
@@ -57,6 +59,10 @@ class Settings(BaseSettings):
     app_url: str = Field(default="http://localhost:3000", validation_alias="APP_URL")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
     db_pool_max: int = Field(default=20, ge=1, le=500, validation_alias="MYSETLIST_DB_POOL_MAX")
+    # Garbage-collector tuning for API processes (core.gc_tuning); 0 leaves Python's defaults.
+    gc_gen0_threshold: int = Field(
+        default=10_000, ge=0, validation_alias="MYSETLIST_GC_GEN0_THRESHOLD"
+    )
 
     # Email and push providers (spec: Environment Variables).
     sendgrid_api_key: str | None = Field(default=None, validation_alias="SENDGRID_API_KEY")
@@ -173,14 +179,20 @@ def _decode_key(value: str) -> bytes:
         raise ValueError("not valid base64") from exc
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Build settings, turning a validation error into one line naming the variable."""
+def load_settings_class(cls: type[S], **overrides: Any) -> S:
+    """Build `cls`, turning a validation error into one line naming the variable.
+
+    Capabilities with settings of their own (e.g. tracking) load them through this too."""
     try:
-        return Settings(**overrides)
+        return cls(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = first["loc"][0] if first["loc"] else "?"
-        field = Settings.model_fields.get(str(loc))
+        field = cls.model_fields.get(str(loc))
         alias = field.validation_alias if field is not None else None
         name = alias if isinstance(alias, str) else str(loc).upper()
         raise ConfigError(f"configuration error: {name}: {first['msg']}") from None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return load_settings_class(Settings, **overrides)

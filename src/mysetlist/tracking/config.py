@@ -11,6 +11,8 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mysetlist.core.config import load_settings_class
+
 
 class TrackingSettings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -30,11 +32,6 @@ class TrackingSettings(BaseSettings):
     )
     group_commit_linger_ms: float = Field(
         default=0.0, ge=0, le=100, validation_alias="MYSETLIST_GROUP_COMMIT_LINGER_MS"
-    )
-
-    # Garbage-collector tuning for API processes (see tracking.routes.tune_gc); 0 = off.
-    gc_gen0_threshold: int = Field(
-        default=10_000, ge=0, validation_alias="MYSETLIST_GC_GEN0_THRESHOLD"
     )
 
     # Rate limits (the `limits` library's notation), applied per caller.
@@ -93,4 +90,4 @@ class TrackingSettings(BaseSettings):
 
 
 def load_tracking_settings(**overrides: Any) -> TrackingSettings:
-    return TrackingSettings(**overrides)
+    return load_settings_class(TrackingSettings, **overrides)

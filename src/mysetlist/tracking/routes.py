@@ -5,36 +5,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from starlette.responses import Response
 
-from mysetlist.core.auth import Claims, CurrentUser, optional_claims
+from mysetlist.core.auth import CurrentUser, OptionalUser
 from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
 from mysetlist.tracking import service
 from mysetlist.tracking.config import load_tracking_settings
 from mysetlist.tracking.monitoring import PrometheusMiddleware, render_metrics
-
-
-def tune_gc(gen0_threshold: int) -> None:
-    """Ingest allocates many short-lived objects per event; with CPython's default gen0
-    threshold (700) the collector ran so often that py-spy charged ~30% of a worker's samples
-    under batch load to whatever allocation triggered it. Freezing the startup heap (never
-    garbage) keeps full collections cheap, a larger gen0 makes young collections rarer.
-    Process-wide, so it is opt-out: MYSETLIST_GC_GEN0_THRESHOLD=0 leaves Python's defaults."""
-    if gen0_threshold <= 0:
-        return
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(gen0_threshold, gen1, gen2)
 
 
 @asynccontextmanager
@@ -43,13 +28,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     ingest = service.IngestService(runtime, load_tracking_settings())
     await ingest.start()
     app.state.ingest = ingest
-    tune_gc(ingest.tracking.gc_gen0_threshold)
-    # Route latency/status for every route of the app. api.py has no middleware hook for
-    # capabilities, and Starlette built its middleware stack before lifespan ran, so wrap it.
-    if app.middleware_stack is not None and not isinstance(
-        app.middleware_stack, PrometheusMiddleware
-    ):
-        app.middleware_stack = PrometheusMiddleware(app.middleware_stack)
     try:
         yield
     finally:
@@ -58,15 +36,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(lifespan=lifespan, tags=["tracking"])
 
-
-async def _optional_claims(request: Request) -> Claims | None:
-    # core's dependency is a plain function, which FastAPI would run in a worker thread;
-    # verifying an HS256 token takes microseconds, so call it on the event loop instead
-    # (the thread hop cost more than the ingest itself in the profile).
-    return optional_claims(request)
-
-
-OptionalUser = Annotated[Claims | None, Depends(_optional_claims)]
+# Route latency and status for every route of the app (api.py installs these).
+middleware = [PrometheusMiddleware]
 
 
 def _ingest(request: Request) -> service.IngestService:

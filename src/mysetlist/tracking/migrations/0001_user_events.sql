@@ -72,5 +72,8 @@ BEGIN
 END
 $$;
 
-SELECT analytics.ensure_event_partitions((now() AT TIME ZONE 'UTC')::date - 7,
-                                         (now() AT TIME ZONE 'UTC')::date + 7);
+-- PERFORM, not SELECT: yoyo prints the result of a SELECT in a migration.
+DO $$ BEGIN
+  PERFORM analytics.ensure_event_partitions((now() AT TIME ZONE 'UTC')::date - 7,
+                                            (now() AT TIME ZONE 'UTC')::date + 7);
+END $$;
