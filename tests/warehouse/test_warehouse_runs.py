@@ -237,6 +237,35 @@ async def test_incremental_run_takes_only_new_arrivals(world: str) -> None:
         assert reloaded[table] == scoped[table], table
 
 
+def test_cli_exits_non_zero_when_a_statement_times_out(
+    world: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": world,
+        "REDIS_URL": redis_url,
+        "MYSETLIST_DATA_DIR": str(tmp_path),
+        "ETL_TIMEOUT_MS": "1000",  # ETL_CONFIG timeout, as statement_timeout
+        "ETL_TEST_SLEEP": "daily_user_stats=3",
+    }
+    day = DAYS[0].isoformat()
+    done = subprocess.run(
+        [sys.executable, "-m", "mysetlist", "etl", "run", "--from", day, "--to", day],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    status, error = one(
+        world, "SELECT status, error FROM analytics.etl_runs ORDER BY id DESC LIMIT 1"
+    )
+    assert status == "failed"
+    assert "QueryCanceled" in error
+    assert "statement timeout" in error
+    # The day it was loading is intact (its transaction rolled back as a whole).
+    assert one(
+        world, "SELECT count(*) FROM analytics.etl_loaded_days WHERE day = %s", (DAYS[0],)
+    ) == (1,)
+
+
 async def test_maintenance_retention_and_reindex(world: str) -> None:
     url = world
     config = EtlConfig(
