@@ -237,6 +237,30 @@ async def test_incremental_run_takes_only_new_arrivals(world: str) -> None:
         assert reloaded[table] == scoped[table], table
 
 
+async def test_daily_run_follows_the_watermark(world: str) -> None:
+    url = world
+    config = EtlConfig(parallelism=2, lookback_days=2)
+    daily = pipeline.RunRequest(trigger="schedule", mode="daily")
+    yesterday = today() - timedelta(days=1)
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE analytics.etl_watermarks SET last_full_day = NULL")
+    # No full day recorded yet: from the first event (within ETL_INITIAL_DAYS) to yesterday.
+    first = await pipeline.execute(url, config, request=daily)
+    assert first is not None
+    assert (first.status, first.from_day, first.to_day) == ("succeeded", DAYS[0], yesterday)
+    assert first.days == (yesterday - DAYS[0]).days + 1
+    assert one(url, "SELECT last_full_day FROM analytics.etl_watermarks") == (yesterday,)
+    # Next time: only the lookback window before the watermark (late events), not today.
+    second = await pipeline.execute(url, config, request=daily)
+    assert second is not None
+    assert (second.from_day, second.to_day, second.days) == (
+        yesterday - timedelta(days=1),
+        yesterday,
+        2,
+    )
+    assert second.checks_status == "passed"
+
+
 def test_cli_exits_non_zero_when_a_statement_times_out(
     world: str, redis_url: str, tmp_path: Path
 ) -> None:
