@@ -26,8 +26,11 @@ def _settings() -> Settings:
     try:
         settings = load_settings()
         from mysetlist.tracking.config import load_tracking_settings
+        from mysetlist.warehouse.config import EtlConfig
 
-        load_tracking_settings()  # fail now, not inside the server's startup
+        # Capabilities' own settings: fail now, not inside the server's startup.
+        load_tracking_settings()
+        EtlConfig.from_settings(settings)
         return settings
     except ConfigError as exc:
         typer.echo(str(exc), err=True)  # one unwrapped line, whatever the terminal width

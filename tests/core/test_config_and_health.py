@@ -72,3 +72,25 @@ def test_body_size_limit(api_url: str) -> None:
     r = httpx.post(f"{api_url}/healthz", content=b"x" * 2_000_000)
     assert r.status_code == 413
     assert r.json()["title"] == "Content Too Large"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ETL_PARALLELISM", "x"),
+        ("ETL_INCREMENTAL_CRON", "bad"),
+        ("MYSETLIST_RATE_LIMIT_USER", "zzz"),
+    ],
+)
+def test_capability_settings_are_checked_at_start(variable: str, value: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mysetlist", "token", "00000000-0000-4000-8000-000000000001"],
+        env={variable: value, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""  # no token minted
+    assert result.stderr.startswith(f"configuration error: {variable}: ")
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -104,9 +104,9 @@ def test_serve_on_embedded_servers_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")
-    } | {"MYSETLIST_DATA_DIR": str(tmp_path)}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")} | {
+        "MYSETLIST_DATA_DIR": str(tmp_path)
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "mysetlist", "serve", "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

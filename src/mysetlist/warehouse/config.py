@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from pydantic import Field
+from croniter import croniter
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mysetlist.core.config import Settings
+from mysetlist.core.config import Settings, load_settings_class
 
 
 class _EtlEnv(BaseSettings):
@@ -36,6 +37,13 @@ class _EtlEnv(BaseSettings):
     work_mem: str = Field(default="128MB", validation_alias="ETL_WORK_MEM")
     test_sleep: str = Field(default="", validation_alias="ETL_TEST_SLEEP")
 
+    @field_validator("incremental_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        if not croniter.is_valid(value):
+            raise ValueError(f"not a valid cron expression: {value!r}")
+        return value
+
 
 @dataclass(frozen=True)
 class EtlConfig:
@@ -54,7 +62,7 @@ class EtlConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EtlConfig:
-        env = _EtlEnv()
+        env = load_settings_class(_EtlEnv)
         return cls(
             batch_size=settings.analytics_batch_size,
             parallelism=env.parallelism,

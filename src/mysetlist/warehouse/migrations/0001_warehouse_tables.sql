@@ -198,9 +198,12 @@ BEGIN
   RETURN created;
 END
 $$;
-SELECT analytics.ensure_platform_metrics_partitions(
-  (date_trunc('month', now() AT TIME ZONE 'UTC') - interval '3 months')::date,
-  (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month')::date);
+-- PERFORM, not SELECT: yoyo prints the result of a SELECT in a migration.
+DO $$ BEGIN
+  PERFORM analytics.ensure_platform_metrics_partitions(
+    (date_trunc('month', now() AT TIME ZONE 'UTC') - interval '3 months')::date,
+    (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month')::date);
+END $$;
 
 -- Materialized views for the dashboard's heavy queries. Unique indexes make
 -- REFRESH MATERIALIZED VIEW CONCURRENTLY possible (readers are never blocked).
