@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,16 +60,25 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         server.stop()
 
 
+@contextmanager
+def migrated_database(admin_url: str, prefix: str = "mysetlist_test") -> Iterator[str]:
+    """A new database on the test server with every migration applied; dropped after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = with_database(admin_url, name)
+        apply_migrations(url)
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def database_url(servers: Servers) -> Iterator[str]:
-    name = f"mysetlist_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(servers.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(servers.admin_url, name)
-    apply_migrations(url)
-    yield url
-    with psycopg.connect(servers.admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with migrated_database(servers.admin_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -3,19 +3,16 @@ so replacing the world never touches other tests' rows (and theirs never skew ou
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import psycopg
 import pytest
 
-from mysetlist.core.db import with_database
 from mysetlist.core.field_encryption import FieldCipher
-from mysetlist.core.migrate import apply_migrations
 from mysetlist.demo.world import WorldSpec, WorldSummary, build_world
-from tests.conftest import Servers
+from tests.conftest import Servers, migrated_database
 
 # A fixed present, so a seed gives the same world on every run.
 WORLD_NOW = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
@@ -33,21 +30,8 @@ class BuiltWorld:
 @pytest.fixture(scope="session")
 def fresh_database(servers: Servers) -> Iterator[Callable[[], str]]:
     """Makes migrated, empty databases on the test server; drops them at the end."""
-    created: list[str] = []
-
-    def make() -> str:
-        name = f"mysetlist_demo_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(servers.admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        created.append(name)
-        url = with_database(servers.admin_url, name)
-        apply_migrations(url)
-        return url
-
-    yield make
-    with psycopg.connect(servers.admin_url, autocommit=True) as conn:
-        for name in created:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with ExitStack() as stack:
+        yield lambda: stack.enter_context(migrated_database(servers.admin_url, "mysetlist_demo"))
 
 
 @pytest.fixture(scope="session")

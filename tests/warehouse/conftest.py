@@ -4,7 +4,6 @@ to run the pipeline and read whole tables."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -12,10 +11,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from mysetlist.core.db import with_database
-from mysetlist.core.migrate import apply_migrations
 from mysetlist.warehouse import pipeline
 from mysetlist.warehouse.config import EtlConfig
+from tests.conftest import migrated_database
 
 WAREHOUSE_TABLES = (
     "daily_user_stats",
@@ -32,14 +30,8 @@ WAREHOUSE_TABLES = (
 
 @pytest.fixture(scope="module")
 def wh_url(servers: Any) -> Iterator[str]:
-    name = f"mysetlist_wh_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(servers.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(servers.admin_url, name)
-    apply_migrations(url)
-    yield url
-    with psycopg.connect(servers.admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with migrated_database(servers.admin_url, "mysetlist_wh") as url:
+        yield url
 
 
 def at(day: date, hhmm: str = "00:00", seconds: int = 0) -> datetime:

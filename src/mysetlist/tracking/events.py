@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
@@ -110,6 +110,8 @@ class PostHogEvent(BaseModel):
 
 
 _track_list = TypeAdapter(list[TrackEvent])
+M = TypeVar("M", bound=BaseModel)
+
 _segment_list = TypeAdapter(list[SegmentMessage])
 _posthog_list = TypeAdapter(list[PostHogEvent])
 
@@ -153,6 +155,27 @@ def _too_big(index: int, size: int) -> dict[str, Any]:
         "field": "event",
         "message": f"event is {size} bytes; the limit is {MAX_EVENT_BYTES}",
     }
+
+
+def _validate_sized(adapter: TypeAdapter[list[M]], items: list[Any]) -> list[M]:
+    """Ecosystem batches: every event within the per-event size limit, then all valid —
+    or a 400 listing each offending index, and nothing stored."""
+    too_big = [
+        _too_big(i, size)
+        for i, item in enumerate(items)
+        if (size := len(orjson.dumps(item))) > MAX_EVENT_BYTES
+    ]
+    if too_big:
+        raise InvalidEvents(
+            400, "Bad Request", "some events are too large; none were stored", too_big
+        )
+    try:
+        return adapter.validate_python(items)
+    except ValidationError as exc:
+        raise InvalidEvents(
+            400, "Bad Request", "some events are invalid; none were stored",
+            _errors(exc, batch=True),
+        ) from None  # fmt: skip
 
 
 def _check_nul(body: bytes) -> None:
@@ -289,25 +312,12 @@ def segment_events(
     else:
         items = [{"type": kind, **payload}]
         shared_context = {}
-    errors: list[dict[str, Any]] = []
-    for i, item in enumerate(items):
-        size = len(orjson.dumps(item))
-        if size > MAX_EVENT_BYTES:
-            errors.append(_too_big(i, size))
-    if errors:
-        raise InvalidEvents(400, "Bad Request", "some events are too large; none were stored",
-                            errors)  # fmt: skip
     cleaned = [
         {k: v for k, v in item.items() if k != "writeKey"} if isinstance(item, dict) else item
         for item in items
     ]
-    try:
-        messages = _segment_list.validate_python(cleaned)
-    except ValidationError as exc:
-        raise InvalidEvents(
-            400, "Bad Request", "some events are invalid; none were stored",
-            _errors(exc, batch=True),
-        ) from None  # fmt: skip
+    messages = _validate_sized(_segment_list, cleaned)
+    errors: list[dict[str, Any]] = []
     rows: list[EventRow] = []
     for i, msg in enumerate(messages):
         if msg.type == "track" and not msg.event:
@@ -382,21 +392,8 @@ def posthog_events(payload: Any, *, received_at: datetime) -> list[EventRow]:
         raise InvalidEvents(400, "Bad Request", "the body must be a JSON object or array", [])
     if not items:
         raise InvalidEvents(400, "Bad Request", "the batch is empty", [])
+    events = _validate_sized(_posthog_list, items)
     errors: list[dict[str, Any]] = []
-    for i, item in enumerate(items):
-        size = len(orjson.dumps(item))
-        if size > MAX_EVENT_BYTES:
-            errors.append(_too_big(i, size))
-    if errors:
-        raise InvalidEvents(400, "Bad Request", "some events are too large; none were stored",
-                            errors)  # fmt: skip
-    try:
-        events = _posthog_list.validate_python(items)
-    except ValidationError as exc:
-        raise InvalidEvents(
-            400, "Bad Request", "some events are invalid; none were stored",
-            _errors(exc, batch=True),
-        ) from None  # fmt: skip
     rows: list[EventRow] = []
     for i, ev in enumerate(events):
         props = dict(ev.properties)
