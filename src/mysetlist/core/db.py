@@ -9,15 +9,18 @@ even if a route forgets a filter.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
+
+if TYPE_CHECKING:
+    from mysetlist.core.auth import Claims
 
 Row = dict[str, Any]
 
@@ -71,9 +74,15 @@ class Database:
 
     def as_user(
         self, user_id: str, claims: dict[str, Any] | None = None
-    ) -> Any:  # an async context manager yielding the connection
-        merged = {"role": "authenticated", **(claims or {}), "sub": str(user_id)}
+    ) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        merged = {**(claims or {}), "role": "authenticated", "sub": str(user_id)}
         return self.as_role("authenticated", merged)
+
+    def as_caller(
+        self, claims: Claims
+    ) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        """A transaction as the token's own database role (authenticated or service_role)."""
+        return self.as_role(claims.role, {**claims.raw, "sub": claims.user_id, "role": claims.role})
 
     async def fetch_all(self, query: Any, params: Any = None) -> list[Row]:
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/me", tags=["platform"])
 @router.get("")
 async def me(request: Request, claims: CurrentUser) -> dict[str, Any]:
     runtime: Runtime = request.app.state.runtime
-    async with runtime.db.as_user(claims.user_id, claims.raw) as conn:
+    async with runtime.db.as_caller(claims) as conn:
         profile = await service.my_profile(conn)
     if profile is None:
         raise Problem(404, "Not Found", "no profile for this user")
@@ -27,5 +27,5 @@ async def me(request: Request, claims: CurrentUser) -> dict[str, Any]:
 @router.get("/follows")
 async def my_follows(request: Request, claims: CurrentUser) -> dict[str, Any]:
     runtime: Runtime = request.app.state.runtime
-    async with runtime.db.as_user(claims.user_id, claims.raw) as conn:
+    async with runtime.db.as_caller(claims) as conn:
         return {"follows": await service.my_follows(conn)}

@@ -235,11 +235,7 @@ async def list_events(
         "cursor_id": after[1] if after else None,
         "limit": limit + 1,
     }
-    if viewer.role == "service_role":
-        ctx = db.as_role("service_role", viewer.raw)
-    else:
-        ctx = db.as_user(viewer.user_id, viewer.raw)
-    async with ctx as conn:
+    async with db.as_caller(viewer) as conn:
         rows = await fetch_all_in(conn, read_sql(_PACKAGE, "list_user_events.sql"), params)
     more = len(rows) > limit
     rows = rows[:limit]
