@@ -31,6 +31,12 @@ from mysetlist.core.embedded import EmbeddedPostgres, EmbeddedValkey
 from mysetlist.core.migrate import apply_migrations
 from mysetlist.core.runtime import Runtime, open_runtime
 
+# The shared test API must not rate-limit tests against each other (the rate-limit test
+# serves its own app with tight limits), nor cache write keys that tests create.
+os.environ.setdefault("MYSETLIST_RATE_LIMIT_ANONYMOUS", "100000/second")
+os.environ.setdefault("MYSETLIST_RATE_LIMIT_USER", "100000/second")
+os.environ.setdefault("MYSETLIST_WRITE_KEY_CACHE_SECONDS", "0")
+
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
 TEST_ENCRYPTION_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
 
@@ -107,7 +113,7 @@ async def runtime(settings: Settings, database_url: str, redis_url: str) -> Asyn
     await rt.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -119,13 +125,10 @@ class _ThreadedServer(uvicorn.Server):
         pass
 
 
-@pytest.fixture(scope="session")
-def api_url(settings: Settings, database_url: str, redis_url: str) -> Iterator[str]:
-    """A real uvicorn serving the API (with its worker) on a loopback port."""
-    from mysetlist.api import create_app
-
-    app = create_app(settings, database_url, redis_url, with_worker=False)
-    port = _free_port()
+@contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """Serve `app` under a real uvicorn on a loopback port, in a thread; yield its URL."""
+    port = free_port()
     server = _ThreadedServer(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     )
@@ -136,9 +139,20 @@ def api_url(settings: Settings, database_url: str, redis_url: str) -> Iterator[s
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("test API server did not start")
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def api_url(settings: Settings, database_url: str, redis_url: str) -> Iterator[str]:
+    """The API under a real uvicorn on a loopback port (no job worker: tests run jobs)."""
+    from mysetlist.api import create_app
+
+    with serve_app(create_app(settings, database_url, redis_url, with_worker=False)) as url:
+        yield url
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import pytest
 
 from mysetlist.core.config import Settings
 from mysetlist.core.runtime import Runtime
-from tests.tracking.conftest import count_events, serve
+from tests.conftest import serve_app
+from tests.tracking.conftest import count_events
 
 pytestmark = pytest.mark.db
 
@@ -28,7 +29,7 @@ async def test_full_queue_gives_503_and_acks_only_after_commit(
     marker = "bp-" + uuid.uuid4().hex
     try:
         app = create_app(settings, database_url, redis_url)
-        with serve(app) as url:
+        with serve_app(app) as url:
             # Hold the dedup table so the writer's transaction blocks mid-flush.
             blocker = await psycopg.AsyncConnection.connect(database_url)
             await blocker.execute("LOCK TABLE analytics.event_dedup IN EXCLUSIVE MODE")

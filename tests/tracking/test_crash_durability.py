@@ -16,8 +16,7 @@ import pytest
 
 from mysetlist.core.config import Settings
 from mysetlist.core.runtime import Runtime
-from tests.conftest import TEST_ENCRYPTION_KEY, TEST_JWT_SECRET
-from tests.tracking.conftest import free_port
+from tests.conftest import TEST_ENCRYPTION_KEY, TEST_JWT_SECRET, free_port
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 

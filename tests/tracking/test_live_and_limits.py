@@ -15,7 +15,8 @@ from mysetlist.core.config import Settings
 from mysetlist.core.redis_client import make_redis
 from mysetlist.core.runtime import Runtime
 from mysetlist.tracking.live_metrics import read_live_metrics
-from tests.tracking.conftest import count_events, free_port, serve
+from tests.conftest import free_port, serve_app
+from tests.tracking.conftest import count_events
 
 pytestmark = pytest.mark.db
 
@@ -81,7 +82,7 @@ async def test_redis_down_ingest_still_acks_and_live_is_degraded(
     assert (await read_live_metrics(make_redis(dead_redis)))["status"] == "degraded"
     app = create_app(settings, database_url, dead_redis)
     marker = "noredis-" + uuid.uuid4().hex
-    with serve(app) as url:
+    with serve_app(app) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as c:
             started = time.monotonic()
             for _ in range(5):
@@ -106,7 +107,7 @@ async def test_rate_limit_gives_429_with_retry_after(
     os.environ["MYSETLIST_RATE_LIMIT_USER"] = "3/minute"
     try:
         app = create_app(settings, database_url, redis_url)
-        with serve(app) as url:
+        with serve_app(app) as url:
             async with httpx.AsyncClient(base_url=url) as c:
                 # distinct "IPs" are not possible on loopback: one anonymous caller
                 statuses = []
