@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import psycopg
 import pytest
 import redis
 
@@ -136,3 +137,25 @@ def test_serve_on_embedded_servers_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
         timeout=15,
     )
     assert alive == []
+
+
+def test_postgres_is_shared_with_another_process_on_the_same_data_dir(tmp_path: Path) -> None:
+    pg = EmbeddedPostgres(tmp_path)
+    url = pg.start()
+    postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    result = subprocess.run(
+        [sys.executable, "-m", "mysetlist", "migrate"],
+        env=env | {"MYSETLIST_DATA_DIR": str(tmp_path)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # The other process attached to our server (it migrated our database) and, leaving,
+    # did not stop it: we still hold it.
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT to_regclass('analytics.user_events')").fetchone()
+    assert row is not None
+    assert row[0] is not None
+    assert psutil.pid_exists(postmaster)
+    pg.stop()
+    assert psutil.wait_procs([psutil.Process(postmaster)], timeout=15)[1] == []
