@@ -28,9 +28,11 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from mysetlist.core.db import read_sql
 from mysetlist.tracking import monitoring
@@ -56,6 +58,17 @@ APP_NAME = "mysetlist-group-commit"  # pg_stat_activity.application_name of the 
 # in autocommit (one round trip); bigger flushes stage with binary COPY in a transaction.
 SMALL_FLUSH = 64
 COPY_TYPES = ["text", "uuid", "text", "text", "text", "text", "text", "text", "timestamptz"]
+
+
+@cache
+def _insert_new_events(*, from_arrays: bool) -> sql.Composed:
+    """insert_new_events.sql over the COPY-filled temp table, or over query parameters
+    (arrays) for a small flush: one statement text, so both paths keep the same semantics."""
+    template = sql.SQL(read_sql(_PACKAGE, "insert_new_events.sql"))  # type: ignore[arg-type]
+    if from_arrays:
+        prelude = sql.SQL(read_sql(_PACKAGE, "staged_event_arrays.sql"))  # type: ignore[arg-type]
+        return template.format(prelude=prelude, staged=sql.Identifier("staged"))
+    return template.format(prelude=sql.SQL(""), staged=sql.Identifier("pg_temp", "ingest_staging"))
 
 
 class Overloaded(Exception):
@@ -276,7 +289,7 @@ class GroupCommitWriter:
             cols = [list(col) for col in zip(*rows, strict=True)]
             params = dict(zip(EventRow._fields, cols, strict=True))
             async with conn.cursor() as cur:
-                await cur.execute(read_sql(_PACKAGE, "insert_events_small.sql"), params)
+                await cur.execute(_insert_new_events(from_arrays=True), params)
                 inserted = cur.rowcount
             monitoring.GROUP_COMMIT_SECONDS.observe(time.perf_counter() - started)
             return FlushResult(rows, inserted)
@@ -285,7 +298,7 @@ class GroupCommitWriter:
                 copy.set_types(COPY_TYPES)
                 for row in rows:
                     await copy.write_row(row)
-            await cur.execute(read_sql(_PACKAGE, "insert_events.sql"))
+            await cur.execute(_insert_new_events(from_arrays=False))
             inserted = cur.rowcount
             if links:
                 await self._link(cur)

@@ -2,9 +2,12 @@
 -- Dedup and insert happen in the same transaction as the ack's commit, so an acknowledged
 -- event is stored exactly once even if the client retries after a crash.
 -- Anonymous events whose anonymous_id/session_id is already linked get the user at insert.
-WITH fresh AS (
+-- A template that group_commit.py fills: the rows come from the COPY-filled temp table, or,
+-- for a small flush sent as arrays in one statement, from the `staged` CTE defined by
+-- staged_event_arrays.sql.
+WITH {prelude}fresh AS (
   INSERT INTO analytics.event_dedup (message_id)
-  SELECT message_id FROM pg_temp.ingest_staging
+  SELECT message_id FROM {staged}
   ON CONFLICT DO NOTHING
   RETURNING message_id
 )
@@ -13,7 +16,7 @@ INSERT INTO analytics.user_events
    created_at)
 SELECT s.message_id, coalesce(s.user_id, la.user_id, ls.user_id), s.anonymous_id, s.session_id,
        s.event_type, s.page_url, s.properties::jsonb, s.source, s.created_at
-FROM pg_temp.ingest_staging s
+FROM {staged} s
 JOIN fresh f ON f.message_id = s.message_id
 LEFT JOIN analytics.identity_links la
   ON s.user_id IS NULL AND la.kind = 'anonymous' AND la.id = s.anonymous_id
