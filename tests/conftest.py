@@ -36,6 +36,8 @@ from mysetlist.core.runtime import Runtime, open_runtime
 os.environ.setdefault("MYSETLIST_RATE_LIMIT_ANONYMOUS", "100000/second")
 os.environ.setdefault("MYSETLIST_RATE_LIMIT_USER", "100000/second")
 os.environ.setdefault("MYSETLIST_WRITE_KEY_CACHE_SECONDS", "0")
+# Each test run counts its own live metrics and rate-limit windows, even on a shared Redis.
+os.environ.setdefault("MYSETLIST_REDIS_KEY_PREFIX", f"mysetlist-test-{uuid.uuid4().hex[:10]}")
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
 TEST_ENCRYPTION_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()

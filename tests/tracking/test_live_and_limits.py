@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -14,7 +15,8 @@ import pytest
 from mysetlist.core.config import Settings
 from mysetlist.core.redis_client import make_redis
 from mysetlist.core.runtime import Runtime
-from mysetlist.tracking.live_metrics import read_live_metrics
+from mysetlist.tracking.events import EventRow
+from mysetlist.tracking.live_metrics import LiveMetricsRecorder, read_live_metrics
 from tests.conftest import free_port, serve_app
 from tests.tracking.conftest import count_events
 
@@ -71,6 +73,31 @@ async def test_live_metrics_after_known_events(
     )
     assert delta == 3
     assert after["events_per_minute"][-1]["events"]["vote"] >= 6
+
+
+async def test_key_prefixes_keep_deployments_sharing_a_redis_apart(redis_url: str) -> None:
+    redis = make_redis(redis_url)
+    ours, theirs = (f"prefix-test-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    recorder = LiveMetricsRecorder(redis, prefix=ours)
+    vote = EventRow(
+        message_id=uuid.uuid4().hex, user_id=uuid.uuid4(), anonymous_id=None, session_id=None,
+        event_type="vote", page_url=None, properties='{"show_id": "42"}', source="api",
+        created_at=datetime.now(UTC),
+    )  # fmt: skip
+    recorder.record([vote])
+    await recorder.flush()
+    mine = await read_live_metrics(redis, prefix=ours)
+    other = await read_live_metrics(redis, prefix=theirs)
+    assert (mine["concurrent_users"], mine["votes_last_hour"]) == (1, 1)
+    assert mine["active_shows"] == [{"show_id": "42", "score": 1}]
+    assert (other["concurrent_users"], other["votes_last_hour"], other["active_shows"]) == (
+        0,
+        0,
+        [],
+    )
+    # the active-user sets expire on their own once a deployment goes quiet
+    assert 0 < await redis.ttl(f"{ours}:live:users") <= 600
+    await redis.aclose()
 
 
 async def test_redis_down_ingest_still_acks_and_live_is_degraded(

@@ -7,7 +7,9 @@ many times in a second costs one ZADD argument, not one per event). If Redis is 
 aggregate is dropped (best effort), ingest carries on, and `read_live_metrics` answers
 `status: degraded`.
 
-Keys (all times are ingest time, UTC epoch seconds; minute buckets expire after 2 hours):
+Keys, each under `MYSETLIST_REDIS_KEY_PREFIX` (default `mysetlist`, so `mysetlist:live:users`;
+environments or test runs sharing one Redis keep apart by prefix). All times are ingest time,
+UTC epoch seconds; minute buckets expire after 2 hours:
 - `live:users`, `live:visitors`, `live:sessions`: sorted sets member → last seen; "active"
   means seen in the last 5 minutes (older members are trimmed on every write).
 - `live:events:<minute>`: hash event_type → count (events per minute by type; votes per hour
@@ -34,6 +36,7 @@ from mysetlist.tracking.events import EventRow
 
 log = logging.getLogger(__name__)
 
+DEFAULT_PREFIX = "mysetlist"
 ACTIVE_WINDOW = 300
 BUCKET_TTL = 7200
 SHOW_EVENT_TYPES = frozenset({"show_view", "vote"})
@@ -96,24 +99,28 @@ async def write_aggregate(
     agg: _Aggregate,
     now: float,
     recent: dict[str, _RecentlySent] | None = None,
+    *,
+    prefix: str = DEFAULT_PREFIX,
 ) -> None:
     minute = _minute(now)
     pipe = redis.pipeline(transaction=False)
-    for key, members in (
-        ("live:users", agg.users),
-        ("live:visitors", agg.visitors),
-        ("live:sessions", agg.sessions),
+    for name, members in (
+        ("users", agg.users),
+        ("visitors", agg.visitors),
+        ("sessions", agg.sessions),
     ):
-        todo = recent[key].fresh(members, now) if recent is not None else list(members)
+        key = f"{prefix}:live:{name}"
+        todo = recent[name].fresh(members, now) if recent is not None else list(members)
         if todo:
             pipe.zadd(key, dict.fromkeys(todo, now))
         pipe.zremrangebyscore(key, "-inf", now - ACTIVE_WINDOW)
-    events_key = f"live:events:{minute}"
+        pipe.expire(key, ACTIVE_WINDOW * 2)  # a quiet deployment leaves nothing behind
+    events_key = f"{prefix}:live:events:{minute}"
     for event_type, n in agg.types.items():
         pipe.hincrby(events_key, event_type, n)
     pipe.expire(events_key, BUCKET_TTL)
     if agg.shows:
-        shows_key = f"live:shows:{minute}"
+        shows_key = f"{prefix}:live:shows:{minute}"
         for show, n in agg.shows.items():
             pipe.zincrby(shows_key, n, show)
         pipe.expire(shows_key, BUCKET_TTL)
@@ -123,15 +130,16 @@ async def write_aggregate(
 class LiveMetricsRecorder:
     """Aggregates committed events in memory and pushes them to Redis periodically."""
 
-    def __init__(self, redis: aioredis.Redis, *, interval: float = 1.0) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, *, prefix: str = DEFAULT_PREFIX, interval: float = 1.0
+    ) -> None:
         self.redis = redis
+        self.prefix = prefix
         self.interval = interval
         self._agg = _Aggregate()
         self._task: asyncio.Task[None] | None = None
         self._down_until = 0.0
-        self._recent = {
-            k: _RecentlySent() for k in ("live:users", "live:visitors", "live:sessions")
-        }
+        self._recent = {k: _RecentlySent() for k in ("users", "visitors", "sessions")}
 
     def record(self, rows: list[EventRow]) -> None:
         self._agg.add(rows)
@@ -155,7 +163,7 @@ class LiveMetricsRecorder:
             monitoring.LIVE_METRICS_UPDATES.labels("skipped").inc()
             return
         try:
-            await write_aggregate(self.redis, agg, now, self._recent)
+            await write_aggregate(self.redis, agg, now, self._recent, prefix=self.prefix)
             monitoring.LIVE_METRICS_UPDATES.labels("ok").inc()
         except (RedisError, OSError) as exc:
             # Best effort: drop this aggregate, back off, keep ingesting.
@@ -175,7 +183,12 @@ class LiveMetricsRecorder:
 
 
 async def read_live_metrics(
-    redis: aioredis.Redis, *, now: float | None = None, top_shows: int = 10, minutes: int = 60
+    redis: aioredis.Redis,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    now: float | None = None,
+    top_shows: int = 10,
+    minutes: int = 60,
 ) -> dict[str, Any]:
     """The live panel: active users/sessions (5 min), votes this hour, active shows, events
     per minute by type. `status` is `ok`, or `degraded` when Redis cannot be read."""
@@ -185,12 +198,11 @@ async def read_live_metrics(
     buckets = list(range(minute - minutes + 1, minute + 1))
     try:
         pipe = redis.pipeline(transaction=False)
-        pipe.zcount("live:users", since, "+inf")
-        pipe.zcount("live:visitors", since, "+inf")
-        pipe.zcount("live:sessions", since, "+inf")
+        for name in ("users", "visitors", "sessions"):
+            pipe.zcount(f"{prefix}:live:{name}", since, "+inf")
         for b in buckets:
-            pipe.hgetall(f"live:events:{b}")
-        shows_keys = [f"live:shows:{b}" for b in buckets]
+            pipe.hgetall(f"{prefix}:live:events:{b}")
+        shows_keys = [f"{prefix}:live:shows:{b}" for b in buckets]
         pipe.zunion(shows_keys, withscores=True, aggregate="SUM")
         results = await pipe.execute()
     except (RedisError, OSError) as exc:

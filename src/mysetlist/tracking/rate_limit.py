@@ -31,7 +31,14 @@ class Decision:
 
 class IngestRateLimiter:
     def __init__(
-        self, redis_url: str, *, anonymous: str, write_key: str, user: str, enabled: bool = True
+        self,
+        redis_url: str,
+        *,
+        anonymous: str,
+        write_key: str,
+        user: str,
+        enabled: bool = True,
+        key_prefix: str = "mysetlist",
     ) -> None:
         self.enabled = enabled
         self.limits: dict[str, RateLimitItem] = {
@@ -42,7 +49,7 @@ class IngestRateLimiter:
         uri = "async+" + redis_url if redis_url.startswith("redis") else redis_url
         self.storage = RedisStorage(
             uri, implementation="redispy", wrap_exceptions=True,
-            key_prefix="mysetlist:ratelimit", socket_connect_timeout=0.5, socket_timeout=0.5,
+            key_prefix=f"{key_prefix}:ratelimit", socket_connect_timeout=0.5, socket_timeout=0.5,
         )  # fmt: skip
         self.limiter = FixedWindowRateLimiter(self.storage)
         self._open_until = 0.0

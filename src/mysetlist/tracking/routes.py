@@ -94,7 +94,7 @@ async def list_events(
 
 @router.get("/api/analytics/live", summary="Live metrics from Redis (status ok|degraded)")
 async def live(request: Request) -> Response:
-    return _json(200, await service.live_metrics(request.app.state.runtime))
+    return _json(200, await _ingest(request).live_metrics())
 
 
 # -- Segment HTTP tracking API ----------------------------------------------------------------

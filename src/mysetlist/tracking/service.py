@@ -70,7 +70,7 @@ class IngestService:
         self.runtime = runtime
         self.settings = runtime.settings
         self.tracking = tracking
-        self.live = LiveMetricsRecorder(runtime.redis)
+        self.live = LiveMetricsRecorder(runtime.redis, prefix=tracking.redis_key_prefix)
         self.writer = GroupCommitWriter(
             runtime.database_url,
             max_events=max(tracking.group_commit_max_events, runtime.settings.analytics_batch_size),
@@ -85,6 +85,7 @@ class IngestService:
             write_key=tracking.rate_limit_write_key,
             user=tracking.rate_limit_user,
             enabled=tracking.rate_limit_enabled,
+            key_prefix=tracking.redis_key_prefix,
         )
         self.keys = WriteKeys(
             runtime.db, runtime.settings.write_keys, cache_seconds=tracking.write_key_cache_seconds
@@ -187,6 +188,9 @@ class IngestService:
             raise _invalid(exc) from None
         return await self._store(rows)
 
+    async def live_metrics(self) -> dict[str, Any]:
+        return await read_live_metrics(self.runtime.redis, prefix=self.tracking.redis_key_prefix)
+
 
 # -- reading a user's events ------------------------------------------------------------------
 
@@ -241,7 +245,3 @@ async def list_events(
     rows = rows[:limit]
     next_cursor = _encode_cursor(rows[-1]["created_at"], rows[-1]["event_id"]) if more else None
     return {"user_id": target, "events": rows, "next_cursor": next_cursor}
-
-
-async def live_metrics(runtime: Runtime) -> dict[str, Any]:
-    return await read_live_metrics(runtime.redis)
