@@ -486,7 +486,10 @@ PROFILE_BUCKETS = [
     ("group-commit transaction, client side (COPY, INSERT, COMMIT)", "GroupCommitWriter._commit ("),
     ("live metrics (aggregate + Redis pipeline)", "LiveMetricsRecorder.flush ("),
     ("  aggregate in memory", "_Aggregate.add ("),
-    ("Prometheus middleware and everything inside it", "PrometheusMiddleware.__call__ ("),
+    (
+        "request middleware (id, metrics) and everything inside it",
+        "RequestContextMiddleware.__call__ (",
+    ),
     ("uvicorn httptools protocol (HTTP parse/serialise)", "httptools_impl.py"),
 ]
 

@@ -17,7 +17,11 @@ from mysetlist.core.config import Settings, load_settings
 from mysetlist.core.errors import install_error_handlers
 from mysetlist.core.gc_tuning import tune_gc
 from mysetlist.core.health_routes import router as health_router
-from mysetlist.core.http_middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from mysetlist.core.http_middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    ResponseObserver,
+)
 from mysetlist.core.runtime import open_runtime
 
 log = logging.getLogger(__name__)
@@ -52,14 +56,14 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
+    observers: list[ResponseObserver] = []
     for module in _capability_route_modules():
         app.include_router(module.router)
-        # Optional: pure-ASGI middleware a capability wants around every route.
-        for middleware in getattr(module, "middleware", ()):
-            app.add_middleware(middleware)
+        # Optional: what a capability wants to know of every response (metrics).
+        observers.extend(getattr(module, "response_observers", ()))
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, observers=observers)
     return app
 
 

@@ -167,8 +167,12 @@ async def test_metrics_endpoint_has_routes_batches_queue_and_lag(api_url: str) -
     async with httpx.AsyncClient(base_url=api_url) as c:
         r = await c.post(EVENTS, json={"event_type": "search", "anonymous_id": "m"})
         assert r.status_code == 202
+        assert (await c.get("/no-such-page-" + uuid.uuid4().hex)).status_code == 404
         text = (await c.get("/metrics")).text
     assert 'mysetlist_http_request_duration_seconds_bucket{le="0.005",method="POST",' in text
+    # paths no route matched share one label, so scanners cannot grow the label set
+    assert 'mysetlist_http_responses_total{method="GET",route="<unmatched>",status="404"}' in text
+    assert "no-such-page" not in text
     assert 'route="/api/analytics/events"' in text
     assert (
         'mysetlist_http_responses_total{method="POST",route="/api/analytics/events",status="202"}'

@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware (cheap on the ingest hot path): request id + access log, and a
+"""Pure-ASGI middleware (cheap on the ingest hot path): request id, access log and response
+observers (one timing per request, shared by whoever wants it: Prometheus today), and a
 request body size limit that answers 413 before the body is read into memory."""
 
 from __future__ import annotations
@@ -6,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,10 +17,15 @@ from mysetlist.core.json_logging import request_id_var
 
 access_log = logging.getLogger("mysetlist.access")
 
+# Called after every HTTP response with the final scope (it holds the matched route),
+# the status and the seconds taken. Must be cheap and must not raise.
+ResponseObserver = Callable[[Scope, int, float], None]
+
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, observers: Sequence[ResponseObserver] = ()) -> None:
         self.app = app
+        self.observers = tuple(observers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,13 +46,13 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            for observe in self.observers:
+                observe(scope, status, seconds)
             if access_log.isEnabledFor(logging.INFO) and status >= 400:
                 access_log.info(
                     "%s %s %s", scope["method"], scope["path"], status,
-                    extra={"fields": {
-                        "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
-                    }},
+                    extra={"fields": {"status": status, "ms": round(seconds * 1000, 2)}},
                 )  # fmt: skip
             request_id_var.reset(token)
 

@@ -1,7 +1,7 @@
 """API monitoring in Prometheus format (prometheus-client).
 
-A pure-ASGI middleware records latency and status per route template (cheap: one
-`perf_counter` pair and two metric updates per request). The group-commit writer reports
+`observe_response` records latency and status per route template from the timing the core
+request middleware takes anyway (two metric updates per request). The group-commit writer reports
 its batch sizes, flush times and queue depth; ingest lag is the age of the newest committed
 event in this process. With several uvicorn workers set `PROMETHEUS_MULTIPROC_DIR` (an empty
 directory shared by the workers) and `/metrics` aggregates all of them; otherwise it shows
@@ -23,7 +23,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 _MULTIPROC = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -121,30 +121,10 @@ def render_metrics() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
-class PrometheusMiddleware:
-    """Latency and status per route template. Unmatched paths are grouped as `<unmatched>`."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "<unmatched>"
-            method = scope.get("method", "GET")
-            HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - started)
-            HTTP_RESPONSES.labels(method, template, str(status)).inc()
+def observe_response(scope: Scope, status: int, seconds: float) -> None:
+    """Latency and status per route template (a `core.http_middleware` response observer).
+    Unmatched paths are grouped as `<unmatched>` so scanners cannot blow up the labels."""
+    template = getattr(scope.get("route"), "path", None) or "<unmatched>"
+    method = scope.get("method", "GET")
+    HTTP_LATENCY.labels(method, template).observe(seconds)
+    HTTP_RESPONSES.labels(method, template, str(status)).inc()

@@ -19,7 +19,7 @@ from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
 from mysetlist.tracking import service
 from mysetlist.tracking.config import load_tracking_settings
-from mysetlist.tracking.monitoring import PrometheusMiddleware, render_metrics
+from mysetlist.tracking.monitoring import observe_response, render_metrics
 
 
 @asynccontextmanager
@@ -36,8 +36,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(lifespan=lifespan, tags=["tracking"])
 
-# Route latency and status for every route of the app (api.py installs these).
-middleware = [PrometheusMiddleware]
+# Route latency and status for every route of the app (api.py hands these to the core
+# request middleware).
+response_observers = [observe_response]
 
 
 def _ingest(request: Request) -> service.IngestService:
