@@ -1,11 +1,11 @@
 """ETL runs as the API and CLI see them: queue a run, list runs, cancel the active one.
 
 Queuing inserts an `etl_runs` row (`queued`) — the partial unique index on active rows
-makes a second one fail, which the API answers with 409 — then defers the procrastinate
-job that executes it. Cancelling flags the row, cancels the database work of the run
-(`pg_cancel_backend` on the backend pids it recorded), asks procrastinate to abort the
-job, and waits briefly for the run to record `cancelled`. Every manual trigger and cancel
-leaves a row in `etl_audit`.
+makes a second one fail, which the API answers with 409 — and defers the procrastinate job
+that executes it in the same transaction (`core.job_queue`). Cancelling flags the row,
+cancels the database work of the run (`pg_cancel_backend` on the backend pids it
+recorded), asks procrastinate to abort the job, and waits briefly for the run to record
+`cancelled`. Every manual trigger and cancel leaves a row in `etl_audit`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import procrastinate
 import psycopg
 from psycopg.rows import dict_row
 
+from mysetlist.core.job_queue import defer_in_transaction
 from mysetlist.warehouse import pipeline
 
 log = logging.getLogger(__name__)
@@ -104,35 +105,22 @@ async def queue_run(
                         ).decode(),
                     ),
                 )
+                # Same transaction: a run row never exists without its job, nor a job
+                # without its row.
+                job_id = await defer_in_transaction(
+                    conn, RUN_TASK, queue=QUEUE, queueing_lock=f"etl-run-{run_id}", run_id=run_id
+                )
+                await conn.execute(
+                    "UPDATE analytics.etl_runs SET job_id = %s WHERE id = %s", (job_id, run_id)
+                )
         except psycopg.errors.UniqueViolation:
             raise RunConflict(await active_run(conn)) from None
-        try:
-            job_id = await defer_run_job(database_url, run_id)
-        except Exception as exc:
-            await conn.execute(
-                """UPDATE analytics.etl_runs SET status = 'failed', finished_at = now(), error = %s
-                   WHERE id = %s""",
-                (f"could not queue the job: {exc}", run_id),
-            )
-            raise
-        await conn.execute(
-            "UPDATE analytics.etl_runs SET job_id = %s WHERE id = %s", (job_id, run_id)
-        )
         rows = await _rows(conn, _BY_ID, (run_id,))
         return rows[0]
 
 
 def job_app(database_url: str) -> procrastinate.App:
     return procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=database_url))
-
-
-async def defer_run_job(database_url: str, run_id: int) -> int:
-    app = job_app(database_url)
-    async with app.open_async():
-        job_id: int = await app.configure_task(
-            RUN_TASK, queue=QUEUE, queueing_lock=f"etl-run-{run_id}"
-        ).defer_async(run_id=run_id)
-    return job_id
 
 
 async def cancel_active(
