@@ -290,6 +290,60 @@ def test_cli_exits_non_zero_when_a_statement_times_out(
     ) == (1,)
 
 
+async def _lock_waiters(conn: psycopg.AsyncConnection[Any], table: str) -> int:
+    cur = await conn.execute(
+        "SELECT count(*) FROM pg_locks WHERE relation = %s::regclass AND NOT granted", (table,)
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def test_a_day_blocked_by_a_lock_is_retried_whole(world: str) -> None:
+    day, table = DAYS[2], "analytics.user_engagement_warehouse"
+    config = EtlConfig(parallelism=1, lock_timeout_ms=150, max_retries=3)
+    connect = psycopg.AsyncConnection.connect
+    async with await connect(world) as blocker, await connect(world, autocommit=True) as spy:
+        await blocker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        run = asyncio.create_task(run_range(world, day, day, config=config))
+        deadline = time.monotonic() + 20
+        while await _lock_waiters(spy, table) == 0:  # the day's load reached the table
+            assert time.monotonic() < deadline
+            assert not run.done()
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.4)  # longer than lock_timeout: that attempt has given up
+        await blocker.rollback()
+    result = await run
+    assert result.status == "succeeded", result.error
+    assert 1 <= result.step_timings["user_engagement_warehouse"]["retries"] <= 3
+    # the retried day is exactly what an undisturbed load writes
+    retried = table_contents(world)
+    again = await run_range(world, day, day, config=config)
+    assert "retries" not in again.step_timings["user_engagement_warehouse"]
+    assert table_contents(world) == retried
+
+
+async def test_a_day_still_blocked_after_the_retries_fails_and_writes_nothing(
+    world: str,
+) -> None:
+    day, table = DAYS[3], "analytics.user_engagement_warehouse"
+    config = EtlConfig(parallelism=1, lock_timeout_ms=100, max_retries=1)
+    before = table_contents(world)
+    async with await psycopg.AsyncConnection.connect(world) as blocker:
+        await blocker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        # transient: the job queue retries the whole run later, with its own backoff
+        with pytest.raises(pipeline.EtlTransient, match="lock timeout"):
+            await run_range(world, day, day, config=config)
+        await blocker.rollback()
+    status, error, timings = one(
+        world,
+        "SELECT status, error, step_timings FROM analytics.etl_runs ORDER BY id DESC LIMIT 1",
+    )
+    assert status == "failed"
+    assert "LockNotAvailable" in error
+    assert timings["user_engagement_warehouse"]["retries"] == 1
+    assert table_contents(world) == before
+
+
 async def test_maintenance_retention_and_reindex(world: str) -> None:
     url = world
     config = EtlConfig(

@@ -24,6 +24,7 @@ class _EtlEnv(BaseSettings):
     parallelism: int = Field(default=3, ge=1, le=32, validation_alias="ETL_PARALLELISM")
     max_retries: int = Field(default=3, ge=0, le=10, validation_alias="ETL_MAX_RETRIES")
     timeout_ms: int = Field(default=300_000, ge=1000, validation_alias="ETL_TIMEOUT_MS")
+    lock_timeout_ms: int = Field(default=10_000, ge=0, validation_alias="ETL_LOCK_TIMEOUT_MS")
     incremental_cron: str = Field(default="*/5 * * * *", validation_alias="ETL_INCREMENTAL_CRON")
     lookback_days: int = Field(default=2, ge=0, le=60, validation_alias="ETL_LOOKBACK_DAYS")
     initial_days: int = Field(default=90, ge=1, le=3650, validation_alias="ETL_INITIAL_DAYS")
@@ -51,6 +52,9 @@ class EtlConfig:
     parallelism: int = 3  # days loaded side by side (each its own connection)
     max_retries: int = 3
     timeout_ms: int = 300_000  # 5 minutes, per statement (statement_timeout)
+    # A day's load gives up waiting for a lock after this long (0: wait up to timeout_ms)
+    # and is retried with backoff, up to max_retries times.
+    lock_timeout_ms: int = 10_000
     incremental_cron: str = "*/5 * * * *"
     lookback_days: int = 2  # a daily run also reloads this many days before its window
     initial_days: int = 90  # the first daily run (no watermark) loads this many days
@@ -68,6 +72,7 @@ class EtlConfig:
             parallelism=env.parallelism,
             max_retries=env.max_retries,
             timeout_ms=env.timeout_ms,
+            lock_timeout_ms=env.lock_timeout_ms,
             incremental_cron=env.incremental_cron,
             lookback_days=env.lookback_days,
             initial_days=env.initial_days,

@@ -351,9 +351,13 @@ async def _claim(
 class _Timing:
     ms: float = 0.0
     rows: int = 0
+    retries: int = 0  # day transactions rolled back in this step and run again
 
     def as_json(self) -> dict[str, float]:
-        return {"ms": round(self.ms, 1), "rows": self.rows}
+        out: dict[str, float] = {"ms": round(self.ms, 1), "rows": self.rows}
+        if self.retries:
+            out["retries"] = self.retries
+        return out
 
 
 @dataclass
@@ -668,6 +672,7 @@ class _Run:
             )
             await conn.execute(
                 "SELECT set_config('statement_timeout', %s, false),"
+                " set_config('lock_timeout', %s, false),"
                 " set_config('work_mem', %s, false),"
                 " set_config('client_connection_check_interval', '1000', false),"
                 " set_config('jit', 'off', false),"
@@ -677,7 +682,11 @@ class _Run:
                 # A lost commit after a crash only means the day is reloaded: each day's
                 # rows and its etl_loaded_days entry commit (or vanish) together.
                 " set_config('synchronous_commit', 'off', false)",
-                (str(self.config.timeout_ms), self.config.work_mem),
+                (
+                    str(self.config.timeout_ms),
+                    str(self.config.lock_timeout_ms),
+                    self.config.work_mem,
+                ),
             )
             # Incremental runs reload only these users' per-user rows (see extract.sql).
             await conn.execute("CREATE TEMP TABLE etl_day_scope (user_id uuid PRIMARY KEY)")
@@ -752,6 +761,7 @@ class _Run:
         }  # fmt: skip
         for attempt in range(self.config.max_retries + 1):
             local: dict[str, _Timing] = {}
+            step = day_steps[0]
             try:
                 async with conn.transaction():
                     if self.config.parallelism > 1:
@@ -775,9 +785,16 @@ class _Run:
                 psycopg.errors.SerializationFailure,
                 psycopg.errors.DeadlockDetected,
                 psycopg.errors.LockNotAvailable,
-            ):
+            ) as exc:
+                # The day's transaction rolled back whole: nothing of it is visible.
                 if attempt >= self.config.max_retries:
                     raise
+                self._timing(step).retries += 1
+                log.warning(
+                    "ETL run %s: %s of %s failed (%s), retry %d of %d",
+                    self.run_id, step, day, type(exc).__name__, attempt + 1,
+                    self.config.max_retries,
+                )  # fmt: skip
                 await asyncio.sleep(0.2 * 2**attempt)
         for step, timing in local.items():
             total = self._timing(step)
