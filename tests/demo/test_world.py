@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from mysetlist.demo import loaders
 from mysetlist.demo.world import WorldSpec, build_world, reload_events
 from tests.demo.conftest import SMALL_WORLD, TEST_CIPHER, WORLD_NOW, BuiltWorld
 
@@ -135,6 +136,35 @@ def _replace_around_foreign_rows(url: str) -> None:
         ).fetchone()
     assert fresh is not None
     assert fresh[0] > _one(url, "SELECT max(id) FROM app.artists WHERE name <> 'After'")
+
+
+def test_replacing_a_big_world_never_empties_a_table_it_does_not_know(
+    scratch_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A later capability's table referencing the world: its rows about demo users go with
+    them (ON DELETE CASCADE), and its other rows stay (TRUNCATE … CASCADE would empty it)."""
+    url = scratch_url
+    monkeypatch.setattr(loaders, "TRUNCATE_FROM_VOTES", 0)  # treat any world as big
+    spec = WorldSpec(users=30, days=5, seed=6)
+    build_world(url, spec, now=WORLD_NOW, cipher=TEST_CIPHER)
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            """CREATE TABLE public.later_capability (
+                 note text, user_id uuid REFERENCES app.users ON DELETE CASCADE)"""
+        )
+        conn.execute(
+            """INSERT INTO public.later_capability
+               SELECT 'about a demo user', id FROM app.users LIMIT 1"""
+        )
+        conn.execute("INSERT INTO public.later_capability VALUES ('about no user', NULL)")
+    try:
+        summary = build_world(url, spec, now=WORLD_NOW, cipher=TEST_CIPHER)
+        assert _all(url, "SELECT note FROM public.later_capability") == [("about no user",)]
+        assert _one(url, "SELECT count(*) FROM app.users") == summary.users == 30
+        assert _one(url, "SELECT count(*) FROM app.setlist_votes") == summary.votes
+    finally:
+        with psycopg.connect(url) as conn:
+            conn.execute("DROP TABLE public.later_capability")
 
 
 def test_no_dangling_references(small_world: BuiltWorld) -> None:

@@ -37,7 +37,7 @@ def _at(us: int | np.integer[Any]) -> datetime:
 
 
 # Below these sizes DELETE is quicker than TRUNCATE (which recreates every partition's files).
-SMALL_WORLD_VOTES = 20_000
+TRUNCATE_FROM_VOTES = 20_000
 SMALL_EVENT_TABLE = 200_000
 
 
@@ -54,11 +54,24 @@ def _at_least(cur: psycopg.Cursor[Any], table: str, limit: int) -> bool:
     return row is not None and row[0] >= limit
 
 
+def _truncated(cur: psycopg.Cursor[Any], script: str) -> bool:
+    """Run a TRUNCATE script in a savepoint; False when a table outside it references one
+    of its tables (then nothing was truncated)."""
+    try:
+        with cur.connection.transaction():
+            cur.execute(read_sql(PACKAGE, script))
+    except psycopg.errors.FeatureNotSupported:  # "cannot truncate a table referenced in …"
+        return False
+    return True
+
+
 def remove_previous_world(cur: psycopg.Cursor[Any]) -> bool:
     """Delete the demo world recorded in demo_truth (and only it), and the demo events.
 
-    A big world in a database that holds nothing else is emptied with TRUNCATE (fast);
-    otherwise exactly the recorded rows are deleted, leaving what the demo did not create.
+    A big world in a database that holds nothing else, and that no other table references,
+    is emptied with TRUNCATE (fast); otherwise exactly the recorded rows are deleted
+    (foreign keys cascade as they would for any deleted user), leaving what the demo did
+    not create.
     Returns whether the event table is now empty (it held demo events only)."""
     for table in ("users", "artists", "venues", "shows", "songs"):
         cur.execute(
@@ -69,9 +82,11 @@ def remove_previous_world(cur: psycopg.Cursor[Any]) -> bool:
     cur.execute(read_sql(PACKAGE, "only_demo_rows_remain.sql"))
     row = cur.fetchone()
     only_demo = row is not None and bool(row[0])
-    if only_demo and _at_least(cur, "app.setlist_votes", SMALL_WORLD_VOTES):
-        cur.execute(read_sql(PACKAGE, "truncate_demo_world.sql"))
-    else:
+    if not (
+        only_demo
+        and _at_least(cur, "app.setlist_votes", TRUNCATE_FROM_VOTES)
+        and _truncated(cur, "truncate_demo_world.sql")
+    ):
         cur.execute(read_sql(PACKAGE, "remove_previous_world.sql"))
 
     cur.execute("LOCK TABLE analytics.user_events IN SHARE ROW EXCLUSIVE MODE")
