@@ -19,7 +19,7 @@ Identity rules:
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 import orjson
@@ -92,6 +92,7 @@ class SegmentMessage(BaseModel):
     anonymousId: Identifier | int | None = None
     messageId: Identifier | None = None
     timestamp: datetime | None = None
+    sentAt: datetime | None = None
     properties: dict[str, Any] | None = None
     traits: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
@@ -106,6 +107,7 @@ class PostHogEvent(BaseModel):
     distinct_id: Identifier | int | None = None
     properties: dict[str, Any] = Field(default_factory=dict)
     timestamp: datetime | None = None
+    offset: Annotated[int, Field(ge=0, le=7 * 24 * 3600 * 1000)] | None = None  # ms
     uuid: Identifier | None = None
 
 
@@ -134,6 +136,34 @@ def _utc(ts: datetime | None, default: datetime) -> datetime:
     if ts.tzinfo is None:
         return ts.replace(tzinfo=UTC)
     return ts
+
+
+def _client_time(ts: datetime | None, sent_at: datetime | None, received_at: datetime) -> datetime:
+    """The event's time with the sender's clock error removed, as Segment and PostHog do:
+    a device whose clock is off stamps both `timestamp` and `sentAt` with the same error, so
+    `timestamp + (received_at - sentAt)` is the event's time on our clock (network latency
+    aside). Without `sentAt` the timestamp is taken as given."""
+    at = _utc(ts, received_at)
+    if ts is None or sent_at is None:
+        return at
+    return at + (received_at - _utc(sent_at, received_at))
+
+
+_sent_at = TypeAdapter(datetime)
+
+
+def _batch_sent_at(payload: dict[str, Any], key: str) -> datetime | None:
+    """The batch-level send time (`sentAt` for Segment, `sent_at` for PostHog), or 400."""
+    raw = payload.get(key)
+    if raw is None:
+        return None
+    try:
+        return _sent_at.validate_python(raw)
+    except ValidationError:
+        raise InvalidEvents(
+            400, "Bad Request", f"{key} is not a timestamp",
+            [{"index": 0, "field": key, "message": "expected an ISO 8601 timestamp"}],
+        ) from None  # fmt: skip
 
 
 def _as_uuid(value: object) -> uuid.UUID | None:
@@ -309,9 +339,11 @@ def segment_events(
                 [{"index": 0, "field": "batch", "message": "expected a non-empty array"}],
             )  # fmt: skip
         shared_context = payload.get("context") if isinstance(payload.get("context"), dict) else {}
+        batch_sent_at = _batch_sent_at(payload, "sentAt")
     else:
         items = [{"type": kind, **payload}]
         shared_context = {}
+        batch_sent_at = None  # a single call carries sentAt on the message itself
     cleaned = [
         {k: v for k, v in item.items() if k != "writeKey"} if isinstance(item, dict) else item
         for item in items
@@ -352,7 +384,7 @@ def segment_events(
                 msg.messageId or uuid.uuid4().hex, user, anonymous,
                 str(session) if session is not None else None, str(event_type),
                 str(page_url) if page_url is not None else None, _json(props), "segment",
-                _utc(msg.timestamp, received_at),
+                _client_time(msg.timestamp, msg.sentAt or batch_sent_at, received_at),
             )
         )  # fmt: skip
     if errors:
@@ -382,12 +414,15 @@ def posthog_api_key(payload: Any) -> str | None:
 
 def posthog_events(payload: Any, *, received_at: datetime) -> list[EventRow]:
     """Rows for PostHog's `/batch/`, `/i/v0/e/`, `/capture/` (one event, a list, or a batch)."""
+    sent_at = None
     if isinstance(payload, list):
         items = payload
     elif isinstance(payload, dict) and isinstance(payload.get("batch"), list):
         items = payload["batch"]
+        sent_at = _batch_sent_at(payload, "sent_at")
     elif isinstance(payload, dict):
         items = [payload]
+        sent_at = _batch_sent_at(payload, "sent_at")
     else:
         raise InvalidEvents(400, "Bad Request", "the body must be a JSON object or array", [])
     if not items:
@@ -416,12 +451,17 @@ def posthog_events(payload: Any, *, received_at: datetime) -> list[EventRow]:
             anonymous = str(props["$anon_distinct_id"])
         session = props.get("$session_id")
         page_url = props.get("$current_url")
+        if ev.timestamp is None and ev.offset is not None:
+            # posthog-js without a timestamp: the event happened `offset` ms before sending
+            at = received_at - timedelta(milliseconds=ev.offset)
+        else:
+            ignore_sent_at = props.get("$ignore_sent_at") in (True, "1", "true")
+            at = _client_time(ev.timestamp, None if ignore_sent_at else sent_at, received_at)
         rows.append(
             EventRow(
                 ev.uuid or uuid.uuid4().hex, user, anonymous,
                 str(session) if session is not None else None, ev.event,
-                str(page_url) if page_url is not None else None, _json(props), "posthog",
-                _utc(ev.timestamp, received_at),
+                str(page_url) if page_url is not None else None, _json(props), "posthog", at,
             )
         )  # fmt: skip
     if errors:
