@@ -73,6 +73,15 @@ async def test_hourly_rollup_matches_hand_computed_and_is_incremental(runtime: R
     got = await _hourly(runtime, hour)
     assert got["vote"] == (4, 2, 3, 1)
     assert got["*"] == (8, 2, 5, 3)
+    # visitor a1 signs in now: its earlier events in that hour become u3's, and the next
+    # run recomputes the hour although nothing new was received for it
+    u3 = str(uuid.uuid4())
+    await _write(runtime, [_row("page_view", datetime.now(UTC), user=u3, anon="a1")])
+    await maintenance.rollup_hourly(runtime.db, tracking, lag=timedelta(0))
+    got = await _hourly(runtime, hour)
+    assert got["page_view"] == (4, 2, 3, 1)  # users u1, u3; anonymous a2 only
+    assert got["*"] == (8, 3, 5, 2)
+    assert got["vote"] == (4, 2, 3, 1)
     # re-running with nothing new changes nothing
     await maintenance.rollup_hourly(runtime.db, tracking, lag=timedelta(0))
     assert await _hourly(runtime, hour) == got

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from mysetlist.tracking.events import EventRow
+from mysetlist.tracking.group_commit import GroupCommitWriter
 from mysetlist.warehouse import pipeline
 from mysetlist.warehouse.config import EtlConfig
 from tests.warehouse.conftest import one, run_range, table_contents, today
@@ -225,6 +228,32 @@ async def test_incremental_run_takes_only_new_arrivals(world: str) -> None:
     assert wm == newest
     # The user's behaviour row follows (user rollups take the incremental scope).
     assert one(url, behavior, u2) == (u2_events + 1,)
+    # A visitor browsed today (loaded as anonymous), then signs in with an event stamped
+    # yesterday (a late delivery): today's visits become u7's, and the next incremental run
+    # (its range reaches back to the late event's day, u7 is in its scope) counts them.
+    u7 = "00000000-0000-4000-8000-000000000007"
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            """INSERT INTO analytics.user_events
+                 (anonymous_id, session_id, event_type, page_url, created_at)
+               SELECT 'visitor-x', 'vs-x', 'page_view', '/v/' || i, now() - i * interval '1 s'
+                 FROM generate_series(1, 3) i"""
+        )
+    assert (await pipeline.execute(url, config, request=incremental)) is not None
+    writer = GroupCommitWriter(url, connections=1)
+    await writer.start()
+    try:
+        await writer.submit([EventRow(
+            uuid.uuid4().hex, uuid.UUID(u7), "visitor-x", None, "page_view", None, "{}",
+            "test", datetime.now(UTC) - timedelta(days=1),
+        )])  # fmt: skip
+    finally:
+        await writer.stop()
+    linked = await pipeline.execute(url, config, request=incremental)
+    assert linked is not None
+    assert linked.status == "succeeded"
+    stats = "SELECT events FROM analytics.daily_user_stats WHERE user_id = %s AND day = %s"
+    assert one(url, stats, (u7, datetime.now(UTC).date())) == (3,)
     # Reloading only the touched users gave what reloading the whole day gives.
     scoped = table_contents(url)
     full = await run_range(url, now.date(), now.date(), config=config)

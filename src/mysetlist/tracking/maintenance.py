@@ -104,6 +104,8 @@ async def rollup_hourly(
             "DELETE FROM analytics.hourly_real_time_metrics WHERE hour < %s", (oldest,)
         )
         cleaned = cur.rowcount
+        # Relinks an earlier run has passed (up to its watermark) are done with.
+        await conn.execute("DELETE FROM analytics.event_relinks WHERE relinked_at <= %s", (since,))
         await conn.execute(read_sql(_PACKAGE, "platform_metrics_snapshot.sql"), {"at": now})
         cur = await conn.execute(
             "DELETE FROM public.platform_metrics WHERE recorded_at < %s",

@@ -1,11 +1,16 @@
--- Recompute every (hour, event_type) touched by events received in (since, upto]:
--- incremental by watermark, idempotent (a re-run yields the same rows), late events included.
--- event_type '*' is the hour's total. Hours older than the retention are not rolled up.
+-- Recompute every (hour, event_type) touched by events received in (since, upto], or whose
+-- events got their user in that window (event_relinks): incremental by watermark,
+-- idempotent (a re-run yields the same rows), late events included. event_type '*' is the
+-- hour's total. Hours older than the retention are not rolled up.
 WITH touched AS (
-  SELECT DISTINCT date_trunc('hour', created_at) AS hour
+  SELECT date_trunc('hour', created_at) AS hour
   FROM analytics.user_events
   WHERE received_at > %(since)s AND received_at <= %(upto)s
     AND created_at >= %(oldest)s
+  UNION
+  SELECT hour
+  FROM analytics.event_relinks
+  WHERE relinked_at > %(since)s AND relinked_at <= %(upto)s AND hour >= %(oldest)s
 ),
 agg AS (
   SELECT t.hour,
