@@ -51,7 +51,9 @@ async def test_segment_client_lands_track_page_identify(
     user = str(uuid.uuid4())
     anon = "seg-anon-" + uuid.uuid4().hex
     when = datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)
-    ids = {k: uuid.uuid4().hex for k in ("pre", "track", "page", "identify", "ext")}
+    ids = {
+        k: uuid.uuid4().hex for k in ("pre", "track", "page", "identify", "ext", "device", "alias")
+    }
     client.track(anonymous_id=anon, event="artist_view", properties={"artist_id": 1},
                  timestamp=when, message_id=ids["pre"])  # fmt: skip
     client.track(user_id=user, event="vote", properties={"show_id": 9, "song_id": 2},
@@ -61,6 +63,11 @@ async def test_segment_client_lands_track_page_identify(
     client.identify(user_id=user, anonymous_id=anon, traits={"plan": "fan"},
                     timestamp=when, message_id=ids["identify"])  # fmt: skip
     client.track(user_id="crm-42", event="share", timestamp=when, message_id=ids["ext"])
+    # alias: an id seen before sign-up (another device) is merged into the user
+    other_device = "seg-device-" + uuid.uuid4().hex
+    client.track(anonymous_id=other_device, event="search", timestamp=when,
+                 message_id=ids["device"])  # fmt: skip
+    client.alias(previous_id=other_device, user_id=user, timestamp=when, message_id=ids["alias"])
     client.flush()
     assert errors == []
 
@@ -84,6 +91,10 @@ async def test_segment_client_lands_track_page_identify(
     assert ext["user_id"] is None
     assert ext["anonymous_id"] == "crm-42"
     assert ext["properties"]["$external_user_id"] == "crm-42"
+    alias = await _row(runtime, ids["alias"])
+    assert (alias["event_type"], alias["user_id"]) == ("alias", user)
+    assert alias["properties"]["previous_id"] == other_device
+    assert (await _row(runtime, ids["device"]))["user_id"] == user
 
 
 @pytest.mark.parametrize("use_gzip", [False, True])

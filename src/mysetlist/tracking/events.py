@@ -374,6 +374,10 @@ def segment_events(
         if msg.userId is not None and user is None:
             props["$external_user_id"] = str(msg.userId)
             anonymous = anonymous or str(msg.userId)
+        if msg.type == "alias" and msg.previousId is not None and user is not None:
+            # alias(previousId → userId): the previous (anonymous) identity is this user's,
+            # which the writer's identity linking does for a row carrying both
+            anonymous = msg.previousId
         context = msg.context or shared_context or {}
         page = context.get("page") if isinstance(context.get("page"), dict) else {}
         page_url = props.get("url") or (page or {}).get("url")
