@@ -103,7 +103,7 @@ async def test_posthog_client_lands_events(api_url: str, runtime: Runtime, use_g
     user = str(uuid.uuid4())
     anon = "ph-anon-" + uuid.uuid4().hex
     when = datetime(2026, 2, 4, 5, 6, 7, tzinfo=UTC)
-    ids = {k: str(uuid.uuid4()) for k in ("anon", "vote", "identify")}
+    ids = {k: str(uuid.uuid4()) for k in ("anon", "vote", "identify", "device", "alias")}
     client.capture("$pageview", distinct_id=anon, timestamp=when, uuid=ids["anon"],
                    properties={"$current_url": "https://mysetlist.app/a/1",
                                "$session_id": "ph-s1"})  # fmt: skip
@@ -111,6 +111,9 @@ async def test_posthog_client_lands_events(api_url: str, runtime: Runtime, use_g
                    properties={"show_id": 5})  # fmt: skip
     client.capture("$identify", distinct_id=user, timestamp=when, uuid=ids["identify"],
                    properties={"$anon_distinct_id": anon})  # fmt: skip
+    other_device = "ph-device-" + uuid.uuid4().hex
+    client.capture("search", distinct_id=other_device, timestamp=when, uuid=ids["device"])
+    client.alias(previous_id=other_device, distinct_id=user, timestamp=when, uuid=ids["alias"])
     client.flush()
     client.shutdown()
 
@@ -126,6 +129,14 @@ async def test_posthog_client_lands_events(api_url: str, runtime: Runtime, use_g
     assert pageview["session_id"] == "ph-s1"
     assert pageview["user_id"] == user  # linked by $identify
     assert (await _row(runtime, ids["identify"]))["anonymous_id"] == anon
+    # alias: the other device's earlier events become the user's
+    alias = await _row(runtime, ids["alias"])
+    assert (alias["event_type"], alias["user_id"], alias["anonymous_id"]) == (
+        "$create_alias",
+        user,
+        other_device,
+    )
+    assert (await _row(runtime, ids["device"]))["user_id"] == user
 
 
 async def test_posthog_gzip_js_query_and_single_event_endpoint(

@@ -453,6 +453,10 @@ def posthog_events(payload: Any, *, received_at: datetime) -> list[EventRow]:
         anonymous = None if user is not None else distinct
         if ev.event == "$identify" and props.get("$anon_distinct_id"):
             anonymous = str(props["$anon_distinct_id"])
+        if ev.event == "$create_alias" and (target := _as_uuid(props.get("alias"))):
+            # alias(previous_id, distinct_id) arrives as distinct_id = the previous id and
+            # properties.alias = the new one: when that is a platform user, link the two
+            user, anonymous = target, distinct
         session = props.get("$session_id")
         page_url = props.get("$current_url")
         if ev.timestamp is None and ev.offset is not None:
