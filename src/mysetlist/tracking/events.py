@@ -14,6 +14,12 @@ Identity rules:
   is a browser's anonymous id (`$is_identified: false`, or `distinct_id == $device_id`, as
   posthog-js sends before identify); anything else is an anonymous id. `$identify` links
   `properties.$anon_distinct_id` to the user.
+- Aliases link too: Segment `alias` (`previousId` → `userId`) and PostHog `$create_alias`
+  (`distinct_id` → `properties.alias`), when the new id is a platform user.
+
+Times: the client's `timestamp`, corrected for the sender's clock error when the batch says
+when it was sent (Segment `sentAt`, PostHog `sent_at`; PostHog `offset` without a
+timestamp); without a timestamp, the time we received it.
 """
 
 from __future__ import annotations
