@@ -321,7 +321,10 @@ def test_cli_exits_non_zero_when_a_statement_times_out(
 
 async def _lock_waiters(conn: psycopg.AsyncConnection[Any], table: str) -> int:
     cur = await conn.execute(
-        "SELECT count(*) FROM pg_locks WHERE relation = %s::regclass AND NOT granted", (table,)
+        """SELECT count(*) FROM pg_locks
+            WHERE database = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND relation = %s::regclass AND NOT granted""",
+        (table,),
     )
     row = await cur.fetchone()
     return int(row[0]) if row else 0
