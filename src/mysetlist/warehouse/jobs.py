@@ -7,7 +7,8 @@
   ETL_MAX_RETRIES + 1.
 - `etl_incremental`: periodic on ETL_INCREMENTAL_CRON (default every 5 minutes), reloads
   the days that received events since the watermark (today's partial day). Skipped when
-  another run is active — the next tick catches up.
+  another run is active — the next tick catches up. On a warehouse no daily run has
+  loaded yet (a fresh install) it runs the initial daily load instead.
 - `etl_run`: executes a run queued through the API (`run_id`).
 
 At most one run executes at a time: queueing locks keep one pending job per kind, and the
@@ -72,13 +73,9 @@ def register(app: procrastinate.App, settings: Settings) -> None:
         name="mysetlist.warehouse.etl_incremental", queue=QUEUE, queueing_lock="etl-incremental"
     )
     async def etl_incremental(timestamp: int) -> None:
-        if not await pipeline.has_new_events(_database_url()):
-            return
         try:
-            await pipeline.execute(
-                _database_url(),
-                EtlConfig.from_settings(current().settings),
-                request=pipeline.RunRequest(trigger="incremental", mode="incremental"),
+            await pipeline.run_scheduled_incremental(
+                _database_url(), EtlConfig.from_settings(current().settings)
             )
         except pipeline.EtlBusy:
             log.info("incremental ETL skipped: another run is active")

@@ -270,6 +270,46 @@ async def has_new_events(database_url: str) -> bool:
     return row["last"] is None or bool(row["newest"] > row["last"])
 
 
+async def initial_load_pending(database_url: str, config: EtlConfig) -> bool:
+    """Whether no daily run has ever loaded the warehouse although there are events before
+    today within ETL_INITIAL_DAYS (a fresh install, before its first ETL_SCHEDULE_CRON)."""
+    conn = await connect(database_url, application_name="mysetlist-etl-control")
+    try:
+        row = await _one(
+            conn,
+            """SELECT NOT EXISTS (SELECT 1 FROM analytics.etl_watermarks
+                                   WHERE pipeline = %(wm)s AND last_full_day IS NOT NULL)
+                      AND EXISTS (SELECT 1 FROM analytics.user_events
+                                   WHERE created_at >= %(start)s AND created_at < %(end)s)
+                      AS pending""",
+            {
+                "wm": WATERMARK,
+                "start": datetime.now(UTC) - timedelta(days=config.initial_days + 1),
+                "end": day_bounds(datetime.now(UTC).date())[0],
+            },
+        )
+    finally:
+        await conn.close()
+    return bool(row and row["pending"])
+
+
+async def run_scheduled_incremental(database_url: str, config: EtlConfig) -> RunResult | None:
+    """The every-few-minutes run. On a warehouse no daily run has loaded yet it is that
+    daily run (the initial load of ETL_INITIAL_DAYS), rather than reloading today while
+    the past stays empty and the freshness check fails until the first nightly run.
+    Otherwise an incremental run, or nothing when no event arrived since the last one."""
+    if await initial_load_pending(database_url, config):
+        log.info("the warehouse was never loaded: running the initial daily load now")
+        return await execute(
+            database_url, config, request=RunRequest(trigger="schedule", mode="daily")
+        )
+    if not await has_new_events(database_url):
+        return None
+    return await execute(
+        database_url, config, request=RunRequest(trigger="incremental", mode="incremental")
+    )
+
+
 async def execute(
     database_url: str,
     config: EtlConfig,
