@@ -71,6 +71,13 @@ def _insert_new_events(*, from_arrays: bool) -> sql.Composed:
     return template.format(prelude=sql.SQL(""), staged=sql.Identifier("pg_temp", "ingest_staging"))
 
 
+@cache
+def _relink_events(kind: str) -> sql.Composed:
+    """relink_events.sql matching a link's ids on `anonymous_id` or `session_id`."""
+    template = sql.SQL(read_sql(_PACKAGE, "relink_events.sql"))  # type: ignore[arg-type]
+    return template.format(id_column=sql.Identifier(f"{kind}_id"))
+
+
 class Overloaded(Exception):
     """The writer's queue is full; the client should retry after `retry_after` seconds."""
 
@@ -312,6 +319,4 @@ class GroupCommitWriter:
             ids = [r[1] for r in new_links if r[0] == kind]
             if ids:
                 users = [r[2] for r in new_links if r[0] == kind]
-                await cur.execute(
-                    read_sql(_PACKAGE, f"relink_{kind}.sql"), {"ids": ids, "users": users}
-                )
+                await cur.execute(_relink_events(kind), {"ids": ids, "users": users})
