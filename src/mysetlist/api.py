@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import ModuleType
 
 from fastapi import FastAPI
 
+from mysetlist.capabilities import capability_modules
 from mysetlist.core.config import Settings, load_settings
 from mysetlist.core.errors import install_error_handlers
 from mysetlist.core.gc_tuning import tune_gc
@@ -58,25 +57,13 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health_router)
     observers: list[ResponseObserver] = []
-    for module in _capability_route_modules():
+    for module in capability_modules("routes"):
         app.include_router(module.router)
         # Optional: what a capability wants to know of every response (metrics).
         observers.extend(getattr(module, "response_observers", ()))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, observers=observers)
     return app
-
-
-def _capability_route_modules() -> list[ModuleType]:
-    """Each capability's `routes` module (exporting `router`), for those that have one."""
-    modules = []
-    for name in ("platform", "tracking", "warehouse"):
-        try:
-            modules.append(importlib.import_module(f"mysetlist.{name}.routes"))
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mysetlist.{name}.routes":
-                raise
-    return modules
 
 
 def create_app_from_env() -> FastAPI:

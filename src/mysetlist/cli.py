@@ -210,15 +210,9 @@ def _ensure_demo_operator(database_url: str) -> None:
 
 def _mount_capability_commands() -> None:
     """Each capability's `commands.py` may export `commands: typer.Typer` and `NAME`."""
-    import importlib
+    from mysetlist.capabilities import capability_modules
 
-    for name in ("tracking", "warehouse"):
-        try:
-            module = importlib.import_module(f"mysetlist.{name}.commands")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mysetlist.{name}.commands":
-                raise
-            continue
+    for module in capability_modules("commands"):
         cli.add_typer(module.commands, name=module.NAME)
 
 

@@ -6,27 +6,19 @@ module; this file only gathers them.
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 import procrastinate
 
+from mysetlist.capabilities import capability_modules
 from mysetlist.core.config import Settings
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES_WITH_JOBS = ("tracking", "warehouse")
-
 
 def make_job_app(database_url: str, settings: Settings) -> procrastinate.App:
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=database_url))
-    for name in CAPABILITIES_WITH_JOBS:
-        try:
-            module = importlib.import_module(f"mysetlist.{name}.jobs")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mysetlist.{name}.jobs":
-                raise
-            continue
+    for module in capability_modules("jobs"):
         module.register(app, settings)
     return app
 
