@@ -19,10 +19,20 @@ from typing import Annotated, Any, TypeVar
 
 import platformdirs
 from croniter import croniter
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 S = TypeVar("S", bound=BaseSettings)
+
+
+def _valid_cron(value: str) -> str:
+    if not croniter.is_valid(value):
+        raise ValueError(f"not a valid cron expression: {value!r}")
+    return value
+
+
+# A five-field cron expression (minute hour day month weekday), checked at load.
+CronExpression = Annotated[str, AfterValidator(_valid_cron)]
 
 
 class ConfigError(Exception):
@@ -49,7 +59,9 @@ class Settings(BaseSettings):
     analytics_batch_size: int = Field(
         default=1000, ge=1, le=100_000, validation_alias="ANALYTICS_BATCH_SIZE"
     )
-    etl_schedule_cron: str = Field(default="0 2 * * *", validation_alias="ETL_SCHEDULE_CRON")
+    etl_schedule_cron: CronExpression = Field(
+        default="0 2 * * *", validation_alias="ETL_SCHEDULE_CRON"
+    )
     write_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="MYSETLIST_WRITE_KEYS"
     )
@@ -98,13 +110,6 @@ class Settings(BaseSettings):
     feature_advanced_filtering: bool = Field(
         default=True, validation_alias="FEATURE_ADVANCED_FILTERING"
     )
-
-    @field_validator("etl_schedule_cron")
-    @classmethod
-    def _valid_cron(cls, value: str) -> str:
-        if not croniter.is_valid(value):
-            raise ValueError(f"not a valid cron expression: {value!r}")
-        return value
 
     @field_validator("write_keys", mode="before")
     @classmethod
