@@ -60,21 +60,12 @@ class EtlConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EtlConfig:
-        env = load_settings_class(_EtlEnv)
+        env = load_settings_class(_EtlEnv)  # the same field names as EtlConfig's
+        fields = env.model_dump(exclude={"test_sleep"})
         return cls(
             batch_size=settings.analytics_batch_size,
-            parallelism=env.parallelism,
-            max_retries=env.max_retries,
-            timeout_ms=env.timeout_ms,
-            lock_timeout_ms=env.lock_timeout_ms,
-            incremental_cron=env.incremental_cron,
-            lookback_days=env.lookback_days,
-            initial_days=env.initial_days,
-            retention_days=env.retention_days,
-            reindex_bloat_ratio=env.reindex_bloat_ratio,
-            reindex_min_bytes=env.reindex_min_bytes,
-            work_mem=env.work_mem,
             test_sleep=parse_test_sleep(env.test_sleep),
+            **fields,
         )
 
     def sleep_for(self, step: str, day: date | None) -> float:
