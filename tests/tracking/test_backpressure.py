@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 
 import httpx
@@ -19,43 +18,39 @@ pytestmark = pytest.mark.db
 
 
 async def test_full_queue_gives_503_and_acks_only_after_commit(
-    settings: Settings, database_url: str, redis_url: str, runtime: Runtime
+    settings: Settings,
+    database_url: str,
+    redis_url: str,
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from mysetlist.api import create_app
 
-    keys = ("MYSETLIST_GROUP_COMMIT_MAX_QUEUE", "MYSETLIST_GROUP_COMMIT_CONNECTIONS")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update({keys[0]: "4", keys[1]: "1"})
+    monkeypatch.setenv("MYSETLIST_GROUP_COMMIT_MAX_QUEUE", "4")
+    monkeypatch.setenv("MYSETLIST_GROUP_COMMIT_CONNECTIONS", "1")
     marker = "bp-" + uuid.uuid4().hex
-    try:
-        app = create_app(settings, database_url, redis_url)
-        with serve_app(app) as url:
-            # Hold the dedup table so the writer's transaction blocks mid-flush.
-            blocker = await psycopg.AsyncConnection.connect(database_url)
-            await blocker.execute("LOCK TABLE analytics.event_dedup IN EXCLUSIVE MODE")
-            async with httpx.AsyncClient(base_url=url, timeout=30) as c:
-                body = {"event_type": "search", "anonymous_id": marker}
+    app = create_app(settings, database_url, redis_url)
+    with serve_app(app) as url:
+        # Hold the dedup table so the writer's transaction blocks mid-flush.
+        blocker = await psycopg.AsyncConnection.connect(database_url)
+        await blocker.execute("LOCK TABLE analytics.event_dedup IN EXCLUSIVE MODE")
+        async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+            body = {"event_type": "search", "anonymous_id": marker}
 
-                async def post() -> httpx.Response:
-                    return await c.post("/api/analytics/events", json=body)
+            async def post() -> httpx.Response:
+                return await c.post("/api/analytics/events", json=body)
 
-                first = asyncio.create_task(post())  # taken by the (now blocked) flush
-                await asyncio.sleep(0.3)
-                queued = [asyncio.create_task(post()) for _ in range(4)]  # fills the queue
-                await asyncio.sleep(0.3)
-                rejected = await post()
-                assert not first.done()
-                assert not any(t.done() for t in queued)  # no ack before commit
-                assert await count_events(runtime, "anonymous_id = %s", (marker,)) == 0
-                await blocker.rollback()
-                await blocker.close()
-                done = await asyncio.gather(first, *queued)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+            first = asyncio.create_task(post())  # taken by the (now blocked) flush
+            await asyncio.sleep(0.3)
+            queued = [asyncio.create_task(post()) for _ in range(4)]  # fills the queue
+            await asyncio.sleep(0.3)
+            rejected = await post()
+            assert not first.done()
+            assert not any(t.done() for t in queued)  # no ack before commit
+            assert await count_events(runtime, "anonymous_id = %s", (marker,)) == 0
+            await blocker.rollback()
+            await blocker.close()
+            done = await asyncio.gather(first, *queued)
     assert rejected.status_code == 503, rejected.text
     assert int(rejected.headers["retry-after"]) >= 1
     assert [r.status_code for r in done] == [202] * 5

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from datetime import UTC, datetime
@@ -124,36 +123,31 @@ async def test_redis_down_ingest_still_acks_and_live_is_degraded(
 
 
 async def test_rate_limit_gives_429_with_retry_after(
-    settings: Settings, database_url: str, redis_url: str, token_for: Any
+    settings: Settings,
+    database_url: str,
+    redis_url: str,
+    token_for: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from mysetlist.api import create_app
 
-    saved = {k: os.environ.get(k) for k in ("MYSETLIST_RATE_LIMIT_ANONYMOUS",
-                                            "MYSETLIST_RATE_LIMIT_USER")}  # fmt: skip
-    os.environ["MYSETLIST_RATE_LIMIT_ANONYMOUS"] = "5/minute"
-    os.environ["MYSETLIST_RATE_LIMIT_USER"] = "3/minute"
-    try:
-        app = create_app(settings, database_url, redis_url)
-        with serve_app(app) as url:
-            async with httpx.AsyncClient(base_url=url) as c:
-                # distinct "IPs" are not possible on loopback: one anonymous caller
-                statuses = []
-                for _ in range(7):
-                    r = await c.post(EVENTS, json={"event_type": "search", "anonymous_id": "rl"})
-                    statuses.append(r.status_code)
-                limited = r
-                user = str(uuid.uuid4())
-                auth = {"Authorization": f"Bearer {token_for(user)}"}
-                user_statuses = [
-                    (await c.post(EVENTS, json={"event_type": "search"}, headers=auth)).status_code
-                    for _ in range(4)
-                ]
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    monkeypatch.setenv("MYSETLIST_RATE_LIMIT_ANONYMOUS", "5/minute")
+    monkeypatch.setenv("MYSETLIST_RATE_LIMIT_USER", "3/minute")
+    app = create_app(settings, database_url, redis_url)
+    with serve_app(app) as url:
+        async with httpx.AsyncClient(base_url=url) as c:
+            # distinct "IPs" are not possible on loopback: one anonymous caller
+            statuses = []
+            for _ in range(7):
+                r = await c.post(EVENTS, json={"event_type": "search", "anonymous_id": "rl"})
+                statuses.append(r.status_code)
+            limited = r
+            user = str(uuid.uuid4())
+            auth = {"Authorization": f"Bearer {token_for(user)}"}
+            user_statuses = [
+                (await c.post(EVENTS, json={"event_type": "search"}, headers=auth)).status_code
+                for _ in range(4)
+            ]
     # the window may roll over during the loop, so count rather than assume positions
     assert statuses.count(429) >= 1
     assert statuses[0] == 202
