@@ -104,6 +104,15 @@ async def fetch_all_in(
         return await cur.fetchall()
 
 
+async def fetch_one_in(
+    conn: psycopg.AsyncConnection[Any], query: Any, params: Any = None
+) -> Row | None:
+    """The first row as a dict (None when there is none), on a connection."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchone()
+
+
 def with_database(url: str, dbname: str) -> str:
     """`url` pointing at another database on the same server (URL form kept)."""
     from urllib.parse import urlsplit, urlunsplit
