@@ -28,7 +28,14 @@ def _token(payload: dict[str, Any], key: Any = TEST_JWT_SECRET, alg: str = "HS25
 
 def _claims(**over: Any) -> dict[str, Any]:
     now = int(time.time())
-    return {"sub": str(uuid.uuid4()), "role": "authenticated", "iat": now, "exp": now + 600, **over}
+    return {
+        "sub": str(uuid.uuid4()), "role": "authenticated", "aud": "authenticated",
+        "iat": now, "exp": now + 600, **over,
+    }  # fmt: skip
+
+
+def _without(claims: dict[str, Any], name: str) -> dict[str, Any]:
+    return {k: v for k, v in claims.items() if k != name}
 
 
 def _b64(data: bytes) -> str:
@@ -52,7 +59,12 @@ BAD_TOKENS = {
     ),
     "unknown role": lambda: _token(_claims(role="superuser")),
     "sub not a uuid": lambda: _token(_claims(sub="123")),
-    "no exp": lambda: _token({"sub": str(uuid.uuid4()), "role": "authenticated"}),
+    "no exp": lambda: _token(_without(_claims(), "exp")),
+    # the audience is checked by default (Supabase's `authenticated`), service_role included
+    "no aud": lambda: _token(_without(_claims(), "aud")),
+    "another service's aud": lambda: _token(_claims(aud="billing-service")),
+    "service_role without aud": lambda: _token(_without(_claims(role="service_role"), "aud")),
+    "service_role, another aud": lambda: _token(_claims(role="service_role", aud="anon")),
 }
 
 
@@ -145,3 +157,35 @@ def test_rs256_through_jwks(settings: Settings) -> None:
             verifier.verify(forged)
     finally:
         server.shutdown()
+
+
+def test_minted_tokens_carry_the_audience_and_verify(settings: Settings) -> None:
+    from mysetlist.core.auth import TokenVerifier, mint_token
+
+    verifier = TokenVerifier(settings)
+    for role in ("authenticated", "service_role"):
+        token = mint_token(settings, str(uuid.uuid4()), role=role)
+        assert jwt.decode(token, options={"verify_signature": False})["aud"] == "authenticated"
+        assert verifier.verify(token).role == role
+    # an audience as a list (RFC 7519 allows it) passes when it names ours
+    assert verifier.verify(_token(_claims(aud=["other", "authenticated"]))).user_id
+
+
+def test_jwt_audience_overrides_the_default(settings: Settings) -> None:
+    from mysetlist.core.auth import AuthError, TokenVerifier, mint_token
+
+    ours = settings.model_copy(update={"jwt_audience": "mysetlist-api"})
+    verifier = TokenVerifier(ours)
+    assert verifier.verify(_token(_claims(aud="mysetlist-api"))).role == "authenticated"
+    assert verifier.verify(mint_token(ours, str(uuid.uuid4()), role="service_role")).is_operator
+    with pytest.raises(AuthError, match="mysetlist-api"):
+        verifier.verify(_token(_claims()))  # aud=authenticated is not ours any more
+
+
+def test_jwt_audience_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mysetlist.core.config import load_settings
+
+    monkeypatch.delenv("JWT_AUDIENCE", raising=False)
+    assert load_settings().jwt_audience == "authenticated"
+    monkeypatch.setenv("JWT_AUDIENCE", "mysetlist-api")
+    assert load_settings().jwt_audience == "mysetlist-api"

@@ -4,6 +4,13 @@
 `app_metadata.admin = true` marks an operator. HS256 tokens are checked against
 `JWT_SECRET`; RS256/ES256 tokens against the keys at `JWT_JWKS_URL`. `alg: none` is never
 accepted because the allowed algorithms are fixed per key source.
+
+Every token must carry `aud` = `JWT_AUDIENCE` (default `authenticated`, Supabase's audience
+for user sessions), so a token the same issuer minted for another service is refused.
+`service_role` tokens too: Supabase's own service key has neither `aud` nor a user `sub`, so
+it was never accepted here (we need a `sub`); exempting the most powerful role from the
+audience check would only widen what a stray token of that issuer can do. Operator tokens
+come from `mint_token` (`mysetlist token --role service_role`), which sets `aud`.
 """
 
 from __future__ import annotations
@@ -57,10 +64,7 @@ class TokenVerifier:
         except jwt.DecodeError as exc:
             raise AuthError(f"malformed token: {exc}") from None
         alg = header.get("alg")
-        options: jwt.types.Options = {
-            "require": ["exp", "sub"],
-            "verify_aud": self._audience is not None,
-        }
+        options: jwt.types.Options = {"require": ["exp", "sub", "aud"], "verify_aud": True}
         try:
             if alg == "HS256":
                 payload = jwt.decode(
@@ -81,6 +85,8 @@ class TokenVerifier:
             raise AuthError("token is not valid yet") from None
         except jwt.InvalidSignatureError:
             raise AuthError("token signature does not verify") from None
+        except jwt.InvalidAudienceError:
+            raise AuthError(f"token audience (aud) is not {self._audience!r}") from None
         except jwt.PyJWKClientError as exc:
             raise AuthError(f"no key to verify the token: {exc}") from None
         except jwt.InvalidTokenError as exc:
@@ -117,7 +123,7 @@ def mint_token(
     payload: dict[str, Any] = {
         "sub": str(uuid.UUID(str(user_id))),
         "role": role,
-        "aud": settings.jwt_audience or "authenticated",
+        "aud": settings.jwt_audience,
         "iat": now,
         "exp": now + ttl_seconds,
         "app_metadata": {"admin": admin},

@@ -53,7 +53,10 @@ class Settings(BaseSettings):
 
     jwt_secret: str | None = Field(default=None, validation_alias="JWT_SECRET")
     jwt_jwks_url: str | None = Field(default=None, validation_alias="JWT_JWKS_URL")
-    jwt_audience: str | None = Field(default=None, validation_alias="JWT_AUDIENCE")
+    # Every token must carry this `aud`; Supabase issues user tokens with "authenticated".
+    jwt_audience: str = Field(
+        default="authenticated", min_length=1, validation_alias="JWT_AUDIENCE"
+    )
     encryption_key: str | None = Field(default=None, validation_alias="MYSETLIST_ENCRYPTION_KEY")
 
     analytics_batch_size: int = Field(
