@@ -26,7 +26,7 @@ import pytest
 import uvicorn
 
 from mysetlist.core.config import Settings, load_settings
-from mysetlist.core.db import with_database
+from mysetlist.core.db import Database, with_database
 from mysetlist.core.embedded import EmbeddedPostgres, EmbeddedValkey
 from mysetlist.core.migrate import apply_migrations
 from mysetlist.core.runtime import Runtime, open_runtime
@@ -163,5 +163,77 @@ def token_for(settings: Settings) -> Any:
 
     def make(user_id: str | uuid.UUID, *, admin: bool = False, role: str = "authenticated") -> str:
         return mint_token(settings, str(user_id), role=role, admin=admin)
+
+    return make
+
+
+@contextmanager
+def database_with_non_superuser_owner(admin_url: str) -> Iterator[str]:
+    """A new database owned and migrated by a plain login role, as on a managed PostgreSQL
+    (RDS, Supabase), where the migrating role is no superuser and does not bypass RLS.
+
+    Only what a DBA does there is done as superuser: create the role and the database, and
+    make the role a member of the API roles (Supabase's `postgres` is one already). The API
+    roles themselves are cluster-wide and exist once any migration ran as a superuser.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    suffix = uuid.uuid4().hex[:10]
+    owner, password, name = (
+        f"mysetlist_owner_{suffix}",
+        uuid.uuid4().hex,
+        f"mysetlist_managed_{suffix}",
+    )
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE ROLE {owner} LOGIN PASSWORD '{password}'"
+            " NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"
+        )
+        conn.execute(f"GRANT anon, authenticated, service_role TO {owner}")
+        conn.execute(f'CREATE DATABASE "{name}" OWNER {owner}')
+    try:
+        parts = urlsplit(admin_url)
+        host = parts.netloc.rpartition("@")[2]
+        url = urlunsplit(parts._replace(netloc=f"{owner}:{password}@{host}", path="/" + name))
+        apply_migrations(url)
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f"DROP ROLE IF EXISTS {owner}")
+
+
+@pytest.fixture(scope="session")
+def non_superuser_owner_url(servers: Servers, database_url: str) -> Iterator[str]:
+    # database_url first: its superuser migration creates the cluster-wide API roles.
+    with database_with_non_superuser_owner(servers.admin_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def non_superuser_owner_db(non_superuser_owner_url: str) -> AsyncIterator[Database]:
+    db = Database(non_superuser_owner_url, max_size=4)
+    await db.open()
+    yield db
+    await db.close()
+
+
+@pytest.fixture(params=["superuser owner", "non-superuser owner"])
+def owner_db(
+    request: pytest.FixtureRequest, runtime: Runtime, non_superuser_owner_db: Database
+) -> Database:
+    """The database as each kind of owner migrated it; RLS tests run against both."""
+    return runtime.db if request.param == "superuser owner" else non_superuser_owner_db
+
+
+@pytest.fixture
+def claims_for(settings: Settings) -> Any:
+    """Claims as the API gets them: a minted token, verified like a request's."""
+    from mysetlist.core.auth import Claims, TokenVerifier, mint_token
+
+    verifier = TokenVerifier(settings)
+
+    def make(user_id: str | uuid.UUID, *, admin: bool = False) -> Claims:
+        return verifier.verify(mint_token(settings, str(user_id), admin=admin))
 
     return make
