@@ -33,6 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 
 MAX_EVENT_BYTES = 32 * 1024  # Segment's per-event limit; we apply it everywhere
 MAX_SEGMENT_BATCH_BYTES = 500 * 1024
+# Deepest nesting of objects and arrays in a request body (the body itself is level 1).
+# Events are shallow; orjson cannot re-serialise beyond 254 levels, and walking unbounded
+# depth anywhere would be an easy way to make a request expensive.
+MAX_JSON_DEPTH = 32
 
 KNOWN_EVENT_TYPES = (
     "page_view", "artist_view", "show_view", "search", "vote", "follow", "unfollow",
@@ -223,14 +227,43 @@ def _check_nul(body: bytes) -> None:
         )  # fmt: skip
 
 
+def _too_deep() -> InvalidEvents:
+    return InvalidEvents(
+        400, "Bad Request", f"JSON nesting is deeper than the limit of {MAX_JSON_DEPTH} levels",
+        [{"index": 0, "field": "body",
+          "message": f"objects and arrays nest at most {MAX_JSON_DEPTH} deep"}],
+    )  # fmt: skip
+
+
+def _check_depth(payload: Any) -> None:
+    """400 when objects/arrays nest deeper than MAX_JSON_DEPTH (walked level by level, so
+    the check itself cannot recurse)."""
+    level: list[Any] = [payload] if isinstance(payload, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            raise _too_deep()
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, (dict, list))
+        ]
+
+
 def parse_json(body: bytes) -> Any:
     if not body:
         raise InvalidEvents(400, "Bad Request", "the request body is empty", [])
     _check_nul(body)
     try:
-        return orjson.loads(body)
+        payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit"):  # orjson's own limit (1024): same answer
+            raise _too_deep() from None
         raise InvalidEvents(400, "Bad Request", f"malformed JSON: {exc}", []) from None
+    _check_depth(payload)
+    return payload
 
 
 # -- our endpoint: body -> rows -------------------------------------------------------------------
