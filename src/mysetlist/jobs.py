@@ -1,7 +1,8 @@
 """The job queue: one procrastinate App with every capability's tasks and schedules.
 
 A capability that has background work exposes `register(app, settings)` in its `jobs`
-module; this file only gathers them.
+module; this file only gathers them. Task names, queues and overlap follow the
+conventions in `core/job_queue.py`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import procrastinate
 
 from mysetlist.capabilities import capability_modules
 from mysetlist.core.config import Settings
+from mysetlist.core.job_queue import job_app
 
 log = logging.getLogger(__name__)
 
 
 def make_job_app(database_url: str, settings: Settings) -> procrastinate.App:
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=database_url))
+    app = job_app(database_url)
     for module in capability_modules("jobs"):
         module.register(app, settings)
     return app

@@ -4,6 +4,11 @@ User-facing reads go through `Database.as_user`, which opens a transaction, swit
 the non-owner role `authenticated` and sets the JWT claims the way PostgREST/Supabase do,
 so row-level security policies written as `auth.uid() = user_id` hold in the database
 even if a route forgets a filter.
+
+Every session runs in UTC (storage is UTC; user time zones apply only at the edges): the
+pool's connections and those from `connect` (a dedicated connection for work that cannot
+share the pool, e.g. autocommit DDL, `REINDEX CONCURRENTLY`, a long-held session lock) get
+`SET TIME ZONE 'UTC'` here and nowhere else.
 """
 
 from __future__ import annotations
@@ -32,9 +37,23 @@ def read_sql(package: str, name: str) -> str:
 
 
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
-    # Storage is UTC; user time zones only apply at the edges.
     await conn.execute("SET TIME ZONE 'UTC'")
     await conn.commit()
+
+
+async def connect(
+    url: str, *, application_name: str, autocommit: bool = False
+) -> psycopg.AsyncConnection[Row]:
+    """A dedicated connection outside the pool, in UTC, returning rows as dicts."""
+    conn = await psycopg.AsyncConnection.connect(
+        url, autocommit=autocommit, application_name=application_name, row_factory=dict_row
+    )
+    try:
+        await _configure(conn)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
 
 
 class Database:

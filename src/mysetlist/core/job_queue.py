@@ -1,26 +1,108 @@
-"""Deferring a procrastinate job inside the caller's own transaction.
+"""The job queue (procrastinate): its one App constructor, the conventions every task
+follows, task-level mutual exclusion, and deferring a job inside the caller's transaction.
 
-A job deferred on another connection can be lost (the caller commits, then dies before the
-defer) or can run for a row that was rolled back. Here the job row is written by the same
-connection and transaction as the caller's rows, so both commit or neither does.
+Conventions (every capability's `jobs.py` follows them; tests/core/test_task_conventions.py
+checks them on the assembled app):
 
-procrastinate's `PsycopgConnector.open_async(pool=…)` accepts an external pool, and for
-queries only ever asks it for `pool.connection()`; handing it an object whose `connection()`
-yields the caller's connection keeps procrastinate's own `defer` (its SQL, its queueing-lock
-and JSON handling) while putting the write in our transaction.
+- Task name `<capability>.<task>` (`tracking.hourly_rollup`, `warehouse.etl_daily`); the
+  run log (`core.run_log`) records runs under the same name, and a watermark an activity
+  keeps is named after it too.
+- Queue = the capability's name (`tracking`, `warehouse`). A worker listens to every queue
+  unless told otherwise; queues exist to run or drain one capability's work separately.
+- Periodic tasks: `queueing_lock` = the task name (at most one waiting job per task; a
+  missed tick is not queued twice) and `periodic_id` = the task name.
+- Overlap (at most one *running* job of a task): a PostgreSQL session advisory lock
+  (`hold_task_lock`, `try_advisory_lock`), never procrastinate's `lock=`. A procrastinate
+  lock is a column of the job row: when a worker is killed (`kill -9`, OOM, a lost host)
+  its job stays `doing` and keeps the lock, and every later job with that lock waits until
+  someone runs stalled-job recovery (`job_manager.get_stalled_jobs` + `retry_job`, which
+  procrastinate leaves to the application) — a dead worker wedges the queue. An advisory
+  lock belongs to the database session, so the server releases it the moment the dead
+  worker's connection drops. A task that finds its lock taken returns at once (the next
+  tick comes soon) or raises a retryable error, as the task decides.
+
+`defer_in_transaction` writes a job in the caller's transaction (commits or rolls back
+with the caller's rows). procrastinate's own schema is installed and version-checked by
+`core.migrate`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import procrastinate
 from psycopg import AsyncConnection
+from psycopg.rows import tuple_row
+
+from mysetlist.core.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def job_app(database_url: str) -> procrastinate.App:
+    """A procrastinate App on `database_url`, without tasks (`mysetlist.jobs.make_job_app`
+    adds every capability's). Enough to defer by task name, cancel or inspect jobs."""
+    return _app(procrastinate.PsycopgConnector(conninfo=database_url))
+
+
+def _app(connector: procrastinate.PsycopgConnector) -> procrastinate.App:
+    return procrastinate.App(connector=connector)
+
+
+async def try_advisory_lock(conn: AsyncConnection[Any], name: str) -> bool:
+    """Take the session advisory lock `name` on `conn` if free; True when taken.
+
+    Held until `advisory_unlock` or until the session ends (the server frees it when the
+    holder's connection drops, however its process died)."""
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,))
+        row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def advisory_unlock(conn: AsyncConnection[Any], name: str) -> None:
+    await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
+
+
+@contextlib.asynccontextmanager
+async def hold_task_lock(db: Database, name: str) -> AsyncIterator[bool]:
+    """Hold the advisory lock `name` for the body if free; yields whether it was taken.
+
+    The lock lives on a pooled connection kept aside for the body (not used for the
+    work). If the unlock fails the connection is closed, which frees the lock, rather
+    than going back to the pool still holding it."""
+    async with db.pool.connection() as conn:
+        await conn.set_autocommit(True)
+        try:
+            if not await try_advisory_lock(conn, name):
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                try:
+                    await advisory_unlock(conn, name)
+                except BaseException:
+                    await conn.close()
+                    raise
+        finally:
+            if not conn.closed:
+                await conn.set_autocommit(False)
 
 
 class _CallersConnection:
-    """The part of `psycopg_pool.AsyncConnectionPool` a connector uses to run a query."""
+    """The part of `psycopg_pool.AsyncConnectionPool` a connector uses to run a query.
+
+    A job deferred on another connection can be lost (the caller commits, then dies before
+    the defer) or can run for a row that was rolled back; written on the caller's own
+    connection and transaction, both commit or neither does. procrastinate's
+    `PsycopgConnector.open_async(pool=…)` accepts an external pool and for queries only
+    asks it for `pool.connection()`, so handing it this keeps procrastinate's own `defer`
+    (its SQL, queueing-lock and JSON handling) while the write joins our transaction.
+    """
 
     def __init__(self, conn: AsyncConnection[Any]) -> None:
         self._conn = conn
@@ -35,7 +117,6 @@ async def defer_in_transaction(
     *,
     queue: str,
     queueing_lock: str | None = None,
-    lock: str | None = None,
     **task_kwargs: Any,
 ) -> int:
     """Defer `task_name` with `task_kwargs` on `conn`; returns the job id.
@@ -48,8 +129,9 @@ async def defer_in_transaction(
         raise RuntimeError("defer_in_transaction needs an open transaction on conn")
     connector = procrastinate.PsycopgConnector()
     await connector.open_async(pool=_CallersConnection(conn))  # type: ignore[arg-type]
-    app = procrastinate.App(connector=connector)
-    job_id: int = await app.configure_task(
-        task_name, queue=queue, queueing_lock=queueing_lock, lock=lock
-    ).defer_async(**task_kwargs)
+    job_id: int = (
+        await _app(connector)
+        .configure_task(task_name, queue=queue, queueing_lock=queueing_lock)
+        .defer_async(**task_kwargs)
+    )
     return job_id

@@ -1,4 +1,5 @@
-"""Schema migrations: plain SQL files applied by yoyo-migrations, plus procrastinate's schema.
+"""Schema migrations: plain SQL files applied by yoyo-migrations, plus procrastinate's schema
+(installed once, then version-checked: see `_apply_job_queue_schema`).
 
 Each capability keeps its migrations in its own `migrations/` folder; they are applied in
 the order of `MIGRATION_PACKAGES` (a capability may only depend on those before it), and
@@ -7,8 +8,10 @@ by file name within a folder.
 
 from __future__ import annotations
 
+import importlib.metadata
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from yoyo import get_backend, read_migrations
@@ -51,21 +54,89 @@ def apply_migrations(database_url: str) -> list[str]:
     return applied
 
 
-def _apply_job_queue_schema(database_url: str) -> None:
-    """procrastinate's tables, installed once (its own upgrades are its migrations)."""
-    from procrastinate import App, SyncPsycopgConnector
+class JobQueueSchemaOutdated(RuntimeError):
+    """The job queue's tables are not at the schema the installed procrastinate expects."""
 
+
+def shipped_job_queue_migrations() -> list[str]:
+    """procrastinate's SQL migrations shipped with the installed version, in order."""
+    from procrastinate.schema import SchemaManager
+
+    folder = Path(SchemaManager.get_migrations_path())
+    return sorted(path.name for path in folder.glob("*.sql"))
+
+
+def _apply_job_queue_schema(database_url: str) -> None:
+    """Install procrastinate's tables on a new database, and on an existing one check that
+    they are at the schema the installed procrastinate expects.
+
+    procrastinate ships schema changes as SQL migrations in two halves (`*_pre_*` before
+    the new version's workers start, `*_post_*` once no old worker runs), which a deploy
+    must order around its workers; applying them at some process's start could break the
+    workers still running the old version. So procrastinate is pinned to one version
+    (pyproject), the migration its schema includes is recorded at install
+    (`public.job_queue_schema`), and a start with a newer procrastinate whose migrations
+    are not applied fails here, naming them, instead of failing later inside a worker.
+    """
+    from procrastinate.schema import SchemaManager
+
+    shipped = shipped_job_queue_migrations()
+    latest = shipped[-1]
+    version = importlib.metadata.version("procrastinate")
     with psycopg.connect(database_url, autocommit=True) as conn:
-        installed = conn.execute("SELECT to_regclass('public.procrastinate_jobs')").fetchone()
-        if installed and installed[0] is not None:
-            return
         # Serialise concurrent first starts.
-        conn.execute("SELECT pg_advisory_lock(872361)")
+        conn.execute("SELECT pg_advisory_lock(hashtextextended('mysetlist.job_queue_schema', 0))")
         try:
-            installed = conn.execute("SELECT to_regclass('public.procrastinate_jobs')").fetchone()
-            if installed and installed[0] is None:
-                app = App(connector=SyncPsycopgConnector(conninfo=database_url))
-                with app.open():
-                    app.schema_manager.apply_schema()
+            with conn.transaction():
+                found = conn.execute("SELECT to_regclass('public.procrastinate_jobs')").fetchone()
+                recorded = conn.execute(
+                    "SELECT procrastinate_version, last_migration FROM public.job_queue_schema"
+                ).fetchone()
+                if found is None or found[0] is None:
+                    conn.execute(SchemaManager.get_schema())
+                    _record_job_queue_schema(conn, version, latest)
+                elif recorded is None:
+                    # Installed before versions were recorded: by the pinned version.
+                    _record_job_queue_schema(conn, version, latest)
+                else:
+                    _check_job_queue_schema(shipped, version, *recorded)
+                    # A release without schema changes: only the version moves.
+                    conn.execute(
+                        "UPDATE public.job_queue_schema SET procrastinate_version = %s"
+                        " WHERE procrastinate_version <> %s",
+                        (version, version),
+                    )
         finally:
-            conn.execute("SELECT pg_advisory_unlock(872361)")
+            conn.execute(
+                "SELECT pg_advisory_unlock(hashtextextended('mysetlist.job_queue_schema', 0))"
+            )
+
+
+def _record_job_queue_schema(conn: psycopg.Connection[Any], version: str, latest: str) -> None:
+    conn.execute(
+        """INSERT INTO public.job_queue_schema (procrastinate_version, last_migration)
+           VALUES (%s, %s)""",
+        (version, latest),
+    )
+
+
+def _check_job_queue_schema(
+    shipped: list[str], version: str, recorded_version: str, recorded_migration: str
+) -> None:
+    pending = [name for name in shipped if name > recorded_migration]
+    if pending:
+        raise JobQueueSchemaOutdated(
+            f"the job queue's tables were installed by procrastinate {recorded_version} "
+            f"(schema up to {recorded_migration}); procrastinate {version} needs these "
+            f"migrations first: {', '.join(pending)}. Apply them in order from "
+            f"`procrastinate schema --migrations-path` (the *_pre_* ones before starting "
+            f"the new version, the *_post_* ones once no old worker runs), then run: "
+            f"UPDATE public.job_queue_schema SET procrastinate_version = '{version}', "
+            f"last_migration = '{shipped[-1]}'"
+        )
+    if recorded_migration > shipped[-1]:
+        raise JobQueueSchemaOutdated(
+            f"the job queue's tables are at procrastinate {recorded_version}'s schema "
+            f"(up to {recorded_migration}), newer than the installed procrastinate "
+            f"{version} knows: install procrastinate=={recorded_version}"
+        )

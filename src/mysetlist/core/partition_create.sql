@@ -1,0 +1,1 @@
+CREATE TABLE {partition} PARTITION OF {parent} FOR VALUES FROM ({lo}) TO ({hi})

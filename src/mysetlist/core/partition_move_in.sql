@@ -1,0 +1,1 @@
+INSERT INTO {parent} SELECT * FROM _partition_rows
