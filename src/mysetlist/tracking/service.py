@@ -84,6 +84,7 @@ class IngestService:
             anonymous=tracking.rate_limit_anonymous,
             write_key=tracking.rate_limit_write_key,
             user=tracking.rate_limit_user,
+            auth_failure=tracking.rate_limit_auth_failures,
             enabled=tracking.rate_limit_enabled,
             key_prefix=tracking.redis_key_prefix,
         )
