@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from mysetlist.core import runtime as core_runtime
 from mysetlist.core.config import Settings
+from mysetlist.core.job_queue import try_advisory_lock
 from mysetlist.core.runtime import Runtime
 from mysetlist.jobs import make_job_app
+from mysetlist.tracking.maintenance import ROLLUP, UPKEEP
 
 pytestmark = pytest.mark.db
 
 
 async def _runs(runtime: Runtime, name: str) -> int:
     row = await runtime.db.fetch_one(
-        "SELECT count(*) AS n FROM analytics.tracking_job_runs"
-        " WHERE name = %s AND status = 'succeeded'",
+        "SELECT count(*) AS n FROM analytics.job_runs WHERE task = %s AND status = 'succeeded'",
         (name,),
     )
     assert row is not None
@@ -28,9 +30,9 @@ async def test_tracking_tasks_are_periodic_and_run_in_a_worker(
     app = make_job_app(database_url, settings)
     assert {"tracking.hourly_rollup", "tracking.partition_upkeep"} <= set(app.tasks)
     periodic = {p.periodic_id: p.cron for p in app.periodic_registry.periodic_tasks.values()}
-    assert periodic["tracking-hourly-rollup"] == "* * * * * */20"
-    assert periodic["tracking-partition-upkeep"] == "7 * * * *"
-    before = (await _runs(runtime, "hourly_rollup"), await _runs(runtime, "partition_upkeep"))
+    assert periodic["tracking.hourly_rollup"] == "* * * * * */20"
+    assert periodic["tracking.partition_upkeep"] == "7 * * * *"
+    before = (await _runs(runtime, ROLLUP), await _runs(runtime, UPKEEP))
     # Tasks reach the database through the process's current runtime; earlier tests' apps
     # replaced (and closed) it, so point it back at this session's open runtime.
     monkeypatch.setattr(core_runtime, "_current", runtime)
@@ -39,8 +41,48 @@ async def test_tracking_tasks_are_periodic_and_run_in_a_worker(
         await app.configure_task("tracking.partition_upkeep").defer_async(timestamp=0)
         await app.run_worker_async(
             wait=False, install_signal_handlers=False, concurrency=1,
-            queues=["default"], listen_notify=False,
+            queues=["tracking"], listen_notify=False,
         )  # fmt: skip
-    after = (await _runs(runtime, "hourly_rollup"), await _runs(runtime, "partition_upkeep"))
+    after = (await _runs(runtime, ROLLUP), await _runs(runtime, UPKEEP))
     assert after[0] >= before[0] + 1
     assert after[1] == before[1] + 1
+
+
+async def test_a_running_rollup_makes_the_next_tick_do_nothing_and_a_dead_holder_frees_it(
+    database_url: str, settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_job_app(database_url, settings)
+    # No procrastinate `lock`: a killed worker's `doing` job would hold it until stalled-job
+    # recovery; the advisory lock dies with the worker's database session instead.
+    assert app.tasks[ROLLUP].lock is None
+    monkeypatch.setattr(core_runtime, "_current", runtime)
+    holder = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+    try:
+        assert await try_advisory_lock(holder, ROLLUP)  # "another worker is rolling up"
+        before = await _runs(runtime, ROLLUP)
+        async with app.open_async():
+            job_id = await app.configure_task(ROLLUP).defer_async(timestamp=1)
+            await app.run_worker_async(
+                wait=False, install_signal_handlers=False, concurrency=1,
+                queues=["tracking"], listen_notify=False,
+            )  # fmt: skip
+        assert await _runs(runtime, ROLLUP) == before  # skipped, not run alongside
+        job = await runtime.db.fetch_one(
+            "SELECT status::text FROM procrastinate_jobs WHERE id = %s", (job_id,)
+        )
+        assert job == {"status": "succeeded"}
+        # The holder dies (its session is killed, as when its process is): the lock is free.
+        await runtime.db.fetch_one("SELECT pg_terminate_backend(%s)", (holder.info.backend_pid,))
+    finally:
+        await holder.close()
+    async with app.open_async():
+        job_id = await app.configure_task(ROLLUP).defer_async(timestamp=2)
+        await app.run_worker_async(
+            wait=False, install_signal_handlers=False, concurrency=1,
+            queues=["tracking"], listen_notify=False,
+        )  # fmt: skip
+    run = await runtime.db.fetch_one(
+        "SELECT status, job_id FROM analytics.job_runs WHERE task = %s ORDER BY id DESC LIMIT 1",
+        (ROLLUP,),
+    )
+    assert run == {"status": "succeeded", "job_id": job_id}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from mysetlist.core.runtime import Runtime
 from mysetlist.tracking import maintenance
 from mysetlist.tracking.config import TrackingSettings
-from mysetlist.tracking.events import EventRow
+from mysetlist.tracking.events import EventRow, IdentityLink
 from mysetlist.tracking.group_commit import GroupCommitWriter
 
 pytestmark = pytest.mark.db
@@ -23,11 +24,13 @@ def _row(event_type: str, at: datetime, *, user: str | None = None, anon: str | 
                     event_type, None, "{}", "test", at)  # fmt: skip
 
 
-async def _write(runtime: Runtime, rows: list[EventRow]) -> None:
+async def _write(
+    runtime: Runtime, rows: list[EventRow], links: Sequence[IdentityLink] = ()
+) -> None:
     writer = GroupCommitWriter(runtime.database_url, connections=1)
     await writer.start()
     try:
-        await writer.submit(rows)
+        await writer.submit(rows, links)
     finally:
         await writer.stop()
 
@@ -76,7 +79,11 @@ async def test_hourly_rollup_matches_hand_computed_and_is_incremental(runtime: R
     # visitor a1 signs in now: its earlier events in that hour become u3's, and the next
     # run recomputes the hour although nothing new was received for it
     u3 = str(uuid.uuid4())
-    await _write(runtime, [_row("page_view", datetime.now(UTC), user=u3, anon="a1")])
+    await _write(
+        runtime,
+        [_row("page_view", datetime.now(UTC), user=u3, anon="a1")],
+        [IdentityLink("anonymous", "a1", uuid.UUID(u3))],  # proven at ingest
+    )
     await maintenance.rollup_hourly(runtime.db, tracking, lag=timedelta(0))
     got = await _hourly(runtime, hour)
     assert got["page_view"] == (4, 2, 3, 1)  # users u1, u3; anonymous a2 only
@@ -86,8 +93,8 @@ async def test_hourly_rollup_matches_hand_computed_and_is_incremental(runtime: R
     await maintenance.rollup_hourly(runtime.db, tracking, lag=timedelta(0))
     assert await _hourly(runtime, hour) == got
     runs = await runtime.db.fetch_all(
-        "SELECT status, rows, finished_at FROM analytics.tracking_job_runs"
-        " WHERE name = 'hourly_rollup' ORDER BY id DESC LIMIT 3"
+        "SELECT status, rows, finished_at FROM analytics.job_runs"
+        " WHERE task = 'tracking.hourly_rollup' ORDER BY id DESC LIMIT 3"
     )
     assert [r["status"] for r in runs] == ["succeeded"] * 3
     assert all(r["finished_at"] is not None for r in runs)
@@ -181,8 +188,8 @@ async def test_retention_drops_old_partitions_and_applies_per_type_overrides(
     kept: list[tuple[Any, int]] = [(r["event_type"], (now - r["created_at"]).days) for r in left]
     assert kept == [("vote", 40), ("search", 2)]
     last = await runtime.db.fetch_one(
-        "SELECT status, details FROM analytics.tracking_job_runs"
-        " WHERE name = 'partition_upkeep' ORDER BY id DESC LIMIT 1"
+        "SELECT status, details FROM analytics.job_runs"
+        " WHERE task = 'tracking.partition_upkeep' ORDER BY id DESC LIMIT 1"
     )
     assert last is not None
     assert last["status"] == "succeeded"

@@ -1,0 +1,1 @@
+DELETE FROM public.platform_metrics WHERE recorded_at < %(oldest)s
