@@ -42,6 +42,9 @@ class TrackingSettings(BaseSettings):
         default="20000/second", validation_alias="MYSETLIST_RATE_LIMIT_WRITE_KEY"
     )  # per write key (Segment/PostHog sources)
     rate_limit_user: str = Field(default="100/second", validation_alias="MYSETLIST_RATE_LIMIT_USER")
+    rate_limit_auth_failures: str = Field(
+        default="30/minute", validation_alias="MYSETLIST_RATE_LIMIT_AUTH_FAILURES"
+    )  # per client IP: failed write-key checks; beyond it every write-key call is a 429
     rate_limit_enabled: bool = Field(default=True, validation_alias="MYSETLIST_RATE_LIMIT_ENABLED")
 
     # Namespace of our Redis keys (live metrics, rate-limit windows), so deployments or test
@@ -75,7 +78,12 @@ class TrackingSettings(BaseSettings):
         default=30.0, ge=0, validation_alias="MYSETLIST_WRITE_KEY_CACHE_SECONDS"
     )
 
-    @field_validator("rate_limit_anonymous", "rate_limit_write_key", "rate_limit_user")
+    @field_validator(
+        "rate_limit_anonymous",
+        "rate_limit_write_key",
+        "rate_limit_user",
+        "rate_limit_auth_failures",
+    )
     @classmethod
     def _valid_limit(cls, value: str) -> str:
         from limits import parse

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
@@ -113,9 +113,25 @@ def _basic_user(request: Request) -> str | None:
     return decoded.partition(":")[0] or None
 
 
-async def _segment(request: Request, kind: str | None) -> Response:
+async def _with_write_key(
+    request: Request, call: Callable[[service.IngestService, bytes], Awaitable[object]]
+) -> None:
+    """Run a write-key endpoint. A client (IP) whose write keys keep failing is refused with
+    429 before the next key lookup, since each lookup of an unknown key reaches the database."""
     ingest = _ingest(request)
-    await ingest.segment(await _body(request, ingest), _basic_user(request), kind)
+    client = _client_ip(request)
+    (await ingest.limiter.peek("auth_failure", client)).raise_if_refused("client's failed keys")
+    try:
+        await call(ingest, await _body(request, ingest))
+    except Problem as exc:
+        if exc.status == 401:
+            await ingest.limiter.hit("auth_failure", client)
+        raise
+
+
+async def _segment(request: Request, kind: str | None) -> Response:
+    user = _basic_user(request)
+    await _with_write_key(request, lambda ingest, body: ingest.segment(body, user, kind))
     return _json(200, {"success": True})
 
 
@@ -135,8 +151,7 @@ async def segment_single(request: Request, kind: str) -> Response:
 
 
 async def _posthog(request: Request) -> Response:
-    ingest = _ingest(request)
-    await ingest.posthog(await _body(request, ingest))
+    await _with_write_key(request, lambda ingest, body: ingest.posthog(body))
     return _json(200, {"status": 1})
 
 
