@@ -169,7 +169,9 @@ def token_for(settings: Settings) -> Any:
 
 
 @contextmanager
-def database_with_non_superuser_owner(admin_url: str) -> Iterator[str]:
+def database_with_non_superuser_owner(
+    admin_url: str, *, grant_api_roles: bool = True
+) -> Iterator[str]:
     """A new database owned and migrated by a plain login role, as on a managed PostgreSQL
     (RDS, Supabase), where the migrating role is no superuser and does not bypass RLS.
 
@@ -190,7 +192,8 @@ def database_with_non_superuser_owner(admin_url: str) -> Iterator[str]:
             f"CREATE ROLE {owner} LOGIN PASSWORD '{password}'"
             " NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"
         )
-        conn.execute(f"GRANT anon, authenticated, service_role TO {owner}")
+        if grant_api_roles:
+            conn.execute(f"GRANT anon, authenticated, service_role TO {owner}")
         conn.execute(f'CREATE DATABASE "{name}" OWNER {owner}')
     try:
         parts = urlsplit(admin_url)

@@ -19,6 +19,7 @@ import pytest
 from psycopg import sql
 
 from mysetlist.core.db import Database, fetch_all_in
+from tests.conftest import Servers, database_with_non_superuser_owner
 
 pytestmark = pytest.mark.db
 
@@ -231,6 +232,19 @@ async def test_user_roles_are_refused_operational_tables(
                 else:
                     pytest.fail(f"authenticated ran {statement.as_string(None)!r}")
     assert len(refused) == len(rows) * len(statements) * 2
+
+
+def test_migrating_as_an_owner_that_cannot_use_the_api_roles_fails_clearly(
+    servers: Servers, database_url: str
+) -> None:
+    # Without the membership every user request would fail with "permission denied to set
+    # role" after a migration that had succeeded (a managed database's default).
+    with (
+        pytest.raises(psycopg.errors.RaiseException, match="cannot switch to the API role") as exc,
+        database_with_non_superuser_owner(servers.admin_url, grant_api_roles=False),
+    ):
+        pass
+    assert "GRANT anon, authenticated, service_role TO mysetlist_owner_" in str(exc.value)
 
 
 # --- the analytics per-user tables' policies -------------------------------------------------
