@@ -4,6 +4,7 @@ to run the pipeline and read whole tables."""
 
 from __future__ import annotations
 
+import time as _time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -11,21 +12,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from mysetlist.warehouse import pipeline
+from mysetlist.warehouse import pipeline, steps
 from mysetlist.warehouse.config import EtlConfig
 from tests.conftest import migrated_database
 
-WAREHOUSE_TABLES = (
-    "daily_user_stats",
-    "user_engagement_warehouse",
-    "user_behavior_warehouse",
-    "voting_patterns_warehouse",
-    "artist_popularity_warehouse",
-    "show_engagement_warehouse",
-    "daily_platform_metrics",
-    "cohort_retention_weekly",
-    "genre_trends_daily",
-)
+WAREHOUSE_TABLES = (*steps.TABLES, *steps.MATERIALIZED_VIEWS)
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +71,35 @@ def one(url: str, query: str, params: Any = None) -> Any:
 
 def add_days(d: date, n: int) -> date:
     return d + timedelta(days=n)
+
+
+def wait_until(predicate: Any, what: str, timeout: float = 30) -> None:
+    """Poll `predicate` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = _time.monotonic() + timeout
+    while not predicate():
+        if _time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        _time.sleep(0.05)
+
+
+def etl_backends_waiting_on_a_lock(url: str) -> int:
+    """The ETL's database sessions blocked on a lock (a test holds it: real contention)."""
+    return int(
+        one(
+            url,
+            """SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'
+                  AND application_name LIKE 'mysetlist-etl%%'""",
+        )[0]
+    )
+
+
+def etl_backends(url: str) -> int:
+    return int(
+        one(
+            url,
+            """SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database()
+                  AND application_name LIKE 'mysetlist-etl run%%'""",
+        )[0]
+    )

@@ -18,24 +18,26 @@ from typing import Any
 import psycopg
 import pytest
 
-from mysetlist.tracking.events import EventRow
+from mysetlist.tracking.events import EventRow, IdentityLink
 from mysetlist.tracking.group_commit import GroupCommitWriter
-from mysetlist.warehouse import pipeline
+from mysetlist.warehouse import pipeline, steps
 from mysetlist.warehouse.config import EtlConfig
-from tests.warehouse.conftest import one, run_range, table_contents, today
+from mysetlist.warehouse.ranges import WATERMARK
+from tests.warehouse.conftest import (
+    etl_backends,
+    etl_backends_waiting_on_a_lock,
+    one,
+    run_range,
+    table_contents,
+    today,
+    wait_until,
+)
 
 pytestmark = pytest.mark.db
 
 D0 = today() - timedelta(days=40)
 DAYS = [D0 + timedelta(days=i) for i in range(5)]
-DAY_TABLES = (
-    "daily_user_stats",
-    "user_engagement_warehouse",
-    "artist_popularity_warehouse",
-    "show_engagement_warehouse",
-    "daily_platform_metrics",
-    "etl_loaded_days",
-)
+DAY_TABLES = (*steps.DAY_GRAINED_TABLES, steps.LOADED_DAYS_TABLE)
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -109,25 +111,6 @@ def _day_rows(url: str) -> dict[str, set[Any]]:
     return out
 
 
-def _wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def _sleeping_backends(url: str) -> int:
-    return int(
-        one(
-            url,
-            """SELECT count(*) FROM pg_stat_activity
-                WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep%%'
-                  AND application_name LIKE 'mysetlist-etl%%'""",
-        )[0]
-    )
-
-
 def test_killed_worker_leaves_no_half_loaded_day(
     world: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -139,25 +122,41 @@ def test_killed_worker_leaves_no_half_loaded_day(
         "REDIS_URL": redis_url,
         "MYSETLIST_DATA_DIR": str(tmp_path),
         "ETL_PARALLELISM": "1",
-        # Test hook: the day's last step sleeps inside the day's transaction.
-        "ETL_TEST_SLEEP": f"daily_platform_metrics@{stuck.isoformat()}=60",
+        "ETL_LOCK_TIMEOUT_MS": "0",  # wait for the blocker as long as it holds on
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mysetlist", "etl", "run", "--from", DAYS[0].isoformat(),
-         "--to", DAYS[-1].isoformat()],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    # Real contention: an open transaction holds day `stuck`'s etl_loaded_days row, which
+    # the day's last statement upserts, so that day's load waits with everything else of
+    # the day done but not committed.
+    blocker = psycopg.connect(url)
     try:
-        _wait_for(lambda: _sleeping_backends(url) == 1, 30, "the ETL to reach the slow day")
-        # Day `stuck` has run all its statements but has not committed.
-        assert one(url, "SELECT status, days_done FROM analytics.etl_runs")[0:2] == ("running", 2)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        blocker.execute(
+            "INSERT INTO analytics.etl_loaded_days (day, run_id, loaded_at, events, partial)"
+            " VALUES (%s, 0, now(), 0, false)",
+            (stuck,),
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mysetlist", "etl", "run", "--from", DAYS[0].isoformat(),
+             "--to", DAYS[-1].isoformat()],
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            wait_until(lambda: etl_backends_waiting_on_a_lock(url) == 1, "the slow day")
+            # Days load newest first: DAYS[4] and DAYS[3] committed, `stuck` is waiting.
+            assert one(url, "SELECT status, days_done FROM analytics.etl_runs")[0:2] == (
+                "running",
+                2,
+            )
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        # The server notices the dead client (client_connection_check_interval) and ends
+        # its session, rolling the day back, while the blocker still holds on.
+        wait_until(lambda: etl_backends(url) == 0, "the killed run's session to end", 10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    # The server notices the dead client (client_connection_check_interval) and stops.
-    _wait_for(lambda: _sleeping_backends(url) == 0, 5, "the killed run's query to stop")
+        blocker.rollback()
+        blocker.close()
     loaded = _day_rows(url)
     for table, days in loaded.items():
         assert stuck not in days, table  # nothing of the day being loaded survived
@@ -223,7 +222,7 @@ async def test_incremental_run_takes_only_new_arrivals(world: str) -> None:
     assert again is not None
     assert again.days == 1
     assert one(url, metrics, (now.date(),)) == (6, 2)
-    wm = one(url, "SELECT last_received_at FROM analytics.etl_watermarks")[0]
+    wm = one(url, "SELECT position FROM analytics.watermarks WHERE name = %s", (WATERMARK,))[0]
     newest = one(url, "SELECT max(received_at) FROM analytics.user_events")[0]
     assert wm == newest
     # The user's behaviour row follows (user rollups take the incremental scope).
@@ -246,7 +245,7 @@ async def test_incremental_run_takes_only_new_arrivals(world: str) -> None:
         await writer.submit([EventRow(
             uuid.uuid4().hex, uuid.UUID(u7), "visitor-x", None, "page_view", None, "{}",
             "test", datetime.now(UTC) - timedelta(days=1),
-        )])  # fmt: skip
+        )], [IdentityLink("anonymous", "visitor-x", uuid.UUID(u7))])  # fmt: skip
     finally:
         await writer.stop()
     linked = await pipeline.execute(url, config, request=incremental)
@@ -272,13 +271,15 @@ async def test_daily_run_follows_the_watermark(world: str) -> None:
     daily = pipeline.RunRequest(trigger="schedule", mode="daily")
     yesterday = today() - timedelta(days=1)
     with psycopg.connect(url) as conn:
-        conn.execute("UPDATE analytics.etl_watermarks SET last_full_day = NULL")
+        conn.execute("DELETE FROM analytics.watermarks WHERE name = %s", (WATERMARK,))
     # No full day recorded yet: from the first event (within ETL_INITIAL_DAYS) to yesterday.
     first = await pipeline.execute(url, config, request=daily)
     assert first is not None
     assert (first.status, first.from_day, first.to_day) == ("succeeded", DAYS[0], yesterday)
     assert first.days == (yesterday - DAYS[0]).days + 1
-    assert one(url, "SELECT last_full_day FROM analytics.etl_watermarks") == (yesterday,)
+    assert one(
+        url, "SELECT last_full_day FROM analytics.watermarks WHERE name = %s", (WATERMARK,)
+    ) == (yesterday,)
     # Next time: only the lookback window before the watermark (late events), not today.
     second = await pipeline.execute(url, config, request=daily)
     assert second is not None
@@ -299,13 +300,17 @@ def test_cli_exits_non_zero_when_a_statement_times_out(
         "REDIS_URL": redis_url,
         "MYSETLIST_DATA_DIR": str(tmp_path),
         "ETL_TIMEOUT_MS": "1000",  # ETL_CONFIG timeout, as statement_timeout
-        "ETL_TEST_SLEEP": "daily_user_stats=3",
+        "ETL_LOCK_TIMEOUT_MS": "0",  # a lock wait lasts up to the statement timeout
     }
     day = DAYS[0].isoformat()
-    done = subprocess.run(
-        [sys.executable, "-m", "mysetlist", "etl", "run", "--from", day, "--to", day],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    # Real contention: daily_user_stats is locked for longer than the statement timeout.
+    with psycopg.connect(world) as blocker:
+        blocker.execute("LOCK TABLE analytics.daily_user_stats IN ACCESS EXCLUSIVE MODE")
+        done = subprocess.run(
+            [sys.executable, "-m", "mysetlist", "etl", "run", "--from", day, "--to", day],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        blocker.rollback()
     assert done.returncode == 1, done.stderr
     status, error = one(
         world, "SELECT status, error FROM analytics.etl_runs ORDER BY id DESC LIMIT 1"
@@ -319,15 +324,16 @@ def test_cli_exits_non_zero_when_a_statement_times_out(
     ) == (1,)
 
 
-async def _lock_waiters(conn: psycopg.AsyncConnection[Any], table: str) -> int:
+async def _lock_wait_started_at(conn: psycopg.AsyncConnection[Any], table: str) -> Any:
+    """When the transaction waiting for a lock on `table` began (None: nobody waits)."""
     cur = await conn.execute(
-        """SELECT count(*) FROM pg_locks
-            WHERE database = (SELECT oid FROM pg_database WHERE datname = current_database())
-              AND relation = %s::regclass AND NOT granted""",
+        """SELECT a.xact_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND l.relation = %s::regclass AND NOT l.granted""",
         (table,),
     )
     row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    return row[0] if row else None
 
 
 async def test_a_day_blocked_by_a_lock_is_retried_whole(world: str) -> None:
@@ -338,11 +344,17 @@ async def test_a_day_blocked_by_a_lock_is_retried_whole(world: str) -> None:
         await blocker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         run = asyncio.create_task(run_range(world, day, day, config=config))
         deadline = time.monotonic() + 20
-        while await _lock_waiters(spy, table) == 0:  # the day's load reached the table
+        first = None
+        while first is None:  # the day's load reached the table
             assert time.monotonic() < deadline
             assert not run.done()
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.4)  # longer than lock_timeout: that attempt has given up
+            await asyncio.sleep(0.02)  # poll interval
+            first = await _lock_wait_started_at(spy, table)
+        # That attempt gives up (lock_timeout) and the day's transaction starts again.
+        while (await _lock_wait_started_at(spy, table)) in (None, first):
+            assert time.monotonic() < deadline
+            assert not run.done()
+            await asyncio.sleep(0.02)  # poll interval
         await blocker.rollback()
     result = await run
     assert result.status == "succeeded", result.error

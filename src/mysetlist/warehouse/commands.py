@@ -1,7 +1,9 @@
-"""`mysetlist etl run|status`: run the ETL in this process, or show recent runs.
+"""`mysetlist etl run|status|check|rebuild`: run the ETL in this process, show recent runs,
+check the whole warehouse over a day range, or rebuild it from scratch.
 
-`etl run` exit codes: 0 succeeded, 1 failed or cancelled, 2 another run is active,
-3 succeeded but a data-quality check failed.
+`etl run` and `etl rebuild` exit codes: 0 succeeded, 1 failed or cancelled, 2 another run
+is active, 3 succeeded but a data-quality check failed. `etl check`: 0 every check passed,
+1 a check failed.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from datetime import date
 from typing import Annotated, Any
 
@@ -54,6 +57,7 @@ def run(
     """Run the ETL now: from the watermark to yesterday, or --from/--to to re-run history."""
     from mysetlist.warehouse import pipeline
     from mysetlist.warehouse.config import EtlConfig
+    from mysetlist.warehouse.steps import normalise_steps
 
     try:
         frm = date.fromisoformat(from_day) if from_day else None
@@ -67,7 +71,7 @@ def run(
     mode = "incremental" if incremental else ("range" if frm or to else "daily")
     step_list = [s.strip() for s in steps.split(",") if s.strip()] if steps else None
     try:
-        pipeline.normalise_steps(step_list, mode)
+        normalise_steps(step_list, mode)
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -76,40 +80,52 @@ def run(
     request = pipeline.RunRequest(
         trigger="cli", mode=mode, from_day=frm, to_day=to, steps=step_list
     )
-    code = 0
     try:
-        with Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=console, transient=False,
-        ) as bar:  # fmt: skip
-            tasks: dict[str, TaskID] = {}
-
-            def progress(step: str, done: int, total: int) -> None:
-                if step not in tasks:
-                    tasks[step] = bar.add_task(step, total=max(total, 1))
-                bar.update(tasks[step], completed=done, total=max(total, 1))
-
-            try:
-                result = asyncio.run(
-                    pipeline.execute(database_url, config, request=request, progress=progress)
-                )
-            except pipeline.EtlBusy as exc:
-                console.print(f"[yellow]{exc}[/yellow]")
-                code = 2
-                result = None
-            except (pipeline.EtlFailed, pipeline.EtlTransient) as exc:
-                console.print(f"[red]ETL run failed: {exc}[/red]")
-                code = 1
-                result = None
-        if result is not None:
-            _print_result(result)
-            if result.status != "succeeded":
-                code = 1
-            elif result.checks_status == "failed":
-                code = 3
+        code = run_with_progress(
+            lambda progress: pipeline.execute(
+                database_url, config, request=request, progress=progress
+            )
+        )
     finally:
         endpoints.stop()
     raise typer.Exit(code)
+
+
+def run_with_progress(
+    start: Callable[[Callable[[str, int, int], None]], Coroutine[Any, Any, Any]],
+) -> int:
+    """Run an ETL run (`start(progress)`) under progress bars, print its steps; the exit
+    code (see the module docstring)."""
+    from mysetlist.warehouse import pipeline
+
+    code = 0
+    result: Any = None
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=False,
+    ) as bar:  # fmt: skip
+        tasks: dict[str, TaskID] = {}
+
+        def progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=max(total, 1))
+            bar.update(tasks[step], completed=done, total=max(total, 1))
+
+        try:
+            result = asyncio.run(start(progress))
+        except pipeline.EtlBusy as exc:
+            console.print(f"[yellow]{exc}[/yellow]")
+            code = 2
+        except (pipeline.EtlFailed, pipeline.EtlTransient) as exc:
+            console.print(f"[red]ETL run failed: {exc}[/red]")
+            code = 1
+    if result is not None:
+        _print_result(result)
+        if result.status != "succeeded":
+            code = 1
+        elif result.checks_status == "failed":
+            code = 3
+    return code
 
 
 def _print_result(result: Any) -> None:
@@ -130,14 +146,13 @@ def _print_result(result: Any) -> None:
 @commands.command("status")
 def status(limit: Annotated[int, typer.Option(min=1, max=200)] = 10) -> None:
     """Show the active run, recent runs and the watermark."""
-    import psycopg
-
+    from mysetlist.core.db import connect
     from mysetlist.warehouse import runs
 
     database_url, (_, endpoints) = _database_url()
 
     async def load() -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        async with await connect(database_url, application_name="mysetlist-etl-status") as conn:
             return await runs.list_runs(conn, limit), await runs.watermark(conn)
 
     try:
@@ -158,6 +173,81 @@ def status(limit: Annotated[int, typer.Option(min=1, max=200)] = 10) -> None:
     Console().print(table)
     if wm:
         Console().print(
-            f"watermark: last full day {wm['last_full_day']}, "
-            f"last received {wm['last_received_at']}"
+            f"watermark: last full day {wm['last_full_day']}, last received {wm['position']}"
         )
+
+
+@commands.command("check")
+def check(
+    from_day: Annotated[str, typer.Option("--from", help="first day (YYYY-MM-DD)")],
+    to_day: Annotated[str, typer.Option("--to", help="last day (YYYY-MM-DD)")],
+) -> None:
+    """Run every data-quality check over the whole warehouse for a day range (a run checks
+    only the days it loaded). Exit 1 when a check fails."""
+    from mysetlist.core.db import connect
+    from mysetlist.warehouse import quality
+
+    try:
+        frm, to = date.fromisoformat(from_day), date.fromisoformat(to_day)
+    except ValueError as exc:
+        console.print(f"[red]bad date: {exc}[/red]")
+        raise typer.Exit(2) from None
+    if frm > to:
+        console.print("[red]--from must not be after --to[/red]")
+        raise typer.Exit(2)
+    database_url, (_, endpoints) = _database_url()
+
+    async def run_checks(progress: Any) -> list[Any]:
+        async with await connect(database_url, application_name="mysetlist-etl-check") as conn:
+            return await quality.check_range(conn, frm, to, progress=progress)
+
+    try:
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console,
+        ) as bar:  # fmt: skip
+            task = bar.add_task(f"checking {frm} .. {to}", total=None)
+            results = asyncio.run(
+                run_checks(lambda done, total: bar.update(task, completed=done, total=total))
+            )
+    finally:
+        endpoints.stop()
+    table = Table(title=f"warehouse checks {frm} .. {to}")
+    for col in ("check", "category", "result", "details"):
+        table.add_column(col)
+    for r in results:
+        details = ", ".join(f"{k}: {v}" for k, v in r.details.items() if v not in (None, [], {}))
+        table.add_row(
+            r.name, r.category, "[green]passed[/green]" if r.passed else "[red]FAILED[/red]",
+            "" if r.passed else details[:200],
+        )  # fmt: skip
+    console.print(table)
+    failed = [r.name for r in results if not r.passed]
+    if failed:
+        console.print(f"[red]{len(failed)} check(s) failed: {', '.join(failed)}[/red]")
+        raise typer.Exit(1)
+    console.print("[green]every check passed[/green]")
+
+
+def rebuild_with_progress(database_url: str, settings: Any) -> int:
+    """Clear the warehouse and load every day with events again, under progress bars;
+    the exit code of `etl run`."""
+    from mysetlist.warehouse.config import EtlConfig
+    from mysetlist.warehouse.rebuild import rebuild_warehouse
+
+    config = EtlConfig.from_settings(settings)
+    return run_with_progress(
+        lambda progress: rebuild_warehouse(database_url, config, progress=progress)
+    )
+
+
+@commands.command("rebuild")
+def rebuild() -> None:
+    """Clear the warehouse and reload every day that has events (after the source data was
+    replaced rather than appended to, e.g. a new demo world)."""
+    database_url, (settings, endpoints) = _database_url()
+    try:
+        code = rebuild_with_progress(database_url, settings)
+    finally:
+        endpoints.stop()
+    raise typer.Exit(code)

@@ -1,15 +1,12 @@
 """ETL_CONFIG: the spec's batch size, parallelism, max retries and timeout, plus schedules.
 
 `batchSize` comes from `ANALYTICS_BATCH_SIZE` (core settings); the rest from `ETL_*`
-environment variables. `ETL_TEST_SLEEP` is reserved for tests: it makes a step sleep
-(`pg_sleep`, inside the day's transaction) so a test can kill or cancel a run mid-day.
-Format: `step=seconds` or `step@YYYY-MM-DD=seconds`, comma separated.
+environment variables.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,7 +34,6 @@ class _EtlEnv(BaseSettings):
         default=8 * 1024 * 1024, validation_alias="ETL_REINDEX_MIN_BYTES"
     )
     work_mem: str = Field(default="128MB", validation_alias="ETL_WORK_MEM")
-    test_sleep: str = Field(default="", validation_alias="ETL_TEST_SLEEP")
 
 
 @dataclass(frozen=True)
@@ -56,26 +52,8 @@ class EtlConfig:
     reindex_bloat_ratio: float = 0.5
     reindex_min_bytes: int = 8 * 1024 * 1024
     work_mem: str = "128MB"
-    test_sleep: dict[tuple[str, date | None], float] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EtlConfig:
         env = load_settings_class(_EtlEnv)  # the same field names as EtlConfig's
-        fields = env.model_dump(exclude={"test_sleep"})
-        return cls(
-            batch_size=settings.analytics_batch_size,
-            test_sleep=parse_test_sleep(env.test_sleep),
-            **fields,
-        )
-
-    def sleep_for(self, step: str, day: date | None) -> float:
-        return self.test_sleep.get((step, day), 0.0) or self.test_sleep.get((step, None), 0.0)
-
-
-def parse_test_sleep(value: str) -> dict[tuple[str, date | None], float]:
-    out: dict[tuple[str, date | None], float] = {}
-    for item in filter(None, (p.strip() for p in value.split(","))):
-        key, _, seconds = item.partition("=")
-        step, _, day = key.partition("@")
-        out[(step.strip(), date.fromisoformat(day) if day else None)] = float(seconds)
-    return out
+        return cls(batch_size=settings.analytics_batch_size, **env.model_dump())

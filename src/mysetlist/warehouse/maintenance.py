@@ -1,7 +1,8 @@
 """Warehouse maintenance, run by the daily ETL (step `maintenance`):
 
 - partition upkeep: monthly partitions of `daily_platform_metrics` from the oldest kept
-  month to two months ahead (rows parked in the default partition are moved in);
+  month to two months ahead, rows parked in the default partition moved in
+  (`core.partitions`, the same upkeep as the event table's daily partitions);
 - retention cleanup: day-grained warehouse rows older than ETL_RETENTION_DAYS are deleted
   in batches of ANALYTICS_BATCH_SIZE rows (short transactions, no long locks), whole
   expired monthly partitions are dropped;
@@ -20,12 +21,14 @@ import logging
 from datetime import date, timedelta
 from typing import Any
 
-from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg import AsyncConnection, sql
 
+from mysetlist.core.db import fetch_all_in, read_sql
+from mysetlist.core.partitions import PartitionedTable, drop_expired, ensure_partitions
 from mysetlist.warehouse.config import EtlConfig
 
 log = logging.getLogger(__name__)
+_PACKAGE = "mysetlist.warehouse"
 
 DAY_TABLES = (
     "daily_user_stats",
@@ -41,33 +44,18 @@ WAREHOUSE_TABLES = (
     "cohort_retention_weekly",
     "genre_trends_daily",
 )
+DAILY_PLATFORM_METRICS = PartitionedTable(
+    schema="analytics", name="daily_platform_metrics", key="day", grain="month", key_type="date"
+)
+# Partitions are made this far back at most (a long retention need not create years of
+# empty months) and this far ahead.
+_PARTITIONS_BACK = timedelta(days=400)
+_PARTITIONS_AHEAD = timedelta(days=62)
 
-# Bloat estimate per btree index: expected bytes = rows * (8-byte index tuple header +
-# 4-byte line pointer + MAXALIGN'd key width from pg_stats) / 0.9 fill factor, plus one
-# page of metadata; bloat_ratio = 1 - expected / actual (0 when actual <= expected).
-INDEX_HEALTH_SQL = """
-SELECT ic.relname AS index_name, tc.relname AS table_name,
-       pg_relation_size(i.indexrelid) AS bytes, greatest(ic.reltuples, 0)::bigint AS est_rows,
-       (8192 + greatest(ic.reltuples, 0) * (12 + ceil(coalesce(w.key_width, 8) / 8.0) * 8) / 0.9
-       )::bigint AS expected_bytes
-  FROM pg_index i
-  JOIN pg_class ic ON ic.oid = i.indexrelid
-  JOIN pg_class tc ON tc.oid = i.indrelid
-  JOIN pg_namespace n ON n.oid = tc.relnamespace
-  JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
-  LEFT JOIN LATERAL (
-    SELECT sum(coalesce(s.avg_width, 8)) AS key_width
-      FROM unnest(i.indkey) AS k(attnum)
-      JOIN pg_attribute a ON a.attrelid = tc.oid AND a.attnum = k.attnum
-      LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = tc.relname
-                          AND s.attname = a.attname
-  ) w ON true
- WHERE n.nspname = 'analytics' AND tc.relname = ANY(%s) AND tc.relkind IN ('r', 'm')
- ORDER BY 1
-"""
+Connection = AsyncConnection[Any]
 
 
-async def run(conn: Any, config: EtlConfig, *, today: date) -> dict[str, Any]:
+async def run(conn: Connection, config: EtlConfig, *, today: date) -> dict[str, Any]:
     """Run every maintenance task on `conn` (autocommit, not in a transaction)."""
     report: dict[str, Any] = {}
     report["partitions"] = await partition_upkeep(conn, config, today)
@@ -76,77 +64,55 @@ async def run(conn: Any, config: EtlConfig, *, today: date) -> dict[str, Any]:
     return report
 
 
-async def partition_upkeep(conn: Any, config: EtlConfig, today: date) -> dict[str, Any]:
+async def partition_upkeep(conn: Connection, config: EtlConfig, today: date) -> dict[str, Any]:
     oldest = today - timedelta(days=config.retention_days)
-    async with conn.transaction():
-        cur = await conn.execute(
-            "SELECT analytics.ensure_platform_metrics_partitions(%s, %s)",
-            (max(oldest, today - timedelta(days=400)), today + timedelta(days=62)),
-        )
-        row = await cur.fetchone()
-    return {"created": int(row[0]) if row else 0}
+    created = await ensure_partitions(
+        conn,
+        DAILY_PLATFORM_METRICS,
+        max(oldest, today - _PARTITIONS_BACK),
+        today + _PARTITIONS_AHEAD,
+    )
+    return {"created": len(created)}
 
 
-async def retention_cleanup(conn: Any, config: EtlConfig, today: date) -> dict[str, Any]:
+async def retention_cleanup(conn: Connection, config: EtlConfig, today: date) -> dict[str, Any]:
     cutoff = today - timedelta(days=config.retention_days)
     deleted: dict[str, int] = {}
     for table in DAY_TABLES:
+        query = sql.SQL(read_sql(_PACKAGE, "maintenance_delete_expired_day_rows.sql")).format(
+            table=sql.Identifier("analytics", table)
+        )
         total = 0
         while True:
-            cur = await conn.execute(
-                sql.SQL(
-                    "DELETE FROM analytics.{t} WHERE ctid = ANY(ARRAY("
-                    "SELECT ctid FROM analytics.{t} WHERE day < %s LIMIT %s))"
-                ).format(t=sql.Identifier(table)),
-                (cutoff, config.batch_size),
-            )
+            cur = await conn.execute(query, {"cutoff": cutoff, "batch": config.batch_size})
             n = cur.rowcount or 0
             total += n
             if n < config.batch_size:
                 break
         deleted[table] = total
-    # Whole monthly partitions of daily_platform_metrics past the cutoff are dropped.
-    dropped = []
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            """SELECT c.relname FROM pg_inherits i
-                 JOIN pg_class c ON c.oid = i.inhrelid
-                 JOIN pg_class p ON p.oid = i.inhparent
-                 JOIN pg_namespace n ON n.oid = p.relnamespace
-                WHERE n.nspname = 'analytics' AND p.relname = 'daily_platform_metrics'
-                  AND c.relname ~ '^daily_platform_metrics_[0-9]{6}$'"""
-        )
-        parts = [r["relname"] for r in await cur.fetchall()]
-    for part in parts:
-        y, m = int(part[-6:-2]), int(part[-2:])
-        month_end = date(y + (m == 12), m % 12 + 1, 1)
-        if month_end <= cutoff:
-            await conn.execute(sql.SQL("DROP TABLE analytics.{}").format(sql.Identifier(part)))
-            dropped.append(part)
-    cur = await conn.execute(
-        "DELETE FROM analytics.daily_platform_metrics WHERE day < %s", (cutoff,)
-    )
-    deleted["daily_platform_metrics"] = cur.rowcount or 0
-    cur = await conn.execute("DELETE FROM analytics.etl_loaded_days WHERE day < %s", (cutoff,))
-    deleted["etl_loaded_days"] = cur.rowcount or 0
-    # Run history: incremental runs that found nothing new are kept 7 days, the rest
-    # (with their checks and audit rows) as long as the warehouse rows.
-    cur = await conn.execute(
-        """DELETE FROM analytics.etl_runs
-            WHERE status NOT IN ('queued', 'running')
-              AND (created_at < %s::date
-                   OR (mode = 'incremental' AND days_total = 0
-                       AND created_at < now() - interval '7 days'))""",
-        (cutoff,),
-    )
-    deleted["etl_runs"] = cur.rowcount or 0
-    return {"cutoff": cutoff.isoformat(), "deleted_rows": deleted, "dropped_partitions": dropped}
+    # Whole monthly partitions of daily_platform_metrics past the cutoff are dropped, the
+    # expired days of the month straddling it deleted.
+    expired = await drop_expired(conn, DAILY_PLATFORM_METRICS, cutoff)
+    deleted["daily_platform_metrics"] = expired.rows_deleted
+    for name, file in (
+        ("etl_loaded_days", "maintenance_delete_expired_loaded_days.sql"),
+        ("etl_runs", "maintenance_delete_old_etl_runs.sql"),
+    ):
+        cur = await conn.execute(read_sql(_PACKAGE, file), {"cutoff": cutoff})
+        deleted[name] = cur.rowcount or 0
+    return {
+        "cutoff": cutoff.isoformat(),
+        "deleted_rows": deleted,
+        "dropped_partitions": expired.dropped,
+    }
 
 
-async def index_health(conn: Any, config: EtlConfig) -> list[dict[str, Any]]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(INDEX_HEALTH_SQL, (list(WAREHOUSE_TABLES),))
-        rows = await cur.fetchall()
+async def index_health(conn: Connection, config: EtlConfig) -> list[dict[str, Any]]:
+    rows = await fetch_all_in(
+        conn,
+        read_sql(_PACKAGE, "maintenance_index_health.sql"),
+        {"tables": list(WAREHOUSE_TABLES)},
+    )
     report = []
     for r in rows:
         actual, expected = int(r["bytes"]), int(r["expected_bytes"])
@@ -161,8 +127,8 @@ async def index_health(conn: Any, config: EtlConfig) -> list[dict[str, Any]]:
         }
         if ratio > config.reindex_bloat_ratio and actual >= config.reindex_min_bytes:
             await conn.execute(
-                sql.SQL("REINDEX INDEX CONCURRENTLY analytics.{}").format(
-                    sql.Identifier(r["index_name"])
+                sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(
+                    sql.Identifier("analytics", r["index_name"])
                 )
             )
             entry["reindexed"] = True
@@ -172,9 +138,8 @@ async def index_health(conn: Any, config: EtlConfig) -> list[dict[str, Any]]:
     return report
 
 
-async def _size(conn: Any, index: str) -> int:
-    cur = await conn.execute(
-        "SELECT pg_relation_size(format('analytics.%%I', %s::text)::regclass)", (index,)
+async def _size(conn: Connection, index: str) -> int:
+    rows = await fetch_all_in(
+        conn, read_sql(_PACKAGE, "maintenance_index_size.sql"), {"index": index}
     )
-    row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    return int(rows[0]["bytes"]) if rows else 0

@@ -17,12 +17,20 @@ silently passes.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
-from psycopg.rows import dict_row
+import psycopg
+
+from mysetlist.core.db import fetch_all_in
+from mysetlist.core.watermarks import read_watermark
+from mysetlist.warehouse.ranges import WATERMARK
+from mysetlist.warehouse.steps import DAY_GRAINED_TABLES
+
+Connection = psycopg.AsyncConnection[Any]
 
 EXPECTED_COLUMNS: dict[str, dict[str, str]] = {
     "daily_user_stats": {
@@ -86,25 +94,13 @@ class CheckResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-async def _rows(conn: Any, query: str, params: Any = None) -> list[dict[str, Any]]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
-        return list(await cur.fetchall())
-
-
-DAY_GRAINED = {
-    "daily_user_stats",
-    "user_engagement_warehouse",
-    "artist_popularity_warehouse",
-    "daily_platform_metrics",
-}
-
-
-async def check_schema(conn: Any, day_range: tuple[date, date] | None = None) -> list[CheckResult]:
+async def check_schema(
+    conn: Connection, day_range: tuple[date, date] | None = None
+) -> list[CheckResult]:
     """Columns and types; value rules over the whole tables, or only the days of
     `day_range` for day-grained tables (incremental runs)."""
     actual: dict[str, dict[str, str]] = {}
-    for row in await _rows(
+    for row in await fetch_all_in(
         conn,
         """SELECT c.relname AS table_name, a.attname AS column_name,
                   format_type(a.atttypid, NULL) AS data_type
@@ -132,10 +128,10 @@ async def check_schema(conn: Any, day_range: tuple[date, date] | None = None) ->
     for table, condition in VALUE_RULES:
         query = f"SELECT count(*) AS n FROM analytics.{table} WHERE ({condition})"
         params: Any = None
-        if day_range is not None and table in DAY_GRAINED:
+        if day_range is not None and table in DAY_GRAINED_TABLES:
             query += " AND day BETWEEN %s AND %s"
             params = day_range
-        rows = await _rows(conn, query, params)
+        rows = await fetch_all_in(conn, query, params)
         if rows[0]["n"]:
             bad[table] = int(rows[0]["n"])
     results.append(CheckResult("schema_values", "schema", not bad, {"rows_out_of_range": bad}))
@@ -143,9 +139,9 @@ async def check_schema(conn: Any, day_range: tuple[date, date] | None = None) ->
 
 
 async def check_completeness(
-    conn: Any, lo: date, hi: date, snapshot: datetime | None
+    conn: Connection, lo: date, hi: date, snapshot: datetime | None
 ) -> list[CheckResult]:
-    missing = await _rows(
+    missing = await fetch_all_in(
         conn,
         """SELECT d::date AS day FROM generate_series(%s::date, %s::date, interval '1 day') d
             WHERE NOT EXISTS (SELECT 1 FROM analytics.daily_platform_metrics m
@@ -154,7 +150,7 @@ async def check_completeness(
         (lo, hi),
     )
     days_ok = not missing
-    mismatches = await _rows(
+    mismatches = await fetch_all_in(
         conn,
         """WITH src AS (
              SELECT (created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS events,
@@ -196,8 +192,10 @@ async def check_completeness(
     ]  # fmt: skip
 
 
-async def check_consistency(conn: Any, lo: date, hi: date, voting_full: bool) -> list[CheckResult]:
-    rows = await _rows(
+async def check_consistency(
+    conn: Connection, lo: date, hi: date, voting_full: bool
+) -> list[CheckResult]:
+    rows = await fetch_all_in(
         conn,
         """SELECT
              (SELECT count(*) FROM app.setlist_votes
@@ -213,7 +211,7 @@ async def check_consistency(conn: Any, lo: date, hi: date, voting_full: bool) ->
     ok = r["app_votes"] == r["user_day_votes"] == r["platform_votes"]
     results = [CheckResult("votes_by_day", "consistency", ok, _jsonable(r))]
     if voting_full:
-        rows = await _rows(
+        rows = await fetch_all_in(
             conn,
             """SELECT (SELECT count(*) FROM app.setlist_votes) AS app_votes,
                       (SELECT coalesce(sum(votes), 0) FROM analytics.voting_patterns_warehouse
@@ -229,12 +227,12 @@ async def check_consistency(conn: Any, lo: date, hi: date, voting_full: bool) ->
     return results
 
 
-async def check_freshness(conn: Any) -> CheckResult:
-    (now_row,) = await _rows(conn, "SELECT (now() AT TIME ZONE 'UTC')::date AS today")
+async def check_freshness(conn: Connection) -> CheckResult:
+    (now_row,) = await fetch_all_in(conn, "SELECT (now() AT TIME ZONE 'UTC')::date AS today")
     today: date = now_row["today"]
     loaded = {
         r["day"]: r
-        for r in await _rows(
+        for r in await fetch_all_in(
             conn,
             "SELECT day, loaded_at, partial FROM analytics.etl_loaded_days WHERE day >= %s",
             (today - timedelta(days=7),),
@@ -248,7 +246,7 @@ async def check_freshness(conn: Any) -> CheckResult:
             continue
         start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
         # Constant bounds, so only that day's partition is probed.
-        has_events = await _rows(
+        has_events = await fetch_all_in(
             conn,
             "SELECT 1 AS x FROM analytics.user_events WHERE created_at >= %s AND created_at < %s"
             " LIMIT 1",
@@ -256,11 +254,7 @@ async def check_freshness(conn: Any) -> CheckResult:
         )
         if has_events:
             rows.append({"day": day, "loaded_at": got["loaded_at"] if got else None})
-    wm = await _rows(
-        conn,
-        "SELECT last_full_day, last_received_at FROM analytics.etl_watermarks"
-        " WHERE pipeline = 'events'",
-    )
+    wm = await read_watermark(conn, WATERMARK)
     return CheckResult(
         "recent_days_loaded",
         "freshness",
@@ -269,20 +263,20 @@ async def check_freshness(conn: Any) -> CheckResult:
             "stale_days": [
                 {"day": r["day"].isoformat(), "loaded": r["loaded_at"] is not None} for r in rows
             ],
-            "watermark": _jsonable(wm[0]) if wm else None,
+            "watermark": _jsonable(asdict(wm)) if wm else None,
         },
     )
 
 
 async def run_checks(
-    conn: Any,
+    conn: Connection,
     *,
     lo: date | None,
     hi: date | None,
     snapshot: datetime | None,
     voting_full: bool,
     incremental: bool = False,
-    other: Any = None,
+    other: Connection | None = None,
 ) -> list[CheckResult]:
     """All checks for a run over lo..hi (range checks are skipped when there is no range)."""
     in_range = (lo, hi) if incremental and lo is not None and hi is not None else None
@@ -309,7 +303,52 @@ async def run_checks(
     return rest[:2] + complete + rest[2:]
 
 
-async def store(conn: Any, run_id: int, results: list[CheckResult]) -> None:
+CHECK_CHUNK_DAYS = 31  # days reconciled per query by check_range (progress granularity)
+
+
+async def check_range(
+    conn: Connection, lo: date, hi: date, *, progress: Callable[[int, int], None] | None = None
+) -> list[CheckResult]:
+    """Every check over the whole warehouse for days lo..hi, whatever runs loaded them
+    (`mysetlist etl check`): a run only checks its own range, so a warehouse left stale
+    by replaced source data passes every run's checks. `progress(done, total)` is called
+    per chunk of days reconciled."""
+    chunks = [
+        (start, min(start + timedelta(days=CHECK_CHUNK_DAYS - 1), hi))
+        for start in (
+            lo + timedelta(days=i) for i in range(0, (hi - lo).days + 1, CHECK_CHUNK_DAYS)
+        )
+    ]
+    total = len(chunks) + 1
+    missing: list[str] = []
+    mismatched: list[dict[str, Any]] = []
+    mismatched_count = 0
+    for done, (start, end) in enumerate(chunks, 1):
+        days_present, reconcile = await check_completeness(conn, start, end, None)
+        missing += days_present.details["missing_days"]
+        mismatched += reconcile.details["mismatched_days"]
+        mismatched_count += reconcile.details["mismatched_count"]
+        if progress is not None:
+            progress(done, total)
+    results = await check_schema(conn)
+    results += [
+        CheckResult(
+            "days_present", "completeness", not missing,
+            {"from": lo.isoformat(), "to": hi.isoformat(), "missing_days": missing},
+        ),
+        CheckResult(
+            "events_reconcile", "completeness", not mismatched_count,
+            {"mismatched_days": mismatched[:20], "mismatched_count": mismatched_count},
+        ),
+    ]  # fmt: skip
+    results += await check_consistency(conn, lo, hi, voting_full=True)
+    results.append(await check_freshness(conn))
+    if progress is not None:
+        progress(total, total)
+    return results
+
+
+async def store(conn: Connection, run_id: int, results: list[CheckResult]) -> None:
     await conn.execute("DELETE FROM analytics.etl_quality_checks WHERE run_id = %s", (run_id,))
     for r in results:
         await conn.execute(

@@ -14,13 +14,15 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mysetlist.core.auth import Operator
 from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
-from mysetlist.warehouse import pipeline, runs
+from mysetlist.warehouse import runs
+from mysetlist.warehouse.steps import ALL_STEPS
 
 router = APIRouter(prefix="/api/analytics/etl", tags=["warehouse"])
 
@@ -32,7 +34,7 @@ class StartRun(BaseModel):
 
     from_day: date | None = Field(default=None, alias="from")
     to_day: date | None = Field(default=None, alias="to")
-    steps: list[str] | None = Field(default=None, max_length=len(pipeline.ALL_STEPS))
+    steps: list[str] | None = Field(default=None, max_length=len(ALL_STEPS))
 
     @model_validator(mode="after")
     def _check(self) -> StartRun:
@@ -41,9 +43,9 @@ class StartRun(BaseModel):
                 raise ValueError("'from' must not be after 'to'")
             if (self.to_day - self.from_day).days >= MAX_RANGE_DAYS:
                 raise ValueError(f"a range may span at most {MAX_RANGE_DAYS} days")
-        unknown = [s for s in self.steps or [] if s not in pipeline.ALL_STEPS]
+        unknown = [s for s in self.steps or [] if s not in ALL_STEPS]
         if unknown:
-            raise ValueError(f"unknown step(s) {unknown}; known: {', '.join(pipeline.ALL_STEPS)}")
+            raise ValueError(f"unknown step(s) {unknown}; known: {', '.join(ALL_STEPS)}")
         return self
 
 
@@ -60,7 +62,7 @@ async def start_run(
     runtime = _runtime(request)
     try:
         run = await runs.queue_run(
-            runtime.database_url,
+            runtime.db,
             from_day=body.from_day,
             to_day=body.to_day,
             steps=body.steps,
@@ -72,8 +74,6 @@ async def start_run(
             409, "Conflict", "an ETL run is already queued or running",
             active_run_id=exc.active["id"] if exc.active else None,
         ) from None  # fmt: skip
-    from fastapi.encoders import jsonable_encoder
-
     return JSONResponse(
         jsonable_encoder({"run_id": run["id"], "status": run["status"], "run": run}),
         status_code=202,
@@ -93,7 +93,7 @@ async def status(
             "active": await runs.active_run(conn),
             "runs": await runs.list_runs(conn, limit),
             "watermark": await runs.watermark(conn),
-            "steps": list(pipeline.ALL_STEPS),
+            "steps": list(ALL_STEPS),
         }
 
 
@@ -112,7 +112,7 @@ async def cancel_run(request: Request, claims: Operator) -> dict[str, Any]:
     runtime = _runtime(request)
     try:
         run = await runs.cancel_active(
-            runtime.database_url,
+            runtime.db,
             actor_id=claims.user_id,
             actor_role="admin" if claims.is_admin else claims.role,
         )

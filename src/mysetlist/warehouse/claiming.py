@@ -1,0 +1,142 @@
+"""At most one ETL run executes at a time, anywhere: who may run, and the run's row.
+
+The executing run holds a session advisory lock (`LOCK_KEY`) on its *control* connection.
+A process that dies loses its lock with its connection, so a `running` row while the lock
+is free is a run whose process stopped: it is closed as failed ("abandoned"). The
+`etl_runs` unique index on active rows keeps a second run from being queued or started.
+
+This is the ETL's overlap prevention rather than procrastinate's `lock=`: a worker killed
+while holding a procrastinate lock wedges the queue until stalled-job recovery, while an
+advisory lock goes away with its session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import psycopg
+
+from mysetlist.core.db import Row, fetch_one_in
+from mysetlist.warehouse.errors import EtlBusy
+from mysetlist.warehouse.steps import normalise_steps
+
+LOCK_KEY = 0x45544C  # pg advisory lock held by the executing run ("ETL")
+LOCK_POLL_S = 0.5
+
+Connection = psycopg.AsyncConnection[Any]
+
+
+@dataclass
+class RunRequest:
+    trigger: str  # schedule | incremental | api | cli
+    mode: str  # daily | range | incremental
+    from_day: date | None = None
+    to_day: date | None = None
+    steps: list[str] | None = None
+    requested_by: str | None = None
+    requested_by_role: str | None = None
+
+
+async def try_lock(conn: Connection) -> bool:
+    row = await fetch_one_in(conn, "SELECT pg_try_advisory_lock(%s) AS ok", (LOCK_KEY,))
+    return bool(row and row["ok"])
+
+
+async def unlock(conn: Connection) -> None:
+    await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+
+async def close_abandoned(conn: Connection, *, exclude: int | None = None) -> int:
+    """Mark `running` rows failed when their process is gone. Caller holds the lock or has
+    just seen it free."""
+    cur = await conn.execute(
+        """UPDATE analytics.etl_runs
+              SET status = 'failed', finished_at = now(),
+                  error = coalesce(error, 'abandoned: the process running it stopped')
+            WHERE status = 'running' AND id IS DISTINCT FROM %s""",
+        (exclude,),
+    )
+    return int(cur.rowcount or 0)
+
+
+async def close_abandoned_if_idle(conn: Connection) -> bool:
+    """If no process holds the run lock, close `running` rows as abandoned — while holding
+    the lock, so a run starting at that moment cannot be mistaken for a dead one.
+    Returns whether the lock was free."""
+    if not await try_lock(conn):
+        return False
+    try:
+        await close_abandoned(conn)
+    finally:
+        await unlock(conn)
+    return True
+
+
+@asynccontextmanager
+async def run_lock(
+    control: Connection, *, run_id: int | None, wait_for_lock_s: float
+) -> AsyncIterator[bool]:
+    """Hold the run lock on `control` for the block. Yields False (without the lock) when
+    the queued run `run_id` was settled meanwhile — cancelled, or run by someone else —
+    so there is nothing to do. Raises EtlBusy after `wait_for_lock_s` without the lock."""
+    deadline = time.monotonic() + wait_for_lock_s
+    while not await try_lock(control):
+        if run_id is not None:
+            row = await fetch_one_in(
+                control, "SELECT status FROM analytics.etl_runs WHERE id = %s", (run_id,)
+            )
+            if row is None or row["status"] not in ("queued", "failed"):
+                yield False
+                return
+        if time.monotonic() >= deadline:
+            raise EtlBusy("another ETL run is in progress")
+        await asyncio.sleep(LOCK_POLL_S)
+    try:
+        await close_abandoned(control, exclude=run_id)
+        yield True
+    finally:
+        await unlock(control)
+
+
+async def claim(control: Connection, run_id: int | None, request: RunRequest | None) -> Row | None:
+    """The run's row, now `running`: the queued run `run_id` (None when it was cancelled
+    or already settled), or a new row for `request`. Caller holds the run lock."""
+    if run_id is not None:
+        return await fetch_one_in(
+            control,
+            """UPDATE analytics.etl_runs
+                  SET status = 'running', started_at = now(), attempt = attempt + 1,
+                      error = NULL, finished_at = NULL
+                WHERE id = %s AND status IN ('queued', 'failed') AND cancel_requested_at IS NULL
+            RETURNING *""",
+            (run_id,),
+        )
+    if request is None:
+        raise ValueError("give run_id or request")
+    steps = normalise_steps(request.steps, request.mode)
+    try:
+        return await fetch_one_in(
+            control,
+            """INSERT INTO analytics.etl_runs
+                 (trigger, mode, from_day, to_day, steps, status, started_at, attempt,
+                  requested_by, requested_by_role)
+               VALUES (%s, %s, %s, %s, %s, 'running', now(), 1, %s, %s)
+               RETURNING *""",
+            (
+                request.trigger,
+                request.mode,
+                request.from_day,
+                request.to_day,
+                steps,
+                request.requested_by,
+                request.requested_by_role,
+            ),
+        )
+    except psycopg.errors.UniqueViolation:
+        raise EtlBusy("another ETL run is queued") from None

@@ -1,0 +1,189 @@
+"""The day stage of a run: every day of the range loaded in **one transaction** — extract
+into a staging table, then every day-grained table — on `parallelism` work connections
+side by side, so a killed worker leaves no half-loaded day and a rerun of a day replaces
+it whole.
+
+A day whose transaction fails on a serialization failure, a deadlock or a lock wait past
+ETL_LOCK_TIMEOUT_MS rolled back whole and is run again (tenacity: up to ETL_MAX_RETRIES
+times, exponential backoff); the retries are counted on the step that failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import date
+
+from psycopg import AsyncClientCursor
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from mysetlist.core.db import connect
+from mysetlist.warehouse.errors import RETRYABLE_IN_TRANSACTION, most_telling
+from mysetlist.warehouse.run_state import Connection, RunState, StepTiming, day_bounds
+from mysetlist.warehouse.sql_files import statements, writes_rows
+
+log = logging.getLogger(__name__)
+
+RETRY_BACKOFF_S = 0.2  # first wait; doubles each retry
+
+
+async def open_work_connections(state: RunState, database_url: str) -> list[Connection]:
+    """`parallelism` connections (no more than days), tuned for the ETL, their backend pids
+    recorded on the run (the cancel path calls `pg_cancel_backend` on them)."""
+    work: list[Connection] = []
+    n = max(1, min(state.config.parallelism, len(state.days) or 1))
+    try:
+        for _ in range(n):
+            conn = await connect(
+                database_url, application_name=f"mysetlist-etl run {state.run_id}", autocommit=True
+            )
+            work.append(conn)
+            # Parameters inside CREATE TEMP TABLE … AS need client-side binding.
+            conn.cursor_factory = AsyncClientCursor
+            await conn.execute(
+                "SELECT set_config('statement_timeout', %s, false),"
+                " set_config('lock_timeout', %s, false),"
+                " set_config('work_mem', %s, false),"
+                " set_config('client_connection_check_interval', '1000', false),"
+                " set_config('jit', 'off', false),"
+                # The staging table is scanned by every day step: keep it in memory
+                # (must be set before the session's first temp table).
+                " set_config('temp_buffers', '256MB', false),"
+                # A lost commit after a crash only means the day is reloaded: each day's
+                # rows and its etl_loaded_days entry commit (or vanish) together.
+                " set_config('synchronous_commit', 'off', false)",
+                (
+                    str(state.config.timeout_ms),
+                    str(state.config.lock_timeout_ms),
+                    state.config.work_mem,
+                ),
+            )
+            # Incremental runs reload only these users' per-user rows (see extract.sql).
+            await conn.execute("CREATE TEMP TABLE etl_day_scope (user_id uuid PRIMARY KEY)")
+        if state.incremental and state.days:
+            await _fill_day_scope(state, work)
+        pids = [conn.info.backend_pid for conn in work]
+        await state.control.execute(
+            "UPDATE analytics.etl_runs SET backend_pids = %s WHERE id = %s", (pids, state.run_id)
+        )
+    except BaseException:
+        await close_work_connections(work)
+        raise
+    return work
+
+
+async def close_work_connections(work: list[Connection]) -> None:
+    for conn in work:
+        try:
+            await conn.close()
+        except Exception:  # pragma: no cover - closing a broken connection
+            log.debug("closing an ETL connection failed", exc_info=True)
+    work.clear()
+
+
+async def _fill_day_scope(state: RunState, work: list[Connection]) -> None:
+    """Users with events received since the watermark, or votes since then."""
+    assert state.since is not None
+    start, end = day_bounds(state.days[0])[0], day_bounds(state.days[-1])[1]
+    query = """INSERT INTO etl_day_scope
+               SELECT user_id FROM analytics.user_events
+                WHERE created_at >= %(start)s AND created_at < %(end)s
+                  AND received_at > %(since)s AND received_at <= %(snapshot)s
+                  AND user_id IS NOT NULL
+               UNION
+               SELECT user_id FROM app.setlist_votes WHERE created_at > %(since)s"""
+    params = {"start": start, "end": end, "since": state.since, "snapshot": state.snapshot}
+    for conn in work:
+        await conn.execute(query, params)
+        await conn.execute("ANALYZE etl_day_scope")
+
+
+async def load_days(state: RunState, work: list[Connection], day_steps: list[str]) -> None:
+    """Load every day of the run, `len(work)` days side by side."""
+    queue: asyncio.Queue[date] = asyncio.Queue()
+    # Newest first: recent days are usually the biggest, and starting with the big
+    # ones keeps the parallel loads from ending on one long straggler.
+    for day in reversed(state.days):
+        queue.put_nowait(day)
+    total = len(state.days)
+    state.tick("load days", 0, total)
+
+    async def worker(conn: Connection) -> None:
+        while True:
+            try:
+                day = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await state.check_cancel()
+            await load_day(state, conn, day, day_steps)
+            state.days_done += 1
+            state.tick("load days", state.days_done, total)
+            await state.save_progress("load days")
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for conn in work:
+                group.create_task(worker(conn))
+    except BaseExceptionGroup as eg:
+        raise most_telling(eg) from None
+
+
+async def load_day(state: RunState, conn: Connection, day: date, day_steps: list[str]) -> None:
+    """One day, all its steps, one transaction; retried whole on transient conflicts."""
+    start, end = day_bounds(day)
+    params = {
+        "day": day, "day_start": start, "day_end": end,
+        "snapshot": state.snapshot, "run_id": state.run_id,
+        "scoped": state.incremental,
+    }  # fmt: skip
+    failed_step = [day_steps[0]]  # the step the current attempt is in
+
+    def count_retry(retry_state: RetryCallState) -> None:
+        step = failed_step[0]
+        state.timing(step).retries += 1
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        log.warning(
+            "ETL run %s: %s of %s failed (%s), retry %d of %d",
+            state.run_id, step, day, type(exc).__name__, retry_state.attempt_number,
+            state.config.max_retries,
+        )  # fmt: skip
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(state.config.max_retries + 1),
+        wait=wait_exponential(multiplier=RETRY_BACKOFF_S),
+        retry=retry_if_exception_type(RETRYABLE_IN_TRANSACTION),
+        before_sleep=count_retry,
+        reraise=True,
+    )
+    local: dict[str, StepTiming] = {}
+    async for attempt in retrying:
+        with attempt:
+            local = {}
+            async with conn.transaction():
+                if state.config.parallelism > 1:
+                    # Days already run side by side: no parallel workers per query.
+                    await conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+                for step in day_steps:
+                    failed_step[0] = step
+                    t0 = time.perf_counter()
+                    rows = 0
+                    for stmt in statements(step):
+                        cur = await conn.execute(stmt, params)
+                        if writes_rows(stmt):
+                            rows += max(cur.rowcount or 0, 0)
+                    timing = local.setdefault(step, StepTiming())
+                    timing.ms += (time.perf_counter() - t0) * 1000
+                    timing.rows += rows
+    for step, timing in local.items():
+        total = state.timing(step)
+        total.ms += timing.ms
+        total.rows += timing.rows
+        if step != "extract":
+            state.rows_written += timing.rows

@@ -1,0 +1,105 @@
+"""The steps after the day stage that write tables: the rollups (voting accuracy, user
+behaviour, trending, the WAU/MAU windows), the materialized views and ANALYZE.
+
+Each rollup runs in its own transaction on a work connection. User-level rollups take the
+run's scope (`etl_scope`): the users active in the range, or for incremental runs the
+users with new events or votes.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from mysetlist.core.db import fetch_one_in
+from mysetlist.warehouse.run_state import Connection, RunState
+from mysetlist.warehouse.sql_files import statements, writes_rows
+from mysetlist.warehouse.steps import MATERIALIZED_VIEWS, STEP_TABLES, qualified
+
+# How far a step's windows reach forward from a reloaded day: the later days whose
+# values read it (MAU: 30 days; trending: 7 recent days over a 28-day baseline).
+WINDOW_REACH_DAYS = {"platform_windows": 29, "trending": 34}
+
+
+async def _fill_scope(state: RunState, conn: Connection) -> None:
+    """etl_scope(kind, id, user_id): the users whose entity-level rows this run
+    recomputes."""
+    await conn.execute(
+        "CREATE TEMP TABLE etl_scope (kind text, id text, user_id uuid) ON COMMIT DROP"
+    )
+    rng = state.day_range()
+    if rng is None:
+        return
+    if state.incremental:
+        # The users with new events or votes; show and artist accuracy is left to
+        # the daily run (recomputing a popular show's votes every few minutes is not
+        # worth it).
+        await conn.execute(
+            "INSERT INTO etl_scope SELECT 'user', user_id::text, user_id FROM etl_day_scope"
+        )
+    else:
+        await conn.execute(
+            """INSERT INTO etl_scope
+               SELECT DISTINCT 'user', user_id::text, user_id
+                 FROM analytics.daily_user_stats
+                WHERE day BETWEEN %s AND %s""",
+            rng,
+        )
+    await conn.execute("ANALYZE etl_scope")
+
+
+async def _last_loaded_day(conn: Connection) -> date | None:
+    row = await fetch_one_in(conn, "SELECT max(day) AS d FROM analytics.daily_platform_metrics")
+    day: date | None = row["d"] if row else None
+    return day
+
+
+async def rollup(state: RunState, step: str, conn: Connection) -> None:
+    rng = state.day_range()
+    if rng is None:
+        return
+    lo, hi = rng
+    timing = state.timing(step)
+    async with conn.transaction():
+        params: dict[str, Any]
+        if step in WINDOW_REACH_DAYS:
+            # Windows reach forward from the reloaded days up to the last loaded day.
+            last = await _last_loaded_day(conn)
+            if last is None or last < lo:
+                return
+            params = {"lo": lo, "hi": min(hi + timedelta(days=WINDOW_REACH_DAYS[step]), last)}
+            if (
+                step == "platform_windows"
+                and state.incremental
+                and lo == hi == last
+                and "user_behavior_warehouse" in state.steps
+            ):
+                step, params = "platform_windows_latest", {"day": last}
+        else:
+            await _fill_scope(state, conn)
+            params = {"full": state.voting_full}
+        for stmt in statements(step):
+            cur = await conn.execute(stmt, params)
+            if writes_rows(stmt):
+                timing.rows += max(cur.rowcount or 0, 0)
+                state.rows_written += max(cur.rowcount or 0, 0)
+
+
+async def refresh_views(state: RunState, conn: Connection) -> None:
+    for view in MATERIALIZED_VIEWS:
+        await conn.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {qualified(view)}")
+    counts = " + ".join(f"(SELECT count(*) FROM {qualified(v)})" for v in MATERIALIZED_VIEWS)
+    row = await fetch_one_in(conn, f"SELECT {counts} AS n")
+    state.timing("refresh_views").rows += int(row["n"]) if row else 0
+
+
+async def analyze(state: RunState, conn: Connection) -> None:
+    """ANALYZE the tables the run's steps wrote."""
+    tables: list[str] = []
+    for step in state.steps:
+        for table in STEP_TABLES.get(step, ()):
+            if table not in tables:
+                tables.append(table)
+    for table in tables:
+        await conn.execute(f"ANALYZE {qualified(table)}")
+    state.timing("analyze").rows += len(tables)

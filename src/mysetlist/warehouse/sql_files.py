@@ -1,0 +1,39 @@
+"""The statements of the warehouse's .sql files (`warehouse/sql/<step>.sql`).
+
+A file may hold several statements; they are split by sqlparse, which knows comments and
+quoting (a `;` at the end of a comment line is not a statement's end).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import sqlparse
+
+from mysetlist.core.db import read_sql
+
+SQL_PACKAGE = "mysetlist.warehouse.sql"
+
+
+def split_statements(text: str) -> list[str]:
+    """The statements of `text`, comment-only pieces dropped."""
+    out = []
+    for statement in sqlparse.split(text):
+        code = sqlparse.format(statement, strip_comments=True).strip().rstrip(";").strip()
+        if code:
+            out.append(statement.strip())
+    return out
+
+
+@cache
+def statements(name: str) -> tuple[str, ...]:
+    """The statements of sql/<name>.sql, parsed once."""
+    return tuple(split_statements(read_sql(SQL_PACKAGE, f"{name}.sql")))
+
+
+@cache
+def writes_rows(statement: str) -> bool:
+    """INSERT or UPDATE (possibly after a WITH): the statements whose row counts are the
+    rows a step wrote; DELETEs and temp tables are not counted."""
+    kind = sqlparse.parse(statement)[0].get_type()  # type: ignore[no-untyped-call]
+    return kind in ("INSERT", "UPDATE")

@@ -1,0 +1,141 @@
+"""The ETL's steps and the warehouse tables they write: the one list every other module
+(pipeline, quality checks, maintenance, rebuild, tests, bench) reads.
+
+A run takes steps in three stages:
+
+- day steps (`extract` and the day-grained tables), one transaction per day;
+- rollup steps (entity-level tables and the windows over days), after the days;
+- post steps (views, quality checks, ANALYZE, maintenance), last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+MODES = ("daily", "range", "incremental")
+
+DAY_STEPS = (
+    "extract",
+    "daily_user_stats",
+    "user_engagement_warehouse",
+    "artist_popularity_warehouse",
+    "show_engagement_warehouse",
+    "daily_platform_metrics",
+)
+ROLLUP_STEPS = (
+    "voting_patterns_warehouse",
+    "user_behavior_warehouse",
+    "trending",
+    "platform_windows",
+)
+POST_STEPS = ("refresh_views", "quality_checks", "analyze", "maintenance")
+ALL_STEPS = DAY_STEPS + ROLLUP_STEPS + POST_STEPS
+
+# The spec's phase of each step.
+PHASES = {
+    "extract": "extract",
+    **{s: "transform_load" for s in DAY_STEPS[1:] + ROLLUP_STEPS},
+    **{s: "post_processing" for s in POST_STEPS},
+}
+DEFAULT_STEPS: dict[str, tuple[str, ...]] = {
+    "daily": ALL_STEPS,
+    "range": tuple(s for s in ALL_STEPS if s != "maintenance"),
+    # The materialized views are refreshed by the daily run, not every few minutes.
+    # Autovacuum's ANALYZE keeps up with a few minutes of changes.
+    "incremental": tuple(
+        s for s in ALL_STEPS if s not in ("refresh_views", "analyze", "maintenance")
+    ),
+}
+
+# Warehouse tables (schema `analytics`). Day-grained ones have a `day` column and are
+# reloaded day by day; daily_platform_metrics is partitioned by month.
+DAY_GRAINED_TABLES = (
+    "daily_user_stats",
+    "user_engagement_warehouse",
+    "artist_popularity_warehouse",
+    "show_engagement_warehouse",
+    "daily_platform_metrics",
+)
+PARTITIONED_TABLE = "daily_platform_metrics"
+ENTITY_TABLES = ("user_behavior_warehouse", "voting_patterns_warehouse")
+TABLES = DAY_GRAINED_TABLES + ENTITY_TABLES
+MATERIALIZED_VIEWS = ("cohort_retention_weekly", "genre_trends_daily")
+# The ETL's record of what it loaded (cleared with the tables on a rebuild).
+LOADED_DAYS_TABLE = "etl_loaded_days"
+
+# The tables each step writes (ANALYZE targets).
+STEP_TABLES: dict[str, tuple[str, ...]] = {
+    **{t: (t,) for t in DAY_STEPS[1:]},
+    "trending": ("artist_popularity_warehouse",),
+    "voting_patterns_warehouse": ("voting_patterns_warehouse",),
+    "user_behavior_warehouse": ("user_behavior_warehouse",),
+    "refresh_views": MATERIALIZED_VIEWS,
+}
+
+# After the day stage: the order steps are taken in (full runs / incremental runs).
+POST_ORDER = (
+    "voting_patterns_warehouse",
+    "trending",
+    "platform_windows",
+    "user_behavior_warehouse",
+    "refresh_views",
+    "quality_checks",
+    "analyze",
+    "maintenance",
+)
+POST_ORDER_INCREMENTAL = (
+    "voting_patterns_warehouse",
+    "user_behavior_warehouse",
+    "trending",
+    "platform_windows",
+    "refresh_views",
+    "quality_checks",
+    "analyze",
+    "maintenance",
+)
+# Steps that run alone, after everything before them.
+BARRIER_STEPS = frozenset({"quality_checks", "analyze", "maintenance"})
+
+
+def qualified(table: str) -> str:
+    return f"analytics.{table}"
+
+
+def normalise_steps(steps: Sequence[str] | None, mode: str) -> list[str]:
+    """Validate and order steps; any day step brings `extract` with it."""
+    if not steps:
+        return list(DEFAULT_STEPS[mode])
+    unknown = [s for s in steps if s not in ALL_STEPS]
+    if unknown:
+        raise ValueError(f"unknown ETL step(s): {', '.join(unknown)}")
+    wanted = set(steps)
+    if wanted & set(DAY_STEPS[1:]):
+        wanted.add("extract")
+    return [s for s in ALL_STEPS if s in wanted]
+
+
+def waves(steps: Sequence[str], *, incremental: bool) -> list[list[str]]:
+    """Group the steps after the day stage into waves whose steps run side by side on
+    separate connections (each in its own transaction, each writing its own table);
+    a step waits for the wave holding what it reads. Checks, ANALYZE and maintenance
+    run alone, after everything else."""
+    order = POST_ORDER_INCREMENTAL if incremental else POST_ORDER
+    deps = {
+        "user_behavior_warehouse": {"voting_patterns_warehouse"},
+        "refresh_views": {"trending"},
+        # the latest-day WAU/MAU shortcut reads user_behavior_warehouse
+        "platform_windows": {"user_behavior_warehouse"} if incremental else set(),
+    }
+    out: list[list[str]] = []
+    for step in sorted(steps, key=order.index):
+        current = out[-1] if out else None
+        if (
+            current is not None
+            and step not in BARRIER_STEPS
+            and not (set(current) & BARRIER_STEPS)
+            and not (deps.get(step, set()) & set(current))
+        ):
+            current.append(step)
+        else:
+            out.append([step])
+    return out
