@@ -105,7 +105,8 @@ def settings(
         MYSETLIST_DATA_DIR=str(tmp_path_factory.mktemp("appdata")),
         JWT_SECRET=TEST_JWT_SECRET,
         MYSETLIST_ENCRYPTION_KEY=TEST_ENCRYPTION_KEY,
-        MYSETLIST_WRITE_KEYS="test-write-key",
+        # the official (server-side) Segment/PostHog SDKs in the tests send as a backend
+        MYSETLIST_WRITE_KEYS="server:test-write-key",
     )
 
 

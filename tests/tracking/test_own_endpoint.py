@@ -178,9 +178,12 @@ async def test_anonymous_session_is_linked_when_it_authenticates(
     api_url: str, runtime: Runtime, token_for: Any
 ) -> None:
     uid = await _user(runtime, "Later")
-    anon, session = "anon-" + uuid.uuid4().hex, "sess-" + uuid.uuid4().hex
     other_session = "sess-" + uuid.uuid4().hex
     async with httpx.AsyncClient(base_url=api_url) as c:
+        # server-signed ids: carrying them proves they are this visitor's (see
+        # test_identity_proof.py for ids that prove nothing)
+        ids = (await c.post("/api/analytics/anonymous-id")).json()
+        anon, session = ids["anonymous_id"], ids["session_id"]
         r = await c.post(EVENTS, json={"events": [
             _ev(event_type="artist_view", anonymous_id=anon, session_id=session),
             _ev(event_type="search", session_id=session),

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mysetlist.tracking import write_keys
+from mysetlist.tracking.events import KeyTrust
 
 NAME = "keys"
 commands = typer.Typer(no_args_is_help=True, help="Write keys for Segment/PostHog sources.")
@@ -38,23 +39,51 @@ def _connection() -> Iterator[psycopg.Connection[Any]]:
         endpoints.stop()
 
 
+TrustOption = Annotated[
+    KeyTrust,
+    typer.Option(
+        help="browser: public (in page source), its user ids are only claims; "
+        "server: a backend's secret, may set user ids and merge identities"
+    ),
+]
+
+
 @commands.command()
-def create(name: Annotated[str, typer.Option(help="what the key is for")] = "default") -> None:
+def create(
+    name: Annotated[str, typer.Option(help="what the key is for")] = "default",
+    trust: TrustOption = "browser",
+) -> None:
     """Create a key; the key itself is printed once (last line), only its hash is kept."""
     with _connection() as conn:
-        key_id, key = write_keys.create_key(conn, name)
-    console.print(f"created write key {key_id} ({name}); store it now, it is not shown again")
+        key_id, key = write_keys.create_key(conn, name, trust)
+    console.print(
+        f"created {trust} write key {key_id} ({name}); store it now, it is not shown again"
+    )
     print(key, flush=True)
+
+
+@commands.command("trust")
+def set_trust(
+    key: Annotated[str, typer.Argument(help="the key's id, prefix or the key")],
+    trust: Annotated[KeyTrust, typer.Argument(help="browser or server")],
+) -> None:
+    """Change a key's trust level (API processes apply it within the key cache time)."""
+    with _connection() as conn:
+        n = write_keys.set_trust(conn, key, trust)
+    if n == 0:
+        console.print(f"[red]no active key matches {key!r}[/red]")
+        raise typer.Exit(1)
+    console.print(f"{n} key(s) now {trust}")
 
 
 @commands.command("list")
 def list_() -> None:
-    """List keys (prefix, name, created, revoked)."""
+    """List keys (prefix, name, trust, created, revoked)."""
     with _connection() as conn:
         rows = write_keys.list_keys(conn)
-    table = Table("id", "name", "prefix", "created", "revoked")
-    for key_id, name, prefix, created, revoked in rows:
-        table.add_row(str(key_id), name, prefix + "…", f"{created:%Y-%m-%d %H:%M}",
+    table = Table("id", "name", "prefix", "trust", "created", "revoked")
+    for key_id, name, prefix, trust, created, revoked in rows:
+        table.add_row(str(key_id), name, prefix + "…", trust, f"{created:%Y-%m-%d %H:%M}",
                       f"{revoked:%Y-%m-%d %H:%M}" if revoked else "")  # fmt: skip
     Console().print(table)
 

@@ -5,17 +5,27 @@ a 422 naming it); the Segment and PostHog shapes are lenient about extra fields 
 clients send `context`, `integrations`, `$lib` …) but strict about the ones we store.
 Everything becomes an `EventRow`, the column order of the group-commit COPY.
 
-Identity rules:
-- Our endpoint: `user_id` comes from the JWT only; a `user_id` in the body is refused.
+Identity rules (who an event belongs to, and which ids it may link to a user):
+- Our endpoint: `user_id` comes from the JWT only; a `user_id` in the body is refused. The
+  event's `anonymous_id` / `session_id` link to that user only when they are ids the server
+  signed (`signed_ids.py`): holding one proves possession. Any other id stays on the event
+  as a claim and links nothing.
+- A `server` write key is trusted: its platform user ids (uuids) are the event's user, and
+  the ids on its events link to that user (Segment identify/alias, PostHog $identify and
+  $create_alias, and any event carrying both, as the SDKs send them).
+- A `browser` write key is public: a platform user id it sends is only a claim, kept in
+  `properties.$claimed_user_id` on an anonymous event. Its identify/alias calls link an id
+  to the claimed user only when that id is server-signed.
 - Segment: `userId` is the platform user id (a uuid). A `userId` that is not a uuid is not a
   platform user: the event is stored anonymous (`anonymous_id` = `anonymousId`, or the
   `userId` itself when there is none) with the original in `properties.$external_user_id`.
 - PostHog: a `distinct_id` that is a uuid is the platform user id, unless the event says it
   is a browser's anonymous id (`$is_identified: false`, or `distinct_id == $device_id`, as
-  posthog-js sends before identify); anything else is an anonymous id. `$identify` links
-  `properties.$anon_distinct_id` to the user.
-- Aliases link too: Segment `alias` (`previousId` → `userId`) and PostHog `$create_alias`
-  (`distinct_id` → `properties.alias`), when the new id is a platform user.
+  posthog-js sends before identify); anything else is an anonymous id. `$identify` names
+  `properties.$anon_distinct_id` as the id to link.
+- Aliases: Segment `alias` (`previousId` → `userId`) and PostHog `$create_alias`
+  (`distinct_id` → `properties.alias`) name the previous id to link, when the new id is a
+  platform user.
 
 Times: the client's `timestamp`, corrected for the sender's clock error when the batch says
 when it was sent (Segment `sentAt`, PostHog `sent_at`; PostHog `offset` without a
@@ -30,6 +40,8 @@ from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+from mysetlist.tracking.signed_ids import IdKind, SignedIds
 
 MAX_EVENT_BYTES = 32 * 1024  # Segment's per-event limit; we apply it everywhere
 MAX_SEGMENT_BATCH_BYTES = 500 * 1024
@@ -62,6 +74,45 @@ class EventRow(NamedTuple):
     properties: str  # JSON text
     source: str
     created_at: datetime
+
+
+KeyTrust = Literal["browser", "server"]
+
+
+class IdentityLink(NamedTuple):
+    """An anonymous or session id proven to belong to `user_id`: the writer records it (the
+    first link wins) and gives the id's earlier anonymous events to the user."""
+
+    kind: IdKind
+    id: str
+    user_id: uuid.UUID
+
+
+class Ingest(NamedTuple):
+    """A request's events and the identity links they prove."""
+
+    rows: list[EventRow]
+    links: list[IdentityLink]
+
+
+def _links(
+    user: uuid.UUID | None,
+    anonymous: str | None,
+    session: str | None,
+    *,
+    signed: SignedIds,
+    trusted: bool,
+) -> list[IdentityLink]:
+    """Links from `user` to the event's ids: all of them when the sender is trusted to
+    merge identities (a server write key), else only the ids the server signed."""
+    if user is None:
+        return []
+    ids: tuple[tuple[IdKind, str | None], ...] = (("anonymous", anonymous), ("session", session))
+    return [
+        IdentityLink(kind, value, user)
+        for kind, value in ids
+        if value is not None and (trusted or signed.is_signed(kind, value))
+    ]
 
 
 class InvalidEvents(Exception):
@@ -270,9 +321,15 @@ def parse_json(body: bytes) -> Any:
 
 
 def own_events(
-    payload: Any, *, user_id: str | None, max_batch: int, received_at: datetime
-) -> list[EventRow]:
-    """Rows for `POST /api/analytics/events` (one event, or `{"events": [...]}`)."""
+    payload: Any,
+    *,
+    user_id: str | None,
+    max_batch: int,
+    received_at: datetime,
+    signed: SignedIds,
+) -> Ingest:
+    """Rows for `POST /api/analytics/events` (one event, or `{"events": [...]}`), and the
+    links the token's user proves by carrying server-signed ids."""
     if not isinstance(payload, dict):
         raise InvalidEvents(
             422, "Unprocessable Content", "the body must be a JSON object",
@@ -321,6 +378,7 @@ def own_events(
         ) from None  # fmt: skip
     uid = uuid.UUID(user_id) if user_id else None
     rows: list[EventRow] = []
+    links: list[IdentityLink] = []
     errors: list[dict[str, Any]] = []
     for i, ev in enumerate(events):
         props = _json(ev.event_data)
@@ -339,11 +397,12 @@ def own_events(
                 ev.event_type, ev.page_url, props, "api", _utc(ev.timestamp, received_at),
             )
         )  # fmt: skip
+        links += _links(uid, ev.anonymous_id, ev.session_id, signed=signed, trusted=False)
     if errors:
         raise InvalidEvents(
             422, "Unprocessable Content", "some events are invalid; none were stored", errors
         )
-    return rows
+    return Ingest(rows, links)
 
 
 # -- Segment ------------------------------------------------------------------------------------
@@ -360,9 +419,16 @@ def segment_write_key(payload: Any) -> str | None:
 
 
 def segment_events(
-    payload: Any, *, kind: str | None, body_size: int, received_at: datetime
-) -> list[EventRow]:
-    """Rows for Segment's `/v1/batch` (`kind` None) or `/v1/track|identify|page` (`kind`)."""
+    payload: Any,
+    *,
+    kind: str | None,
+    body_size: int,
+    received_at: datetime,
+    trust: KeyTrust,
+    signed: SignedIds,
+) -> Ingest:
+    """Rows for Segment's `/v1/batch` (`kind` None) or `/v1/track|identify|page` (`kind`),
+    and the links they may make with a write key of this `trust`."""
     if not isinstance(payload, dict):
         raise InvalidEvents(400, "Bad Request", "the body must be a JSON object", [])
     if kind is None:
@@ -390,6 +456,7 @@ def segment_events(
     messages = _validate_sized(_segment_list, cleaned)
     errors: list[dict[str, Any]] = []
     rows: list[EventRow] = []
+    links: list[IdentityLink] = []
     for i, msg in enumerate(messages):
         if msg.type == "track" and not msg.event:
             errors.append({"index": i, "field": "event", "message": "track needs an event name"})
@@ -414,18 +481,27 @@ def segment_events(
             props["$external_user_id"] = str(msg.userId)
             anonymous = anonymous or str(msg.userId)
         if msg.type == "alias" and msg.previousId is not None and user is not None:
-            # alias(previousId → userId): the previous (anonymous) identity is this user's,
-            # which the writer's identity linking does for a row carrying both
+            # alias(previousId → userId): the previous (anonymous) identity is the one to link
             anonymous = msg.previousId
         context = msg.context or shared_context or {}
         page = context.get("page") if isinstance(context.get("page"), dict) else {}
         page_url = props.get("url") or (page or {}).get("url")
-        session = props.get("session_id") or context.get("sessionId")
+        raw_session = props.get("session_id") or context.get("sessionId")
+        session = str(raw_session) if raw_session is not None else None
+        if trust == "server":
+            links += _links(user, anonymous, session, signed=signed, trusted=True)
+        elif user is not None:
+            # A browser key's user id is anyone's to write: a claim on an anonymous event.
+            # Only identify/alias may link, and only ids the server signed.
+            if msg.type in ("identify", "alias"):
+                links += _links(user, anonymous, session, signed=signed, trusted=False)
+            props["$claimed_user_id"] = str(user)
+            anonymous = anonymous or str(user)
+            user = None
         event_type = msg.event if msg.type == "track" else _SEGMENT_TYPES[msg.type]
         rows.append(
             EventRow(
-                msg.messageId or uuid.uuid4().hex, user, anonymous,
-                str(session) if session is not None else None, str(event_type),
+                msg.messageId or uuid.uuid4().hex, user, anonymous, session, str(event_type),
                 str(page_url) if page_url is not None else None, _json(props), "segment",
                 _client_time(msg.timestamp, msg.sentAt or batch_sent_at, received_at),
             )
@@ -433,7 +509,7 @@ def segment_events(
     if errors:
         raise InvalidEvents(400, "Bad Request", "some events are invalid; none were stored",
                             errors)  # fmt: skip
-    return rows
+    return Ingest(rows, links)
 
 
 # -- PostHog ------------------------------------------------------------------------------------
@@ -455,8 +531,11 @@ def posthog_api_key(payload: Any) -> str | None:
     return None
 
 
-def posthog_events(payload: Any, *, received_at: datetime) -> list[EventRow]:
-    """Rows for PostHog's `/batch/`, `/i/v0/e/`, `/capture/` (one event, a list, or a batch)."""
+def posthog_events(
+    payload: Any, *, received_at: datetime, trust: KeyTrust, signed: SignedIds
+) -> Ingest:
+    """Rows for PostHog's `/batch/`, `/i/v0/e/`, `/capture/` (one event, a list, or a batch),
+    and the links they may make with a write key of this `trust`."""
     sent_at = None
     if isinstance(payload, list):
         items = payload
@@ -473,6 +552,7 @@ def posthog_events(payload: Any, *, received_at: datetime) -> list[EventRow]:
     events = _validate_sized(_posthog_list, items)
     errors: list[dict[str, Any]] = []
     rows: list[EventRow] = []
+    links: list[IdentityLink] = []
     for i, ev in enumerate(events):
         props = dict(ev.properties)
         props.pop("token", None)
@@ -496,7 +576,18 @@ def posthog_events(payload: Any, *, received_at: datetime) -> list[EventRow]:
             # alias(previous_id, distinct_id) arrives as distinct_id = the previous id and
             # properties.alias = the new one: when that is a platform user, link the two
             user, anonymous = target, distinct
-        session = props.get("$session_id")
+        raw_session = props.get("$session_id")
+        session = str(raw_session) if raw_session is not None else None
+        if trust == "server":
+            links += _links(user, anonymous, session, signed=signed, trusted=True)
+        elif user is not None:
+            # A browser key's distinct_id is anyone's to write: a claim on an anonymous
+            # event. Only $identify/$create_alias may link, and only ids the server signed.
+            if ev.event in ("$identify", "$create_alias"):
+                links += _links(user, anonymous, session, signed=signed, trusted=False)
+            props["$claimed_user_id"] = str(user)
+            anonymous = anonymous or str(user)
+            user = None
         page_url = props.get("$current_url")
         if ev.timestamp is None and ev.offset is not None:
             # posthog-js without a timestamp: the event happened `offset` ms before sending
@@ -506,12 +597,11 @@ def posthog_events(payload: Any, *, received_at: datetime) -> list[EventRow]:
             at = _client_time(ev.timestamp, None if ignore_sent_at else sent_at, received_at)
         rows.append(
             EventRow(
-                ev.uuid or uuid.uuid4().hex, user, anonymous,
-                str(session) if session is not None else None, ev.event,
+                ev.uuid or uuid.uuid4().hex, user, anonymous, session, ev.event,
                 str(page_url) if page_url is not None else None, _json(props), "posthog", at,
             )
         )  # fmt: skip
     if errors:
         raise InvalidEvents(400, "Bad Request", "some events are invalid; none were stored",
                             errors)  # fmt: skip
-    return rows
+    return Ingest(rows, links)

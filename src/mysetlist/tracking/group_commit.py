@@ -36,7 +36,7 @@ from psycopg import sql
 
 from mysetlist.core.db import read_sql
 from mysetlist.tracking import monitoring
-from mysetlist.tracking.events import EventRow
+from mysetlist.tracking.events import EventRow, IdentityLink
 
 log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.tracking"
@@ -93,6 +93,7 @@ class Unavailable(Exception):
 @dataclass
 class _Request:
     rows: Sequence[EventRow]
+    links: Sequence[IdentityLink]
     future: asyncio.Future[int]
 
 
@@ -156,14 +157,14 @@ class GroupCommitWriter:
     def queue_depth(self) -> int:
         return self._pending_events
 
-    async def submit(self, rows: Sequence[EventRow]) -> int:
+    async def submit(self, rows: Sequence[EventRow], links: Sequence[IdentityLink] = ()) -> int:
         """Wait until `rows` are committed; return how many were new (not duplicates)."""
         if self._closed:
             raise Unavailable("the writer is shutting down")
         if self._pending_events and self._pending_events + len(rows) > self.max_queue:
             raise Overloaded(retry_after=1)
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Request(rows, future))
+        self._pending.append(_Request(rows, links, future))
         self._pending_events += len(rows)
         monitoring.QUEUE_DEPTH.set(self._pending_events)
         self._wakeup.set()
@@ -290,7 +291,9 @@ class GroupCommitWriter:
                 if row.message_id not in seen:  # the same id twice in one flush: keep the first
                     seen.add(row.message_id)
                     rows.append(row)
-        links = any(r.user_id is not None and (r.anonymous_id or r.session_id) for r in rows)
+        # Links were decided at validation (proof of possession or a trusted key); the
+        # writer only records them in the events' transaction.
+        links = [link for req in batch for link in req.links]
         if not links and len(rows) <= SMALL_FLUSH:
             # Autocommit connection: one statement is one transaction, committed on return.
             cols = [list(col) for col in zip(*rows, strict=True)]
@@ -308,12 +311,15 @@ class GroupCommitWriter:
             await cur.execute(_insert_new_events(from_arrays=False))
             inserted = cur.rowcount
             if links:
-                await self._link(cur)
+                await self._link(cur, links)
         monitoring.GROUP_COMMIT_SECONDS.observe(time.perf_counter() - started)
         return FlushResult(rows, inserted)
 
-    async def _link(self, cur: psycopg.AsyncCursor[Any]) -> None:
-        await cur.execute(read_sql(_PACKAGE, "link_identities.sql"))
+    async def _link(self, cur: psycopg.AsyncCursor[Any], links: list[IdentityLink]) -> None:
+        kinds, ids, users = (list(col) for col in zip(*links, strict=True))
+        await cur.execute(
+            read_sql(_PACKAGE, "link_identities.sql"), {"kinds": kinds, "ids": ids, "users": users}
+        )
         new_links = await cur.fetchall()
         for kind in ("anonymous", "session"):
             ids = [r[1] for r in new_links if r[0] == kind]

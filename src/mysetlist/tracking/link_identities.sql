@@ -1,15 +1,11 @@
--- Authenticated events that carry an anonymous_id or session_id link it to their user
--- (first link wins). Returns only links that are new, so earlier events are rewritten once.
+-- Record the identity links a flush's events proved (ingest decided them: a server-signed
+-- id, or a server write key); the first link wins, so a later claim never moves an id.
+-- Returns only links that are new, so earlier events are rewritten once.
 WITH candidates AS (
   SELECT DISTINCT ON (kind, id) kind, id, user_id
-  FROM (
-    SELECT 'anonymous' AS kind, anonymous_id AS id, user_id, created_at
-    FROM pg_temp.ingest_staging WHERE user_id IS NOT NULL AND anonymous_id IS NOT NULL
-    UNION ALL
-    SELECT 'session', session_id, user_id, created_at
-    FROM pg_temp.ingest_staging WHERE user_id IS NOT NULL AND session_id IS NOT NULL
-  ) c
-  ORDER BY kind, id, created_at
+  FROM unnest(%(kinds)s::text[], %(ids)s::text[], %(users)s::uuid[]) WITH ORDINALITY
+    AS l(kind, id, user_id, n)
+  ORDER BY kind, id, n
 )
 INSERT INTO analytics.identity_links (kind, id, user_id)
 SELECT kind, id, user_id FROM candidates

@@ -74,6 +74,17 @@ async def track_events(request: Request, claims: OptionalUser) -> Response:
     return _json(202, {"accepted": result.accepted})
 
 
+@router.post(
+    "/api/analytics/anonymous-id",
+    summary="A fresh server-signed anonymous id and session id for a visitor (no auth)",
+)
+async def issue_anonymous_ids(request: Request) -> Response:
+    ids = await _ingest(request).issue_anonymous_ids(_client_ip(request))
+    response = _json(200, ids)
+    response.headers["Cache-Control"] = "no-store"  # each visitor's own; never shared
+    return response
+
+
 @router.get("/api/analytics/events", summary="The caller's events (operators: any user's)")
 async def list_events(
     request: Request,

@@ -25,6 +25,7 @@ from mysetlist.tracking.config import TrackingSettings
 from mysetlist.tracking.group_commit import FlushResult, GroupCommitWriter, Overloaded, Unavailable
 from mysetlist.tracking.live_metrics import LiveMetricsRecorder, read_live_metrics
 from mysetlist.tracking.rate_limit import IngestRateLimiter
+from mysetlist.tracking.signed_ids import SignedIds
 from mysetlist.tracking.write_keys import WriteKeys
 
 _PACKAGE = "mysetlist.tracking"
@@ -91,6 +92,7 @@ class IngestService:
         self.keys = WriteKeys(
             runtime.db, runtime.settings.write_keys, cache_seconds=tracking.write_key_cache_seconds
         )
+        self.signed_ids = SignedIds(runtime.settings.effective_encryption_key)
 
     async def start(self) -> None:
         await self.writer.start()
@@ -107,9 +109,9 @@ class IngestService:
     def body_limit(self) -> int:
         return self.settings.max_body_bytes
 
-    async def _store(self, rows: list[ev.EventRow]) -> Accepted:
+    async def _store(self, ingest: ev.Ingest) -> Accepted:
         try:
-            await self.writer.submit(rows)
+            await self.writer.submit(ingest.rows, ingest.links)
         except Overloaded as exc:
             raise Problem(
                 503, "Service Unavailable", "ingest is saturated; retry shortly",
@@ -119,7 +121,7 @@ class IngestService:
             raise Problem(
                 503, "Service Unavailable", str(exc), headers={"Retry-After": "2"}
             ) from None
-        return Accepted(len(rows))
+        return Accepted(len(ingest.rows))
 
     async def _limit(self, scope: str, identity: str) -> None:
         decision = await self.limiter.hit(scope, identity)
@@ -129,14 +131,25 @@ class IngestService:
                 headers={"Retry-After": str(decision.retry_after)},
             )  # fmt: skip
 
-    async def _require_key(self, key: str | None) -> str:
-        if not await self.keys.is_valid(key):
+    async def _require_key(self, key: str | None) -> tuple[str, ev.KeyTrust]:
+        """The write key and its trust level, or 401."""
+        trust = await self.keys.trust(key)
+        if trust is None:
             raise Problem(
                 401, "Unauthorized", "a valid write key is required",
                 headers={"WWW-Authenticate": 'Basic realm="write key"'},
             )  # fmt: skip
         assert key is not None
-        return key
+        return key, trust
+
+    async def issue_anonymous_ids(self, client_ip: str) -> dict[str, str]:
+        """A fresh server-signed anonymous id and session id for a visitor: carrying them
+        on an authenticated event later proves they are the visitor's own."""
+        await self._limit("anonymous", client_ip)
+        return {
+            "anonymous_id": self.signed_ids.issue("anonymous"),
+            "session_id": self.signed_ids.issue("session"),
+        }
 
     # -- our endpoint ------------------------------------------------------------------------
 
@@ -147,15 +160,16 @@ class IngestService:
             await self._limit("anonymous", client_ip)
         now = datetime.now(UTC)
         try:
-            rows = ev.own_events(
+            ingest = ev.own_events(
                 ev.parse_json(body),
                 user_id=claims.user_id if claims else None,
                 max_batch=self.settings.analytics_batch_size,
                 received_at=now,
+                signed=self.signed_ids,
             )
         except ev.InvalidEvents as exc:
             raise _invalid(exc) from None
-        return await self._store(rows)
+        return await self._store(ingest)
 
     # -- Segment -----------------------------------------------------------------------------
 
@@ -164,15 +178,16 @@ class IngestService:
             payload = ev.parse_json(body)
         except ev.InvalidEvents as exc:
             raise _invalid(exc) from None
-        key = await self._require_key(basic_user or ev.segment_write_key(payload))
+        key, trust = await self._require_key(basic_user or ev.segment_write_key(payload))
         await self._limit("write_key", key)
         try:
-            rows = ev.segment_events(
-                payload, kind=kind, body_size=len(body), received_at=datetime.now(UTC)
-            )
+            ingest = ev.segment_events(
+                payload, kind=kind, body_size=len(body), received_at=datetime.now(UTC),
+                trust=trust, signed=self.signed_ids,
+            )  # fmt: skip
         except ev.InvalidEvents as exc:
             raise _invalid(exc) from None
-        return await self._store(rows)
+        return await self._store(ingest)
 
     # -- PostHog -----------------------------------------------------------------------------
 
@@ -181,13 +196,15 @@ class IngestService:
             payload = ev.parse_json(body)
         except ev.InvalidEvents as exc:
             raise _invalid(exc) from None
-        key = await self._require_key(ev.posthog_api_key(payload))
+        key, trust = await self._require_key(ev.posthog_api_key(payload))
         await self._limit("write_key", key)
         try:
-            rows = ev.posthog_events(payload, received_at=datetime.now(UTC))
+            ingest = ev.posthog_events(
+                payload, received_at=datetime.now(UTC), trust=trust, signed=self.signed_ids
+            )
         except ev.InvalidEvents as exc:
             raise _invalid(exc) from None
-        return await self._store(rows)
+        return await self._store(ingest)
 
     async def live_metrics(self) -> dict[str, Any]:
         return await read_live_metrics(self.runtime.redis, prefix=self.tracking.redis_key_prefix)

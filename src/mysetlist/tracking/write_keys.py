@@ -1,6 +1,10 @@
 """Write keys for Segment/PostHog sources: `MYSETLIST_WRITE_KEYS` plus keys created with
 `mysetlist keys create`, stored only as SHA-256 digests. Lookups are cached per process for
-`MYSETLIST_WRITE_KEY_CACHE_SECONDS` (a revoked key stops working within that time)."""
+`MYSETLIST_WRITE_KEY_CACHE_SECONDS` (a revoked key stops working within that time).
+
+Each key has a trust level (see events.py): `browser` (the default, public by nature) or
+`server` (may name users and merge identities). In `MYSETLIST_WRITE_KEYS` a key is
+`browser` unless written `server:KEY`."""
 
 from __future__ import annotations
 
@@ -8,13 +12,15 @@ import hashlib
 import hmac
 import secrets
 import time
-from typing import Any
+from typing import Any, get_args
 
 import psycopg
 
 from mysetlist.core.db import Database
+from mysetlist.tracking.events import KeyTrust
 
 KEY_PREFIX = "msk_"
+TRUST_LEVELS: tuple[KeyTrust, ...] = get_args(KeyTrust)
 
 
 def digest(key: str) -> bytes:
@@ -25,43 +31,59 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(24)
 
 
+def parse_static_key(entry: str) -> tuple[KeyTrust, str]:
+    """`server:KEY` or `browser:KEY` from `MYSETLIST_WRITE_KEYS`; a bare key is `browser`."""
+    trust, sep, key = entry.partition(":")
+    if sep and trust in TRUST_LEVELS and key:
+        return trust, key  # type: ignore[return-value]  # checked against TRUST_LEVELS
+    return "browser", entry
+
+
 class WriteKeys:
     def __init__(self, db: Database, static_keys: list[str], *, cache_seconds: float) -> None:
         self.db = db
-        self._static = [digest(k) for k in static_keys]
-        self._cache: dict[bytes, tuple[bool, float]] = {}
+        self._static = [(digest(k), t) for t, k in map(parse_static_key, static_keys)]
+        self._cache: dict[bytes, tuple[KeyTrust | None, float]] = {}
         self.cache_seconds = cache_seconds
 
     async def is_valid(self, key: str | None) -> bool:
+        return await self.trust(key) is not None
+
+    async def trust(self, key: str | None) -> KeyTrust | None:
+        """The key's trust level, or None when it is not a valid (unrevoked) key."""
         if not key:
-            return False
+            return None
         d = digest(key)
-        if any(hmac.compare_digest(d, s) for s in self._static):
-            return True
+        for static, trust in self._static:
+            if hmac.compare_digest(d, static):
+                return trust
         now = time.monotonic()
         cached = self._cache.get(d)
         if cached is not None and cached[1] > now:
             return cached[0]
         row = await self.db.fetch_one(
-            "SELECT 1 AS ok FROM analytics.write_keys WHERE key_sha256 = %s AND revoked_at IS NULL",
+            """SELECT trust FROM analytics.write_keys
+               WHERE key_sha256 = %s AND revoked_at IS NULL""",
             (d,),
         )
-        valid = row is not None
+        found: KeyTrust | None = row["trust"] if row is not None else None
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[d] = (valid, now + self.cache_seconds)
-        return valid
+        self._cache[d] = (found, now + self.cache_seconds)
+        return found
 
 
 # -- administration (the CLI), synchronous ----------------------------------------------------
 
 
-def create_key(conn: psycopg.Connection[Any], name: str) -> tuple[int, str]:
+def create_key(
+    conn: psycopg.Connection[Any], name: str, trust: KeyTrust = "browser"
+) -> tuple[int, str]:
     key = new_key()
     row = conn.execute(
-        """INSERT INTO analytics.write_keys (name, key_prefix, key_sha256)
-           VALUES (%s, %s, %s) RETURNING id""",
-        (name, key[:12], digest(key)),
+        """INSERT INTO analytics.write_keys (name, key_prefix, key_sha256, trust)
+           VALUES (%s, %s, %s, %s) RETURNING id""",
+        (name, key[:12], digest(key), trust),
     ).fetchone()
     assert row is not None
     return int(row[0]), key
@@ -69,23 +91,38 @@ def create_key(conn: psycopg.Connection[Any], name: str) -> tuple[int, str]:
 
 def list_keys(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
     return conn.execute(
-        """SELECT id, name, key_prefix, created_at, revoked_at
+        """SELECT id, name, key_prefix, trust, created_at, revoked_at
            FROM analytics.write_keys ORDER BY id"""
     ).fetchall()
 
 
+# Active keys by id, by the key's printed prefix or by the key itself (prefixes start
+# with "msk_", so a number never matches one).
+_MATCH = """revoked_at IS NULL
+   AND (id = %(id)s OR key_prefix = %(prefix)s OR key_sha256 = %(digest)s)"""
+
+
+def _match_params(ident: str) -> dict[str, Any]:
+    return {
+        "id": int(ident) if ident.isdigit() else None,
+        "prefix": ident[:12],
+        "digest": digest(ident),
+    }
+
+
+def set_trust(conn: psycopg.Connection[Any], ident: str, trust: KeyTrust) -> int:
+    """Set the trust level of active keys matching `ident`; return how many changed."""
+    cur = conn.execute(
+        "UPDATE analytics.write_keys SET trust = %(trust)s WHERE " + _MATCH,
+        {**_match_params(ident), "trust": trust},
+    )
+    return cur.rowcount
+
+
 def revoke_key(conn: psycopg.Connection[Any], ident: str) -> int:
     """Revoke by id or by the key's printed prefix; return how many keys were revoked."""
-    if ident.isdigit():
-        cur = conn.execute(
-            """UPDATE analytics.write_keys SET revoked_at = now()
-               WHERE id = %s AND revoked_at IS NULL""",
-            (int(ident),),
-        )
-    else:
-        cur = conn.execute(
-            """UPDATE analytics.write_keys SET revoked_at = now()
-               WHERE (key_prefix = %s OR key_sha256 = %s) AND revoked_at IS NULL""",
-            (ident[:12], digest(ident)),
-        )
+    cur = conn.execute(
+        "UPDATE analytics.write_keys SET revoked_at = now() WHERE " + _MATCH,
+        _match_params(ident),
+    )
     return cur.rowcount
