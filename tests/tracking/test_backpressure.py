@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 import httpx
 import psycopg
@@ -11,10 +13,33 @@ import pytest
 
 from mysetlist.core.config import Settings
 from mysetlist.core.runtime import Runtime
+from mysetlist.tracking.group_commit import APP_NAME
 from tests.conftest import serve_app
 from tests.tracking.conftest import count_events
 
 pytestmark = pytest.mark.db
+
+
+async def _until(condition: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while not await condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+async def _writer_waits_on_a_lock(runtime: Runtime) -> bool:
+    row = await runtime.db.fetch_one(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = %s"
+        " AND datname = current_database() AND wait_event_type = 'Lock'",
+        (APP_NAME,),
+    )
+    return row is not None and row["n"] >= 1
+
+
+async def _queued_events(c: httpx.AsyncClient, expected: int) -> bool:
+    """The writer's queue, as /metrics reports it, holds `expected` events."""
+    text = (await c.get("/metrics")).text
+    return f"mysetlist_group_commit_queue_events {float(expected)}" in text.splitlines()
 
 
 async def test_full_queue_gives_503_and_acks_only_after_commit(
@@ -41,9 +66,9 @@ async def test_full_queue_gives_503_and_acks_only_after_commit(
                 return await c.post("/api/analytics/events", json=body)
 
             first = asyncio.create_task(post())  # taken by the (now blocked) flush
-            await asyncio.sleep(0.3)
+            await _until(lambda: _writer_waits_on_a_lock(runtime))
             queued = [asyncio.create_task(post()) for _ in range(4)]  # fills the queue
-            await asyncio.sleep(0.3)
+            await _until(lambda: _queued_events(c, 4))
             rejected = await post()
             assert not first.done()
             assert not any(t.done() for t in queued)  # no ack before commit
