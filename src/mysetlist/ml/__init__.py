@@ -1,0 +1,2 @@
+"""Machine learning on the warehouse: setlist prediction (and, later, engagement, churn and
+recommendations). Offline evaluation commands live under `mysetlist ml`."""
