@@ -46,9 +46,6 @@ class WriteKeys:
         self._cache: dict[bytes, tuple[KeyTrust | None, float]] = {}
         self.cache_seconds = cache_seconds
 
-    async def is_valid(self, key: str | None) -> bool:
-        return await self.trust(key) is not None
-
     async def trust(self, key: str | None) -> KeyTrust | None:
         """The key's trust level, or None when it is not a valid (unrevoked) key."""
         if not key:
