@@ -1,29 +1,33 @@
-"""ETL orchestration on procrastinate.
+"""ETL orchestration on procrastinate (names and queue by the convention in
+`core/job_queue.py`: `warehouse.<task>` on queue `warehouse`).
 
-- `etl_daily`: periodic on ETL_SCHEDULE_CRON (default `0 2 * * *`; procrastinate computes
-  cron times from epoch timestamps, i.e. in UTC), loads from the watermark to yesterday,
-  refreshes the views, checks quality and runs maintenance. If another run is active it
-  is retried later (exponential backoff), as are transient failures; max attempts
-  ETL_MAX_RETRIES + 1.
-- `etl_incremental`: periodic on ETL_INCREMENTAL_CRON (default every 5 minutes), reloads
-  the days that received events since the watermark (today's partial day). Skipped when
-  another run is active — the next tick catches up. On a warehouse no daily run has
-  loaded yet (a fresh install) it runs the initial daily load instead.
-- `etl_run`: executes a run queued through the API (`run_id`).
+- `warehouse.etl_daily`: periodic on ETL_SCHEDULE_CRON (default `0 2 * * *`; procrastinate
+  computes cron times from epoch timestamps, i.e. in UTC), loads from the watermark to
+  yesterday, refreshes the views, checks quality and runs maintenance. If another run is
+  active it is retried later (exponential backoff), as are transient failures; max
+  attempts ETL_MAX_RETRIES + 1.
+- `warehouse.etl_incremental`: periodic on ETL_INCREMENTAL_CRON (default every 5 minutes),
+  reloads the days that received events since the watermark (today's partial day).
+  Skipped when another run is active — the next tick catches up. On a warehouse no daily
+  run has loaded yet (a fresh install) it runs the initial daily load instead.
+- `warehouse.etl_run`: executes a run queued through the API (`run_id`).
 
-At most one run executes at a time: queueing locks keep one pending job per kind, and the
-pipeline's advisory lock plus the `etl_runs` unique index on active rows do the rest (a
-procrastinate `lock` is not used, so a killed worker cannot wedge the queue).
+Every execution leaves a row in the shared run log (`core.run_log`, with the procrastinate
+job id and the `etl_runs` id in its details); `etl_runs` keeps the ETL's own record.
+
+At most one run executes at a time: queueing locks keep one pending job per task, and the
+pipeline's run lock (a session advisory lock) plus the `etl_runs` unique index on active
+rows do the rest (no procrastinate `lock`, so a killed worker cannot wedge the queue).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import procrastinate
 
 from mysetlist.core.config import Settings
+from mysetlist.core.run_log import RunRecord, job_run
 from mysetlist.core.runtime import current
 from mysetlist.warehouse import pipeline
 from mysetlist.warehouse.config import EtlConfig
@@ -31,9 +35,8 @@ from mysetlist.warehouse.runs import QUEUE, RUN_TASK
 
 log = logging.getLogger(__name__)
 
-
-def _database_url() -> str:
-    return current().database_url
+DAILY_TASK = "warehouse.etl_daily"
+INCREMENTAL_TASK = "warehouse.etl_incremental"
 
 
 def _retry(config: EtlConfig) -> procrastinate.RetryStrategy:
@@ -44,41 +47,60 @@ def _retry(config: EtlConfig) -> procrastinate.RetryStrategy:
     )
 
 
+def _report(run: RunRecord, result: pipeline.RunResult | None, *, if_none: str = "") -> None:
+    """What the run log keeps of an ETL run (the rest is in its `etl_runs` row); `if_none`
+    says why there was no run."""
+    if result is None:
+        run.details = {"etl_run_id": None, "outcome": if_none}
+        return
+    run.rows = int(sum(t.get("rows", 0) for t in result.step_timings.values()))
+    run.details = {
+        "etl_run_id": result.run_id,
+        "status": result.status,
+        "days": result.days,
+        "checks_status": result.checks_status,
+    }
+    log.info("ETL run %s: %s", result.run_id, result.status)
+
+
 def register(app: procrastinate.App, settings: Settings) -> None:
     """The daily and incremental schedules and the API's run task."""
     config = EtlConfig.from_settings(settings)
-    retry = _retry(config)
     register_run_task(app, settings)
 
-    @app.periodic(cron=settings.etl_schedule_cron, periodic_id="etl-daily")
+    @app.periodic(cron=settings.etl_schedule_cron, periodic_id=DAILY_TASK)
     @app.task(
-        name="mysetlist.warehouse.etl_daily",
+        name=DAILY_TASK,
         queue=QUEUE,
-        queueing_lock="etl-daily",
-        retry=retry,
+        queueing_lock=DAILY_TASK,
+        retry=_retry(config),
         pass_context=True,
     )
-    async def etl_daily(context: Any, timestamp: int) -> None:
-        result = await pipeline.execute(
-            _database_url(),
-            EtlConfig.from_settings(current().settings),
-            request=pipeline.RunRequest(trigger="schedule", mode="daily"),
-            wait_for_lock_s=60,
-        )
-        if result is not None:
-            log.info("daily ETL run %s: %s", result.run_id, result.status)
-
-    @app.periodic(cron=config.incremental_cron, periodic_id="etl-incremental")
-    @app.task(
-        name="mysetlist.warehouse.etl_incremental", queue=QUEUE, queueing_lock="etl-incremental"
-    )
-    async def etl_incremental(timestamp: int) -> None:
-        try:
-            await pipeline.run_scheduled_incremental(
-                _database_url(), EtlConfig.from_settings(current().settings)
+    async def etl_daily(context: procrastinate.JobContext, timestamp: int) -> None:
+        runtime = current()
+        async with job_run(runtime.db, DAILY_TASK, job_id=context.job.id) as run:
+            result = await pipeline.execute(
+                runtime.database_url,
+                EtlConfig.from_settings(runtime.settings),
+                request=pipeline.RunRequest(trigger="schedule", mode="daily"),
+                wait_for_lock_s=60,
             )
-        except pipeline.EtlBusy:
-            log.info("incremental ETL skipped: another run is active")
+            _report(run, result)
+
+    @app.periodic(cron=config.incremental_cron, periodic_id=INCREMENTAL_TASK)
+    @app.task(name=INCREMENTAL_TASK, queue=QUEUE, queueing_lock=INCREMENTAL_TASK, pass_context=True)
+    async def etl_incremental(context: procrastinate.JobContext, timestamp: int) -> None:
+        runtime = current()
+        async with job_run(runtime.db, INCREMENTAL_TASK, job_id=context.job.id) as run:
+            try:
+                result = await pipeline.run_scheduled_incremental(
+                    runtime.database_url, EtlConfig.from_settings(runtime.settings)
+                )
+            except pipeline.EtlBusy:
+                log.info("incremental ETL skipped: another run is active")
+                run.details = {"etl_run_id": None, "outcome": "skipped: another run is active"}
+                return
+            _report(run, result, if_none="no new events")
 
 
 def register_run_task(app: procrastinate.App, settings: Settings) -> None:
@@ -86,12 +108,13 @@ def register_run_task(app: procrastinate.App, settings: Settings) -> None:
     config = EtlConfig.from_settings(settings)
 
     @app.task(name=RUN_TASK, queue=QUEUE, retry=_retry(config), pass_context=True)
-    async def etl_run(context: Any, run_id: int) -> None:
-        result = await pipeline.execute(
-            _database_url(),
-            EtlConfig.from_settings(current().settings),
-            run_id=run_id,
-            wait_for_lock_s=config.timeout_ms / 1000,
-        )
-        if result is not None:
-            log.info("ETL run %s: %s", result.run_id, result.status)
+    async def etl_run(context: procrastinate.JobContext, run_id: int) -> None:
+        runtime = current()
+        async with job_run(runtime.db, RUN_TASK, trigger="api", job_id=context.job.id) as run:
+            result = await pipeline.execute(
+                runtime.database_url,
+                EtlConfig.from_settings(runtime.settings),
+                run_id=run_id,
+                wait_for_lock_s=config.timeout_ms / 1000,
+            )
+            _report(run, result, if_none=f"ETL run {run_id} was cancelled before it started")

@@ -1,0 +1,1 @@
+DELETE FROM analytics.etl_loaded_days WHERE day < %(cutoff)s
