@@ -106,7 +106,8 @@ async def ensure_partitions(
 ) -> list[str]:
     """Create the partitions covering days `first`..`last` that do not exist yet, moving
     in the rows the default partition holds for them. Returns the names created."""
-    existing = {p.name for p in await list_partitions(conn, table)}
+    async with conn.transaction():  # also on a connection that is not autocommit
+        existing = {p.name for p in await list_partitions(conn, table)}
     created = []
     start = table.start_of(first)
     while start <= last:
