@@ -234,6 +234,25 @@ async def test_user_roles_are_refused_operational_tables(
     assert len(refused) == len(rows) * len(statements) * 2
 
 
+async def test_user_roles_cannot_call_functions_that_run_as_their_owner(
+    owner_db: Database,
+) -> None:
+    # A SECURITY DEFINER function runs as its owner, whom RLS lets see every row: one that a
+    # user role may call is a hole in the policies unless it was written as a reviewed API.
+    async with owner_db.transaction() as conn:
+        rows = await fetch_all_in(
+            conn,
+            "SELECT n.nspname || '.' || p.proname AS name, r.role"
+            " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " CROSS JOIN unnest(%s::text[]) AS r(role)"
+            " WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+            "   AND has_schema_privilege(r.role, n.oid, 'USAGE')"
+            "   AND has_function_privilege(r.role, p.oid, 'EXECUTE')",
+            (list(USER_ROLES),),
+        )
+    assert rows == []
+
+
 def test_migrating_as_an_owner_that_cannot_use_the_api_roles_fails_clearly(
     servers: Servers, database_url: str
 ) -> None:
