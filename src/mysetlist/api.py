@@ -15,6 +15,7 @@ from mysetlist.capabilities import capability_modules
 from mysetlist.core.config import Settings, load_settings
 from mysetlist.core.errors import install_error_handlers
 from mysetlist.core.gc_tuning import tune_gc
+from mysetlist.core.health_routes import monitor_dependencies
 from mysetlist.core.health_routes import router as health_router
 from mysetlist.core.http_middleware import (
     BodySizeLimitMiddleware,
@@ -35,18 +36,18 @@ def create_app(
         app.state.runtime = runtime
         app.state.verifier = runtime.verifier
         tune_gc(settings.gc_gen0_threshold)
-        worker: asyncio.Task[None] | None = None
+        background = [asyncio.create_task(monitor_dependencies(runtime))]
         if with_worker:
             from mysetlist.jobs import run_worker
 
-            worker = asyncio.create_task(run_worker(database_url, redis_url, settings))
+            background.append(asyncio.create_task(run_worker(database_url, redis_url, settings)))
         try:
             yield
         finally:
-            if worker is not None:
-                worker.cancel()
+            for task in background:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+                    await task
             await runtime.close()
 
     app = FastAPI(

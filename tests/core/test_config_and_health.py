@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
-from mysetlist.core.config import ConfigError, load_settings
+from mysetlist.core.config import ConfigError, Settings, load_settings
+from tests.conftest import Servers, free_port, migrated_database, serve_app
 
 
 @pytest.mark.parametrize(
@@ -50,10 +57,11 @@ def test_generated_secrets_are_shared_through_the_data_dir(tmp_path: object) -> 
 
 @pytest.mark.db
 def test_health_ready_and_openapi(api_url: str) -> None:
-    assert httpx.get(f"{api_url}/healthz").json() == {"status": "ok"}
+    healthy = {"database": "ok", "redis": "ok"}
+    assert httpx.get(f"{api_url}/healthz").json() == {"status": "ok", "checks": healthy}
     ready = httpx.get(f"{api_url}/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert ready.json() == {"ready": True, "degraded": False, "checks": healthy}
     assert httpx.get(f"{api_url}/openapi.json").json()["info"]["title"].startswith("MySetlist")
     assert httpx.get(f"{api_url}/docs").status_code == 200
 
@@ -94,3 +102,93 @@ def test_capability_settings_are_checked_at_start(variable: str, value: str) -> 
     assert result.stdout == ""  # no token minted
     assert result.stderr.startswith(f"configuration error: {variable}: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def _poll(url: str, done: Callable[[httpx.Response], bool], timeout: float = 15) -> httpx.Response:
+    """GET `url` until `done(response)`, or fail at the deadline with the last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(url, timeout=5)
+        if done(response) or time.monotonic() > deadline:
+            return response
+        time.sleep(0.1)
+
+
+def _redis_up_gauge(metrics_text: str) -> float | None:
+    match = re.search(r'^mysetlist_dependency_up\{dependency="redis"\} (\S+)$', metrics_text, re.M)
+    return float(match.group(1)) if match else None
+
+
+@pytest.mark.db
+def test_ready_but_degraded_while_redis_is_down(
+    settings: Settings, database_url: str, token_for: Any
+) -> None:
+    from mysetlist.api import create_app
+
+    nobody_listens = f"redis://127.0.0.1:{free_port()}/0"
+    with serve_app(create_app(settings, database_url, nobody_listens)) as url:
+        ready = httpx.get(f"{url}/readyz", timeout=10)
+        assert ready.status_code == 200  # the instance serves: keep it in the load balancer
+        body = ready.json()
+        assert body["ready"] is True
+        assert body["degraded"] is True
+        assert body["checks"]["database"] == "ok"
+        assert body["checks"]["redis"].startswith("error: ")
+        health = httpx.get(f"{url}/healthz", timeout=10)
+        assert health.status_code == 200
+        assert health.json()["status"] == "degraded"
+        # The gauge is per process and the shared test API sets it too: look right after
+        # a probe of ours, until the two do not interleave.
+        metrics = _poll(
+            f"{url}/metrics",
+            lambda r: (
+                httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+                and _redis_up_gauge(httpx.get(f"{url}/metrics").text) == 0.0
+            ),
+        )
+        assert _redis_up_gauge(metrics.text) is not None
+        # And what readiness promises holds: ingest works without Redis.
+        user = uuid.uuid4()
+        posted = httpx.post(
+            f"{url}/api/analytics/events",
+            json={"event_type": "page_view", "session_id": f"s-{user.hex}"},
+            headers={"Authorization": f"Bearer {token_for(user)}"},
+            timeout=10,
+        )
+        assert posted.status_code == 202, posted.text
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM analytics.user_events WHERE user_id = %s", (user,)
+        ).fetchone()
+    assert row == (1,)
+
+
+@pytest.mark.db
+def test_not_ready_while_the_database_is_unreachable(
+    settings: Settings, servers: Servers, redis_url: str
+) -> None:
+    from mysetlist.api import create_app
+
+    with (
+        migrated_database(servers.admin_url, "mysetlist_readyz") as database_url,
+        psycopg.connect(servers.admin_url, autocommit=True) as admin,
+    ):
+        name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+        with serve_app(create_app(settings, database_url, redis_url)) as url:
+            assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            try:
+                down = _poll(f"{url}/readyz", lambda r: r.status_code == 503)
+                assert down.status_code == 503
+                assert down.json()["ready"] is False
+                assert down.json()["checks"]["database"].startswith("error: ")
+                assert down.json()["checks"]["redis"] == "ok"
+                assert httpx.get(f"{url}/healthz", timeout=10).json()["status"] == "degraded"
+            finally:
+                admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            # It comes back by itself once the database answers again.
+            assert _poll(f"{url}/readyz", lambda r: r.status_code == 200).status_code == 200
