@@ -42,11 +42,22 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
 
 
 async def connect(
-    url: str, *, application_name: str, autocommit: bool = False
+    url: str,
+    *,
+    application_name: str,
+    autocommit: bool = False,
+    connect_timeout: int | None = None,
 ) -> psycopg.AsyncConnection[Row]:
     """A dedicated connection outside the pool, in UTC, returning rows as dicts."""
+    options: dict[str, Any] = (
+        {} if connect_timeout is None else {"connect_timeout": connect_timeout}
+    )
     conn = await psycopg.AsyncConnection.connect(
-        url, autocommit=autocommit, application_name=application_name, row_factory=dict_row
+        url,
+        autocommit=autocommit,
+        application_name=application_name,
+        row_factory=dict_row,
+        **options,
     )
     try:
         await _configure(conn)

@@ -34,7 +34,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from mysetlist.core.db import read_sql
+from mysetlist.core.db import connect, read_sql
 from mysetlist.tracking import monitoring
 from mysetlist.tracking.events import EventRow, IdentityLink
 
@@ -173,10 +173,9 @@ class GroupCommitWriter:
     # -- internals ---------------------------------------------------------------------------
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        conn = await psycopg.AsyncConnection.connect(
-            self.database_url, connect_timeout=5, autocommit=True, application_name=APP_NAME
+        conn = await connect(
+            self.database_url, application_name=APP_NAME, autocommit=True, connect_timeout=5
         )
-        await conn.execute("SET TIME ZONE 'UTC'")
         await conn.execute(STAGING_DDL)
         return conn
 
@@ -322,7 +321,7 @@ class GroupCommitWriter:
         )
         new_links = await cur.fetchall()
         for kind in ("anonymous", "session"):
-            ids = [r[1] for r in new_links if r[0] == kind]
+            ids = [r["id"] for r in new_links if r["kind"] == kind]
             if ids:
-                users = [r[2] for r in new_links if r[0] == kind]
+                users = [r["user_id"] for r in new_links if r["kind"] == kind]
                 await cur.execute(_relink_events(kind), {"ids": ids, "users": users})
