@@ -1,0 +1,124 @@
+"""The ETL task bodies on a real procrastinate worker when another run holds the run lock:
+the incremental tick skips (its job succeeds, no run is recorded), an API-queued run's
+job gives up waiting and is scheduled again by the retry policy, its run still queued."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import procrastinate
+import psycopg
+import pytest
+
+from mysetlist.core.db import Database
+from mysetlist.core.runtime import Runtime
+from mysetlist.jobs import make_job_app
+from mysetlist.warehouse import runs
+from mysetlist.warehouse.claiming import LOCK_KEY
+from mysetlist.warehouse.jobs import INCREMENTAL_TASK
+from tests.warehouse.conftest import one
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+async def run_lock_held(database_url: str) -> AsyncIterator[None]:
+    """Another run "executes": this session holds the ETL's run lock."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        yield
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+
+@contextlib.asynccontextmanager
+async def worker(app: procrastinate.App) -> AsyncIterator[None]:
+    async with app.open_async():
+        task = asyncio.create_task(
+            app.run_worker_async(
+                queues=[runs.QUEUE], concurrency=1, install_signal_handlers=False, wait=True
+            )
+        )
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, 10)
+
+
+async def _job(database_url: str, job_id: int, *, settled: Any) -> dict[str, Any]:
+    """Poll the job's row until `settled(row)` holds (30 s at most)."""
+    db = Database(database_url, min_size=1, max_size=1)
+    await db.open()
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                row = await db.fetch_one(
+                    "SELECT status, attempts, scheduled_at FROM procrastinate_jobs WHERE id = %s",
+                    (job_id,),
+                )
+                if row is not None and settled(row):
+                    return row
+                await asyncio.sleep(0.05)  # poll interval
+    finally:
+        await db.close()
+
+
+async def test_incremental_tick_skips_while_a_run_holds_the_lock(
+    database_url: str, runtime: Runtime, run_lock_held: None
+) -> None:
+    with psycopg.connect(database_url) as conn:  # something new to load, so it tries
+        conn.execute(
+            "INSERT INTO analytics.user_events (anonymous_id, event_type, created_at)"
+            " VALUES (%s, 'page_view', now())",
+            (f"tick-{uuid.uuid4().hex[:8]}",),
+        )
+    runs_before = one(database_url, "SELECT count(*) FROM analytics.etl_runs")[0]
+    app = make_job_app(database_url, runtime.settings)
+    async with worker(app):
+        job_id = await app.configure_task(INCREMENTAL_TASK).defer_async(timestamp=0)
+        job = await _job(
+            database_url, job_id, settled=lambda r: r["status"] not in ("todo", "doing")
+        )
+    assert job["status"] == "succeeded"
+    assert one(database_url, "SELECT count(*) FROM analytics.etl_runs")[0] == runs_before
+    outcome = one(
+        database_url,
+        "SELECT status, details ->> 'outcome' FROM analytics.job_runs WHERE job_id = %s",
+        (job_id,),
+    )
+    assert outcome == ("succeeded", "skipped: another run is active")
+
+
+async def test_queued_run_waits_then_is_retried_later_while_busy(
+    database_url: str, runtime: Runtime, run_lock_held: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ETL_TIMEOUT_MS", "1000")  # the run task waits this long for the lock
+    queued = await runs.queue_run(
+        runtime.db, from_day=None, to_day=None, steps=["quality_checks"], actor_id=None,
+        actor_role="service_role",
+    )  # fmt: skip
+    app = make_job_app(database_url, runtime.settings)
+    try:
+        async with worker(app):
+            job = await _job(database_url, queued["job_id"], settled=lambda r: r["attempts"] >= 1)
+        # EtlBusy is in the retry policy: the job is due again later, not failed …
+        assert job["status"] == "todo"
+        assert job["scheduled_at"] is not None
+        # … the run is still queued for that retry, and the attempt is in the run log.
+        assert one(
+            database_url, "SELECT status FROM analytics.etl_runs WHERE id = %s", (queued["id"],)
+        ) == ("queued",)
+        log = one(
+            database_url,
+            "SELECT status, error FROM analytics.job_runs WHERE job_id = %s",
+            (queued["job_id"],),
+        )
+        assert log[0] == "failed"
+        assert log[1].startswith("EtlBusy")
+    finally:
+        await runs.cancel_active(runtime.db, actor_id=None, actor_role="service_role")
