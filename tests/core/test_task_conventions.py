@@ -5,10 +5,16 @@ advisory lock), periodic tasks with queueing_lock and periodic_id = the task nam
 from __future__ import annotations
 
 import re
+from typing import Any
+
+import psycopg
+import pytest
 
 from mysetlist.capabilities import CAPABILITIES
 from mysetlist.core.config import load_settings
+from mysetlist.core.migrate import apply_migrations
 from mysetlist.jobs import make_job_app
+from tests.conftest import migrated_database
 
 
 def test_every_task_follows_the_naming_queue_and_lock_convention() -> None:
@@ -28,3 +34,28 @@ def test_every_task_follows_the_naming_queue_and_lock_convention() -> None:
     for p in periodic:
         assert p.task.queueing_lock == p.task.name, f"{p.task.name}: queueing_lock"
         assert p.periodic_id == p.task.name, f"{p.task.name}: periodic_id {p.periodic_id!r}"
+
+
+@pytest.mark.db
+def test_jobs_waiting_under_the_old_names_move_to_the_convention(servers: Any) -> None:
+    with migrated_database(servers.admin_url, "mysetlist_renames") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            # as before the upgrade: a scheduled tick and an API run waiting on queue `etl`
+            conn.execute(
+                """INSERT INTO procrastinate_jobs (queue_name, task_name, queueing_lock, args)
+                   VALUES ('etl', 'mysetlist.warehouse.etl_daily', 'etl-daily', '{}'),
+                          ('etl', 'mysetlist.warehouse.etl_run', 'etl-run-7', '{"run_id": 7}'),
+                          ('default', 'tracking.hourly_rollup', 'tracking.hourly_rollup', '{}')"""
+            )
+            # the upgrade: the rename migration runs on a database that has the jobs
+            conn.execute("DELETE FROM _yoyo_migration WHERE migration_id = '0003_task_renames'")
+        assert apply_migrations(url) == ["0003_task_renames"]
+        with psycopg.connect(url) as conn:
+            jobs = conn.execute(
+                "SELECT task_name, queue_name, queueing_lock FROM procrastinate_jobs ORDER BY id"
+            ).fetchall()
+    assert jobs == [
+        ("warehouse.etl_daily", "warehouse", "warehouse.etl_daily"),
+        ("warehouse.etl_run", "warehouse", "etl-run-7"),
+        ("tracking.hourly_rollup", "tracking", "tracking.hourly_rollup"),
+    ]
