@@ -1,0 +1,72 @@
+"""The one list of ETL steps and warehouse tables, and how the .sql files are split."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from mysetlist.warehouse import maintenance, quality, steps
+from mysetlist.warehouse.sql_files import split_statements, statements, writes_rows
+
+
+def test_a_semicolon_ending_a_comment_does_not_end_the_statement() -> None:
+    assert split_statements("SELECT 1 -- keep;\nFROM x;") == ["SELECT 1 -- keep;\nFROM x;"]
+    assert split_statements("-- only a comment;\n-- and another;\nSELECT 2; SELECT 3;") == [
+        "-- only a comment;\n-- and another;\nSELECT 2;",
+        "SELECT 3;",
+    ]
+    assert split_statements("SELECT ';' AS semi; SELECT $$a;b$$;") == [
+        "SELECT ';' AS semi;",
+        "SELECT $$a;b$$;",
+    ]
+
+
+@pytest.mark.db
+def test_split_statements_run_as_written(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        for stmt in split_statements("SELECT 1 AS one -- keep;\nWHERE true;\nSELECT 2;"):
+            conn.execute(stmt)
+        (got,) = split_statements("SELECT 1 AS one -- keep;\nWHERE true;")
+        assert conn.execute(got).fetchone() == (1,)
+
+
+def test_every_step_file_splits_and_counts_only_its_writes() -> None:
+    with_sql = [*steps.DAY_STEPS, *steps.ROLLUP_STEPS, "platform_windows_latest"]
+    for step in with_sql:
+        parts = statements(step)
+        assert parts, step
+        if step != "extract":
+            assert any(writes_rows(p) for p in parts), step
+    assert not any(writes_rows(p) for p in statements("extract"))  # temp tables only
+    assert not writes_rows("DELETE FROM analytics.daily_user_stats WHERE day = %(day)s")
+    assert writes_rows("WITH x AS (SELECT 1) UPDATE analytics.t SET a = 1")
+
+
+def test_the_table_lists_are_one_list() -> None:
+    assert set(quality.EXPECTED_COLUMNS) == set(steps.TABLES)
+    assert set(maintenance.WAREHOUSE_TABLES) == set(steps.TABLES) | set(steps.MATERIALIZED_VIEWS)
+    assert set(maintenance.DAY_TABLES) | {steps.PARTITIONED_TABLE} == set(steps.DAY_GRAINED_TABLES)
+    written = {t for tables in steps.STEP_TABLES.values() for t in tables}
+    assert written == set(steps.TABLES) | set(steps.MATERIALIZED_VIEWS)
+    for mode in steps.MODES:
+        assert steps.normalise_steps(None, mode) == list(steps.DEFAULT_STEPS[mode])
+
+
+@pytest.mark.db
+def test_the_listed_tables_are_the_warehouse(database_url: str) -> None:
+    """Every listed table exists, and every analytics table with a day or user grain that
+    the warehouse migration created is listed (a new table must join the list)."""
+    with psycopg.connect(database_url) as conn:
+        relations = {
+            r[0]
+            for r in conn.execute(
+                """SELECT c.relname FROM pg_class c
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = 'analytics' AND c.relkind IN ('r', 'p', 'm')
+                      AND NOT c.relispartition"""
+            )
+        }
+    listed = {*steps.TABLES, *steps.MATERIALIZED_VIEWS, steps.LOADED_DAYS_TABLE}
+    assert listed <= relations
+    warehouse_like = {r for r in relations if r.endswith("_warehouse")}
+    assert warehouse_like <= set(steps.TABLES)
