@@ -12,6 +12,7 @@ import logging
 import procrastinate
 
 from mysetlist.capabilities import capability_modules
+from mysetlist.core import run_log
 from mysetlist.core.config import Settings
 from mysetlist.core.job_queue import job_app
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 def make_job_app(database_url: str, settings: Settings) -> procrastinate.App:
     app = job_app(database_url)
+    run_log.register(app)
     for module in capability_modules("jobs"):
         module.register(app, settings)
     return app

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from mysetlist.core.run_log import job_run
+from mysetlist.core.run_log import job_run, prune_job_runs
 from mysetlist.core.runtime import Runtime
 
 pytestmark = pytest.mark.db
@@ -79,3 +79,22 @@ async def test_a_cancelled_body_leaves_a_cancelled_row(runtime: Runtime) -> None
     row = await _run_row(runtime, run_ids[0])
     assert row["status"] == "cancelled"
     assert row["finished_at"] is not None
+
+
+async def test_runs_older_than_the_retention_are_pruned(runtime: Runtime) -> None:
+    task = f"tests.prune_{uuid.uuid4().hex[:8]}"
+    async with runtime.db.transaction() as conn:
+        await conn.execute(
+            """INSERT INTO analytics.job_runs (task, status, started_at)
+               VALUES (%(t)s, 'succeeded', now() - interval '31 days'),
+                      (%(t)s, 'running', now() - interval '40 days'),
+                      (%(t)s, 'succeeded', now() - interval '29 days')""",
+            {"t": task},
+        )
+    assert await prune_job_runs(runtime.db) >= 2
+    left = await runtime.db.fetch_all(
+        "SELECT now() - started_at < interval '30 days' AS recent FROM analytics.job_runs"
+        " WHERE task = %s",
+        (task,),
+    )
+    assert left == [{"recent": True}]

@@ -26,14 +26,20 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import procrastinate
 
 from mysetlist.core.db import Database, read_sql
 
 log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.core"
+PRUNE_TASK = "core.prune_job_runs"
+# The tracking rollup alone logs a run every 20 s; a month of history is plenty to see
+# trends and failures, and keeps the table small.
+RETENTION = timedelta(days=30)
 
 
 @dataclass
@@ -85,3 +91,23 @@ async def _finish(db: Database, record: RunRecord, status: str, error: str | Non
     except Exception:
         # The work's own outcome (or its exception) matters more than its log row.
         log.exception("could not record the end of run %s (%s)", record.run_id, status)
+
+
+async def prune_job_runs(db: Database, *, now: datetime | None = None) -> int:
+    """Delete the run log's rows older than RETENTION; returns how many."""
+    cutoff = (now or datetime.now(UTC)) - RETENTION
+    async with db.transaction() as conn:
+        cur = await conn.execute(read_sql(_PACKAGE, "job_runs_prune.sql"), {"cutoff": cutoff})
+        return cur.rowcount
+
+
+def register(app: procrastinate.App) -> None:
+    """The run log's own upkeep, daily (naming and queue per core/job_queue.py)."""
+    from mysetlist.core.runtime import current
+
+    @app.periodic(cron="17 3 * * *", periodic_id=PRUNE_TASK)
+    @app.task(name=PRUNE_TASK, queue="core", queueing_lock=PRUNE_TASK, pass_context=True)
+    async def prune(context: procrastinate.JobContext, timestamp: int) -> None:
+        db = current().db
+        async with job_run(db, PRUNE_TASK, job_id=context.job.id) as run:
+            run.rows = await prune_job_runs(db)
