@@ -29,7 +29,6 @@ with the caller's rows). procrastinate's own schema is installed and version-che
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -38,8 +37,6 @@ from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
 from mysetlist.core.db import Database
-
-log = logging.getLogger(__name__)
 
 
 def job_app(database_url: str) -> procrastinate.App:
