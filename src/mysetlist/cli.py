@@ -188,6 +188,11 @@ def demo(
             endpoints.database_url, WorldSpec(users=users, days=days, seed=seed), progress=True
         )
         console.print(f"[bold]synthetic world:[/bold] {summary}")
+        # The new world replaced the events the warehouse was loaded from: rebuild it.
+        from mysetlist.warehouse.commands import rebuild_with_progress
+
+        if rebuild_with_progress(endpoints.database_url, settings) != 0:
+            console.print("[yellow]warehouse rebuild incomplete: see `mysetlist etl status`")
         _ensure_demo_operator(endpoints.database_url)
         if not no_serve:
             _banner(host, port, settings)
