@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import signal
-import sys
+import socket
 import uuid
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from mysetlist.core.config import ConfigError, Settings, load_settings
-from mysetlist.core.embedded import Endpoints, resolve_endpoints
+from mysetlist.core.config import Settings
+from mysetlist.core.embedded import Endpoints
+from mysetlist.startup import load_all_settings, started
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console(stderr=True)
@@ -22,31 +23,21 @@ console = Console(stderr=True)
 DEMO_ADMIN_ID = "00000000-0000-4000-8000-000000000001"
 
 
-def _settings() -> Settings:
-    try:
-        settings = load_settings()
-        from mysetlist.tracking.config import load_tracking_settings
-        from mysetlist.warehouse.config import EtlConfig
-
-        # Capabilities' own settings: fail now, not inside the server's startup.
-        load_tracking_settings()
-        EtlConfig.from_settings(settings)
-        return settings
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)  # one unwrapped line, whatever the terminal width
-        raise typer.Exit(2) from None
-
-
-def _endpoints(settings: Settings) -> Endpoints:
-    # SIGTERM should run atexit hooks (they stop embedded servers) like Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    endpoints = resolve_endpoints(settings)
-    from mysetlist.core.migrate import apply_migrations
-
-    applied = apply_migrations(endpoints.database_url)
-    if applied:
-        console.print(f"applied {len(applied)} migration(s)")
-    return endpoints
+def _require_free_port(host: str, port: int) -> None:
+    """Fail before starting anything (servers, a world build, a banner with a token) when
+    the API could not listen anyway."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            typer.echo(
+                f"cannot listen on {host}:{port}: {exc.strerror}; is another server running?"
+                " Choose another port with --port.",
+                err=True,
+            )
+            raise typer.Exit(1) from None
 
 
 def _run_api(
@@ -71,8 +62,8 @@ def _banner(host: str, port: int, settings: Settings) -> None:
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     console.print(f"[bold green]MySetlist API[/bold green]  {base}   (docs: {base}/docs)")
     token = mint_token(settings, DEMO_ADMIN_ID, role="authenticated", admin=True, ttl_seconds=86400)
-    console.print("admin token (24 h):")
-    print(token, flush=True)
+    console.print("admin token (24 h); paste this line into another shell for the README's curl:")
+    print(f"export TOKEN={token}", flush=True)
 
 
 @cli.command()
@@ -81,13 +72,10 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
 ) -> None:
     """API, background worker and scheduler in one process (for small installs)."""
-    settings = _settings()
-    endpoints = _endpoints(settings)
-    try:
+    _require_free_port(host, port)
+    with started() as (settings, endpoints):
         _banner(host, port, settings)
         _run_api(settings, endpoints, host, port, with_worker=True)
-    finally:
-        endpoints.stop()
 
 
 @cli.command()
@@ -97,9 +85,8 @@ def api(
     workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
 ) -> None:
     """The HTTP API only (scale out with --workers and more hosts)."""
-    settings = _settings()
-    endpoints = _endpoints(settings)
-    try:
+    _require_free_port(host, port)
+    with started() as (settings, endpoints):
         if workers == 1:
             _run_api(settings, endpoints, host, port, with_worker=False)
             return
@@ -112,8 +99,6 @@ def api(
             "mysetlist.api:create_app_from_env", factory=True, host=host, port=port,
             workers=workers, loop="uvloop", http="httptools", access_log=False,
         )  # fmt: skip
-    finally:
-        endpoints.stop()
 
 
 @cli.command()
@@ -124,28 +109,20 @@ def worker(
     from mysetlist.core.json_logging import configure_logging
     from mysetlist.jobs import run_worker
 
-    settings = _settings()
-    configure_logging(settings.log_level)
-    endpoints = _endpoints(settings)
-    try:
+    with started() as (settings, endpoints), contextlib.suppress(KeyboardInterrupt):
+        configure_logging(settings.log_level)
         asyncio.run(
             run_worker(
                 endpoints.database_url, endpoints.redis_url, settings, concurrency=concurrency
             )
         )
-    except KeyboardInterrupt:
-        pass
-    finally:
-        endpoints.stop()
 
 
 @cli.command()
 def migrate() -> None:
     """Apply pending schema migrations."""
-    settings = _settings()
-    endpoints = _endpoints(settings)
-    endpoints.stop()
-    console.print("schema is up to date")
+    with started():
+        console.print("schema is up to date")
 
 
 @cli.command()
@@ -166,7 +143,7 @@ def token(
     if role not in ("authenticated", "service_role"):
         console.print("[red]--role must be authenticated or service_role[/red]")
         raise typer.Exit(2)
-    print(mint_token(_settings(), user_id, role=role, admin=admin, ttl_seconds=ttl))
+    print(mint_token(load_all_settings(), user_id, role=role, admin=admin, ttl_seconds=ttl))
 
 
 @cli.command()
@@ -181,9 +158,9 @@ def demo(
     """Seed a synthetic MySetlist world, then serve it."""
     from mysetlist.demo.world import WorldSpec, build_world
 
-    settings = _settings()
-    endpoints = _endpoints(settings)
-    try:
+    if not no_serve:
+        _require_free_port(host, port)  # before a build that can take minutes
+    with started() as (settings, endpoints):
         summary = build_world(
             endpoints.database_url, WorldSpec(users=users, days=days, seed=seed), progress=True
         )
@@ -195,10 +172,9 @@ def demo(
             console.print("[yellow]warehouse rebuild incomplete: see `mysetlist etl status`")
         _ensure_demo_operator(endpoints.database_url)
         if not no_serve:
+            _require_free_port(host, port)
             _banner(host, port, settings)
             _run_api(settings, endpoints, host, port, with_worker=True)
-    finally:
-        endpoints.stop()
 
 
 def _ensure_demo_operator(database_url: str) -> None:

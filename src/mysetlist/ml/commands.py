@@ -77,15 +77,12 @@ def _demo_world_setlists() -> dict[str, list[PlayedShow]]:
     """The completed shows' setlists in the database (`mysetlist demo` builds them)."""
     import asyncio
 
-    from mysetlist.core.config import load_settings
     from mysetlist.core.db import connect
-    from mysetlist.core.embedded import resolve_endpoints
-    from mysetlist.core.migrate import apply_migrations
     from mysetlist.ml.setlists.setlist_store import by_unique_name, played_setlists
+    from mysetlist.startup import load_all_settings, open_endpoints
 
-    endpoints = resolve_endpoints(load_settings())
+    endpoints = open_endpoints(load_all_settings(), quiet=True)
     try:
-        apply_migrations(endpoints.database_url)
 
         async def load() -> dict[str, list[PlayedShow]]:
             url = endpoints.database_url

@@ -21,22 +21,10 @@ console = Console(stderr=True)
 
 @contextmanager
 def _connection() -> Iterator[psycopg.Connection[Any]]:
-    from mysetlist.core.config import ConfigError, load_settings
-    from mysetlist.core.embedded import resolve_endpoints
-    from mysetlist.core.migrate import apply_migrations
+    from mysetlist.startup import started
 
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-    endpoints = resolve_endpoints(settings)
-    try:
-        apply_migrations(endpoints.database_url)
-        with psycopg.connect(endpoints.database_url) as conn:
-            yield conn
-    finally:
-        endpoints.stop()
+    with started(quiet=True) as (_, endpoints), psycopg.connect(endpoints.database_url) as conn:
+        yield conn
 
 
 TrustOption = Annotated[
@@ -85,7 +73,9 @@ def list_() -> None:
     for key_id, name, prefix, trust, created, revoked in rows:
         table.add_row(str(key_id), name, prefix + "…", trust, f"{created:%Y-%m-%d %H:%M}",
                       f"{revoked:%Y-%m-%d %H:%M}" if revoked else "")  # fmt: skip
-    Console().print(table)
+    from mysetlist.startup import stdout_console
+
+    stdout_console().print(table)
 
 
 @commands.command()

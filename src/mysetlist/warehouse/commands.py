@@ -9,8 +9,6 @@ is active, 3 succeeded but a data-quality check failed. `etl check`: 0 every che
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
 from collections.abc import Callable, Coroutine
 from datetime import date
 from typing import Annotated, Any
@@ -26,18 +24,10 @@ console = Console(stderr=True)
 
 
 def _database_url() -> tuple[str, Any]:
-    from mysetlist.core.config import ConfigError, load_settings
-    from mysetlist.core.embedded import resolve_endpoints
-    from mysetlist.core.migrate import apply_migrations
+    from mysetlist.startup import load_all_settings, open_endpoints
 
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    endpoints = resolve_endpoints(settings)
-    apply_migrations(endpoints.database_url)
+    settings = load_all_settings()
+    endpoints = open_endpoints(settings, quiet=True)
     return endpoints.database_url, (settings, endpoints)
 
 
@@ -170,11 +160,12 @@ def status(limit: Annotated[int, typer.Option(min=1, max=200)] = 10) -> None:
             f"{r['days_done']}/{r['days_total']}",
             f"{(r['duration_ms'] or 0) / 1000:.1f}", (r["error"] or "")[:60],
         )  # fmt: skip
-    Console().print(table)
+    from mysetlist.startup import stdout_console
+
+    out = stdout_console()
+    out.print(table)
     if wm:
-        Console().print(
-            f"watermark: last full day {wm['last_full_day']}, last received {wm['position']}"
-        )
+        out.print(f"watermark: last full day {wm['last_full_day']}, last received {wm['position']}")
 
 
 @commands.command("check")
