@@ -33,10 +33,12 @@ import orjson
 import psutil
 import psycopg
 
-from mysetlist.core.db import with_database
+from mysetlist.core.db import connect, with_database
 from mysetlist.core.migrate import apply_migrations
 from mysetlist.warehouse import pipeline
 from mysetlist.warehouse.config import EtlConfig
+from mysetlist.warehouse.rebuild import clear_warehouse
+from mysetlist.warehouse.steps import PHASES
 
 BENCH_DB = "mysetlist_etl_bench"
 
@@ -68,8 +70,17 @@ def print_steps(title: str, result: pipeline.RunResult) -> None:
           f"quality checks {result.checks_status}")  # fmt: skip
     print(f"  {'step':<30}{'phase':<17}{'ms (summed)':>12}{'rows':>12}")
     for step, t in result.step_timings.items():
-        phase = pipeline.PHASES.get(step, "")
+        phase = PHASES.get(step, "")
         print(f"  {step:<30}{phase:<17}{t['ms']:>12.0f}{int(t['rows']):>12,}")
+
+
+async def empty_warehouse(url: str) -> None:
+    """Warehouse tables, loaded days and watermark cleared (what a rebuild starts from)."""
+    conn = await connect(url, application_name="etl-bench", autocommit=True)
+    try:
+        await clear_warehouse(conn)
+    finally:
+        await conn.close()
 
 
 async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
@@ -79,7 +90,6 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             "SELECT count(*), min(created_at), (SELECT count(*) FROM app.users)"
             " FROM analytics.user_events"
         ).fetchone()  # type: ignore[misc]
-        conn.execute("DELETE FROM analytics.etl_watermarks")
     print(f"\nworld: {users:,} users, {events:,} events from {first:%Y-%m-%d %H:%M}")
     today = datetime.now(UTC).date()
 
@@ -200,13 +210,8 @@ def main() -> None:
             if args.generate_only:
                 return
             # The warehouse starts empty each time, so the full run is a real full load.
+            asyncio.run(empty_warehouse(url))
             with psycopg.connect(url, autocommit=True) as conn:
-                for table in (
-                    "daily_user_stats", "user_engagement_warehouse", "user_behavior_warehouse",
-                    "voting_patterns_warehouse", "artist_popularity_warehouse",
-                    "show_engagement_warehouse", "daily_platform_metrics", "etl_loaded_days",
-                ):  # fmt: skip
-                    conn.execute(f"TRUNCATE analytics.{table}")
                 conn.execute("DELETE FROM analytics.user_events WHERE source = 'bench'")
             summary = asyncio.run(run(args, url))
             print(orjson.dumps(summary).decode())
