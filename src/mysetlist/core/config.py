@@ -40,6 +40,9 @@ class ConfigError(Exception):
 
 
 class Settings(BaseSettings):
+    """What core reads. A capability's own knobs (providers, feature flags, limits) belong
+    to its own settings class, loaded with `load_settings_class` (see tracking/config.py)."""
+
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
     )
@@ -71,47 +74,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, validation_alias="MYSETLIST_MAX_BODY_BYTES"
     )
-    app_url: str = Field(default="http://localhost:3000", validation_alias="APP_URL")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
     db_pool_max: int = Field(default=20, ge=1, le=500, validation_alias="MYSETLIST_DB_POOL_MAX")
     # Garbage-collector tuning for API processes (core.gc_tuning); 0 leaves Python's defaults.
     gc_gen0_threshold: int = Field(
         default=10_000, ge=0, validation_alias="MYSETLIST_GC_GEN0_THRESHOLD"
-    )
-
-    # Email and push providers (spec: Environment Variables).
-    sendgrid_api_key: str | None = Field(default=None, validation_alias="SENDGRID_API_KEY")
-    sendgrid_base_url: str = Field(
-        default="https://api.sendgrid.com", validation_alias="SENDGRID_BASE_URL"
-    )
-    aws_access_key_id: str | None = Field(default=None, validation_alias="AWS_ACCESS_KEY_ID")
-    aws_secret_access_key: str | None = Field(
-        default=None, validation_alias="AWS_SECRET_ACCESS_KEY"
-    )
-    aws_region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
-    ses_endpoint_url: str | None = Field(default=None, validation_alias="SES_ENDPOINT_URL")
-    smtp_url: str | None = Field(default=None, validation_alias="SMTP_URL")
-    email_from: str = Field(
-        default="MySetlist <no-reply@mysetlist.app>", validation_alias="EMAIL_FROM"
-    )
-    vapid_private_key: str | None = Field(default=None, validation_alias="VAPID_PRIVATE_KEY")
-    vapid_subject: str = Field(default="mailto:ops@mysetlist.app", validation_alias="VAPID_SUBJECT")
-
-    # Feature flags (spec: Feature Flags).
-    feature_real_time_analytics: bool = Field(
-        default=True, validation_alias="FEATURE_REAL_TIME_ANALYTICS"
-    )
-    feature_ml_recommendations: bool = Field(
-        default=True, validation_alias="FEATURE_ML_RECOMMENDATIONS"
-    )
-    feature_email_notifications: bool = Field(
-        default=True, validation_alias="FEATURE_EMAIL_NOTIFICATIONS"
-    )
-    feature_push_notifications: bool = Field(
-        default=False, validation_alias="FEATURE_PUSH_NOTIFICATIONS"
-    )
-    feature_advanced_filtering: bool = Field(
-        default=True, validation_alias="FEATURE_ADVANCED_FILTERING"
     )
 
     @field_validator("write_keys", mode="before")

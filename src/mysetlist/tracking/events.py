@@ -50,11 +50,6 @@ MAX_SEGMENT_BATCH_BYTES = 500 * 1024
 # depth anywhere would be an easy way to make a request expensive.
 MAX_JSON_DEPTH = 32
 
-KNOWN_EVENT_TYPES = (
-    "page_view", "artist_view", "show_view", "search", "vote", "follow", "unfollow",
-    "share", "notification_open", "notification_click",
-)  # fmt: skip
-
 EventType = Annotated[
     str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_$][\w.:$ \-/]*$")
 ]

@@ -153,10 +153,6 @@ class GroupCommitWriter:
             if slot.conn is not None:
                 await slot.conn.close()
 
-    @property
-    def queue_depth(self) -> int:
-        return self._pending_events
-
     async def submit(self, rows: Sequence[EventRow], links: Sequence[IdentityLink] = ()) -> int:
         """Wait until `rows` are committed; return how many were new (not duplicates)."""
         if self._closed:
