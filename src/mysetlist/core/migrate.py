@@ -21,7 +21,6 @@ MIGRATION_PACKAGES = (
     "mysetlist.platform",
     "mysetlist.tracking",
     "mysetlist.warehouse",
-    "mysetlist.demo",
 )
 
 

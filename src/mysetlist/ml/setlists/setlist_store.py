@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -13,19 +14,31 @@ _PACKAGE = "mysetlist.ml.setlists"
 
 
 async def played_setlists(
-    conn: psycopg.AsyncConnection[Any], artist_id: int | None = None
+    conn: psycopg.AsyncConnection[Any],
+    artist_id: int | None = None,
+    before: datetime | None = None,
 ) -> dict[int, tuple[str, list[PlayedShow]]]:
-    """Per artist id: its name and completed shows with their setlists, oldest first."""
+    """Per artist id: its name and the completed shows (that started before `before`) with
+    their setlists as song ids, oldest first."""
     rows = await fetch_all_in(
-        conn, read_sql(_PACKAGE, "played_setlists.sql"), {"artist_id": artist_id}
+        conn,
+        read_sql(_PACKAGE, "played_setlists.sql"),
+        {"artist_id": artist_id, "before": before or datetime.max.replace(tzinfo=UTC)},
     )
     by_artist: dict[int, tuple[str, list[PlayedShow]]] = {}
     for row in rows:
         name, shows = by_artist.setdefault(row["artist_id"], (row["artist"], []))
         shows.append(
-            PlayedShow(str(row["show_id"]), row["day"], name,
-                       tuple(dict.fromkeys(row["songs"])), None, row["city"], row["tour"])
-        )  # fmt: skip
+            PlayedShow(
+                str(row["show_id"]),
+                row["day"],
+                name,
+                tuple(dict.fromkeys(str(song) for song in row["songs"])),
+                None,
+                row["city"],
+                row["tour"],
+            )
+        )
     return by_artist
 
 

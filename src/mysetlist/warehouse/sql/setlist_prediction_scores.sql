@@ -1,0 +1,83 @@
+-- Scores every played setlist against what was predicted before the show: the model (its
+-- latest stored prediction), the crowd (songs by share of the fans who voted before the
+-- show) and the blend of both (analytics.setlist_blend as of the show's start), each as
+-- top N with N the number of distinct songs played; then each fan's own picks. A show is
+-- played when it is not cancelled and has its actual setlist. Recomputed in full (one row
+-- per show and predictor, a few per fan): cheap next to the day loads.
+CREATE TEMP TABLE etl_played ON COMMIT DROP AS
+SELECT DISTINCT ss.show_id, ss.song_id, s.starts_at
+FROM app.setlist_songs ss JOIN app.shows s ON s.id = ss.show_id
+WHERE s.status <> 'cancelled';
+
+CREATE TEMP TABLE etl_played_n ON COMMIT DROP AS
+SELECT show_id, starts_at, count(*)::integer AS n FROM etl_played GROUP BY show_id, starts_at;
+
+CREATE TEMP TABLE etl_ranked ON COMMIT DROP AS
+WITH model AS (
+  SELECT DISTINCT ON (p.show_id) p.show_id, p.id AS prediction_id, p.songs
+  FROM analytics.setlist_predictions p JOIN etl_played_n n ON n.show_id = p.show_id
+  WHERE p.kind = 'model' AND p.made_at < n.starts_at
+  ORDER BY p.show_id, p.made_at DESC, p.id DESC
+)
+SELECT m.show_id, 'model'::text AS predictor, m.prediction_id, 0 AS voters,
+       (e.value->>'song_id')::bigint AS song_id, e.ordinality::integer AS rank
+FROM model m, jsonb_array_elements(m.songs) WITH ORDINALITY e
+UNION ALL
+SELECT n.show_id, 'crowd', NULL, c.voters, c.song_id,
+       row_number() OVER (PARTITION BY n.show_id ORDER BY c.share DESC, c.song_id)::integer
+FROM etl_played_n n, LATERAL analytics.setlist_crowd(n.show_id, n.starts_at) c
+UNION ALL
+SELECT n.show_id, 'blend', m.prediction_id, b.voters, b.song_id,
+       row_number() OVER (PARTITION BY n.show_id ORDER BY b.probability DESC, b.song_id)::integer
+FROM etl_played_n n JOIN model m ON m.show_id = n.show_id,
+     LATERAL analytics.setlist_blend(n.show_id, n.starts_at) b;
+
+DELETE FROM analytics.setlist_prediction_scores s
+WHERE NOT EXISTS (SELECT 1 FROM etl_ranked r WHERE r.show_id = s.show_id AND r.predictor = s.predictor);
+
+INSERT INTO analytics.setlist_prediction_scores AS t
+  (show_id, predictor, prediction_id, voters, songs_played, hits, f1, ndcg, recall_at_10, scored_at)
+SELECT g.show_id, g.predictor, g.prediction_id, g.voters, g.n, g.hits,
+       round(g.hits::numeric / g.n, 4),
+       round((g.dcg / (SELECT sum(1.0 / log(2.0, k + 1.0)) FROM generate_series(1, g.n) k))::numeric, 4),
+       round(g.hits10::numeric / g.n, 4), now()
+FROM (
+  SELECT r.show_id, r.predictor, max(r.prediction_id) AS prediction_id, max(r.voters) AS voters,
+         n.n,
+         count(p.song_id) FILTER (WHERE r.rank <= n.n)::integer AS hits,
+         coalesce(sum(1.0 / log(2.0, r.rank + 1.0)) FILTER (WHERE r.rank <= n.n AND p.song_id IS NOT NULL), 0) AS dcg,
+         count(p.song_id) FILTER (WHERE r.rank <= 10) AS hits10
+  FROM etl_ranked r
+  JOIN etl_played_n n ON n.show_id = r.show_id
+  LEFT JOIN etl_played p ON p.show_id = r.show_id AND p.song_id = r.song_id
+  GROUP BY r.show_id, r.predictor, n.n
+) g
+ON CONFLICT (show_id, predictor) DO UPDATE SET
+  prediction_id = EXCLUDED.prediction_id, voters = EXCLUDED.voters,
+  songs_played = EXCLUDED.songs_played, hits = EXCLUDED.hits, f1 = EXCLUDED.f1,
+  ndcg = EXCLUDED.ndcg, recall_at_10 = EXCLUDED.recall_at_10, scored_at = EXCLUDED.scored_at
+WHERE (t.prediction_id, t.voters, t.hits, t.f1, t.ndcg, t.recall_at_10)
+      IS DISTINCT FROM (EXCLUDED.prediction_id, EXCLUDED.voters, EXCLUDED.hits, EXCLUDED.f1,
+                        EXCLUDED.ndcg, EXCLUDED.recall_at_10);
+
+-- Fans: their picks cast before the show against the songs played.
+CREATE TEMP TABLE etl_fan_scores ON COMMIT DROP AS
+SELECT v.user_id, v.show_id, count(*)::integer AS picks, n.n,
+       count(p.song_id)::integer AS hits
+FROM (SELECT DISTINCT v.user_id, v.show_id, v.song_id
+      FROM app.setlist_votes v JOIN etl_played_n n ON n.show_id = v.show_id
+      WHERE v.created_at <= n.starts_at) v
+JOIN etl_played_n n ON n.show_id = v.show_id
+LEFT JOIN etl_played p ON p.show_id = v.show_id AND p.song_id = v.song_id
+GROUP BY v.user_id, v.show_id, n.n;
+
+DELETE FROM analytics.setlist_fan_scores f
+WHERE NOT EXISTS (SELECT 1 FROM etl_fan_scores e WHERE e.user_id = f.user_id AND e.show_id = f.show_id);
+
+INSERT INTO analytics.setlist_fan_scores AS t (user_id, show_id, picks, songs_played, hits, f1, scored_at)
+SELECT user_id, show_id, picks, n, hits, round(2.0 * hits / (picks + n), 4), now()
+FROM etl_fan_scores
+ON CONFLICT (user_id, show_id) DO UPDATE SET
+  picks = EXCLUDED.picks, songs_played = EXCLUDED.songs_played, hits = EXCLUDED.hits,
+  f1 = EXCLUDED.f1, scored_at = EXCLUDED.scored_at
+WHERE (t.picks, t.songs_played, t.hits) IS DISTINCT FROM (EXCLUDED.picks, EXCLUDED.songs_played, EXCLUDED.hits);

@@ -1,0 +1,305 @@
+"""Predicted setlists through the API and their scoring, on a small world built here."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+
+import httpx
+import psycopg
+import pytest
+
+from mysetlist.core.db import Database
+from mysetlist.core.runtime import Runtime
+from mysetlist.platform import service
+from mysetlist.warehouse.sql_files import statements
+
+pytestmark = pytest.mark.db
+
+
+@dataclass
+class Artist:
+    id: int
+    songs: dict[str, int]  # title -> id
+    upcoming: int
+
+
+async def _artist(db: Database, name: str, past_shows: int = 6) -> Artist:
+    """An artist with eight songs, `past_shows` completed shows that always open with
+    'Opener' and play 'Core 1..4' (rotating one of 'Rare 1..3'), and one show tomorrow."""
+    titles = ["Opener", "Core 1", "Core 2", "Core 3", "Core 4", "Rare 1", "Rare 2", "Rare 3"]
+    async with db.transaction() as conn:
+        artist = (
+            await (
+                await conn.execute(
+                    "INSERT INTO app.artists (name) VALUES (%s) RETURNING id", (name,)
+                )
+            ).fetchone()
+        )[0]  # type: ignore[index]
+        venue = (
+            await (
+                await conn.execute(
+                    "INSERT INTO app.venues (name, city, country) VALUES ('Hall', 'Oslo', 'NO')"
+                    " RETURNING id"
+                )
+            ).fetchone()
+        )[0]  # type: ignore[index]
+        songs = {}
+        for title in titles:
+            songs[title] = (
+                await (
+                    await conn.execute(
+                        "INSERT INTO app.songs (artist_id, title) VALUES (%s, %s) RETURNING id",
+                        (artist, title),
+                    )
+                ).fetchone()
+            )[0]  # type: ignore[index]
+        for k in range(past_shows):
+            show = (
+                await (
+                    await conn.execute(
+                        "INSERT INTO app.shows (artist_id, venue_id, starts_at, status, tour)"
+                        " VALUES (%s, %s, now() - %s * interval '3 days', 'completed',"
+                        " 'World Tour')"
+                        " RETURNING id",
+                        (artist, venue, past_shows - k),
+                    )
+                ).fetchone()
+            )[0]  # type: ignore[index]
+            played = ["Opener", "Core 1", "Core 2", "Core 3", "Core 4", f"Rare {k % 3 + 1}"]
+            for position, title in enumerate(played, start=1):
+                await conn.execute(
+                    "INSERT INTO app.setlist_songs (show_id, position, song_id)"
+                    " VALUES (%s, %s, %s)",
+                    (show, position, songs[title]),
+                )
+        upcoming = (
+            await (
+                await conn.execute(
+                    "INSERT INTO app.shows (artist_id, venue_id, starts_at, tour)"
+                    " VALUES (%s, %s, now() + interval '1 day', 'World Tour') RETURNING id",
+                    (artist, venue),
+                )
+            ).fetchone()
+        )[0]  # type: ignore[index]
+    return Artist(artist, songs, upcoming)
+
+
+async def _count(db: Database, show: int) -> int:
+    row = await db.fetch_one(
+        "SELECT count(*) AS n FROM analytics.setlist_predictions WHERE show_id = %s", (show,)
+    )
+    assert row is not None
+    return int(row["n"])
+
+
+async def test_upcoming_show_prediction_is_public_ranked_explained_and_stored(
+    runtime: Runtime, api_url: str
+) -> None:
+    artist = await _artist(runtime.db, f"Predictable {uuid.uuid4().hex[:6]}")
+    url = f"{api_url}/api/shows/{artist.upcoming}/predicted-setlist"
+    async with httpx.AsyncClient() as client:
+        first = await client.get(url)  # no token: anonymous
+        second = await client.get(url)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    songs = body["prediction"]["songs"]
+    assert body["prediction"]["predicted_length"] == 6
+    top5 = {s["title"] for s in songs[:5]}
+    assert top5 == {"Opener", "Core 1", "Core 2", "Core 3", "Core 4"}
+    probabilities = [s["probability"] for s in songs]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert all(0 < p < 1 for p in probabilities)
+    assert {s["song_id"] for s in songs} == set(artist.songs.values())
+    opener = next(s for s in songs if s["title"] == "Opener")
+    assert opener["reason"] in (
+        "opened the last 6 shows",
+        "played at each of the last 6 shows",
+        "played at 6 of the last 6 shows",
+        "played at 6 of 6 shows of the World Tour tour",
+    )
+    # Stored once: the second request reused the recent prediction.
+    assert second.json()["prediction"] == body["prediction"]
+    assert await _count(runtime.db, artist.upcoming) == 1
+
+
+async def test_blend_with_the_crowd_lifts_what_fans_picked(runtime: Runtime, api_url: str) -> None:
+    artist = await _artist(runtime.db, f"Crowded {uuid.uuid4().hex[:6]}")
+    async with runtime.db.transaction() as conn:
+        fans = [
+            await service.create_user(conn, runtime.cipher, display_name=f"Fan {i}")
+            for i in range(10)
+        ]
+        for fan in fans:
+            await conn.execute(
+                "INSERT INTO app.setlist_votes (user_id, show_id, song_id) VALUES (%s, %s, %s)",
+                (fan, artist.upcoming, artist.songs["Rare 3"]),
+            )
+    url = f"{api_url}/api/shows/{artist.upcoming}/predicted-setlist"
+    async with httpx.AsyncClient() as client:
+        model = (await client.get(url)).json()["prediction"]
+        blend = (await client.get(url, params={"blend": "crowd"})).json()["prediction"]
+        bad = await client.get(url, params={"blend": "everyone"})
+    assert bad.status_code == 422
+    assert model["kind"] == "model"
+    assert blend["kind"] == "blend"
+    assert blend["voters"] == 10
+    rare3_model = next(s for s in model["songs"] if s["title"] == "Rare 3")
+    rare3_blend = next(s for s in blend["songs"] if s["title"] == "Rare 3")
+    alpha = 10 / 30
+    assert rare3_blend["probability"] == pytest.approx(
+        (1 - alpha) * rare3_model["probability"] + alpha * 1.0, abs=1e-3
+    )
+    assert rare3_blend["reason"].startswith("picked by 100 % of 10 fans")
+
+
+async def test_a_stored_prediction_cannot_change_after_the_show(
+    runtime: Runtime, api_url: str, token_for: object
+) -> None:
+    artist = await _artist(runtime.db, f"Sealed {uuid.uuid4().hex[:6]}")
+    url = f"{api_url}/api/shows/{artist.upcoming}/predicted-setlist"
+    async with httpx.AsyncClient() as client:
+        before = (await client.get(url)).json()["prediction"]
+        # The show starts just after the prediction: from then on it is sealed.
+        await runtime.db.fetch_all(
+            "UPDATE app.shows SET starts_at = (SELECT max(made_at) + interval '1 millisecond'"
+            " FROM analytics.setlist_predictions WHERE show_id = %(id)s) WHERE id = %(id)s"
+            " RETURNING id",
+            {"id": artist.upcoming},
+        )
+        for statement in (
+            "INSERT INTO analytics.setlist_predictions"
+            " (show_id, kind, model, history_shows, predicted_length, songs)"
+            " VALUES (%s, 'model', 'forged', 6, 1, '[]')",
+            "UPDATE analytics.setlist_predictions SET songs = '[]' WHERE show_id = %s",
+            "DELETE FROM analytics.setlist_predictions WHERE show_id = %s",
+        ):
+            with pytest.raises(psycopg.errors.CheckViolation):
+                async with runtime.db.transaction() as conn:
+                    await conn.execute(statement, (artist.upcoming,))
+        anonymous = await client.get(url)
+        token = token_for(uuid.uuid4())  # type: ignore[operator]
+        signed_in = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+    assert anonymous.status_code == 404  # RLS: past shows' predictions are not public
+    assert signed_in.status_code == 200
+    assert signed_in.json()["prediction"] == before
+    assert await _count(runtime.db, artist.upcoming) == 1
+
+
+async def test_unknown_show_is_404(api_url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        missing = await client.get(f"{api_url}/api/shows/999999999/predicted-setlist")
+        bad = await client.get(f"{api_url}/api/shows/0/predicted-setlist")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    assert bad.status_code == 422
+
+
+def _ndcg(hits: list[bool], n: int) -> float:
+    dcg = sum(1 / math.log2(r + 2) for r, hit in enumerate(hits[:n]) if hit)
+    return dcg / sum(1 / math.log2(r + 2) for r in range(n))
+
+
+async def test_model_crowd_blend_and_fans_scored_by_hand(runtime: Runtime) -> None:
+    """Played A, B, C. Model: A .9, D .62, C .6, B .3, E .1. Fans: {A, B}, {A, B, E}, {B, C}.
+    Crowd shares: B 1, A 2/3, C 1/3, E 1/3 -> B, A, C. Blend, a = 3/23: A .870, C .565,
+    D .539, B .391, E .130."""
+    db = runtime.db
+    async with db.transaction() as conn:
+        artist = (
+            await (
+                await conn.execute("INSERT INTO app.artists (name) VALUES ('Scored') RETURNING id")
+            ).fetchone()
+        )[0]  # type: ignore[index]
+        venue = (
+            await (
+                await conn.execute(
+                    "INSERT INTO app.venues (name, city, country) VALUES ('Hall', 'Oslo', 'NO')"
+                    " RETURNING id"
+                )
+            ).fetchone()
+        )[0]  # type: ignore[index]
+        ids = {}
+        for title in "ABCDE":
+            ids[title] = (
+                await (
+                    await conn.execute(
+                        "INSERT INTO app.songs (artist_id, title) VALUES (%s, %s) RETURNING id",
+                        (artist, title),
+                    )
+                ).fetchone()
+            )[0]  # type: ignore[index]
+        show = (
+            await (
+                await conn.execute(
+                    "INSERT INTO app.shows (artist_id, venue_id, starts_at) VALUES"
+                    " (%s, %s, now() + interval '1 day') RETURNING id",
+                    (artist, venue),
+                )
+            ).fetchone()
+        )[0]  # type: ignore[index]
+        model = [("A", 0.9), ("D", 0.62), ("C", 0.6), ("B", 0.3), ("E", 0.1)]
+        songs = (
+            "[" + ",".join(f'{{"song_id": {ids[t]}, "probability": {p}}}' for t, p in model) + "]"
+        )
+        await conn.execute(
+            "INSERT INTO analytics.setlist_predictions (show_id, kind, model, made_at,"
+            " history_shows, predicted_length, songs) VALUES"
+            " (%s, 'model', 'hand', now() - interval '2 days', 5, 3, %s)",
+            (show, songs),
+        )
+        fans = []
+        for picks in ("AB", "ABE", "BC"):
+            fan = await service.create_user(conn, runtime.cipher, display_name=f"Fan {picks}")
+            fans.append(fan)
+            for title in picks:
+                await conn.execute(
+                    "INSERT INTO app.setlist_votes (user_id, show_id, song_id, created_at)"
+                    " VALUES (%s, %s, %s, now() - interval '3 days')",
+                    (fan, show, ids[title]),
+                )
+        # The show is played.
+        await conn.execute(
+            "UPDATE app.shows SET starts_at = now() - interval '1 day', status = 'completed'"
+            " WHERE id = %s",
+            (show,),
+        )
+        for position, title in enumerate("ABC", start=1):
+            await conn.execute(
+                "INSERT INTO app.setlist_songs (show_id, position, song_id) VALUES (%s, %s, %s)",
+                (show, position, ids[title]),
+            )
+        for statement in statements("setlist_prediction_scores"):
+            await conn.execute(statement)
+    rows = {
+        r["predictor"]: r
+        for r in await db.fetch_all(
+            "SELECT * FROM analytics.setlist_prediction_scores WHERE show_id = %s", (show,)
+        )
+    }
+    expected = {
+        # predictor: (hits in top 3, ranked hit flags, recall@10)
+        "model": (2, [True, False, True], 1.0),
+        "crowd": (3, [True, True, True], 1.0),
+        "blend": (2, [True, True, False], 1.0),
+    }
+    assert set(rows) == set(expected)
+    for predictor, (hits, flags, recall) in expected.items():
+        row = rows[predictor]
+        assert row["songs_played"] == 3
+        assert row["hits"] == hits, predictor
+        assert float(row["f1"]) == pytest.approx(hits / 3, abs=1e-4), predictor
+        assert float(row["ndcg"]) == pytest.approx(_ndcg(flags, 3), abs=1e-4), predictor
+        assert float(row["recall_at_10"]) == pytest.approx(recall, abs=1e-4), predictor
+    assert rows["crowd"]["voters"] == 3
+    fan_rows = {
+        str(r["user_id"]): r
+        for r in await db.fetch_all(
+            "SELECT * FROM analytics.setlist_fan_scores WHERE show_id = %s", (show,)
+        )
+    }
+    assert [float(fan_rows[f]["f1"]) for f in fans] == pytest.approx(
+        [4 / 5, 4 / 6, 4 / 5], abs=1e-4
+    )
+    assert [fan_rows[f]["hits"] for f in fans] == [2, 2, 2]
