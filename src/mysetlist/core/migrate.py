@@ -21,6 +21,7 @@ MIGRATION_PACKAGES = (
     "mysetlist.platform",
     "mysetlist.tracking",
     "mysetlist.warehouse",
+    "mysetlist.ml",
 )
 
 
