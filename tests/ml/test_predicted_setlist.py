@@ -303,3 +303,17 @@ async def test_model_crowd_blend_and_fans_scored_by_hand(runtime: Runtime) -> No
         [4 / 5, 4 / 6, 4 / 5], abs=1e-4
     )
     assert [fan_rows[f]["hits"] for f in fans] == [2, 2, 2]
+
+
+async def test_the_hourly_job_predicts_every_upcoming_show_once(runtime: Runtime) -> None:
+    from mysetlist.ml.setlists.prediction_service import predict_upcoming
+
+    known = await _artist(runtime.db, f"Touring {uuid.uuid4().hex[:6]}")
+    newcomer = await _artist(runtime.db, f"Debut {uuid.uuid4().hex[:6]}", past_shows=0)
+    predicted, skipped = await predict_upcoming(runtime.db)
+    assert predicted >= 1
+    assert skipped >= 1  # the newcomer has nothing to learn from
+    assert await _count(runtime.db, known.upcoming) == 1
+    assert await _count(runtime.db, newcomer.upcoming) == 0
+    await predict_upcoming(runtime.db)  # nothing new played: the prediction stands
+    assert await _count(runtime.db, known.upcoming) == 1

@@ -55,7 +55,7 @@ async def _predict_model(conn: psycopg.AsyncConnection[Any], show: dict[str, Any
     history = await played_setlists(conn, show["artist_id"], before=show["starts_at"])
     shows = history.get(show["artist_id"], ("", []))[1]
     if not shows:
-        raise Problem(404, "Not Found", "the artist has no past setlists to learn from yet")
+        raise NoHistory
     titles = {r["id"]: r["title"] for r in await fetch_all_in(
         conn, _sql("song_titles.sql"), {"artist_id": show["artist_id"]})}  # fmt: skip
     prediction = predict_setlist(
@@ -88,28 +88,38 @@ async def _predict_blend(
                  model["predicted_length"], songs)  # fmt: skip
 
 
+async def ensure_model_prediction(
+    conn: psycopg.AsyncConnection[Any], show_id: int
+) -> dict[str, Any] | None:
+    """The show, after storing a model prediction if it is upcoming and none recent enough
+    exists (in the caller's transaction); None when there is no such show."""
+    show = await fetch_one_in(conn, _sql("show_for_prediction.sql"), {"show_id": show_id})
+    if show is None or not show["upcoming"]:
+        return show
+    now = (await (await conn.execute("SELECT now()")).fetchone())[0]  # type: ignore[index]
+    model = await fetch_one_in(
+        conn, _sql("latest_prediction.sql"), {"show_id": show_id, "kind": "model"}
+    )
+    if not _fresh(model, now, show["history_shows"]):
+        await _predict_model(conn, show)
+    return show
+
+
 async def predicted_setlist(
     db: Database, show_id: int, *, blend: bool, claims: Claims | None
 ) -> dict[str, Any]:
     """The show's prediction (made now if due), with its scores once the show is scored."""
     kind = "blend" if blend else "model"
     async with db.transaction() as conn:
-        show = await fetch_one_in(conn, _sql("show_for_prediction.sql"), {"show_id": show_id})
+        show = await ensure_model_prediction(conn, show_id)
         if show is None:
             raise Problem(404, "Not Found", f"no show {show_id}")
-        if show["upcoming"]:
-            now = (await (await conn.execute("SELECT now()")).fetchone())[0]  # type: ignore[index]
+        if show["upcoming"] and blend:
             model = await fetch_one_in(
                 conn, _sql("latest_prediction.sql"), {"show_id": show_id, "kind": "model"}
             )
-            if not _fresh(model, now, show["history_shows"]):
-                await _predict_model(conn, show)
-                model = await fetch_one_in(
-                    conn, _sql("latest_prediction.sql"), {"show_id": show_id, "kind": "model"}
-                )
-            if blend:
-                assert model is not None
-                await _predict_blend(conn, show, model)
+            assert model is not None
+            await _predict_blend(conn, show, model)
     # Read back under the caller's own role: RLS decides what they may see.
     reader = db.as_caller(claims) if claims is not None else db.as_role("anon", {"role": "anon"})
     async with reader as conn:
@@ -140,3 +150,33 @@ async def predicted_setlist(
         },
         "scores": scores,
     }
+
+
+class NoHistory(Problem):
+    def __init__(self) -> None:
+        super().__init__(404, "Not Found", "the artist has no past setlists to learn from yet")
+
+
+async def predict_upcoming(
+    db: Database,
+    *,
+    horizon: timedelta = timedelta(days=14),
+    stale_after: timedelta = timedelta(hours=6),
+    limit: int = 5000,
+) -> tuple[int, int]:
+    """Store model predictions for upcoming shows that lack a recent one, one transaction
+    per show (so every show is scored after it is played, whether or not a fan asked);
+    returns (predicted, skipped for lack of history)."""
+    rows = await db.fetch_all(
+        _sql("upcoming_shows_due.sql"),
+        {"horizon": horizon, "stale_after": stale_after, "limit": limit},
+    )
+    predicted = skipped = 0
+    for row in rows:
+        try:
+            async with db.transaction() as conn:
+                await ensure_model_prediction(conn, row["id"])
+            predicted += 1
+        except NoHistory:
+            skipped += 1
+    return predicted, skipped
