@@ -39,7 +39,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 
 from mysetlist.tracking.signed_ids import IdKind, SignedIds
 
@@ -55,6 +63,26 @@ EventType = Annotated[
 ]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Url = Annotated[str, StringConstraints(max_length=4096)]
+
+EARLIEST_EVENT_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_EVENT_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _plausible_time(value: datetime) -> datetime:
+    """A client time in UTC (naive means UTC), refused outside [1970, 2200): PostgreSQL
+    would store a time before year 1 UTC that cannot be read back into Python, and the
+    clock-error correction (a difference of two client times) must stay in datetime's range."""
+    try:
+        at = (value.replace(tzinfo=UTC) if value.tzinfo is None else value).astimezone(UTC)
+    except OverflowError:
+        at = None
+    if at is None or not EARLIEST_EVENT_TIME <= at < LATEST_EVENT_TIME:
+        raise ValueError("must be a time from 1970 to 2199 (UTC)")
+    return at
+
+
+# Every time a client sends (event timestamps, Segment `sentAt`, PostHog `sent_at`).
+ClientTime = Annotated[datetime, AfterValidator(_plausible_time)]
 
 
 class EventRow(NamedTuple):
@@ -134,7 +162,7 @@ class TrackEvent(BaseModel):
     anonymous_id: Identifier | None = None
     page_url: Url | None = None
     event_data: dict[str, Any] = Field(default_factory=dict)
-    timestamp: datetime | None = None
+    timestamp: ClientTime | None = None
     message_id: Identifier | None = None
 
 
@@ -147,8 +175,8 @@ class SegmentMessage(BaseModel):
     userId: Identifier | int | None = None
     anonymousId: Identifier | int | None = None
     messageId: Identifier | None = None
-    timestamp: datetime | None = None
-    sentAt: datetime | None = None
+    timestamp: ClientTime | None = None
+    sentAt: ClientTime | None = None
     properties: dict[str, Any] | None = None
     traits: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
@@ -162,7 +190,7 @@ class PostHogEvent(BaseModel):
     event: EventType
     distinct_id: Identifier | int | None = None
     properties: dict[str, Any] = Field(default_factory=dict)
-    timestamp: datetime | None = None
+    timestamp: ClientTime | None = None
     offset: Annotated[int, Field(ge=0, le=7 * 24 * 3600 * 1000)] | None = None  # ms
     uuid: Identifier | None = None
 
@@ -205,7 +233,7 @@ def _client_time(ts: datetime | None, sent_at: datetime | None, received_at: dat
     return at + (received_at - _utc(sent_at, received_at))
 
 
-_sent_at = TypeAdapter(datetime)
+_sent_at = TypeAdapter(ClientTime)
 
 
 def _batch_sent_at(payload: dict[str, Any], key: str) -> datetime | None:

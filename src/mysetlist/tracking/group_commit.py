@@ -90,6 +90,23 @@ class Unavailable(Exception):
     """The events could not be committed (database unreachable, writer stopped)."""
 
 
+class Rejected(Exception):
+    """The database refused this request's events (bad data that passed validation): a
+    client error, which retrying cannot fix; the other requests of its flush still commit."""
+
+
+# Errors a request's data can cause; a combined flush that hits one is retried request by
+# request, so only the request that caused it fails.
+_DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
+
+
+def _failure(exc: Exception) -> Exception:
+    """What a request whose flush raised `exc` (with that request alone) is told."""
+    if isinstance(exc, _DATA_ERRORS):
+        return Rejected(f"the database refused the events: {exc.diag.message_primary or exc}")
+    return Unavailable(f"events not stored: {type(exc).__name__}: {exc}")
+
+
 @dataclass
 class _Request:
     rows: Sequence[EventRow]
@@ -154,7 +171,8 @@ class GroupCommitWriter:
                 await slot.conn.close()
 
     async def submit(self, rows: Sequence[EventRow], links: Sequence[IdentityLink] = ()) -> int:
-        """Wait until `rows` are committed; return how many were new (not duplicates)."""
+        """Wait until `rows` are committed (or were already, by message_id); return how many
+        rows the request had."""
         if self._closed:
             raise Unavailable("the writer is shutting down")
         if self._pending_events and self._pending_events + len(rows) > self.max_queue:
@@ -209,7 +227,7 @@ class GroupCommitWriter:
         try:
             try:
                 result = await self._commit_with_retry(slot, batch)
-            except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
+            except (*_DATA_ERRORS, psycopg.ProgrammingError) as exc:
                 if len(batch) == 1:
                     raise
                 log.warning("coalesced flush failed (%s); retrying requests one by one", exc)
@@ -218,8 +236,11 @@ class GroupCommitWriter:
                 return
             self._resolve(batch, result)
         except Exception as exc:
-            log.exception("group commit failed for %d request(s)", len(batch))
-            failure = Unavailable(f"events not stored: {type(exc).__name__}: {exc}")
+            failure = _failure(exc)
+            if isinstance(failure, Rejected):
+                log.warning("group commit refused a request: %s", exc)
+            else:
+                log.exception("group commit failed for %d request(s)", len(batch))
             for req in batch:
                 if not req.future.done():
                     req.future.set_exception(failure)
@@ -230,10 +251,9 @@ class GroupCommitWriter:
         try:
             result = await self._commit_with_retry(slot, [req])
         except Exception as exc:
+            log.warning("group commit failed for one request: %s", exc)
             if not req.future.done():
-                req.future.set_exception(
-                    Unavailable(f"events not stored: {type(exc).__name__}: {exc}")
-                )
+                req.future.set_exception(_failure(exc))
             return
         self._resolve([req], result)
 

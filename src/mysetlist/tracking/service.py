@@ -22,7 +22,13 @@ from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
 from mysetlist.tracking import events as ev
 from mysetlist.tracking.config import TrackingSettings
-from mysetlist.tracking.group_commit import FlushResult, GroupCommitWriter, Overloaded, Unavailable
+from mysetlist.tracking.group_commit import (
+    FlushResult,
+    GroupCommitWriter,
+    Overloaded,
+    Rejected,
+    Unavailable,
+)
 from mysetlist.tracking.live_metrics import LiveMetricsRecorder, read_live_metrics
 from mysetlist.tracking.rate_limit import IngestRateLimiter
 from mysetlist.tracking.signed_ids import SignedIds
@@ -121,6 +127,8 @@ class IngestService:
             raise Problem(
                 503, "Service Unavailable", str(exc), headers={"Retry-After": "2"}
             ) from None
+        except Rejected as exc:
+            raise Problem(400, "Bad Request", str(exc)) from None
         return Accepted(len(ingest.rows))
 
     async def _limit(self, scope: str, identity: str) -> None:
