@@ -10,7 +10,7 @@ import httpx
 import psycopg
 import pytest
 
-from mysetlist.core.db import Database
+from mysetlist.core.db import Database, fetch_all_in
 from mysetlist.core.runtime import Runtime
 from mysetlist.platform import service
 from mysetlist.warehouse.sql_files import statements
@@ -317,3 +317,46 @@ async def test_the_hourly_job_predicts_every_upcoming_show_once(runtime: Runtime
     assert await _count(runtime.db, newcomer.upcoming) == 0
     await predict_upcoming(runtime.db)  # nothing new played: the prediction stands
     assert await _count(runtime.db, known.upcoming) == 1
+
+
+async def test_leaderboard_ranks_fans_by_their_scored_predictions(
+    runtime: Runtime, api_url: str, token_for: object
+) -> None:
+    db = runtime.db
+    artist = await _artist(db, f"Board {uuid.uuid4().hex[:6]}", past_shows=4)
+    name = f"Oracle {uuid.uuid4().hex[:6]}"
+    async with db.transaction() as conn:
+        fan = await service.create_user(conn, runtime.cipher, display_name=name)
+        shows = await fetch_all_in(
+            conn,
+            "SELECT id FROM app.shows WHERE artist_id = %s AND status = 'completed'"
+            " ORDER BY starts_at",
+            (artist.id,),
+        )
+        # On each played show the fan picked the opener (hit) and 'Rare 3' (a hit on the
+        # third show only): F1 = 2 * hits / (2 picks + 6 songs played).
+        for show in shows[:3]:
+            for title in ("Opener", "Rare 3"):
+                await conn.execute(
+                    "INSERT INTO app.setlist_votes (user_id, show_id, song_id, created_at)"
+                    " SELECT %s, %s, %s, starts_at - interval '1 day' FROM app.shows"
+                    " WHERE id = %s",
+                    (fan, show["id"], artist.songs[title], show["id"]),
+                )
+        for statement in statements("setlist_prediction_scores"):
+            await conn.execute(statement)
+    async with httpx.AsyncClient() as client:
+        anonymous = await client.get(f"{api_url}/api/setlists/leaderboard", params={"limit": 500})
+        mine = await client.get(
+            f"{api_url}/api/setlists/leaderboard",
+            params={"limit": 500},
+            headers={"Authorization": f"Bearer {token_for(fan)}"},  # type: ignore[operator]
+        )
+        too_many = await client.get(f"{api_url}/api/setlists/leaderboard", params={"limit": 10**6})
+    assert too_many.status_code == 422
+    row = next(r for r in anonymous.json()["leaders"] if r["display_name"] == name)
+    assert "user_id" not in row
+    assert row["scored_shows"] == 3
+    assert float(row["mean_f1"]) == pytest.approx((2 / 8 + 2 / 8 + 4 / 8) / 3, abs=1e-4)
+    assert row["is_you"] is False
+    assert next(r for r in mine.json()["leaders"] if r["display_name"] == name)["is_you"] is True

@@ -26,3 +26,14 @@ async def predicted_setlist(
     return await prediction_service.predicted_setlist(
         runtime.db, show_id, blend=blend == "crowd", claims=claims
     )
+
+
+@router.get("/api/setlists/leaderboard")
+async def leaderboard(
+    request: Request,
+    claims: Annotated[Claims | None, Depends(optional_claims)],
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """The fans who predict setlists best (mean F1 over 3+ played shows), public."""
+    runtime: Runtime = request.app.state.runtime
+    return {"leaders": await prediction_service.leaderboard(runtime.db, limit=limit, claims=claims)}

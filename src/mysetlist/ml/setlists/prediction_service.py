@@ -180,3 +180,11 @@ async def predict_upcoming(
         except NoHistory:
             skipped += 1
     return predicted, skipped
+
+
+async def leaderboard(db: Database, *, limit: int, claims: Claims | None) -> list[dict[str, Any]]:
+    """The best predictors among fans (3+ scored shows), with the model and the crowd on
+    the same shows as yardsticks; `is_you` marks the caller's own row."""
+    reader = db.as_caller(claims) if claims is not None else db.as_role("anon", {"role": "anon"})
+    async with reader as conn:
+        return await fetch_all_in(conn, _sql("leaderboard.sql"), {"limit": limit})
