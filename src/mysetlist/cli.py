@@ -7,6 +7,7 @@ import contextlib
 import os
 import socket
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -154,6 +155,13 @@ def demo(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="seed, then exit")] = False,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            help="the world's present, UTC (default: now); same seed and hour, same world",
+        ),
+    ] = None,
 ) -> None:
     """Seed a synthetic MySetlist world, then serve it."""
     from mysetlist.demo.world import WorldSpec, build_world
@@ -162,7 +170,10 @@ def demo(
         _require_free_port(host, port)  # before a build that can take minutes
     with started() as (settings, endpoints):
         summary = build_world(
-            endpoints.database_url, WorldSpec(users=users, days=days, seed=seed), progress=True
+            endpoints.database_url,
+            WorldSpec(users=users, days=days, seed=seed),
+            progress=True,
+            now=as_of.replace(tzinfo=as_of.tzinfo or UTC) if as_of else None,
         )
         console.print(f"[bold]synthetic world:[/bold] {summary}")
         # The new world replaced the events the warehouse was loaded from: rebuild it.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -467,3 +468,57 @@ def test_reload_events_recreates_a_window_exactly(scratch_url: str) -> None:
     # reloading a window that is already there replaces it (no duplicates)
     assert reload_events(url, start, end) == len(before)
     assert _one(url, "SELECT count(*) FROM analytics.user_events") == total
+
+
+# Every column the world fills, except the emails' ciphertext (AES-GCM: a fresh nonce each
+# time, by design); their keyed lookup hash is compared instead.
+_WORLD_TABLES = {
+    "app.users": "id, display_name, email_hash, timezone, locale, created_at",
+    "app.artists": "*",
+    "app.venues": "*",
+    "app.shows": "*",
+    "app.songs": "*",
+    "app.setlist_songs": "*",
+    "app.follows": "*",
+    "app.setlist_votes": "*",
+    "analytics.user_events": "user_id, session_id, anonymous_id, event_type, properties,"
+    " page_url, created_at, source",
+    "demo_truth.world": "seed, spec, history_start, as_of",
+    "demo_truth.catalog_ids": "*",
+    "demo_truth.user_profile": "*",
+    "demo_truth.user_taste": "*",
+    "demo_truth.artist_profile": "*",
+    "demo_truth.song_weight": "*",
+}
+
+
+def _world_rows(url: str) -> dict[str, list[str]]:
+    with psycopg.connect(url) as conn:
+        return {
+            table: sorted(repr(row) for row in conn.execute(f"SELECT {columns} FROM {table}"))
+            for table, columns in _WORLD_TABLES.items()
+        }
+
+
+def test_same_seed_same_hour_identical_rows(fresh_database: Callable[[], str]) -> None:
+    """`mysetlist demo --seed 42` twice in one hour makes the same world, row for row (the
+    users' ids embed their signup time, so the present must not carry the run's seconds)."""
+    spec = WorldSpec(users=40, days=5, seed=42)
+    first, second = fresh_database(), fresh_database()
+    build_world(first, spec, now=datetime(2026, 3, 1, 10, 5, 7, 123456, UTC), cipher=TEST_CIPHER)
+    summary = build_world(
+        second, spec, now=datetime(2026, 3, 1, 10, 58, 59, tzinfo=UTC), cipher=TEST_CIPHER
+    )
+    assert summary.as_of == datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    assert _world_rows(first) == _world_rows(second)
+
+
+def test_demo_truth_is_made_by_the_demo_not_by_migrations(
+    fresh_database: Callable[[], str],
+) -> None:
+    url = fresh_database()  # migrated, as every deployment's database is
+    assert _one(url, "SELECT to_regnamespace('demo_truth') IS NULL")
+    build_world(url, WorldSpec(users=10, days=2, seed=1), now=WORLD_NOW, cipher=TEST_CIPHER)
+    assert _one(url, "SELECT count(*) FROM demo_truth.world") == 1
+    with pytest.raises(LookupError):
+        reload_events(fresh_database(), WORLD_NOW - timedelta(days=1), WORLD_NOW)

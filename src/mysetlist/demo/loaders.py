@@ -65,6 +65,13 @@ def _truncated(cur: psycopg.Cursor[Any], script: str) -> bool:
     return True
 
 
+def ensure_truth_schema(cur: psycopg.Cursor[Any]) -> None:
+    """Create the `demo_truth` schema if this database has none yet (inside the caller's
+    transaction; concurrent builds wait for each other here)."""
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext('mysetlist.demo_truth'))")
+    cur.execute(read_sql(PACKAGE, "truth_schema.sql"))
+
+
 def remove_previous_world(cur: psycopg.Cursor[Any]) -> bool:
     """Delete the demo world recorded in demo_truth (and only it), and the demo events.
 

@@ -33,7 +33,7 @@ from mysetlist.demo.catalog import IdBases
 from mysetlist.demo.generation import events_between, generate_world
 from mysetlist.demo.spec import WorldSpec
 
-__all__ = ["WorldSpec", "WorldSummary", "build_world", "reload_events"]
+__all__ = ["WorldSpec", "WorldSummary", "build_world", "reload_events", "world_present"]
 
 BULK_LOAD_EVENTS = 300_000  # from about this many events, load into bare tables, then index
 
@@ -62,12 +62,13 @@ class WorldSummary:
 
     def __str__(self) -> str:
         rate = f", {self.events / self.seconds:,.0f} events/s" if self.events else ""
+        present = f"as of {self.as_of:%Y-%m-%d %H:%M} UTC · " if self.as_of else ""
         return (
             f"{self.users:,} users ({self.churners:,} churn) · {self.artists:,} artists in "
             f"{self.genres} genres · {self.songs:,} songs · {self.shows:,} shows "
             f"({self.completed_shows:,} with setlists) · {self.follows:,} follows · "
             f"{self.votes:,} votes · {self.events:,} events in {self.sessions:,} sessions · "
-            f"built in {self.seconds:.1f} s{rate}"
+            f"{present}built in {self.seconds:.1f} s{rate}"
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -76,6 +77,11 @@ class WorldSummary:
             value = data[key]
             data[key] = value.isoformat() if value is not None else None
         return data
+
+
+def world_present(moment: datetime) -> datetime:
+    """The present of a world built at `moment`: its UTC hour (see `build_world`)."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def _wants_bulk_load(spec: WorldSpec) -> bool:
@@ -131,13 +137,15 @@ def build_world(
     `demo_truth` and all events with source 'demo' are deleted first (rows the demo did
     not create are kept), in the same transaction as the new world is loaded.
 
-    `now` (default: the current time) is the world's present: history runs from `now -
-    days` to `now`, shows are scheduled until `now + future_days`. Same spec and `now`,
-    same world. `cipher` encrypts the emails (default: from the configured key).
+    `now` (default: the current time), floored to the whole hour, is the world's present:
+    history runs from `days` before it, shows are scheduled until `future_days` after it.
+    Same spec and present, same world, down to every id and timestamp (the users' ids
+    embed their signup time, so an unfloored clock would make every run's ids differ).
+    `cipher` encrypts the emails (default: from the configured key).
     """
     spec = spec or WorldSpec()
     started = time.perf_counter()
-    as_of = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    as_of = world_present(now or datetime.now(UTC))
     history_start = as_of - timedelta(days=spec.days)
     cipher = cipher or _default_cipher()
     summary = WorldSummary(history_start=history_start, as_of=as_of)
@@ -150,6 +158,7 @@ def build_world(
         conn.cursor() as cur,
     ):
         cur.execute("SET LOCAL TIME ZONE 'UTC'")
+        loaders.ensure_truth_schema(cur)
         events_table_empty = loaders.remove_previous_world(cur)
         ids = loaders.allocate_id_bases(cur)
         lap("remove previous world")
@@ -242,8 +251,12 @@ def reload_events(
         conn.transaction(),
         conn.cursor() as cur,
     ):
-        cur.execute("SELECT spec, history_start, as_of FROM demo_truth.world")
-        row = cur.fetchone()
+        cur.execute("SELECT to_regclass('demo_truth.world') IS NOT NULL")
+        has_truth = cur.fetchone()
+        row = None
+        if has_truth is not None and has_truth[0]:
+            cur.execute("SELECT spec, history_start, as_of FROM demo_truth.world")
+            row = cur.fetchone()
         if row is None:
             raise LookupError("no demo world in this database: run build_world first")
         spec = WorldSpec(**row[0])
