@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -50,11 +51,32 @@ def _json(status: int, body: Any) -> Response:
     return Response(orjson.dumps(body), status, media_type="application/json")
 
 
+def _form_payload(body: bytes) -> tuple[bytes, str | None]:
+    """The `data` field of a form-encoded body, and its `compression` field: posthog-js
+    posts `data=<payload>&compression=base64` (and older versions `data=<json>`)."""
+    try:
+        form = urllib.parse.parse_qs(body.decode("ascii"), errors="strict")
+        data = form["data"][0]
+        payload = data.encode()
+    except (UnicodeError, KeyError):
+        raise Problem(
+            400, "Bad Request", "a form-encoded body needs a data field of ASCII text"
+        ) from None
+    return payload, form.get("compression", [None])[0]
+
+
 async def _body(request: Request, ingest: service.IngestService) -> bytes:
+    body = await request.body()
+    compression = request.query_params.get("compression")
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        body, in_form = _form_payload(body)
+        compression = compression or in_form
+        if (compression or "").strip().lower() == "base64":
+            body = body.replace(b" ", b"+")  # a '+' that a client left unescaped
     return service.decode_body(
-        await request.body(),
+        body,
         content_encoding=request.headers.get("content-encoding"),
-        compression=request.query_params.get("compression"),
+        compression=compression,
         limit=ingest.body_limit,
     )
 

@@ -41,6 +41,17 @@ def _invalid(exc: ev.InvalidEvents) -> Problem:
     return Problem(exc.status, exc.title, exc.detail, errors=exc.errors)
 
 
+def _inflate(body: bytes, *, wbits: int, limit: int) -> bytes:
+    """`body` decompressed (zlib.error when it is not a whole stream), 413 beyond `limit`."""
+    inflater = zlib.decompressobj(wbits=wbits)
+    out = inflater.decompress(body, limit + 1)
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise Problem(413, "Content Too Large", f"decompressed body exceeds {limit} bytes")
+    if not inflater.eof:
+        raise zlib.error("the compressed stream is truncated")
+    return out
+
+
 def decode_body(
     body: bytes, *, content_encoding: str | None, compression: str | None, limit: int
 ) -> bytes:
@@ -54,14 +65,16 @@ def decode_body(
         except binascii.Error:
             raise Problem(400, "Bad Request", "body is not valid base64") from None
     if encoding in ("gzip", "deflate") or compression in ("gzip", "gzip-js"):
-        inflater = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
+        name = "deflate" if encoding == "deflate" else "gzip"
         try:
-            out = inflater.decompress(body, limit + 1)
+            return _inflate(body, wbits=47, limit=limit)  # gzip or zlib header, detected
         except zlib.error as exc:
-            raise Problem(400, "Bad Request", f"body is not valid gzip: {exc}") from None
-        if len(out) > limit or inflater.unconsumed_tail:
-            raise Problem(413, "Content Too Large", f"decompressed body exceeds {limit} bytes")
-        return out
+            if name != "deflate":
+                raise Problem(400, "Bad Request", f"body is not valid gzip: {exc}") from None
+        try:  # HTTP's deflate is zlib-wrapped, but some clients send it raw (no header)
+            return _inflate(body, wbits=-15, limit=limit)
+        except zlib.error as exc:
+            raise Problem(400, "Bad Request", f"body is not valid deflate: {exc}") from None
     if encoding not in ("", "identity"):
         raise Problem(415, "Unsupported Media Type", f"Content-Encoding {encoding!r}")
     return body
