@@ -20,6 +20,7 @@ import httpx
 import psycopg
 import pytest
 
+from mysetlist.core import runtime as core_runtime
 from mysetlist.core.config import Settings
 from mysetlist.core.job_queue import job_app
 from mysetlist.core.runtime import Runtime
@@ -40,6 +41,7 @@ async def worker(
     database_url: str, settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[None]:
     """A real procrastinate worker on the warehouse queue (the API only queues runs)."""
+    monkeypatch.setattr(core_runtime, "_current", runtime)  # what its tasks reach
     monkeypatch.setenv("ETL_PARALLELISM", "1")
     monkeypatch.setenv("ETL_LOCK_TIMEOUT_MS", "0")  # a blocked run waits for the blocker
     app = job_app(database_url)

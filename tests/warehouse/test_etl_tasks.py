@@ -14,6 +14,7 @@ import procrastinate
 import psycopg
 import pytest
 
+from mysetlist.core import runtime as core_runtime
 from mysetlist.core.db import Database
 from mysetlist.core.runtime import Runtime
 from mysetlist.jobs import make_job_app
@@ -32,6 +33,12 @@ async def run_lock_held(database_url: str) -> AsyncIterator[None]:
         await conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         yield
         await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+
+@pytest.fixture(autouse=True)
+def tasks_reach(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tasks reach the process's runtime through `current()`: this session's."""
+    monkeypatch.setattr(core_runtime, "_current", runtime)
 
 
 @contextlib.asynccontextmanager

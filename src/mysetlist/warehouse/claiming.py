@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
@@ -24,6 +24,7 @@ import psycopg
 
 from mysetlist.core.db import Row, fetch_one_in
 from mysetlist.warehouse.errors import EtlBusy
+from mysetlist.warehouse.sql_files import query
 from mysetlist.warehouse.steps import normalise_steps
 
 LOCK_KEY = 0x45544C  # pg advisory lock held by the executing run ("ETL")
@@ -55,13 +56,7 @@ async def unlock(conn: Connection) -> None:
 async def close_abandoned(conn: Connection, *, exclude: int | None = None) -> int:
     """Mark `running` rows failed when their process is gone. Caller holds the lock or has
     just seen it free."""
-    cur = await conn.execute(
-        """UPDATE analytics.etl_runs
-              SET status = 'failed', finished_at = now(),
-                  error = coalesce(error, 'abandoned: the process running it stopped')
-            WHERE status = 'running' AND id IS DISTINCT FROM %s""",
-        (exclude,),
-    )
+    cur = await conn.execute(query("run_close_abandoned"), {"exclude": exclude})
     return int(cur.rowcount or 0)
 
 
@@ -108,35 +103,11 @@ async def claim(control: Connection, run_id: int | None, request: RunRequest | N
     """The run's row, now `running`: the queued run `run_id` (None when it was cancelled
     or already settled), or a new row for `request`. Caller holds the run lock."""
     if run_id is not None:
-        return await fetch_one_in(
-            control,
-            """UPDATE analytics.etl_runs
-                  SET status = 'running', started_at = now(), attempt = attempt + 1,
-                      error = NULL, finished_at = NULL
-                WHERE id = %s AND status IN ('queued', 'failed') AND cancel_requested_at IS NULL
-            RETURNING *""",
-            (run_id,),
-        )
+        return await fetch_one_in(control, query("run_claim_queued"), {"run_id": run_id})
     if request is None:
         raise ValueError("give run_id or request")
     steps = normalise_steps(request.steps, request.mode)
     try:
-        return await fetch_one_in(
-            control,
-            """INSERT INTO analytics.etl_runs
-                 (trigger, mode, from_day, to_day, steps, status, started_at, attempt,
-                  requested_by, requested_by_role)
-               VALUES (%s, %s, %s, %s, %s, 'running', now(), 1, %s, %s)
-               RETURNING *""",
-            (
-                request.trigger,
-                request.mode,
-                request.from_day,
-                request.to_day,
-                steps,
-                request.requested_by,
-                request.requested_by_role,
-            ),
-        )
+        return await fetch_one_in(control, query("run_start"), {**asdict(request), "steps": steps})
     except psycopg.errors.UniqueViolation:
         raise EtlBusy("another ETL run is queued") from None

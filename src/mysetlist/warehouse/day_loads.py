@@ -27,7 +27,7 @@ from tenacity import (
 from mysetlist.core.db import connect
 from mysetlist.warehouse.errors import RETRYABLE_IN_TRANSACTION, most_telling
 from mysetlist.warehouse.run_state import Connection, RunState, StepTiming, day_bounds
-from mysetlist.warehouse.sql_files import statements, writes_rows
+from mysetlist.warehouse.sql_files import query, statements, writes_rows
 
 log = logging.getLogger(__name__)
 
@@ -48,22 +48,12 @@ async def open_work_connections(state: RunState, database_url: str) -> list[Conn
             # Parameters inside CREATE TEMP TABLE … AS need client-side binding.
             conn.cursor_factory = AsyncClientCursor
             await conn.execute(
-                "SELECT set_config('statement_timeout', %s, false),"
-                " set_config('lock_timeout', %s, false),"
-                " set_config('work_mem', %s, false),"
-                " set_config('client_connection_check_interval', '1000', false),"
-                " set_config('jit', 'off', false),"
-                # The staging table is scanned by every day step: keep it in memory
-                # (must be set before the session's first temp table).
-                " set_config('temp_buffers', '256MB', false),"
-                # A lost commit after a crash only means the day is reloaded: each day's
-                # rows and its etl_loaded_days entry commit (or vanish) together.
-                " set_config('synchronous_commit', 'off', false)",
-                (
-                    str(state.config.timeout_ms),
-                    str(state.config.lock_timeout_ms),
-                    state.config.work_mem,
-                ),
+                query("work_session"),
+                {
+                    "timeout_ms": str(state.config.timeout_ms),
+                    "lock_timeout_ms": str(state.config.lock_timeout_ms),
+                    "work_mem": state.config.work_mem,
+                },
             )
             # Incremental runs reload only these users' per-user rows (see extract.sql).
             await conn.execute("CREATE TEMP TABLE etl_day_scope (user_id uuid PRIMARY KEY)")
@@ -89,19 +79,12 @@ async def close_work_connections(work: list[Connection]) -> None:
 
 
 async def _fill_day_scope(state: RunState, work: list[Connection]) -> None:
-    """Users with events received since the watermark, or votes since then."""
+    """The incremental run's users (day_scope.sql), on every work connection."""
     assert state.since is not None
     start, end = day_bounds(state.days[0])[0], day_bounds(state.days[-1])[1]
-    query = """INSERT INTO etl_day_scope
-               SELECT user_id FROM analytics.user_events
-                WHERE created_at >= %(start)s AND created_at < %(end)s
-                  AND received_at > %(since)s AND received_at <= %(snapshot)s
-                  AND user_id IS NOT NULL
-               UNION
-               SELECT user_id FROM app.setlist_votes WHERE created_at > %(since)s"""
     params = {"start": start, "end": end, "since": state.since, "snapshot": state.snapshot}
     for conn in work:
-        await conn.execute(query, params)
+        await conn.execute(query("day_scope"), params)
         await conn.execute("ANALYZE etl_day_scope")
 
 

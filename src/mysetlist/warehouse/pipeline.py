@@ -43,6 +43,7 @@ from mysetlist.warehouse.errors import (
     most_telling,
 )
 from mysetlist.warehouse.run_state import Connection, Progress, RunState
+from mysetlist.warehouse.sql_files import query
 from mysetlist.warehouse.steps import DAY_STEPS, ROLLUP_STEPS, waves
 
 log = logging.getLogger(__name__)
@@ -274,24 +275,21 @@ class _Run:
         state = self.state
         try:
             await state.control.execute(
-                """UPDATE analytics.etl_runs
-                      SET status = %s, error = %s, finished_at = now(), duration_ms = %s,
-                          current_step = NULL, days_done = %s, rows_written = %s,
-                          step_timings = %s, checks_status = %s, checks_failed = %s,
-                          maintenance = coalesce(%s::jsonb, maintenance)
-                    WHERE id = %s""",
-                (
-                    status,
-                    error,
-                    (time.monotonic() - started) * 1000,
-                    state.days_done,
-                    state.rows_written,
-                    state.timings_json(),
-                    outcome.checks_status,
-                    outcome.checks_failed,
-                    orjson.dumps(outcome.maintenance).decode() if outcome.maintenance else None,
-                    state.run_id,
-                ),
+                query("run_finish"),
+                {
+                    "status": status,
+                    "error": error,
+                    "duration_ms": (time.monotonic() - started) * 1000,
+                    "days_done": state.days_done,
+                    "rows_written": state.rows_written,
+                    "step_timings": state.timings_json(),
+                    "checks_status": outcome.checks_status,
+                    "checks_failed": outcome.checks_failed,
+                    "maintenance": (
+                        orjson.dumps(outcome.maintenance).decode() if outcome.maintenance else None
+                    ),
+                    "run_id": state.run_id,
+                },
             )
         except psycopg.Error:
             log.exception("could not record the outcome of ETL run %s", state.run_id)

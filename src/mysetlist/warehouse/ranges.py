@@ -19,6 +19,7 @@ from mysetlist.core.db import fetch_all_in, fetch_one_in
 from mysetlist.core.watermarks import advance_watermark, read_watermark
 from mysetlist.warehouse.config import EtlConfig
 from mysetlist.warehouse.run_state import Connection, RunState, day_bounds
+from mysetlist.warehouse.sql_files import query
 
 WATERMARK = "warehouse.events"
 INCREMENTAL_MARGIN = timedelta(minutes=2)  # in-flight commits around the watermark
@@ -77,11 +78,8 @@ async def _resolve_incremental(state: RunState, today: date, last: datetime | No
     state.since = (last - INCREMENTAL_MARGIN) if last is not None else window_start
     found = await fetch_all_in(
         state.control,
-        """SELECT DISTINCT (created_at AT TIME ZONE 'UTC')::date AS d
-             FROM analytics.user_events
-            WHERE created_at >= %s AND received_at > %s AND received_at <= %s
-            ORDER BY 1""",
-        (window_start, state.since, newest),
+        query("incremental_days"),
+        {"window_start": window_start, "since": state.since, "snapshot": newest},
     )
     state.days = [r["d"] for r in found]
     await state.record_range(

@@ -13,7 +13,7 @@ from typing import Any
 
 from mysetlist.core.db import fetch_one_in
 from mysetlist.warehouse.run_state import Connection, RunState
-from mysetlist.warehouse.sql_files import statements, writes_rows
+from mysetlist.warehouse.sql_files import query, statements, writes_rows
 from mysetlist.warehouse.steps import MATERIALIZED_VIEWS, STEP_TABLES, qualified
 
 # How far a step's windows reach forward from a reloaded day: the later days whose
@@ -38,13 +38,7 @@ async def _fill_scope(state: RunState, conn: Connection) -> None:
             "INSERT INTO etl_scope SELECT 'user', user_id::text, user_id FROM etl_day_scope"
         )
     else:
-        await conn.execute(
-            """INSERT INTO etl_scope
-               SELECT DISTINCT 'user', user_id::text, user_id
-                 FROM analytics.daily_user_stats
-                WHERE day BETWEEN %s AND %s""",
-            rng,
-        )
+        await conn.execute(query("rollup_scope"), {"lo": rng[0], "hi": rng[1]})
     await conn.execute("ANALYZE etl_scope")
 
 

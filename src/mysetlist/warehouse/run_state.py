@@ -14,6 +14,7 @@ import psycopg
 from mysetlist.core.db import Row, fetch_one_in
 from mysetlist.warehouse.config import EtlConfig
 from mysetlist.warehouse.errors import EtlCancelled
+from mysetlist.warehouse.sql_files import query
 
 Connection = psycopg.AsyncConnection[Any]
 Progress = Callable[[str, int, int], None]  # (step, done, total)
@@ -85,19 +86,27 @@ class RunState:
 
     async def save_progress(self, current_step: str | None) -> None:
         await self.control.execute(
-            """UPDATE analytics.etl_runs
-                  SET current_step = %s, days_done = %s, rows_written = %s, step_timings = %s
-                WHERE id = %s""",
-            (current_step, self.days_done, self.rows_written, self.timings_json(), self.run_id),
+            query("run_save_progress"),
+            {
+                "current_step": current_step,
+                "days_done": self.days_done,
+                "rows_written": self.rows_written,
+                "step_timings": self.timings_json(),
+                "run_id": self.run_id,
+            },
         )
 
     async def record_range(self, frm: date | None, to: date | None) -> None:
         self.row["from_day"], self.row["to_day"] = frm, to
         await self.control.execute(
-            """UPDATE analytics.etl_runs
-                  SET from_day = %s, to_day = %s, days_total = %s, snapshot_received_at = %s
-                WHERE id = %s""",
-            (frm, to, len(self.days), self.snapshot, self.run_id),
+            query("run_record_range"),
+            {
+                "from_day": frm,
+                "to_day": to,
+                "days_total": len(self.days),
+                "snapshot": self.snapshot,
+                "run_id": self.run_id,
+            },
         )
 
     async def check_cancel(self) -> None:

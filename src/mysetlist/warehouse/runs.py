@@ -26,6 +26,7 @@ from mysetlist.core.job_queue import defer_in_transaction, job_app
 from mysetlist.core.watermarks import read_watermark
 from mysetlist.warehouse import claiming
 from mysetlist.warehouse.ranges import WATERMARK
+from mysetlist.warehouse.sql_files import query
 from mysetlist.warehouse.steps import normalise_steps
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,14 @@ async def _audit(
     details: dict[str, Any],
 ) -> None:  # fmt: skip
     await conn.execute(
-        """INSERT INTO analytics.etl_audit (run_id, action, actor_id, actor_role, details)
-           VALUES (%s, %s, %s, %s, %s)""",
-        (run_id, action, actor_id, actor_role, orjson.dumps(details).decode()),
+        query("run_audit"),
+        {
+            "run_id": run_id,
+            "action": action,
+            "actor_id": actor_id,
+            "actor_role": actor_role,
+            "details": orjson.dumps(details).decode(),
+        },
     )
 
 
@@ -90,12 +96,15 @@ async def queue_run(
         async with db.transaction() as conn:
             row = await fetch_one_in(
                 conn,
-                """INSERT INTO analytics.etl_runs
-                     (trigger, mode, from_day, to_day, steps, status, requested_by,
-                      requested_by_role)
-                   VALUES ('api', %s, %s, %s, %s, 'queued', %s, %s)
-                   RETURNING id""",
-                (mode, from_day, to_day, ordered, actor_id, actor_role),
+                query("run_queue"),
+                {
+                    "mode": mode,
+                    "from_day": from_day,
+                    "to_day": to_day,
+                    "steps": ordered,
+                    "actor_id": actor_id,
+                    "actor_role": actor_role,
+                },
             )
             assert row is not None
             run_id = int(row["id"])
@@ -126,17 +135,7 @@ async def cancel_active(
 ) -> Row:
     """Cancel the queued or running run; returns its row after it settled (or `wait_s`)."""
     async with db.transaction() as conn:
-        run = await fetch_one_in(
-            conn,
-            """UPDATE analytics.etl_runs
-                  SET cancel_requested_at = coalesce(cancel_requested_at, now()),
-                      cancelled_by = %s,
-                      status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
-                      finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END
-                WHERE status IN ('queued', 'running')
-            RETURNING id, status, backend_pids, job_id""",
-            (actor_id,),
-        )
+        run = await fetch_one_in(conn, query("run_request_cancel"), {"actor_id": actor_id})
         if run is None:
             raise NoActiveRun()
         await _audit(
@@ -202,18 +201,8 @@ async def get_run(conn: Connection, run_id: int) -> Row | None:
     run = await fetch_one_in(conn, _BY_ID, (run_id,))
     if run is None:
         return None
-    run["checks"] = await fetch_all_in(
-        conn,
-        """SELECT name, category, passed, details, checked_at FROM analytics.etl_quality_checks
-            WHERE run_id = %s ORDER BY id""",
-        (run_id,),
-    )
-    run["audit"] = await fetch_all_in(
-        conn,
-        """SELECT action, actor_id, actor_role, at, details FROM analytics.etl_audit
-            WHERE run_id = %s ORDER BY id""",
-        (run_id,),
-    )
+    run["checks"] = await fetch_all_in(conn, query("run_checks"), {"run_id": run_id})
+    run["audit"] = await fetch_all_in(conn, query("run_audit_trail"), {"run_id": run_id})
     return run
 
 

@@ -1,4 +1,5 @@
-"""The statements of the warehouse's .sql files (`warehouse/sql/<step>.sql`).
+"""The warehouse's SQL files: a step's statements (`warehouse/sql/<step>.sql`) and the run
+mechanics' single statements (`warehouse/<name>.sql`).
 
 A file may hold several statements; they are split by sqlparse, which knows comments and
 quoting (a `;` at the end of a comment line is not a statement's end).
@@ -12,7 +13,13 @@ import sqlparse
 
 from mysetlist.core.db import read_sql
 
-SQL_PACKAGE = "mysetlist.warehouse.sql"
+SQL_PACKAGE = "mysetlist.warehouse.sql"  # one file per step
+RUN_SQL_PACKAGE = "mysetlist.warehouse"  # the run mechanics' statements, beside their code
+
+
+def query(name: str) -> str:
+    """The statement in <name>.sql beside the warehouse's modules."""
+    return read_sql(RUN_SQL_PACKAGE, f"{name}.sql")
 
 
 def split_statements(text: str) -> list[str]:
