@@ -1,4 +1,5 @@
-"""Done-when: `kill -9` of `mysetlist api` mid-load loses no acknowledged event."""
+"""Done-when: `kill -9` of `mysetlist api` mid-load loses no acknowledged event, and clients
+re-sending what was not acknowledged (as SDKs do) store each event exactly once."""
 
 from __future__ import annotations
 
@@ -21,10 +22,36 @@ from tests.conftest import TEST_ENCRYPTION_KEY, TEST_JWT_SECRET, free_port
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 
-async def test_kill_9_mid_load_loses_no_acknowledged_event(
+async def _start_api(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """`mysetlist api` on a free port, once /healthz answers."""
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: ASYNC220 (start once, then only signals)
+        [sys.executable, "-m", "mysetlist", "api", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    async with httpx.AsyncClient(base_url=base) as c:
+        while True:
+            try:
+                if (await c.get("/healthz")).status_code == 200:
+                    return proc, base
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "mysetlist api did not start"
+            await asyncio.sleep(0.1)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+async def test_kill_9_mid_load_loses_nothing_and_resending_stores_once(
     database_url: str, redis_url: str, settings: Settings, runtime: Runtime, tmp_path: Any
 ) -> None:
-    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -35,27 +62,18 @@ async def test_kill_9_mid_load_loses_no_acknowledged_event(
         "MYSETLIST_DATA_DIR": str(tmp_path),
         "LOG_LEVEL": "WARNING",
     }
-    proc = subprocess.Popen(  # noqa: ASYNC220 (start once, then only signals)
-        [sys.executable, "-m", "mysetlist", "api", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        async with httpx.AsyncClient(base_url=base) as c:
-            while True:
-                try:
-                    if (await c.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                assert time.monotonic() < deadline, "mysetlist api did not start"
-                await asyncio.sleep(0.1)
+    run = uuid.uuid4().hex[:8]
+    anonymous_id = f"crash-{run}"
 
-        run = uuid.uuid4().hex[:8]
-        acked: list[str] = []
-        attempted: list[str] = []
+    def batch(ids: list[str]) -> dict[str, Any]:
+        return {"events": [{"event_type": "page_view", "anonymous_id": anonymous_id,
+                            "message_id": m} for m in ids]}  # fmt: skip
+
+    acked: list[str] = []
+    attempted: list[list[str]] = []  # every batch a client sent, acknowledged or not
+    unacknowledged: list[list[str]] = []
+    proc, base = await _start_api(env)
+    try:
         stop = asyncio.Event()
 
         async def client(n: int) -> None:
@@ -65,15 +83,16 @@ async def test_kill_9_mid_load_loses_no_acknowledged_event(
                 while not stop.is_set():
                     ids = [f"{run}-{n}-{i}-{k}" for k in range(10)]
                     i += 1
-                    attempted.extend(ids)
-                    events = [{"event_type": "page_view", "anonymous_id": f"crash-{run}",
-                               "message_id": m} for m in ids]  # fmt: skip
+                    attempted.append(ids)
                     try:
-                        r = await c.post("/api/analytics/events", json={"events": events})
+                        r = await c.post("/api/analytics/events", json=batch(ids))
                     except httpx.TransportError:
+                        unacknowledged.append(ids)
                         return  # the server died under us: not acknowledged
                     if r.status_code == 202:
                         acked.extend(ids)
+                    else:
+                        unacknowledged.append(ids)
 
         async def killer() -> None:
             while len(acked) < 3000:  # noqa: ASYNC110
@@ -84,18 +103,33 @@ async def test_kill_9_mid_load_loses_no_acknowledged_event(
         await asyncio.wait_for(asyncio.gather(killer(), *(client(n) for n in range(16))), 60)
         assert proc.wait(timeout=10) == -signal.SIGKILL
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
 
+    sent = {m for ids in attempted for m in ids}
     stored = await runtime.db.fetch_all(
-        "SELECT message_id FROM analytics.user_events WHERE anonymous_id = %s",
-        (f"crash-{run}",),
+        "SELECT message_id FROM analytics.user_events WHERE anonymous_id = %s", (anonymous_id,)
     )
     stored_ids = {r["message_id"] for r in stored}
     missing = set(acked) - stored_ids
     assert len(acked) >= 3000
     assert not missing, f"{len(missing)} acknowledged events lost"
     # in-flight requests at the kill may or may not have committed, never more than sent
-    assert stored_ids <= set(attempted)
+    assert stored_ids <= sent
     assert len(stored_ids) == len(stored)  # and nothing twice
+    assert unacknowledged  # the kill caught requests in flight
+
+    # The clients retry what was not acknowledged (some of it committed before the kill,
+    # unknown to them), and one re-sends an acknowledged batch too: each event once.
+    proc, base = await _start_api(env)
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+            for ids in [*unacknowledged, attempted[0]]:
+                r = await c.post("/api/analytics/events", json=batch(ids))
+                assert r.status_code == 202, r.text
+    finally:
+        _stop(proc)
+    stored = await runtime.db.fetch_all(
+        "SELECT message_id FROM analytics.user_events WHERE anonymous_id = %s", (anonymous_id,)
+    )
+    assert len(stored) == len({r["message_id"] for r in stored})  # nothing twice
+    assert {r["message_id"] for r in stored} == {m for ids in attempted for m in ids}
