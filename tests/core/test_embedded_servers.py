@@ -149,7 +149,9 @@ def test_serve_on_embedded_servers_stops_cleanly_on_ctrl_c(data_dir: Path) -> No
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
-    assert stdout.strip().splitlines()[-1].count(".") == 2  # the admin token, a JWT
+    last = stdout.strip().splitlines()[-1]
+    assert last.startswith("export TOKEN=")  # for the README's curl
+    assert last.count(".") == 2  # the admin token, a JWT
     _gone, alive = psutil.wait_procs(
         [psutil.Process(p) for p in (postmaster, state["pid"]) if psutil.pid_exists(p)],
         timeout=15,

@@ -1,0 +1,91 @@
+"""`mysetlist api --workers 2` with PROMETHEUS_MULTIPROC_DIR: /metrics, answered by either
+worker, counts the requests both served."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from prometheus_client.mmap_dict import MmapedDict
+
+from tests.conftest import TEST_JWT_SECRET, free_port
+
+pytestmark = [pytest.mark.db, pytest.mark.slow]
+
+HEALTHZ_200 = re.compile(
+    r'^mysetlist_http_responses_total\{method="GET",route="/healthz",status="200"\} (\S+)$',
+    re.M,
+)
+
+
+def _healthz_served_by_pid(multiproc_dir: Path) -> dict[int, float]:
+    """Per worker PID: how many GET /healthz its own metric file says it answered."""
+    served: dict[int, float] = {}
+    for path in multiproc_dir.glob("counter_*.db"):
+        pid = int(path.stem.split("_")[1])
+        for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):
+            name, _, labels, _ = json.loads(key)
+            if name.startswith("mysetlist_http_responses") and labels.get("route") == "/healthz":
+                served[pid] = served.get(pid, 0.0) + value
+    return served
+
+
+def test_metrics_add_up_across_api_workers(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    multiproc_dir = tmp_path / "prometheus"
+    multiproc_dir.mkdir()
+    port = free_port()
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "MYSETLIST_DATA_DIR": str(tmp_path / "data"),
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
+    }
+    api = subprocess.Popen(
+        [sys.executable, "-m", "mysetlist", "api", "--workers", "2", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        sent = 0
+        # New connection per request, so the kernel spreads them over the workers; go on
+        # until both answered some (each worker's own file says so).
+        while time.monotonic() < deadline and api.poll() is None:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                    sent += 1
+            except httpx.TransportError:
+                time.sleep(0.1)  # not listening yet
+                continue
+            served = _healthz_served_by_pid(multiproc_dir)
+            if len(served) >= 2 and all(n > 0 for n in served.values()) and sent >= 20:
+                break
+        served = _healthz_served_by_pid(multiproc_dir)
+        assert len([n for n in served.values() if n > 0]) == 2, (served, api.poll())
+        for _ in range(3):  # whichever worker answers /metrics counts both workers' requests
+            match = HEALTHZ_200.search(httpx.get(f"{base}/metrics", timeout=5).text)
+            assert match is not None
+            assert float(match.group(1)) == sent == sum(served.values())
+        workers = psutil.Process(api.pid).children(recursive=True)
+    finally:
+        api.send_signal(signal.SIGINT)
+        try:
+            api.communicate(timeout=30)
+        finally:
+            if api.poll() is None:
+                api.kill()
+    assert api.returncode == 0
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert alive == []
