@@ -33,10 +33,12 @@ FAIL_OPEN_SECONDS = 5.0
 class Decision:
     allowed: bool
     retry_after: int = 0
+    scope: str = ""
 
     def raise_if_refused(self, what: str) -> None:
         """429 + Retry-After naming the limit (`what`) when the decision is a refusal."""
         if not self.allowed:
+            monitoring.RATE_LIMITED.labels(self.scope).inc()
             raise Problem(
                 429, "Too Many Requests", f"rate limit for this {what}",
                 headers={"Retry-After": str(self.retry_after)},
@@ -104,6 +106,5 @@ class IngestRateLimiter:
                 FAIL_OPEN_SECONDS,
             )
             return Decision(True)
-        monitoring.RATE_LIMITED.labels(scope).inc()
         retry = max(1, math.ceil(stats.reset_time - time.time()))
-        return Decision(False, retry)
+        return Decision(False, retry, scope)

@@ -145,12 +145,7 @@ class IngestService:
         return Accepted(len(ingest.rows))
 
     async def _limit(self, scope: str, identity: str) -> None:
-        decision = await self.limiter.hit(scope, identity)
-        if not decision.allowed:
-            raise Problem(
-                429, "Too Many Requests", f"rate limit for this {scope.replace('_', ' ')}",
-                headers={"Retry-After": str(decision.retry_after)},
-            )  # fmt: skip
+        (await self.limiter.hit(scope, identity)).raise_if_refused(scope.replace("_", " "))
 
     async def _require_key(self, key: str | None) -> tuple[str, ev.KeyTrust]:
         """The write key and its trust level, or 401."""
