@@ -28,6 +28,7 @@ import psycopg
 from mysetlist.core.db import fetch_all_in
 from mysetlist.core.watermarks import read_watermark
 from mysetlist.warehouse.ranges import WATERMARK
+from mysetlist.warehouse.sql_files import query
 from mysetlist.warehouse.steps import DAY_GRAINED_TABLES
 
 Connection = psycopg.AsyncConnection[Any]
@@ -102,14 +103,8 @@ async def check_schema(
     actual: dict[str, dict[str, str]] = {}
     for row in await fetch_all_in(
         conn,
-        """SELECT c.relname AS table_name, a.attname AS column_name,
-                  format_type(a.atttypid, NULL) AS data_type
-             FROM pg_attribute a
-             JOIN pg_class c ON c.oid = a.attrelid
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = 'analytics' AND a.attnum > 0 AND NOT a.attisdropped
-              AND c.relname = ANY(%s)""",
-        (list(EXPECTED_COLUMNS),),
+        query("check_schema_columns"),
+        {"tables": list(EXPECTED_COLUMNS)},
     ):
         actual.setdefault(row["table_name"], {})[row["column_name"]] = row["data_type"]
     problems = []
@@ -126,12 +121,12 @@ async def check_schema(
     results = [CheckResult("schema_columns", "schema", not problems, {"problems": problems})]
     bad = {}
     for table, condition in VALUE_RULES:
-        query = f"SELECT count(*) AS n FROM analytics.{table} WHERE ({condition})"
+        count_bad = f"SELECT count(*) AS n FROM analytics.{table} WHERE ({condition})"
         params: Any = None
         if day_range is not None and table in DAY_GRAINED_TABLES:
-            query += " AND day BETWEEN %s AND %s"
+            count_bad += " AND day BETWEEN %s AND %s"
             params = day_range
-        rows = await fetch_all_in(conn, query, params)
+        rows = await fetch_all_in(conn, count_bad, params)
         if rows[0]["n"]:
             bad[table] = int(rows[0]["n"])
     results.append(CheckResult("schema_values", "schema", not bad, {"rows_out_of_range": bad}))
@@ -143,39 +138,13 @@ async def check_completeness(
 ) -> list[CheckResult]:
     missing = await fetch_all_in(
         conn,
-        """SELECT d::date AS day FROM generate_series(%s::date, %s::date, interval '1 day') d
-            WHERE NOT EXISTS (SELECT 1 FROM analytics.daily_platform_metrics m
-                               WHERE m.day = d::date)
-            ORDER BY 1""",
-        (lo, hi),
+        query("check_days_present"),
+        {"lo": lo, "hi": hi},
     )
     days_ok = not missing
     mismatches = await fetch_all_in(
         conn,
-        """WITH src AS (
-             SELECT (created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS events,
-                    count(user_id) AS identified
-               FROM analytics.user_events
-              WHERE created_at >= %(lo)s::date::timestamp AT TIME ZONE 'UTC'
-                AND created_at < (%(hi)s::date + 1)::timestamp AT TIME ZONE 'UTC'
-                AND received_at <= coalesce(%(snapshot)s::timestamptz, 'infinity')
-              GROUP BY 1),
-           wh AS (
-             SELECT m.day, m.events_total, m.identified_events,
-                    (SELECT coalesce(sum(s.events), 0) FROM analytics.daily_user_stats s
-                      WHERE s.day = m.day) AS user_events
-               FROM analytics.daily_platform_metrics m
-              WHERE m.day BETWEEN %(lo)s AND %(hi)s)
-           SELECT coalesce(src.day, wh.day) AS day,
-                  coalesce(src.events, 0) AS source_events,
-                  coalesce(src.identified, 0) AS source_identified,
-                  wh.events_total, wh.identified_events, wh.user_events
-             FROM src FULL JOIN wh ON wh.day = src.day
-            WHERE wh.day IS NULL
-               OR coalesce(src.events, 0) <> wh.events_total
-               OR coalesce(src.identified, 0) <> wh.identified_events
-               OR coalesce(src.identified, 0) <> wh.user_events
-            ORDER BY 1""",
+        query("check_events_reconcile"),
         {"lo": lo, "hi": hi, "snapshot": snapshot},
     )
     return [
@@ -197,14 +166,7 @@ async def check_consistency(
 ) -> list[CheckResult]:
     rows = await fetch_all_in(
         conn,
-        """SELECT
-             (SELECT count(*) FROM app.setlist_votes
-               WHERE created_at >= %(lo)s::date::timestamp AT TIME ZONE 'UTC'
-                 AND created_at < (%(hi)s::date + 1)::timestamp AT TIME ZONE 'UTC') AS app_votes,
-             (SELECT coalesce(sum(votes), 0) FROM analytics.daily_user_stats
-               WHERE day BETWEEN %(lo)s AND %(hi)s) AS user_day_votes,
-             (SELECT coalesce(sum(votes), 0) FROM analytics.daily_platform_metrics
-               WHERE day BETWEEN %(lo)s AND %(hi)s) AS platform_votes""",
+        query("check_votes_by_day"),
         {"lo": lo, "hi": hi},
     )
     r = rows[0]
@@ -213,13 +175,7 @@ async def check_consistency(
     if voting_full:
         rows = await fetch_all_in(
             conn,
-            """SELECT (SELECT count(*) FROM app.setlist_votes) AS app_votes,
-                      (SELECT coalesce(sum(votes), 0) FROM analytics.voting_patterns_warehouse
-                        WHERE grain = 'user') AS by_user,
-                      (SELECT coalesce(sum(votes), 0) FROM analytics.voting_patterns_warehouse
-                        WHERE grain = 'show') AS by_show,
-                      (SELECT coalesce(sum(votes), 0) FROM analytics.voting_patterns_warehouse
-                        WHERE grain = 'artist') AS by_artist""",
+            query("check_votes_total"),
         )
         r = rows[0]
         ok = r["app_votes"] == r["by_user"] == r["by_show"] == r["by_artist"]
@@ -352,9 +308,8 @@ async def store(conn: Connection, run_id: int, results: list[CheckResult]) -> No
     await conn.execute("DELETE FROM analytics.etl_quality_checks WHERE run_id = %s", (run_id,))
     for r in results:
         await conn.execute(
-            """INSERT INTO analytics.etl_quality_checks (run_id, name, category, passed, details)
-               VALUES (%s, %s, %s, %s, %s)""",
-            (run_id, r.name, r.category, r.passed, orjson.dumps(r.details).decode()),
+            query("check_store"),
+            {**asdict(r), "run_id": run_id, "details": orjson.dumps(r.details).decode()},
         )
 
 
