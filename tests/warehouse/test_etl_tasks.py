@@ -16,10 +16,11 @@ import pytest
 
 from mysetlist.core import runtime as core_runtime
 from mysetlist.core.db import Database
+from mysetlist.core.job_queue import advisory_unlock, try_advisory_lock
 from mysetlist.core.runtime import Runtime
 from mysetlist.jobs import make_job_app
 from mysetlist.warehouse import runs
-from mysetlist.warehouse.claiming import LOCK_KEY
+from mysetlist.warehouse.claiming import LOCK_NAME
 from mysetlist.warehouse.jobs import INCREMENTAL_TASK
 from tests.warehouse.conftest import one
 
@@ -30,9 +31,9 @@ pytestmark = pytest.mark.db
 async def run_lock_held(database_url: str) -> AsyncIterator[None]:
     """Another run "executes": this session holds the ETL's run lock."""
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        assert await try_advisory_lock(conn, LOCK_NAME)
         yield
-        await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+        await advisory_unlock(conn, LOCK_NAME)
 
 
 @pytest.fixture(autouse=True)

@@ -1,13 +1,14 @@
 """At most one ETL run executes at a time, anywhere: who may run, and the run's row.
 
-The executing run holds a session advisory lock (`LOCK_KEY`) on its *control* connection.
+The executing run holds the session advisory lock `LOCK_NAME` (core.job_queue's advisory
+locks) on its *control* connection.
 A process that dies loses its lock with its connection, so a `running` row while the lock
 is free is a run whose process stopped: it is closed as failed ("abandoned"). The
 `etl_runs` unique index on active rows keeps a second run from being queued or started.
 
-This is the ETL's overlap prevention rather than procrastinate's `lock=`: a worker killed
-while holding a procrastinate lock wedges the queue until stalled-job recovery, while an
-advisory lock goes away with its session.
+As for every task (core/job_queue.py), not procrastinate's `lock=`: a worker killed while
+holding a procrastinate lock wedges the queue until stalled-job recovery, while an advisory
+lock goes away with its session.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from typing import Any
 import psycopg
 
 from mysetlist.core.db import Row, fetch_one_in
+from mysetlist.core.job_queue import advisory_unlock, try_advisory_lock
 from mysetlist.warehouse.errors import EtlBusy
 from mysetlist.warehouse.sql_files import query
 from mysetlist.warehouse.steps import normalise_steps
 
-LOCK_KEY = 0x45544C  # pg advisory lock held by the executing run ("ETL")
+LOCK_NAME = "warehouse.etl"  # the advisory lock held by the executing run
 LOCK_POLL_S = 0.5
 
 Connection = psycopg.AsyncConnection[Any]
@@ -45,12 +47,11 @@ class RunRequest:
 
 
 async def try_lock(conn: Connection) -> bool:
-    row = await fetch_one_in(conn, "SELECT pg_try_advisory_lock(%s) AS ok", (LOCK_KEY,))
-    return bool(row and row["ok"])
+    return await try_advisory_lock(conn, LOCK_NAME)
 
 
 async def unlock(conn: Connection) -> None:
-    await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+    await advisory_unlock(conn, LOCK_NAME)
 
 
 async def close_abandoned(conn: Connection, *, exclude: int | None = None) -> int:
