@@ -209,29 +209,27 @@ async def test_user_roles_are_refused_operational_tables(
     # Not vacuous: the ingest's and the ETL's operational tables are there.
     assert {"analytics.event_dedup", "analytics.write_keys"} <= found
     assert any(name.startswith("analytics.etl_") for name in found)
-    caller = claims_for(uuid.uuid4())
-    operator = claims_for(uuid.uuid4(), admin=True)
-    refused = []
+    # An operator's token is still `authenticated`: operators read these through the API.
+    fan, operator = claims_for(uuid.uuid4()), claims_for(uuid.uuid4(), admin=True)
+    callers = [
+        lambda: owner_db.as_caller(fan),
+        lambda: owner_db.as_caller(operator),
+        lambda: owner_db.as_role("anon", {"role": "anon"}),
+    ]
     for r in rows:
         table = sql.Identifier(r["schema"], r["name"])
         column = sql.Identifier(r["first_column"])
-        statements = [
+        for statement in [
             sql.SQL("SELECT * FROM {} LIMIT 1").format(table),
             sql.SQL("INSERT INTO {} DEFAULT VALUES").format(table),
             sql.SQL("UPDATE {} SET {} = {}").format(table, column, column),
             sql.SQL("DELETE FROM {}").format(table),
             sql.SQL("TRUNCATE {}").format(table),
-        ]
-        for claims in (caller, operator):  # an operator's token is still `authenticated`
-            for statement in statements:
-                try:
-                    async with owner_db.as_caller(claims) as conn:
+        ]:
+            for caller in callers:
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    async with caller() as conn:
                         await conn.execute(statement)
-                except psycopg.errors.InsufficientPrivilege:
-                    refused.append((r["name"], statement))
-                else:
-                    pytest.fail(f"authenticated ran {statement.as_string(None)!r}")
-    assert len(refused) == len(rows) * len(statements) * 2
 
 
 async def test_user_roles_cannot_call_functions_that_run_as_their_owner(
