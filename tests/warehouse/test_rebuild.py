@@ -21,9 +21,12 @@ import pytest
 
 from mysetlist.core.db import connect
 from mysetlist.core.field_encryption import FieldCipher
+from mysetlist.core.job_queue import try_advisory_lock
 from mysetlist.demo.world import WorldSpec, build_world
 from mysetlist.warehouse import quality
+from mysetlist.warehouse.claiming import LOCK_NAME
 from mysetlist.warehouse.config import EtlConfig
+from mysetlist.warehouse.errors import EtlBusy
 from mysetlist.warehouse.rebuild import rebuild_warehouse
 from tests.conftest import migrated_database
 from tests.warehouse.conftest import one, run_range, table_contents, today
@@ -129,3 +132,18 @@ def test_demo_twice_then_etl_check(wh_url: str, redis_url: str, tmp_path: Path) 
     assert one(wh_url, "SELECT count(*) FROM analytics.etl_runs WHERE status = 'running'") == (0,)
     bad = cli("etl", "check", "--from", today().isoformat(), "--to", FIRST.isoformat())
     assert bad.returncode == 2
+
+
+async def test_a_rebuild_waits_for_the_run_lock_and_clears_nothing_without_it(
+    wh_url: str,
+) -> None:
+    """The warehouse is cleared under the run lock: while a run holds it, a rebuild
+    gives up (EtlBusy) and the warehouse is as it was."""
+    if one(wh_url, "SELECT count(*) FROM analytics.daily_platform_metrics") == (0,):
+        await run_range(wh_url, today(), today())
+    before = table_contents(wh_url)
+    async with await connect(wh_url, application_name="test-run", autocommit=True) as holder:
+        assert await try_advisory_lock(holder, LOCK_NAME)
+        with pytest.raises(EtlBusy):
+            await rebuild_warehouse(wh_url, EtlConfig(), wait_for_lock_s=0.2)
+    assert table_contents(wh_url) == before
