@@ -50,6 +50,9 @@ PUBLIC_TO_USERS = {
     "analytics.daily_platform_metrics",
     "analytics.cohort_retention_weekly",
     "analytics.genre_trends_daily",
+    # the best setlist predictors: display names and scores, no user ids (a view that reads
+    # the per-user scores with its owner's rights)
+    "analytics.setlist_leaderboard",
 }
 
 # Operational tables user roles must be refused outright (ETL tables are found by prefix).
