@@ -22,6 +22,8 @@ import psutil
 import psycopg
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from mysetlist.core.embedded import EmbeddedPostgres, EmbeddedValkey
 
@@ -306,7 +308,7 @@ def test_valkey_refuses_clients_without_its_password(data_dir: Path) -> None:
     url = valkey.start()
     try:
         port = int(url.rsplit(":", 1)[1].split("/")[0])
-        anonymous = redis.Redis(host="127.0.0.1", port=port)
+        anonymous = redis.Redis(host="127.0.0.1", port=port, retry=Retry(NoBackoff(), 0))
         with pytest.raises(redis.AuthenticationError):
             anonymous.ping()
         with pytest.raises(redis.AuthenticationError):

