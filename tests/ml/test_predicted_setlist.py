@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
@@ -13,6 +14,8 @@ import pytest
 from mysetlist.core.db import Database, fetch_all_in
 from mysetlist.core.runtime import Runtime
 from mysetlist.platform import service
+from mysetlist.warehouse import pipeline
+from mysetlist.warehouse.config import EtlConfig
 from mysetlist.warehouse.sql_files import statements
 
 pytestmark = pytest.mark.db
@@ -270,8 +273,20 @@ async def test_model_crowd_blend_and_fans_scored_by_hand(runtime: Runtime) -> No
                 "INSERT INTO app.setlist_songs (show_id, position, song_id) VALUES (%s, %s, %s)",
                 (show, position, ids[title]),
             )
-        for statement in statements("setlist_prediction_scores"):
-            await conn.execute(statement)
+    # The warehouse scores it (the nightly run's steps, over the last days).
+    today = datetime.now(UTC).date()
+    result = await pipeline.execute(
+        runtime.database_url,
+        EtlConfig(parallelism=2),
+        request=pipeline.RunRequest(
+            trigger="cli",
+            mode="range",
+            from_day=today - timedelta(days=2),
+            to_day=today,
+            steps=["setlist_prediction_scores", "voting_patterns_warehouse"],
+        ),
+    )
+    assert result is not None
     rows = {
         r["predictor"]: r
         for r in await db.fetch_all(
@@ -303,6 +318,20 @@ async def test_model_crowd_blend_and_fans_scored_by_hand(runtime: Runtime) -> No
         [4 / 5, 4 / 6, 4 / 5], abs=1e-4
     )
     assert [fan_rows[f]["hits"] for f in fans] == [2, 2, 2]
+    # ... and the fans' F1 feeds voting_patterns_warehouse (user and show grains).
+    patterns = {
+        r["scope_id"]: r
+        for r in await db.fetch_all(
+            "SELECT scope_id, scored_predictions, mean_prediction_f1"
+            " FROM analytics.voting_patterns_warehouse WHERE scope_id = ANY(%s)",
+            ([*fans, str(show)],),
+        )
+    }
+    assert float(patterns[fans[1]]["mean_prediction_f1"]) == pytest.approx(4 / 6, abs=1e-4)
+    assert patterns[fans[1]]["scored_predictions"] == 1
+    assert float(patterns[str(show)]["mean_prediction_f1"]) == pytest.approx(
+        (4 / 5 + 4 / 6 + 4 / 5) / 3, abs=1e-4
+    )
 
 
 async def test_the_hourly_job_predicts_every_upcoming_show_once(runtime: Runtime) -> None:

@@ -47,7 +47,7 @@ def test_the_table_lists_are_one_list() -> None:
     assert set(maintenance.WAREHOUSE_TABLES) == set(steps.TABLES) | set(steps.MATERIALIZED_VIEWS)
     assert set(maintenance.DAY_TABLES) | {steps.PARTITIONED_TABLE} == set(steps.DAY_GRAINED_TABLES)
     written = {t for tables in steps.STEP_TABLES.values() for t in tables}
-    assert written == set(steps.TABLES) | set(steps.MATERIALIZED_VIEWS)
+    assert written == set(steps.TABLES) | set(steps.MATERIALIZED_VIEWS) | set(steps.SCORE_TABLES)
     for mode in steps.MODES:
         assert steps.normalise_steps(None, mode) == list(steps.DEFAULT_STEPS[mode])
 
@@ -66,7 +66,12 @@ def test_the_listed_tables_are_the_warehouse(database_url: str) -> None:
                       AND NOT c.relispartition"""
             )
         }
-    listed = {*steps.TABLES, *steps.MATERIALIZED_VIEWS, steps.LOADED_DAYS_TABLE}
+    listed = {
+        *steps.TABLES,
+        *steps.MATERIALIZED_VIEWS,
+        *steps.SCORE_TABLES,
+        steps.LOADED_DAYS_TABLE,
+    }
     assert listed <= relations
     warehouse_like = {r for r in relations if r.endswith("_warehouse")}
     assert warehouse_like <= set(steps.TABLES)

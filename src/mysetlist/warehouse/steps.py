@@ -23,6 +23,7 @@ DAY_STEPS = (
     "daily_platform_metrics",
 )
 ROLLUP_STEPS = (
+    "setlist_prediction_scores",
     "voting_patterns_warehouse",
     "user_behavior_warehouse",
     "trending",
@@ -40,10 +41,13 @@ PHASES = {
 DEFAULT_STEPS: dict[str, tuple[str, ...]] = {
     "daily": ALL_STEPS,
     "range": tuple(s for s in ALL_STEPS if s != "maintenance"),
-    # The materialized views are refreshed by the daily run, not every few minutes.
-    # Autovacuum's ANALYZE keeps up with a few minutes of changes.
+    # The materialized views are refreshed by the daily run, not every few minutes, and
+    # played setlists are scored then too. Autovacuum's ANALYZE keeps up with a few
+    # minutes of changes.
     "incremental": tuple(
-        s for s in ALL_STEPS if s not in ("refresh_views", "analyze", "maintenance")
+        s
+        for s in ALL_STEPS
+        if s not in ("refresh_views", "analyze", "maintenance", "setlist_prediction_scores")
     ),
 }
 
@@ -58,6 +62,9 @@ DAY_GRAINED_TABLES = (
 )
 PARTITIONED_TABLE = "daily_platform_metrics"
 ENTITY_TABLES = ("user_behavior_warehouse", "voting_patterns_warehouse")
+# Scores of the setlist predictions (the ml capability stores them; the ETL scores them
+# once the setlist is played); recomputed in full by the step of the same name.
+SCORE_TABLES = ("setlist_prediction_scores", "setlist_fan_scores")
 TABLES = DAY_GRAINED_TABLES + ENTITY_TABLES
 MATERIALIZED_VIEWS = ("cohort_retention_weekly", "genre_trends_daily")
 # The ETL's record of what it loaded (cleared with the tables on a rebuild).
@@ -67,6 +74,7 @@ LOADED_DAYS_TABLE = "etl_loaded_days"
 STEP_TABLES: dict[str, tuple[str, ...]] = {
     **{t: (t,) for t in DAY_STEPS[1:]},
     "trending": ("artist_popularity_warehouse",),
+    "setlist_prediction_scores": SCORE_TABLES,
     "voting_patterns_warehouse": ("voting_patterns_warehouse",),
     "user_behavior_warehouse": ("user_behavior_warehouse",),
     "refresh_views": MATERIALIZED_VIEWS,
@@ -74,6 +82,7 @@ STEP_TABLES: dict[str, tuple[str, ...]] = {
 
 # After the day stage: the order steps are taken in (full runs / incremental runs).
 POST_ORDER = (
+    "setlist_prediction_scores",
     "voting_patterns_warehouse",
     "trending",
     "platform_windows",
@@ -84,6 +93,7 @@ POST_ORDER = (
     "maintenance",
 )
 POST_ORDER_INCREMENTAL = (
+    "setlist_prediction_scores",
     "voting_patterns_warehouse",
     "user_behavior_warehouse",
     "trending",
@@ -121,6 +131,8 @@ def waves(steps: Sequence[str], *, incremental: bool) -> list[list[str]]:
     run alone, after everything else."""
     order = POST_ORDER_INCREMENTAL if incremental else POST_ORDER
     deps = {
+        # fans' mean prediction F1 comes from the setlist scores
+        "voting_patterns_warehouse": {"setlist_prediction_scores"},
         "user_behavior_warehouse": {"voting_patterns_warehouse"},
         "refresh_views": {"trending"},
         # the latest-day WAU/MAU shortcut reads user_behavior_warehouse

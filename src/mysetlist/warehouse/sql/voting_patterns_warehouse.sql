@@ -60,3 +60,23 @@ ON CONFLICT (grain, scope_id) DO UPDATE SET
   votes_on_happened_shows = EXCLUDED.votes_on_happened_shows,
   correct_votes = EXCLUDED.correct_votes, accuracy = EXCLUDED.accuracy,
   first_vote_at = EXCLUDED.first_vote_at, last_vote_at = EXCLUDED.last_vote_at;
+
+-- Prediction F1 (step setlist_prediction_scores ran first): per user over their scored
+-- shows, per show and per artist over every fan's scored picks.
+UPDATE analytics.voting_patterns_warehouse w
+SET scored_predictions = f.n, mean_prediction_f1 = f.mean_f1
+FROM (
+  SELECT 'user' AS grain, user_id::text AS scope_id, count(*) AS n, round(avg(f1), 4) AS mean_f1
+  FROM analytics.setlist_fan_scores
+  WHERE %(full)s OR user_id IN (SELECT user_id FROM etl_scope WHERE kind = 'user')
+  GROUP BY user_id
+  UNION ALL
+  SELECT 'show', show_id::text, count(*), round(avg(f1), 4)
+  FROM analytics.setlist_fan_scores WHERE %(full)s GROUP BY show_id
+  UNION ALL
+  SELECT 'artist', s.artist_id::text, count(*), round(avg(f.f1), 4)
+  FROM analytics.setlist_fan_scores f JOIN app.shows s ON s.id = f.show_id
+  WHERE %(full)s GROUP BY s.artist_id
+) f
+WHERE w.grain = f.grain AND w.scope_id = f.scope_id
+  AND (w.scored_predictions, w.mean_prediction_f1) IS DISTINCT FROM (f.n, f.mean_f1);
