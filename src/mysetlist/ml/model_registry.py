@@ -1,0 +1,171 @@
+"""The model registry (`analytics.ml_models`): register trained versions, promote a version
+only when its offline metric is no worse than the active one's, and load the active
+version in API processes, which notice a newly promoted version within `refresh_seconds`
+without a restart (a cheap indexed lookup of the active id, not a reload of the artifact).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+import orjson
+import psycopg
+
+from mysetlist.core.db import Database, fetch_one_in, read_sql
+
+_PACKAGE = "mysetlist.ml"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    id: int
+    name: str
+    version: int
+    trained_at: datetime
+    data_from: date | None
+    data_to: date | None
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    primary_metric: str
+    active: bool
+    decision: str
+
+
+@dataclass(frozen=True)
+class Registered:
+    version: ModelVersion
+    activated: bool
+
+
+_COLUMNS = """id, name, version, trained_at, data_from, data_to, params, metrics, primary_metric,
+  active, decision"""
+
+
+def _version(row: dict[str, Any]) -> ModelVersion:
+    return ModelVersion(**row)
+
+
+def _no_worse(new: float, old: float, higher_is_better: bool) -> bool:
+    return new >= old if higher_is_better else new <= old
+
+
+async def register_model(
+    conn: psycopg.AsyncConnection[Any],
+    name: str,
+    *,
+    metrics: dict[str, float],
+    primary_metric: str,
+    params: dict[str, Any] | None = None,
+    artifact: bytes | None = None,
+    artifact_format: str | None = None,
+    data_from: date | None = None,
+    data_to: date | None = None,
+    higher_is_better: bool = True,
+) -> Registered:
+    """Store a trained version (in the caller's transaction) and make it active when its
+    `primary_metric` is no worse than the active version's."""
+    if primary_metric not in metrics:
+        raise ValueError(f"metrics lack the primary metric {primary_metric!r}")
+    # One registration of a model at a time: versions are numbered and compared in order.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ml:{name}",))
+    active = await fetch_one_in(
+        conn,
+        f"SELECT {_COLUMNS} FROM analytics.ml_models WHERE name = %s AND active FOR UPDATE",
+        (name,),
+    )
+    new = float(metrics[primary_metric])
+    if active is None:
+        activate, decision = True, "first version"
+    else:
+        old = float(active["metrics"].get(primary_metric, float("nan")))
+        activate = old != old or _no_worse(new, old, higher_is_better)  # NaN: incomparable
+        decision = f"{primary_metric} {new:.4f} vs active v{active['version']} {old:.4f}: " + (
+            "promoted" if activate else "kept the active version"
+        )
+        if activate:
+            await conn.execute(
+                "UPDATE analytics.ml_models SET active = false WHERE id = %s", (active["id"],)
+            )
+    row = await fetch_one_in(
+        conn,
+        read_sql(_PACKAGE, "register_model.sql"),
+        {
+            "name": name, "data_from": data_from, "data_to": data_to,
+            "params": orjson.dumps(params or {}).decode(),
+            "metrics": orjson.dumps(metrics).decode(), "primary_metric": primary_metric,
+            "higher_is_better": higher_is_better, "artifact": artifact,
+            "artifact_format": artifact_format, "activate": activate, "decision": decision,
+        },
+    )  # fmt: skip
+    assert row is not None
+    version = await fetch_one_in(
+        conn, f"SELECT {_COLUMNS} FROM analytics.ml_models WHERE id = %s", (row["id"],)
+    )
+    assert version is not None
+    return Registered(_version(version), activate)
+
+
+async def active_version(conn: psycopg.AsyncConnection[Any], name: str) -> ModelVersion | None:
+    row = await fetch_one_in(
+        conn, f"SELECT {_COLUMNS} FROM analytics.ml_models WHERE name = %s AND active", (name,)
+    )
+    return _version(row) if row else None
+
+
+async def list_versions(
+    conn: psycopg.AsyncConnection[Any], name: str | None = None
+) -> list[ModelVersion]:
+    from mysetlist.core.db import fetch_all_in
+
+    rows = await fetch_all_in(
+        conn,
+        f"SELECT {_COLUMNS} FROM analytics.ml_models"
+        " WHERE %(name)s::text IS NULL OR name = %(name)s ORDER BY name, version DESC",
+        {"name": name},
+    )
+    return [_version(r) for r in rows]
+
+
+class ActiveModel(Generic[T]):
+    """The active version of model `name`, loaded by `load(artifact)` and kept in this
+    process; at most every `refresh_seconds` a lookup of the active id tells whether a new
+    version was promoted (then it is loaded once, under a lock)."""
+
+    def __init__(
+        self, name: str, load: Callable[[bytes], T], *, refresh_seconds: float = 10.0
+    ) -> None:
+        self.name = name
+        self._load = load
+        self._refresh = refresh_seconds
+        self._checked = float("-inf")
+        self._current: tuple[ModelVersion, T] | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self, db: Database) -> tuple[ModelVersion, T] | None:
+        if time.monotonic() - self._checked < self._refresh:
+            return self._current
+        async with self._lock:
+            if time.monotonic() - self._checked < self._refresh:
+                return self._current
+            row = await db.fetch_one(
+                "SELECT id FROM analytics.ml_models WHERE name = %s AND active", (self.name,)
+            )
+            if row is None:
+                self._current = None
+            elif self._current is None or self._current[0].id != row["id"]:
+                loaded = await db.fetch_one(
+                    f"SELECT {_COLUMNS}, artifact FROM analytics.ml_models WHERE id = %s",
+                    (row["id"],),
+                )
+                if loaded is not None:
+                    artifact = loaded.pop("artifact")
+                    model = await asyncio.to_thread(self._load, bytes(artifact or b""))
+                    self._current = (_version(loaded), model)
+            self._checked = time.monotonic()
+            return self._current

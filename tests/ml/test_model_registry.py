@@ -1,0 +1,74 @@
+"""The model registry: promotion only when no worse, one active version, hot pick-up."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from mysetlist.core.runtime import Runtime
+from mysetlist.ml.model_registry import ActiveModel, active_version, register_model
+
+pytestmark = pytest.mark.db
+
+
+async def test_a_version_is_promoted_only_when_no_worse(runtime: Runtime) -> None:
+    name = f"recommender-{uuid.uuid4().hex[:6]}"
+    async with runtime.db.transaction() as conn:
+        first = await register_model(
+            conn, name, metrics={"ndcg@10": 0.20}, primary_metric="ndcg@10"
+        )
+        worse = await register_model(
+            conn, name, metrics={"ndcg@10": 0.19}, primary_metric="ndcg@10"
+        )
+        equal = await register_model(
+            conn, name, metrics={"ndcg@10": 0.20}, primary_metric="ndcg@10"
+        )
+        active = await active_version(conn, name)
+    assert (first.activated, worse.activated, equal.activated) == (True, False, True)
+    assert [r.version.version for r in (first, worse, equal)] == [1, 2, 3]
+    assert "kept the active version" in worse.version.decision
+    assert active is not None
+    assert active.version == 3
+
+
+async def test_lower_is_better_metrics(runtime: Runtime) -> None:
+    name = f"forecast-{uuid.uuid4().hex[:6]}"
+    async with runtime.db.transaction() as conn:
+        await register_model(conn, name, metrics={"mae": 0.10}, primary_metric="mae",
+                             higher_is_better=False)  # fmt: skip
+        higher = await register_model(conn, name, metrics={"mae": 0.12}, primary_metric="mae",
+                                      higher_is_better=False)  # fmt: skip
+    assert not higher.activated
+
+
+async def test_a_missing_primary_metric_is_refused(runtime: Runtime) -> None:
+    async with runtime.db.transaction() as conn:
+        with pytest.raises(ValueError, match="primary metric"):
+            await register_model(conn, "x", metrics={"auc": 0.7}, primary_metric="ndcg@10")
+
+
+async def test_running_processes_pick_up_a_promoted_version(runtime: Runtime) -> None:
+    name = f"churn-{uuid.uuid4().hex[:6]}"
+    loads: list[bytes] = []
+
+    def load(artifact: bytes) -> str:
+        loads.append(artifact)
+        return artifact.decode()
+
+    served = ActiveModel(name, load, refresh_seconds=0)
+    assert await served.get(runtime.db) is None
+    async with runtime.db.transaction() as conn:
+        await register_model(conn, name, metrics={"auc": 0.7}, primary_metric="auc",
+                             artifact=b"v1")  # fmt: skip
+    first = await served.get(runtime.db)
+    assert first is not None
+    assert first[1] == "v1"
+    assert await served.get(runtime.db) == first  # no reload while unchanged
+    async with runtime.db.transaction() as conn:
+        await register_model(conn, name, metrics={"auc": 0.8}, primary_metric="auc",
+                             artifact=b"v2")  # fmt: skip
+    second = await served.get(runtime.db)
+    assert second is not None
+    assert (second[0].version, second[1]) == (2, "v2")
+    assert loads == [b"v1", b"v2"]
