@@ -210,22 +210,29 @@ async def test_a_browser_keys_user_id_is_a_claim_not_the_users_event(
         assert (stored["user_id"], stored["properties"]["$claimed_user_id"]) == (None, b)
 
 
-async def test_a_browser_key_identify_with_a_signed_id_links_it(
+async def test_a_browser_key_cannot_pour_its_own_history_into_someone_else(
     api_url: str, token_for: Any, browser_key: str
 ) -> None:
-    """posthog-js bootstrapped with a server-signed id: its $identify proves the visitor."""
-    user = str(uuid.uuid4())
+    """The attacker holds a genuinely signed anonymous id (their own) and identifies it as
+    the victim through the public key: a signed id proves the visitor, not the user, so
+    nothing joins the victim's history. The visitor links by signing in (our endpoint)."""
+    victim = str(uuid.uuid4())
     async with httpx.AsyncClient(base_url=api_url) as c:
         anon = (await _signed_ids(c))["anonymous_id"]
-        earlier, identify = str(uuid.uuid4()), str(uuid.uuid4())
+        forged_history, identify = str(uuid.uuid4()), str(uuid.uuid4())
         r = await c.post("/batch/", json={"api_key": browser_key, "batch": [
-            {"event": "$pageview", "distinct_id": anon, "uuid": earlier,
+            {"event": "$pageview", "distinct_id": anon, "uuid": forged_history,
              "properties": {"$is_identified": False}},
-            {"event": "$identify", "distinct_id": user, "uuid": identify,
+            {"event": "$identify", "distinct_id": victim, "uuid": identify,
              "properties": {"$anon_distinct_id": anon}},
         ]})  # fmt: skip
         assert r.status_code == 200, r.text
-        assert await _visible_to(c, token_for(user)) == {earlier, identify}
+        assert await _visible_to(c, token_for(victim)) == set()
+        # The visitor who signs in as themselves (a JWT) with the same signed id gets it.
+        owner = str(uuid.uuid4())
+        await _post(c, {"event_type": "page_view", "message_id": _mid(), "anonymous_id": anon},
+                    token_for(owner))  # fmt: skip
+        assert forged_history in await _visible_to(c, token_for(owner))
 
 
 async def test_a_server_key_still_identifies_and_aliases(

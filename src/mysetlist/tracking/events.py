@@ -14,8 +14,10 @@ Identity rules (who an event belongs to, and which ids it may link to a user):
   the ids on its events link to that user (Segment identify/alias, PostHog $identify and
   $create_alias, and any event carrying both, as the SDKs send them).
 - A `browser` write key is public: a platform user id it sends is only a claim, kept in
-  `properties.$claimed_user_id` on an anonymous event. Its identify/alias calls link an id
-  to the claimed user only when that id is server-signed.
+  `properties.$claimed_user_id` on an anonymous event, and its identify/alias calls link
+  nothing. A signed anonymous id proves who holds the id, not who the claimed user is: a
+  visitor could otherwise pour their own history into anyone's. A browser links through
+  our endpoint, whose JWT proves the user.
 - Segment: `userId` is the platform user id (a uuid). A `userId` that is not a uuid is not a
   platform user: the event is stored anonymous (`anonymous_id` = `anonymousId`, or the
   `userId` itself when there is none) with the original in `properties.$external_user_id`.
@@ -514,10 +516,8 @@ def segment_events(
         if trust == "server":
             links += _links(user, anonymous, session, signed=signed, trusted=True)
         elif user is not None:
-            # A browser key's user id is anyone's to write: a claim on an anonymous event.
-            # Only identify/alias may link, and only ids the server signed.
-            if msg.type in ("identify", "alias"):
-                links += _links(user, anonymous, session, signed=signed, trusted=False)
+            # A browser key's user id is anyone's to write: a claim on an anonymous event,
+            # which links nothing (not even a signed id: that proves the visitor, not the user).
             props["$claimed_user_id"] = str(user)
             anonymous = anonymous or str(user)
             user = None
@@ -605,9 +605,7 @@ def posthog_events(
             links += _links(user, anonymous, session, signed=signed, trusted=True)
         elif user is not None:
             # A browser key's distinct_id is anyone's to write: a claim on an anonymous
-            # event. Only $identify/$create_alias may link, and only ids the server signed.
-            if ev.event in ("$identify", "$create_alias"):
-                links += _links(user, anonymous, session, signed=signed, trusted=False)
+            # event, which links nothing (see the module docstring).
             props["$claimed_user_id"] = str(user)
             anonymous = anonymous or str(user)
             user = None
