@@ -72,12 +72,20 @@ def test_metrics_add_up_across_api_workers(
             served = _healthz_served_by_pid(multiproc_dir)
             if len(served) >= 2 and all(n > 0 for n in served.values()) and sent >= 20:
                 break
+        # A worker counts a response just after sending it: let the last one land.
+        settle = time.monotonic() + 10
+        while sum(_healthz_served_by_pid(multiproc_dir).values()) < sent:
+            assert time.monotonic() < settle, (_healthz_served_by_pid(multiproc_dir), sent)
+            time.sleep(0.05)
         served = _healthz_served_by_pid(multiproc_dir)
         assert len([n for n in served.values() if n > 0]) == 2, (served, api.poll())
+        # A request the client gave up on (a timeout on a busy machine) may still have been
+        # served: the workers' own files are the truth, and at least every answered request.
+        assert sum(served.values()) >= sent
         for _ in range(3):  # whichever worker answers /metrics counts both workers' requests
             match = HEALTHZ_200.search(httpx.get(f"{base}/metrics", timeout=5).text)
             assert match is not None
-            assert float(match.group(1)) == sent == sum(served.values())
+            assert float(match.group(1)) == sum(_healthz_served_by_pid(multiproc_dir).values())
         workers = psutil.Process(api.pid).children(recursive=True)
     finally:
         api.send_signal(signal.SIGINT)

@@ -81,8 +81,8 @@ async def test_a_running_rollup_makes_the_next_tick_do_nothing_and_a_dead_holder
             wait=False, install_signal_handlers=False, concurrency=1,
             queues=["tracking"], listen_notify=False,
         )  # fmt: skip
-    run = await runtime.db.fetch_one(
-        "SELECT status, job_id FROM analytics.job_runs WHERE task = %s ORDER BY id DESC LIMIT 1",
-        (ROLLUP,),
+    # The worker's periodic deferrer may add a tick of its own: look for our job's run.
+    runs = await runtime.db.fetch_all(
+        "SELECT status FROM analytics.job_runs WHERE task = %s AND job_id = %s", (ROLLUP, job_id)
     )
-    assert run == {"status": "succeeded", "job_id": job_id}
+    assert runs == [{"status": "succeeded"}]
