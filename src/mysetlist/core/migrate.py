@@ -22,6 +22,7 @@ MIGRATION_PACKAGES = (
     "mysetlist.tracking",
     "mysetlist.warehouse",
     "mysetlist.ml",
+    "mysetlist.notify",
 )
 
 
