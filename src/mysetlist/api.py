@@ -15,7 +15,7 @@ from mysetlist.capabilities import capability_modules
 from mysetlist.core.config import Settings, load_settings
 from mysetlist.core.errors import install_error_handlers
 from mysetlist.core.gc_tuning import tune_gc
-from mysetlist.core.health_routes import monitor_dependencies
+from mysetlist.core.health_routes import DependencyMonitor
 from mysetlist.core.health_routes import router as health_router
 from mysetlist.core.http_middleware import (
     BodySizeLimitMiddleware,
@@ -36,7 +36,8 @@ def create_app(
         app.state.runtime = runtime
         app.state.verifier = runtime.verifier
         tune_gc(settings.gc_gen0_threshold)
-        background = [asyncio.create_task(monitor_dependencies(runtime))]
+        app.state.dependencies = DependencyMonitor(runtime)
+        background = [asyncio.create_task(app.state.dependencies.run())]
         if with_worker:
             from mysetlist.jobs import run_worker
 

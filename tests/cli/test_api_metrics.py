@@ -1,5 +1,6 @@
-"""`mysetlist api --workers 2` with PROMETHEUS_MULTIPROC_DIR: /metrics, answered by either
-worker, counts the requests both served."""
+"""`mysetlist api` in processes of its own: with `--workers 2` and PROMETHEUS_MULTIPROC_DIR,
+/metrics, answered by either worker, counts the requests both served; with Redis down,
+/metrics says so while /readyz keeps the instance in service."""
 
 from __future__ import annotations
 
@@ -27,6 +28,59 @@ HEALTHZ_200 = re.compile(
 )
 
 
+REDIS_UP = re.compile(r'^mysetlist_dependency_up\{dependency="redis"\} (\S+)$', re.M)
+
+
+def _api_env(database_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
+    return os.environ | {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "MYSETLIST_DATA_DIR": str(tmp_path / "data"),
+    }
+
+
+def _stop(api: subprocess.Popen[str]) -> None:
+    api.send_signal(signal.SIGINT)
+    try:
+        api.communicate(timeout=30)
+    finally:
+        if api.poll() is None:
+            api.kill()
+
+
+def test_metrics_report_redis_down_while_the_instance_stays_ready(
+    database_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    nobody_listens = f"redis://127.0.0.1:{free_port()}/0"
+    api = subprocess.Popen(
+        [sys.executable, "-m", "mysetlist", "api", "--port", str(port)],
+        env=_api_env(database_url, nobody_listens, tmp_path),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        gauge = None
+        while time.monotonic() < deadline and api.poll() is None:
+            try:
+                match = REDIS_UP.search(httpx.get(f"{base}/metrics", timeout=5).text)
+            except httpx.TransportError:
+                match = None
+            if match is not None:
+                gauge = float(match.group(1))
+                break
+            time.sleep(0.1)
+        assert gauge == 0.0, api.poll()
+        ready = httpx.get(f"{base}/readyz", timeout=5)
+        assert ready.status_code == 200
+        assert ready.json()["degraded"] is True
+    finally:
+        _stop(api)
+    assert api.returncode == 0
+
+
 def _healthz_served_by_pid(multiproc_dir: Path) -> dict[int, float]:
     """Per worker PID: how many GET /healthz its own metric file says it answered."""
     served: dict[int, float] = {}
@@ -45,13 +99,8 @@ def test_metrics_add_up_across_api_workers(
     multiproc_dir = tmp_path / "prometheus"
     multiproc_dir.mkdir()
     port = free_port()
-    env = os.environ | {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "JWT_SECRET": TEST_JWT_SECRET,
-        "MYSETLIST_DATA_DIR": str(tmp_path / "data"),
-        "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
-    }
+    env = _api_env(database_url, redis_url, tmp_path)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc_dir)
     api = subprocess.Popen(
         [sys.executable, "-m", "mysetlist", "api", "--workers", "2", "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -88,12 +137,7 @@ def test_metrics_add_up_across_api_workers(
             assert float(match.group(1)) == sum(_healthz_served_by_pid(multiproc_dir).values())
         workers = psutil.Process(api.pid).children(recursive=True)
     finally:
-        api.send_signal(signal.SIGINT)
-        try:
-            api.communicate(timeout=30)
-        finally:
-            if api.poll() is None:
-                api.kill()
+        _stop(api)
     assert api.returncode == 0
     _, alive = psutil.wait_procs(workers, timeout=15)
     assert alive == []

@@ -5,7 +5,12 @@ the database, none needs Redis (live metrics and rate limits degrade without it,
 on), so `/readyz` answers 503 only when the database does not answer. A load balancer must
 not take healthy instances out because Redis is down. `/healthz` (liveness: always 200 while
 the process serves) reports each dependency, and `mysetlist_dependency_up` carries the same
-to `/metrics`, refreshed by `monitor_dependencies` while the app runs.
+to `/metrics`.
+
+Both answer at once: `DependencyMonitor` probes in the background (a lifespan task) and the
+routes read its last result; only readiness probes the database live, since it decides. A
+probe of an unreachable Redis takes its connect timeout and client retries, longer than a
+load balancer's or kubelet's probe timeout.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from mysetlist.core.runtime import Runtime
 router = APIRouter(tags=["health"])
 
 PROBE_TIMEOUT_SECONDS = 2.0
-MONITOR_INTERVAL_SECONDS = 10.0
+MONITOR_INTERVAL_SECONDS = 5.0
 
 DEPENDENCY_UP = Gauge(
     "mysetlist_dependency_up",
@@ -32,54 +37,63 @@ DEPENDENCY_UP = Gauge(
 )
 
 
-async def _probe_database(runtime: Runtime) -> None:
-    async with runtime.db.pool.connection(timeout=PROBE_TIMEOUT_SECONDS) as conn:
-        await conn.execute("SELECT 1")
+class DependencyMonitor:
+    """The last known state of each dependency: "ok", "error: <type>" or "unknown"."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.checks: dict[str, str] = {"database": "unknown", "redis": "unknown"}
+
+    async def _probe(self, name: str) -> str:
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS + 0.5):
+                if name == "database":
+                    pool = self.runtime.db.pool
+                    async with pool.connection(timeout=PROBE_TIMEOUT_SECONDS) as conn:
+                        await conn.execute("SELECT 1")
+                else:
+                    await self.runtime.redis.ping()
+            state = "ok"
+        except Exception as exc:  # any failure means "down"; its type says which
+            state = f"error: {type(exc).__name__}"
+        self.checks[name] = state
+        DEPENDENCY_UP.labels(name).set(1 if state == "ok" else 0)
+        return state
+
+    async def probe_database(self) -> str:
+        return await self._probe("database")
+
+    async def refresh(self) -> None:
+        await asyncio.gather(self._probe("database"), self._probe("redis"))
+
+    async def run(self) -> None:
+        """Probe every few seconds until cancelled (the app's lifespan)."""
+        while True:
+            await self.refresh()
+            await asyncio.sleep(MONITOR_INTERVAL_SECONDS)
 
 
-async def _probe_redis(runtime: Runtime) -> None:
-    await runtime.redis.ping()
-
-
-async def probe_dependencies(runtime: Runtime) -> dict[str, str]:
-    """ "ok" or "error: <type>" per dependency, probed side by side; updates the gauge."""
-    names = ("database", "redis")
-    results = await asyncio.gather(
-        *(
-            asyncio.wait_for(probe(runtime), timeout=PROBE_TIMEOUT_SECONDS + 0.5)
-            for probe in (_probe_database, _probe_redis)
-        ),
-        return_exceptions=True,
-    )
-    checks: dict[str, str] = {}
-    for name, result in zip(names, results, strict=True):
-        up = not isinstance(result, BaseException)
-        checks[name] = "ok" if up else f"error: {type(result).__name__}"
-        DEPENDENCY_UP.labels(name).set(1 if up else 0)
-    return checks
-
-
-async def monitor_dependencies(runtime: Runtime) -> None:
-    """Keep `mysetlist_dependency_up` current while nobody asks /healthz (a lifespan task)."""
-    while True:
-        await probe_dependencies(runtime)
-        await asyncio.sleep(MONITOR_INTERVAL_SECONDS)
+def _monitor(request: Request) -> DependencyMonitor:
+    monitor: DependencyMonitor = request.app.state.dependencies
+    return monitor
 
 
 @router.get("/healthz")
 async def healthz(request: Request) -> dict[str, Any]:
-    """Liveness with detail: "degraded" names a dependency that does not answer."""
-    checks = await probe_dependencies(request.app.state.runtime)
-    status = "ok" if all(v == "ok" for v in checks.values()) else "degraded"
+    """Liveness with detail: "degraded" names a dependency that did not answer."""
+    checks = dict(_monitor(request).checks)
+    status = "degraded" if any(v.startswith("error") for v in checks.values()) else "ok"
     return {"status": status, "checks": checks}
 
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
     """Ready when the database answers; Redis being down is reported, not disqualifying."""
-    checks = await probe_dependencies(request.app.state.runtime)
-    ready = checks["database"] == "ok"
+    monitor = _monitor(request)
+    ready = await monitor.probe_database() == "ok"
+    checks = dict(monitor.checks)
     return JSONResponse(
-        {"ready": ready, "degraded": ready and checks["redis"] != "ok", "checks": checks},
+        {"ready": ready, "degraded": ready and checks["redis"].startswith("error"),
+         "checks": checks},
         status_code=200 if ready else 503,
-    )
+    )  # fmt: skip
