@@ -22,9 +22,13 @@ POLL_SECONDS = 0.5
 
 
 def _still_held(postgres: EmbeddedPostgres, valkey: EmbeddedValkey) -> bool:
-    # Both run every time: each stops its own server when unheld.
-    pg_held = postgres.pgdata.exists() and postgres.stop_if_unheld()
-    valkey_held = valkey.dir.exists() and valkey.revive_or_stop()
+    try:
+        # Both run every time: each stops its own server when unheld.
+        pg_held = postgres.pgdata.exists() and postgres.stop_if_unheld()
+        valkey_held = valkey.dir.exists() and valkey.revive_or_stop()
+    except Exception:  # a watchdog that dies of a passing error would leave orphans again
+        log.exception("checking the embedded servers failed; trying again")
+        return True
     return pg_held or valkey_held
 
 
