@@ -8,12 +8,13 @@ name artists, shows and songs by the ids they will have in the database.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from numpy.typing import NDArray
 
+from mysetlist.demo import tour_setlists
 from mysetlist.demo import vocabulary as words
 
 HOUR_US = 3_600_000_000
@@ -23,8 +24,8 @@ SHOW_STATUSES: tuple[str, ...] = ("scheduled", "completed", "cancelled")
 SCHEDULED, COMPLETED, CANCELLED = 0, 1, 2
 
 SONGS_PER_ARTIST = (15, 40)  # inclusive range
-SETLIST_LENGTH = (12, 22)  # inclusive range
 PAST_CANCELLED_SHARE = 0.04
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 FUTURE_CANCELLED_SHARE = 0.03
 
 
@@ -65,6 +66,8 @@ class Catalog:
     show_starts_us: NDArray[np.int64]
     show_status: NDArray[np.int64]  # SCHEDULED / COMPLETED / CANCELLED
     show_start: NDArray[np.int64]  # len = artists + 1
+    show_tour: list[str | None]  # the tour a show belongs to (None: cancelled, no tour)
+    artist_setlist_style: list[str]  # fixed / mixed / rotator (demo/tour_setlists.py)
     # the actual setlists of completed shows: one row per (show, position)
     setlist_show: NDArray[np.int64]  # show index
     setlist_position: NDArray[np.int64]  # 1-based
@@ -136,6 +139,7 @@ def generate_catalog(
     as_of_us: int,
     future_days: int,
     ids: IdBases,
+    archive_shows_per_artist: float = 0.0,
 ) -> Catalog:
     genre_names = list(words.GENRES[:genres])
     n_genres = len(genre_names)
@@ -198,6 +202,26 @@ def generate_catalog(
     last_day = (as_of_us + future_days * DAY_US) // DAY_US
     day = rng.integers(first_day, last_day + 1, shows)
     venue = rng.integers(0, n_venues, shows)
+    # Before the history window, each artist's past tours (setlists the model learns from;
+    # no fan activity): more for popular artists, at least a handful each.
+    share = popularity**0.6 / (popularity**0.6).sum()
+    archived = np.clip(np.round(archive_shows_per_artist * artists * share), 3, 400).astype(int)
+    if archive_shows_per_artist <= 0:
+        archived[:] = 0
+    archive_end = date.fromordinal(_EPOCH_ORDINAL + int(first_day) - 14)
+    archive_artist, archive_day, archive_venue = [], [], []
+    for touring in np.flatnonzero(archived):
+        days = tour_setlists.tour_dates(rng, int(archived[touring]), archive_end)
+        archive_artist.append(np.full(len(days), touring))
+        archive_day.append(np.array([d.toordinal() - _EPOCH_ORDINAL for d in days]))
+        # residencies: 1-3 nights at one venue
+        nights = tour_setlists.residencies(rng, list(range(n_venues)), len(days))
+        archive_venue.append(np.array(nights, dtype=np.int64))
+    if archive_artist:
+        show_artist = np.concatenate([show_artist, *archive_artist])
+        day = np.concatenate([day, *archive_day])
+        venue = np.concatenate([venue, *archive_venue])
+    shows = len(show_artist)
     local_start_us = (19 * 60 + rng.integers(0, 5, shows) * 30) * 60_000_000  # 19:00-21:00
     starts = day * DAY_US + local_start_us - venue_offset_us[venue]
     order = np.lexsort((starts, show_artist))
@@ -207,23 +231,42 @@ def generate_catalog(
     status = np.where(cancelled, CANCELLED, np.where(past, COMPLETED, SCHEDULED))
     show_start = np.searchsorted(show_artist, np.arange(artists + 1)).astype(np.int64)
 
-    # Setlists of completed shows: 12-22 songs, hits first in likelihood (Gumbel top-k).
+    # Setlists of completed shows, tour by tour (demo/tour_setlists.py): each artist has a
+    # style (a fixed tour set, a core with rotating slots, or heavy rotation), a core set,
+    # opener and closer per tour, and new songs after each release.
     max_slots = int(songs_per_artist.max())
     played = np.zeros((shows, max_slots), dtype=bool)
     set_show: list[NDArray[np.int64]] = []
     set_song: list[NDArray[np.int64]] = []
     set_position: list[NDArray[np.int64]] = []
-    log_weight = np.log(weight)
-    for s in np.flatnonzero(status == COMPLETED):
-        a = int(show_artist[s])
+    setlist_style = rng.choice(
+        len(tour_setlists.STYLES), size=artists, p=tour_setlists.STYLE_SHARES
+    )
+    show_tour: list[str | None] = [None] * shows
+    for a in range(artists):
         lo, hi = int(song_start[a]), int(song_start[a + 1])
-        length = min(int(rng.integers(SETLIST_LENGTH[0], SETLIST_LENGTH[1] + 1)), hi - lo)
-        keys = log_weight[lo:hi] + rng.gumbel(size=hi - lo)
-        chosen = np.argsort(-keys, kind="stable")[:length]
-        played[s, chosen] = True
-        set_show.append(np.full(length, s))
-        set_song.append(lo + chosen)
-        set_position.append(np.arange(1, length + 1))
+        own = np.arange(show_start[a], show_start[a + 1])
+        live = own[status[own] != CANCELLED]
+        if live.size == 0:
+            continue
+        days_of = [date.fromordinal(_EPOCH_ORDINAL + int(t // DAY_US)) for t in starts[live]]
+        cities = [venue_rows[int(v)][1] for v in venue[live]]
+        setlists, tours, _ = tour_setlists.setlists_for(
+            rng, tour_setlists.STYLES[int(setlist_style[a])], days_of, cities, weight[lo:hi]
+        )
+        for s, songs, tour in zip(live, setlists, tours, strict=True):
+            show_tour[int(s)] = f"{names[a]} Tour {tour}"
+            if status[s] != COMPLETED:
+                continue  # an upcoming show's setlist is what the fans predict
+            chosen = np.array(songs, dtype=np.int64)
+            played[s, chosen] = True
+            set_show.append(np.full(len(chosen), s))
+            set_song.append(lo + chosen)
+            set_position.append(np.arange(1, len(chosen) + 1))
+        # A song's play weight is how often it was actually played (smoothed): what a fan who
+        # follows the artist knows (songs released late were played less).
+        plays = played[own, : hi - lo].sum(axis=0) + 0.5
+        weight[lo:hi] = plays / plays.sum()
 
     def cat(parts: list[NDArray[np.int64]]) -> NDArray[np.int64]:
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
@@ -249,6 +292,8 @@ def generate_catalog(
         show_starts_us=starts.astype(np.int64),
         show_status=status.astype(np.int64),
         show_start=show_start,
+        show_tour=show_tour,
+        artist_setlist_style=[tour_setlists.STYLES[int(i)] for i in setlist_style],
         setlist_show=cat(set_show),
         setlist_position=cat(set_position),
         setlist_song=cat(set_song),

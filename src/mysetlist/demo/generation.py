@@ -70,6 +70,7 @@ def generate_world(
         as_of_us=as_of_us,
         future_days=spec.future_days,
         ids=ids,
+        archive_shows_per_artist=spec.archive_shows_per_artist,
     )
     population = generate_population(
         _rng(spec.seed, POPULATION_STREAM),

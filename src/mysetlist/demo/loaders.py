@@ -161,7 +161,7 @@ def load_catalog(cur: psycopg.Cursor[Any], catalog: Catalog) -> None:
         ):
             copy.write_row((int(song_id), int(artist_id), title))
     with cur.copy(
-        "COPY app.shows (id, artist_id, venue_id, starts_at, status, created_at) FROM STDIN"
+        "COPY app.shows (id, artist_id, venue_id, starts_at, status, created_at, tour) FROM STDIN"
     ) as copy:
         announced = catalog.show_starts_us - 60 * 86_400_000_000
         for i, show_id in enumerate(catalog.show_ids):
@@ -173,6 +173,7 @@ def load_catalog(cur: psycopg.Cursor[Any], catalog: Catalog) -> None:
                     _at(catalog.show_starts_us[i]),
                     SHOW_STATUSES[catalog.show_status[i]],
                     _at(announced[i]),
+                    catalog.show_tour[i],
                 )
             )
     setlist = [

@@ -27,6 +27,9 @@ class WorldSpec:
     mean_sessions_per_day: float = 0.5  # mean of the heavy-tailed activity levels
     taste_concentration: float = 0.3  # Dirichlet alpha: lower means narrower tastes
     events: bool = True  # False: platform tables and truth only, no event history
+    # Past tours before the history window (completed shows with setlists, no fan activity)
+    # per artist on average, more for popular artists: what setlist prediction learns from.
+    archive_shows_per_artist: float = 16.0
     # Load events into bare day tables, then index them on attach (needs an event table
     # holding nothing but demo events). None: when the world is big enough to gain.
     bulk_event_load: bool | None = None
@@ -38,6 +41,8 @@ class WorldSpec:
             raise ValueError(f"genres must be between 1 and {len(words.GENRES)}")
         if not 0.0 <= self.churn_share <= 1.0:
             raise ValueError("churn_share must be between 0 and 1")
+        if self.archive_shows_per_artist < 0:
+            raise ValueError("archive_shows_per_artist must be >= 0")
         if self.mean_sessions_per_day <= 0 or self.taste_concentration <= 0:
             raise ValueError("mean_sessions_per_day and taste_concentration must be > 0")
         if (self.artists is not None and self.artists < 1) or (
