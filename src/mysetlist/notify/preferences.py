@@ -1,0 +1,259 @@
+"""Notification preferences: a category x channel matrix, digest frequency per category,
+quiet hours in the user's IANA time zone and a global mute (never for transactional).
+
+A user without a stored row has the defaults, which follow the spec's feature flags
+(`emailNotifications: true`, `pushNotifications: false`); marketing email is opt-in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from mysetlist.core.errors import Problem
+from mysetlist.notify.catalog import (
+    CATEGORIES,
+    CHANNELS,
+    DIGEST_FREQUENCIES,
+    TRANSACTIONAL_CATEGORIES,
+)
+from mysetlist.notify.config import NotifySettings
+
+
+@dataclass
+class Preferences:
+    channels: dict[str, dict[str, bool]]
+    digest: dict[str, str]
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    timezone: str = "UTC"
+    muted: bool = False
+    stored_timezone: str | None = field(default=None, repr=False)
+
+    def allows(self, category: str, channel: str) -> bool:
+        if category in TRANSACTIONAL_CATEGORIES:
+            return True
+        if self.muted:
+            return False
+        return self.channels.get(category, {}).get(channel, False)
+
+    def digest_of(self, category: str) -> str:
+        if category in TRANSACTIONAL_CATEGORIES or category == "digests":
+            return "immediate"
+        return self.digest.get(category, "immediate")
+
+    def as_json(self) -> dict[str, Any]:
+        quiet = (
+            {"start": self.quiet_start.strftime("%H:%M"), "end": self.quiet_end.strftime("%H:%M")}
+            if self.quiet_start is not None and self.quiet_end is not None
+            else None
+        )
+        return {
+            "channels": self.channels,
+            "digest": {c: self.digest_of(c) for c in CATEGORIES},
+            "quietHours": quiet,
+            "timezone": self.timezone,
+            "muted": self.muted,
+            "transactionalCategories": list(TRANSACTIONAL_CATEGORIES),
+        }
+
+
+def default_channels(settings: NotifySettings) -> dict[str, dict[str, bool]]:
+    matrix = {}
+    for category in CATEGORIES:
+        email = settings.email_notifications and category != "marketing"
+        matrix[category] = {
+            "email": email or category in TRANSACTIONAL_CATEGORIES,
+            "push": settings.push_notifications and category != "marketing",
+            "in_app": True,
+        }
+    return matrix
+
+
+def from_row(
+    row: dict[str, Any] | None, settings: NotifySettings, profile_timezone: str
+) -> Preferences:
+    """Preferences from a stored row (None: defaults), over the defaults."""
+    channels = default_channels(settings)
+    if row is None:
+        return Preferences(channels, {}, timezone=profile_timezone)
+    for category, per_channel in (row.get("channels") or {}).items():
+        if category in channels:
+            channels[category].update({k: bool(v) for k, v in per_channel.items() if k in CHANNELS})
+    for category in TRANSACTIONAL_CATEGORIES:
+        channels[category]["email"] = True
+    return Preferences(
+        channels,
+        dict(row.get("digest") or {}),
+        row.get("quiet_hours_start"),
+        row.get("quiet_hours_end"),
+        row.get("timezone") or profile_timezone,
+        bool(row.get("muted")),
+        row.get("timezone"),
+    )
+
+
+_ZONES: set[str] | None = None
+
+
+def valid_timezone(name: str) -> bool:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = available_timezones()
+    if name not in _ZONES and name != "UTC":
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _parse_clock(value: Any) -> time | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.strptime(value, "%H:%M")
+    except ValueError:
+        return None
+    return parsed.time()
+
+
+def apply_update(current: Preferences, body: Any) -> Preferences:
+    """`current` with the fields of a PUT body; a 422 naming every bad field, nothing half-set."""
+    errors: list[dict[str, str]] = []
+
+    def bad(name: str, message: str) -> None:
+        errors.append({"field": name, "message": message})
+
+    if not isinstance(body, dict):
+        raise Problem(422, "Unprocessable Content", "the body must be a JSON object",
+                      errors=[{"field": "body", "message": "must be an object"}])  # fmt: skip
+    known = {"channels", "digest", "quietHours", "timezone", "muted"}
+    for key in body:
+        if key not in known:
+            bad(key, f"unknown field; expected one of {sorted(known)}")
+    channels = {c: dict(v) for c, v in current.channels.items()}
+    raw_channels = body.get("channels", {})
+    if not isinstance(raw_channels, dict):
+        bad("channels", "must be an object of category -> {channel: boolean}")
+        raw_channels = {}
+    for category, per_channel in raw_channels.items():
+        if category not in CATEGORIES:
+            bad(f"channels.{category}", f"unknown category; expected one of {list(CATEGORIES)}")
+            continue
+        if not isinstance(per_channel, dict):
+            bad(f"channels.{category}", "must be an object of channel -> boolean")
+            continue
+        for channel, enabled in per_channel.items():
+            where = f"channels.{category}.{channel}"
+            if channel not in CHANNELS:
+                bad(where, f"unknown channel; expected one of {list(CHANNELS)}")
+            elif not isinstance(enabled, bool):
+                bad(where, "must be true or false")
+            elif category in TRANSACTIONAL_CATEGORIES and channel == "email" and not enabled:
+                bad(where, "transactional email (security, account) cannot be turned off")
+            else:
+                channels[category][channel] = enabled
+    digest = dict(current.digest)
+    raw_digest = body.get("digest", {})
+    if not isinstance(raw_digest, dict):
+        bad("digest", "must be an object of category -> immediate|daily|weekly")
+        raw_digest = {}
+    for category, frequency in raw_digest.items():
+        where = f"digest.{category}"
+        if category not in CATEGORIES:
+            bad(where, f"unknown category; expected one of {list(CATEGORIES)}")
+        elif frequency not in DIGEST_FREQUENCIES:
+            bad(where, f"must be one of {list(DIGEST_FREQUENCIES)}")
+        elif (category in TRANSACTIONAL_CATEGORIES or category == "digests") and (
+            frequency != "immediate"
+        ):
+            bad(where, "this category is always sent immediately")
+        else:
+            digest[category] = frequency
+    quiet_start, quiet_end = current.quiet_start, current.quiet_end
+    if "quietHours" in body:
+        quiet = body["quietHours"]
+        if quiet is None:
+            quiet_start = quiet_end = None
+        elif not isinstance(quiet, dict):
+            bad("quietHours", 'must be {"start": "HH:MM", "end": "HH:MM"} or null')
+        else:
+            quiet_start, quiet_end = (
+                _parse_clock(quiet.get("start")),
+                _parse_clock(quiet.get("end")),
+            )
+            for name, parsed in (("start", quiet_start), ("end", quiet_end)):
+                if parsed is None:
+                    bad(f"quietHours.{name}", "must be a time of day HH:MM (24 h)")
+            if quiet_start is not None and quiet_start == quiet_end:
+                bad("quietHours.end", "must differ from start")
+    timezone, stored_timezone = current.timezone, current.stored_timezone
+    if "timezone" in body:
+        tz = body["timezone"]
+        if not isinstance(tz, str) or not valid_timezone(tz):
+            bad("timezone", "must be an IANA time zone name, e.g. Europe/Berlin")
+        else:
+            timezone = stored_timezone = tz
+    muted = current.muted
+    if "muted" in body:
+        if not isinstance(body["muted"], bool):
+            bad("muted", "must be true or false")
+        else:
+            muted = body["muted"]
+    if errors:
+        raise Problem(
+            422, "Unprocessable Content", f"{errors[0]['field']}: {errors[0]['message']}",
+            errors=errors,
+        )  # fmt: skip
+    return Preferences(channels, digest, quiet_start, quiet_end, timezone, muted, stored_timezone)
+
+
+# -- time at the user's edge ---------------------------------------------------------------
+
+
+def _local(day: date, clock: time, zone: ZoneInfo) -> datetime:
+    """`day` at wall-clock `clock` in `zone`, as an aware UTC instant. A wall time skipped by
+    a DST change (02:30 on a spring-forward night) becomes the first instant after the gap."""
+    naive = datetime.combine(day, clock)
+    aware = naive.replace(tzinfo=zone)
+    # Round-tripping through UTC moves a non-existent local time past the gap.
+    return aware.astimezone(ZoneInfo("UTC"))
+
+
+def quiet_hours_end(prefs: Preferences, now: datetime) -> datetime | None:
+    """When the user's quiet hours that contain `now` end (UTC), or None outside them."""
+    if prefs.quiet_start is None or prefs.quiet_end is None:
+        return None
+    zone = ZoneInfo(prefs.timezone)
+    local = now.astimezone(zone)
+    clock, today = local.time().replace(tzinfo=None), local.date()
+    start, end = prefs.quiet_start, prefs.quiet_end
+    if start < end:  # same-day window, e.g. 13:00-15:00
+        inside = start <= clock < end
+        end_day = today
+    else:  # across midnight, e.g. 22:00-07:00
+        inside = clock >= start or clock < end
+        end_day = today + timedelta(days=1) if clock >= start else today
+    if not inside:
+        return None
+    return _local(end_day, end, zone)
+
+
+def next_local_midnight(timezone: str, now: datetime) -> datetime:
+    zone = ZoneInfo(timezone)
+    return _local(now.astimezone(zone).date() + timedelta(days=1), time(0, 0), zone)
+
+
+def digest_period(frequency: str, timezone: str, now: datetime) -> tuple[date, datetime]:
+    """The user-local period a digest item belongs to and when its digest is due (the
+    period's end): daily = the local day, weekly = the local ISO week (Monday first)."""
+    zone = ZoneInfo(timezone)
+    today = now.astimezone(zone).date()
+    if frequency == "daily":
+        return today, _local(today + timedelta(days=1), time(0, 0), zone)
+    monday = today - timedelta(days=today.weekday())
+    return monday, _local(monday + timedelta(days=7), time(0, 0), zone)

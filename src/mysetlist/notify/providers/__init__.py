@@ -1,0 +1,1 @@
+"""Email providers behind one interface (`base.EmailProvider`), and the failover chain."""

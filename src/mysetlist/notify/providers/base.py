@@ -1,0 +1,47 @@
+"""The interface every email provider implements, and how their errors are classified.
+
+A provider sends one message and answers its message id, or raises `ProviderError` saying
+whether trying again later (or through another provider) can help: timeouts, 429, 5xx and
+SMTP 4xx are retryable; SMTP 5xx, an invalid address, 4xx from an HTTP API are permanent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class EmailMessage:
+    delivery_id: int
+    to: str
+    sender: str
+    subject: str
+    html: str
+    text: str
+    headers: dict[str, str] = field(default_factory=dict)
+    # Our ids only (never personal data): SendGrid custom_args, SES EmailTags.
+    tags: dict[str, str] = field(default_factory=dict)
+    category: str = ""
+
+
+class ProviderError(Exception):
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+def http_status_retryable(status: int) -> bool:
+    """429 and 5xx may pass later; any other 4xx will fail the same way again."""
+    return status == 429 or status >= 500
+
+
+class EmailProvider(Protocol):
+    name: str
+
+    async def send(self, message: EmailMessage) -> str:
+        """Hand `message` to the provider; its message id. Raises ProviderError."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,110 @@
+"""Email through the first healthy provider, with a circuit breaker per provider.
+
+A provider that fails `failures` times in a row (retryable errors: it is down or
+overloaded) is opened for `cooldown` seconds and mail goes through the next configured
+provider. After the cooldown one trial message goes to it again; when that succeeds,
+traffic returns. Both switches are logged and counted (`mysetlist_notify_provider_switches_total`).
+A permanent error (a refused address) is the message's fault, not the provider's: it is
+neither retried elsewhere nor counted against the provider.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from mysetlist.notify import metrics
+from mysetlist.notify.providers.base import EmailMessage, EmailProvider, ProviderError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CircuitBreaker:
+    failures_to_open: int
+    cooldown: float
+    failures: int = 0
+    opened_at: float | None = None
+    trial_in_flight: bool = False
+
+    def allows(self, now: float) -> bool:
+        if self.opened_at is None:
+            return True
+        if now - self.opened_at >= self.cooldown and not self.trial_in_flight:
+            self.trial_in_flight = True  # half-open: one message tries it
+            return True
+        return False
+
+    def succeeded(self) -> None:
+        self.failures, self.opened_at, self.trial_in_flight = 0, None, False
+
+    def failed(self, now: float) -> None:
+        self.failures += 1
+        self.trial_in_flight = False
+        if self.opened_at is not None or self.failures >= self.failures_to_open:
+            self.opened_at = now
+
+
+@dataclass(frozen=True)
+class Sent:
+    provider: str
+    message_id: str
+
+
+class FailoverEmail:
+    def __init__(
+        self,
+        providers: Sequence[EmailProvider],
+        *,
+        failures_to_open: int,
+        cooldown: float,
+        before_send: Callable[[str], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not providers:
+            raise ValueError("at least one email provider is needed")
+        self.providers = list(providers)
+        self.breakers = {p.name: CircuitBreaker(failures_to_open, cooldown) for p in providers}
+        self._before_send = before_send
+        self._clock = clock
+        self.current = self.providers[0].name
+
+    def _switch(self, to: str) -> None:
+        if to != self.current:
+            primary = self.providers[0].name
+            why = "recovered" if to == primary else "failing over"
+            log.warning("email provider switch: %s -> %s (%s)", self.current, to, why)
+            metrics.PROVIDER_SWITCHES.labels(self.current, to).inc()
+            self.current = to
+
+    async def send(self, message: EmailMessage) -> Sent:
+        errors: list[str] = []
+        for provider in self.providers:
+            breaker = self.breakers[provider.name]
+            if not breaker.allows(self._clock()):
+                continue
+            if self._before_send is not None:
+                await self._before_send(provider.name)
+            try:
+                message_id = await provider.send(message)
+            except ProviderError as exc:
+                if not exc.retryable:
+                    breaker.succeeded()  # it answered: the provider is up
+                    raise
+                breaker.failed(self._clock())
+                metrics.PROVIDER_ERRORS.labels(provider.name).inc()
+                errors.append(f"{provider.name}: {exc}")
+                continue
+            breaker.succeeded()
+            self._switch(provider.name)
+            return Sent(provider.name, message_id)
+        raise ProviderError(
+            "; ".join(errors) or "every email provider is paused by its circuit breaker",
+            retryable=True,
+        )
+
+    async def close(self) -> None:
+        for provider in self.providers:
+            await provider.close()

@@ -1,0 +1,93 @@
+"""SMTP via aiosmtplib, over a few kept-open connections (a new TLS/SMTP handshake per
+message would cap throughput far below what the sink or a relay accepts)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from email.message import EmailMessage as MimeMessage
+from email.utils import make_msgid
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+
+from mysetlist.notify.providers.base import EmailMessage, ProviderError
+
+
+def to_mime(message: EmailMessage, *, message_id: str) -> MimeMessage:
+    mime = MimeMessage()
+    mime["From"] = message.sender
+    mime["To"] = message.to
+    mime["Subject"] = message.subject
+    mime["Message-ID"] = message_id
+    for name, value in message.headers.items():
+        mime[name] = value
+    mime.set_content(message.text)
+    mime.add_alternative(message.html, subtype="html")
+    return mime
+
+
+class SmtpProvider:
+    name = "smtp"
+
+    def __init__(self, url: str, *, connections: int = 4, timeout: float = 10.0) -> None:
+        parts = urlsplit(url)
+        self._host = parts.hostname or "127.0.0.1"
+        self._tls = parts.scheme == "smtps"
+        self._port = parts.port or (465 if self._tls else 25)
+        self._username = unquote(parts.username) if parts.username else None
+        self._password = unquote(parts.password) if parts.password else None
+        self._timeout = timeout
+        self._idle: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
+        for _ in range(connections):
+            self._idle.put_nowait(None)  # a slot; connected on first use
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(
+            hostname=self._host, port=self._port, use_tls=self._tls, timeout=self._timeout
+        )
+        await client.connect()
+        if self._username and self._password:
+            await client.login(self._username, self._password)
+        return client
+
+    async def send(self, message: EmailMessage) -> str:
+        message_id = make_msgid(idstring=uuid.uuid4().hex[:12], domain="mysetlist")
+        mime = to_mime(message, message_id=message_id)
+        client = await self._idle.get()
+        try:
+            if client is None or not client.is_connected:
+                client = await self._connect()
+            await client.send_message(mime)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [err.code for err in exc.recipients]
+            raise ProviderError(
+                f"recipient refused: {codes}", retryable=all(400 <= c < 500 for c in codes)
+            ) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            _discard(client)
+            client = None
+            raise ProviderError(
+                f"SMTP {exc.code}: {exc.message}", retryable=400 <= exc.code < 500
+            ) from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            _discard(client)
+            client = None
+            raise ProviderError(f"SMTP unreachable: {exc}", retryable=True) from None
+        finally:
+            self._idle.put_nowait(client)
+        return message_id.strip("<>")
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            client = self._idle.get_nowait()
+            if client is not None and client.is_connected:
+                try:
+                    await client.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    client.close()
+
+
+def _discard(client: aiosmtplib.SMTP | None) -> None:
+    if client is not None:
+        client.close()

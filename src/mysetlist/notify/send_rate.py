@@ -1,0 +1,46 @@
+"""rateLimitPerMinute, globally (every worker process together, through Redis) and per
+provider, with the `limits` library's moving window: in no 60-second span do more messages
+leave than the limit. A send waits for room rather than failing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+
+class SendRateLimiter:
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        per_minute: int,
+        per_provider: dict[str, int],
+        key_prefix: str,
+    ) -> None:
+        uri = "async+" + redis_url if redis_url.startswith("redis") else redis_url
+        self._limiter = MovingWindowRateLimiter(
+            RedisStorage(uri, implementation="redispy", key_prefix=f"{key_prefix}:notify-rate")
+        )
+        self._global: RateLimitItem | None = (
+            RateLimitItemPerMinute(per_minute) if per_minute > 0 else None
+        )
+        self._providers: dict[str, RateLimitItem] = {
+            name: RateLimitItemPerMinute(limit) for name, limit in per_provider.items() if limit > 0
+        }
+
+    async def _take(self, item: RateLimitItem, key: str) -> None:
+        while not await self._limiter.hit(item, key):
+            stats = await self._limiter.get_window_stats(item, key)
+            # The window frees a slot at reset_time; wait for it (never send over the limit).
+            await asyncio.sleep(max(0.01, min(1.0, stats.reset_time - time.time())))
+
+    async def before_send(self, provider: str) -> None:
+        if self._global is not None:
+            await self._take(self._global, "all")
+        own = self._providers.get(provider)
+        if own is not None:
+            await self._take(own, provider)
