@@ -1,0 +1,1 @@
+"""Churn prediction: who goes quiet in the N days after a cut-off."""

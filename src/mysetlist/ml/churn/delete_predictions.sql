@@ -1,0 +1,1 @@
+DELETE FROM analytics.ml_churn_predictions WHERE as_of = %(day)s

@@ -1,0 +1,1 @@
+DELETE FROM analytics.ml_engagement_forecasts WHERE as_of = %(day)s

@@ -1,0 +1,59 @@
+"""The 7-day engagement forecast: each user's mean daily engagement score over the 7 days
+after a cut-off, by a gradient-boosting regressor on the user features (absolute-error
+loss, as it is judged by MAE), against the naive forecast "same as last week"
+(engagement_7, the mean over the 7 days up to the cut-off)."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+from mysetlist.ml.features.training_data import USER_FEATURES, FeatureFrame
+
+ARTIFACT_FORMAT = "pickle:mysetlist.ml.engagement.model.EngagementModel"
+HORIZON_DAYS = 7
+PARAMS: dict[str, Any] = {
+    "loss": "absolute_error", "learning_rate": 0.05, "max_iter": 300, "max_leaf_nodes": 15,
+    "min_samples_leaf": 40, "early_stopping": False, "random_state": 0,
+}  # fmt: skip
+
+
+@dataclass
+class EngagementModel:
+    regressor: HistGradientBoostingRegressor
+    features: tuple[str, ...] = USER_FEATURES
+
+    def forecast(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        # Engagement scores live in [0, 1].
+        forecast: NDArray[np.float64] = np.clip(self.regressor.predict(x), 0.0, 1.0)
+        return forecast
+
+    def dumps(self) -> bytes:
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def loads(artifact: bytes) -> EngagementModel:
+        # Our own registry's artifact, written by `dumps` (never user input).
+        model = pickle.loads(artifact)
+        assert isinstance(model, EngagementModel)
+        return model
+
+
+def fit_engagement_model(frame: FeatureFrame) -> EngagementModel:
+    return EngagementModel(
+        HistGradientBoostingRegressor(**PARAMS).fit(frame.x, frame.engagement_next_7)
+    )
+
+
+def naive_forecast(frame: FeatureFrame) -> NDArray[np.float64]:
+    """Same as last week."""
+    return frame.column("engagement_7")
+
+
+def mae(truth: NDArray[np.float64], forecast: NDArray[np.float64]) -> float:
+    return float(np.mean(np.abs(truth - forecast))) if len(truth) else float("nan")

@@ -1,0 +1,44 @@
+"""Settings of the feature store and of the churn and engagement models (`ML_*` variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mysetlist.core.config import CronExpression, load_settings_class
+
+
+class MlSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # When the feature build looks for days the ETL has closed; it then chains training.
+    # Hourly, so it follows the daily ETL (ETL_SCHEDULE_CRON) whenever that finishes.
+    features_cron: CronExpression = Field(default="40 * * * *", validation_alias="ML_FEATURES_CRON")
+    # The first build (no watermark) covers this many days, enough for time-split training.
+    feature_backfill_days: int = Field(
+        default=90, ge=1, le=730, validation_alias="ML_FEATURE_BACKFILL_DAYS"
+    )
+    # Each build also rebuilds this many days before its new ones (the ETL reloads late days).
+    feature_lookback_days: int = Field(
+        default=2, ge=0, le=60, validation_alias="ML_FEATURE_LOOKBACK_DAYS"
+    )
+    churn_horizon_days: int = Field(
+        default=14, ge=1, le=90, validation_alias="ML_CHURN_HORIZON_DAYS"
+    )
+    # Risk buckets: probability >= medium is "medium", >= high is "high", else "low".
+    churn_medium_risk: float = Field(
+        default=0.3, gt=0, lt=1, validation_alias="ML_CHURN_MEDIUM_RISK"
+    )
+    churn_high_risk: float = Field(default=0.6, gt=0, lt=1, validation_alias="ML_CHURN_HIGH_RISK")
+
+    @model_validator(mode="after")
+    def _buckets_ordered(self) -> MlSettings:
+        if self.churn_medium_risk >= self.churn_high_risk:
+            raise ValueError("ML_CHURN_MEDIUM_RISK must be below ML_CHURN_HIGH_RISK")
+        return self
+
+
+def load_ml_settings() -> MlSettings:
+    return load_settings_class(MlSettings)

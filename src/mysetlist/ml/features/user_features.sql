@@ -1,0 +1,65 @@
+-- ml_user_features as of %(day)s: the users with a daily_user_stats row in the 56 days up
+-- to it, from warehouse days <= day only (nothing after the cut-off is read). Idempotent.
+DELETE FROM analytics.ml_user_features WHERE as_of = %(day)s;
+
+INSERT INTO analytics.ml_user_features (
+  as_of, user_id, tenure_days, days_since_last_active, active_days_7, active_days_prev_7,
+  active_days_28, active_days_56, events_7, events_prev_7, events_28, sessions_28,
+  session_seconds_28, page_views_28, votes_28, follows_28, searches_28, engagement_7,
+  engagement_prev_7, engagement_28, activity_trend, engagement_decline, activity_rate,
+  missed_active_days, mean_gap_days)
+SELECT %(day)s, w.user_id, w.tenure_days,
+       %(day)s::date - w.last_day,
+       w.active_days_7, w.active_days_prev_7, w.active_days_28, w.active_days_56,
+       w.events_7, w.events_prev_7, w.events_28, w.sessions_28, w.session_seconds_28,
+       w.page_views_28, w.votes_28, w.follows_28, w.searches_28,
+       w.engagement_7 / 7, w.engagement_prev_7 / 7, w.engagement_28 / 28,
+       (w.events_7 - w.events_prev_7)::float8 / (w.events_7 + w.events_prev_7 + 1),
+       (w.engagement_prev_7 - w.engagement_7) / 7,
+       w.active_days_56::float8 / least(56, w.tenure_days + 1),
+       (%(day)s::date - w.last_day) * w.active_days_56::float8 / least(56, w.tenure_days + 1),
+       CASE WHEN w.active_days_56 > 1
+            THEN (w.last_day - w.first_day)::float8 / (w.active_days_56 - 1) ELSE 56 END
+FROM (
+  SELECT a.*,
+         greatest(0, %(day)s::date
+                     - coalesce((u.created_at AT TIME ZONE 'UTC')::date, a.first_day)) AS tenure_days
+  FROM (
+  SELECT s.user_id,
+         min(s.day) AS first_day,
+         max(s.day) AS last_day,
+         count(*) FILTER (WHERE s.day > %(day)s::date - 7)::integer AS active_days_7,
+         count(*) FILTER (WHERE s.day BETWEEN %(day)s::date - 13 AND %(day)s::date - 7)::integer
+           AS active_days_prev_7,
+         count(*) FILTER (WHERE s.day > %(day)s::date - 28)::integer AS active_days_28,
+         count(*)::integer AS active_days_56,
+         coalesce(sum(s.events) FILTER (WHERE s.day > %(day)s::date - 7), 0)::integer AS events_7,
+         coalesce(sum(s.events) FILTER (
+           WHERE s.day BETWEEN %(day)s::date - 13 AND %(day)s::date - 7), 0)::integer
+           AS events_prev_7,
+         coalesce(sum(s.events) FILTER (WHERE s.day > %(day)s::date - 28), 0)::integer AS events_28,
+         coalesce(sum(s.sessions) FILTER (WHERE s.day > %(day)s::date - 28), 0)::integer
+           AS sessions_28,
+         coalesce(sum(s.session_seconds) FILTER (WHERE s.day > %(day)s::date - 28), 0)::bigint
+           AS session_seconds_28,
+         coalesce(sum(s.page_views) FILTER (WHERE s.day > %(day)s::date - 28), 0)::integer
+           AS page_views_28,
+         coalesce(sum(s.votes) FILTER (WHERE s.day > %(day)s::date - 28), 0)::integer AS votes_28,
+         coalesce(sum(s.follows) FILTER (WHERE s.day > %(day)s::date - 28), 0)::integer
+           AS follows_28,
+         coalesce(sum(s.searches) FILTER (WHERE s.day > %(day)s::date - 28), 0)::integer
+           AS searches_28,
+         coalesce(sum(e.engagement_score) FILTER (WHERE s.day > %(day)s::date - 7), 0)::float8
+           AS engagement_7,
+         coalesce(sum(e.engagement_score) FILTER (
+           WHERE s.day BETWEEN %(day)s::date - 13 AND %(day)s::date - 7), 0)::float8
+           AS engagement_prev_7,
+         coalesce(sum(e.engagement_score) FILTER (WHERE s.day > %(day)s::date - 28), 0)::float8
+           AS engagement_28
+  FROM analytics.daily_user_stats s
+  LEFT JOIN analytics.user_engagement_warehouse e ON e.user_id = s.user_id AND e.day = s.day
+  WHERE s.day BETWEEN %(day)s::date - 55 AND %(day)s::date
+  GROUP BY s.user_id
+  ) a
+  LEFT JOIN app.users u ON u.id = a.user_id
+) w;
