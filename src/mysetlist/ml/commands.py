@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -15,7 +15,9 @@ from rich.table import Table
 from mysetlist.ml.setlists.setlist_history import PlayedShow
 
 NAME = "ml"
-commands = typer.Typer(no_args_is_help=True, help="Machine learning: offline evaluation.")
+commands = typer.Typer(
+    no_args_is_help=True, help="Machine learning: offline evaluation and training."
+)
 console = Console(stderr=True)
 
 
@@ -96,3 +98,134 @@ def _demo_world_setlists() -> dict[str, list[PlayedShow]]:
         typer.echo("no completed shows with setlists: run `mysetlist demo --no-serve`", err=True)
         raise typer.Exit(1)
     return setlists
+
+
+@commands.command("evaluate")
+def evaluate_recommenders(
+    interactions: Annotated[
+        Path | None, typer.Option(help="CSV: user_id,item_id,weight (e.g. play counts)")
+    ] = None,
+    item_tags: Annotated[Path | None, typer.Option(help="CSV: item_id,tag,weight")] = None,
+    synthetic: Annotated[
+        bool, typer.Option("--synthetic", help="the demo world's interactions instead of files")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="the split's and the models' random seed")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+) -> None:
+    """Artist recommenders side by side: per-user 80/10/10 split, every model tuned on
+    validation, reported on test (all users and the cold-start slice)."""
+    from mysetlist.ml.recommendations.datasets import InteractionFileError, read_interactions
+    from mysetlist.ml.recommendations.evaluation import METRICS, MODELS, evaluate
+
+    if (interactions is None) == (not synthetic):
+        typer.echo("give --interactions FILE.csv or --synthetic", err=True)
+        raise typer.Exit(2)
+    if interactions is not None:
+        try:
+            data = read_interactions(interactions, item_tags)
+        except InteractionFileError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
+    else:
+        data = _demo_world_interactions()
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("tuning", total=None)
+
+        def progress(what: str, done: int, planned: int) -> None:
+            bar.update(task, description=what, completed=done, total=planned)
+
+        result = evaluate(data, seed=seed, progress=progress)
+    if as_json:
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+        return
+    d = result["dataset"]
+    for section, title in (
+        ("models", "all users"),
+        ("cold_start", "cold start (≤ 5 training interactions)"),
+    ):
+        table = Table(
+            title=f"{title}: {d['users']} users x {d['items']} items, {d['interactions']} "
+            f"interactions; tuned on validation, test split, @10"
+        )
+        table.add_column("model")
+        for metric in METRICS:
+            table.add_column(metric, justify="right")
+        for name in MODELS:
+            row = result[section][name]
+            table.add_row(name, *("—" if row[m] is None else f"{row[m]:.4f}" for m in METRICS))
+        Console().print(table)
+
+
+def _demo_world_interactions() -> Any:
+    """The demo world's interaction matrix (`mysetlist demo` builds it), genres as tags."""
+    import asyncio
+
+    from mysetlist.core.db import connect
+    from mysetlist.ml.recommendations.config import recommendation_settings
+    from mysetlist.ml.recommendations.training import load_interactions
+    from mysetlist.startup import load_all_settings, open_endpoints
+
+    endpoints = open_endpoints(load_all_settings(), quiet=True)
+    try:
+
+        async def load() -> Any:
+            url = endpoints.database_url
+            async with await connect(url, application_name="mysetlist-ml") as conn:
+                return await load_interactions(conn, recommendation_settings())
+
+        data = asyncio.run(load())
+    finally:
+        endpoints.stop()
+    if data.n_interactions == 0:
+        typer.echo("no interactions: run `mysetlist demo --no-serve`", err=True)
+        raise typer.Exit(1)
+    return data
+
+
+def train_recommender_models(database_url: str, *, seed: int, progress: Any = None) -> str:
+    """Train and register the artist recommender; one line saying what was decided."""
+    import asyncio
+
+    from mysetlist.core.db import Database
+    from mysetlist.ml.recommendations.config import recommendation_settings
+    from mysetlist.ml.recommendations.training import train_recommenders
+
+    async def run() -> str:
+        db = Database(database_url, max_size=2)
+        await db.open()
+        try:
+            got = await train_recommenders(
+                db, recommendation_settings(), seed=seed, progress=progress
+            )
+        finally:
+            await db.close()
+        if got is None:
+            return "artist_recommender: no interactions yet, nothing trained"
+        v = got.version
+        return f"{v.name} v{v.version}: {v.decision} (ndcg@10 {v.metrics['ndcg@10']:.4f})"
+
+    return asyncio.run(run())
+
+
+@commands.command("train")
+def train(
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+) -> None:
+    """Train every model family on the current data and register it (a version becomes
+    active only when its offline metric is no worse than the active one's)."""
+    from mysetlist.startup import load_all_settings, open_endpoints
+
+    endpoints = open_endpoints(load_all_settings(), quiet=True)
+    try:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("artist recommender", total=None)
+
+            def progress(what: str, done: int, planned: int) -> None:
+                bar.update(task, description=what, completed=done, total=planned)
+
+            # One call per model family; others add theirs below.
+            lines = [train_recommender_models(endpoints.database_url, seed=seed, progress=progress)]
+    finally:
+        endpoints.stop()
+    for line in lines:
+        typer.echo(line)

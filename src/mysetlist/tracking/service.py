@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -15,11 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import redis
 
 from mysetlist.core.auth import Claims
 from mysetlist.core.db import Database, fetch_all_in, read_sql
 from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
+from mysetlist.core.user_cache import INVALIDATING_EVENTS, bump_cache_generations
 from mysetlist.tracking import events as ev
 from mysetlist.tracking.config import TrackingSettings
 from mysetlist.tracking.group_commit import (
@@ -142,7 +145,15 @@ class IngestService:
             ) from None
         except Rejected as exc:
             raise Problem(400, "Bad Request", str(exc)) from None
+        await self._invalidate_user_caches(ingest.rows)
         return Accepted(len(ingest.rows))
+
+    async def _invalidate_user_caches(self, rows: list[ev.EventRow]) -> None:
+        """A committed follow or vote makes the user's cached answers (recommendations)
+        stale; best effort, like live metrics: Redis down leaves them to expire."""
+        users = {str(r.user_id) for r in rows if r.user_id and r.event_type in INVALIDATING_EVENTS}
+        with contextlib.suppress(redis.RedisError):
+            await bump_cache_generations(self.runtime.redis, self.tracking.redis_key_prefix, users)
 
     async def _limit(self, scope: str, identity: str) -> None:
         (await self.limiter.hit(scope, identity)).raise_if_refused(scope.replace("_", " "))

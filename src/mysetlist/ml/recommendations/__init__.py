@@ -1,0 +1,1 @@
+"""Artist and show recommendations, similar fans: models, offline evaluation, serving."""

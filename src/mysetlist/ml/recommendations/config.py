@@ -1,0 +1,44 @@
+"""Recommendation settings (`RECOMMEND_*`): the interaction matrix's confidence weights,
+the window of events it reads, the response cache's lifetime and the nightly training."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mysetlist.core.config import CronExpression, load_settings_class
+
+
+class RecommendationSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    # Confidence one interaction adds to a (user, artist) cell.
+    follow_weight: float = Field(default=4.0, ge=0, validation_alias="RECOMMEND_FOLLOW_WEIGHT")
+    vote_weight: float = Field(default=2.0, ge=0, validation_alias="RECOMMEND_VOTE_WEIGHT")
+    view_weight: float = Field(default=0.5, ge=0, validation_alias="RECOMMEND_VIEW_WEIGHT")
+    attend_weight: float = Field(default=5.0, ge=0, validation_alias="RECOMMEND_ATTEND_WEIGHT")
+    # Event types that record attending a show (properties.show_id).
+    attend_events: list[str] = Field(
+        default=["attend", "show_attend", "checkin"], validation_alias="RECOMMEND_ATTEND_EVENTS"
+    )
+    history_days: int = Field(default=365, ge=1, le=3650, validation_alias="RECOMMEND_HISTORY_DAYS")
+    trending_days: int = Field(default=14, ge=1, le=365, validation_alias="RECOMMEND_TRENDING_DAYS")
+    cache_seconds: int = Field(default=3600, ge=1, validation_alias="RECOMMEND_CACHE_SECONDS")
+    train_cron: CronExpression = Field(
+        default="30 3 * * *", validation_alias="RECOMMEND_TRAIN_CRON"
+    )
+    # The namespace of our Redis keys (shared with tracking: the per-user cache generation).
+    redis_key_prefix: str = Field(
+        default="mysetlist", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
+        validation_alias="MYSETLIST_REDIS_KEY_PREFIX",
+    )  # fmt: skip
+    model_refresh_seconds: float = Field(
+        default=10.0, gt=0, validation_alias="RECOMMEND_MODEL_REFRESH_SECONDS"
+    )
+
+
+@cache  # read once per process (requests call it)
+def recommendation_settings() -> RecommendationSettings:
+    return load_settings_class(RecommendationSettings)
