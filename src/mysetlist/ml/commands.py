@@ -225,7 +225,73 @@ def train(
 
             # One call per model family; others add theirs below.
             lines = [train_recommender_models(endpoints.database_url, seed=seed, progress=progress)]
+            bar.update(task, description="churn and engagement", completed=0, total=None)
+            lines.append(train_churn_and_engagement(endpoints.database_url))
     finally:
         endpoints.stop()
     for line in lines:
         typer.echo(line)
+
+
+def train_churn_and_engagement(database_url: str) -> str:
+    from mysetlist.ml.churn.report import train_summary
+    from mysetlist.ml.features.config import load_ml_settings
+
+    return train_summary(database_url, load_ml_settings())
+
+
+@commands.command("evaluate-churn")
+def evaluate_churn_command(
+    synthetic: Annotated[
+        bool, typer.Option("--synthetic", help="check against the demo world's planted churn")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+) -> None:
+    """Time-split evaluation of churn (vs recency) and the engagement forecast (vs last week)."""
+    import asyncio
+
+    from mysetlist.ml.churn.report import (
+        NoDemoWorld,
+        churn_table,
+        engagement_table,
+        evaluate_report,
+    )
+    from mysetlist.ml.features.config import load_ml_settings
+    from mysetlist.ml.features.training_data import NotEnoughHistory
+    from mysetlist.startup import load_all_settings, open_endpoints
+
+    settings = load_ml_settings()
+    endpoints = open_endpoints(load_all_settings(), quiet=True)
+    try:
+        report = asyncio.run(evaluate_report(endpoints.database_url, settings, synthetic=synthetic))
+    except (NotEnoughHistory, NoDemoWorld) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    finally:
+        endpoints.stop()
+    if as_json:
+        sys.stdout.write(orjson.dumps(report).decode() + "\n")
+        return
+    Console().print(churn_table(report))
+    Console().print(engagement_table(report))
+
+
+@commands.command("train-churn")
+def train_churn_command() -> None:
+    """Train, register and apply the churn and engagement models on the current data."""
+    import asyncio
+
+    from mysetlist.ml.churn.report import train_report
+    from mysetlist.ml.features.config import load_ml_settings
+    from mysetlist.ml.features.training_data import NotEnoughHistory
+    from mysetlist.startup import load_all_settings, open_endpoints
+
+    endpoints = open_endpoints(load_all_settings(), quiet=True)
+    try:
+        result = asyncio.run(train_report(endpoints.database_url, load_ml_settings()))
+    except NotEnoughHistory as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    finally:
+        endpoints.stop()
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")

@@ -12,6 +12,8 @@ from mysetlist.core.config import Settings
 from mysetlist.core.job_queue import hold_task_lock
 from mysetlist.core.run_log import job_run
 from mysetlist.core.runtime import current
+from mysetlist.ml.features.nightly import register_user_model_tasks
+from mysetlist.ml.recommendations.nightly import register_recommender_tasks
 from mysetlist.ml.setlists.prediction_service import predict_upcoming
 
 log = logging.getLogger(__name__)
@@ -20,6 +22,9 @@ PREDICT_UPCOMING = "ml.predict_upcoming_setlists"
 
 
 def register(app: procrastinate.App, settings: Settings) -> None:
+    register_user_model_tasks(app)  # feature store, then churn and engagement training
+    register_recommender_tasks(app)  # the artist recommender, after each daily ETL run
+
     @app.periodic(cron="23 * * * *", periodic_id=PREDICT_UPCOMING)
     @app.task(name=PREDICT_UPCOMING, queue=QUEUE, queueing_lock=PREDICT_UPCOMING, pass_context=True)
     async def predict_upcoming_setlists(context: procrastinate.JobContext, timestamp: int) -> None:

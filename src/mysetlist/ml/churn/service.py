@@ -27,6 +27,7 @@ from mysetlist.ml.churn.model import (
 from mysetlist.ml.features.config import MlSettings
 from mysetlist.ml.features.training_data import (
     FeatureFrame,
+    NotEnoughHistory,
     TimeSplit,
     feature_days,
     labelled_rows,
@@ -37,10 +38,6 @@ from mysetlist.ml.model_registry import register_model
 
 _PACKAGE = "mysetlist.ml.churn"
 MODEL_NAME = "churn"
-
-
-class NotEnoughHistory(RuntimeError):
-    """The feature store holds too few days for a time split."""
 
 
 @dataclass

@@ -13,7 +13,6 @@ import numpy as np
 import psycopg
 
 from mysetlist.core.db import Database, fetch_one_in, read_sql
-from mysetlist.ml.churn.service import NotEnoughHistory
 from mysetlist.ml.engagement.model import (
     ARTIFACT_FORMAT,
     HORIZON_DAYS,
@@ -25,6 +24,7 @@ from mysetlist.ml.engagement.model import (
 )
 from mysetlist.ml.features.training_data import (
     FeatureFrame,
+    NotEnoughHistory,
     TimeSplit,
     feature_days,
     labelled_rows,

@@ -25,6 +25,10 @@ USER_FEATURES = (
 )  # fmt: skip
 
 
+class NotEnoughHistory(RuntimeError):
+    """The feature store holds too few days (or rows) for a time split."""
+
+
 @dataclass(frozen=True)
 class FeatureFrame:
     """Rows of user features (one per user and cut-off), with labels when read for training."""
