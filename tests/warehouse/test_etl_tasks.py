@@ -21,7 +21,7 @@ from mysetlist.core.runtime import Runtime
 from mysetlist.jobs import make_job_app
 from mysetlist.warehouse import runs
 from mysetlist.warehouse.claiming import LOCK_NAME
-from mysetlist.warehouse.jobs import INCREMENTAL_TASK
+from mysetlist.warehouse.jobs import DAILY_TASK, INCREMENTAL_TASK
 from tests.warehouse.conftest import one
 
 pytestmark = pytest.mark.db
@@ -130,3 +130,26 @@ async def test_queued_run_waits_then_is_retried_later_while_busy(
         assert log[1].startswith("EtlBusy")
     finally:
         await runs.cancel_active(runtime.db, actor_id=None, actor_role="service_role")
+
+
+async def test_daily_run_waits_then_is_retried_later_while_busy(
+    database_url: str, runtime: Runtime, run_lock_held: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ETL_BUSY_WAIT_MS", "200")  # how long the daily tick waits for the lock
+    runs_before = one(database_url, "SELECT count(*) FROM analytics.etl_runs")[0]
+    app = make_job_app(database_url, runtime.settings)
+    async with worker(app):
+        job_id = await app.configure_task(DAILY_TASK).defer_async(timestamp=0)
+        job = await _job(database_url, job_id, settled=lambda r: r["attempts"] >= 1)
+    # EtlBusy is in the retry policy: the nightly load is due again later, not lost …
+    assert job["status"] == "todo"
+    assert job["scheduled_at"] is not None
+    # … it recorded no ETL run of its own, and the attempt is in the run log.
+    assert one(database_url, "SELECT count(*) FROM analytics.etl_runs")[0] == runs_before
+    log = one(
+        database_url, "SELECT status, error FROM analytics.job_runs WHERE job_id = %s", (job_id,)
+    )
+    assert log[0] == "failed"
+    assert log[1].startswith("EtlBusy")
+    async with runtime.db.transaction() as conn:  # the retry must not run in later tests
+        await conn.execute("DELETE FROM procrastinate_jobs WHERE id = %s", (job_id,))

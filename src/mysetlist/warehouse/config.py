@@ -21,6 +21,7 @@ class _EtlEnv(BaseSettings):
     max_retries: int = Field(default=3, ge=0, le=10, validation_alias="ETL_MAX_RETRIES")
     timeout_ms: int = Field(default=300_000, ge=1000, validation_alias="ETL_TIMEOUT_MS")
     lock_timeout_ms: int = Field(default=10_000, ge=0, validation_alias="ETL_LOCK_TIMEOUT_MS")
+    busy_wait_ms: int = Field(default=60_000, ge=0, validation_alias="ETL_BUSY_WAIT_MS")
     incremental_cron: CronExpression = Field(
         default="*/5 * * * *", validation_alias="ETL_INCREMENTAL_CRON"
     )
@@ -45,6 +46,9 @@ class EtlConfig:
     # A day's load gives up waiting for a lock after this long (0: wait up to timeout_ms)
     # and is retried with backoff, up to max_retries times.
     lock_timeout_ms: int = 10_000
+    # The scheduled daily run waits this long for another run to end, then is retried later
+    # (exponential backoff, max_retries times).
+    busy_wait_ms: int = 60_000
     incremental_cron: str = "*/5 * * * *"
     lookback_days: int = 2  # a daily run also reloads this many days before its window
     initial_days: int = 90  # the first daily run (no watermark) loads this many days

@@ -78,12 +78,13 @@ def register(app: procrastinate.App, settings: Settings) -> None:
     )
     async def etl_daily(context: procrastinate.JobContext, timestamp: int) -> None:
         runtime = current()
+        config = EtlConfig.from_settings(runtime.settings)
         async with job_run(runtime.db, DAILY_TASK, job_id=context.job.id) as run:
             result = await pipeline.execute(
                 runtime.database_url,
-                EtlConfig.from_settings(runtime.settings),
+                config,
                 request=pipeline.RunRequest(trigger="schedule", mode="daily"),
-                wait_for_lock_s=60,
+                wait_for_lock_s=config.busy_wait_ms / 1000,
             )
             _report(run, result)
 
