@@ -1,0 +1,227 @@
+"""The channel interface deliveries go through, and the email and in-app channels.
+
+A channel takes a chunk of claimed deliveries (rows of `deliveries_claim.sql`) and answers
+one `Outcome` each; the drain (`delivery.py`) writes them in the claiming transaction.
+Web push plugs in the same way (`register_channel("push", ...)`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from psycopg import AsyncConnection
+
+from mysetlist.core.field_encryption import FieldCipher
+from mysetlist.notify import metrics, template_store
+from mysetlist.notify.catalog import TRANSACTIONAL_CATEGORIES
+from mysetlist.notify.config import NotifySettings
+from mysetlist.notify.providers.base import EmailMessage, ProviderError
+from mysetlist.notify.providers.failover import FailoverEmail
+from mysetlist.notify.signed_links import SignedLinks
+from mysetlist.notify.templates import TemplateProblem, TemplateSource, render
+
+Row = dict[str, Any]
+_HREF = re.compile(r'href="(https?://[^"]+)"')
+
+
+@dataclass
+class Outcome:
+    delivery_id: int
+    status: str  # sent, delivered, deferred, bounced, dropped, failed
+    provider: str | None = None
+    message_id: str | None = None
+    error: str | None = None
+    attempted: bool = True
+    retryable: bool = False
+    retry_after: float | None = None
+    next_attempt_at: datetime | None = None
+    defer_reason: str | None = None
+    suppress_hash: bytes | None = None
+    links: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DeliveryContext:
+    conn: AsyncConnection[Any]
+    settings: NotifySettings
+    cipher: FieldCipher
+    links: SignedLinks
+
+
+class Channel(Protocol):
+    name: str
+
+    async def deliver(self, rows: Sequence[Row], ctx: DeliveryContext) -> list[Outcome]: ...
+
+    async def close(self) -> None: ...
+
+
+class InAppChannel:
+    """The notification row is the inbox entry: delivered once it is committed."""
+
+    name = "in_app"
+
+    async def deliver(self, rows: Sequence[Row], ctx: DeliveryContext) -> list[Outcome]:
+        return [Outcome(row["id"], "delivered", provider="inbox", attempted=False) for row in rows]
+
+    async def close(self) -> None:
+        pass
+
+
+def unsubscribe_urls(ctx: DeliveryContext, user_id: str, category: str) -> tuple[str, str]:
+    """(one-click https URL, mailto URL) for List-Unsubscribe."""
+    token = ctx.links.unsubscribe_token(user_id, category)
+    base = ctx.settings.public_url.rstrip("/")
+    mailto = f"mailto:{ctx.settings.unsubscribe_mailto}?subject={quote('unsubscribe ' + token)}"
+    return f"{base}/u/{token}", mailto
+
+
+def track_links(
+    html: str, ctx: DeliveryContext, delivery_id: int, skip: str
+) -> tuple[str, list[str]]:
+    """Links through our click redirect (destinations kept server-side) and an open pixel."""
+    base = ctx.settings.public_url.rstrip("/")
+    destinations: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        url = match.group(1)
+        if url == skip or url.startswith(base + "/u/"):
+            return match.group(0)
+        destinations.append(url.replace("&amp;", "&"))
+        token = ctx.links.click_token(delivery_id, len(destinations) - 1)
+        return f'href="{base}/api/notifications/t/c/{token}"'
+
+    tracked = _HREF.sub(replace, html)
+    pixel = (
+        f'<img src="{base}/api/notifications/t/o/{ctx.links.open_token(delivery_id)}.gif"'
+        ' width="1" height="1" alt="">'
+    )
+    return tracked.replace("</body>", pixel + "</body>", 1), destinations
+
+
+class EmailChannel:
+    name = "email"
+
+    def __init__(self, email: FailoverEmail) -> None:
+        self.email = email
+
+    def compose(
+        self, row: Row, source: TemplateSource, ctx: DeliveryContext
+    ) -> tuple[EmailMessage, list[str]]:
+        settings = ctx.settings
+        user_id = str(row["user_id"])
+        transactional = row["category"] in TRANSACTIONAL_CATEGORIES
+        headers = {"X-MySetlist-Delivery": str(row["id"])}
+        variables: dict[str, Any] = {
+            **(row["variables"] or {}),
+            "user_name": row["display_name"],
+            "app_url": settings.app_url,
+            "title": row["title"],
+            "message": row["message"],
+            "unsubscribe_url": "",
+        }
+        footer = '<p class="footer">MySetlist</p>'
+        unsubscribe_page = ""
+        if not transactional:
+            unsubscribe_page, mailto = unsubscribe_urls(ctx, user_id, row["category"])
+            variables["unsubscribe_url"] = unsubscribe_page
+            headers["List-Unsubscribe"] = f"<{unsubscribe_page}>, <{mailto}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+            footer = (
+                '<p class="footer">You get this because of your MySetlist notification settings. '
+                f'<a href="{unsubscribe_page}">Unsubscribe or change preferences</a>.</p>'
+            )
+        rendered = render(source, variables, footer_html=footer)
+        html, destinations = track_links(rendered.html, ctx, row["id"], unsubscribe_page)
+        text = rendered.text
+        if unsubscribe_page:
+            text += f"\nUnsubscribe or change preferences: {unsubscribe_page}\n"
+        address = ctx.cipher.decrypt(bytes(row["email_encrypted"]), context=b"users.email")
+        message = EmailMessage(
+            delivery_id=row["id"],
+            to=address,
+            sender=settings.email_from,
+            subject=rendered.subject,
+            html=html,
+            text=text,
+            headers=headers,
+            tags={"delivery_id": str(row["id"]), "notification_id": str(row["notification_id"])},
+            category=row["type"],
+        )
+        return message, destinations
+
+    async def _one(self, row: Row, source: TemplateSource, ctx: DeliveryContext) -> Outcome:
+        try:
+            message, destinations = self.compose(row, source, ctx)
+        except TemplateProblem as exc:
+            return Outcome(row["id"], "failed", error=f"template: {exc}", attempted=False)
+        try:
+            sent = await self.email.send(message)
+        except ProviderError as exc:
+            metrics.DELIVERIES.labels("email", self.email.current, "error").inc()
+            if exc.retryable:
+                return Outcome(row["id"], "deferred", error=str(exc), retryable=True,
+                               retry_after=exc.retry_after)  # fmt: skip
+            bounced = "recipient refused" in str(exc)
+            return Outcome(
+                row["id"], "bounced" if bounced else "failed", error=str(exc),
+                suppress_hash=bytes(row["email_hash"]) if bounced else None,
+            )  # fmt: skip
+        metrics.DELIVERIES.labels("email", sent.provider, "sent").inc()
+        return Outcome(row["id"], "sent", provider=sent.provider, message_id=sent.message_id,
+                       links=destinations)  # fmt: skip
+
+    async def deliver(self, rows: Sequence[Row], ctx: DeliveryContext) -> list[Outcome]:
+        sources: dict[tuple[str, str], TemplateSource] = {}
+        for row in rows:
+            key = (row["template_name"], row["locale"])
+            if key not in sources:
+                sources[key] = await template_store.latest(ctx.conn, *key)
+        return list(
+            await asyncio.gather(
+                *(
+                    self._one(row, sources[(row["template_name"], row["locale"])], ctx)
+                    for row in rows
+                )
+            )
+        )
+
+    async def close(self) -> None:
+        await self.email.close()
+
+
+class UnconfiguredChannel:
+    """A channel without a provider in this deployment: its deliveries fail, saying so."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def deliver(self, rows: Sequence[Row], ctx: DeliveryContext) -> list[Outcome]:
+        return [
+            Outcome(
+                row["id"], "failed", error=f"no {self.name} provider configured", attempted=False
+            )
+            for row in rows
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+ChannelFactory = Callable[[NotifySettings, str], Channel]
+_FACTORIES: dict[str, ChannelFactory] = {}
+
+
+def register_channel(name: str, factory: ChannelFactory) -> None:
+    """Plug a channel in (web push does): `factory(settings, redis_url)` builds it per process."""
+    _FACTORIES[name] = factory
+
+
+def channel_factories() -> dict[str, ChannelFactory]:
+    return dict(_FACTORIES)

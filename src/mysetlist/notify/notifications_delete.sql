@@ -1,0 +1,1 @@
+DELETE FROM notify.notifications WHERE id = ANY(%(ids)s::bigint[])

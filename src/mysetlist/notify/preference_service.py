@@ -1,0 +1,71 @@
+"""Reading and writing preferences: by the user under RLS, or by a signed unsubscribe
+link (the token proves the user; no session, as mailbox providers send no cookies)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from mysetlist.core.auth import Claims
+from mysetlist.core.db import Database, fetch_one_in, read_sql
+from mysetlist.core.errors import Problem
+from mysetlist.notify.catalog import PRODUCT_CATEGORIES
+from mysetlist.notify.config import NotifySettings
+from mysetlist.notify.preferences import Preferences, apply_update, from_row
+
+_PACKAGE = "mysetlist.notify"
+
+
+def _prefs(row: dict[str, Any] | None, settings: NotifySettings) -> Preferences:
+    if row is None:
+        raise Problem(404, "Not Found", "no profile for this user")
+    return from_row(row if row["stored"] else None, settings, row["profile_timezone"])
+
+
+async def get(db: Database, settings: NotifySettings, claims: Claims) -> dict[str, Any]:
+    async with db.as_user(claims.user_id, claims.raw) as conn:
+        row = await fetch_one_in(conn, read_sql(_PACKAGE, "preferences_read.sql"))
+    return _prefs(row, settings).as_json()
+
+
+async def put(db: Database, settings: NotifySettings, claims: Claims, body: Any) -> dict[str, Any]:
+    async with db.as_user(claims.user_id, claims.raw) as conn:
+        row = await fetch_one_in(conn, read_sql(_PACKAGE, "preferences_read.sql"))
+        updated = apply_update(_prefs(row, settings), body)
+        await conn.execute(
+            read_sql(_PACKAGE, "preferences_write.sql"),
+            {
+                "channels": orjson.dumps(updated.channels).decode(),
+                "digest": orjson.dumps(updated.digest).decode(),
+                "quiet_start": updated.quiet_start,
+                "quiet_end": updated.quiet_end,
+                "timezone": updated.stored_timezone,
+                "muted": updated.muted,
+            },
+        )
+    return updated.as_json()
+
+
+async def unsubscribe(db: Database, user_id: str, category: str) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            read_sql(_PACKAGE, "unsubscribe.sql"), {"user_id": user_id, "category": category}
+        )
+
+
+async def of_user(db: Database, settings: NotifySettings, user_id: str) -> Preferences | None:
+    async with db.transaction() as conn:
+        row = await fetch_one_in(
+            conn, read_sql(_PACKAGE, "preferences_of_user.sql"), {"user_id": user_id}
+        )
+    return None if row is None else _prefs(row, settings)
+
+
+async def set_email_choices(db: Database, user_id: str, enabled: set[str]) -> None:
+    channels = {c: {"email": c in enabled} for c in PRODUCT_CATEGORIES}
+    async with db.transaction() as conn:
+        await conn.execute(
+            read_sql(_PACKAGE, "email_choices_write.sql"),
+            {"user_id": user_id, "channels": orjson.dumps(channels).decode()},
+        )

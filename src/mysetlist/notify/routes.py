@@ -1,0 +1,267 @@
+"""HTTP routes of the notify capability: preferences, send and its history, templates
+(operators), one-click unsubscribe (RFC 8058) and open/click tracking."""
+
+from __future__ import annotations
+
+import html
+from functools import cache
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Header, Path, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from mysetlist.core.auth import CurrentUser, Operator
+from mysetlist.core.db import fetch_one_in, read_sql
+from mysetlist.core.errors import Problem
+from mysetlist.core.runtime import Runtime
+from mysetlist.notify import preference_service, sending, template_store, templates
+from mysetlist.notify.catalog import PRODUCT_CATEGORIES
+from mysetlist.notify.config import NotifySettings, load_notify_settings
+from mysetlist.notify.signed_links import SignedLinks
+
+router = APIRouter(tags=["notifications"])
+_PACKAGE = "mysetlist.notify"
+# A transparent 1x1 GIF.
+PIXEL = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+
+
+@cache
+def _settings() -> NotifySettings:
+    return load_notify_settings()
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _links(request: Request) -> SignedLinks:
+    return SignedLinks(_runtime(request).settings.effective_encryption_key)
+
+
+# -- preferences -------------------------------------------------------------------------
+
+
+@router.get("/api/notifications/preferences")
+async def get_preferences(request: Request, claims: CurrentUser) -> dict[str, Any]:
+    """The caller's category x channel matrix, digest frequencies, quiet hours and mute."""
+    return await preference_service.get(_runtime(request).db, _settings(), claims)
+
+
+@router.put("/api/notifications/preferences")
+async def put_preferences(
+    request: Request, claims: CurrentUser, body: Annotated[Any, Body()]
+) -> dict[str, Any]:
+    """Change the fields given; a 422 names each bad field and changes nothing."""
+    return await preference_service.put(_runtime(request).db, _settings(), claims, body)
+
+
+# -- send --------------------------------------------------------------------------------
+
+
+@router.post("/api/notifications/send", status_code=202)
+async def send_notification(
+    request: Request,
+    claims: Operator,
+    body: sending.SendRequest,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    """Service role and operators: notify a user, a list or a segment. 202 once committed;
+    a repeat of an Idempotency-Key answers the first result and sends nothing."""
+    result, replayed = await sending.send(
+        _runtime(request).db, _settings(), claims, body, idempotency_key=idempotency_key
+    )
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return Response(orjson.dumps(result), 202, headers=headers, media_type="application/json")
+
+
+@router.get("/api/notifications/send")
+async def send_history(
+    request: Request,
+    claims: Operator,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: Annotated[int | None, Query(ge=1)] = None,
+    request_id: Annotated[int | None, Query(alias="requestId", ge=1)] = None,
+) -> dict[str, Any]:
+    """Send requests, newest first, with per-channel delivery status counts."""
+    rows = await sending.history(
+        _runtime(request).db, limit=limit, before=before, request_id=request_id
+    )
+    return {"requests": rows}
+
+
+# -- templates (operators) -----------------------------------------------------------------
+
+
+class TemplateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    locale: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    category: str
+    subject: str = Field(min_length=1, max_length=500)
+    html: str = Field(min_length=1, max_length=200_000)
+    text: str | None = Field(default=None, max_length=200_000)
+    variables: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]] = Field(
+        default_factory=list, max_length=100
+    )
+
+
+class PreviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    locale: str = "en"
+    template: TemplateBody | None = None  # an unsaved draft
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.get("/api/notifications/templates")
+async def list_templates(request: Request, claims: Operator) -> dict[str, Any]:
+    return {"templates": await template_store.list_all(_runtime(request).db)}
+
+
+@router.get("/api/notifications/templates/{name}")
+async def get_template(
+    request: Request,
+    claims: Operator,
+    name: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$")],
+    locale: Annotated[str, Query(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en",
+) -> dict[str, Any]:
+    async with _runtime(request).db.transaction() as conn:
+        source = await template_store.latest(conn, name, locale)
+    return {
+        "name": source.name, "locale": source.locale, "version": source.version,
+        "category": source.category, "subject": source.subject, "html": source.html,
+        "text": source.text, "variables": list(source.variables),
+    }  # fmt: skip
+
+
+@router.post("/api/notifications/templates", status_code=201)
+async def save_template(request: Request, claims: Operator, body: TemplateBody) -> dict[str, Any]:
+    """A new version; a syntax error or an undeclared variable is a 422 with its line."""
+    return await template_store.save(
+        _runtime(request).db, body.model_dump(), created_by=claims.user_id
+    )
+
+
+@router.post("/api/notifications/templates/preview")
+async def preview_template(request: Request, claims: Operator, body: PreviewBody) -> dict[str, Any]:
+    """Render a saved template (`name`) or a draft (`template`) with sample variables."""
+    if body.template is not None:
+        draft = body.template
+        try:
+            templates.validate(draft.subject, draft.html, draft.text, draft.variables)
+        except templates.TemplateProblem as exc:
+            raise template_store.template_problem(exc) from None
+        source = templates.TemplateSource(
+            draft.name, draft.locale, 0, draft.category, draft.subject, draft.html, draft.text,
+            tuple(draft.variables),
+        )  # fmt: skip
+    elif body.name is not None:
+        async with _runtime(request).db.transaction() as conn:
+            source = await template_store.latest(conn, body.name, body.locale)
+    else:
+        raise Problem(422, "Unprocessable Content", "name: give name or template",
+                      errors=[{"field": "name", "message": "give name or template"}])  # fmt: skip
+    sample = {
+        "user_name": "Sample Fan", "app_url": _settings().app_url, "title": "Sample title",
+        "message": "Sample message", "unsubscribe_url": f"{_settings().public_url}/u/sample",
+        **body.variables,
+    }  # fmt: skip
+    try:
+        rendered = templates.render(source, sample)
+    except templates.TemplateProblem as exc:
+        raise template_store.template_problem(exc) from None
+    return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}
+
+
+# -- unsubscribe (RFC 8058) --------------------------------------------------------------
+
+
+def _target(request: Request, token: str) -> Any:
+    target = _links(request).read_unsubscribe(token)
+    if target is None or target.category not in PRODUCT_CATEGORIES:
+        raise Problem(404, "Not Found", "this unsubscribe link is not valid")
+    return target
+
+
+@router.get("/u/{token}", response_class=HTMLResponse, include_in_schema=False)
+async def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
+    """The preferences page behind an unsubscribe link. It changes nothing by itself: link
+    scanners prefetch GETs."""
+    target = _target(request, token)
+    prefs = await preference_service.of_user(_runtime(request).db, _settings(), target.user_id)
+    if prefs is None:
+        raise Problem(404, "Not Found", "this unsubscribe link is not valid")
+    boxes = "".join(
+        f'<p><label><input type="checkbox" name="email" value="{c}"'
+        f"{' checked' if prefs.allows(c, 'email') else ''}> {html.escape(c.replace('_', ' '))}"
+        "</label></p>"
+        for c in PRODUCT_CATEGORIES
+    )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Email preferences</title>"
+        "</head><body><h1>Email preferences</h1>"
+        f"<form method='post'><input type='hidden' name='List-Unsubscribe' value='One-Click'>"
+        f"<button>Unsubscribe from {html.escape(target.category.replace('_', ' '))} emails</button>"
+        "</form><h2>Or choose what you get</h2>"
+        f"<form method='post'><input type='hidden' name='action' value='save'>{boxes}"
+        "<button>Save</button></form></body></html>"
+    )
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/u/{token}", include_in_schema=False)
+async def unsubscribe_post(request: Request, token: str) -> Response:
+    """RFC 8058 one-click (`List-Unsubscribe=One-Click`, form-urlencoded or multipart, no
+    cookies): that category's email is off; idempotent, 200, never a redirect."""
+    target = _target(request, token)
+    try:
+        form = await request.form()
+    except Exception:  # a body that is no form at all
+        raise Problem(400, "Bad Request", "expected a form body") from None
+    db = _runtime(request).db
+    if form.get("List-Unsubscribe") == "One-Click":
+        await preference_service.unsubscribe(db, target.user_id, target.category)
+        return PlainTextResponse(
+            f"You are unsubscribed from {target.category.replace('_', ' ')} emails.\n"
+        )
+    if form.get("action") == "save":
+        chosen = {str(v) for v in form.getlist("email")} & set(PRODUCT_CATEGORIES)
+        await preference_service.set_email_choices(db, target.user_id, chosen)
+        return PlainTextResponse("Your email preferences are saved.\n")
+    raise Problem(400, "Bad Request", "expected List-Unsubscribe=One-Click")
+
+
+# -- open and click tracking -------------------------------------------------------------
+
+
+@router.get("/api/notifications/t/o/{token}.gif", include_in_schema=False)
+async def track_open(request: Request, token: str) -> Response:
+    delivery_id = _links(request).read_open(token)
+    if delivery_id is not None:
+        async with _runtime(request).db.transaction() as conn:
+            await conn.execute(
+                read_sql(_PACKAGE, "tracking_open.sql"), {"delivery_id": delivery_id}
+            )
+    # The pixel either way: a broken image tells a forger nothing.
+    return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/api/notifications/t/c/{token}", include_in_schema=False)
+async def track_click(request: Request, token: str) -> Response:
+    """Redirect to the destination stored for this delivery's link (never one in the URL)."""
+    target = _links(request).read_click(token)
+    if target is None:
+        raise Problem(404, "Not Found", "unknown link")
+    async with _runtime(request).db.transaction() as conn:
+        row = await fetch_one_in(
+            conn, read_sql(_PACKAGE, "tracking_click.sql"),
+            {"delivery_id": target[0], "position": target[1]},
+        )  # fmt: skip
+    if row is None:
+        raise Problem(404, "Not Found", "unknown link")
+    return RedirectResponse(row["url"], status_code=302, headers={"Cache-Control": "no-store"})
