@@ -328,13 +328,10 @@ def tune(
             *_refine(tuned.tuned_cold, rng, 20), *_refine(tuned.tuned_warm, rng, 20),
         ]  # fmt: skip
     hybrid = Hybrid(components, tuned.tuned_cold, tuned.tuned_warm)
-    tuned.validation_ndcg["hybrid_tuned"] = float(
-        evaluate_model(hybrid, train, valid, users)[:, 2].mean()
-    )
-    hybrid.policy = "hybrid_spec"
-    tuned.validation_ndcg["hybrid_spec"] = float(
-        evaluate_model(hybrid, train, valid, users)[:, 2].mean()
-    )
+    for policy in ("hybrid_tuned", "hybrid_spec"):
+        hybrid.policy = policy
+        per_user = evaluate_model(hybrid, train, valid, users)[:, 2]
+        tuned.validation_ndcg[policy] = float(per_user.mean()) if len(per_user) else 0.0
     steps.step("scoring the blends")
     tuned.serve = (
         "hybrid_tuned"

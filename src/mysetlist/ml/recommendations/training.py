@@ -114,8 +114,11 @@ async def train_recommenders(
         return None
     model, result = await asyncio.to_thread(train_model, data, seed=seed, progress=progress)
     served = result["tuning"]["serve"]
-    metrics = {k: v for k, v in result["models"][served].items() if v is not None}
-    metrics.update({f"{name}:ndcg@10": m["ndcg@10"] for name, m in result["models"].items()})
+    # No user with 10+ interactions (a young platform) means no test items: the version is
+    # registered with zeros, so it serves until one that can be measured does no worse.
+    metrics = {k: v or 0.0 for k, v in result["models"][served].items()}
+    metrics.update({f"{name}:ndcg@10": m["ndcg@10"] or 0.0 for name, m in result["models"].items()})
+    metrics["users_evaluated"] = result["users_evaluated"]
     blob = await asyncio.to_thread(model_to_bytes, model)
     today = datetime.now(UTC).date()
     async with db.transaction() as conn:
