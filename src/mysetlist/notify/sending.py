@@ -337,7 +337,7 @@ async def _store(
             {"type": ntype.name, "key": str(key), "window_start": window_start,
              "user_ids": list(notification_of), "notification_ids": list(notification_of.values())},
         )  # fmt: skip
-        folded = {c["notification_id"] for c in claims if not c["claimed"]}
+        folded = {notification_of[c["user_id"]] for c in claims if not c["claimed"]}
         if folded:
             await conn.execute(
                 read_sql(_PACKAGE, "notifications_delete.sql"), {"ids": list(folded)}

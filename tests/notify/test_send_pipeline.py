@@ -1,0 +1,216 @@
+"""POST /api/notifications/send through the drain into the SMTP sink: one transaction per
+request, idempotency keys, throttle, channel choice, retries and bounces."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from mysetlist.core.runtime import Runtime
+from mysetlist.notify.delivery import Deliverer
+from tests.notify.conftest import SmtpSink
+
+pytestmark = pytest.mark.db
+
+
+def _operator(token_for: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token_for(uuid.uuid4(), role='service_role')}"}
+
+
+async def _deliveries(runtime: Runtime, user_ids: list[str]) -> list[dict[str, Any]]:
+    return await runtime.db.fetch_all(
+        """SELECT d.*, n.type FROM notify.notification_delivery d
+           JOIN notify.notifications n ON n.id = d.notification_id
+           WHERE d.user_id = ANY(%s::uuid[]) ORDER BY d.id""",
+        (user_ids,),
+    )
+
+
+async def test_a_send_reaches_the_sink_with_unsubscribe_headers_and_status_sent(
+    api_url: str, token_for: Any, make_users: Any, runtime: Runtime,
+    deliverer: Deliverer, smtp_sink: SmtpSink,
+) -> None:  # fmt: skip
+    users = await make_users(3)
+    body = {"userIds": [u.id for u in users], "type": "show_reminder", "title": "Show Reminder",
+            "message": "Arctic Monkeys is performing tonight!", "data": {"showId": 1},
+            "variables": {"artist_name": "Arctic Monkeys", "reminder_text": "tonight",
+                          "show_url": "https://mysetlist.example/shows/1"},
+            "channels": ["email", "in_app"]}  # fmt: skip
+    async with httpx.AsyncClient(base_url=api_url, headers=_operator(token_for)) as c:
+        r = await c.post("/api/notifications/send", json=body)
+    assert r.status_code == 202, r.text
+    assert r.json()["notifications"] == 3
+    assert r.json()["deliveries"] == {"email": 3, "in_app": 3}
+    await deliverer.drain(runtime.db)
+    messages = smtp_sink.for_users({u.email for u in users})
+    assert len(messages) == 3
+    message = messages[0]
+    assert message["Subject"] == "Arctic Monkeys is performing tonight"
+    unsubscribe = message["List-Unsubscribe"]
+    assert unsubscribe.startswith("<http://notify.test/u/") and "<mailto:" in unsubscribe
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    html = message.get_body(("html",)).get_content()
+    assert "http://notify.test/api/notifications/t/c/" in html  # the show link is tracked
+    assert "https://mysetlist.example/shows/1" not in html  # destination kept server-side
+    assert "Unsubscribe or change preferences" in html
+    rows = await _deliveries(runtime, [u.id for u in users])
+    assert sorted((r["channel"], r["status"]) for r in rows) == sorted(
+        [("email", "sent")] * 3 + [("in_app", "delivered")] * 3
+    )
+    email_row = next(r for r in rows if r["channel"] == "email")
+    assert email_row["provider"] == "smtp" and email_row["provider_message_id"]
+    assert email_row["sent_at"] is not None
+
+
+async def test_only_operators_and_the_service_role_may_send(
+    api_url: str, token_for: Any, make_users: Any
+) -> None:
+    (user,) = await make_users(1)
+    body = {"userId": user.id, "type": "marketing", "title": "t", "message": "m"}
+    async with httpx.AsyncClient(base_url=api_url) as c:
+        fan = await c.post("/api/notifications/send", json=body,
+                           headers={"Authorization": f"Bearer {token_for(user.id)}"})  # fmt: skip
+        assert fan.status_code == 403
+        assert (await c.post("/api/notifications/send", json=body)).status_code == 401
+
+
+async def test_bad_requests_get_a_4xx_naming_the_field_and_write_nothing(
+    api_url: str, token_for: Any, make_users: Any, runtime: Runtime
+) -> None:
+    (user,) = await make_users(1)
+    base = {"userId": user.id, "type": "marketing", "title": "t", "message": "m"}
+    cases = [
+        ({**base, "type": "nope"}, "type"),
+        ({**base, "userIds": [user.id]}, "userId"),
+        ({**base, "userId": str(uuid.uuid4())}, "userId"),
+        ({**base, "channels": ["fax"]}, "channels.0"),
+        ({**base, "template": "show_reminder"}, "variables.artist_name"),
+        ({**base, "title": ""}, "title"),
+        ({"segment": {"type": "artist_followers"}, "type": "marketing", "title": "t",
+          "message": "m"}, "segment.artistId"),  # fmt: skip
+    ]
+    async with httpx.AsyncClient(base_url=api_url, headers=_operator(token_for)) as c:
+        for body, field in cases:
+            r = await c.post("/api/notifications/send", json=body)
+            assert r.status_code == 422, (body, r.text)
+            assert field in [e["field"] for e in r.json()["errors"]], r.json()
+    assert await _deliveries(runtime, [user.id]) == []
+
+
+async def test_an_idempotency_key_replays_the_first_result_and_sends_nothing_more(
+    api_url: str, token_for: Any, make_users: Any, runtime: Runtime,
+    deliverer: Deliverer, smtp_sink: SmtpSink,
+) -> None:  # fmt: skip
+    (user,) = await make_users(1)
+    body = {"userId": user.id, "type": "account_notice", "title": "Hello", "message": "m"}
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    async with httpx.AsyncClient(base_url=api_url, headers=_operator(token_for)) as c:
+        first, second = await asyncio.gather(
+            c.post("/api/notifications/send", json=body, headers=key),
+            c.post("/api/notifications/send", json=body, headers=key),
+        )
+        codes = sorted([first.status_code, second.status_code])
+        # concurrent: one wins, the other is either in flight (409) or a replay (202)
+        assert codes in ([202, 202], [202, 409]), (first.text, second.text)
+        again = await c.post("/api/notifications/send", json=body, headers=key)
+        assert again.status_code == 202
+        assert again.headers["Idempotent-Replayed"] == "true"
+        winner = first if first.status_code == 202 else second
+        assert again.json() == winner.json()
+        other = await c.post("/api/notifications/send", json={**body, "title": "Bye"}, headers=key)
+        assert other.status_code == 422
+        history = await c.get("/api/notifications/send",
+                              params={"requestId": winner.json()["requestId"]})  # fmt: skip
+    await deliverer.drain(runtime.db)
+    assert len(smtp_sink.to(user.email)) == 1
+    assert len([r for r in await _deliveries(runtime, [user.id]) if r["channel"] == "email"]) == 1
+    (entry,) = history.json()["requests"]
+    assert entry["channels"]["email"] == {"queued": 1}
+
+
+async def test_a_burst_about_one_show_is_one_notification(
+    api_url: str, token_for: Any, make_users: Any, runtime: Runtime
+) -> None:
+    (user,) = await make_users(1)
+    body = {"userId": user.id, "type": "vote_activity", "title": "New votes",
+            "message": "fans voted on your show", "data": {"showId": 42}}  # fmt: skip
+    async with httpx.AsyncClient(base_url=api_url, headers=_operator(token_for)) as c:
+        results = await asyncio.gather(
+            *(c.post("/api/notifications/send", json=body) for _ in range(50))
+        )
+    assert all(r.status_code == 202 for r in results)
+    assert sum(r.json()["notifications"] for r in results) == 1
+    assert sum(r.json()["throttled"] for r in results) == 49
+    folded = await runtime.db.fetch_one(
+        "SELECT folded FROM notify.throttle_windows WHERE user_id = %s", (user.id,)
+    )
+    assert folded == {"folded": 49}
+
+
+async def test_no_email_without_a_verified_address_and_a_refused_address_is_suppressed(
+    api_url: str, token_for: Any, make_users: Any, runtime: Runtime,
+    deliverer: Deliverer, smtp_sink: SmtpSink,
+) -> None:  # fmt: skip
+    (unverified,) = await make_users(1, verified=False)
+    bouncing, fine = await make_users(2)
+    smtp_sink.refuse.add(bouncing.email)
+    async with httpx.AsyncClient(base_url=api_url, headers=_operator(token_for)) as c:
+        r = await c.post("/api/notifications/send", json={
+            "userIds": [unverified.id, bouncing.id, fine.id], "type": "vote_activity",
+            "title": "t", "message": "m", "channels": ["email"]})  # fmt: skip
+        assert r.json()["skipped"]["no_channel"] == 1
+        await deliverer.drain(runtime.db)
+        statuses = {row["user_id"]: row["status"]
+                    for row in await _deliveries(runtime, [bouncing.id, fine.id])}  # fmt: skip
+        assert statuses == {uuid.UUID(bouncing.id): "bounced", uuid.UUID(fine.id): "sent"}
+        again = await c.post("/api/notifications/send", json={
+            "userId": bouncing.id, "type": "account_notice", "title": "t", "message": "m",
+            "channels": ["email"]})  # fmt: skip
+        assert again.json()["notifications"] == 0  # suppressed: not even transactional email
+
+
+async def test_retryable_failures_back_off_then_fail_after_max_retries(
+    api_url: str, token_for: Any, make_users: Any, runtime: Runtime
+) -> None:
+    from tests.conftest import free_port
+    from tests.notify.conftest import notify_settings
+
+    (user,) = await make_users(1)
+    dead = Deliverer.build(
+        notify_settings(free_port(), NOTIFY_MAX_RETRIES=2, NOTIFY_BREAKER_FAILURES=100),
+        runtime.cipher, runtime.settings.effective_encryption_key, runtime.redis_url,
+    )  # fmt: skip
+    async with httpx.AsyncClient(base_url=api_url, headers=_operator(token_for)) as c:
+        await c.post("/api/notifications/send", json={
+            "userId": user.id, "type": "account_notice", "title": "t", "message": "m",
+            "channels": ["email"]})  # fmt: skip
+
+    async def status() -> str:
+        await dead.drain(runtime.db, budget_seconds=1)
+        rows = await _deliveries(runtime, [user.id])
+        return str(rows[0]["status"])
+
+    try:
+        await _wait_for_status(status, "failed")
+    finally:
+        await dead.close()
+    (row,) = await _deliveries(runtime, [user.id])
+    assert row["attempts"] == 3  # the first try and maxRetries=2 retries
+    assert row["failed_at"] is not None and row["deferred_at"] is not None
+    assert "unreachable" in row["last_error"]
+
+
+async def _wait_for_status(status: Any, wanted: str) -> None:
+    from tests.notify.conftest import wait_until
+
+    seen: list[str] = []
+
+    async def reached() -> bool:
+        seen.append(await status())
+        return seen[-1] == wanted
+
+    await wait_until(reached, timeout=30, what=f"status {wanted} (saw {seen[-3:]})")
