@@ -47,7 +47,7 @@ def _rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, list[str]]]
     except FileNotFoundError:
         raise InteractionFileError(name, 0, None, None, "no such file") from None
     with handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, strict=True)
         try:
             for values in reader:
                 line = reader.line_num

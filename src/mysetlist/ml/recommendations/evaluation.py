@@ -357,7 +357,13 @@ def evaluate_and_tune(
     data: Interactions, *, seed: int = 0, progress: Progress | None = None
 ) -> tuple[dict[str, Any], Tuned]:
     """`evaluate`, also returning the choices made on validation (training reuses them)."""
-    s = split(data.matrix, seed)
+    return evaluate_split(data, split(data.matrix, seed), seed=seed, progress=progress)
+
+
+def evaluate_split(
+    data: Interactions, s: Split, *, seed: int = 0, progress: Progress | None = None
+) -> tuple[dict[str, Any], Tuned]:
+    """Tune on `s.valid`, refit on train + validation, report on `s.test`."""
     tuned = tune(s.train, s.valid, data.item_tags, seed=seed, progress=progress)
     history = (s.train + s.valid).tocsr()
     hybrid = fit_hybrid(history, data.item_tags, tuned, seed)
