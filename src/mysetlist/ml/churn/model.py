@@ -72,7 +72,7 @@ class ChurnModel:
                 [
                     {"feature": self.features[j], "value": round(float(row[j]), 4),
                      "contribution": round(float(c[j]), 4)}
-                    for j in order if c[j] > 0
+                    for j in order if round(float(c[j]), 4) > 0  # a rounded 0 explains nothing
                 ]
             )  # fmt: skip
         return tops

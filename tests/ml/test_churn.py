@@ -1,0 +1,196 @@
+"""Churn on the demo world: the time-split evaluation (model vs recency baseline, and
+against the planted churn), what training stores per user, who may read it, the nightly
+chain after the ETL, and `mysetlist ml evaluate-churn`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from mysetlist.core import runtime as core_runtime
+from mysetlist.core.config import load_settings
+from mysetlist.core.db import Database
+from mysetlist.core.runtime import open_runtime
+from mysetlist.demo.world import WorldSpec
+from mysetlist.jobs import make_job_app
+from mysetlist.ml.churn.service import MODEL_NAME, evaluate_churn, train_churn
+from mysetlist.ml.features.config import MlSettings
+from mysetlist.ml.features.feature_store import WATERMARK, build_pending
+from mysetlist.ml.features.nightly import BUILD_FEATURES, QUEUE, TRAIN_USER_MODELS
+from mysetlist.ml.features.training_data import USER_FEATURES
+from mysetlist.ml.model_registry import active_version
+from tests.conftest import Servers
+from tests.ml.user_model_world import LAST_DAY, World, world_in_warehouse
+
+pytestmark = [pytest.mark.db, pytest.mark.slow]
+
+# 90 days: a 14-day horizon needs fitting, calibration and test cut-offs 14 days apart.
+SPEC = WorldSpec(users=1500, days=90, seed=7)
+SETTINGS = MlSettings()
+
+
+@pytest.fixture(scope="module")
+async def world(servers: Servers) -> AsyncIterator[World]:
+    async with world_in_warehouse(servers.admin_url, SPEC) as built:
+        await build_pending(built.db, backfill_days=88, lookback_days=2)
+        yield built
+
+
+async def test_the_model_beats_recency_on_a_time_split_and_is_checked_against_planted_churn(
+    world: World,
+) -> None:
+    async with world.db.transaction() as conn:
+        evaluation, split, last_day = await evaluate_churn(conn, SETTINGS)
+    horizon = timedelta(days=SETTINGS.churn_horizon_days)
+    # Time-ordered stages: each one's outcome window closes before the next one's cut-off.
+    assert last_day == LAST_DAY
+    assert split.test + horizon == LAST_DAY
+    assert split.calibrate + horizon <= split.test
+    assert max(split.fit) + horizon <= split.calibrate
+    assert len(split.fit) >= 10
+    assert 0.05 < evaluation.churn_rate < 0.6
+    assert evaluation.model["roc_auc"] > evaluation.baseline["roc_auc"]
+    assert evaluation.model["pr_auc"] > evaluation.baseline["pr_auc"]
+    assert evaluation.model["brier"] < evaluation.baseline["brier"]
+    # Measured against the users the demo planted to churn by the window's end.
+    assert evaluation.planted is not None
+    assert 0 < evaluation.planted["model"]["positive_rate"] < evaluation.churn_rate
+    assert evaluation.planted["model"]["roc_auc"] > 0.7
+
+
+async def test_training_stores_a_probability_bucket_and_top_features_for_every_user(
+    world: World,
+) -> None:
+    trained = await train_churn(world.db, SETTINGS)
+    assert trained.scored_as_of == LAST_DAY
+    rows = await world.db.fetch_all(
+        "SELECT * FROM analytics.ml_churn_predictions WHERE as_of = %s", (LAST_DAY,)
+    )
+    users = await world.db.fetch_one(
+        "SELECT count(*) AS n FROM analytics.ml_user_features WHERE as_of = %s", (LAST_DAY,)
+    )
+    assert users is not None
+    assert len(rows) == users["n"] == trained.scored > 0
+    for row in rows:
+        p = row["probability"]
+        expected = "high" if p >= 0.6 else "medium" if p >= 0.3 else "low"
+        assert row["risk_bucket"] == expected
+        assert row["model_version"] == trained.scored_version
+        assert len(row["top_features"]) <= 3
+        assert all(f["feature"] in USER_FEATURES and f["contribution"] > 0
+                   for f in row["top_features"])  # fmt: skip
+    assert {r["risk_bucket"] for r in rows} == {"low", "medium", "high"}
+    # Long silence is what most often drives a high risk.
+    high = [r for r in rows if r["risk_bucket"] == "high"]
+    assert sum(r["top_features"][0]["feature"] in ("missed_active_days", "days_since_last_active")
+               for r in high) > len(high) / 2  # fmt: skip
+    async with world.db.transaction() as conn:
+        active = await active_version(conn, MODEL_NAME)
+    assert active is not None
+    assert active.metrics["roc_auc"] == pytest.approx(trained.evaluation.model["roc_auc"])
+    assert "baseline_roc_auc" in active.metrics
+    assert "planted_roc_auc" in active.metrics
+
+
+async def test_a_fan_reads_only_their_own_churn_risk(world: World) -> None:
+    rows = await world.db.fetch_all(
+        "SELECT user_id FROM analytics.ml_churn_predictions WHERE as_of = %s LIMIT 2", (LAST_DAY,)
+    )
+    if not rows:
+        await train_churn(world.db, SETTINGS)
+        rows = await world.db.fetch_all(
+            "SELECT user_id FROM analytics.ml_churn_predictions WHERE as_of = %s LIMIT 2",
+            (LAST_DAY,),
+        )
+    me, other = (str(r["user_id"]) for r in rows)
+    async with world.db.as_user(me) as conn:
+        cur = await conn.execute("SELECT user_id::text FROM analytics.ml_churn_predictions")
+        seen = {r[0] for r in await cur.fetchall()}
+        cur = await conn.execute("SELECT count(*) FROM analytics.ml_engagement_forecasts"
+                                 " WHERE user_id = %s", (other,))  # fmt: skip
+        other_forecasts = (await cur.fetchone())[0]
+    assert seen == {me}
+    assert other_forecasts == 0
+
+
+async def _settled(db: Database, job_id: int) -> dict[str, Any]:
+    async with asyncio.timeout(120):
+        while True:
+            row = await db.fetch_one(
+                "SELECT status FROM procrastinate_jobs WHERE id = %s", (job_id,)
+            )
+            if row is not None and row["status"] not in ("todo", "doing"):
+                return row
+            await asyncio.sleep(0.05)  # poll interval
+
+
+async def test_the_feature_build_after_the_etl_chains_training(
+    world: World, redis_url: str, tmp_path: Any
+) -> None:
+    # The ETL closed a day the feature store has not built yet.
+    async with world.db.transaction() as conn:
+        await conn.execute(
+            "UPDATE analytics.watermarks SET last_full_day = %s WHERE name = %s",
+            (LAST_DAY - timedelta(days=1), WATERMARK),
+        )
+    settings = load_settings(DATABASE_URL=world.url, REDIS_URL=redis_url,
+                             MYSETLIST_DATA_DIR=str(tmp_path))  # fmt: skip
+    previous = core_runtime._current  # the tasks reach this world's runtime via current()
+    runtime = await open_runtime(settings, world.url, redis_url)
+    app = make_job_app(world.url, settings)
+    try:
+        async with app.open_async():
+            worker = asyncio.create_task(
+                app.run_worker_async(queues=[QUEUE], concurrency=1,
+                                     install_signal_handlers=False, wait=True)
+            )  # fmt: skip
+            try:
+                build_job = await app.configure_task(BUILD_FEATURES).defer_async(timestamp=0)
+                assert (await _settled(world.db, build_job))["status"] == "succeeded"
+                build = await world.db.fetch_one(
+                    "SELECT status, details FROM analytics.job_runs WHERE job_id = %s",
+                    (build_job,),
+                )
+                assert build is not None
+                assert build["details"]["days"][-1] == LAST_DAY.isoformat()
+                train_job = build["details"]["training_job_id"]
+                assert (await _settled(world.db, train_job))["status"] == "succeeded"
+            finally:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(worker, 10)
+    finally:
+        await runtime.close()
+        core_runtime._current = previous
+    trained = await world.db.fetch_one(
+        "SELECT status, details FROM analytics.job_runs WHERE task = %s ORDER BY id DESC LIMIT 1",
+        (TRAIN_USER_MODELS,),
+    )
+    assert trained is not None
+    assert trained["status"] == "succeeded"
+    assert set(trained["details"]) == {"engagement", "churn"}
+
+
+def test_evaluate_churn_prints_one_json_object(world: World, redis_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": world.url, "REDIS_URL": redis_url}
+    done = subprocess.run(
+        [sys.executable, "-c", "from mysetlist.cli import main; main()",
+         "ml", "evaluate-churn", "--synthetic", "--json"],
+        env=env, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = orjson.loads(done.stdout)
+    churn = report["churn"]
+    assert churn["model"]["roc_auc"] > churn["baseline"]["roc_auc"]
+    assert set(churn["planted"]) == {"model", "baseline"}
+    assert {"roc_auc", "pr_auc", "brier"} <= set(churn["planted"]["model"])
+    assert report["engagement"]["model_mae"] < report["engagement"]["naive_mae"]
