@@ -90,8 +90,15 @@ async def test_bad_requests_get_a_4xx_naming_the_field_and_write_nothing(
         ({**base, "channels": ["fax"]}, "channels.0"),
         ({**base, "template": "show_reminder"}, "variables.artist_name"),
         ({**base, "title": ""}, "title"),
-        ({"segment": {"type": "artist_followers"}, "type": "marketing", "title": "t",
-          "message": "m"}, "segment.artistId"),  # fmt: skip
+        (
+            {
+                "segment": {"type": "artist_followers"},
+                "type": "marketing",
+                "title": "t",
+                "message": "m",
+            },
+            "segment.artistId",
+        ),  # fmt: skip
     ]
     async with httpx.AsyncClient(base_url=api_url, headers=_operator(token_for)) as c:
         for body, field in cases:

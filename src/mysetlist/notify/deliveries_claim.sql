@@ -15,7 +15,7 @@ JOIN notify.notifications n ON n.id = d.notification_id
 JOIN app.users u ON u.id = d.user_id
 LEFT JOIN notify.suppressions s ON s.address_hash = u.email_hash
 LEFT JOIN notify.user_notification_preferences p ON p.user_id = d.user_id
-WHERE d.status IN ('queued', 'deferred') AND d.next_attempt_at <= now()
+WHERE d.status IN ('queued', 'deferred') AND d.next_attempt_at <= %(now)s
 ORDER BY d.next_attempt_at
 LIMIT %(limit)s
 FOR UPDATE OF d SKIP LOCKED

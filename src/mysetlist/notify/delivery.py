@@ -171,17 +171,18 @@ class Deliverer:
                 outcome.defer_reason = "retry"
         return outcome
 
-    async def deliver_chunk(self, db: Database) -> int:
-        """Claim, send and record one chunk; the number of deliveries claimed."""
+    async def deliver_chunk(self, db: Database, *, now: datetime | None = None) -> int:
+        """Claim, send and record one chunk; the number of deliveries claimed. `now` is
+        the clock's reading (tests pass one to stand at another time of year)."""
+        now = now or datetime.now(UTC)
         async with db.transaction() as conn:
             rows = await fetch_all_in(
                 conn,
                 read_sql(_PACKAGE, "deliveries_claim.sql"),
-                {"limit": self.settings.batch_size},
+                {"limit": self.settings.batch_size, "now": now},
             )
             if not rows:
                 return 0
-            now = datetime.now(UTC)
             sent_today: Counter[Any] = Counter()
             counted = [r["user_id"] for r in rows if r["category"] not in TRANSACTIONAL_CATEGORIES]
             if counted:
@@ -241,12 +242,14 @@ class Deliverer:
                 },
             )
 
-    async def drain(self, db: Database, *, budget_seconds: float | None = None) -> int:
+    async def drain(
+        self, db: Database, *, budget_seconds: float | None = None, now: datetime | None = None
+    ) -> int:
         """Deliver chunks until none is due or the time budget is spent; how many claimed."""
         deadline = time.monotonic() + (budget_seconds or self.settings.drain_budget_seconds)
         total = 0
         while time.monotonic() < deadline:
-            claimed = await self.deliver_chunk(db)
+            claimed = await self.deliver_chunk(db, now=now)
             if claimed == 0:
                 break
             total += claimed

@@ -8,8 +8,9 @@ WITH note AS (
   ON CONFLICT (user_id, dedup_key) DO NOTHING
   RETURNING id, user_id
 )
-INSERT INTO notify.notification_delivery (notification_id, user_id, channel, recipient)
-SELECT note.id, note.user_id, 'email', encode(u.email_hash, 'hex')
+INSERT INTO notify.notification_delivery
+  (notification_id, user_id, channel, recipient, next_attempt_at)
+SELECT note.id, note.user_id, 'email', encode(u.email_hash, 'hex'), %(now)s
 FROM note JOIN app.users u ON u.id = note.user_id
 WHERE u.email_hash IS NOT NULL
 RETURNING notification_id

@@ -4,6 +4,7 @@ user already read in the app. Idempotent: the digest's dedup key is (frequency, 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -15,19 +16,22 @@ _PACKAGE = "mysetlist.notify"
 DELIVER_TASK = "notify.deliver"
 
 
-async def send_due_digests(db: Database, *, limit: int = 500) -> int:
+async def send_due_digests(db: Database, *, limit: int = 500, now: datetime | None = None) -> int:
     """Write the digests of every ended period (with their email delivery and a drain
     job, in one transaction per digest); how many digests were written."""
+    now = now or datetime.now(UTC)
     async with db.transaction() as conn:
-        due = await fetch_all_in(conn, read_sql(_PACKAGE, "digest_due.sql"), {"limit": limit})
+        due = await fetch_all_in(
+            conn, read_sql(_PACKAGE, "digest_due.sql"), {"limit": limit, "now": now}
+        )
     written = 0
     for group in due:
         async with db.transaction() as conn:
-            written += await _one_digest(conn, group)
+            written += await _one_digest(conn, group, now)
     return written
 
 
-async def _one_digest(conn: Any, group: dict[str, Any]) -> int:
+async def _one_digest(conn: Any, group: dict[str, Any], now: datetime) -> int:
     params = {"user_id": group["user_id"], "ids": group["ids"]}
     items = await fetch_all_in(conn, read_sql(_PACKAGE, "digest_items_unseen.sql"), params)
     if not items:
@@ -51,6 +55,7 @@ async def _one_digest(conn: Any, group: dict[str, Any]) -> int:
                 {"items": [{"title": i["title"], "message": i["message"]} for i in items]}
             ).decode(),
             "dedup_key": f"digest:{frequency}:{period}",
+            "now": now,
         },
     )
     digest_id = row["notification_id"] if row is not None else 0

@@ -235,6 +235,7 @@ async def send(
     request: SendRequest,
     *,
     idempotency_key: str | None,
+    now: datetime | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Accept a send request; (the result, whether it is a replay of an earlier one)."""
     ntype = _check(request)
@@ -255,7 +256,9 @@ async def send(
         return replay, True
     assert request_id is not None
     try:
-        result = await _write(db, settings, ntype, request, request_id, template_name)
+        result = await _write(
+            db, settings, ntype, request, request_id, template_name, now or datetime.now(UTC)
+        )
     except BaseException:
         await _release_key(db, request_id)
         raise
@@ -269,6 +272,7 @@ async def _write(
     request: SendRequest,
     request_id: int,
     template_name: str,
+    now: datetime,
 ) -> dict[str, Any]:
     user_ids = [request.userId] if request.userId else list(request.userIds or [])
     segment = request.segment
@@ -293,7 +297,6 @@ async def _write(
                 {"user_ids": [r["user_id"] for r in rows]},
             ):  # fmt: skip
                 engagement[(e["user_id"], e["channel"])] = e["rate"]
-        now = datetime.now(UTC)
         plan = plan_recipients(ntype, request, rows, engagement, settings, now)
         result = await _store(conn, settings, ntype, request, request_id, template_name, plan, now)
         result["skipped"] = dict(plan.skipped) | {"unknown_users": len(user_ids) - len(rows)}
