@@ -23,11 +23,13 @@ from mysetlist.core.embedded import Endpoints, resolve_endpoints
 
 def _check_capability_settings(settings: Settings) -> None:
     """Each capability with settings of its own loads them here (a new one adds a line)."""
+    from mysetlist.ml.recommendations.config import recommendation_settings
     from mysetlist.tracking.config import load_tracking_settings
     from mysetlist.warehouse.config import EtlConfig
 
     load_tracking_settings()
     EtlConfig.from_settings(settings)
+    recommendation_settings()
 
 
 def load_all_settings() -> Settings:
