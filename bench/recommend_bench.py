@@ -47,7 +47,7 @@ def planted(users: int, artists: int, interactions: int, seed: int) -> Any:
     pop = 1.0 / np.arange(1, artists + 1) ** 0.8
     rng.shuffle(pop)
     activity = rng.pareto(1.5, users) + 1.0
-    draws = int(interactions * 1.08)  # a few duplicate pairs are merged
+    draws = int(interactions * 1.35)  # duplicate pairs are merged, then cut to `interactions`
     u = rng.choice(users, size=draws, p=activity / activity.sum())
     favourite = rng.integers(0, GENRES, users)
     # within-genre draw: artists sorted by genre, cumulative popularity per genre
@@ -61,7 +61,8 @@ def planted(users: int, artists: int, interactions: int, seed: int) -> Any:
     in_genre = order[np.minimum(np.searchsorted(cum, r), artists - 1)]
     overall = rng.choice(artists, size=draws, p=pop / pop.sum())
     a = np.where(rng.random(draws) < 0.7, in_genre, overall)
-    pairs = np.unique(u.astype(np.int64) * artists + a)[:interactions]
+    pairs = np.unique(u.astype(np.int64) * artists + a)
+    pairs = np.sort(rng.choice(pairs, size=min(interactions, len(pairs)), replace=False))
     weights = rng.integers(1, 6, len(pairs)).astype(np.float32)
     return pairs // artists, pairs % artists, weights, genre
 
