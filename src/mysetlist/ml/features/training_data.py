@@ -22,6 +22,7 @@ USER_FEATURES = (
     "sessions_28", "session_seconds_28", "page_views_28", "votes_28", "follows_28",
     "searches_28", "engagement_7", "engagement_prev_7", "engagement_28", "activity_trend",
     "engagement_decline", "activity_rate", "missed_active_days", "mean_gap_days",
+    "longest_gap_days", "silence_ratio",
 )  # fmt: skip
 
 

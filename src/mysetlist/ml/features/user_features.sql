@@ -7,7 +7,7 @@ INSERT INTO analytics.ml_user_features (
   active_days_28, active_days_56, events_7, events_prev_7, events_28, sessions_28,
   session_seconds_28, page_views_28, votes_28, follows_28, searches_28, engagement_7,
   engagement_prev_7, engagement_28, activity_trend, engagement_decline, activity_rate,
-  missed_active_days, mean_gap_days)
+  missed_active_days, mean_gap_days, longest_gap_days, silence_ratio)
 SELECT %(day)s, w.user_id, w.tenure_days,
        %(day)s::date - w.last_day,
        w.active_days_7, w.active_days_prev_7, w.active_days_28, w.active_days_56,
@@ -19,7 +19,9 @@ SELECT %(day)s, w.user_id, w.tenure_days,
        w.active_days_56::float8 / least(56, w.tenure_days + 1),
        (%(day)s::date - w.last_day) * w.active_days_56::float8 / least(56, w.tenure_days + 1),
        CASE WHEN w.active_days_56 > 1
-            THEN (w.last_day - w.first_day)::float8 / (w.active_days_56 - 1) ELSE 56 END
+            THEN (w.last_day - w.first_day)::float8 / (w.active_days_56 - 1) ELSE 56 END,
+       w.longest_gap_days,
+       (%(day)s::date - w.last_day)::float8 / greatest(w.longest_gap_days, 1)
 FROM (
   SELECT a.*,
          greatest(0, %(day)s::date
@@ -28,6 +30,8 @@ FROM (
   SELECT s.user_id,
          min(s.day) AS first_day,
          max(s.day) AS last_day,
+         -- the longest silence between two active days; 56 when there was only one
+         coalesce(max(s.gap), 56)::integer AS longest_gap_days,
          count(*) FILTER (WHERE s.day > %(day)s::date - 7)::integer AS active_days_7,
          count(*) FILTER (WHERE s.day BETWEEN %(day)s::date - 13 AND %(day)s::date - 7)::integer
            AS active_days_prev_7,
@@ -56,9 +60,12 @@ FROM (
            AS engagement_prev_7,
          coalesce(sum(e.engagement_score) FILTER (WHERE s.day > %(day)s::date - 28), 0)::float8
            AS engagement_28
-  FROM analytics.daily_user_stats s
+  FROM (
+    SELECT d.*, d.day - lag(d.day) OVER (PARTITION BY d.user_id ORDER BY d.day) AS gap
+    FROM analytics.daily_user_stats d
+    WHERE d.day BETWEEN %(day)s::date - 55 AND %(day)s::date
+  ) s
   LEFT JOIN analytics.user_engagement_warehouse e ON e.user_id = s.user_id AND e.day = s.day
-  WHERE s.day BETWEEN %(day)s::date - 55 AND %(day)s::date
   GROUP BY s.user_id
   ) a
   LEFT JOIN app.users u ON u.id = a.user_id

@@ -44,6 +44,10 @@ CREATE TABLE ml_user_features (
   missed_active_days     double precision NOT NULL,
   -- mean days between active days in the last 56 (56 when only one)
   mean_gap_days          double precision NOT NULL,
+  -- the longest silence between two active days in the last 56 (56 when only one), and
+  -- days_since_last_active over it: above 1, this silence is longer than any before
+  longest_gap_days       integer NOT NULL,
+  silence_ratio          double precision NOT NULL,
   PRIMARY KEY (user_id, as_of)
 );
 CREATE INDEX ml_user_features_as_of_idx ON ml_user_features (as_of);
