@@ -23,6 +23,7 @@ from mysetlist.core.embedded import Endpoints, resolve_endpoints
 
 def _check_capability_settings(settings: Settings) -> None:
     """Each capability with settings of its own loads them here (a new one adds a line)."""
+    from mysetlist.ml.features.config import load_ml_settings
     from mysetlist.ml.recommendations.config import recommendation_settings
     from mysetlist.tracking.config import load_tracking_settings
     from mysetlist.warehouse.config import EtlConfig
@@ -30,6 +31,7 @@ def _check_capability_settings(settings: Settings) -> None:
     load_tracking_settings()
     EtlConfig.from_settings(settings)
     recommendation_settings()
+    load_ml_settings()
 
 
 def load_all_settings() -> Settings:

@@ -194,3 +194,20 @@ def test_evaluate_churn_prints_one_json_object(world: World, redis_url: str) -> 
     assert set(churn["planted"]) == {"model", "baseline"}
     assert {"roc_auc", "pr_auc", "brier"} <= set(churn["planted"]["model"])
     assert report["engagement"]["model_mae"] < report["engagement"]["naive_mae"]
+
+
+def test_risk_thresholds_out_of_order_stop_with_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import typer
+
+    from mysetlist.startup import load_all_settings
+
+    monkeypatch.setenv("ML_CHURN_MEDIUM_RISK", "0.7")
+    monkeypatch.setenv("ML_CHURN_HIGH_RISK", "0.6")
+    with pytest.raises(typer.Exit) as stopped:
+        load_all_settings()
+    assert stopped.value.exit_code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("configuration error: ML_CHURN_HIGH_RISK:")

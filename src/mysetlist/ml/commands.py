@@ -260,8 +260,8 @@ def evaluate_churn_command(
     from mysetlist.ml.features.training_data import NotEnoughHistory
     from mysetlist.startup import load_all_settings, open_endpoints
 
+    endpoints = open_endpoints(load_all_settings(), quiet=True)  # checks every setting first
     settings = load_ml_settings()
-    endpoints = open_endpoints(load_all_settings(), quiet=True)
     try:
         report = asyncio.run(evaluate_report(endpoints.database_url, settings, synthetic=synthetic))
     except (NotEnoughHistory, NoDemoWorld) as exc:

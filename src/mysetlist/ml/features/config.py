@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mysetlist.core.config import CronExpression, load_settings_class
@@ -33,11 +33,13 @@ class MlSettings(BaseSettings):
     )
     churn_high_risk: float = Field(default=0.6, gt=0, lt=1, validation_alias="ML_CHURN_HIGH_RISK")
 
-    @model_validator(mode="after")
-    def _buckets_ordered(self) -> MlSettings:
-        if self.churn_medium_risk >= self.churn_high_risk:
-            raise ValueError("ML_CHURN_MEDIUM_RISK must be below ML_CHURN_HIGH_RISK")
-        return self
+    @field_validator("churn_high_risk")
+    @classmethod
+    def _above_medium(cls, high: float, info: ValidationInfo) -> float:
+        medium = info.data.get("churn_medium_risk")
+        if medium is not None and high <= medium:
+            raise ValueError(f"must be above ML_CHURN_MEDIUM_RISK ({medium})")
+        return high
 
 
 def load_ml_settings() -> MlSettings:
