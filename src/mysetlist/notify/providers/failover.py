@@ -37,14 +37,20 @@ class CircuitBreaker:
             return True
         return False
 
-    def succeeded(self) -> None:
+    def succeeded(self) -> bool:
+        """Closed again; True when it was open (traffic returns)."""
+        was_open = self.opened_at is not None
         self.failures, self.opened_at, self.trial_in_flight = 0, None, False
+        return was_open
 
-    def failed(self, now: float) -> None:
+    def failed(self, now: float) -> bool:
+        """One more failure; True when this one opened it (traffic leaves)."""
+        was_open = self.opened_at is not None
         self.failures += 1
         self.trial_in_flight = False
-        if self.opened_at is not None or self.failures >= self.failures_to_open:
+        if was_open or self.failures >= self.failures_to_open:
             self.opened_at = now
+        return not was_open and self.opened_at is not None
 
 
 @dataclass(frozen=True)
@@ -69,15 +75,25 @@ class FailoverEmail:
         self.breakers = {p.name: CircuitBreaker(failures_to_open, cooldown) for p in providers}
         self._before_send = before_send
         self._clock = clock
-        self.current = self.providers[0].name
 
-    def _switch(self, to: str) -> None:
-        if to != self.current:
-            primary = self.providers[0].name
-            why = "recovered" if to == primary else "failing over"
-            log.warning("email provider switch: %s -> %s (%s)", self.current, to, why)
-            metrics.PROVIDER_SWITCHES.labels(self.current, to).inc()
-            self.current = to
+    @property
+    def current(self) -> str:
+        """The provider mail goes to now: the first one whose breaker is not open."""
+        for provider in self.providers:
+            if self.breakers[provider.name].opened_at is None:
+                return provider.name
+        return self.providers[0].name
+
+    def _next_after(self, name: str) -> str:
+        names = [p.name for p in self.providers]
+        later = names[names.index(name) + 1 :]
+        return later[0] if later else "none"
+
+    def _switched(self, source: str, target: str, why: str) -> None:
+        # Counted on the breaker's transitions, not per message: concurrent sends would
+        # otherwise count every interleaving as a switch.
+        log.warning("email provider switch: %s -> %s (%s)", source, target, why)
+        metrics.PROVIDER_SWITCHES.labels(source, target).inc()
 
     async def send(self, message: EmailMessage) -> Sent:
         errors: list[str] = []
@@ -91,14 +107,16 @@ class FailoverEmail:
                 message_id = await provider.send(message)
             except ProviderError as exc:
                 if not exc.retryable:
-                    breaker.succeeded()  # it answered: the provider is up
+                    if breaker.succeeded():  # it answered: the provider is up
+                        self._switched(self._next_after(provider.name), provider.name, "recovered")
                     raise
-                breaker.failed(self._clock())
                 metrics.PROVIDER_ERRORS.labels(provider.name).inc()
+                if breaker.failed(self._clock()):
+                    self._switched(provider.name, self._next_after(provider.name), "failing")
                 errors.append(f"{provider.name}: {exc}")
                 continue
-            breaker.succeeded()
-            self._switch(provider.name)
+            if breaker.succeeded():
+                self._switched(self._next_after(provider.name), provider.name, "recovered")
             return Sent(provider.name, message_id)
         raise ProviderError(
             "; ".join(errors) or "every email provider is paused by its circuit breaker",
