@@ -215,7 +215,7 @@ def load_users(
     """app.users rows of `users` (population indexes), with encrypted emails."""
     with cur.copy(
         "COPY app.users (id, display_name, email_encrypted, email_hash, timezone, locale,"
-        " created_at, last_active_at) FROM STDIN"
+        " created_at, last_active_at, email_verified_at) FROM STDIN"
     ) as copy:
         for k, i in enumerate(users):
             email = f"user{pop.user_no[i]}@{EMAIL_DOMAIN}"
@@ -230,6 +230,7 @@ def load_users(
                     locale,
                     _at(pop.signup_us[i]),
                     _at(last_active_us[k]) if last_active_us[k] >= 0 else None,
+                    _at(pop.signup_us[i]),  # verified at signup: notify mails only verified
                 )
             )
 
