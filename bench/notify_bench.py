@@ -190,6 +190,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 proc.kill()
         controller.stop()
+        with psycopg.connect(url) as conn:
+            retried = conn.execute(
+                "SELECT count(*) FILTER (WHERE attempts > 1), array_agg(DISTINCT last_error)"
+                " FROM notify.notification_delivery"
+            ).fetchone()
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
     delivered = len(sink.arrivals)
@@ -204,6 +209,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "p50_request_to_sink_s": round(percentile(latencies, 0.50), 3) if latencies else None,
         "p99_request_to_sink_s": round(percentile(latencies, 0.99), 3) if latencies else None,
         "max_in_any_60s": max_in_window(sink.times, 60.0),
+        "deliveries_retried": retried[0] if retried else None,
+        "errors": [e for e in (retried[1] if retried else []) or [] if e][:3],
         "rate_limit_per_minute": args.rate_limit,
         "workers": args.workers, "concurrency": args.concurrency,
         "batch_size": args.batch_size, "smtp_connections": args.smtp_connections,

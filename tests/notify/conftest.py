@@ -77,10 +77,10 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 
 async def wait_until(
-    condition: Callable[[], Any], *, timeout: float = 30, what: str = "condition"
+    condition: Callable[[], Any], *, within: float = 30, what: str = "condition"
 ) -> None:
     """Poll `condition` until true (await it when it returns an awaitable)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = condition()
         if asyncio.iscoroutine(value):

@@ -24,7 +24,8 @@ async def test_defaults_follow_the_feature_flags(
     assert prefs["channels"]["marketing"]["email"] is False  # opt-in
     assert prefs["channels"]["security"]["email"] is True
     assert prefs["timezone"] == "Europe/Berlin"
-    assert prefs["quietHours"] is None and prefs["muted"] is False
+    assert prefs["quietHours"] is None
+    assert prefs["muted"] is False
     assert set(prefs["digest"].values()) == {"immediate"}
 
 

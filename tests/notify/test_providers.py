@@ -31,7 +31,7 @@ class FakeSendGrid:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 length = int(self.headers["Content-Length"])
                 body = json.loads(self.rfile.read(length))
                 outer.auth.append(self.headers.get("Authorization"))

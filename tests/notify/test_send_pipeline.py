@@ -51,7 +51,8 @@ async def test_a_send_reaches_the_sink_with_unsubscribe_headers_and_status_sent(
     message = messages[0]
     assert message["Subject"] == "Arctic Monkeys is performing tonight"
     unsubscribe = message["List-Unsubscribe"]
-    assert unsubscribe.startswith("<http://notify.test/u/") and "<mailto:" in unsubscribe
+    assert unsubscribe.startswith("<http://notify.test/u/")
+    assert "<mailto:" in unsubscribe
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     html = message.get_body(("html",)).get_content()
     assert "http://notify.test/api/notifications/t/c/" in html  # the show link is tracked
@@ -62,7 +63,8 @@ async def test_a_send_reaches_the_sink_with_unsubscribe_headers_and_status_sent(
         [("email", "sent")] * 3 + [("in_app", "delivered")] * 3
     )
     email_row = next(r for r in rows if r["channel"] == "email")
-    assert email_row["provider"] == "smtp" and email_row["provider_message_id"]
+    assert email_row["provider"] == "smtp"
+    assert email_row["provider_message_id"]
     assert email_row["sent_at"] is not None
 
 
@@ -98,7 +100,7 @@ async def test_bad_requests_get_a_4xx_naming_the_field_and_write_nothing(
                 "message": "m",
             },
             "segment.artistId",
-        ),  # fmt: skip
+        ),
     ]
     async with httpx.AsyncClient(base_url=api_url, headers=_operator(token_for)) as c:
         for body, field in cases:
@@ -207,7 +209,8 @@ async def test_retryable_failures_back_off_then_fail_after_max_retries(
         await dead.close()
     (row,) = await _deliveries(runtime, [user.id])
     assert row["attempts"] == 3  # the first try and maxRetries=2 retries
-    assert row["failed_at"] is not None and row["deferred_at"] is not None
+    assert row["failed_at"] is not None
+    assert row["deferred_at"] is not None
     assert "unreachable" in row["last_error"]
 
 
@@ -220,4 +223,4 @@ async def _wait_for_status(status: Any, wanted: str) -> None:
         seen.append(await status())
         return seen[-1] == wanted
 
-    await wait_until(reached, timeout=30, what=f"status {wanted} (saw {seen[-3:]})")
+    await wait_until(reached, within=30, what=f"status {wanted} (saw {seen[-3:]})")

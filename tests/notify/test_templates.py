@@ -60,7 +60,9 @@ def test_every_shipped_template_renders_with_its_declared_variables() -> None:
         variables |= {"items": [{"title": "t", "message": "m"}], "user_name": "u",
                       "app_url": "https://a", "title": "t", "message": "m"}  # fmt: skip
         rendered = templates.render(source, variables)
-        assert rendered.subject and rendered.html and rendered.text
+        assert rendered.subject
+        assert rendered.html
+        assert rendered.text
 
 
 async def test_operators_save_versions_and_bad_templates_get_a_422_with_the_line(
@@ -84,14 +86,19 @@ async def test_operators_save_versions_and_bad_templates_get_a_422_with_the_line
         r = await c.post("/api/notifications/templates", json=undeclared, headers=operator)
         assert r.status_code == 422
         assert r.headers["content-type"] == "application/problem+json"
-        assert r.json()["errors"][0] == {"field": "html", "line": 2,
-                                         "message": "html: variable 'secret' is not declared"}  # fmt: skip
+        assert r.json()["errors"][0] == {
+            "field": "html",
+            "line": 2,
+            "message": "html: variable 'secret' is not declared",
+        }
         broken = {**body, "html": "<p>ok</p>\n\n{% if offer %}<p>unclosed"}
         r = await c.post("/api/notifications/templates", json=broken, headers=operator)
-        assert r.status_code == 422 and r.json()["errors"][0]["line"] == 3
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["line"] == 3
         r = await c.post("/api/notifications/templates", json={**body, "subject": "a\nb"},
                          headers=operator)  # fmt: skip
-        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "subject"
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["field"] == "subject"
         # nothing of the refused ones was stored
         latest = await c.get(f"/api/notifications/templates/{name}", headers=operator)
         assert latest.json()["version"] == 2

@@ -46,7 +46,8 @@ async def test_one_click_post_stops_that_categorys_email(
     # a mailbox provider's POST: no cookies, no auth, the one field
     async with httpx.AsyncClient(base_url=api_url, follow_redirects=False) as provider:
         page = await provider.get(path)  # a link scanner's prefetch
-        assert page.status_code == 200 and "Unsubscribe from vote results" in page.text
+        assert page.status_code == 200
+        assert "Unsubscribe from vote results" in page.text
         prefs = await runtime.db.fetch_one(
             "SELECT 1 FROM notify.user_notification_preferences WHERE user_id = %s", (user.id,)
         )
@@ -66,7 +67,8 @@ async def test_one_click_post_stops_that_categorys_email(
         "SELECT status, unsubscribed_at FROM notify.notification_delivery WHERE user_id = %s",
         (user.id,),
     )
-    assert row["status"] == "unsubscribed" and row["unsubscribed_at"] is not None
+    assert row["status"] == "unsubscribed"
+    assert row["unsubscribed_at"] is not None
     await _send(api_url, token_for, user.id)  # vote results again: no email
     await _send(api_url, token_for, user.id, type="account_notice")  # transactional still goes
     await deliverer.drain(runtime.db)
@@ -94,7 +96,8 @@ async def test_clicks_redirect_only_to_stored_destinations_and_change_only_count
     html = message.get_body(("html",)).get_content()
     click = re.search(r'href="http://notify.test(/api/notifications/t/c/[^"]+)"', html)
     pixel = re.search(r'src="http://notify.test(/api/notifications/t/o/[^"]+)"', html)
-    assert click is not None and pixel is not None
+    assert click is not None
+    assert pixel is not None
     async with httpx.AsyncClient(base_url=api_url, follow_redirects=False) as c:
         r = await c.get(click.group(1))
         assert r.status_code == 302

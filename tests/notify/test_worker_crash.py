@@ -63,7 +63,7 @@ async def test_kill_9_of_a_worker_mid_delivery_loses_no_accepted_notification(
 
     first = _worker(env)
     try:
-        await wait_until(lambda: len(smtp_sink.for_users(addresses)) >= 100, timeout=120,
+        await wait_until(lambda: len(smtp_sink.for_users(addresses)) >= 100, within=120,
                          what="the first worker to deliver some")  # fmt: skip
         os.kill(first.pid, signal.SIGKILL)
         assert first.wait(timeout=10) == -signal.SIGKILL
@@ -77,7 +77,7 @@ async def test_kill_9_of_a_worker_mid_delivery_loses_no_accepted_notification(
     try:
         await wait_until(
             lambda: {m["To"] for m in smtp_sink.for_users(addresses)} == addresses,
-            timeout=120, what="every accepted notification in the sink",
+            within=120, what="every accepted notification in the sink",
         )  # fmt: skip
     finally:
         second.send_signal(signal.SIGTERM)

@@ -7,8 +7,14 @@ SMTP 4xx are retryable; SMTP 5xx, an invalid address, 4xx from an HTTP API are p
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+# Waits for room under the rate limits; a provider calls it just before the message
+# leaves (after any wait of its own, e.g. for a free connection), so what the limiter
+# counts is what the provider receives.
+Gate = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ def http_status_retryable(status: int) -> bool:
 class EmailProvider(Protocol):
     name: str
 
-    async def send(self, message: EmailMessage) -> str:
+    async def send(self, message: EmailMessage, *, gate: Gate | None = None) -> str:
         """Hand `message` to the provider; its message id. Raises ProviderError."""
         ...
 

@@ -10,6 +10,7 @@ neither retried elsewhere nor counted against the provider.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -101,10 +102,11 @@ class FailoverEmail:
             breaker = self.breakers[provider.name]
             if not breaker.allows(self._clock()):
                 continue
+            gate = None
             if self._before_send is not None:
-                await self._before_send(provider.name)
+                gate = functools.partial(self._before_send, provider.name)
             try:
-                message_id = await provider.send(message)
+                message_id = await provider.send(message, gate=gate)
             except ProviderError as exc:
                 if not exc.retryable:
                     if breaker.succeeded():  # it answered: the provider is up

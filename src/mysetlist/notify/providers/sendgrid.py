@@ -11,7 +11,12 @@ from typing import Any
 
 import httpx
 
-from mysetlist.notify.providers.base import EmailMessage, ProviderError, http_status_retryable
+from mysetlist.notify.providers.base import (
+    EmailMessage,
+    Gate,
+    ProviderError,
+    http_status_retryable,
+)
 
 
 def _address(value: str) -> dict[str, str]:
@@ -29,7 +34,9 @@ class SendGridProvider:
             timeout=timeout,
         )
 
-    async def send(self, message: EmailMessage) -> str:
+    async def send(self, message: EmailMessage, *, gate: Gate | None = None) -> str:
+        if gate is not None:
+            await gate()
         body: dict[str, Any] = {
             "personalizations": [{"to": [{"email": message.to}]}],
             "from": _address(message.sender),

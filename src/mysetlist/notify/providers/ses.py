@@ -10,7 +10,12 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mysetlist.notify.providers.base import EmailMessage, ProviderError, http_status_retryable
+from mysetlist.notify.providers.base import (
+    EmailMessage,
+    Gate,
+    ProviderError,
+    http_status_retryable,
+)
 
 _TAG_VALUE = re.compile(r"[^A-Za-z0-9_-]")
 _PERMANENT_CODES = {"MessageRejected", "MailFromDomainNotVerifiedException", "BadRequestException"}
@@ -68,7 +73,9 @@ class SesProvider:
             raise ProviderError(f"SES unreachable: {exc}", retryable=True) from None
         return str(response["MessageId"])
 
-    async def send(self, message: EmailMessage) -> str:
+    async def send(self, message: EmailMessage, *, gate: Gate | None = None) -> str:
+        if gate is not None:
+            await gate()
         return await asyncio.to_thread(self._send_sync, message)
 
     async def close(self) -> None:

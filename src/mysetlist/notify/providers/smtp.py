@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from mysetlist.notify.providers.base import EmailMessage, ProviderError
+from mysetlist.notify.providers.base import EmailMessage, Gate, ProviderError
 
 
 def _header(value: str) -> str:
@@ -78,7 +78,7 @@ class SmtpProvider:
             await client.login(self._username, self._password)
         return client
 
-    async def send(self, message: EmailMessage) -> str:
+    async def send(self, message: EmailMessage, *, gate: Gate | None = None) -> str:
         message_id = make_msgid(idstring=uuid.uuid4().hex[:12], domain="mysetlist")
         data = to_mime(message, message_id=message_id)
         sender = parseaddr(message.sender)[1]
@@ -86,6 +86,8 @@ class SmtpProvider:
         try:
             if client is None or not client.is_connected:
                 client = await self._connect()
+            if gate is not None:
+                await gate()
             await client.sendmail(sender, [message.to], data)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [err.code for err in exc.recipients]
