@@ -6,7 +6,7 @@ Reports deliveries/s (first request to last message in the sink) and the time fr
 request to each of its messages reaching the sink (p50, p99). Goal (issue 10): >= 1,000/s.
 
     python bench/notify_bench.py                       # 10,000 notifications, rate limits off
-    python bench/notify_bench.py --workers 2 --concurrency 8
+    python bench/notify_bench.py --workers 2 --concurrency 8   # two worker processes
     python bench/notify_bench.py --rate-limit 1000 --notifications 1500
         # rateLimitPerMinute=1000: the most messages the sink saw in any 60 s window
 
@@ -224,7 +224,7 @@ def main() -> None:
     parser.add_argument("--notifications", type=int, default=10_000)
     parser.add_argument("--per-request", type=int, default=100)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--smtp-connections", type=int, default=8)
