@@ -186,10 +186,11 @@ class Deliverer:
             sent_today: Counter[Any] = Counter()
             counted = [r["user_id"] for r in rows if r["category"] not in TRANSACTIONAL_CATEGORIES]
             if counted:
+                params = {"user_ids": counted, "now": now,
+                          "transactional": list(TRANSACTIONAL_CATEGORIES)}  # fmt: skip
                 for r in await fetch_all_in(
-                    conn, read_sql(_PACKAGE, "deliveries_sent_today.sql"),
-                    {"user_ids": counted, "transactional": list(TRANSACTIONAL_CATEGORIES)},
-                ):  # fmt: skip
+                    conn, read_sql(_PACKAGE, "deliveries_sent_today.sql"), params
+                ):
                     sent_today[r["user_id"]] = r["sent"]
             outcomes: list[Outcome] = []
             to_send: dict[str, list[Row]] = defaultdict(list)

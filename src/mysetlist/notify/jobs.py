@@ -16,11 +16,10 @@ from datetime import UTC, datetime, timedelta
 import procrastinate
 
 from mysetlist.core.config import Settings
-from mysetlist.core.db import read_sql
 from mysetlist.core.job_queue import hold_task_lock
 from mysetlist.core.run_log import job_run
 from mysetlist.core.runtime import Runtime, current
-from mysetlist.notify import digests
+from mysetlist.notify import analytics, digests
 from mysetlist.notify.config import load_notify_settings
 from mysetlist.notify.delivery import Deliverer
 
@@ -83,8 +82,4 @@ def register(app: procrastinate.App, settings: Settings) -> None:
                 return
             async with job_run(db, DAILY_ANALYTICS, job_id=context.job.id) as run:
                 since = (datetime.now(UTC) - timedelta(days=1)).date()
-                async with db.transaction() as conn:
-                    cur = await conn.execute(
-                        read_sql("mysetlist.notify", "analytics_daily.sql"), {"since": since}
-                    )
-                    run.rows = cur.rowcount
+                run.rows = await analytics.refresh_daily(db, since=since)
