@@ -5,8 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from mysetlist.core.db import split_statements
 from mysetlist.warehouse import maintenance, quality, steps
-from mysetlist.warehouse.sql_files import split_statements, statements, writes_rows
+from mysetlist.warehouse.sql_files import statements, writes_rows
 
 
 def test_a_semicolon_ending_a_comment_does_not_end_the_statement() -> None:

@@ -36,6 +36,26 @@ def read_sql(package: str, name: str) -> str:
     return resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
 
+def split_statements(text: str) -> list[str]:
+    """The statements of a SQL text, comment-only pieces dropped. sqlparse knows comments
+    and quoting (a `;` at the end of a comment line ends no statement); a file of several
+    statements is run one execute each, since server-side parameters allow only one."""
+    import sqlparse
+
+    out = []
+    for statement in sqlparse.split(text):
+        code = sqlparse.format(statement, strip_comments=True).strip().rstrip(";").strip()
+        if code:
+            out.append(statement.strip())
+    return out
+
+
+@cache
+def read_sql_statements(package: str, name: str) -> tuple[str, ...]:
+    """The statements of the .sql file `name` inside `package`, parsed once."""
+    return tuple(split_statements(read_sql(package, name)))
+
+
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     await conn.execute("SET TIME ZONE 'UTC'")
     await conn.commit()

@@ -1,8 +1,7 @@
 """The warehouse's SQL files: a step's statements (`warehouse/sql/<step>.sql`) and the run
 mechanics' single statements (`warehouse/<name>.sql`).
 
-A file may hold several statements; they are split by sqlparse, which knows comments and
-quoting (a `;` at the end of a comment line is not a statement's end).
+A file may hold several statements; `core.db.read_sql_statements` splits them (sqlparse).
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from functools import cache
 
 import sqlparse
 
-from mysetlist.core.db import read_sql
+from mysetlist.core.db import read_sql, read_sql_statements
 
 SQL_PACKAGE = "mysetlist.warehouse.sql"  # one file per step
 RUN_SQL_PACKAGE = "mysetlist.warehouse"  # the run mechanics' statements, beside their code
@@ -22,20 +21,10 @@ def query(name: str) -> str:
     return read_sql(RUN_SQL_PACKAGE, f"{name}.sql")
 
 
-def split_statements(text: str) -> list[str]:
-    """The statements of `text`, comment-only pieces dropped."""
-    out = []
-    for statement in sqlparse.split(text):
-        code = sqlparse.format(statement, strip_comments=True).strip().rstrip(";").strip()
-        if code:
-            out.append(statement.strip())
-    return out
-
-
 @cache
 def statements(name: str) -> tuple[str, ...]:
     """The statements of sql/<name>.sql, parsed once."""
-    return tuple(split_statements(read_sql(SQL_PACKAGE, f"{name}.sql")))
+    return read_sql_statements(SQL_PACKAGE, f"{name}.sql")
 
 
 @cache

@@ -13,13 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import cache
 from typing import Any
 
 import psycopg
-import sqlparse
 
-from mysetlist.core.db import Database, read_sql
+from mysetlist.core.db import Database, read_sql_statements
 from mysetlist.core.watermarks import advance_watermark, read_watermark
 
 _PACKAGE = "mysetlist.ml.features"
@@ -39,10 +37,8 @@ class BuildResult:
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FEATURE_SQL, 0))
 
 
-@cache
 def _statements(sql_file: str) -> tuple[str, ...]:
-    # Parameters need one statement per execute; sqlparse knows comments and quoting.
-    return tuple(s.strip() for s in sqlparse.split(read_sql(_PACKAGE, sql_file)) if s.strip())
+    return read_sql_statements(_PACKAGE, sql_file)
 
 
 async def build_day(conn: psycopg.AsyncConnection[Any], day: date) -> dict[str, int]:
