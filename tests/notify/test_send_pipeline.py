@@ -224,3 +224,33 @@ async def _wait_for_status(status: Any, wanted: str) -> None:
         return seen[-1] == wanted
 
     await wait_until(reached, within=30, what=f"status {wanted} (saw {seen[-3:]})")
+
+
+async def test_a_key_still_in_flight_is_409_and_a_failed_request_frees_its_key(
+    api_url: str, token_for: Any, make_users: Any, runtime: Runtime
+) -> None:
+    from mysetlist.notify.sending import SendRequest, _request_hash
+
+    (user,) = await make_users(1)
+    caller = uuid.uuid4()
+    headers = {"Authorization": f"Bearer {token_for(caller, role='service_role')}"}
+    body = {"userId": user.id, "type": "account_notice", "title": "t", "message": "m"}
+    busy = uuid.uuid4().hex
+    # another API process is inside this request's transaction right now
+    await runtime.db.fetch_all(
+        """INSERT INTO notify.send_requests (idempotency_key, caller, request_hash)
+           VALUES (%s, %s, %s) RETURNING id""",
+        (busy, str(caller), _request_hash(SendRequest.model_validate(body))),
+    )
+    failing = uuid.uuid4().hex
+    async with httpx.AsyncClient(base_url=api_url, headers=headers) as c:
+        r = await c.post("/api/notifications/send", json=body, headers={"Idempotency-Key": busy})
+        assert r.status_code == 409
+        assert r.headers["content-type"] == "application/problem+json"
+        unknown = {**body, "userId": str(uuid.uuid4())}
+        r = await c.post("/api/notifications/send", json=unknown,
+                         headers={"Idempotency-Key": failing})  # fmt: skip
+        assert r.status_code == 422
+        r = await c.post("/api/notifications/send", json=body, headers={"Idempotency-Key": failing})
+        assert r.status_code == 202  # the failed attempt left nothing behind, not even its key
+        assert "Idempotent-Replayed" not in r.headers
