@@ -254,3 +254,31 @@ async def test_a_key_still_in_flight_is_409_and_a_failed_request_frees_its_key(
         r = await c.post("/api/notifications/send", json=body, headers={"Idempotency-Key": failing})
         assert r.status_code == 202  # the failed attempt left nothing behind, not even its key
         assert "Idempotent-Replayed" not in r.headers
+
+
+async def test_a_segment_reaches_the_followers_of_an_artist(
+    api_url: str, token_for: Any, make_users: Any, runtime: Runtime
+) -> None:
+    fans = await make_users(3)
+    artist = await runtime.db.fetch_one(
+        "INSERT INTO app.artists (name) VALUES ('Segment Band') RETURNING id"
+    )
+    assert artist is not None
+    for fan in fans[:2]:
+        await runtime.db.fetch_all(
+            "INSERT INTO app.follows (user_id, artist_id) VALUES (%s, %s) RETURNING user_id",
+            (fan.id, artist["id"]),
+        )
+    async with httpx.AsyncClient(base_url=api_url, headers=_operator(token_for)) as c:
+        r = await c.post("/api/notifications/send", json={
+            "segment": {"type": "artist_followers", "artistId": artist["id"]},
+            "type": "followed_artist_update", "title": "News", "message": "m",
+            "variables": {"artist_name": "Segment Band", "artist_id": artist["id"]}})  # fmt: skip
+    assert r.status_code == 202, r.text
+    assert r.json()["notifications"] == 2
+    assert r.json()["skipped"] == {}
+    reached = await runtime.db.fetch_all(
+        "SELECT user_id FROM notify.notifications WHERE request_id = %s",
+        (r.json()["requestId"],),
+    )
+    assert {str(row["user_id"]) for row in reached} == {f.id for f in fans[:2]}

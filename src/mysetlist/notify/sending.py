@@ -299,7 +299,9 @@ async def _write(
                 engagement[(e["user_id"], e["channel"])] = e["rate"]
         plan = plan_recipients(ntype, request, rows, engagement, settings, now)
         result = await _store(conn, settings, ntype, request, request_id, template_name, plan, now)
-        result["skipped"] = dict(plan.skipped) | {"unknown_users": len(user_ids) - len(rows)}
+        result["skipped"] = dict(plan.skipped)
+        if segment is None:
+            result["skipped"]["unknown_users"] = len(set(user_ids)) - len(rows)
         await conn.execute(
             read_sql(_PACKAGE, "send_request_finish.sql"),
             {"id": request_id, "response": orjson.dumps(result).decode()},
