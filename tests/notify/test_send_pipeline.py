@@ -282,3 +282,47 @@ async def test_a_segment_reaches_the_followers_of_an_artist(
         (r.json()["requestId"],),
     )
     assert {str(row["user_id"]) for row in reached} == {f.id for f in fans[:2]}
+
+
+async def test_an_unexpected_error_on_one_message_does_not_resend_the_rest_of_its_chunk(
+    api_url: str, token_for: Any, make_users: Any, runtime: Runtime, smtp_sink: SmtpSink
+) -> None:
+    from mysetlist.notify.channels import EmailChannel
+    from mysetlist.notify.providers.base import EmailMessage, Gate
+    from mysetlist.notify.providers.failover import FailoverEmail
+    from mysetlist.notify.providers.smtp import SmtpProvider
+    from tests.notify.conftest import notify_settings
+
+    users = await make_users(5)
+    unlucky = users[2].email
+
+    class BreaksOnOneAddress(SmtpProvider):
+        """The real SMTP provider, except that one address hits a bug of ours."""
+
+        async def send(self, message: EmailMessage, *, gate: Gate | None = None) -> str:
+            if message.to == unlucky:
+                raise RuntimeError("a bug")
+            return await super().send(message, gate=gate)
+
+    settings = notify_settings(smtp_sink.port, NOTIFY_BATCH_SIZE=10)
+    deliverer = Deliverer.build(
+        settings, runtime.cipher, runtime.settings.effective_encryption_key, runtime.redis_url
+    )
+    provider = BreaksOnOneAddress(f"smtp://127.0.0.1:{smtp_sink.port}")
+    deliverer.channels["email"] = EmailChannel(
+        FailoverEmail([provider], failures_to_open=100, cooldown=1)
+    )
+    try:
+        async with httpx.AsyncClient(base_url=api_url, headers=_operator(token_for)) as c:
+            await c.post("/api/notifications/send", json={
+                "userIds": [u.id for u in users], "type": "account_notice", "title": "t",
+                "message": "m", "channels": ["email"]})  # fmt: skip
+        await deliverer.drain(runtime.db)  # retried until maxRetries, the others once
+    finally:
+        await deliverer.close()
+    statuses = {str(r["user_id"]): (r["status"], r["last_error"])
+                for r in await _deliveries(runtime, [u.id for u in users])}  # fmt: skip
+    assert statuses.pop(users[2].id) == ("failed", "RuntimeError: a bug")
+    assert set(statuses.values()) == {("sent", None)}
+    received = [m["To"] for m in smtp_sink.for_users({u.email for u in users})]
+    assert sorted(received) == sorted(u.email for u in users if u.email != unlucky)

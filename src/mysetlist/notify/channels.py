@@ -8,6 +8,7 @@ Web push plugs in the same way (`register_channel("push", ...)`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from mysetlist.notify.providers.failover import FailoverEmail
 from mysetlist.notify.signed_links import SignedLinks
 from mysetlist.notify.templates import TemplateProblem, TemplateSource, render
 
+log = logging.getLogger(__name__)
 Row = dict[str, Any]
 _HREF = re.compile(r'href="(https?://[^"]+)"')
 
@@ -163,15 +165,20 @@ class EmailChannel:
             return Outcome(row["id"], "failed", error=f"template: {exc}", attempted=False)
         try:
             sent = await self.email.send(message)
-        except ProviderError as exc:
+        except Exception as exc:
+            if not isinstance(exc, ProviderError):
+                # Contained: the chunk's other messages may have left already, and their
+                # outcomes must commit (an exception here would roll them back and send
+                # them again). This one is retried.
+                log.exception("unexpected error sending delivery %s", row["id"])
+                exc = ProviderError(f"{type(exc).__name__}: {exc}", retryable=True)
             metrics.DELIVERIES.labels("email", self.email.current, "error").inc()
             if exc.retryable:
                 return Outcome(row["id"], "deferred", error=str(exc), retryable=True,
                                retry_after=exc.retry_after)  # fmt: skip
-            bounced = "recipient refused" in str(exc)
             return Outcome(
-                row["id"], "bounced" if bounced else "failed", error=str(exc),
-                suppress_hash=bytes(row["email_hash"]) if bounced else None,
+                row["id"], "bounced" if exc.bounce else "failed", error=str(exc),
+                suppress_hash=bytes(row["email_hash"]) if exc.bounce else None,
             )  # fmt: skip
         metrics.DELIVERIES.labels("email", sent.provider, "sent").inc()
         return Outcome(row["id"], "sent", provider=sent.provider, message_id=sent.message_id,

@@ -32,10 +32,19 @@ class EmailMessage:
 
 
 class ProviderError(Exception):
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        bounce: bool = False,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        # The receiving server refused the address for good (a synchronous hard bounce).
+        self.bounce = bounce
 
 
 def http_status_retryable(status: int) -> bool:

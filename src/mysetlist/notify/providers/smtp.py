@@ -91,8 +91,9 @@ class SmtpProvider:
             await client.sendmail(sender, [message.to], data)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [err.code for err in exc.recipients]
+            transient = all(400 <= c < 500 for c in codes)
             raise ProviderError(
-                f"recipient refused: {codes}", retryable=all(400 <= c < 500 for c in codes)
+                f"recipient refused: {codes}", retryable=transient, bounce=not transient
             ) from None
         except aiosmtplib.SMTPResponseException as exc:
             _discard(client)
