@@ -326,3 +326,23 @@ async def test_an_unexpected_error_on_one_message_does_not_resend_the_rest_of_it
     assert set(statuses.values()) == {("sent", None)}
     received = [m["To"] for m in smtp_sink.for_users({u.email for u in users})]
     assert sorted(received) == sorted(u.email for u in users if u.email != unlucky)
+
+
+async def test_an_address_that_does_not_decrypt_fails_alone(
+    api_url: str, token_for: Any, make_users: Any, runtime: Runtime,
+    deliverer: Deliverer, smtp_sink: SmtpSink,
+) -> None:  # fmt: skip
+    broken, fine = await make_users(2)
+    await runtime.db.fetch_all(
+        "UPDATE app.users SET email_encrypted = %s WHERE id = %s RETURNING id",
+        (b"\x01" + b"\x00" * 40, broken.id),  # e.g. written under a retired key
+    )
+    async with httpx.AsyncClient(base_url=api_url, headers=_operator(token_for)) as c:
+        await c.post("/api/notifications/send", json={
+            "userIds": [broken.id, fine.id], "type": "account_notice", "title": "t",
+            "message": "m", "channels": ["email"]})  # fmt: skip
+    await deliverer.drain(runtime.db)
+    statuses = {str(r["user_id"]): r["status"]
+                for r in await _deliveries(runtime, [broken.id, fine.id])}  # fmt: skip
+    assert statuses == {broken.id: "failed", fine.id: "sent"}
+    assert len(smtp_sink.to(fine.email)) == 1

@@ -163,6 +163,12 @@ class EmailChannel:
             message, destinations = self.compose(row, source, ctx)
         except TemplateProblem as exc:
             return Outcome(row["id"], "failed", error=f"template: {exc}", attempted=False)
+        except Exception as exc:
+            # e.g. an address that no longer decrypts: this delivery fails, the chunk goes on
+            # (raising would roll the chunk back and claim the same rows again, forever).
+            log.exception("cannot compose delivery %s", row["id"])
+            return Outcome(row["id"], "failed", error=f"compose: {type(exc).__name__}: {exc}",
+                           attempted=False)  # fmt: skip
         try:
             sent = await self.email.send(message)
         except Exception as exc:
