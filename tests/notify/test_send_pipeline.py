@@ -317,7 +317,13 @@ async def test_an_unexpected_error_on_one_message_does_not_resend_the_rest_of_it
             await c.post("/api/notifications/send", json={
                 "userIds": [u.id for u in users], "type": "account_notice", "title": "t",
                 "message": "m", "channels": ["email"]})  # fmt: skip
-        await deliverer.drain(runtime.db)  # retried until maxRetries, the others once
+
+        async def unlucky_status() -> str:
+            await deliverer.drain(runtime.db, budget_seconds=1)
+            rows = await _deliveries(runtime, [users[2].id])
+            return str(rows[0]["status"])
+
+        await _wait_for_status(unlucky_status, "failed")  # retried to maxRetries; others once
     finally:
         await deliverer.close()
     statuses = {str(r["user_id"]): (r["status"], r["last_error"])
