@@ -6,12 +6,13 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
-from mysetlist.core.db import Database, fetch_all_in
+from mysetlist.core.db import Database, fetch_all_in, fetch_one_in
 from mysetlist.core.runtime import Runtime
 from mysetlist.platform import service
 from mysetlist.warehouse import pipeline
@@ -28,48 +29,47 @@ class Artist:
     upcoming: int
 
 
+async def _id(conn: psycopg.AsyncConnection[Any], query: str, params: Any = None) -> int:
+    row = await fetch_one_in(conn, query, params)
+    assert row is not None
+    return int(row["id"])
+
+
+async def _catalogue(
+    conn: psycopg.AsyncConnection[Any], name: str, titles: list[str]
+) -> tuple[int, int, dict[str, int]]:
+    """An artist, a venue in Oslo and the artist's songs: (artist, venue, title -> song id)."""
+    artist = await _id(conn, "INSERT INTO app.artists (name) VALUES (%s) RETURNING id", (name,))
+    venue = await _id(
+        conn,
+        "INSERT INTO app.venues (name, city, country) VALUES ('Hall', 'Oslo', 'NO') RETURNING id",
+    )
+    songs = {
+        title: await _id(
+            conn,
+            "INSERT INTO app.songs (artist_id, title) VALUES (%s, %s) RETURNING id",
+            (artist, title),
+        )
+        for title in titles
+    }
+    return artist, venue, songs
+
+
 async def _artist(db: Database, name: str, past_shows: int = 6) -> Artist:
     """An artist with eight songs, `past_shows` completed shows that always open with
     'Opener' and play 'Core 1..4' (rotating one of 'Rare 1..3'), and one show tomorrow."""
     titles = ["Opener", "Core 1", "Core 2", "Core 3", "Core 4", "Rare 1", "Rare 2", "Rare 3"]
     async with db.transaction() as conn:
-        artist = (
-            await (
-                await conn.execute(
-                    "INSERT INTO app.artists (name) VALUES (%s) RETURNING id", (name,)
-                )
-            ).fetchone()
-        )[0]  # type: ignore[index]
-        venue = (
-            await (
-                await conn.execute(
-                    "INSERT INTO app.venues (name, city, country) VALUES ('Hall', 'Oslo', 'NO')"
-                    " RETURNING id"
-                )
-            ).fetchone()
-        )[0]  # type: ignore[index]
-        songs = {}
-        for title in titles:
-            songs[title] = (
-                await (
-                    await conn.execute(
-                        "INSERT INTO app.songs (artist_id, title) VALUES (%s, %s) RETURNING id",
-                        (artist, title),
-                    )
-                ).fetchone()
-            )[0]  # type: ignore[index]
+        artist, venue, songs = await _catalogue(conn, name, titles)
         for k in range(past_shows):
-            show = (
-                await (
-                    await conn.execute(
-                        "INSERT INTO app.shows (artist_id, venue_id, starts_at, status, tour)"
-                        " VALUES (%s, %s, now() - %s * interval '3 days', 'completed',"
-                        " 'World Tour')"
-                        " RETURNING id",
-                        (artist, venue, past_shows - k),
-                    )
-                ).fetchone()
-            )[0]  # type: ignore[index]
+            show = await _id(
+                conn,
+                "INSERT INTO app.shows (artist_id, venue_id, starts_at, status, tour)"
+                " VALUES (%s, %s, now() - %s * interval '3 days', 'completed',"
+                " 'World Tour')"
+                " RETURNING id",
+                (artist, venue, past_shows - k),
+            )
             played = ["Opener", "Core 1", "Core 2", "Core 3", "Core 4", f"Rare {k % 3 + 1}"]
             for position, title in enumerate(played, start=1):
                 await conn.execute(
@@ -77,15 +77,12 @@ async def _artist(db: Database, name: str, past_shows: int = 6) -> Artist:
                     " VALUES (%s, %s, %s)",
                     (show, position, songs[title]),
                 )
-        upcoming = (
-            await (
-                await conn.execute(
-                    "INSERT INTO app.shows (artist_id, venue_id, starts_at, tour)"
-                    " VALUES (%s, %s, now() + interval '1 day', 'World Tour') RETURNING id",
-                    (artist, venue),
-                )
-            ).fetchone()
-        )[0]  # type: ignore[index]
+        upcoming = await _id(
+            conn,
+            "INSERT INTO app.shows (artist_id, venue_id, starts_at, tour)"
+            " VALUES (%s, %s, now() + interval '1 day', 'World Tour') RETURNING id",
+            (artist, venue),
+        )
     return Artist(artist, songs, upcoming)
 
 
@@ -210,38 +207,13 @@ async def test_model_crowd_blend_and_fans_scored_by_hand(runtime: Runtime) -> No
     D .539, B .391, E .130."""
     db = runtime.db
     async with db.transaction() as conn:
-        artist = (
-            await (
-                await conn.execute("INSERT INTO app.artists (name) VALUES ('Scored') RETURNING id")
-            ).fetchone()
-        )[0]  # type: ignore[index]
-        venue = (
-            await (
-                await conn.execute(
-                    "INSERT INTO app.venues (name, city, country) VALUES ('Hall', 'Oslo', 'NO')"
-                    " RETURNING id"
-                )
-            ).fetchone()
-        )[0]  # type: ignore[index]
-        ids = {}
-        for title in "ABCDE":
-            ids[title] = (
-                await (
-                    await conn.execute(
-                        "INSERT INTO app.songs (artist_id, title) VALUES (%s, %s) RETURNING id",
-                        (artist, title),
-                    )
-                ).fetchone()
-            )[0]  # type: ignore[index]
-        show = (
-            await (
-                await conn.execute(
-                    "INSERT INTO app.shows (artist_id, venue_id, starts_at) VALUES"
-                    " (%s, %s, now() + interval '1 day') RETURNING id",
-                    (artist, venue),
-                )
-            ).fetchone()
-        )[0]  # type: ignore[index]
+        artist, venue, ids = await _catalogue(conn, "Scored", list("ABCDE"))
+        show = await _id(
+            conn,
+            "INSERT INTO app.shows (artist_id, venue_id, starts_at) VALUES"
+            " (%s, %s, now() + interval '1 day') RETURNING id",
+            (artist, venue),
+        )
         model = [("A", 0.9), ("D", 0.62), ("C", 0.6), ("B", 0.3), ("E", 0.1)]
         songs = (
             "[" + ",".join(f'{{"song_id": {ids[t]}, "probability": {p}}}' for t, p in model) + "]"
