@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +11,7 @@ import psycopg
 import pytest
 
 from mysetlist.core.config import ConfigError, Settings, load_settings
+from tests.conditions import wait_until
 from tests.conftest import Servers, free_port, migrated_database, serve_app
 
 
@@ -103,14 +103,14 @@ def test_capability_settings_are_checked_at_start(variable: str, value: str) -> 
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def _poll(url: str, done: Callable[[httpx.Response], bool], timeout: float = 15) -> httpx.Response:
-    """GET `url` until `done(response)`, or fail at the deadline with the last answer."""
-    deadline = time.monotonic() + timeout
-    while True:
+def _poll(url: str, done: Callable[[httpx.Response], bool], what: str) -> httpx.Response:
+    """GET `url` until `done(response)`; return that response."""
+
+    def answered() -> httpx.Response | None:
         response = httpx.get(url, timeout=5)
-        if done(response) or time.monotonic() > deadline:
-            return response
-        time.sleep(0.1)
+        return response if done(response) else None
+
+    return wait_until(answered, what)
 
 
 @pytest.mark.db
@@ -122,7 +122,9 @@ def test_ready_but_degraded_while_redis_is_down(
     nobody_listens = f"redis://127.0.0.1:{free_port()}/0"
     with serve_app(create_app(settings, database_url, nobody_listens)) as url:
         # Once the background probe has tried Redis, readiness says "degraded", not 503.
-        ready = _poll(f"{url}/readyz", lambda r: r.status_code != 200 or r.json()["degraded"])
+        ready = _poll(
+            f"{url}/readyz", lambda r: r.status_code != 200 or r.json()["degraded"], "degraded"
+        )
         assert ready.status_code == 200  # the instance serves: keep it in the load balancer
         body = ready.json()
         assert body["ready"] is True
@@ -170,7 +172,7 @@ def test_not_ready_while_the_database_is_unreachable(
                 (name,),
             )
             try:
-                down = _poll(f"{url}/readyz", lambda r: r.status_code == 503)
+                down = _poll(f"{url}/readyz", lambda r: r.status_code == 503, "not ready")
                 assert down.status_code == 503
                 assert down.json()["ready"] is False
                 assert down.json()["checks"]["database"].startswith("error: ")
@@ -179,4 +181,6 @@ def test_not_ready_while_the_database_is_unreachable(
             finally:
                 admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
             # It comes back by itself once the database answers again.
-            assert _poll(f"{url}/readyz", lambda r: r.status_code == 200).status_code == 200
+            assert (
+                _poll(f"{url}/readyz", lambda r: r.status_code == 200, "ready").status_code == 200
+            )

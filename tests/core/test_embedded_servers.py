@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,6 +26,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from mysetlist.core.embedded import EmbeddedPostgres, EmbeddedValkey
+from tests.conditions import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -75,15 +76,6 @@ def _port_open(url: str) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _wait_closed(url: str, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _port_open(url):
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_valkey_is_shared_and_the_last_holder_stops_it(data_dir: Path) -> None:
     mine = EmbeddedValkey(data_dir)
     url = mine.start()
@@ -99,7 +91,7 @@ def test_valkey_is_shared_and_the_last_holder_stops_it(data_dir: Path) -> None:
     assert other.stdin is not None
     other.stdin.close()
     other.wait(timeout=20)
-    assert _wait_closed(url), "the last holder did not stop the server"
+    wait_until(lambda: not _port_open(url), "the last holder to stop the server", within=10)
 
 
 def test_postgres_prunes_dead_pids_and_stops(data_dir: Path) -> None:
@@ -198,15 +190,6 @@ def _hold(data_dir: Path, *servers: str) -> tuple[subprocess.Popen[str], list[st
     return holder, urls
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float = 20) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
 def _gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -266,8 +249,8 @@ def test_orphaned_servers_stop_when_their_only_holder_is_killed(data_dir: Path) 
     servers = [_postmaster(data_dir), _valkey_pid(data_dir)]
     holder.kill()  # no atexit hooks run
     holder.wait()
-    assert _wait_until(lambda: all(_gone(pid) for pid in servers)), "orphans left running"
-    assert _wait_until(lambda: not _watchdogs(data_dir)), "the watchdog did not exit"
+    wait_until(lambda: all(_gone(pid) for pid in servers), "the orphans to be stopped", within=20)
+    wait_until(lambda: not _watchdogs(data_dir), "the watchdog to exit", within=20)
 
 
 def test_servers_outlive_a_killed_holder_while_another_holds_them(data_dir: Path) -> None:
@@ -278,7 +261,11 @@ def test_servers_outlive_a_killed_holder_while_another_holds_them(data_dir: Path
     first.wait()
     holders = data_dir / "valkey" / "holders.json"
     # The watchdog has looked at the lists (and dropped the dead PID) ...
-    assert _wait_until(lambda: first.pid not in json.loads(holders.read_text()))
+    wait_until(
+        lambda: first.pid not in json.loads(holders.read_text()),
+        "the dead holder to be dropped",
+        within=20,
+    )
     # ... and left the servers to the live holder.
     assert psutil.pid_exists(postmaster)
     assert redis.Redis.from_url(redis_url).ping()
@@ -297,10 +284,10 @@ def test_servers_outlive_a_killed_holder_while_another_holds_them(data_dir: Path
         except redis.RedisError:
             return False
 
-    assert _wait_until(restarted), "the dead Valkey was not restarted"
+    wait_until(restarted, "the dead Valkey to be restarted", within=20)
     new_valkey = _valkey_pid(data_dir)
     _release(second)  # the last holder leaves normally and stops both
-    assert _wait_until(lambda: _gone(postmaster) and _gone(new_valkey))
+    wait_until(lambda: _gone(postmaster) and _gone(new_valkey), "both servers to stop", within=20)
 
 
 def test_valkey_refuses_clients_without_its_password(data_dir: Path) -> None:

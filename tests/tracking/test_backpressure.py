@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 import httpx
 import psycopg
@@ -13,27 +11,11 @@ import pytest
 
 from mysetlist.core.config import Settings
 from mysetlist.core.runtime import Runtime
-from mysetlist.tracking.group_commit import APP_NAME
+from tests.conditions import until
 from tests.conftest import serve_app
-from tests.tracking.conftest import count_events
+from tests.tracking.conftest import count_events, writer_waits_on_a_lock
 
 pytestmark = pytest.mark.db
-
-
-async def _until(condition: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while not await condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
-
-
-async def _writer_waits_on_a_lock(runtime: Runtime) -> bool:
-    row = await runtime.db.fetch_one(
-        "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = %s"
-        " AND datname = current_database() AND wait_event_type = 'Lock'",
-        (APP_NAME,),
-    )
-    return row is not None and row["n"] >= 1
 
 
 async def _queued_events(c: httpx.AsyncClient, expected: int) -> bool:
@@ -66,9 +48,9 @@ async def test_full_queue_gives_503_and_acks_only_after_commit(
                 return await c.post("/api/analytics/events", json=body)
 
             first = asyncio.create_task(post())  # taken by the (now blocked) flush
-            await _until(lambda: _writer_waits_on_a_lock(runtime))
+            await until(lambda: writer_waits_on_a_lock(runtime), "the writer to wait on the lock")
             queued = [asyncio.create_task(post()) for _ in range(4)]  # fills the queue
-            await _until(lambda: _queued_events(c, 4))
+            await until(lambda: _queued_events(c, 4), "4 events queued")
             rejected = await post()
             assert not first.done()
             assert not any(t.done() for t in queued)  # no ack before commit

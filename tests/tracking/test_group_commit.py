@@ -4,9 +4,7 @@ others in that flush commit; stopping the writer commits what it accepted before
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,26 +14,11 @@ from prometheus_client import REGISTRY
 
 from mysetlist.core.runtime import Runtime
 from mysetlist.tracking.events import EventRow
-from mysetlist.tracking.group_commit import APP_NAME, GroupCommitWriter, Rejected, Unavailable
-from tests.tracking.conftest import count_events
+from mysetlist.tracking.group_commit import GroupCommitWriter, Rejected, Unavailable
+from tests.conditions import until
+from tests.tracking.conftest import count_events, writer_waits_on_a_lock
 
 pytestmark = pytest.mark.db
-
-
-async def _until(condition: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while not await condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
-
-
-async def _writer_waits_on_a_lock(runtime: Runtime) -> bool:
-    row = await runtime.db.fetch_one(
-        "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = %s"
-        " AND datname = current_database() AND wait_event_type = 'Lock'",
-        (APP_NAME,),
-    )
-    return row is not None and row["n"] >= 1
 
 
 async def _queued(expected: int) -> bool:
@@ -60,7 +43,7 @@ async def test_a_bad_request_in_a_combined_flush_fails_alone(
     try:
         blocker = await _block_writes(database_url)
         first = asyncio.create_task(writer.submit([_row(good)]))  # the flush that waits
-        await _until(lambda: _writer_waits_on_a_lock(runtime))
+        await until(lambda: writer_waits_on_a_lock(runtime), "the writer to wait on the lock")
         # these three wait together and go in one flush once the lock is released; the
         # database refuses the middle one (validation would have; the writer must not rely
         # on it): properties that are not JSON
@@ -68,7 +51,7 @@ async def test_a_bad_request_in_a_combined_flush_fails_alone(
         together = asyncio.create_task(writer.submit(batch))
         refused = asyncio.create_task(writer.submit([_row(bad, properties="{not json")]))
         after = asyncio.create_task(writer.submit([_row(good)]))
-        await _until(lambda: _queued(good_rows + 2))
+        await until(lambda: _queued(good_rows + 2), "every request of the flush queued")
         await blocker.rollback()
         await blocker.close()
         assert await asyncio.gather(first, together, after) == [1, good_rows, 1]
@@ -96,11 +79,11 @@ async def test_stop_commits_what_was_accepted_before_it(
     await writer.start()
     blocker = await _block_writes(database_url)
     first = asyncio.create_task(writer.submit([_row(marker)]))
-    await _until(lambda: _writer_waits_on_a_lock(runtime))
+    await until(lambda: writer_waits_on_a_lock(runtime), "the writer to wait on the lock")
     waiting = [
         asyncio.create_task(writer.submit([_row(marker) for _ in range(3)])) for _ in range(2)
     ]
-    await _until(lambda: _queued(6))
+    await until(lambda: _queued(6), "6 events queued")
     stopping = asyncio.create_task(writer.stop(grace=60))
     await asyncio.sleep(0)  # a turn of the loop: stop() has begun (no waiting on time)
     with pytest.raises(Unavailable):  # it takes nothing new

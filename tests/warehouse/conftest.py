@@ -4,7 +4,6 @@ to run the pipeline and read whole tables."""
 
 from __future__ import annotations
 
-import time as _time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -71,15 +70,6 @@ def one(url: str, query: str, params: Any = None) -> Any:
 
 def add_days(d: date, n: int) -> date:
     return d + timedelta(days=n)
-
-
-def wait_until(predicate: Any, what: str, timeout: float = 30) -> None:
-    """Poll `predicate` until it holds; fail naming `what` after `timeout` seconds."""
-    deadline = _time.monotonic() + timeout
-    while not predicate():
-        if _time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        _time.sleep(0.05)
 
 
 def etl_backends_waiting_on_a_lock(url: str) -> int:

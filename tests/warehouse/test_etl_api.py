@@ -26,6 +26,7 @@ from mysetlist.core.job_queue import job_app
 from mysetlist.core.runtime import Runtime
 from mysetlist.warehouse.jobs import register_run_task
 from mysetlist.warehouse.runs import QUEUE
+from tests.conditions import until
 from tests.warehouse.conftest import etl_backends, etl_backends_waiting_on_a_lock, one
 
 pytestmark = pytest.mark.db
@@ -69,18 +70,6 @@ async def table_locked(database_url: str, table: str) -> AsyncIterator[None]:
             await blocker.rollback()
 
 
-async def _until(predicate: Any, what: str) -> Any:
-    """Poll the async `predicate` until it returns something truthy (30 s at most)."""
-    try:
-        async with asyncio.timeout(30):
-            # The condition lives in the database: nothing to await but the next poll.
-            while not (value := await predicate()):  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
-    return value
-
-
 async def test_non_operators_are_refused(api_url: str, token_for: Any) -> None:
     user = {"Authorization": f"Bearer {token_for(uuid.uuid4())}"}
     async with httpx.AsyncClient(base_url=api_url) as client:
@@ -109,7 +98,7 @@ async def _finished(client: httpx.AsyncClient, headers: dict[str, str], run_id: 
         run = (await client.get(f"{ETL}/{run_id}", headers=headers)).json()
         return run if run["status"] not in ("queued", "running") else None
 
-    return await _until(settled, f"ETL run {run_id} to finish")
+    return await until(settled, f"ETL run {run_id} to finish")
 
 
 async def test_queued_run_is_executed_by_the_worker(
@@ -190,7 +179,7 @@ async def test_start_conflict_and_cancel_of_a_running_run(
         assert started.json()["status"] == "queued"
 
         # The worker picks it up; the day's load waits for our lock.
-        await _until(
+        await until(
             lambda: asyncio.to_thread(etl_backends_waiting_on_a_lock, database_url),
             "the run to wait for the locked table",
         )
@@ -264,7 +253,7 @@ async def test_cancel_of_a_run_whose_worker_died(
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            await _until(
+            await until(
                 lambda: asyncio.to_thread(etl_backends_waiting_on_a_lock, database_url),
                 "the CLI run to wait for the locked table",
             )
@@ -273,7 +262,7 @@ async def test_cancel_of_a_run_whose_worker_died(
         finally:
             if proc.returncode is None:
                 proc.kill()
-        await _until(
+        await until(
             lambda: asyncio.to_thread(lambda: etl_backends(database_url) == 0),
             "the killed run's sessions to end",
         )

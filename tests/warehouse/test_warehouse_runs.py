@@ -23,6 +23,7 @@ from mysetlist.tracking.group_commit import GroupCommitWriter
 from mysetlist.warehouse import pipeline, steps
 from mysetlist.warehouse.config import EtlConfig
 from mysetlist.warehouse.ranges import WATERMARK
+from tests.conditions import wait_until
 from tests.warehouse.conftest import (
     etl_backends,
     etl_backends_waiting_on_a_lock,
@@ -30,7 +31,6 @@ from tests.warehouse.conftest import (
     run_range,
     table_contents,
     today,
-    wait_until,
 )
 
 pytestmark = pytest.mark.db
@@ -153,7 +153,7 @@ def test_killed_worker_leaves_no_half_loaded_day(
                 proc.kill()
         # The server notices the dead client (client_connection_check_interval) and ends
         # its session, rolling the day back, while the blocker still holds on.
-        wait_until(lambda: etl_backends(url) == 0, "the killed run's session to end", 10)
+        wait_until(lambda: etl_backends(url) == 0, "the killed run's session to end", within=10)
     finally:
         blocker.rollback()
         blocker.close()

@@ -1,0 +1,35 @@
+"""Waiting on a condition, the one way tests do it: poll until the condition holds, fail
+naming what was awaited once `within` seconds have passed. The pause between polls is only
+a polling interval; no test waits a fixed time for something to happen."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+POLL_SECONDS = 0.05
+
+
+def wait_until(condition: Callable[[], T], what: str, *, within: float = 30) -> T:
+    """Poll `condition` until it returns something truthy; return that."""
+    deadline = time.monotonic() + within
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
+        time.sleep(POLL_SECONDS)
+    return value
+
+
+async def until(condition: Callable[[], Awaitable[T]], what: str, *, within: float = 30) -> T:
+    """Poll the async `condition` until it returns something truthy; return that."""
+    deadline = time.monotonic() + within
+    # The condition lives outside this task (a database, a server): nothing to await but
+    # the next poll.
+    while not (value := await condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
+        await asyncio.sleep(POLL_SECONDS)
+    return value
