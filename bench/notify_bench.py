@@ -62,7 +62,7 @@ class Sink:
         self.times: list[float] = []
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         now = time.time()
         with self.lock:
             for rcpt in envelope.rcpt_tos:
@@ -82,14 +82,17 @@ def create_database(admin_url: str) -> str:
 
 def create_users(url: str, cipher: FieldCipher, n: int) -> list[tuple[str, str]]:
     users = [(str(uuid.uuid4()), f"bench{i}@example.test") for i in range(n)]
-    with psycopg.connect(url) as conn, conn.cursor() as cur:
-        with cur.copy(
+    with (
+        psycopg.connect(url) as conn,
+        conn.cursor() as cur,
+        cur.copy(
             "COPY app.users (id, display_name, email_encrypted, email_hash, email_verified_at)"
             " FROM STDIN"
-        ) as copy:
-            for user_id, address in users:
-                copy.write_row((user_id, "Fan", cipher.encrypt(address, context=b"users.email"),
-                                cipher.lookup_hash(address), "2026-01-01T00:00:00Z"))  # fmt: skip
+        ) as copy,
+    ):
+        for user_id, address in users:
+            copy.write_row((user_id, "Fan", cipher.encrypt(address, context=b"users.email"),
+                            cipher.lookup_hash(address), "2026-01-01T00:00:00Z"))  # fmt: skip
     return users
 
 
@@ -169,9 +172,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 while not queue.empty():
                     chunk = queue.get_nowait()
                     t = time.time()
-                    r = await c.post("/api/notifications/send", json={
-                        "userIds": [u for u, _ in chunk], "type": "account_notice",
-                        "title": "Benchmark", "message": "hello", "channels": ["email"]})  # fmt: skip
+                    body = {
+                        "userIds": [u for u, _ in chunk],
+                        "type": "account_notice",
+                        "title": "Benchmark",
+                        "message": "hello",
+                        "channels": ["email"],
+                    }
+                    r = await c.post("/api/notifications/send", json=body)
                     r.raise_for_status()
                     for _, address in chunk:
                         sent_at[address] = t
@@ -179,8 +187,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.gather(*(client() for _ in range(args.clients)))
             accepted_s = time.time() - started
         deadline = time.monotonic() + args.timeout
-        while len(sink.arrivals) < len(users) and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        while len(sink.arrivals) < len(users) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)  # the sink fills from its own thread
     finally:
         for proc in processes:
             proc.send_signal(signal.SIGTERM)
