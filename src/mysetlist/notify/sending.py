@@ -149,7 +149,7 @@ def plan_recipients(
     ntype: NotificationType,
     request: SendRequest,
     rows: list[dict[str, Any]],
-    engagement: dict[tuple[uuid.UUID, str], float],
+    engagement: dict[uuid.UUID, dict[str, float]],
     settings: NotifySettings,
     now: datetime,
 ) -> Plan:
@@ -157,8 +157,7 @@ def plan_recipients(
     for row in rows:
         user_id: uuid.UUID = row["user_id"]
         prefs = from_row(row if row["has_preferences"] else None, settings, row["profile_timezone"])
-        mine = {c: r for (u, c), r in engagement.items() if u == user_id}
-        channels = choose_channels(ntype, request.channels, prefs, row, mine)
+        channels = choose_channels(ntype, request.channels, prefs, row, engagement.get(user_id, {}))
         if not channels:
             plan.skipped["no_channel"] += 1
             continue
@@ -290,13 +289,13 @@ async def _write(
             raise _invalid("userId", "no such user")
         if len(rows) > MAX_RECIPIENTS:
             raise _invalid("segment", f"reaches {len(rows)} users, more than {MAX_RECIPIENTS}")
-        engagement: dict[tuple[uuid.UUID, str], float] = {}
+        engagement: dict[uuid.UUID, dict[str, float]] = {}
         if ntype.routing == "best" and rows:
             for e in await fetch_all_in(
                 conn, read_sql(_PACKAGE, "engagement.sql"),
                 {"user_ids": [r["user_id"] for r in rows]},
             ):  # fmt: skip
-                engagement[(e["user_id"], e["channel"])] = e["rate"]
+                engagement.setdefault(e["user_id"], {})[e["channel"]] = e["rate"]
         plan = plan_recipients(ntype, request, rows, engagement, settings, now)
         result = await _store(conn, settings, ntype, request, request_id, template_name, plan, now)
         result["skipped"] = dict(plan.skipped)
