@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-CAPABILITIES = ("platform", "tracking", "warehouse", "ml", "notify")
+CAPABILITIES = ("platform", "tracking", "warehouse", "ml", "notify", "dashboard", "privacy")
 
 
 def capability_modules(part: str) -> list[ModuleType]:

@@ -57,11 +57,19 @@ def _run_api(
     )  # fmt: skip
 
 
-def _banner(host: str, port: int, settings: Settings) -> None:
+def _banner(host: str, port: int, settings: Settings, database_url: str) -> None:
     from mysetlist.core.auth import mint_token
+    from mysetlist.dashboard.config import dashboard_settings
+    from mysetlist.dashboard.sessions import create_login_link
 
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     console.print(f"[bold green]MySetlist API[/bold green]  {base}   (docs: {base}/docs)")
+    link = create_login_link(
+        database_url, DEMO_ADMIN_ID, public_url=base,
+        ttl_seconds=dashboard_settings().login_link_seconds,
+    )  # fmt: skip
+    console.print("dashboard (one-time login link, open it in your browser):")
+    print(link, flush=True)
     token = mint_token(settings, DEMO_ADMIN_ID, role="authenticated", admin=True, ttl_seconds=86400)
     console.print("admin token (24 h); paste this line into another shell for the README's curl:")
     print(f"export TOKEN={token}", flush=True)
@@ -75,7 +83,7 @@ def serve(
     """API, background worker and scheduler in one process (for small installs)."""
     _require_free_port(host, port)
     with started() as (settings, endpoints):
-        _banner(host, port, settings)
+        _banner(host, port, settings, endpoints.database_url)
         _run_api(settings, endpoints, host, port, with_worker=True)
 
 
@@ -147,6 +155,32 @@ def token(
     print(mint_token(load_all_settings(), user_id, role=role, admin=admin, ttl_seconds=ttl))
 
 
+@cli.command("dashboard-link")
+def dashboard_link(
+    operator: Annotated[str, typer.Option(help="the operator's user id (uuid)")] = DEMO_ADMIN_ID,
+    url: Annotated[
+        str | None, typer.Option(help="the API's public URL (default: DASHBOARD_PUBLIC_URL)")
+    ] = None,
+) -> None:
+    """Print a one-time, short-lived dashboard login URL (the last line printed)."""
+    from mysetlist.dashboard.config import dashboard_settings
+    from mysetlist.dashboard.sessions import create_login_link
+
+    try:
+        uuid.UUID(operator)
+    except ValueError:
+        console.print(f"[red]not a uuid: {operator}[/red]")
+        raise typer.Exit(2) from None
+    with started(quiet=True) as (_, endpoints):
+        settings = dashboard_settings()
+        link = create_login_link(
+            endpoints.database_url, operator, public_url=url or settings.public_url,
+            ttl_seconds=settings.login_link_seconds,
+        )  # fmt: skip
+    console.print(f"one-time link, valid {settings.login_link_seconds} s:")
+    print(link, flush=True)
+
+
 @cli.command()
 def demo(
     users: Annotated[int, typer.Option(min=1)] = 5000,
@@ -184,7 +218,7 @@ def demo(
         _ensure_demo_operator(endpoints.database_url)
         if not no_serve:
             _require_free_port(host, port)
-            _banner(host, port, settings)
+            _banner(host, port, settings, endpoints.database_url)
             _run_api(settings, endpoints, host, port, with_worker=True)
 
 

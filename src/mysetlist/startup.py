@@ -23,6 +23,7 @@ from mysetlist.core.embedded import Endpoints, resolve_endpoints
 
 def _check_capability_settings(settings: Settings) -> None:
     """Each capability with settings of its own loads them here (a new one adds a line)."""
+    from mysetlist.dashboard.config import dashboard_settings
     from mysetlist.ml.features.config import load_ml_settings
     from mysetlist.ml.recommendations.config import recommendation_settings
     from mysetlist.tracking.config import load_tracking_settings
@@ -32,6 +33,7 @@ def _check_capability_settings(settings: Settings) -> None:
     EtlConfig.from_settings(settings)
     recommendation_settings()
     load_ml_settings()
+    dashboard_settings()
 
 
 def load_all_settings() -> Settings:

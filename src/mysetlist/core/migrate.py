@@ -23,6 +23,9 @@ MIGRATION_PACKAGES = (
     "mysetlist.warehouse",
     "mysetlist.ml",
     "mysetlist.notify",
+    "mysetlist.dashboard",
+    # last: it declares personal data on the tables of every capability before it
+    "mysetlist.privacy",
 )
 
 

@@ -1,0 +1,2 @@
+"""The operator dashboard: `/dashboard` (server-rendered page, vendored ECharts, live panels
+over SSE) and `GET /api/analytics/dashboard` (every panel's data as one JSON document)."""

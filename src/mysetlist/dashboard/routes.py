@@ -1,0 +1,259 @@
+"""HTTP of the dashboard: the page, its login, its static files, the JSON API and SSE.
+
+- `GET /api/analytics/dashboard?range=24h|7d|30d|90d&tz=Area/City`: every panel, one JSON
+  document, cached in Redis (`DASHBOARD_CACHE_SECONDS`). Operators only: 401 without a token
+  (or session), 403 for anyone else. `…/panels/{name}` one panel, uncached (live refresh);
+  `…/stream` Server-Sent Events with the live panels every `DASHBOARD_LIVE_INTERVAL_SECONDS`.
+- `POST` / `DELETE /api/analytics/dashboard/etl`: the page's Run ETL and Cancel buttons (the
+  warehouse's own run service; by cookie they need the page's CSRF token).
+- `GET /dashboard` the page (or the login form), `GET /dashboard/login/{token}` redeems a
+  one-time link, `POST /dashboard/login` takes a pasted JWT, `POST /dashboard/logout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from mysetlist.core.auth import AuthError
+from mysetlist.core.errors import Problem
+from mysetlist.core.runtime import Runtime
+from mysetlist.dashboard import panels, sessions
+from mysetlist.dashboard.config import dashboard_settings
+from mysetlist.dashboard.sessions import DashboardOperator
+
+router = APIRouter(tags=["dashboard"])
+
+# Only our own scripts; ECharts writes inline styles into its tooltips, hence style-src.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'")  # fmt: skip
+PAGE_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+STATIC_FILES = {
+    "dashboard.js": "text/javascript; charset=utf-8",
+    "dashboard.css": "text/css; charset=utf-8",
+    "echarts/echarts.min.js": "text/javascript; charset=utf-8",
+    "echarts/LICENSE": "text/plain; charset=utf-8",
+    "echarts/NOTICE": "text/plain; charset=utf-8",
+}
+_templates = Environment(
+    loader=PackageLoader("mysetlist.dashboard", "templates"), autoescape=select_autoescape()
+)
+
+Range = Annotated[str, Query(description="24h, 7d, 30d or 90d")]
+TimeZone = Annotated[str, Query(max_length=64, description="IANA time zone of the heatmap")]
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/api/analytics/dashboard", summary="Every dashboard panel (operators)")
+async def dashboard(
+    request: Request, claims: DashboardOperator, range: Range = "7d", tz: TimeZone = "UTC"
+) -> Response:
+    return _json(await _document(request, panels.window(range, tz)))
+
+
+async def _document(request: Request, win: panels.Window) -> bytes:
+    runtime, settings = _runtime(request), dashboard_settings()
+    return await panels.dashboard_document(
+        runtime.db, runtime.redis, settings.redis_key_prefix, win,
+        timeout_ms=settings.panel_timeout_ms, cache_seconds=settings.cache_seconds,
+    )  # fmt: skip
+
+
+@router.get("/api/analytics/dashboard/panels/{name}", summary="One panel, uncached")
+async def one_panel(
+    request: Request, claims: DashboardOperator, name: str, range: Range = "7d",
+    tz: TimeZone = "UTC",
+) -> Response:  # fmt: skip
+    runtime, settings = _runtime(request), dashboard_settings()
+    panel = await panels.one_panel(
+        runtime.db, runtime.redis, settings.redis_key_prefix, name,
+        panels.window(range, tz), settings.panel_timeout_ms,
+    )  # fmt: skip
+    return _json(orjson.dumps(panel))
+
+
+@router.get("/api/analytics/dashboard/stream", summary="Live panels as Server-Sent Events")
+async def stream(
+    request: Request, claims: DashboardOperator, range: Range = "7d", tz: TimeZone = "UTC"
+) -> StreamingResponse:
+    win = panels.window(range, tz)
+    runtime, settings = _runtime(request), dashboard_settings()
+
+    async def events() -> AsyncIterator[bytes]:
+        yield b"retry: 3000\n\n"
+        while not await request.is_disconnected():
+            now_win = panels.window(win.range, win.tz)
+            for name in panels.LIVE_PANELS:
+                panel = await panels.one_panel(
+                    runtime.db, runtime.redis, settings.redis_key_prefix, name, now_win,
+                    settings.panel_timeout_ms,
+                )  # fmt: skip
+                data = orjson.dumps({"name": name, "panel": panel})
+                yield b"event: panel\ndata: " + data + b"\n\n"
+            await asyncio.sleep(settings.live_interval_seconds)
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )  # fmt: skip
+
+
+@router.post("/api/analytics/dashboard/etl", status_code=202, summary="Run ETL (page button)")
+async def run_etl(request: Request, claims: DashboardOperator) -> dict[str, Any]:
+    from mysetlist.warehouse import runs
+
+    try:
+        run = await runs.queue_run(
+            _runtime(request).db, from_day=None, to_day=None, steps=None,
+            actor_id=claims.user_id, actor_role="admin" if claims.is_admin else claims.role,
+        )  # fmt: skip
+    except runs.RunConflict as exc:
+        raise Problem(409, "Conflict", "an ETL run is already queued or running",
+                      active_run_id=exc.active["id"] if exc.active else None) from None  # fmt: skip
+    return {"run_id": run["id"], "status": run["status"]}
+
+
+@router.delete("/api/analytics/dashboard/etl", summary="Cancel the ETL run (page button)")
+async def cancel_etl(request: Request, claims: DashboardOperator) -> dict[str, Any]:
+    from mysetlist.warehouse import runs
+
+    try:
+        run = await runs.cancel_active(
+            _runtime(request).db, actor_id=claims.user_id,
+            actor_role="admin" if claims.is_admin else claims.role, wait_s=2.0,
+        )  # fmt: skip
+    except runs.NoActiveRun:
+        raise Problem(404, "Not Found", "no ETL run is queued or running") from None
+    return {"run_id": run["id"], "status": run["status"]}
+
+
+def _html(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    body = _templates.get_template(template).render(**context)
+    return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+
+
+def _login_form(status: int, message: str | None = None) -> HTMLResponse:
+    return _html("login.html", status, message=message)
+
+
+@router.get("/dashboard", include_in_schema=False)
+async def page(request: Request, range: Range = "7d", tz: TimeZone = "UTC") -> HTMLResponse:
+    try:
+        claims = sessions.cookie_claims(request)
+    except AuthError as exc:
+        return _login_form(401, f"your session ended ({exc.detail}): sign in again")
+    if claims is None:
+        return _login_form(401)
+    if not claims.is_operator:
+        return _login_form(403, "this account is not an operator: the dashboard is for operators")
+    try:
+        win = panels.window(range, tz)
+    except Problem as exc:
+        return _html("login.html", 422, message=exc.detail, signed_in=True)
+    document = await _document(request, win)
+    settings = _runtime(request).settings
+    return _html(
+        "dashboard.html",
+        range=win.range, ranges=list(panels.RANGES), tz=win.tz,
+        # A JSON island (never executed) the page script reads; `</` escaped for the parser.
+        document=document.decode().replace("</", "<\\/"),
+        csrf=sessions.csrf_token(settings, request.cookies[sessions.COOKIE]),
+        sections=_sections(),
+    )  # fmt: skip
+
+
+def _sections() -> list[dict[str, Any]]:
+    titles = {"realtime": "Real time", "users": "User analytics", "content": "Content insights",
+              "notifications": "Notifications", "system": "System health"}  # fmt: skip
+    out: list[dict[str, Any]] = []
+    for key, title in titles.items():
+        items = [{"name": p.name, "title": p.title, "unit": p.unit}
+                 for p in panels.PANELS if p.section == key]  # fmt: skip
+        if key == "realtime":
+            items.insert(0, {"name": "realtime", "title": "Right now", "unit": ""})
+        out.append({"key": key, "title": title, "panels": items})
+    return out
+
+
+@router.get("/dashboard/login/{token}", include_in_schema=False)
+async def redeem_link(request: Request, token: str) -> Response:
+    if len(token) > 128:
+        return _login_form(401, "this login link is not valid")
+    operator_id = await sessions.redeem_login_link(_runtime(request).db, token)
+    if operator_id is None:
+        return _login_form(
+            401, "this login link was used already or has expired: "
+            "run `mysetlist dashboard-link` for a new one",
+        )  # fmt: skip
+    settings = dashboard_settings()
+    session = sessions.session_token_for(
+        _runtime(request).settings, operator_id, settings.session_seconds
+    )
+    # 303 to a clean URL: the token does not stay in the address bar or the history.
+    response = RedirectResponse("/dashboard", status_code=303, headers=PAGE_HEADERS)
+    response.set_cookie(value=session, **sessions.cookie_options(request, settings.session_seconds))
+    return response
+
+
+@router.post("/dashboard/login", include_in_schema=False)
+async def login_with_token(
+    request: Request, token: Annotated[str, Form(max_length=8192)] = ""
+) -> Response:
+    verifier = request.app.state.verifier
+    try:
+        claims = verifier.verify(token.strip())
+    except AuthError as exc:
+        return _login_form(401, f"that token does not open the dashboard: {exc.detail}")
+    if not claims.is_operator:
+        return _login_form(403, "this account is not an operator: the dashboard is for operators")
+    exp = int(claims.raw.get("exp", 0))
+    max_age = max(1, min(exp - int(time.time()), dashboard_settings().session_seconds))
+    response = RedirectResponse("/dashboard", status_code=303, headers=PAGE_HEADERS)
+    response.set_cookie(value=token.strip(), **sessions.cookie_options(request, max_age))
+    return response
+
+
+@router.post("/dashboard/logout", include_in_schema=False)
+async def logout(request: Request) -> Response:
+    response = RedirectResponse("/dashboard", status_code=303, headers=PAGE_HEADERS)
+    response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+@functools.cache
+def _static_bytes(path: str) -> bytes:
+    return resources.files("mysetlist.dashboard").joinpath("static", path).read_bytes()
+
+
+@router.get("/dashboard/static/{path:path}", include_in_schema=False)
+async def static(path: str) -> Response:
+    media_type = STATIC_FILES.get(path)
+    if media_type is None:
+        raise Problem(404, "Not Found", f"no static file {path!r}")
+    data = _static_bytes(path)
+    return Response(data, media_type=media_type, headers={
+        "Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff",
+    })  # fmt: skip
