@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
@@ -13,6 +14,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from mysetlist.ml.setlists.setlist_history import PlayedShow
+
+T = TypeVar("T")
 
 NAME = "ml"
 commands = typer.Typer(
@@ -75,25 +78,33 @@ def evaluate_setlists(
     Console().print(table)
 
 
-def _demo_world_setlists() -> dict[str, list[PlayedShow]]:
-    """The completed shows' setlists in the database (`mysetlist demo` builds them)."""
+def _read_database(load: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `load(conn)` on a connection to the configured (or embedded) database."""
     import asyncio
 
     from mysetlist.core.db import connect
-    from mysetlist.ml.setlists.setlist_store import by_unique_name, played_setlists
     from mysetlist.startup import load_all_settings, open_endpoints
 
     endpoints = open_endpoints(load_all_settings(), quiet=True)
+
+    async def run() -> T:
+        async with await connect(endpoints.database_url, application_name="mysetlist-ml") as conn:
+            return await load(conn)
+
     try:
-
-        async def load() -> dict[str, list[PlayedShow]]:
-            url = endpoints.database_url
-            async with await connect(url, application_name="mysetlist-ml") as conn:
-                return by_unique_name(await played_setlists(conn))
-
-        setlists = asyncio.run(load())
+        return asyncio.run(run())
     finally:
         endpoints.stop()
+
+
+def _demo_world_setlists() -> dict[str, list[PlayedShow]]:
+    """The completed shows' setlists in the database (`mysetlist demo` builds them)."""
+    from mysetlist.ml.setlists.setlist_store import by_unique_name, played_setlists
+
+    async def load(conn: Any) -> dict[str, list[PlayedShow]]:
+        return by_unique_name(await played_setlists(conn))
+
+    setlists = _read_database(load)
     if not setlists:
         typer.echo("no completed shows with setlists: run `mysetlist demo --no-serve`", err=True)
         raise typer.Exit(1)
@@ -158,24 +169,13 @@ def evaluate_recommenders(
 
 def _demo_world_interactions() -> Any:
     """The demo world's interaction matrix (`mysetlist demo` builds it), genres as tags."""
-    import asyncio
-
-    from mysetlist.core.db import connect
     from mysetlist.ml.recommendations.config import recommendation_settings
     from mysetlist.ml.recommendations.training import load_interactions
-    from mysetlist.startup import load_all_settings, open_endpoints
 
-    endpoints = open_endpoints(load_all_settings(), quiet=True)
-    try:
+    async def load(conn: Any) -> Any:
+        return await load_interactions(conn, recommendation_settings())
 
-        async def load() -> Any:
-            url = endpoints.database_url
-            async with await connect(url, application_name="mysetlist-ml") as conn:
-                return await load_interactions(conn, recommendation_settings())
-
-        data = asyncio.run(load())
-    finally:
-        endpoints.stop()
+    data = _read_database(load)
     if data.n_interactions == 0:
         typer.echo("no interactions: run `mysetlist demo --no-serve`", err=True)
         raise typer.Exit(1)
