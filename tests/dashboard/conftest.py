@@ -1,0 +1,194 @@
+"""A small seeded world in a database of its own (so every figure is known), loaded by the
+real warehouse ETL and hourly rollup, with the API serving it under a real uvicorn.
+
+Raw rows are kept on the fixture so tests compute the expected numbers from them, not from
+the warehouse. Tables of capabilities still being built (churn predictions, setlist scores,
+notification analytics, models) are seeded directly with known rows.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from mysetlist.core.config import Settings, load_settings
+from mysetlist.core.db import Database
+from mysetlist.tracking.config import load_tracking_settings
+from mysetlist.tracking.maintenance import rollup_hourly
+from mysetlist.warehouse.config import EtlConfig
+from mysetlist.warehouse.pipeline import RunRequest, execute
+from tests.conftest import TEST_ENCRYPTION_KEY, TEST_JWT_SECRET, migrated_database, serve_app
+
+OPERATOR_ID = "00000000-0000-4000-8000-0000000000aa"
+GENRES = ("rock", "pop", "jazz", "indie")
+
+
+@dataclass
+class World:
+    url: str
+    api: str
+    settings: Settings
+    now: datetime
+    users: list[str]
+    # (user_id, event_type, created_at, properties)
+    events: list[tuple[str, str, datetime, dict[str, Any]]] = field(default_factory=list)
+    churn: dict[str, float] = field(default_factory=dict)
+    notifications_sent: int = 0
+
+
+def _seed(url: str, now: datetime, rng: random.Random) -> World:
+    users = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(40)]
+    world = World(url, "", load_settings(), now, users)
+    with psycopg.connect(url) as conn:
+        for i, uid in enumerate(users):
+            conn.execute(
+                "INSERT INTO app.users (id, display_name, created_at) VALUES (%s, %s, %s)",
+                (uid, f"fan {i:02d}", now - timedelta(days=rng.randint(20, 60))),
+            )
+        conn.execute(
+            "INSERT INTO app.users (id, display_name) VALUES (%s, 'operator')", (OPERATOR_ID,)
+        )
+        for a in range(1, 6):
+            conn.execute(
+                "INSERT INTO app.artists (id, name, genres) VALUES (%s, %s, %s)",
+                (a, f"Artist {a}", [GENRES[a % 4], GENRES[(a + 1) % 4]]),
+            )
+        conn.execute(
+            "INSERT INTO app.venues (id, name, city, country) VALUES (1, 'Hall', 'Oslo', 'NO')"
+        )
+        for s in range(1, 7):
+            starts = now - timedelta(days=10 - s) if s <= 3 else now + timedelta(days=s)
+            status = "completed" if s <= 3 else "scheduled"
+            conn.execute(
+                "INSERT INTO app.shows (id, artist_id, venue_id, starts_at, status)"
+                " VALUES (%s, %s, 1, %s, %s)",
+                (s, (s - 1) % 5 + 1, starts, status),
+            )
+            conn.execute(
+                "INSERT INTO app.songs (id, artist_id, title) VALUES (%s, %s, %s)",
+                (s, (s - 1) % 5 + 1, f"song {s}"),
+            )
+        # Events: each user is active on a few random days of the last 28 (none in the last
+        # 2 hours, so the live test's events are the only live ones).
+        for uid in users:
+            for _ in range(rng.randint(1, 6)):
+                day_start = (now - timedelta(days=rng.randint(1, 27))).replace(
+                    hour=0, minute=0, second=0, microsecond=0
+                )
+                for _ in range(rng.randint(1, 5)):
+                    when = day_start + timedelta(minutes=rng.randint(0, 24 * 60 - 1))
+                    kind = rng.choice(("page_view", "show_view", "artist_view", "vote"))
+                    show = rng.randint(1, 6)
+                    props: dict[str, Any] = {}
+                    if kind in ("show_view", "vote"):
+                        props = {"show_id": show}
+                    if kind == "vote":
+                        props["song_id"] = show
+                    if kind == "artist_view":
+                        props = {"artist_id": rng.randint(1, 5)}
+                    world.events.append((uid, kind, when, props))
+        # Some activity over the last 20 hours, for the hourly rollup and the heatmap.
+        for h in range(3, 20):
+            for uid in rng.sample(users, 3):
+                when = now - timedelta(hours=h, minutes=rng.randint(0, 59))
+                world.events.append((uid, "page_view", when, {}))
+        world.events.sort(key=lambda e: e[2])  # votes stored in time order (first pick wins)
+        for uid, kind, when, props in world.events:
+            conn.execute(
+                "INSERT INTO analytics.user_events (user_id, session_id, event_type, page_url,"
+                " properties, created_at, received_at) VALUES (%s, %s, %s, '/p', %s, %s, %s)",
+                (uid, f"s-{uid[:8]}-{when:%Y%m%d}", kind, Jsonb(props), when, when),
+            )
+            if kind == "vote":
+                conn.execute(
+                    "INSERT INTO app.setlist_votes (user_id, show_id, song_id, created_at)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (uid, props["show_id"], props["song_id"], when),
+                )
+        # The other capabilities' outputs, with known values.
+        for i, uid in enumerate(users[:20]):
+            p = round(i / 20, 3)
+            world.churn[uid] = p
+            bucket = "high" if p >= 0.7 else "medium" if p >= 0.4 else "low"
+            conn.execute(
+                "INSERT INTO analytics.ml_churn_predictions (as_of, user_id, horizon_days,"
+                " probability, risk_bucket, top_features, model_version)"
+                " VALUES (%s, %s, 14, %s, %s, %s, 3)",
+                (now.date(), uid, p, bucket, Jsonb([{"feature": "days_since_last", "value": 9}])),
+            )
+        for day_back in range(5):
+            for channel, sent in (("email", 30), ("push", 10)):
+                world.notifications_sent += sent
+                conn.execute(
+                    "INSERT INTO notify.notification_analytics (day, type, template_name, channel,"
+                    " queued, sent, delivered, opened, clicked, bounced, complained)"
+                    " VALUES (%s, 'show_reminder', 'show_reminder', %s, %s, %s, %s, %s, %s, 1, 0)",
+                    (
+                        (now - timedelta(days=day_back)).date(),
+                        channel,
+                        sent,
+                        sent,
+                        sent - 2,
+                        sent // 2,
+                        sent // 5,
+                    ),
+                )
+        conn.execute(
+            "INSERT INTO analytics.ml_models (name, version, metrics, primary_metric, active,"
+            " decision) VALUES ('churn', 3, '{\"roc_auc\": 0.83}', 'roc_auc', true, 'better')"
+        )
+    return world
+
+
+async def _load(url: str, now: datetime) -> None:
+    result = await execute(
+        url, EtlConfig(parallelism=2),
+        request=RunRequest(trigger="cli", mode="range", from_day=(now - timedelta(days=35)).date(),
+                           to_day=now.date(), steps=None),
+    )  # fmt: skip
+    assert result is not None
+    db = Database(url, max_size=2)
+    await db.open()
+    try:
+        await rollup_hourly(db, load_tracking_settings(), now=now, lag=timedelta(0))
+    finally:
+        await db.close()
+    # Scores seeded after the ETL, whose scoring step rewrites the scores of played shows.
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        for show in (1, 2, 3):
+            for predictor, f1 in (("model", 0.8), ("crowd", 0.6), ("blend", 0.7)):
+                await conn.execute(
+                    "INSERT INTO analytics.setlist_prediction_scores (show_id, predictor,"
+                    " voters, songs_played, hits, f1, ndcg, recall_at_10)"
+                    " VALUES (%s, %s, 5, 10, 8, %s, %s, %s)",
+                    (show, predictor, f1, f1, f1),
+                )
+
+
+@pytest.fixture(scope="module")
+def dashboard_world(servers: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    import asyncio
+
+    from mysetlist.api import create_app
+
+    now = datetime.now(UTC)
+    with migrated_database(servers.admin_url, "mysetlist_dash") as url:
+        world = _seed(url, now, random.Random(11))
+        asyncio.run(_load(url, now))
+        settings = load_settings(
+            DATABASE_URL=url, REDIS_URL=servers.redis_url,
+            MYSETLIST_DATA_DIR=str(tmp_path_factory.mktemp("dashdata")),
+            JWT_SECRET=TEST_JWT_SECRET, MYSETLIST_ENCRYPTION_KEY=TEST_ENCRYPTION_KEY,
+        )  # fmt: skip
+        world.settings = settings
+        with serve_app(create_app(settings, url, servers.redis_url)) as api:
+            world.api = api
+            yield world

@@ -1,0 +1,203 @@
+"""The dashboard's JSON: who may read it, what bad input gets, and that its numbers are the
+ones computed here from the seeded world's raw rows."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from mysetlist.core.auth import mint_token
+from mysetlist.dashboard.sessions import COOKIE, create_login_link
+from tests.dashboard.conftest import OPERATOR_ID, World
+
+pytestmark = pytest.mark.db
+
+
+def operator(world: World) -> dict[str, str]:
+    return {"Authorization": "Bearer " + mint_token(world.settings, OPERATOR_ID, admin=True)}
+
+
+def get_dashboard(world: World, range_: str = "30d", **params: str) -> dict[str, Any]:
+    r = httpx.get(f"{world.api}/api/analytics/dashboard", params={"range": range_, **params},
+                  headers=operator(world), timeout=30)  # fmt: skip
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def test_401_without_token_403_for_a_fan(dashboard_world: World) -> None:
+    url = f"{dashboard_world.api}/api/analytics/dashboard"
+    r = httpx.get(url)
+    assert r.status_code == 401
+    assert r.headers["content-type"] == "application/problem+json"
+    fan = mint_token(dashboard_world.settings, dashboard_world.users[0])
+    assert httpx.get(url, headers={"Authorization": f"Bearer {fan}"}).status_code == 403
+    for path in ("/panels/realtime", "/stream"):
+        assert httpx.get(url + path, headers={"Authorization": f"Bearer {fan}"}).status_code == 403
+    r = httpx.post(url + "/etl", headers={"Authorization": f"Bearer {fan}"})
+    assert r.status_code == 403
+
+
+def test_bad_range_time_zone_and_panel_are_422_and_404(dashboard_world: World) -> None:
+    url = f"{dashboard_world.api}/api/analytics/dashboard"
+    headers = operator(dashboard_world)
+    r = httpx.get(url, params={"range": "1y"}, headers=headers)
+    assert r.status_code == 422
+    assert "24h, 7d, 30d, 90d" in r.json()["detail"]
+    r = httpx.get(url, params={"tz": "Mars/Olympus"}, headers=headers)
+    assert r.status_code == 422
+    assert r.json()["field"] == "tz"
+    assert httpx.get(url + "/panels/nope", headers=headers).status_code == 404
+
+
+def test_every_panel_has_data_and_no_error(dashboard_world: World) -> None:
+    panels = get_dashboard(dashboard_world)["panels"]
+    for name, panel in panels.items():
+        assert "error" not in panel, (name, panel)
+        assert panel["title"]
+        assert panel["unit"]
+        if name != "realtime":  # the live panel is empty until the live test posts events
+            assert "empty" not in panel, (name, panel)
+
+
+def test_numbers_match_the_raw_rows(dashboard_world: World) -> None:
+    w = dashboard_world
+    doc = get_dashboard(w, "30d")
+    since_day = (w.now - timedelta(days=30)).date()
+    panels = doc["panels"]
+
+    # DAU per day: distinct users with an event that UTC day.
+    dau: dict[str, set[str]] = defaultdict(set)
+    for uid, _, when, _ in w.events:
+        dau[when.date().isoformat()].add(uid)
+    got = {r["day"]: r["dau"] for r in panels["active_users"]["data"] if r["dau"]}
+    assert got == {d: len(u) for d, u in dau.items() if d >= since_day.isoformat()}
+
+    # Users active in the range, in the engagement distribution.
+    active = {uid for uid, _, when, _ in w.events if when.date() >= since_day}
+    dist = panels["engagement_distribution"]["data"]
+    assert dist["users"] == len(active) == sum(b["users"] for b in dist["buckets"])
+
+    # Events per hour over the last 24 h (the hourly rollup of the same rows).
+    # (the oldest hour is left out: it straddles the 24 h edge, which moves as we run)
+    first = (w.now - timedelta(hours=23)).replace(minute=0, second=0, microsecond=0)
+    per_hour: dict[str, int] = defaultdict(int)
+    for _, _, when, _ in w.events:
+        hour = when.replace(minute=0, second=0, microsecond=0)
+        if hour >= first:
+            per_hour[hour.isoformat()[:13]] += 1
+    got_hours = {r["hour"][:13]: r["events"] for r in panels["realtime_hourly"]["data"]
+                 if r["hour"][:13] >= first.isoformat()[:13]}  # fmt: skip
+    assert got_hours == dict(per_hour)
+
+    # Churn: the latest predictions, bucketed; the riskiest first.
+    churn = panels["churn_risk"]["data"]
+    assert churn["users"] == len(w.churn)
+    assert churn["buckets"]["high"] == sum(p >= 0.7 for p in w.churn.values())
+    top = max(w.churn, key=lambda u: w.churn[u])
+    assert churn["most_at_risk"][0]["user_id"] == top
+
+    # Votes per day: the votes stored (a fan's pick of a song for a show counts once, the
+    # first time), by day.
+    first_pick: dict[tuple[str, int, int], Any] = {}
+    for uid, kind, when, props in sorted(w.events, key=lambda e: e[2]):
+        if kind == "vote":
+            first_pick.setdefault((uid, props["show_id"], props["song_id"]), when.date())
+    votes: dict[str, int] = defaultdict(int)
+    for day in first_pick.values():
+        if day >= since_day:
+            votes[day.isoformat()] += 1
+    got_votes = {r["day"]: r["votes"] for r in panels["voting"]["data"]["per_day"]}
+    assert {d: n for d, n in got_votes.items() if n} == dict(votes)
+    accuracy = {a["predictor"]: a["f1"] for a in panels["voting"]["data"]["accuracy"]}
+    assert accuracy == {"model": 0.8, "crowd": 0.6, "blend": 0.7}
+
+    notes = panels["notifications"]["data"]
+    assert notes["totals"]["sent"] == w.notifications_sent
+    assert notes["bounce_rate"] == round(10 / w.notifications_sent, 4)
+    assert [m["name"] for m in panels["models"]["data"]] == ["churn"]
+    assert panels["etl_runs"]["data"][0]["status"] == "succeeded"
+    assert panels["database"]["data"]["database_bytes"] > 0
+
+
+def test_answer_is_cached_for_a_short_while(dashboard_world: World) -> None:
+    first = get_dashboard(dashboard_world, "7d", tz="Europe/Oslo")
+    with psycopg.connect(dashboard_world.url) as conn:
+        conn.execute("DELETE FROM analytics.ml_models")
+    try:
+        again = get_dashboard(dashboard_world, "7d", tz="Europe/Oslo")
+        assert again["generated_at"] == first["generated_at"]  # from Redis, not re-queried
+        live = httpx.get(f"{dashboard_world.api}/api/analytics/dashboard/panels/models",
+                         headers=operator(dashboard_world)).json()  # fmt: skip
+        assert "empty" in live
+        assert "mysetlist ml" in live["empty"]
+    finally:
+        with psycopg.connect(dashboard_world.url) as conn:
+            conn.execute(
+                "INSERT INTO analytics.ml_models (name, version, metrics, primary_metric, active,"
+                " decision) VALUES ('churn', 3, '{\"roc_auc\": 0.83}', 'roc_auc', true, 'better')"
+            )
+
+
+def test_login_link_works_once_and_not_after_expiry(dashboard_world: World) -> None:
+    w = dashboard_world
+    link = create_login_link(w.url, OPERATOR_ID, ttl_seconds=60, public_url=w.api)
+    with httpx.Client() as client:
+        r = client.get(link)
+        assert r.status_code == 303
+        assert r.headers["location"] == "/dashboard"
+        cookie = r.headers["set-cookie"]
+        assert "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie.replace("Strict", "strict")
+        assert client.get(w.api + "/dashboard").status_code == 200
+        assert client.get(w.api + "/api/analytics/dashboard?range=24h").status_code == 200
+    with httpx.Client() as client:
+        assert client.get(link).status_code == 401  # used
+        assert client.get(w.api + "/dashboard").status_code == 401  # the login form
+    expired = create_login_link(w.url, OPERATOR_ID, ttl_seconds=60, public_url=w.api)
+    with psycopg.connect(w.url) as conn:
+        conn.execute(
+            "UPDATE analytics.dashboard_login_links SET expires_at = now() - interval '1 s'"
+        )
+    assert httpx.get(expired).status_code == 401
+    with psycopg.connect(w.url) as conn:
+        stored = conn.execute("SELECT token_hash FROM analytics.dashboard_login_links").fetchall()
+    assert all(expired.rsplit("/", 1)[1].encode() not in bytes(h) for (h,) in stored)
+
+
+def test_state_changing_buttons_need_the_csrf_token(dashboard_world: World) -> None:
+    w = dashboard_world
+    session = mint_token(w.settings, OPERATOR_ID, admin=True)
+    with httpx.Client(base_url=w.api, cookies={COOKIE: session}) as client:
+        r = client.post("/api/analytics/dashboard/etl")
+        assert r.status_code == 403
+        assert "CSRF" in r.json()["detail"]
+        r = client.post("/api/analytics/dashboard/etl", headers={"X-CSRF-Token": "0" * 64})
+        assert r.status_code == 403
+        with psycopg.connect(w.url) as conn:
+            assert conn.execute(
+                "SELECT count(*) FROM analytics.etl_runs WHERE status = 'queued'"
+            ).fetchone() == (0,)
+
+
+def test_pasted_jwt_login_and_non_operator_refused(dashboard_world: World) -> None:
+    w = dashboard_world
+    fan = mint_token(w.settings, str(uuid.uuid4()))
+    r = httpx.post(w.api + "/dashboard/login", data={"token": fan})
+    assert r.status_code == 403
+    assert "not an operator" in r.text
+    r = httpx.post(w.api + "/dashboard/login", data={"token": "garbage"})
+    assert r.status_code == 401
+    op = mint_token(w.settings, OPERATOR_ID, admin=True)
+    r = httpx.post(w.api + "/dashboard/login", data={"token": op})
+    assert r.status_code == 303
+    page = httpx.get(w.api + "/dashboard", cookies={COOKIE: op})
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
