@@ -1,0 +1,52 @@
+"""`mysetlist privacy erase USER_ID`: the same erasure as `DELETE /api/privacy/users/{id}`,
+carried out at once in this process (the request row is written first, so a crash here
+is finished by a worker's sweep)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+
+NAME = "privacy"
+commands = typer.Typer(no_args_is_help=True, help="GDPR erasure.")
+console = Console(stderr=True)
+
+
+async def _erase(user_id: str) -> dict[str, Any] | None:
+    from mysetlist.core.runtime import open_runtime
+    from mysetlist.privacy.config import load_privacy_settings
+    from mysetlist.privacy.erasure import erase, request_erasure
+    from mysetlist.startup import started
+
+    privacy = load_privacy_settings()
+    with started(quiet=True) as (settings, endpoints):
+        rt = await open_runtime(settings, endpoints.database_url, endpoints.redis_url)
+        try:
+            request_id, _ = await request_erasure(
+                rt.db, user_id, requested_by=None, requested_by_role="cli", source="cli"
+            )
+            console.print(f"erasure request {request_id}: erasing user {user_id}")
+            return await erase(
+                rt.db, rt.redis, rt.cipher, request_id, prefix=privacy.redis_key_prefix
+            )
+        finally:
+            await rt.close()
+
+
+@commands.command("erase")
+def erase_command(
+    user_id: Annotated[str, typer.Argument(help="the user's id (uuid)")],
+) -> None:
+    """Erase everything held about USER_ID; prints the request's counts as JSON."""
+    try:
+        user = str(uuid.UUID(user_id))
+    except ValueError:
+        typer.echo(f"{user_id!r} is not a user id (uuid)", err=True)
+        raise typer.Exit(2) from None
+    status = asyncio.run(_erase(user))
+    print(orjson.dumps(status, default=str).decode(), flush=True)

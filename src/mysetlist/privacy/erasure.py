@@ -1,0 +1,366 @@
+"""GDPR erasure: every row about a user, in every schema, deleted or irreversibly
+anonymised, plus the user's Redis keys and model-artifact rows.
+
+Durable: `request_erasure` writes a `privacy.erasure_requests` row and defers the
+`privacy.erase_user` job in one transaction; a worker that dies mid-way leaves the row
+`pending`, and the job's retry or the periodic sweep (`resume_pending_erasures`) runs it
+again. Every step is idempotent and the database step is one transaction, so a rerun
+finishes what a crash left. Steps, in order (the identifiers are read from the database,
+so the database goes last):
+
+1. Redis: every key under MYSETLIST_REDIS_KEY_PREFIX whose name holds one of the user's
+   identifiers (or its rate-limit hash) is deleted; set, sorted-set and hash entries holding
+   one are removed; strings holding one are deleted (cached recommendations, live-metric
+   sets, rate-limit counters, cache generations, whatever a capability adds later).
+2. Models: the user's rows are removed from numpy-archive artifacts (the recommender's
+   user ids and ALS user factors). Removed, not retrained: the rest of the model is
+   unchanged and the next nightly training no longer sees the user. Serving processes
+   keep the copy they loaded until the next promoted version.
+3. Database, one transaction: for every table found by `discovery.personal_columns`,
+   rows matched by a `delete` column are deleted, `nullify` columns are blanked (with the
+   row's other `nullify` columns, e.g. an audit entry's IP), `keep` columns stay (the
+   suppression list's keyed hash). The request row is marked done and keeps counts per
+   table, never the erased identifiers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+import redis.asyncio as aioredis
+from psycopg import AsyncConnection, sql
+
+from mysetlist.core.audit import record_audit
+from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, read_sql
+from mysetlist.core.field_encryption import FieldCipher
+from mysetlist.core.job_queue import defer_in_transaction, hold_task_lock
+from mysetlist.core.json_logging import request_id_var
+from mysetlist.privacy.discovery import IDENTIFYING, PersonalColumn, personal_columns, tables_of
+
+log = logging.getLogger(__name__)
+_PACKAGE = "mysetlist.privacy"
+QUEUE = "privacy"
+ERASE_TASK = "privacy.erase_user"
+USERS_TABLE = "app.users"
+
+
+@dataclass
+class Identifiers:
+    """What identifies the user in our data (held only while the erasure runs)."""
+
+    user_id: str
+    linked_ids: list[str] = field(default_factory=list)  # anonymous and session ids
+    email_hash: bytes | None = None
+    email: str | None = None
+
+    def values_for(self, kind: str) -> list[Any]:
+        if kind == "user_id":
+            return [self.user_id]
+        if kind in ("anonymous_id", "session_id"):
+            return list(self.linked_ids)
+        if kind == "email_hash":
+            return [self.email_hash] if self.email_hash is not None else []
+        return []
+
+    def redis_needles(self) -> list[bytes]:
+        """Strings to look for in Redis: each identifier, and the hash tracking's rate
+        limiter keys an identity by (tracking/rate_limit.py)."""
+        plain = [self.user_id, *self.linked_ids]
+        if self.email:
+            plain.append(self.email.strip().lower())
+        needles = {p.encode() for p in plain if p}
+        needles |= {
+            hashlib.blake2b(p.encode(), digest_size=12).hexdigest().encode() for p in plain if p
+        }
+        if self.email_hash is not None:
+            needles.add(self.email_hash.hex().encode())
+        return sorted(needles)
+
+
+async def request_erasure(
+    db: Database,
+    user_id: str,
+    *,
+    requested_by: str | None,
+    requested_by_role: str,
+    source: str,
+    ip: str | None = None,
+) -> tuple[int, bool]:
+    """Record the request and defer its job in one transaction; (request id, created).
+    A user with an erasure pending gets that request back (nothing is queued twice)."""
+    async with db.transaction() as conn:
+        row = await fetch_one_in(
+            conn,
+            read_sql(_PACKAGE, "erasure_request_insert.sql"),
+            {
+                "user_id": user_id,
+                "requested_by": requested_by,
+                "requested_by_role": requested_by_role,
+                "source": source,
+                "request_id": request_id_var.get(),
+            },
+        )
+        assert row is not None
+        request_id, created = int(row["id"]), bool(row["created"])
+        if created:
+            await defer_in_transaction(conn, ERASE_TASK, queue=QUEUE, request_id=request_id)
+        await record_audit(
+            conn,
+            "privacy.erasure_requested",
+            actor_id=requested_by,
+            actor_role=requested_by_role,
+            target=("user", user_id),
+            ip=ip,
+            details={"erasure_request": request_id, "source": source, "created": created},
+        )
+    return request_id, created
+
+
+async def erasure_status(db: Database, request_id: int) -> dict[str, Any] | None:
+    async with db.transaction() as conn:
+        return await fetch_one_in(
+            conn, read_sql(_PACKAGE, "erasure_status.sql"), {"id": request_id}
+        )
+
+
+async def erase(
+    db: Database, redis: aioredis.Redis, cipher: FieldCipher, request_id: int, *, prefix: str
+) -> dict[str, Any] | None:
+    """Carry out erasure request `request_id`; its final status (None: unknown id).
+    Another run of the same request going on returns at once (it will finish it)."""
+    async with hold_task_lock(db, f"{ERASE_TASK}:{request_id}") as held:
+        if not held:
+            return await erasure_status(db, request_id)
+        async with db.transaction() as conn:
+            claimed = await fetch_one_in(
+                conn, read_sql(_PACKAGE, "erasure_claim.sql"), {"id": request_id}
+            )
+        if claimed is None:
+            return await erasure_status(db, request_id)
+        ids = await collect_identifiers(db, cipher, str(claimed["user_id"]))
+        redis_keys = await scrub_redis(redis, ids, prefix=prefix)
+        models = await scrub_model_artifacts(db, ids)
+        await erase_rows(db, ids, request_id, redis_keys=redis_keys, models=models)
+        return await erasure_status(db, request_id)
+
+
+async def collect_identifiers(db: Database, cipher: FieldCipher, user_id: str) -> Identifiers:
+    async with db.transaction() as conn:
+        row = await fetch_one_in(
+            conn, read_sql(_PACKAGE, "user_identifiers.sql"), {"user_id": user_id}
+        )
+    assert row is not None
+    email = None
+    if row["email_encrypted"] is not None:
+        try:
+            email = cipher.decrypt(bytes(row["email_encrypted"]), context=b"users.email")
+        except Exception:  # a value under a lost key: its hash is still matched
+            log.warning("erasure: the user's email does not decrypt; matching its hash only")
+    return Identifiers(
+        user_id=user_id,
+        linked_ids=sorted(set(row["linked_ids"] or [])),
+        email_hash=bytes(row["email_hash"]) if row["email_hash"] is not None else None,
+        email=email,
+    )
+
+
+def _holds(value: bytes | str, needles: list[bytes]) -> bool:
+    data = value.encode() if isinstance(value, str) else value
+    return any(n in data for n in needles)
+
+
+async def scrub_redis(redis: aioredis.Redis, ids: Identifiers, *, prefix: str) -> int:
+    """Remove the user from every key under `prefix`; how many keys were deleted or edited."""
+    needles = ids.redis_needles()
+    touched = 0
+    async for key in redis.scan_iter(match=f"{prefix}:*", count=1000):
+        if _holds(key, needles):
+            touched += int(await redis.delete(key))
+            continue
+        kind = await redis.type(key)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        changed = 0
+        if kind == "zset":
+            members = [m async for m, _ in redis.zscan_iter(key) if _holds(m, needles)]
+            changed = int(await redis.zrem(key, *members)) if members else 0
+        elif kind == "set":
+            members = [m async for m in redis.sscan_iter(key) if _holds(m, needles)]
+            changed = int(await redis.srem(key, *members)) if members else 0
+        elif kind == "hash":
+            fields = [
+                f
+                async for f, v in redis.hscan_iter(key)
+                if _holds(f, needles) or _holds(v, needles)
+            ]
+            changed = int(await redis.hdel(key, *fields)) if fields else 0
+        elif kind == "list":
+            for item in await redis.lrange(key, 0, -1):
+                if _holds(item, needles):
+                    changed += int(await redis.lrem(key, 0, item))  # type: ignore[arg-type]
+        elif kind == "string":
+            value = await redis.get(key)
+            if value is not None and _holds(value, needles):
+                changed = int(await redis.delete(key))
+        touched += 1 if changed else 0
+    return touched
+
+
+def remove_user_rows(blob: bytes, user_id: str) -> bytes | None:
+    """The numpy archive without `user_id`'s rows (`user_ids` and every array keyed by user
+    along its first axis); None when the archive does not hold the user."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    if "user_ids" not in arrays:
+        return None
+    users = arrays["user_ids"].astype(str)
+    keep = users != user_id
+    if keep.all():
+        return None
+    for name, array in list(arrays.items()):
+        if "user" in name and array.ndim >= 1 and array.shape[0] == users.shape[0]:
+            arrays[name] = array[keep]
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+async def scrub_model_artifacts(db: Database, ids: Identifiers) -> dict[str, str]:
+    """Remove the user from every stored numpy-archive model; {name@version: what}."""
+    done: dict[str, str] = {}
+    async with db.transaction() as conn:
+        rows = await fetch_all_in(conn, read_sql(_PACKAGE, "npz_artifacts.sql"))
+        for row in rows:
+            scrubbed = remove_user_rows(bytes(row["artifact"]), ids.user_id)
+            if scrubbed is None:
+                continue
+            await conn.execute(
+                "UPDATE analytics.ml_models SET artifact = %s WHERE id = %s", (scrubbed, row["id"])
+            )
+            done[f"{row['name']}@{row['version']}"] = "user rows removed"
+    return done
+
+
+# A NOT NULL column cannot be blanked: it gets a tombstone that identifies nobody.
+_TOMBSTONES = {"uuid": "'00000000-0000-0000-0000-000000000000'::uuid", "text": "'erased'"}
+
+
+def _blank(col: PersonalColumn) -> sql.SQL:
+    if not col.not_null:
+        return sql.SQL("NULL")
+    tombstone = _TOMBSTONES.get(col.data_type)
+    if tombstone is None:
+        raise ValueError(f"{col.qualified_table}.{col.column} is NOT NULL: declare erase: delete")
+    return sql.SQL(tombstone)  # type: ignore[arg-type]
+
+
+def _matches(col: PersonalColumn, values: list[Any]) -> sql.Composed:
+    return sql.SQL("{} = ANY({}::{})").format(
+        sql.Identifier(col.column), sql.Placeholder(), sql.SQL(col.data_type + "[]")
+    )
+
+
+async def _erase_table(
+    conn: AsyncConnection[Any], table: str, columns: list[PersonalColumn], ids: Identifiers
+) -> dict[str, int]:
+    schema, name = table.split(".", 1)
+    target = sql.Identifier(schema, name)
+    finders = [
+        (col, values)
+        for col in columns
+        if col.kind in IDENTIFYING and col.erase in ("delete", "nullify")
+        for values in [ids.values_for(col.kind)]
+        if values
+    ]
+    out: dict[str, int] = {}
+    deleting = [(c, v) for c, v in finders if c.erase == "delete"]
+    if deleting:
+        where = sql.SQL(" OR ").join(_matches(c, v) for c, v in deleting)
+        cur = await conn.execute(
+            sql.SQL("DELETE FROM {} WHERE {}").format(target, where), [v for _, v in deleting]
+        )
+        if cur.rowcount:
+            out["deleted"] = cur.rowcount
+    # Columns blanked on the rows a nullified identifier marks (e.g. an audit entry's IP).
+    companions = [c for c in columns if c.kind not in IDENTIFYING and c.erase == "nullify"]
+    anonymised = 0
+    for col, values in finders:
+        if col.erase != "nullify":
+            continue
+        sets = sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(c.column), _blank(c))
+            for c in [col, *companions]
+        )
+        cur = await conn.execute(
+            sql.SQL("UPDATE {} SET {} WHERE {}").format(target, sets, _matches(col, values)),
+            [values],
+        )
+        anonymised += cur.rowcount
+    if anonymised:
+        out["anonymised"] = anonymised
+    return out
+
+
+async def erase_rows(
+    db: Database, ids: Identifiers, request_id: int, *, redis_keys: int, models: dict[str, str]
+) -> dict[str, dict[str, int]]:
+    """The database step, one transaction: every personal table, then the request done."""
+    counts: dict[str, dict[str, int]] = {}
+    async with db.transaction() as conn:
+        # The only change the audit trail's trigger lets through: blanking identities.
+        await conn.execute("SET LOCAL mysetlist.audit_redaction = 'on'")
+        # Marked done first: its own user_id is then no longer a row to blank.
+        await conn.execute(
+            read_sql(_PACKAGE, "erasure_finish.sql"),
+            {
+                "id": request_id,
+                "counts": "{}",
+                "redis_keys": redis_keys,
+                "models": orjson.dumps(models).decode(),
+            },
+        )
+        tables = tables_of(await personal_columns(conn))
+        # The users row last: tables without a cascading reference to it go first.
+        order = sorted(tables, key=lambda t: t == USERS_TABLE)
+        for table in order:
+            result = await _erase_table(conn, table, tables[table], ids)
+            if result:
+                counts[table] = result
+        await conn.execute(
+            "UPDATE privacy.erasure_requests SET counts = %s::jsonb WHERE id = %s",
+            (orjson.dumps(counts).decode(), request_id),
+        )
+        await record_audit(
+            conn,
+            "privacy.erasure_done",
+            actor_role="system",
+            target=("erasure_request", request_id),
+            details={"tables": len(counts), "redis_keys": redis_keys, "models": models},
+        )
+    return counts
+
+
+async def resume_pending_erasures(
+    db: Database,
+    redis: aioredis.Redis,
+    cipher: FieldCipher,
+    *,
+    prefix: str,
+    older_than: str = "5 minutes",
+) -> list[int]:
+    """Finish the requests a crashed run left pending (their job may be stuck `doing`)."""
+    async with db.transaction() as conn:
+        rows = await fetch_all_in(
+            conn, read_sql(_PACKAGE, "erasure_pending.sql"), {"older_than": older_than}
+        )
+    finished = []
+    for row in rows:
+        status = await erase(db, redis, cipher, int(row["id"]), prefix=prefix)
+        if status is not None and status["status"] == "done":
+            finished.append(int(row["id"]))
+    return finished

@@ -1,0 +1,42 @@
+"""Background work of the privacy capability (naming and queues per core/job_queue.py):
+each erasure request's job, and a sweep that finishes requests a crashed worker left."""
+
+from __future__ import annotations
+
+import procrastinate
+
+from mysetlist.core.config import Settings
+from mysetlist.core.run_log import job_run
+from mysetlist.core.runtime import current
+from mysetlist.privacy.config import load_privacy_settings
+from mysetlist.privacy.erasure import ERASE_TASK, QUEUE, erase, resume_pending_erasures
+
+RESUME_TASK = "privacy.resume_erasures"
+
+
+def register(app: procrastinate.App, settings: Settings) -> None:
+    privacy = load_privacy_settings()
+
+    @app.task(
+        name=ERASE_TASK,
+        queue=QUEUE,
+        pass_context=True,
+        retry=procrastinate.RetryStrategy(max_attempts=20, exponential_wait=2),
+    )
+    async def erase_user(context: procrastinate.JobContext, request_id: int) -> None:
+        rt = current()
+        async with job_run(rt.db, ERASE_TASK, trigger="request", job_id=context.job.id) as run:
+            status = await erase(
+                rt.db, rt.redis, rt.cipher, request_id, prefix=privacy.redis_key_prefix
+            )
+            run.details = {"erasure_request": request_id, "status": (status or {}).get("status")}
+
+    @app.periodic(cron="*/5 * * * *", periodic_id=RESUME_TASK)
+    @app.task(name=RESUME_TASK, queue=QUEUE, queueing_lock=RESUME_TASK, pass_context=True)
+    async def resume_erasures(context: procrastinate.JobContext, timestamp: int) -> None:
+        rt = current()
+        async with job_run(rt.db, RESUME_TASK, job_id=context.job.id) as run:
+            finished = await resume_pending_erasures(
+                rt.db, rt.redis, rt.cipher, prefix=privacy.redis_key_prefix
+            )
+            run.rows = len(finished)

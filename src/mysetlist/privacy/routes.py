@@ -1,0 +1,170 @@
+"""HTTP routes of the privacy capability: GDPR export and erasure (the user's own and the
+operators' forms), erasure status, and the audit trail for operators. Also the security
+monitoring of every response (`response_observers`, see privacy/monitoring.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import StreamingResponse
+from limits import parse
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from mysetlist.core.audit import client_ip, record_audit
+from mysetlist.core.auth import Claims, CurrentUser, Operator
+from mysetlist.core.db import fetch_all_in, read_sql
+from mysetlist.core.errors import Problem
+from mysetlist.core.runtime import Runtime
+from mysetlist.privacy import monitoring
+from mysetlist.privacy.config import load_privacy_settings
+from mysetlist.privacy.erasure import erasure_status, request_erasure
+from mysetlist.privacy.export import export_archive
+
+router = APIRouter(tags=["privacy"])
+response_observers = [monitoring.observe_response]
+_PACKAGE = "mysetlist.privacy"
+UserId = Annotated[uuid.UUID, Path(description="the user's id")]
+
+
+class _ExportLimiter:
+    """Exports per caller, in Redis through `limits` (moving window)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        settings = load_privacy_settings()
+        url = runtime.redis_url
+        uri = "async+" + url if url.startswith("redis") else url
+        self.item = parse(settings.export_rate_limit)
+        self.limiter = MovingWindowRateLimiter(
+            RedisStorage(
+                uri,
+                implementation="redispy",
+                key_prefix=f"{settings.redis_key_prefix}:privacy-rate",
+            )
+        )
+
+    async def check(self, caller: str) -> None:
+        if not await self.limiter.hit(self.item, "export", caller):
+            stats = await self.limiter.get_window_stats(self.item, "export", caller)
+            retry = max(1, int(stats.reset_time - datetime.now().timestamp()) + 1)
+            monitoring.count("rate_limited", "privacy")
+            raise Problem(
+                429, "Too Many Requests", f"exports are limited to {self.item}",
+                headers={"Retry-After": str(retry)},
+            )  # fmt: skip
+
+
+def _limiter(request: Request) -> _ExportLimiter:
+    limiter: _ExportLimiter | None = getattr(request.app.state, "privacy_export_limiter", None)
+    if limiter is None:
+        limiter = _ExportLimiter(request.app.state.runtime)
+        request.app.state.privacy_export_limiter = limiter
+    return limiter
+
+
+async def _export(request: Request, claims: Claims, user_id: str) -> StreamingResponse:
+    runtime: Runtime = request.app.state.runtime
+    await _limiter(request).check(claims.user_id)
+    async with runtime.db.transaction() as conn:
+        await record_audit(
+            conn, "privacy.export", actor=claims, target=("user", user_id), ip=client_ip(request)
+        )
+    return StreamingResponse(
+        export_archive(runtime.db, runtime.cipher, user_id),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="mysetlist-export-{user_id}.zip"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/api/privacy/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+async def export_mine(request: Request, claims: CurrentUser) -> StreamingResponse:
+    """Everything held about the caller: a ZIP of JSON Lines, one file per table, and a
+    manifest. Rate limited (MYSETLIST_PRIVACY_EXPORT_RATE_LIMIT) and audited."""
+    return await _export(request, claims, claims.user_id)
+
+
+@router.get(
+    "/api/privacy/users/{user_id}/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+async def export_user(request: Request, claims: Operator, user_id: UserId) -> StreamingResponse:
+    """The export of any user, for operators."""
+    return await _export(request, claims, str(user_id))
+
+
+async def _erase(
+    request: Request, claims: Claims, user_id: str, source: Literal["self", "operator"]
+) -> dict[str, Any]:
+    runtime: Runtime = request.app.state.runtime
+    request_id, created = await request_erasure(
+        runtime.db, user_id, requested_by=claims.user_id,
+        requested_by_role="operator" if claims.is_operator else claims.role,
+        source=source, ip=client_ip(request),
+    )  # fmt: skip
+    return {"erasure_request": request_id, "status": "pending", "created": created}
+
+
+@router.delete("/api/privacy/me", status_code=202)
+async def erase_me(request: Request, claims: CurrentUser) -> dict[str, Any]:
+    """Erase everything about the caller. Accepted at once, carried out by a worker
+    (durable: it finishes after a crash); the answer names the request."""
+    return await _erase(request, claims, claims.user_id, "self")
+
+
+@router.delete("/api/privacy/users/{user_id}", status_code=202)
+async def erase_user(request: Request, claims: Operator, user_id: UserId) -> dict[str, Any]:
+    """Erase everything about any user, for operators."""
+    return await _erase(request, claims, str(user_id), "operator")
+
+
+@router.get("/api/privacy/erasures/{request_id}")
+async def erasure(
+    request: Request, claims: Operator, request_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
+) -> dict[str, Any]:
+    """An erasure request's status and counts per table (never the erased identifiers)."""
+    runtime: Runtime = request.app.state.runtime
+    status = await erasure_status(runtime.db, request_id)
+    if status is None:
+        raise Problem(404, "Not Found", f"no erasure request {request_id}")
+    return status
+
+
+@router.get("/api/privacy/audit")
+async def audit_trail(
+    request: Request,
+    claims: Operator,
+    action: Annotated[str | None, Query(max_length=100, pattern=r"^[a-z_]+\.[a-z_]+$")] = None,
+    outcome: Annotated[Literal["success", "failure", "denied"] | None, Query()] = None,
+    actor_id: Annotated[uuid.UUID | None, Query()] = None,
+    target_id: Annotated[str | None, Query(max_length=200)] = None,
+    request_id: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[datetime | None, Query()] = None,
+    until: Annotated[datetime | None, Query()] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """The audit trail, newest first, filtered; page with `before_id` (the last id seen)."""
+    runtime: Runtime = request.app.state.runtime
+    async with runtime.db.transaction() as conn:
+        rows = await fetch_all_in(
+            conn,
+            read_sql(_PACKAGE, "audit_query.sql"),
+            {
+                "action": action, "outcome": outcome,
+                "actor_id": str(actor_id) if actor_id else None, "target_id": target_id,
+                "request_id": request_id, "since": since, "until": until,
+                "before_id": before_id, "limit": limit,
+            },
+        )  # fmt: skip
+    return {"entries": rows, "next_before_id": rows[-1]["id"] if len(rows) == limit else None}
