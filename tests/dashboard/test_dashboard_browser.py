@@ -21,8 +21,10 @@ pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 CHROMIUM = os.environ.get("MYSETLIST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("MYSETLIST_TEST_ARTIFACTS", "test-artifacts")) / "dashboard"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]  # fmt: skip
+ARGS = [
+    "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +84,7 @@ def test_a_live_counter_moves_when_events_arrive(page: Any, dashboard_world: Wor
     w = dashboard_world
     login(page, w)
     counter = page.get_by_test_id("live-events_last_hour")
-    before = int(counter.inner_text().replace(",", "").replace("–", "0") or 0)
+    before = int("".join(ch for ch in counter.inner_text() if ch.isdigit()) or 0)
     fan = mint_token(w.settings, w.users[0])
     events = [{"event_type": "page_view", "page_url": "/live"} for _ in range(5)]
     r = httpx.post(f"{w.api}/api/analytics/events", json={"events": events},
