@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         default="authenticated", min_length=1, validation_alias="JWT_AUDIENCE"
     )
     encryption_key: str | None = Field(default=None, validation_alias="MYSETLIST_ENCRYPTION_KEY")
+    # Keys that still decrypt (newest first) until `mysetlist privacy rotate-keys` has
+    # re-encrypted everything under MYSETLIST_ENCRYPTION_KEY (core/field_encryption.py).
+    encryption_previous_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="MYSETLIST_ENCRYPTION_PREVIOUS_KEYS"
+    )
 
     analytics_batch_size: int = Field(
         default=1000, ge=1, le=100_000, validation_alias="ANALYTICS_BATCH_SIZE"
@@ -81,7 +86,7 @@ class Settings(BaseSettings):
         default=10_000, ge=0, validation_alias="MYSETLIST_GC_GEN0_THRESHOLD"
     )
 
-    @field_validator("write_keys", mode="before")
+    @field_validator("write_keys", "encryption_previous_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -112,6 +117,13 @@ class Settings(BaseSettings):
     def _key_is_32_bytes(cls, value: str | None) -> str | None:
         if value is not None and len(_decode_key(value)) != 32:
             raise ValueError("must be 32 bytes, base64 (urlsafe) encoded")
+        return value
+
+    @field_validator("encryption_previous_keys")
+    @classmethod
+    def _keys_are_32_bytes(cls, value: list[str]) -> list[str]:
+        if any(len(_decode_key(k)) != 32 for k in value):
+            raise ValueError("each key must be 32 bytes, base64 (urlsafe) encoded")
         return value
 
     # -- derived values ---------------------------------------------------
@@ -145,6 +157,10 @@ class Settings(BaseSettings):
     @property
     def effective_encryption_key(self) -> bytes:
         return _decode_key(self.encryption_key or self._generated_secrets["encryption_key"])
+
+    @property
+    def previous_encryption_keys(self) -> list[bytes]:
+        return [_decode_key(k) for k in self.encryption_previous_keys]
 
 
 def _decode_key(value: str) -> bytes:

@@ -46,7 +46,9 @@ async def open_runtime(settings: Settings, database_url: str, redis_url: str) ->
         db=db,
         redis=make_redis(redis_url),
         verifier=TokenVerifier(settings),
-        cipher=FieldCipher(settings.effective_encryption_key),
+        cipher=FieldCipher(
+            settings.effective_encryption_key, previous_keys=settings.previous_encryption_keys
+        ),
     )
     _current = runtime
     return runtime

@@ -1,0 +1,140 @@
+"""Re-encrypt every encrypted column under the keyring's newest key, online and resumably.
+
+Encrypted columns are found by their comment (`encrypted: <context>`). Each column is
+walked in key order, a batch per transaction; a value already under the newest key is
+skipped, so a rotation that stopped half-way resumes where it left off by running again.
+A value is replaced only if it still holds what was read (a concurrent write, made under
+the newest key anyway, wins). The run is recorded in the audit trail with its counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+
+from mysetlist.core.audit import record_audit
+from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, read_sql
+from mysetlist.core.field_encryption import FieldCipher
+
+_PACKAGE = "mysetlist.privacy"
+Progress = Callable[[str, int, int], None]  # column, done, total
+
+
+@dataclass(frozen=True)
+class EncryptedColumn:
+    schema: str
+    table: str
+    column: str
+    context: str
+    key_column: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.schema}.{self.table}.{self.column}"
+
+
+@dataclass
+class RotationResult:
+    key_id: str
+    rewritten: dict[str, int] = field(default_factory=dict)
+    undecryptable: dict[str, int] = field(default_factory=dict)
+
+
+async def encrypted_columns(conn: AsyncConnection[Any]) -> list[EncryptedColumn]:
+    out = []
+    for row in await fetch_all_in(conn, read_sql(_PACKAGE, "encrypted_columns.sql")):
+        keys = row["key_columns"] or []
+        if len(keys) != 1:
+            raise ValueError(
+                f"{row['schema']}.{row['table_name']}: key rotation needs a one-column primary key"
+            )
+        out.append(
+            EncryptedColumn(
+                row["schema"], row["table_name"], row["column_name"], row["context"], keys[0]
+            )
+        )
+    return out
+
+
+def _stale(col: EncryptedColumn) -> sql.Composed:
+    """The condition 'holds a value not under the newest key' (by its header bytes)."""
+    return sql.SQL("{c} IS NOT NULL AND substring({c} FROM 1 FOR 5) <> %(header)s").format(
+        c=sql.Identifier(col.column)
+    )
+
+
+async def rotate_keys(
+    db: Database,
+    cipher: FieldCipher,
+    *,
+    batch_size: int = 500,
+    progress: Progress | None = None,
+    actor_role: str = "cli",
+) -> RotationResult:
+    header = b"\x02" + cipher.key_id
+    result = RotationResult(key_id=cipher.key_id.hex())
+    async with db.transaction() as conn:
+        columns = await encrypted_columns(conn)
+    for col in columns:
+        table = sql.Identifier(col.schema, col.table)
+        key, value = sql.Identifier(col.key_column), sql.Identifier(col.column)
+        async with db.transaction() as conn:
+            counted = await fetch_one_in(
+                conn,
+                sql.SQL("SELECT count(*) AS n FROM {} WHERE {}").format(table, _stale(col)),
+                {"header": header},
+            )
+        total = int(counted["n"]) if counted else 0
+        done = skipped = 0
+        after: Any = None
+        select = sql.SQL(
+            "SELECT {k} AS key, {v} AS value FROM {t} WHERE {stale}"
+            " AND (%(after)s::text IS NULL OR {k} > %(after_value)s)"
+            " ORDER BY {k} LIMIT %(limit)s"
+        ).format(k=key, v=value, t=table, stale=_stale(col))
+        update = sql.SQL("UPDATE {t} SET {v} = %s WHERE {k} = %s AND {v} = %s").format(
+            t=table, v=value, k=key
+        )
+        while True:
+            async with db.transaction() as conn:
+                rows = await fetch_all_in(
+                    conn,
+                    select,
+                    {"header": header, "after": None if after is None else str(after),
+                     "after_value": after, "limit": batch_size},
+                )  # fmt: skip
+                if not rows:
+                    break
+                changes = []
+                for row in rows:
+                    old = bytes(row["value"])
+                    try:
+                        plain = cipher.decrypt(old, context=col.context.encode())
+                    except Exception:
+                        skipped += 1  # under a key no longer in the ring: left, counted
+                        continue
+                    changes.append(
+                        (cipher.encrypt(plain, context=col.context.encode()), row["key"], old)
+                    )
+                async with conn.cursor() as cur:
+                    await cur.executemany(update, changes)
+                after = rows[-1]["key"]
+            done += len(rows)
+            if progress is not None:
+                progress(col.name, min(done, total), total)
+        result.rewritten[col.name] = done - skipped
+        if skipped:
+            result.undecryptable[col.name] = skipped
+    async with db.transaction() as conn:
+        await record_audit(
+            conn,
+            "privacy.key_rotation",
+            outcome="failure" if result.undecryptable else "success",
+            actor_role=actor_role,
+            details={"key_id": result.key_id, "rewritten": result.rewritten,
+                     "undecryptable": result.undecryptable},
+        )  # fmt: skip
+    return result
