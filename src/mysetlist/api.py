@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from mysetlist.capabilities import capability_modules
 from mysetlist.core.config import Settings, load_settings
@@ -21,6 +22,7 @@ from mysetlist.core.http_middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
     ResponseObserver,
+    SecurityHeadersMiddleware,
 )
 from mysetlist.core.runtime import open_runtime
 
@@ -64,6 +66,16 @@ def create_app(
         # Optional: what a capability wants to know of every response (metrics).
         observers.extend(getattr(module, "response_observers", ()))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, observers=observers)
     return app
 

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     write_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="MYSETLIST_WRITE_KEYS"
     )
+    # Browser origins allowed to call the API cross-origin (comma-separated); none by default.
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="MYSETLIST_CORS_ORIGINS"
+    )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, validation_alias="MYSETLIST_MAX_BODY_BYTES"
     )
@@ -86,7 +90,7 @@ class Settings(BaseSettings):
         default=10_000, ge=0, validation_alias="MYSETLIST_GC_GEN0_THRESHOLD"
     )
 
-    @field_validator("write_keys", "encryption_previous_keys", mode="before")
+    @field_validator("write_keys", "encryption_previous_keys", "cors_allow_origins", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
