@@ -68,12 +68,13 @@
       title: { textStyle: { color: color("--text"), fontSize: 13 }, left: 0, top: 0 },
       tooltip: { trigger: "axis", confine: true },
       grid: { left: 56, right: 56, top: 48, bottom: 40 },
-      legend: { top: 22, textStyle: { color: color("--muted") } },
+      legend: { top: 22, type: "scroll", textStyle: { color: color("--muted") } },
     };
     const merged = Object.assign({}, base, option, {
       title: Object.assign({}, base.title, option.title),
       tooltip: Object.assign({}, base.tooltip, option.tooltip),
-      grid: Object.assign({}, base.grid, option.grid),
+      // Room for the legend's row between the title and the axis names.
+      grid: Object.assign({}, base.grid, option.legend === false ? {} : { top: 76 }, option.grid),
       legend: option.legend === false ? { show: false } : Object.assign({}, base.legend, option.legend),
     });
     const axisStyle = (axis) => Object.assign({
@@ -283,7 +284,7 @@
         return;
       }
       chart(b, "voting-accuracy", {
-        title: { text: "Setlist accuracy: model, crowd, blend (" + d.accuracy.map((a) => a.shows)[0] + " shows)" },
+        title: { text: "Setlist accuracy of " + d.accuracy.map((a) => a.predictor + " (" + a.shows + " shows)").join(", ") },
         tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
         xAxis: { type: "category", data: ["F1@N", "NDCG@N", "recall@10"] },
         yAxis: { type: "value", name: "score 0–1", min: 0, max: 1 },
