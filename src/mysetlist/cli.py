@@ -69,7 +69,8 @@ def _banner(host: str, port: int, settings: Settings, database_url: str) -> None
         ttl_seconds=dashboard_settings().login_link_seconds,
     )  # fmt: skip
     console.print("dashboard (one-time login link, open it in your browser):")
-    print(link, flush=True)
+    # On stderr whole (Rich would wrap it); stdout's one line stays `export TOKEN=…`.
+    typer.echo(link, err=True)
     token = mint_token(settings, DEMO_ADMIN_ID, role="authenticated", admin=True, ttl_seconds=86400)
     console.print("admin token (24 h); paste this line into another shell for the README's curl:")
     print(f"export TOKEN={token}", flush=True)

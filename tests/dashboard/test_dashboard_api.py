@@ -201,3 +201,25 @@ def test_pasted_jwt_login_and_non_operator_refused(dashboard_world: World) -> No
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp
     assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+
+
+def test_dashboard_link_command_prints_a_working_url_last(dashboard_world: World) -> None:
+    import os
+    import subprocess
+    import sys
+
+    w = dashboard_world
+    env = {**os.environ, "DATABASE_URL": w.url, "REDIS_URL": str(w.settings.redis_url),
+           "JWT_SECRET": w.settings.effective_jwt_secret,
+           "MYSETLIST_DATA_DIR": str(w.settings.data_dir)}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "mysetlist", "dashboard-link", "--operator", OPERATOR_ID,
+         "--url", w.api],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    link = done.stdout.strip().splitlines()[-1]
+    assert link.startswith(w.api + "/dashboard/login/")
+    with httpx.Client() as client:
+        assert client.get(link).status_code == 303
+        assert client.get(w.api + "/api/analytics/dashboard?range=24h").status_code == 200
