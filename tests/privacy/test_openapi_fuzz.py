@@ -1,6 +1,7 @@
 """Every route of the OpenAPI schema fuzzed with schemathesis: no 5xx, and responses conform
 to the schema. A bounded number of examples per operation in CI (MYSETLIST_FUZZ_EXAMPLES,
-default 2: ~40 operations in about a minute); `MYSETLIST_FUZZ_DEEP=1` runs the `slow` variant with many more."""
+default 2: ~40 operations in about a minute); `MYSETLIST_FUZZ_DEEP=1` runs the `slow`
+variant with many more."""
 
 from __future__ import annotations
 
