@@ -109,3 +109,45 @@ async def test_failed_logins_and_refusals_are_audited_and_counted(
         metrics = await client.get("/metrics")
     assert 'mysetlist_security_events_total{kind="auth_failed",source="privacy"}' in metrics.text
     assert 'mysetlist_security_events_total{kind="forbidden",source="privacy"}' in metrics.text
+
+
+async def test_preference_changes_and_write_keys_reach_the_audit_trail(
+    runtime: Runtime, api_url: str, token_for: Any
+) -> None:
+    user = str(uuid.uuid4())
+    async with runtime.db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO app.users (id, display_name) VALUES (%s, 'Audited Fan')", (user,)
+        )
+    rid = f"prefs-{uuid.uuid4().hex}"
+    async with httpx.AsyncClient(base_url=api_url) as client:
+        changed = await client.put(
+            "/api/notifications/preferences",
+            json={"timezone": "Europe/Oslo"},
+            headers={"Authorization": f"Bearer {token_for(user)}", "X-Request-ID": rid},
+        )
+    assert changed.status_code == 200, changed.text
+    async with runtime.db.transaction() as conn:
+        rows = await fetch_all_in(
+            conn,
+            "SELECT action, actor_id::text, target_id, host(ip) AS ip FROM analytics.audit_log"
+            " WHERE request_id = %s",
+            (rid,),
+        )
+    assert rows == [
+        {"action": "notify.preferences_change", "actor_id": user, "target_id": user,
+         "ip": "127.0.0.1"}
+    ]  # fmt: skip
+
+    from mysetlist.tracking.write_keys import create_key
+
+    with psycopg.connect(runtime.database_url) as sync_conn:
+        key_id, key = create_key(sync_conn, "audited source", "browser")
+        entry = sync_conn.execute(
+            "SELECT details FROM analytics.audit_log WHERE action = 'tracking.write_key_create'"
+            " AND target_id = %s",
+            (str(key_id),),
+        ).fetchone()
+    assert entry is not None
+    assert entry[0]["prefix"] == key[:12]
+    assert key not in str(entry[0])  # the key itself is never recorded

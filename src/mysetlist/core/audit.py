@@ -19,6 +19,7 @@ import ipaddress
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
+import psycopg
 from psycopg import AsyncConnection
 
 from mysetlist.core.db import read_sql
@@ -76,3 +77,44 @@ async def record_audit(
     row = await cur.fetchone()
     assert row is not None
     return int(row[0])
+
+
+async def audit_request(
+    request: Request,
+    action: str,
+    *,
+    actor: Claims | None,
+    target: tuple[str, object] | None = None,
+    outcome: Outcome = "success",
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record an action a route just carried out (its own transaction: the action has
+    committed by then). For actions with a transaction of their own, prefer `record_audit`
+    inside it."""
+    db = request.app.state.runtime.db
+    async with db.transaction() as conn:
+        await record_audit(
+            conn, action, outcome=outcome, actor=actor, target=target,
+            ip=client_ip(request), details=details,
+        )  # fmt: skip
+
+
+def record_audit_sync(
+    conn: psycopg.Connection[Any],
+    action: str,
+    *,
+    actor_role: str | None = None,
+    target: tuple[str, object] | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """`record_audit` for the synchronous administration commands (e.g. write keys)."""
+    conn.execute(
+        read_sql(_PACKAGE, "audit_insert.sql"),
+        {
+            "action": action, "outcome": "success", "actor_id": None,
+            "actor_role": actor_role, "target_type": target[0] if target else None,
+            "target_id": str(target[1]) if target else None,
+            "request_id": request_id_var.get(), "ip": None,
+            "details": orjson.dumps(details or {}, default=str).decode(),
+        },
+    )  # fmt: skip

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Body, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from mysetlist.core.audit import audit_request
 from mysetlist.core.auth import CurrentUser, Operator
 from mysetlist.core.db import fetch_one_in, read_sql
 from mysetlist.core.errors import Problem
@@ -57,7 +58,11 @@ async def put_preferences(
     request: Request, claims: CurrentUser, body: Annotated[Any, Body()]
 ) -> dict[str, Any]:
     """Change the fields given; a 422 names each bad field and changes nothing."""
-    return await preference_service.put(_runtime(request).db, _settings(), claims, body)
+    result = await preference_service.put(_runtime(request).db, _settings(), claims, body)
+    await audit_request(
+        request, "notify.preferences_change", actor=claims, target=("user", claims.user_id)
+    )
+    return result
 
 
 # -- send --------------------------------------------------------------------------------
@@ -76,6 +81,11 @@ async def send_notification(
         _runtime(request).db, _settings(), claims, body, idempotency_key=idempotency_key
     )
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if not replayed:
+        await audit_request(
+            request, "notify.operator_send", actor=claims,
+            target=("send_request", result.get("requestId")), details={"type": body.type},
+        )  # fmt: skip
     return Response(orjson.dumps(result), 202, headers=headers, media_type="application/json")
 
 
@@ -142,9 +152,14 @@ async def get_template(
 @router.post("/api/notifications/templates", status_code=201)
 async def save_template(request: Request, claims: Operator, body: TemplateBody) -> dict[str, Any]:
     """A new version; a syntax error or an undeclared variable is a 422 with its line."""
-    return await template_store.save(
+    saved = await template_store.save(
         _runtime(request).db, body.model_dump(), created_by=claims.user_id
     )
+    await audit_request(
+        request, "notify.template_change", actor=claims, target=("template", body.name),
+        details={"version": saved.get("version")},
+    )  # fmt: skip
+    return saved
 
 
 @router.post("/api/notifications/templates/preview")

@@ -16,6 +16,7 @@ from typing import Any, get_args
 
 import psycopg
 
+from mysetlist.core.audit import record_audit_sync
 from mysetlist.core.db import Database
 from mysetlist.tracking.events import KeyTrust
 
@@ -83,6 +84,10 @@ def create_key(
         (name, key[:12], digest(key), trust),
     ).fetchone()
     assert row is not None
+    record_audit_sync(
+        conn, "tracking.write_key_create", actor_role="cli", target=("write_key", row[0]),
+        details={"name": name, "trust": trust, "prefix": key[:12]},
+    )  # fmt: skip
     return int(row[0]), key
 
 

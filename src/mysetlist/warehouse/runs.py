@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 import psycopg
 
+from mysetlist.core.audit import record_audit
 from mysetlist.core.db import Database, Row, fetch_all_in, fetch_one_in
 from mysetlist.core.job_queue import defer_in_transaction, job_app
 from mysetlist.core.watermarks import read_watermark
@@ -76,6 +77,11 @@ async def _audit(
             "details": orjson.dumps(details).decode(),
         },
     )
+    # The shared audit trail too (same transaction), with the request id of the API call.
+    await record_audit(
+        conn, f"warehouse.etl_{action}", actor_id=actor_id, actor_role=actor_role,
+        target=("etl_run", run_id), details=details,
+    )  # fmt: skip
 
 
 async def queue_run(
