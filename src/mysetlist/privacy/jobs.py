@@ -6,12 +6,15 @@ from __future__ import annotations
 import procrastinate
 
 from mysetlist.core.config import Settings
+from mysetlist.core.job_queue import hold_task_lock
 from mysetlist.core.run_log import job_run
 from mysetlist.core.runtime import current
 from mysetlist.privacy.config import load_privacy_settings
 from mysetlist.privacy.erasure import ERASE_TASK, QUEUE, erase, resume_pending_erasures
+from mysetlist.privacy.retention import anonymise_expired_events, delete_old_notifications
 
 RESUME_TASK = "privacy.resume_erasures"
+RETENTION_TASK = "privacy.retention"
 
 
 def register(app: procrastinate.App, settings: Settings) -> None:
@@ -36,7 +39,23 @@ def register(app: procrastinate.App, settings: Settings) -> None:
     async def resume_erasures(context: procrastinate.JobContext, timestamp: int) -> None:
         rt = current()
         async with job_run(rt.db, RESUME_TASK, job_id=context.job.id) as run:
-            finished = await resume_pending_erasures(
-                rt.db, rt.redis, rt.cipher, prefix=privacy.redis_key_prefix
-            )
+            async with hold_task_lock(rt.db, RESUME_TASK) as held:
+                if not held:
+                    return  # the previous sweep is still going
+                finished = await resume_pending_erasures(
+                    rt.db, rt.redis, rt.cipher, prefix=privacy.redis_key_prefix
+                )
             run.rows = len(finished)
+
+    @app.periodic(cron="41 3 * * *", periodic_id=RETENTION_TASK)
+    @app.task(name=RETENTION_TASK, queue=QUEUE, queueing_lock=RETENTION_TASK, pass_context=True)
+    async def retention(context: procrastinate.JobContext, timestamp: int) -> None:
+        rt = current()
+        async with job_run(rt.db, RETENTION_TASK, job_id=context.job.id) as run:
+            async with hold_task_lock(rt.db, RETENTION_TASK) as held:
+                if not held:
+                    return  # the previous run is still going
+                anonymised = await anonymise_expired_events(rt.db, privacy)
+                notifications = await delete_old_notifications(rt.db, privacy)
+            run.rows = sum(anonymised.values()) + notifications
+            run.details = {"anonymised": anonymised, "notifications_deleted": notifications}
