@@ -151,3 +151,30 @@ async def test_preference_changes_and_write_keys_reach_the_audit_trail(
     assert entry is not None
     assert entry[0]["prefix"] == key[:12]
     assert key not in str(entry[0])  # the key itself is never recorded
+
+
+async def test_a_flood_of_failed_logins_raises_the_alert(runtime: Runtime, api_url: str) -> None:
+    from mysetlist.privacy.config import load_privacy_settings
+
+    threshold = load_privacy_settings().security_alert_per_minute
+    async with httpx.AsyncClient(base_url=api_url) as client:
+        for _ in range(threshold + 5):
+            response = await client.get(
+                "/api/privacy/export", headers={"Authorization": "Bearer forged.token.here"}
+            )
+            assert response.status_code == 401
+        metrics = await client.get("/metrics")
+    assert 'mysetlist_security_alert{kind="auth_failed"} 1.0' in metrics.text
+    deadline = time.monotonic() + 10
+    while True:
+        async with runtime.db.transaction() as conn:
+            alerts = await fetch_all_in(
+                conn,
+                "SELECT details FROM analytics.audit_log WHERE action = 'security.alert'"
+                " AND details->>'kind' = 'auth_failed'",
+            )
+        if alerts or time.monotonic() > deadline:
+            break
+        await _pause()
+    assert alerts
+    assert alerts[-1]["details"]["per_minute"] == threshold

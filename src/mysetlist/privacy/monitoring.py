@@ -77,10 +77,12 @@ def _over_threshold(kind: str, client: str, now: float, limit: int) -> bool:
     return len(window) == limit  # once per crossing, not for every event after it
 
 
-def _schedule(scope: Scope, action: str, details: dict[str, Any], outcome: str) -> None:
+def _schedule(
+    scope: Scope, action: str, details: dict[str, Any], outcome: str, *, always: bool = False
+) -> None:
     app = scope.get("app")
     runtime = getattr(getattr(app, "state", None), "runtime", None)
-    if runtime is None or len(_pending) >= _MAX_PENDING:
+    if runtime is None or (len(_pending) >= _MAX_PENDING and not always):
         return
 
     async def write() -> None:
@@ -122,5 +124,9 @@ def observe_response(scope: Scope, status: int, seconds: float) -> None:
         _alerted_at[kind] = now
         log.warning("security alert: %s %s events in a minute from one client", limit, kind)
         _schedule(
-            scope, "security.alert", {**details, "kind": kind, "per_minute": limit}, "failure"
+            scope,
+            "security.alert",
+            {**details, "kind": kind, "per_minute": limit},
+            "failure",
+            always=True,  # the alert is recorded even when a flood fills the write budget
         )
