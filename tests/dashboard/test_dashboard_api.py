@@ -223,3 +223,15 @@ def test_dashboard_link_command_prints_a_working_url_last(dashboard_world: World
     with httpx.Client() as client:
         assert client.get(link).status_code == 303
         assert client.get(w.api + "/api/analytics/dashboard?range=24h").status_code == 200
+
+
+def test_markup_in_data_cannot_end_the_json_island(dashboard_world: World) -> None:
+    w = dashboard_world
+    evil = "</script><script>alert(1)</script><!--"
+    with psycopg.connect(w.url) as conn:
+        conn.execute("UPDATE app.users SET display_name = %s", (evil,))
+    op = mint_token(w.settings, OPERATOR_ID, admin=True)
+    page = httpx.get(w.api + "/dashboard?range=90d", cookies={COOKIE: op}).text
+    island = page.split('id="dashboard-data">', 1)[1].split("</script>", 1)[0]
+    assert "\\u003c/script>\\u003cscript>alert(1)" in island  # the whole name, escaped
+    assert page.count("<script") == 3  # the island and our two script files, nothing else

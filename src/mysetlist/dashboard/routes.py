@@ -172,14 +172,15 @@ async def page(request: Request, range: Range = "7d", tz: TimeZone = "UTC") -> H
     try:
         win = panels.window(range, tz)
     except Problem as exc:
-        return _html("login.html", 422, message=exc.detail, signed_in=True)
+        return _html("message.html", 422, message=exc.detail)
     document = await _document(request, win)
     settings = _runtime(request).settings
     return _html(
         "dashboard.html",
         range=win.range, ranges=list(panels.RANGES), tz=win.tz,
-        # A JSON island (never executed) the page script reads; `</` escaped for the parser.
-        document=document.decode().replace("</", "<\\/"),
+        # A JSON island (never executed) the page script reads. `<` only occurs inside JSON
+        # strings, where \u003c means the same; so no `</script>` or `<!--` reaches the parser.
+        document=document.decode().replace("<", "\\u003c"),
         csrf=sessions.csrf_token(settings, request.cookies[sessions.COOKIE]),
         sections=_sections(),
     )  # fmt: skip
