@@ -5,10 +5,14 @@ Redis key for the user's id, email (plain and hashed), anonymous and session ids
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from mysetlist.core.db import fetch_one_in
@@ -176,3 +180,39 @@ async def test_operators_erase_any_user_and_users_only_themselves(
     assert shown.status_code == 200
     assert shown.json()["status"] == "done"
     assert user.user_id not in shown.text
+
+
+async def test_the_cli_erases_like_the_api(
+    runtime: Runtime, database_url: str, redis_url: str, tmp_path: Any
+) -> None:
+    from tests.conftest import TEST_ENCRYPTION_KEY
+
+    user = new_user(runtime.cipher)
+    await _seed(runtime, user)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "MYSETLIST_DATA_DIR": str(tmp_path),
+        "MYSETLIST_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mysetlist", "privacy", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    assert cli("erase", "not-a-user").returncode == 2
+    done = cli("erase", user.user_id)
+    assert done.returncode == 0, done.stderr
+    status = orjson.loads(done.stdout.strip().splitlines()[-1])
+    assert status["status"] == "done"
+    assert status["source"] == "cli"
+    async with runtime.db.transaction() as conn:
+        assert await find_in_database(conn, user.needles(), kept=KEPT) == []
+    assert await find_in_redis(runtime.redis, _prefix(), user.redis_needles()) == []
