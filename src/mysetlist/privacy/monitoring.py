@@ -17,18 +17,14 @@ from collections import deque
 from functools import cache
 from typing import Any
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Gauge
 from starlette.types import Scope
 
 from mysetlist.core.audit import record_audit
+from mysetlist.core.security_events import count_security_event
 
 log = logging.getLogger(__name__)
 
-SECURITY_EVENTS = Counter(
-    "mysetlist_security_events",
-    "Failed authentications, refusals and rate-limit hits, by kind and API area",
-    ["kind", "source"],
-)
 SECURITY_ALERT = Gauge(
     "mysetlist_security_alert", "1 while a client exceeds the security-event threshold", ["kind"]
 )
@@ -42,9 +38,8 @@ _alerted_at: dict[str, float] = {}
 
 
 def count(kind: str, source: str) -> None:
-    """Count one event (for failures seen without a response status, e.g. a webhook's
-    signature that does not verify)."""
-    SECURITY_EVENTS.labels(kind, source).inc()
+    """Count one event (see core/security_events.py, which other capabilities call)."""
+    count_security_event(kind, source)
 
 
 def _source(path: str) -> str:
@@ -114,7 +109,7 @@ def observe_response(scope: Scope, status: int, seconds: float) -> None:
         return
     path = str(scope.get("path", ""))
     source = _source(path)
-    SECURITY_EVENTS.labels(kind, source).inc()
+    count_security_event(kind, source)
     details = {"method": scope.get("method"), "path": path[:200], "status": status}
     _schedule(scope, _ACTIONS[status], details, "denied")
     client = _client(scope)
