@@ -17,7 +17,13 @@ from mysetlist.core.auth import CurrentUser, Operator
 from mysetlist.core.db import fetch_one_in, read_sql
 from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify import preference_service, sending, template_store, templates
+from mysetlist.notify import (
+    preference_service,
+    sending,
+    template_store,
+    templates,
+    webhook_routes,
+)
 from mysetlist.notify.catalog import PRODUCT_CATEGORIES
 from mysetlist.notify.config import NotifySettings, load_notify_settings
 from mysetlist.notify.signed_links import SignedLinks
@@ -280,3 +286,8 @@ async def track_click(request: Request, token: str) -> Response:
     if row is None:
         raise Problem(404, "Not Found", "unknown link")
     return RedirectResponse(row["url"], status_code=302, headers={"Cache-Control": "no-store"})
+
+
+# -- the parts in their own modules ------------------------------------------------------
+
+router.include_router(webhook_routes.router)

@@ -1,0 +1,132 @@
+"""Provider webhooks: `POST /api/webhooks/sendgrid` (Signed Event Webhook) and
+`POST /api/webhooks/ses` (SES events over Amazon SNS).
+
+A request that is not genuine and fresh (forged, tampered, stale) is a 4xx and changes
+nothing. One whose every event was already applied (a replay) is a 409 and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from mysetlist.core.errors import Problem
+from mysetlist.core.runtime import Runtime
+from mysetlist.notify import webhook_events
+from mysetlist.notify.config import NotifySettings, load_notify_settings
+from mysetlist.notify.webhook_signatures import (
+    SENDGRID_SIGNATURE,
+    SENDGRID_TIMESTAMP,
+    Fetch,
+    SnsVerifier,
+    WebhookRejected,
+    fetch_over_https,
+    load_sendgrid_key,
+    verify_sendgrid,
+)
+
+router = APIRouter(tags=["webhooks"])
+
+
+@dataclass
+class WebhookVerifiers:
+    """Built once per app from NotifySettings; `app.state.notify_webhooks` (tests set one
+    with their own certificate fetcher before serving)."""
+
+    sendgrid_key: ec.EllipticCurvePublicKey | None
+    sns: SnsVerifier
+    fetch: Fetch
+
+    @classmethod
+    def from_settings(cls, settings: NotifySettings, fetch: Fetch = fetch_over_https) -> Any:
+        hosts = settings.sns_allowed_cert_hosts or [f"sns.{settings.aws_region}.amazonaws.com"]
+        key = settings.sendgrid_webhook_public_key
+        return cls(
+            load_sendgrid_key(key) if key else None,
+            SnsVerifier(hosts, settings.sns_topic_arns, fetch),
+            fetch,
+        )
+
+
+def _verifiers(request: Request) -> WebhookVerifiers:
+    state = request.app.state
+    if getattr(state, "notify_webhooks", None) is None:
+        state.notify_webhooks = WebhookVerifiers.from_settings(load_notify_settings())
+    verifiers: WebhookVerifiers = state.notify_webhooks
+    return verifiers
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _rejected(exc: WebhookRejected) -> Problem:
+    titles = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"}
+    return Problem(exc.status, titles.get(exc.status, "Bad Request"), exc.reason)
+
+
+def _answer(applied: int, repeated: int) -> Response:
+    if repeated and not applied:
+        raise Problem(409, "Conflict", "every event in this request was already applied")
+    body = orjson.dumps({"applied": applied, "repeated": repeated})
+    return Response(body, 200, media_type="application/json")
+
+
+@router.post("/api/webhooks/sendgrid")
+async def sendgrid_webhook(request: Request) -> Response:
+    verifiers = _verifiers(request)
+    if verifiers.sendgrid_key is None:
+        raise Problem(404, "Not Found", "the SendGrid webhook is not configured")
+    raw = await request.body()  # the signature covers these exact bytes
+    try:
+        verify_sendgrid(
+            verifiers.sendgrid_key,
+            request.headers.get(SENDGRID_SIGNATURE),
+            request.headers.get(SENDGRID_TIMESTAMP),
+            raw,
+        )
+        events = webhook_events.sendgrid_events(orjson.loads(raw))
+    except WebhookRejected as exc:
+        raise _rejected(exc) from None
+    except ValueError:  # orjson.JSONDecodeError included
+        raise Problem(400, "Bad Request", "expected a JSON array of events") from None
+    runtime = _runtime(request)
+    applied = 0
+    async with runtime.db.transaction() as conn:
+        for event in events:
+            applied += await webhook_events.apply(conn, "sendgrid", event, runtime.cipher)
+    return _answer(applied, len(events) - applied)
+
+
+@router.post("/api/webhooks/ses")
+async def ses_webhook(request: Request) -> Response:
+    """Amazon SNS posts JSON as text/plain; the content type is not trusted either way."""
+    verifiers = _verifiers(request)
+    try:
+        message = await verifiers.sns.verify(await request.body())
+    except WebhookRejected as exc:
+        raise _rejected(exc) from None
+    runtime = _runtime(request)
+    if message["Type"] == "SubscriptionConfirmation":
+        # Visiting SubscribeURL (checked to be on the allowed SNS host) confirms it.
+        try:
+            await verifiers.fetch(message["SubscribeURL"])
+        except Exception:
+            raise Problem(502, "Bad Gateway", "could not confirm the subscription") from None
+        return Response(b'{"confirmed": true}', 200, media_type="application/json")
+    if message["Type"] == "UnsubscribeConfirmation":
+        return Response(b"{}", 200, media_type="application/json")
+    try:
+        inner = orjson.loads(message["Message"])
+    except orjson.JSONDecodeError:
+        inner = None
+    event = webhook_events.ses_event(message["MessageId"], inner)
+    async with runtime.db.transaction() as conn:
+        applied = await webhook_events.apply(conn, "ses", event, runtime.cipher)
+    return _answer(int(applied), int(not applied))
