@@ -50,7 +50,6 @@ class _ExportLimiter:
         if not await self.limiter.hit(self.item, "export", caller):
             stats = await self.limiter.get_window_stats(self.item, "export", caller)
             retry = max(1, int(stats.reset_time - datetime.now().timestamp()) + 1)
-            monitoring.count("rate_limited", "privacy")
             raise Problem(
                 429, "Too Many Requests", f"exports are limited to {self.item}",
                 headers={"Retry-After": str(retry)},
