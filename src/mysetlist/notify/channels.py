@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from psycopg import AsyncConnection
 
+from mysetlist.core.db import read_sql
 from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.notify import metrics, template_store
 from mysetlist.notify.catalog import TRANSACTIONAL_CATEGORIES
@@ -28,6 +29,7 @@ from mysetlist.notify.signed_links import SignedLinks
 from mysetlist.notify.templates import TemplateProblem, TemplateSource, render
 
 log = logging.getLogger(__name__)
+_PACKAGE = "mysetlist.notify"
 Row = dict[str, Any]
 _HREF = re.compile(r'href="(https?://[^"]+)"')
 
@@ -65,11 +67,14 @@ class Channel(Protocol):
 
 
 class InAppChannel:
-    """The notification row is the inbox entry: delivered once it is committed."""
+    """The notification row is the inbox entry: delivered once it is committed, when the
+    users' live streams (notify/inbox.py) hear of it."""
 
     name = "in_app"
 
     async def deliver(self, rows: Sequence[Row], ctx: DeliveryContext) -> list[Outcome]:
+        users = sorted({str(row["user_id"]) for row in rows})
+        await ctx.conn.execute(read_sql(_PACKAGE, "inbox_announce.sql"), {"user_ids": users})
         return [Outcome(row["id"], "delivered", provider="inbox", attempted=False) for row in rows]
 
     async def close(self) -> None:

@@ -18,6 +18,7 @@ from mysetlist.core.db import fetch_one_in, read_sql
 from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
 from mysetlist.notify import (
+    inbox_routes,
     preference_service,
     sending,
     template_store,
@@ -291,3 +292,4 @@ async def track_click(request: Request, token: str) -> Response:
 # -- the parts in their own modules ------------------------------------------------------
 
 router.include_router(webhook_routes.router)
+router.include_router(inbox_routes.router)

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 
 from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
+from mysetlist.core.security_events import count_security_event
 from mysetlist.notify import webhook_events
 from mysetlist.notify.config import NotifySettings, load_notify_settings
 from mysetlist.notify.webhook_signatures import (
@@ -66,7 +67,8 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _rejected(exc: WebhookRejected) -> Problem:
+def _rejected(exc: WebhookRejected, source: str) -> Problem:
+    count_security_event("webhook_signature", source)
     titles = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"}
     return Problem(exc.status, titles.get(exc.status, "Bad Request"), exc.reason)
 
@@ -93,7 +95,7 @@ async def sendgrid_webhook(request: Request) -> Response:
         )
         events = webhook_events.sendgrid_events(orjson.loads(raw))
     except WebhookRejected as exc:
-        raise _rejected(exc) from None
+        raise _rejected(exc, "sendgrid") from None
     except ValueError:  # orjson.JSONDecodeError included
         raise Problem(400, "Bad Request", "expected a JSON array of events") from None
     runtime = _runtime(request)
@@ -111,7 +113,7 @@ async def ses_webhook(request: Request) -> Response:
     try:
         message = await verifiers.sns.verify(await request.body())
     except WebhookRejected as exc:
-        raise _rejected(exc) from None
+        raise _rejected(exc, "ses") from None
     runtime = _runtime(request)
     if message["Type"] == "SubscriptionConfirmation":
         # Visiting SubscribeURL (checked to be on the allowed SNS host) confirms it.

@@ -1,0 +1,108 @@
+"""The in-app inbox: `GET /api/notifications`, unread count, mark read, mark all read, and
+`GET /api/notifications/stream` (Server-Sent Events). All under the caller's RLS; the token
+comes from the Authorization header, never the URL (URLs end up in logs)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from mysetlist.core.auth import CurrentUser
+from mysetlist.core.errors import Problem
+from mysetlist.core.runtime import Runtime
+from mysetlist.notify import inbox
+
+router = APIRouter(tags=["notifications"])
+KEEPALIVE_SECONDS = 15.0
+STREAM_BATCH = 100
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _hub(request: Request) -> inbox.InboxHub:
+    state = request.app.state
+    if getattr(state, "notify_inbox_hub", None) is None:
+        state.notify_inbox_hub = inbox.InboxHub(_runtime(request).database_url)
+    hub: inbox.InboxHub = state.notify_inbox_hub
+    return hub
+
+
+@router.get("/api/notifications")
+async def list_notifications(
+    request: Request,
+    claims: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[int | None, Query(ge=1)] = None,
+    unread: Annotated[bool, Query()] = False,
+) -> dict[str, Any]:
+    """The caller's in-app notifications, newest first; `before` pages back by id."""
+    db = _runtime(request).db
+    items = await inbox.list_inbox(db, claims, limit=limit, before=before, unread_only=unread)
+    return {"notifications": items, "unreadCount": await inbox.unread_count(db, claims)}
+
+
+@router.get("/api/notifications/unread-count")
+async def unread_count(request: Request, claims: CurrentUser) -> dict[str, int]:
+    return {"unreadCount": await inbox.unread_count(_runtime(request).db, claims)}
+
+
+@router.post("/api/notifications/{notification_id}/read")
+async def mark_read(
+    request: Request, claims: CurrentUser, notification_id: Annotated[int, Path(ge=1, le=2**62)]
+) -> dict[str, Any]:
+    """Idempotent; another user's notification is a 404 like an unknown one."""
+    row = await inbox.mark_read(_runtime(request).db, claims, notification_id)
+    if row is None:
+        raise Problem(404, "Not Found", "no such notification")
+    return {"id": row["id"], "readAt": row["read_at"]}
+
+
+@router.post("/api/notifications/read-all")
+async def mark_all_read(request: Request, claims: CurrentUser) -> dict[str, int]:
+    return {"marked": await inbox.mark_all_read(_runtime(request).db, claims)}
+
+
+@router.get("/api/notifications/stream")
+async def stream(
+    request: Request,
+    claims: CurrentUser,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> Response:
+    """New in-app notifications as they are delivered. Resumes after `Last-Event-ID`;
+    without it, starts from now (the inbox endpoint has the history)."""
+    if last_event_id is not None and not (last_event_id.isdigit() and len(last_event_id) < 19):
+        raise Problem(400, "Bad Request", "Last-Event-ID must be a notification id")
+    db, hub = _runtime(request).db, _hub(request)
+    cursor = int(last_event_id) if last_event_id else None
+    if cursor is None:
+        newest = await inbox.list_inbox(db, claims, limit=1)
+        cursor = newest[0]["id"] if newest else 0
+
+    async def events() -> AsyncIterator[bytes]:
+        nonlocal cursor
+        async with hub.subscribe(claims.user_id) as woken:
+            yield b"retry: 3000\n: connected\n\n"
+            while not await request.is_disconnected():
+                woken.clear()  # before reading, so a wake during the read is not lost
+                items = await inbox.list_inbox(db, claims, limit=STREAM_BATCH, after=cursor)
+                for item in items:
+                    cursor = item["id"]
+                    yield inbox.sse_event(item)
+                if len(items) == STREAM_BATCH:
+                    continue
+                try:
+                    await asyncio.wait_for(woken.wait(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield b": keepalive\n\n"
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )  # fmt: skip
