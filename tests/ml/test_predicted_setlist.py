@@ -172,6 +172,10 @@ async def test_a_stored_prediction_cannot_change_after_the_show(
             "INSERT INTO analytics.setlist_predictions"
             " (show_id, kind, model, history_shows, predicted_length, songs)"
             " VALUES (%s, 'model', 'forged', 6, 1, '[]')",
+            # backdated to before the show: still refused, the show has started
+            "INSERT INTO analytics.setlist_predictions"
+            " (show_id, kind, model, made_at, history_shows, predicted_length, songs)"
+            " VALUES (%s, 'model', 'forged', now() - interval '1 day', 6, 1, '[]')",
             "UPDATE analytics.setlist_predictions SET songs = '[]' WHERE show_id = %s",
             "DELETE FROM analytics.setlist_predictions WHERE show_id = %s",
         ):
