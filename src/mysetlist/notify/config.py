@@ -57,6 +57,16 @@ class NotifySettings(BaseSettings):
     )
     vapid_private_key: str | None = Field(default=None, validation_alias="VAPID_PRIVATE_KEY")
     vapid_subject: str | None = Field(default=None, validation_alias="VAPID_SUBJECT")
+    # Web push: how long a push service keeps an undelivered message (pywebpush's default
+    # of 0 drops it unless the browser is online), when a subscription without a success
+    # expires, and (tests, local push servers only) whether plain-http endpoints are taken.
+    push_ttl_seconds: int = Field(
+        default=86400, ge=1, le=2419200, validation_alias="NOTIFY_PUSH_TTL_SECONDS"
+    )
+    push_idle_days: int = Field(default=60, ge=1, validation_alias="NOTIFY_PUSH_IDLE_DAYS")
+    push_allow_http_endpoints: bool = Field(
+        default=False, validation_alias="NOTIFY_PUSH_ALLOW_HTTP_ENDPOINTS"
+    )
     email_from: str = Field(
         default="MySetlist <notifications@mysetlist.example>", validation_alias="EMAIL_FROM"
     )

@@ -124,6 +124,10 @@ class Deliverer:
             "in_app": InAppChannel(),
             "push": UnconfiguredChannel("push"),
         }
+        if settings.vapid_private_key and settings.vapid_subject:
+            from mysetlist.notify.push import PushChannel
+
+            channels["push"] = PushChannel(settings)
         for name, factory in channel_factories().items():
             channels[name] = factory(settings, redis_url)
         return cls(settings, cipher, SignedLinks(secret), channels)

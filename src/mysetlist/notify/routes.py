@@ -20,6 +20,7 @@ from mysetlist.core.runtime import Runtime
 from mysetlist.notify import (
     inbox_routes,
     preference_service,
+    push_routes,
     sending,
     template_store,
     templates,
@@ -293,3 +294,4 @@ async def track_click(request: Request, token: str) -> Response:
 
 router.include_router(webhook_routes.router)
 router.include_router(inbox_routes.router)
+router.include_router(push_routes.router)

@@ -1,0 +1,133 @@
+"""`POST/DELETE /api/notifications/push-subscriptions`: the caller's own browser push
+subscriptions, stored encrypted (the endpoint is a capability URL: whoever has it and the
+keys can push to that browser) with a keyed hash of the endpoint for lookups."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import orjson
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mysetlist.core.auth import CurrentUser
+from mysetlist.core.db import fetch_one_in, read_sql
+from mysetlist.core.errors import Problem
+from mysetlist.core.runtime import Runtime
+from mysetlist.notify.config import NotifySettings, load_notify_settings
+from mysetlist.notify.push import SUBSCRIPTION_CONTEXT
+
+router = APIRouter(tags=["notifications"])
+_PACKAGE = "mysetlist.notify"
+
+
+def _b64url_bytes(value: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError("must be base64url") from None
+
+
+class PushKeys(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    p256dh: str = Field(max_length=200)
+    auth: str = Field(max_length=100)
+
+    @field_validator("p256dh")
+    @classmethod
+    def _point(cls, value: str) -> str:
+        raw = _b64url_bytes(value)
+        if len(raw) != 65 or raw[0] != 4:
+            raise ValueError("must be an uncompressed P-256 public key (65 bytes, base64url)")
+        return value
+
+    @field_validator("auth")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        if len(_b64url_bytes(value)) != 16:
+            raise ValueError("must be a 16-byte secret, base64url")
+        return value
+
+
+class PushSubscriptionBody(BaseModel):
+    """What the browser's PushSubscription.toJSON() gives."""
+
+    model_config = ConfigDict(extra="ignore")
+    endpoint: str = Field(min_length=10, max_length=2048)
+    keys: PushKeys
+
+
+class PushUnsubscribeBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    endpoint: str = Field(min_length=10, max_length=2048)
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _settings(request: Request) -> NotifySettings:
+    """`app.state.notify_settings` when the app was given one (tests), else the environment."""
+    settings = getattr(request.app.state, "notify_settings", None)
+    if settings is None:
+        settings = request.app.state.notify_settings = load_notify_settings()
+    return settings  # type: ignore[no-any-return]
+
+
+def _check_endpoint(endpoint: str, settings: NotifySettings) -> None:
+    # Our workers POST to this URL: https only (a push service), so a user cannot point
+    # them at plain-http internal services.
+    parts = urlsplit(endpoint)
+    schemes = ("https", "http") if settings.push_allow_http_endpoints else ("https",)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise Problem(
+            422, "Unprocessable Content", "endpoint: must be an https URL",
+            errors=[{"field": "endpoint", "message": "must be an https URL"}],
+        )  # fmt: skip
+
+
+@router.post("/api/notifications/push-subscriptions")
+async def subscribe(
+    request: Request,
+    claims: CurrentUser,
+    body: PushSubscriptionBody,
+    user_agent: Annotated[str | None, Header(alias="User-Agent")] = None,
+) -> Response:
+    """201 when new, 200 when the browser re-subscribed (its keys are replaced)."""
+    _check_endpoint(body.endpoint, _settings(request))
+    runtime = _runtime(request)
+    stored = orjson.dumps(
+        {"endpoint": body.endpoint, "keys": {"p256dh": body.keys.p256dh, "auth": body.keys.auth}}
+    ).decode()
+    async with runtime.db.transaction() as conn:
+        row = await fetch_one_in(
+            conn, read_sql(_PACKAGE, "push_subscription_upsert.sql"),
+            {"user_id": claims.user_id,
+             "endpoint_hash": runtime.cipher.lookup_hash(body.endpoint),
+             "subscription": runtime.cipher.encrypt(stored, context=SUBSCRIPTION_CONTEXT),
+             "user_agent": (user_agent or "")[:300] or None},
+        )  # fmt: skip
+    assert row is not None
+    return Response(
+        orjson.dumps({"id": row["id"]}), 201 if row["created"] else 200,
+        media_type="application/json",
+    )  # fmt: skip
+
+
+@router.delete("/api/notifications/push-subscriptions", status_code=204)
+async def unsubscribe(request: Request, claims: CurrentUser, body: PushUnsubscribeBody) -> Response:
+    runtime = _runtime(request)
+    async with runtime.db.as_caller(claims) as conn:
+        row: dict[str, Any] | None = await fetch_one_in(
+            conn, read_sql(_PACKAGE, "push_subscription_delete.sql"),
+            {"endpoint_hash": runtime.cipher.lookup_hash(body.endpoint),
+             "user_id": claims.user_id},
+        )  # fmt: skip
+    if row is None:
+        raise Problem(404, "Not Found", "no such push subscription of yours")
+    return Response(status_code=204)
