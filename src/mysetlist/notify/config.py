@@ -120,6 +120,14 @@ class NotifySettings(BaseSettings):
     drain_budget_seconds: float = Field(
         default=20.0, gt=0, validation_alias="NOTIFY_DRAIN_BUDGET_SECONDS"
     )
+    # Jobs fed by data (notify/event_feeds.py): how far before a show its followers are
+    # reminded, and how far back setlists entered and shows announced are looked for.
+    show_reminder_hours: int = Field(
+        default=24, ge=1, le=24 * 14, validation_alias="NOTIFY_SHOW_REMINDER_HOURS"
+    )
+    feed_lookback_days: int = Field(
+        default=7, ge=1, le=90, validation_alias="NOTIFY_FEED_LOOKBACK_DAYS"
+    )
     # The spec's FEATURE_FLAGS: defaults of a new user's channels.
     email_notifications: bool = Field(default=True, validation_alias="FEATURE_EMAIL_NOTIFICATIONS")
     push_notifications: bool = Field(default=False, validation_alias="FEATURE_PUSH_NOTIFICATIONS")

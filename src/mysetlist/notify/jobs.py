@@ -6,6 +6,8 @@
   ending, retries, digests) and for rows a killed worker left behind.
 - `notify.send_digests`: every 5 minutes, the digests of periods that ended.
 - `notify.daily_analytics`: every 15 minutes, notification_analytics for today and yesterday.
+- `notify.feed_events`: every 15 minutes, vote summaries, show reminders and new-show
+  announcements from the data (notify/event_feeds.py; idempotent).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from mysetlist.core.config import Settings
 from mysetlist.core.job_queue import hold_task_lock
 from mysetlist.core.run_log import job_run
 from mysetlist.core.runtime import Runtime, current
-from mysetlist.notify import analytics, digests
+from mysetlist.notify import analytics, digests, event_feeds
 from mysetlist.notify.config import load_notify_settings
 from mysetlist.notify.delivery import Deliverer
 
@@ -29,6 +31,7 @@ DELIVER = "notify.deliver"
 DELIVER_DUE = "notify.deliver_due"
 SEND_DIGESTS = "notify.send_digests"
 DAILY_ANALYTICS = "notify.daily_analytics"
+FEED_EVENTS = "notify.feed_events"
 
 _deliverer: Deliverer | None = None
 
@@ -83,3 +86,13 @@ def register(app: procrastinate.App, settings: Settings) -> None:
             async with job_run(db, DAILY_ANALYTICS, job_id=context.job.id) as run:
                 since = (datetime.now(UTC) - timedelta(days=1)).date()
                 run.rows = await analytics.refresh_daily(db, since=since)
+
+    @app.periodic(cron="*/15 * * * *", periodic_id=FEED_EVENTS)
+    @app.task(name=FEED_EVENTS, queue=QUEUE, queueing_lock=FEED_EVENTS, pass_context=True)
+    async def feed_events(context: procrastinate.JobContext, timestamp: int) -> None:
+        db = current().db
+        async with hold_task_lock(db, FEED_EVENTS) as held:
+            if not held:
+                return
+            async with job_run(db, FEED_EVENTS, job_id=context.job.id) as run:
+                run.rows = await event_feeds.run_all(db, load_notify_settings())
