@@ -3,7 +3,6 @@ verified emails at example.test, and a deliverer pointed at the sink."""
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import threading
@@ -26,12 +25,17 @@ from tests.conftest import free_port
 
 @dataclass
 class SmtpSink:
-    """Every message the sink accepted, parsed; addresses in `refuse` get a 550 at RCPT."""
+    """Every message the sink accepted, parsed. Faults at the boundary, as a receiving
+    server answers them: addresses in `refuse` get a 550 at RCPT, those in `busy` a 451 at
+    RCPT that many times before they are accepted, and a message to an address in
+    `data_fault` gets that answer to its DATA."""
 
     port: int
     messages: list[EmailMessage] = field(default_factory=list)
     arrived_at: list[float] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
+    busy: dict[str, int] = field(default_factory=dict)
+    data_fault: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -39,11 +43,18 @@ class SmtpSink:
     ) -> str:
         if address in self.refuse:
             return "550 5.1.1 mailbox unavailable"
+        with self.lock:
+            if self.busy.get(address, 0) > 0:
+                self.busy[address] -= 1
+                return "451 4.7.1 try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         assert isinstance(envelope.content, bytes)
+        for address in envelope.rcpt_tos:
+            if address in self.data_fault:
+                return self.data_fault[address]
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         with self.lock:
@@ -74,21 +85,6 @@ def smtp_sink() -> Iterator[SmtpSink]:
         yield sink
     finally:
         controller.stop()
-
-
-async def wait_until(
-    condition: Callable[[], Any], *, within: float = 30, what: str = "condition"
-) -> None:
-    """Poll `condition` until true (await it when it returns an awaitable)."""
-    deadline = time.monotonic() + within
-    while True:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 @dataclass(frozen=True)

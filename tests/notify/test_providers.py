@@ -16,8 +16,9 @@ import pytest
 from mysetlist.core.runtime import Runtime
 from mysetlist.notify import metrics
 from mysetlist.notify.delivery import Deliverer
+from tests.conditions import until
 from tests.conftest import free_port
-from tests.notify.conftest import notify_settings, start_sink, wait_until
+from tests.notify.conftest import notify_settings, start_sink
 
 pytestmark = pytest.mark.db
 
@@ -105,7 +106,7 @@ async def test_mail_fails_over_when_smtp_stops_mid_run_and_comes_back(
             await deliverer.deliver_chunk(runtime.db)
             return bool(sink2.for_users({u.email for u in later}))
 
-        await wait_until(smtp_again, what="traffic back on SMTP")
+        await until(smtp_again, "traffic back on SMTP")
         await deliverer.drain(runtime.db)
         assert _switches("sendgrid", "smtp") == back + 1
         # every message went out exactly once, through one provider or the other

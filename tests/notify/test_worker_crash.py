@@ -16,8 +16,9 @@ import httpx
 import pytest
 
 from mysetlist.core.runtime import Runtime
+from tests.conditions import until
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_JWT_SECRET
-from tests.notify.conftest import SmtpSink, wait_until
+from tests.notify.conftest import SmtpSink
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 BATCH = 20
@@ -63,8 +64,11 @@ async def test_kill_9_of_a_worker_mid_delivery_loses_no_accepted_notification(
 
     first = _worker(env)
     try:
-        await wait_until(lambda: len(smtp_sink.for_users(addresses)) >= 100, within=120,
-                         what="the first worker to deliver some")  # fmt: skip
+
+        async def some_delivered() -> bool:
+            return len(smtp_sink.for_users(addresses)) >= 100
+
+        await until(some_delivered, "the first worker to deliver some", within=120)
         os.kill(first.pid, signal.SIGKILL)
         assert first.wait(timeout=10) == -signal.SIGKILL
     finally:
@@ -75,10 +79,11 @@ async def test_kill_9_of_a_worker_mid_delivery_loses_no_accepted_notification(
 
     second = _worker(env)
     try:
-        await wait_until(
-            lambda: {m["To"] for m in smtp_sink.for_users(addresses)} == addresses,
-            within=120, what="every accepted notification in the sink",
-        )  # fmt: skip
+
+        async def all_delivered() -> bool:
+            return {m["To"] for m in smtp_sink.for_users(addresses)} == addresses
+
+        await until(all_delivered, "every accepted notification in the sink", within=120)
     finally:
         second.send_signal(signal.SIGTERM)
         try:
