@@ -341,3 +341,41 @@ async def test_an_address_that_does_not_decrypt_fails_alone(
                 for r in await _deliveries(runtime, [broken.id, fine.id])}  # fmt: skip
     assert statuses == {broken.id: "failed", fine.id: "sent"}
     assert len(smtp_sink.to(fine.email)) == 1
+
+
+async def test_a_greylisted_recipient_neither_opens_the_breaker_nor_pauses_other_mail(
+    api_url: str, token_for: Any, make_users: Any, runtime: Runtime, smtp_sink: SmtpSink
+) -> None:
+    """451 at RCPT for one address, more times than the breaker's threshold: that message
+    is retried until the receiver takes it; SMTP stays the provider for everyone else."""
+    from mysetlist.notify import metrics
+    from tests.notify.conftest import notify_settings
+
+    greylisted, *others = await make_users(6)
+    smtp_sink.busy[greylisted.email] = 4
+    settings = notify_settings(
+        smtp_sink.port, NOTIFY_BREAKER_FAILURES=2, NOTIFY_MAX_RETRIES=10, NOTIFY_BATCH_SIZE=2
+    )
+    deliverer = Deliverer.build(
+        settings, runtime.cipher, runtime.settings.effective_encryption_key, runtime.redis_url
+    )
+    switches = metrics.PROVIDER_SWITCHES.labels("smtp", "none")._value.get()
+    try:
+        async with httpx.AsyncClient(base_url=api_url, headers=_operator(token_for)) as c:
+            await c.post("/api/notifications/send", json={
+                "userIds": [greylisted.id] + [u.id for u in others], "type": "account_notice",
+                "title": "t", "message": "m", "channels": ["email"]})  # fmt: skip
+
+        async def greylisted_status() -> str:
+            await deliverer.drain(runtime.db, budget_seconds=1)
+            rows = await _deliveries(runtime, [greylisted.id])
+            return str(rows[0]["status"])
+
+        await _wait_for_status(greylisted_status, "sent")
+    finally:
+        await deliverer.close()
+    assert metrics.PROVIDER_SWITCHES.labels("smtp", "none")._value.get() == switches
+    rows = await _deliveries(runtime, [u.id for u in others])
+    assert {(r["status"], r["attempts"]) for r in rows} == {("sent", 1)}
+    assert (await _deliveries(runtime, [greylisted.id]))[0]["attempts"] == 5
+    assert len(smtp_sink.to(greylisted.email)) == 1

@@ -39,12 +39,16 @@ class ProviderError(Exception):
         retryable: bool,
         retry_after: float | None = None,
         bounce: bool = False,
+        recipient: bool = False,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
         # The receiving server refused the address for good (a synchronous hard bounce).
         self.bounce = bounce
+        # The receiving side refused this recipient (greylisting, a full mailbox): it says
+        # nothing about the provider, and another provider would meet the same answer.
+        self.recipient = recipient
 
 
 def http_status_retryable(status: int) -> bool:

@@ -108,7 +108,10 @@ class FailoverEmail:
             try:
                 message_id = await provider.send(message, gate=gate)
             except ProviderError as exc:
-                if not exc.retryable:
+                # A permanent error, or a transient refusal of this one recipient
+                # (greylisting): the message's matter, not the provider's. Neither opens the
+                # breaker (one greylisting domain would pause all mail) nor fails over.
+                if not exc.retryable or exc.recipient:
                     if breaker.succeeded():  # it answered: the provider is up
                         self._switched(self._next_after(provider.name), provider.name, "recovered")
                     raise

@@ -93,8 +93,9 @@ class SmtpProvider:
             codes = [err.code for err in exc.recipients]
             transient = all(400 <= c < 500 for c in codes)
             raise ProviderError(
-                f"recipient refused: {codes}", retryable=transient, bounce=not transient
-            ) from None
+                f"recipient refused: {codes}", retryable=transient, bounce=not transient,
+                recipient=True,
+            ) from None  # fmt: skip
         except aiosmtplib.SMTPResponseException as exc:
             _discard(client)
             client = None
