@@ -3,7 +3,6 @@ failed authentications and refusals (with the request id), counted in /metrics."
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 from mysetlist.core.audit import record_audit
 from mysetlist.core.db import fetch_all_in
 from mysetlist.core.runtime import Runtime
+from tests.conditions import until
 
 pytestmark = pytest.mark.db
 
@@ -47,25 +47,16 @@ async def _redacting(runtime: Runtime, statement: str, entry: int) -> None:
 
 
 async def _wait_for_entries(runtime: Runtime, request_id: str) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 10
-    while True:
+    async def entries() -> list[dict[str, Any]]:
         async with runtime.db.transaction() as conn:
-            rows = await fetch_all_in(
+            return await fetch_all_in(
                 conn,
                 "SELECT action, outcome, request_id, host(ip) AS ip FROM analytics.audit_log"
                 " WHERE request_id = %s",
                 (request_id,),
             )
-        if rows or time.monotonic() > deadline:
-            return rows
-        await _pause()
 
-
-async def _pause() -> None:
-    # Polling a condition: hand the loop back briefly between checks.
-    import asyncio
-
-    await asyncio.sleep(0.05)
+    return await until(entries, f"the audit entries of request {request_id}", within=10)
 
 
 async def test_failed_logins_and_refusals_are_audited_and_counted(
@@ -165,16 +156,15 @@ async def test_a_flood_of_failed_logins_raises_the_alert(runtime: Runtime, api_u
             assert response.status_code == 401
         metrics = await client.get("/metrics")
     assert 'mysetlist_security_alert{kind="auth_failed"} 1.0' in metrics.text
-    deadline = time.monotonic() + 10
-    while True:
+
+    async def alerts_raised() -> list[dict[str, Any]]:
         async with runtime.db.transaction() as conn:
-            alerts = await fetch_all_in(
+            return await fetch_all_in(
                 conn,
                 "SELECT details FROM analytics.audit_log WHERE action = 'security.alert'"
                 " AND details->>'kind' = 'auth_failed'",
             )
-        if alerts or time.monotonic() > deadline:
-            break
-        await _pause()
+
+    alerts = await until(alerts_raised, "a security.alert audit entry", within=10)
     assert alerts
     assert alerts[-1]["details"]["per_minute"] == threshold
