@@ -7,7 +7,7 @@ SELECT d.id, d.notification_id, d.user_id, d.channel, d.recipient, d.attempts, d
        n.created_at AS notification_created_at,
        u.display_name, u.email_encrypted, u.email_hash, u.timezone AS profile_timezone,
        u.locale, u.email_verified_at IS NOT NULL AS email_verified,
-       (s.address_hash IS NOT NULL) AS suppressed,
+       (s.address_hash IS NOT NULL) AS suppressed, s.reason AS suppression_reason,
        p.channels, p.digest, p.quiet_hours_start, p.quiet_hours_end, p.timezone, p.muted,
        (p.user_id IS NOT NULL) AS has_preferences
 FROM notify.notification_delivery d

@@ -42,6 +42,7 @@ from mysetlist.notify.providers.base import EmailProvider
 from mysetlist.notify.providers.failover import FailoverEmail
 from mysetlist.notify.send_rate import SendRateLimiter
 from mysetlist.notify.signed_links import SignedLinks
+from mysetlist.notify.suppression import blocks_email
 
 log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.notify"
@@ -139,7 +140,11 @@ class Deliverer:
     def _precheck(self, row: Row, now: datetime, sent_today: Counter[Any]) -> Outcome | None:
         """Drop or defer a delivery the present no longer allows; None: send it."""
         category = row["category"]
-        if row["channel"] == "email" and (row["suppressed"] or not row["email_verified"]):
+        blocked = blocks_email(
+            row["suppressed"], row["suppression_reason"],
+            transactional=category in TRANSACTIONAL_CATEGORIES,
+        )  # fmt: skip
+        if row["channel"] == "email" and (blocked or not row["email_verified"]):
             return Outcome(row["id"], "dropped", error="address suppressed or unverified",
                            attempted=False)  # fmt: skip
         if category in TRANSACTIONAL_CATEGORIES:

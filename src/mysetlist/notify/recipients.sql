@@ -13,7 +13,7 @@ WITH targets AS (
 SELECT u.id AS user_id, u.timezone AS profile_timezone, u.locale,
        encode(u.email_hash, 'hex') AS email_key,
        (u.email_encrypted IS NOT NULL AND u.email_verified_at IS NOT NULL) AS email_verified,
-       (s.address_hash IS NOT NULL) AS suppressed,
+       (s.address_hash IS NOT NULL) AS suppressed, s.reason AS suppression_reason,
        EXISTS (SELECT 1 FROM app.push_subscriptions ps
                WHERE ps.user_id = u.id AND ps.failure_count < 5) AS has_push,
        coalesce(u.last_active_at > now() - interval '30 days', false) AS recently_active,

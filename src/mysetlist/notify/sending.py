@@ -45,6 +45,7 @@ from mysetlist.notify.preferences import (
     from_row,
     quiet_hours_end,
 )
+from mysetlist.notify.suppression import blocks_email
 from mysetlist.notify.templates import STANDARD_VARIABLES
 
 _PACKAGE = "mysetlist.notify"
@@ -129,7 +130,10 @@ def choose_channels(
         candidates = [c for c in candidates if prefs.allows(ntype.category, c)]
     reachable = []
     for channel in candidates:
-        if channel == "email" and (not row["email_verified"] or row["suppressed"]):
+        blocked = blocks_email(
+            row["suppressed"], row.get("suppression_reason"), transactional=ntype.transactional
+        )
+        if channel == "email" and (not row["email_verified"] or blocked):
             continue
         if channel == "push" and not row["has_push"]:
             continue
