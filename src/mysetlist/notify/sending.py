@@ -175,6 +175,8 @@ def plan_recipients(
                 plan.digests[user_id] = (frequency, period, due)
                 continue
             recipient = {"email": row["email_key"], "push": "all", "in_app": str(user_id)}[channel]
+            # In-app is not held by quiet hours: it interrupts nobody (it waits in the inbox,
+            # and the live stream reaches only someone with the app open at that moment).
             if quiet_end is not None and channel != "in_app":
                 rows_for_user.append((channel, recipient, "deferred", quiet_end, "quiet_hours"))
             else:
