@@ -82,9 +82,13 @@ def _settings(request: Request) -> NotifySettings:
 def _check_endpoint(endpoint: str, settings: NotifySettings) -> None:
     # Our workers POST to this URL: https only (a push service), so a user cannot point
     # them at plain-http internal services.
-    parts = urlsplit(endpoint)
     schemes = ("https", "http") if settings.push_allow_http_endpoints else ("https",)
-    if parts.scheme not in schemes or not parts.hostname:
+    try:
+        parts = urlsplit(endpoint)
+        valid = parts.scheme in schemes and bool(parts.hostname)
+    except ValueError:  # e.g. a malformed IPv6 host
+        valid = False
+    if not valid:
         raise Problem(
             422, "Unprocessable Content", "endpoint: must be an https URL",
             errors=[{"field": "endpoint", "message": "must be an https URL"}],

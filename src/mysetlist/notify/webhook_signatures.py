@@ -101,11 +101,15 @@ async def fetch_over_https(url: str) -> bytes:
 
 
 def _allowed_sns_url(url: str, allowed_hosts: list[str], *, pem: bool) -> bool:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError:  # a malformed host or port
+        return False
     return (
         parts.scheme == "https"
-        and parts.port in (None, 443)
+        and port in (None, 443)
         and bool(_SNS_HOST.match(host))
         and host in allowed_hosts
         and (not pem or parts.path.endswith(".pem"))
