@@ -133,9 +133,23 @@ async def test_stream_across_processes_and_resume_from_last_event_id(
         missed = await asyncio.wait_for(read_events(resumed, 2), 30)
         assert [e["title"] for e in missed] == ["missed one", "missed two"]
 
+    forged_cookie = {"mysetlist_access_token": "not.a.jwt"}
+    async with httpx.AsyncClient(base_url=second_api, cookies=forged_cookie) as c:
+        assert (await c.get("/api/notifications/stream")).status_code == 401
     async with httpx.AsyncClient(base_url=second_api) as c:
         # The token is never taken from the URL.
         in_url = await c.get(f"/api/notifications/stream?access_token={token_for(user.id)}")
         assert in_url.status_code == 401
+    # A browser's EventSource sends no header: the cookie carries the token.
+    async with (
+        httpx.AsyncClient(base_url=second_api, timeout=timeout,
+                          cookies={"mysetlist_access_token": token_for(user.id)}) as c,
+        c.stream("GET", "/api/notifications/stream",
+                 headers={"Last-Event-ID": str(event["id"])}) as by_cookie,
+    ):  # fmt: skip
+        assert by_cookie.status_code == 200
+        missed = await asyncio.wait_for(read_events(by_cookie, 2), 30)
+        assert [e["title"] for e in missed] == ["missed one", "missed two"]
+    async with httpx.AsyncClient(base_url=second_api) as c:
         bad = await c.get("/api/notifications/stream", headers={**headers, "Last-Event-ID": "x"})
         assert bad.status_code == 400

@@ -1,6 +1,9 @@
 """The in-app inbox: `GET /api/notifications`, unread count, mark read, mark all read, and
-`GET /api/notifications/stream` (Server-Sent Events). All under the caller's RLS; the token
-comes from the Authorization header, never the URL (URLs end up in logs)."""
+`GET /api/notifications/stream` (Server-Sent Events). All under the caller's RLS. The
+stream's token comes from the Authorization header or, since a browser's EventSource cannot
+set headers, the `mysetlist_access_token` cookie; never from the URL (URLs end up in logs).
+The stream only reads, so a cookie needs no CSRF token; reading it cross-site would need a
+CORS allowance (MYSETLIST_CORS_ORIGINS)."""
 
 from __future__ import annotations
 
@@ -8,15 +11,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from mysetlist.core.auth import CurrentUser
+from mysetlist.core.auth import AuthError, Claims, CurrentUser, OptionalUser, TokenVerifier
 from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
 from mysetlist.notify import inbox
 
 router = APIRouter(tags=["notifications"])
+ACCESS_COOKIE = "mysetlist_access_token"
 KEEPALIVE_SECONDS = 15.0
 STREAM_BATCH = 100
 
@@ -69,10 +73,20 @@ async def mark_all_read(request: Request, claims: CurrentUser) -> dict[str, int]
     return {"marked": await inbox.mark_all_read(_runtime(request).db, claims)}
 
 
+async def stream_caller(request: Request, bearer: OptionalUser) -> Claims:
+    if bearer is not None:
+        return bearer
+    token = request.cookies.get(ACCESS_COOKIE)
+    if not token:
+        raise AuthError("a bearer token or the access token cookie is required")
+    verifier: TokenVerifier = request.app.state.verifier
+    return verifier.verify(token)
+
+
 @router.get("/api/notifications/stream")
 async def stream(
     request: Request,
-    claims: CurrentUser,
+    claims: Annotated[Claims, Depends(stream_caller)],
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
     """New in-app notifications as they are delivered. Resumes after `Last-Event-ID`;
