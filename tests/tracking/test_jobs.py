@@ -24,6 +24,16 @@ async def _runs(runtime: Runtime, name: str) -> int:
     return int(row["n"])
 
 
+async def _drop_waiting_ticks(runtime: Runtime) -> None:
+    """Workers of earlier tests run the periodic deferrer too: a tick they queued holds the
+    task's queueing lock and would refuse our deferral (AlreadyEnqueued)."""
+    async with runtime.db.transaction() as conn:
+        await conn.execute(
+            "DELETE FROM procrastinate_jobs WHERE status = 'todo' AND queueing_lock = ANY(%s)",
+            ([ROLLUP, UPKEEP],),
+        )
+
+
 async def test_tracking_tasks_are_periodic_and_run_in_a_worker(
     database_url: str, settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -36,6 +46,7 @@ async def test_tracking_tasks_are_periodic_and_run_in_a_worker(
     # Tasks reach the database through the process's current runtime; earlier tests' apps
     # replaced (and closed) it, so point it back at this session's open runtime.
     monkeypatch.setattr(core_runtime, "_current", runtime)
+    await _drop_waiting_ticks(runtime)
     async with app.open_async():
         await app.configure_task("tracking.hourly_rollup").defer_async(timestamp=0)
         await app.configure_task("tracking.partition_upkeep").defer_async(timestamp=0)
@@ -60,6 +71,7 @@ async def test_a_running_rollup_makes_the_next_tick_do_nothing_and_a_dead_holder
     try:
         assert await try_advisory_lock(holder, ROLLUP)  # "another worker is rolling up"
         before = await _runs(runtime, ROLLUP)
+        await _drop_waiting_ticks(runtime)
         async with app.open_async():
             job_id = await app.configure_task(ROLLUP).defer_async(timestamp=1)
             await app.run_worker_async(
@@ -75,6 +87,7 @@ async def test_a_running_rollup_makes_the_next_tick_do_nothing_and_a_dead_holder
         await runtime.db.fetch_one("SELECT pg_terminate_backend(%s)", (holder.info.backend_pid,))
     finally:
         await holder.close()
+    await _drop_waiting_ticks(runtime)
     async with app.open_async():
         job_id = await app.configure_task(ROLLUP).defer_async(timestamp=2)
         await app.run_worker_async(
