@@ -24,6 +24,7 @@ from mysetlist.core.http_middleware import (
     ResponseObserver,
     SecurityHeadersMiddleware,
 )
+from mysetlist.core.openapi_docs import router as docs_router
 from mysetlist.core.runtime import open_runtime
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,12 @@ def create_app(
         title="MySetlist analytics & notifications",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by core.openapi_docs, with a CSP that lets them load
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(docs_router)
     observers: list[ResponseObserver] = []
     for module in capability_modules("routes"):
         app.include_router(module.router)

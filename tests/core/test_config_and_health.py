@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import uuid
@@ -63,6 +64,22 @@ def test_health_ready_and_openapi(api_url: str) -> None:
     assert ready.json() == {"ready": True, "degraded": False, "checks": healthy}
     assert httpx.get(f"{api_url}/openapi.json").json()["info"]["title"].startswith("MySetlist")
     assert httpx.get(f"{api_url}/docs").status_code == 200
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_docs_pages_may_load_what_they_load(api_url: str, page: str) -> None:
+    """The pages' own scripts and styles come from a CDN: their CSP must allow exactly
+    those origins (the CSP of other HTML pages would leave them blank)."""
+    r = httpx.get(f"{api_url}{page}")
+    assert r.status_code == 200
+    csp = dict(
+        part.strip().split(" ", 1) for part in r.headers["content-security-policy"].split(";")
+    )
+    sources = re.findall(r'<script src="(https://[^/"]+)/', r.text)
+    assert sources, "the page loads its scripts from elsewhere than before"
+    for origin in sources:
+        assert origin in csp["script-src"]
+    assert csp["frame-ancestors"] == "'none'"
 
 
 @pytest.mark.db
