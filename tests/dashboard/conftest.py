@@ -15,16 +15,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from mysetlist.core.auth import mint_token
 from mysetlist.core.config import Settings, load_settings
 from mysetlist.core.db import Database
 from mysetlist.tracking.config import load_tracking_settings
 from mysetlist.tracking.maintenance import rollup_hourly
 from mysetlist.warehouse.config import EtlConfig
 from mysetlist.warehouse.pipeline import RunRequest, execute
+from tests.conditions import wait_until
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_JWT_SECRET, migrated_database, serve_app
 
 OPERATOR_ID = "00000000-0000-4000-8000-0000000000aa"
@@ -42,6 +45,9 @@ class World:
     events: list[tuple[str, str, datetime, dict[str, Any]]] = field(default_factory=list)
     churn: dict[str, float] = field(default_factory=dict)
     notifications_sent: int = 0
+    # Security events caused through the real paths: (kind, source) -> count.
+    security_caused: dict[tuple[str, str], int] = field(default_factory=dict)
+    exports: int = 0
 
 
 def _seed(url: str, now: datetime, rng: random.Random) -> World:
@@ -191,4 +197,61 @@ def dashboard_world(servers: Any, tmp_path_factory: pytest.TempPathFactory) -> I
         world.settings = settings
         with serve_app(create_app(settings, url, servers.redis_url)) as api:
             world.api = api
+            _security_traffic(world)
             yield world
+
+
+def _security_traffic(world: World) -> None:
+    """Security events through the real paths (bad tokens, a fan on operator routes, an
+    export past its rate limit, an erasure, a webhook that is not genuine), then one alert
+    entry as privacy/monitoring writes it (a real one needs a flood of 100 requests, which
+    would also move the alert window other tests in this process rely on)."""
+    caused: dict[tuple[str, str], int] = {}
+
+    def expect(status: int, r: httpx.Response, kind: str | None, source: str) -> None:
+        assert r.status_code == status, r.text
+        if kind:
+            caused[(kind, source)] = caused.get((kind, source), 0) + 1
+
+    forged = {"Authorization": "Bearer forged.token.here"}
+    fan = {"Authorization": "Bearer " + mint_token(world.settings, world.users[0])}
+    with httpx.Client(base_url=world.api, timeout=30) as client:
+        for _ in range(3):
+            expect(401, client.get("/api/privacy/export", headers=forged), "auth_failed", "privacy")
+        for _ in range(2):
+            r = client.get("/api/analytics/dashboard", headers=forged)
+            expect(401, r, "auth_failed", "analytics")
+            expect(403, client.get("/api/privacy/audit", headers=fan), "forbidden", "privacy")
+        expect(403, client.get("/api/analytics/dashboard", headers=fan), "forbidden", "analytics")
+        # A caller of its own (the rate limit lives in Redis, shared by test modules).
+        exporter = {"Authorization": "Bearer " + mint_token(world.settings, str(uuid.uuid4()))}
+        while (r := client.get("/api/privacy/export", headers=exporter)).status_code == 200:
+            world.exports += 1
+            assert world.exports < 100, "the export rate limit never answered 429"
+        expect(429, r, "rate_limited", "privacy")
+        eraser = {"Authorization": "Bearer " + mint_token(world.settings, str(uuid.uuid4()))}
+        expect(202, client.delete("/api/privacy/me", headers=eraser), None, "privacy")
+        r = client.post("/api/webhooks/ses", content=b"not an SNS message")
+        expect(400, r, "webhook_signature", "ses")
+    world.security_caused = caused
+    with psycopg.connect(world.url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO analytics.audit_log (action, outcome, details) VALUES"
+            " ('security.alert', 'failure', %s)",
+            (Jsonb({"method": "GET", "path": "/api/privacy/export", "status": 401,
+                    "kind": "auth_failed", "per_minute": 100}),),
+        )  # fmt: skip
+
+        def landed() -> bool:
+            # The 401/403/429 entries are written in the background after the answer.
+            rows = conn.execute(
+                "SELECT action, count(*) FROM analytics.audit_log GROUP BY action"
+            ).fetchall()
+            got = dict(rows)
+            return all(
+                got.get(f"security.{kind}", 0)
+                >= sum(n for (k, _), n in caused.items() if k == kind)
+                for kind, _ in caused
+            )
+
+        wait_until(landed, "the audit entries of the security traffic", within=15)

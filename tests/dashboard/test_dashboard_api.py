@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import psycopg
 import pytest
 
 from mysetlist.core.auth import mint_token
+from mysetlist.core.db import Database
+from mysetlist.dashboard.panels import BY_NAME, query_panel, window
 from mysetlist.dashboard.sessions import COOKIE, create_login_link
+from tests.conditions import wait_until
 from tests.dashboard.conftest import OPERATOR_ID, World
 
 pytestmark = pytest.mark.db
@@ -235,3 +239,106 @@ def test_markup_in_data_cannot_end_the_json_island(dashboard_world: World) -> No
     island = page.split('id="dashboard-data">', 1)[1].split("</script>", 1)[0]
     assert "\\u003c/script>\\u003cscript>alert(1)" in island  # the whole name, escaped
     assert page.count("<script") == 3  # the island and our two script files, nothing else
+
+
+def _security_from_audit_rows(url: str, since: datetime) -> dict[str, Any]:
+    """The security panel's figures, computed here from the raw audit rows."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT at, action, details FROM analytics.audit_log WHERE at >= %s", (since,)
+        ).fetchall()
+
+    def source(details: dict[str, Any]) -> str:
+        if "source" in details:
+            return str(details["source"])
+        parts = [p for p in str(details.get("path", "")).split("/") if p]
+        return (parts[1] if len(parts) >= 2 and parts[0] == "api" else (parts or ["root"])[0])[:32]
+
+    kinds = ("auth_failed", "forbidden", "rate_limited", "webhook_signature")
+    by_source: dict[tuple[str, str], int] = defaultdict(int)
+    per_hour: dict[tuple[datetime, str], int] = defaultdict(int)
+    actions: dict[str, int] = defaultdict(int)
+    alerts = []
+    for at, action, details in rows:
+        actions[action] += 1
+        kind = action.removeprefix("security.")
+        if kind in kinds:
+            by_source[(kind, source(details))] += 1
+            per_hour[(at.astimezone(UTC).replace(minute=0, second=0, microsecond=0), kind)] += 1
+        if action == "security.alert":
+            alerts.append((at, details["kind"], source(details), details["per_minute"]))
+        if action == "privacy.erasure_requested" and not details.get("created"):
+            actions[action] -= 1  # a repeated request for the same erasure
+    return {
+        "totals": {**{k: actions[f"security.{k}"] for k in kinds},
+                   "alerts": actions["security.alert"], "exports": actions["privacy.export"],
+                   "erasures_requested": actions["privacy.erasure_requested"],
+                   "erasures_done": actions["privacy.erasure_done"]},
+        "by_source": dict(by_source),
+        "over_time": dict(per_hour),
+        "recent_alerts": sorted(alerts, reverse=True)[:10],
+    }  # fmt: skip
+
+
+def _security_as_shown(panel: dict[str, Any]) -> dict[str, Any]:
+    d = panel["data"]
+    return {
+        "totals": d["totals"],
+        "by_source": {(r["kind"], r["source"]): r["events"] for r in d["by_source"]},
+        "over_time": {(datetime.fromisoformat(r["at"]), r["kind"]): r["events"]
+                      for r in d["over_time"]},
+        "recent_alerts": [(datetime.fromisoformat(a["at"]), a["kind"], a["source"],
+                           a["per_minute"]) for a in d["recent_alerts"]],
+    }  # fmt: skip
+
+
+def test_security_panel_counts_the_audit_trail(dashboard_world: World) -> None:
+    w = dashboard_world
+    url = f"{w.api}/api/analytics/dashboard/panels/security"
+
+    def shown_and_expected() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        # Other tests' refusals are audited in the background: compare once nothing moves.
+        # (every audit row of this world is minutes old: the 24 h edge cuts none of them)
+        r = httpx.get(url, params={"range": "24h"}, headers=operator(w), timeout=30)
+        assert r.status_code == 200, r.text
+        panel: dict[str, Any] = r.json()
+        expected = _security_from_audit_rows(w.url, datetime.now(UTC) - timedelta(hours=24))
+        last[:] = [_security_as_shown(panel), expected]
+        return (panel, expected) if last[0] == expected else None
+
+    last: list[dict[str, Any]] = []
+    try:
+        panel, shown = wait_until(shown_and_expected, "the security panel to match the audit rows")
+    except AssertionError:
+        assert last[0] == last[1]  # pytest shows where the panel and the rows differ
+        raise
+    assert "empty" not in panel
+    assert "error" not in panel
+    assert panel["section"] == "system"
+    assert panel["data"]["bucket"] == "hour"
+    # What the fixture caused through the real paths is there, under the right source.
+    for (kind, source), n in w.security_caused.items():
+        assert shown["by_source"][(kind, source)] >= n, (kind, source)
+    assert shown["by_source"][("webhook_signature", "ses")] == 1
+    assert shown["totals"]["exports"] >= w.exports > 0
+    assert shown["totals"]["erasures_requested"] >= 1
+    assert shown["recent_alerts"][0][1:] == ("auth_failed", "privacy", 100)
+    assert "127.0.0.1" not in orjson.dumps(panel).decode()  # no IP (personal data) shown
+
+
+async def test_security_panel_says_what_it_watches_when_nothing_happened(
+    dashboard_world: World,
+) -> None:
+    db = Database(dashboard_world.url, max_size=1)
+    await db.open()
+    try:
+        later = window("24h", "UTC", now=dashboard_world.now + timedelta(days=3650))
+        panel = await query_panel(db, BY_NAME["security"], later, 5000)
+    finally:
+        await db.close()
+    assert panel["data"]["entries"] == 0
+    assert panel["data"]["by_source"] == []
+    assert panel["data"]["recent_alerts"] == []
+    for watched in ("failed authentications", "refusals (403)", "rate-limit", "webhook", "alert",
+                    "exports", "erasures"):  # fmt: skip
+        assert watched in panel["empty"]

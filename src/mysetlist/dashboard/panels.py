@@ -1,6 +1,7 @@
 """The dashboard's panels: what each shows, the query behind it (one .sql file per panel in
-`dashboard/sql/`, reading the warehouse, the rollups and the run tables, never raw events
-over the range), and the document that gathers them, cached in Redis for a short while.
+`dashboard/sql/`, reading the warehouse, the rollups, the run tables and the audit trail,
+never raw events over the range), and the document that gathers them, cached in Redis for
+a short while.
 
 Each panel answers `{"title", "section", "unit", "data"}`, plus `"empty"` (what to do to
 fill it) when it has nothing yet, or `"error"` when its query failed: one broken panel
@@ -84,6 +85,11 @@ PANELS: tuple[Panel, ...] = (
           "no table yet: run `mysetlist migrate`", primary="largest"),
     Panel("models", "system", "Model versions", "offline metric",
           "no model trained yet: run `mysetlist ml train-churn` / the nightly training"),
+    Panel("security", "system", "Security", "events (audit trail)",
+          "no security event in this range. This panel watches the audit trail for failed "
+          "authentications (401), refusals (403), rate-limit hits (429) and webhook signature "
+          "failures by source, alerts (MYSETLIST_SECURITY_ALERT_PER_MINUTE from one client), "
+          "and GDPR exports and erasures", primary="entries"),
 )  # fmt: skip
 BY_NAME = {p.name: p for p in PANELS}
 LIVE_PANELS = ("realtime", *(p.name for p in PANELS if p.live))

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from mysetlist.core.audit import audit_request
 from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
 from mysetlist.core.security_events import count_security_event
@@ -67,8 +68,14 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _rejected(exc: WebhookRejected, source: str) -> Problem:
+async def _rejected(request: Request, exc: WebhookRejected, source: str) -> Problem:
     count_security_event("webhook_signature", source)
+    # In the audit trail too (the dashboard's security panel reads it), awaited: a flood of
+    # forged webhooks writes no faster than it is answered.
+    await audit_request(
+        request, "security.webhook_signature", actor=None, outcome="denied",
+        details={"source": source, "status": exc.status, "reason": exc.reason},
+    )  # fmt: skip
     titles = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"}
     return Problem(exc.status, titles.get(exc.status, "Bad Request"), exc.reason)
 
@@ -95,7 +102,7 @@ async def sendgrid_webhook(request: Request) -> Response:
         )
         events = webhook_events.sendgrid_events(orjson.loads(raw))
     except WebhookRejected as exc:
-        raise _rejected(exc, "sendgrid") from None
+        raise await _rejected(request, exc, "sendgrid") from None
     except ValueError:  # orjson.JSONDecodeError included
         raise Problem(400, "Bad Request", "expected a JSON array of events") from None
     runtime = _runtime(request)
@@ -113,7 +120,7 @@ async def ses_webhook(request: Request) -> Response:
     try:
         message = await verifiers.sns.verify(await request.body())
     except WebhookRejected as exc:
-        raise _rejected(exc, "ses") from None
+        raise await _rejected(request, exc, "ses") from None
     runtime = _runtime(request)
     if message["Type"] == "SubscriptionConfirmation":
         # Visiting SubscribeURL (checked to be on the allowed SNS host) confirms it.

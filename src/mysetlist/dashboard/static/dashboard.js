@@ -387,6 +387,52 @@
         { label: "trained", value: (r) => time(r.trained_at) },
       ], d));
     },
+    security(b, d) {
+      const t = d.totals;
+      const labels = { auth_failed: "failed authentications", forbidden: "refusals (403)",
+        rate_limited: "rate-limit hits", webhook_signature: "webhook signature failures" };
+      const grid = el("div", { class: "tiles" });
+      for (const [key, label, value] of [
+        ["auth_failed", "failed auth (401)", t.auth_failed], ["forbidden", "refused (403)", t.forbidden],
+        ["rate_limited", "rate-limited (429)", t.rate_limited],
+        ["webhook_signature", "bad webhook signatures", t.webhook_signature],
+        ["alerts", "alerts", t.alerts], ["exports", "GDPR exports", t.exports],
+        ["erasures_requested", "erasures requested", t.erasures_requested],
+        ["erasures_done", "erasures done", t.erasures_done]]) {
+        const tile = el("div", { class: "tile", "data-metric": key });
+        tile.appendChild(el("div", { class: "value", "data-testid": "security-" + key }, num(value)));
+        tile.appendChild(el("div", { class: "label" }, label));
+        grid.appendChild(tile);
+      }
+      b.appendChild(grid);
+      const kinds = Object.keys(labels).filter((k) => d.over_time.some((r) => r.kind === k));
+      if (kinds.length) {
+        chart(b, "security", {
+          title: { text: "Security events per " + d.bucket + " (UTC)" },
+          tooltip: { trigger: "axis", valueFormatter: (v) => num(v) + " events" },
+          // The whole range on the axis, so a burst reads as a burst, not as the norm.
+          xAxis: { type: "time", name: "UTC", min: d.since, max: Date.now() },
+          yAxis: { type: "value", name: "events / " + d.bucket, minInterval: 1 },
+          series: kinds.map((k) => ({ name: labels[k], type: "bar", stack: "events", barMaxWidth: 16,
+            data: d.over_time.filter((r) => r.kind === k).map((r) => [r.at, r.events]) })),
+        });
+        b.appendChild(el("h4", {}, "By source"));
+        b.appendChild(table([
+          { label: "kind", value: (r) => labels[r.kind] || r.kind },
+          { label: "source", value: (r) => r.source },
+          { label: "events", num: true, value: (r) => num(r.events) },
+          { label: "last", value: (r) => time(r.last_at) },
+        ], d.by_source));
+      }
+      b.appendChild(el("h4", {}, "Recent alerts"));
+      if (!d.recent_alerts.length) b.appendChild(el("p", {}, "no alert in this range"));
+      else b.appendChild(table([
+        { label: "when", value: (r) => time(r.at) },
+        { label: "kind", value: (r) => labels[r.kind] || r.kind },
+        { label: "source", value: (r) => r.source },
+        { label: "threshold / min", num: true, value: (r) => num(r.per_minute) },
+      ], d.recent_alerts));
+    },
   };
 
   function render(name, panel) {
