@@ -15,9 +15,9 @@ import httpx
 import orjson
 import pytest
 
+from mysetlist.core.config import load_settings
 from mysetlist.core.db import fetch_one_in
 from mysetlist.core.runtime import Runtime
-from mysetlist.privacy.config import load_privacy_settings
 from mysetlist.privacy.erasure import (
     collect_identifiers,
     erase,
@@ -40,7 +40,7 @@ KEPT = {"notify.suppressions": ["address_hash"]}  # a bounced address stays supp
 
 
 def _prefix() -> str:
-    return load_privacy_settings().redis_key_prefix
+    return load_settings().redis_key_prefix
 
 
 async def _seed(runtime: Runtime, *users: SeededUser) -> set[str]:

@@ -54,7 +54,7 @@ async def test_live_metrics_after_known_events(
     from mysetlist.api import create_app
 
     # An API with live metrics of its own (a fresh key prefix): every count is this test's.
-    monkeypatch.setenv("MYSETLIST_REDIS_KEY_PREFIX", f"live-test-{uuid.uuid4().hex[:8]}")
+    own = settings.model_copy(update={"redis_key_prefix": f"live-test-{uuid.uuid4().hex[:8]}"})
     show = f"show-{uuid.uuid4().hex[:8]}"
     users = [str(uuid.uuid4()) for _ in range(3)]
     expected = {
@@ -70,7 +70,7 @@ async def test_live_metrics_after_known_events(
     def observed(body: dict[str, Any]) -> dict[str, Any]:
         return {k: body.get(k) for k in expected}
 
-    app = create_app(settings, database_url, redis_url, with_worker=False)
+    app = create_app(own, database_url, redis_url, with_worker=False)
     with serve_app(app) as url:
         async with httpx.AsyncClient(base_url=url) as c:
             for u in users:

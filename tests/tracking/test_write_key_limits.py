@@ -45,8 +45,9 @@ def tight_api(
 
     monkeypatch.setenv("MYSETLIST_RATE_LIMIT_WRITE_KEY", "3/minute")
     monkeypatch.setenv("MYSETLIST_RATE_LIMIT_AUTH_FAILURES", "4/minute")
-    monkeypatch.setenv("MYSETLIST_REDIS_KEY_PREFIX", f"wk-limits-{uuid.uuid4().hex[:8]}")
-    ours = settings.model_copy(update={"write_keys": ["key-a", "key-b"]})
+    ours = settings.model_copy(
+        update={"write_keys": ["key-a", "key-b"], "redis_key_prefix": f"wk-{uuid.uuid4().hex[:8]}"}
+    )
     with serve_app(create_app(ours, database_url, redis_url, with_worker=False)) as url:
         yield url
 

@@ -83,6 +83,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, validation_alias="MYSETLIST_MAX_BODY_BYTES"
     )
+    # Namespace of every Redis key of ours (live metrics, rate-limit windows, caches), so
+    # deployments or test runs that share one Redis keep apart.
+    redis_key_prefix: str = Field(
+        default="mysetlist",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        validation_alias="MYSETLIST_REDIS_KEY_PREFIX",
+    )
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
     db_pool_max: int = Field(default=20, ge=1, le=500, validation_alias="MYSETLIST_DB_POOL_MAX")
     # Garbage-collector tuning for API processes (core.gc_tuning); 0 leaves Python's defaults.

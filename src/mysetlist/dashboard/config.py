@@ -38,13 +38,6 @@ class DashboardSettings(BaseSettings):
     panel_timeout_ms: int = Field(
         default=5000, ge=100, le=120_000, validation_alias="DASHBOARD_PANEL_TIMEOUT_MS"
     )
-    redis_key_prefix: str = Field(
-        default="mysetlist",
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_.:-]+$",
-        validation_alias="MYSETLIST_REDIS_KEY_PREFIX",
-    )
 
 
 @cache

@@ -77,7 +77,7 @@ async def dashboard(
 async def _document(request: Request, win: panels.Window) -> bytes:
     runtime, settings = _runtime(request), dashboard_settings()
     return await panels.dashboard_document(
-        runtime.db, runtime.redis, settings.redis_key_prefix, win,
+        runtime.db, runtime.redis, runtime.settings.redis_key_prefix, win,
         timeout_ms=settings.panel_timeout_ms, cache_seconds=settings.cache_seconds,
     )  # fmt: skip
 
@@ -89,7 +89,7 @@ async def one_panel(
 ) -> Response:  # fmt: skip
     runtime, settings = _runtime(request), dashboard_settings()
     panel = await panels.one_panel(
-        runtime.db, runtime.redis, settings.redis_key_prefix, name,
+        runtime.db, runtime.redis, runtime.settings.redis_key_prefix, name,
         panels.window(range, tz), settings.panel_timeout_ms,
     )  # fmt: skip
     return _json(orjson.dumps(panel))
@@ -108,7 +108,7 @@ async def stream(
             now_win = panels.window(win.range, win.tz)
             for name in panels.LIVE_PANELS:
                 panel = await panels.one_panel(
-                    runtime.db, runtime.redis, settings.redis_key_prefix, name, now_win,
+                    runtime.db, runtime.redis, runtime.settings.redis_key_prefix, name, now_win,
                     settings.panel_timeout_ms,
                 )  # fmt: skip
                 data = orjson.dumps({"name": name, "panel": panel})

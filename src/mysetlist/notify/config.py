@@ -100,15 +100,6 @@ class NotifySettings(BaseSettings):
         default=10.0, gt=0, validation_alias="NOTIFY_PROVIDER_TIMEOUT_SECONDS"
     )
 
-    # Namespace of our Redis keys (the send-rate windows), shared with tracking's setting.
-    redis_key_prefix: str = Field(
-        default="mysetlist",
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_.:-]+$",
-        validation_alias="MYSETLIST_REDIS_KEY_PREFIX",
-    )
-
     # Smart delivery.
     frequency_cap_per_day: int = Field(
         default=10, ge=1, validation_alias="NOTIFY_FREQUENCY_CAP_PER_DAY"

@@ -43,7 +43,7 @@ def process_deliverer(runtime: Runtime) -> Deliverer:
         settings = load_notify_settings()
         _deliverer = Deliverer.build(
             settings, runtime.cipher, runtime.settings.effective_encryption_key,
-            runtime.redis_url, key_prefix=settings.redis_key_prefix,
+            runtime.redis_url, key_prefix=runtime.settings.redis_key_prefix,
         )  # fmt: skip
     return _deliverer
 

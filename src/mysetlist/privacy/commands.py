@@ -19,11 +19,9 @@ console = Console(stderr=True)
 
 async def _erase(user_id: str) -> dict[str, Any] | None:
     from mysetlist.core.runtime import open_runtime
-    from mysetlist.privacy.config import load_privacy_settings
     from mysetlist.privacy.erasure import erase, request_erasure
     from mysetlist.startup import started
 
-    privacy = load_privacy_settings()
     with started(quiet=True) as (settings, endpoints):
         rt = await open_runtime(settings, endpoints.database_url, endpoints.redis_url)
         try:
@@ -32,7 +30,7 @@ async def _erase(user_id: str) -> dict[str, Any] | None:
             )
             console.print(f"erasure request {request_id}: erasing user {user_id}")
             return await erase(
-                rt.db, rt.redis, rt.cipher, request_id, prefix=privacy.redis_key_prefix
+                rt.db, rt.redis, rt.cipher, request_id, prefix=settings.redis_key_prefix
             )
         finally:
             await rt.close()

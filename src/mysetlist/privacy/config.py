@@ -20,14 +20,6 @@ class PrivacySettings(BaseSettings):
     export_rate_limit: str = Field(
         default="5/hour", validation_alias="MYSETLIST_PRIVACY_EXPORT_RATE_LIMIT"
     )
-    # The same namespace as the other capabilities' keys: erasure scans all of it.
-    redis_key_prefix: str = Field(
-        default="mysetlist",
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_.:-]+$",
-        validation_alias="MYSETLIST_REDIS_KEY_PREFIX",
-    )
     # Security monitoring: this many failed authentications, 403s or rate-limit hits from
     # one source within a minute writes an audit event and raises the alert gauge.
     security_alert_per_minute: int = Field(

@@ -30,7 +30,7 @@ def register(app: procrastinate.App, settings: Settings) -> None:
         rt = current()
         async with job_run(rt.db, ERASE_TASK, trigger="request", job_id=context.job.id) as run:
             status = await erase(
-                rt.db, rt.redis, rt.cipher, request_id, prefix=privacy.redis_key_prefix
+                rt.db, rt.redis, rt.cipher, request_id, prefix=rt.settings.redis_key_prefix
             )
             run.details = {"erasure_request": request_id, "status": (status or {}).get("status")}
 
@@ -43,7 +43,7 @@ def register(app: procrastinate.App, settings: Settings) -> None:
                 if not held:
                     return  # the previous sweep is still going
                 finished = await resume_pending_erasures(
-                    rt.db, rt.redis, rt.cipher, prefix=privacy.redis_key_prefix
+                    rt.db, rt.redis, rt.cipher, prefix=rt.settings.redis_key_prefix
                 )
             run.rows = len(finished)
 

@@ -42,7 +42,7 @@ class _ExportLimiter:
             RedisStorage(
                 uri,
                 implementation="redispy",
-                key_prefix=f"{settings.redis_key_prefix}:privacy-rate",
+                key_prefix=f"{runtime.settings.redis_key_prefix}:privacy-rate",
             )
         )
 

@@ -47,16 +47,6 @@ class TrackingSettings(BaseSettings):
     )  # per client IP: failed write-key checks; beyond it every write-key call is a 429
     rate_limit_enabled: bool = Field(default=True, validation_alias="MYSETLIST_RATE_LIMIT_ENABLED")
 
-    # Namespace of our Redis keys (live metrics, rate-limit windows), so deployments or test
-    # runs that share one Redis do not count each other's traffic.
-    redis_key_prefix: str = Field(
-        default="mysetlist",
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_.:-]+$",
-        validation_alias="MYSETLIST_REDIS_KEY_PREFIX",
-    )
-
     # Retention: events (days, and shorter per event type), dedup window, rollups.
     event_retention_days: int = Field(
         default=400, ge=1, validation_alias="MYSETLIST_EVENT_RETENTION_DAYS"

@@ -93,7 +93,7 @@ class IngestService:
         self.runtime = runtime
         self.settings = runtime.settings
         self.tracking = tracking
-        self.live = LiveMetricsRecorder(runtime.redis, prefix=tracking.redis_key_prefix)
+        self.live = LiveMetricsRecorder(runtime.redis, prefix=runtime.settings.redis_key_prefix)
         self.writer = GroupCommitWriter(
             runtime.database_url,
             max_events=max(tracking.group_commit_max_events, runtime.settings.analytics_batch_size),
@@ -109,7 +109,7 @@ class IngestService:
             user=tracking.rate_limit_user,
             auth_failure=tracking.rate_limit_auth_failures,
             enabled=tracking.rate_limit_enabled,
-            key_prefix=tracking.redis_key_prefix,
+            key_prefix=runtime.settings.redis_key_prefix,
         )
         self.keys = WriteKeys(
             runtime.db, runtime.settings.write_keys, cache_seconds=tracking.write_key_cache_seconds
@@ -153,7 +153,9 @@ class IngestService:
         stale; best effort, like live metrics: Redis down leaves them to expire."""
         users = {str(r.user_id) for r in rows if r.user_id and r.event_type in INVALIDATING_EVENTS}
         with contextlib.suppress(redis.RedisError):
-            await bump_cache_generations(self.runtime.redis, self.tracking.redis_key_prefix, users)
+            await bump_cache_generations(
+                self.runtime.redis, self.runtime.settings.redis_key_prefix, users
+            )
 
     async def _limit(self, scope: str, identity: str) -> None:
         (await self.limiter.hit(scope, identity)).raise_if_refused(scope.replace("_", " "))
@@ -234,7 +236,9 @@ class IngestService:
         return await self._store(ingest)
 
     async def live_metrics(self) -> dict[str, Any]:
-        return await read_live_metrics(self.runtime.redis, prefix=self.tracking.redis_key_prefix)
+        return await read_live_metrics(
+            self.runtime.redis, prefix=self.runtime.settings.redis_key_prefix
+        )
 
 
 # -- reading a user's events ------------------------------------------------------------------

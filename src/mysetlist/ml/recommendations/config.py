@@ -29,11 +29,6 @@ class RecommendationSettings(BaseSettings):
     train_cron: CronExpression = Field(
         default="30 3 * * *", validation_alias="RECOMMEND_TRAIN_CRON"
     )
-    # The namespace of our Redis keys (shared with tracking: the per-user cache generation).
-    redis_key_prefix: str = Field(
-        default="mysetlist", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
-        validation_alias="MYSETLIST_REDIS_KEY_PREFIX",
-    )  # fmt: skip
     model_refresh_seconds: float = Field(
         default=10.0, gt=0, validation_alias="RECOMMEND_MODEL_REFRESH_SECONDS"
     )

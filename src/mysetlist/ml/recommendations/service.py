@@ -68,7 +68,7 @@ async def _cached(
     runtime: Runtime, settings: RecommendationSettings, key_parts: str, user_id: str
 ) -> tuple[str | None, Any]:
     """(cache key, cached answer or None); (None, None) when Redis is unavailable."""
-    prefix = settings.redis_key_prefix
+    prefix = runtime.settings.redis_key_prefix
     try:
         generation = await cache_generation(runtime.redis, prefix, user_id)
         key = f"{prefix}:recommendations:{user_id}:{generation}:{key_parts}"
