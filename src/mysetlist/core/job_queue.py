@@ -29,14 +29,20 @@ with the caller's rows). procrastinate's own schema is installed and version-che
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import procrastinate
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
 from mysetlist.core.db import Database
+
+if TYPE_CHECKING:
+    from mysetlist.core.run_log import RunRecord
+
+log = logging.getLogger(__name__)
 
 
 def job_app(database_url: str) -> procrastinate.App:
@@ -88,6 +94,36 @@ async def hold_task_lock(db: Database, name: str) -> AsyncIterator[bool]:
         finally:
             if not conn.closed:
                 await conn.set_autocommit(False)
+
+
+RunBody = Callable[[Database, "RunRecord"], Awaitable[None]]
+
+
+def periodic_task(
+    app: procrastinate.App, *, name: str, queue: str, cron: str
+) -> Callable[[RunBody], RunBody]:
+    """Register `body(db, run)` as a periodic task by the conventions above: task name,
+    periodic id and queueing lock = `name`; at most one running (the advisory task lock: a
+    tick that finds it taken does nothing and logs no run); every run in the run log."""
+    from mysetlist.core.run_log import job_run
+
+    def register(body: RunBody) -> RunBody:
+        @app.periodic(cron=cron, periodic_id=name)
+        @app.task(name=name, queue=queue, queueing_lock=name, pass_context=True)
+        async def task(context: procrastinate.JobContext, timestamp: int) -> None:
+            from mysetlist.core.runtime import current
+
+            db = current().db
+            async with hold_task_lock(db, name) as held:
+                if not held:
+                    log.info("%s skipped: the previous run is still going", name)
+                    return
+                async with job_run(db, name, job_id=context.job.id) as run:
+                    await body(db, run)
+
+        return body
+
+    return register
 
 
 class _CallersConnection:

@@ -9,9 +9,9 @@ import logging
 import procrastinate
 
 from mysetlist.core.config import Settings
-from mysetlist.core.job_queue import hold_task_lock
-from mysetlist.core.run_log import job_run
-from mysetlist.core.runtime import current
+from mysetlist.core.db import Database
+from mysetlist.core.job_queue import periodic_task
+from mysetlist.core.run_log import RunRecord
 from mysetlist.ml.features.nightly import register_user_model_tasks
 from mysetlist.ml.recommendations.nightly import register_recommender_tasks
 from mysetlist.ml.setlists.prediction_service import predict_upcoming
@@ -25,15 +25,8 @@ def register(app: procrastinate.App, settings: Settings) -> None:
     register_user_model_tasks(app)  # feature store, then churn and engagement training
     register_recommender_tasks(app)  # the artist recommender, after each daily ETL run
 
-    @app.periodic(cron="23 * * * *", periodic_id=PREDICT_UPCOMING)
-    @app.task(name=PREDICT_UPCOMING, queue=QUEUE, queueing_lock=PREDICT_UPCOMING, pass_context=True)
-    async def predict_upcoming_setlists(context: procrastinate.JobContext, timestamp: int) -> None:
-        db = current().db
-        async with hold_task_lock(db, PREDICT_UPCOMING) as held:
-            if not held:
-                log.info("%s skipped: the previous run is still going", PREDICT_UPCOMING)
-                return
-            async with job_run(db, PREDICT_UPCOMING, job_id=context.job.id) as run:
-                predicted, skipped = await predict_upcoming(db)
-                run.rows = predicted
-                run.details = {"skipped_no_history": skipped}
+    @periodic_task(app, name=PREDICT_UPCOMING, queue=QUEUE, cron="23 * * * *")
+    async def predict_upcoming_setlists(db: Database, run: RunRecord) -> None:
+        predicted, skipped = await predict_upcoming(db)
+        run.rows = predicted
+        run.details = {"skipped_no_history": skipped}

@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 import procrastinate
 
 from mysetlist.core.config import Settings
-from mysetlist.core.job_queue import hold_task_lock
-from mysetlist.core.run_log import job_run
+from mysetlist.core.db import Database
+from mysetlist.core.job_queue import periodic_task
+from mysetlist.core.run_log import RunRecord, job_run
 from mysetlist.core.runtime import Runtime, current
 from mysetlist.notify import analytics, digests, event_feeds
 from mysetlist.notify.config import load_notify_settings
@@ -66,33 +67,15 @@ def register(app: procrastinate.App, settings: Settings) -> None:
         assert context.job.id is not None
         await drain(context.job.id, DELIVER_DUE)
 
-    @app.periodic(cron="*/5 * * * *", periodic_id=SEND_DIGESTS)
-    @app.task(name=SEND_DIGESTS, queue=QUEUE, queueing_lock=SEND_DIGESTS, pass_context=True)
-    async def send_digests(context: procrastinate.JobContext, timestamp: int) -> None:
-        db = current().db
-        async with hold_task_lock(db, SEND_DIGESTS) as held:
-            if not held:
-                return
-            async with job_run(db, SEND_DIGESTS, job_id=context.job.id) as run:
-                run.rows = await digests.send_due_digests(db)
+    @periodic_task(app, name=SEND_DIGESTS, queue=QUEUE, cron="*/5 * * * *")
+    async def send_digests(db: Database, run: RunRecord) -> None:
+        run.rows = await digests.send_due_digests(db)
 
-    @app.periodic(cron="*/15 * * * *", periodic_id=DAILY_ANALYTICS)
-    @app.task(name=DAILY_ANALYTICS, queue=QUEUE, queueing_lock=DAILY_ANALYTICS, pass_context=True)
-    async def daily_analytics(context: procrastinate.JobContext, timestamp: int) -> None:
-        db = current().db
-        async with hold_task_lock(db, DAILY_ANALYTICS) as held:
-            if not held:
-                return
-            async with job_run(db, DAILY_ANALYTICS, job_id=context.job.id) as run:
-                since = (datetime.now(UTC) - timedelta(days=1)).date()
-                run.rows = await analytics.refresh_daily(db, since=since)
+    @periodic_task(app, name=DAILY_ANALYTICS, queue=QUEUE, cron="*/15 * * * *")
+    async def daily_analytics(db: Database, run: RunRecord) -> None:
+        since = (datetime.now(UTC) - timedelta(days=1)).date()
+        run.rows = await analytics.refresh_daily(db, since=since)
 
-    @app.periodic(cron="*/15 * * * *", periodic_id=FEED_EVENTS)
-    @app.task(name=FEED_EVENTS, queue=QUEUE, queueing_lock=FEED_EVENTS, pass_context=True)
-    async def feed_events(context: procrastinate.JobContext, timestamp: int) -> None:
-        db = current().db
-        async with hold_task_lock(db, FEED_EVENTS) as held:
-            if not held:
-                return
-            async with job_run(db, FEED_EVENTS, job_id=context.job.id) as run:
-                run.rows = await event_feeds.run_all(db, load_notify_settings())
+    @periodic_task(app, name=FEED_EVENTS, queue=QUEUE, cron="*/15 * * * *")
+    async def feed_events(db: Database, run: RunRecord) -> None:
+        run.rows = await event_feeds.run_all(db, load_notify_settings())

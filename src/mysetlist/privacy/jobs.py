@@ -6,8 +6,9 @@ from __future__ import annotations
 import procrastinate
 
 from mysetlist.core.config import Settings
-from mysetlist.core.job_queue import hold_task_lock
-from mysetlist.core.run_log import job_run
+from mysetlist.core.db import Database
+from mysetlist.core.job_queue import hold_task_lock, periodic_task
+from mysetlist.core.run_log import RunRecord, job_run
 from mysetlist.core.runtime import current
 from mysetlist.privacy.config import load_privacy_settings
 from mysetlist.privacy.erasure import ERASE_TASK, QUEUE, erase, resume_pending_erasures
@@ -47,15 +48,9 @@ def register(app: procrastinate.App, settings: Settings) -> None:
                 )
             run.rows = len(finished)
 
-    @app.periodic(cron="41 3 * * *", periodic_id=RETENTION_TASK)
-    @app.task(name=RETENTION_TASK, queue=QUEUE, queueing_lock=RETENTION_TASK, pass_context=True)
-    async def retention(context: procrastinate.JobContext, timestamp: int) -> None:
-        rt = current()
-        async with job_run(rt.db, RETENTION_TASK, job_id=context.job.id) as run:
-            async with hold_task_lock(rt.db, RETENTION_TASK) as held:
-                if not held:
-                    return  # the previous run is still going
-                anonymised = await anonymise_expired_events(rt.db, privacy)
-                notifications = await delete_old_notifications(rt.db, privacy)
-            run.rows = sum(anonymised.values()) + notifications
-            run.details = {"anonymised": anonymised, "notifications_deleted": notifications}
+    @periodic_task(app, name=RETENTION_TASK, queue=QUEUE, cron="41 3 * * *")
+    async def retention(db: Database, run: RunRecord) -> None:
+        anonymised = await anonymise_expired_events(db, privacy)
+        notifications = await delete_old_notifications(db, privacy)
+        run.rows = sum(anonymised.values()) + notifications
+        run.details = {"anonymised": anonymised, "notifications_deleted": notifications}
