@@ -37,6 +37,9 @@ REPO = Path(__file__).resolve().parents[2]
 CIPHER = FieldCipher(b"r" * 32)
 DAYS = 10
 FIRST = today() - timedelta(days=DAYS)  # the worlds' history starts on this day
+# One present for every world built here: a world is a function of its seed and its present
+# (by default the current hour), and two builds must not straddle an hour.
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def first_event_day(url: str) -> date:
@@ -57,12 +60,12 @@ async def _failed_checks(url: str) -> dict[str, dict[str, object]]:
 async def test_rebuild_after_the_world_was_replaced(servers: object) -> None:
     config = EtlConfig(parallelism=2)
     with migrated_database(servers.admin_url, "mysetlist_rebuild") as url:  # type: ignore[attr-defined]
-        build_world(url, WorldSpec(users=40, days=DAYS, seed=1), cipher=CIPHER)
+        build_world(url, WorldSpec(users=40, days=DAYS, seed=1), cipher=CIPHER, now=NOW)
         assert (await run_range(url, FIRST, today(), config=config)).checks_status == "passed"
         assert await _failed_checks(url) == {}
 
         # World B replaces A's events; the scheduled runs only ever reload recent days.
-        build_world(url, WorldSpec(users=40, days=DAYS, seed=2), cipher=CIPHER)
+        build_world(url, WorldSpec(users=40, days=DAYS, seed=2), cipher=CIPHER, now=NOW)
         recent = await run_range(url, today() - timedelta(days=1), today(), config=config)
         assert recent.checks_status == "passed"  # its own range is right …
         stale = await _failed_checks(url)  # … the days before it are world A's
@@ -78,7 +81,7 @@ async def test_rebuild_after_the_world_was_replaced(servers: object) -> None:
         # The rebuilt warehouse is what loading world B into an empty one gives.
         after_rebuild = table_contents(url)
     with migrated_database(servers.admin_url, "mysetlist_rebuild") as fresh:  # type: ignore[attr-defined]
-        build_world(fresh, WorldSpec(users=40, days=DAYS, seed=2), cipher=CIPHER)
+        build_world(fresh, WorldSpec(users=40, days=DAYS, seed=2), cipher=CIPHER, now=NOW)
         await run_range(fresh, FIRST, today(), config=config)
         counts = {t: len(rows) for t, rows in table_contents(fresh).items()}
     assert {t: len(rows) for t, rows in after_rebuild.items()} == counts
