@@ -28,6 +28,7 @@ from mysetlist.ml.features.feature_store import WATERMARK, build_pending
 from mysetlist.ml.features.nightly import BUILD_FEATURES, QUEUE, TRAIN_USER_MODELS
 from mysetlist.ml.features.training_data import USER_FEATURES
 from mysetlist.ml.model_registry import active_version
+from tests.conditions import until
 from tests.conftest import Servers
 from tests.ml.user_model_world import LAST_DAY, World, world_in_warehouse
 
@@ -123,14 +124,11 @@ async def test_a_fan_reads_only_their_own_churn_risk(world: World) -> None:
 
 
 async def _settled(db: Database, job_id: int) -> dict[str, Any]:
-    async with asyncio.timeout(120):
-        while True:
-            row = await db.fetch_one(
-                "SELECT status FROM procrastinate_jobs WHERE id = %s", (job_id,)
-            )
-            if row is not None and row["status"] not in ("todo", "doing"):
-                return row
-            await asyncio.sleep(0.05)  # poll interval
+    async def row() -> dict[str, Any] | None:
+        found = await db.fetch_one("SELECT status FROM procrastinate_jobs WHERE id = %s", (job_id,))
+        return found if found is not None and found["status"] not in ("todo", "doing") else None
+
+    return await until(row, f"job {job_id} to settle", within=120)
 
 
 async def test_the_feature_build_after_the_etl_chains_training(

@@ -22,6 +22,7 @@ from mysetlist.jobs import make_job_app
 from mysetlist.warehouse import runs
 from mysetlist.warehouse.claiming import LOCK_NAME
 from mysetlist.warehouse.jobs import DAILY_TASK, INCREMENTAL_TASK
+from tests.conditions import until
 from tests.warehouse.conftest import one
 
 pytestmark = pytest.mark.db
@@ -62,16 +63,16 @@ async def _job(database_url: str, job_id: int, *, settled: Any) -> dict[str, Any
     """Poll the job's row until `settled(row)` holds (30 s at most)."""
     db = Database(database_url, min_size=1, max_size=1)
     await db.open()
+
+    async def row() -> dict[str, Any] | None:
+        found = await db.fetch_one(
+            "SELECT status, attempts, scheduled_at FROM procrastinate_jobs WHERE id = %s",
+            (job_id,),
+        )
+        return found if found is not None and settled(found) else None
+
     try:
-        async with asyncio.timeout(30):
-            while True:
-                row = await db.fetch_one(
-                    "SELECT status, attempts, scheduled_at FROM procrastinate_jobs WHERE id = %s",
-                    (job_id,),
-                )
-                if row is not None and settled(row):
-                    return row
-                await asyncio.sleep(0.05)  # poll interval
+        return await until(row, f"job {job_id} to settle")
     finally:
         await db.close()
 
