@@ -17,8 +17,8 @@ import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 
 from mysetlist.core.db import Database
-from mysetlist.core.job_queue import defer_in_transaction, hold_task_lock
-from mysetlist.core.run_log import job_run
+from mysetlist.core.job_queue import defer_in_transaction, hold_task_lock, periodic_task
+from mysetlist.core.run_log import RunRecord, job_run
 from mysetlist.core.runtime import current
 from mysetlist.ml.features.config import MlSettings, load_ml_settings
 from mysetlist.ml.features.feature_store import build_pending
@@ -52,24 +52,17 @@ async def train_user_models(db: Database, settings: MlSettings) -> dict[str, Any
 def register_user_model_tasks(app: procrastinate.App) -> None:
     settings = load_ml_settings()
 
-    @app.periodic(cron=settings.features_cron, periodic_id=BUILD_FEATURES)
-    @app.task(name=BUILD_FEATURES, queue=QUEUE, queueing_lock=BUILD_FEATURES, pass_context=True)
-    async def build_features(context: procrastinate.JobContext, timestamp: int) -> None:
-        db = current().db
-        async with hold_task_lock(db, BUILD_FEATURES) as held:
-            if not held:
-                log.info("%s skipped: the previous run is still going", BUILD_FEATURES)
-                return
-            async with job_run(db, BUILD_FEATURES, job_id=context.job.id) as run:
-                result = await build_pending(
-                    db,
-                    backfill_days=settings.feature_backfill_days,
-                    lookback_days=settings.feature_lookback_days,
-                )
-                run.rows = sum(result.rows.values())
-                run.details = {"days": [d.isoformat() for d in result.days], **result.rows}
-                if result.days:
-                    run.details["training_job_id"] = await _defer_training(db)
+    @periodic_task(app, name=BUILD_FEATURES, queue=QUEUE, cron=settings.features_cron)
+    async def build_features(db: Database, run: RunRecord) -> None:
+        result = await build_pending(
+            db,
+            backfill_days=settings.feature_backfill_days,
+            lookback_days=settings.feature_lookback_days,
+        )
+        run.rows = sum(result.rows.values())
+        run.details = {"days": [d.isoformat() for d in result.days], **result.rows}
+        if result.days:
+            run.details["training_job_id"] = await _defer_training(db)
 
     @app.task(
         name=TRAIN_USER_MODELS, queue=QUEUE, queueing_lock=TRAIN_USER_MODELS, pass_context=True
