@@ -140,9 +140,13 @@ class _ThreadedServer(uvicorn.Server):
 @contextmanager
 def serve_app(app: Any) -> Iterator[str]:
     """Serve `app` under a real uvicorn on a loopback port, in a thread; yield its URL."""
+    from mysetlist.core.http_middleware import SERVER_OPTIONS
+
     port = free_port()
     server = _ThreadedServer(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, access_log=False, **SERVER_OPTIONS
+        )
     )
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()

@@ -11,15 +11,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mysetlist.capabilities import capability_modules
 from mysetlist.core.config import Settings, load_settings
 from mysetlist.core.errors import install_error_handlers
 from mysetlist.core.gc_tuning import tune_gc
 from mysetlist.core.health_routes import DependencyMonitor
+from mysetlist.core.auth_routes import router as auth_router
 from mysetlist.core.health_routes import router as health_router
 from mysetlist.core.http_middleware import (
     BodySizeLimitMiddleware,
+    MetricsAccessMiddleware,
     RequestContextMiddleware,
     ResponseObserver,
     SecurityHeadersMiddleware,
@@ -40,7 +43,14 @@ def create_app(
         app.state.verifier = runtime.verifier
         tune_gc(settings.gc_gen0_threshold)
         app.state.dependencies = DependencyMonitor(runtime)
-        background = [asyncio.create_task(app.state.dependencies.run())]
+        # Every revocation before the first request; new ones every refresh interval.
+        await runtime.revocations.refresh(runtime.db)
+        background = [
+            asyncio.create_task(app.state.dependencies.run()),
+            asyncio.create_task(
+                runtime.revocations.run(runtime.db, settings.token_revocation_refresh_seconds)
+            ),
+        ]
         if with_worker:
             from mysetlist.jobs import run_worker
 
@@ -63,6 +73,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(auth_router)
     app.include_router(docs_router)
     observers: list[ResponseObserver] = []
     for module in capability_modules("routes"):
@@ -79,8 +90,17 @@ def create_app(
             expose_headers=["X-Request-ID", "Retry-After"],
             max_age=600,
         )
+    app.add_middleware(
+        MetricsAccessMiddleware,
+        allow_from=settings.metrics_allow_from,
+        token=settings.metrics_token,
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, observers=observers)
+    if settings.trusted_proxies:
+        # Outermost: everything inside sees the client the trusted proxy names. uvicorn's own
+        # handling is off (core.http_middleware.SERVER_OPTIONS).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app
 
 

@@ -47,17 +47,20 @@ def _run_api(
     import uvicorn
 
     from mysetlist.api import create_app
+    from mysetlist.core.http_middleware import SERVER_OPTIONS
     from mysetlist.core.json_logging import configure_logging
 
     configure_logging(settings.log_level)
     app = create_app(settings, endpoints.database_url, endpoints.redis_url, with_worker=with_worker)
     uvicorn.run(
         app, host=host, port=port, loop="uvloop", http="httptools",
-        log_config=None, access_log=False, timeout_graceful_shutdown=5,
+        log_config=None, access_log=False, timeout_graceful_shutdown=5, **SERVER_OPTIONS,
     )  # fmt: skip
 
 
-def _banner(host: str, port: int, settings: Settings, database_url: str) -> None:
+def _banner(
+    host: str, port: int, settings: Settings, database_url: str, *, print_token: bool
+) -> None:
     from mysetlist.core.auth import mint_token
     from mysetlist.dashboard.config import dashboard_settings
     from mysetlist.dashboard.sessions import create_login_link
@@ -71,6 +74,9 @@ def _banner(host: str, port: int, settings: Settings, database_url: str) -> None
     console.print("dashboard (one-time login link, open it in your browser):")
     # On stderr whole (Rich would wrap it); stdout's one line stays `export TOKEN=…`.
     typer.echo(link, err=True)
+    if not print_token:
+        console.print("API token: `mysetlist token USER_ID --admin` (or `serve --print-token`)")
+        return
     token = mint_token(settings, DEMO_ADMIN_ID, role="authenticated", admin=True, ttl_seconds=86400)
     console.print("admin token (24 h); paste this line into another shell for the README's curl:")
     print(f"export TOKEN={token}", flush=True)
@@ -80,11 +86,17 @@ def _banner(host: str, port: int, settings: Settings, database_url: str) -> None
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    print_token: Annotated[
+        bool,
+        typer.Option(
+            "--print-token", help="also print an operator token (24 h) as `export TOKEN=…`"
+        ),
+    ] = False,
 ) -> None:
     """API, background worker and scheduler in one process (for small installs)."""
     _require_free_port(host, port)
     with started() as (settings, endpoints):
-        _banner(host, port, settings, endpoints.database_url)
+        _banner(host, port, settings, endpoints.database_url, print_token=print_token)
         _run_api(settings, endpoints, host, port, with_worker=True)
 
 
@@ -102,12 +114,14 @@ def api(
             return
         import uvicorn
 
+        from mysetlist.core.http_middleware import SERVER_OPTIONS
+
         # Worker processes attach to the servers we resolved (embedded or not).
         os.environ["DATABASE_URL"] = endpoints.database_url
         os.environ["REDIS_URL"] = endpoints.redis_url
         uvicorn.run(
             "mysetlist.api:create_app_from_env", factory=True, host=host, port=port,
-            workers=workers, loop="uvloop", http="httptools", access_log=False,
+            workers=workers, loop="uvloop", http="httptools", access_log=False, **SERVER_OPTIONS,
         )  # fmt: skip
 
 
@@ -219,8 +233,45 @@ def demo(
         _ensure_demo_operator(endpoints.database_url)
         if not no_serve:
             _require_free_port(host, port)
-            _banner(host, port, settings, endpoints.database_url)
+            # A local demo: the README's Quick start pastes this token into curl.
+            _banner(host, port, settings, endpoints.database_url, print_token=True)
             _run_api(settings, endpoints, host, port, with_worker=True)
+
+
+auth_commands = typer.Typer(no_args_is_help=True, help="Token revocation.")
+cli.add_typer(auth_commands, name="auth")
+
+
+@auth_commands.command("revoke")
+def revoke(user_id: Annotated[str, typer.Argument(help="the user's id (uuid)")]) -> None:
+    """Revoke every token and dashboard session of USER_ID issued until now (401 from then
+    on; in running API processes within MYSETLIST_TOKEN_REVOCATION_REFRESH_SECONDS)."""
+    try:
+        user = str(uuid.UUID(user_id))
+    except ValueError:
+        console.print(f"[red]not a uuid: {user_id}[/red]")
+        raise typer.Exit(2) from None
+    with started(quiet=True) as (settings, endpoints):
+        valid_after = asyncio.run(_revoke(settings, endpoints, user))
+    console.print("tokens issued before this moment are refused:")
+    print(datetime.fromtimestamp(valid_after, UTC).isoformat(), flush=True)
+
+
+async def _revoke(settings: Settings, endpoints: Endpoints, user_id: str) -> float:
+    from mysetlist.core.audit import record_audit
+    from mysetlist.core.runtime import open_runtime
+    from mysetlist.core.token_revocation import revoke_user_tokens
+
+    runtime = await open_runtime(settings, endpoints.database_url, endpoints.redis_url)
+    try:
+        async with runtime.db.transaction() as conn:
+            valid_after = await revoke_user_tokens(conn, user_id, runtime.revocations)
+            await record_audit(
+                conn, "auth.tokens_revoked", actor_role="cli", target=("user", user_id)
+            )
+        return valid_after
+    finally:
+        await runtime.close()
 
 
 def _ensure_demo_operator(database_url: str) -> None:

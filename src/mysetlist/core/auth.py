@@ -11,11 +11,17 @@ for user sessions), so a token the same issuer minted for another service is ref
 it was never accepted here (we need a `sub`); exempting the most powerful role from the
 audience check would only widen what a stray token of that issuer can do. Operator tokens
 come from `mint_token` (`mysetlist token --role service_role`), which sets `aud`.
+
+`sub` must be a UUID in its canonical form (`8-4-4-4-12` hex; `urn:uuid:…`, braces or bare
+hex are refused with 401: they would reach the database as text it cannot cast). A token of
+a user whose tokens were revoked after its `iat` is refused (core/token_revocation.py), and
+every failed check counts toward the per-client auth-failure limit (core/auth_failures.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,11 +30,16 @@ from typing import Annotated, Any
 import jwt
 from fastapi import Depends, Request
 
+from mysetlist.core.auth_failures import AuthFailureLimiter, client_address
 from mysetlist.core.config import Settings
 from mysetlist.core.errors import Problem
+from mysetlist.core.token_revocation import TokenRevocations
 
 ROLES = ("authenticated", "service_role")
 _ASYMMETRIC = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
+_CANONICAL_UUID = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -49,10 +60,11 @@ class AuthError(Problem):
 
 
 class TokenVerifier:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, revocations: TokenRevocations | None = None) -> None:
         self._secret = settings.effective_jwt_secret
         self._audience = settings.jwt_audience
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+        self.revocations = revocations
 
     @property
     def uses_network(self) -> bool:
@@ -91,18 +103,24 @@ class TokenVerifier:
             raise AuthError(f"no key to verify the token: {exc}") from None
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"invalid token: {exc}") from None
-        return claims_from_payload(payload)
+        claims = claims_from_payload(payload)
+        if self.revocations is not None:
+            issued_at = payload.get("iat")
+            if self.revocations.is_revoked(
+                claims.user_id, float(issued_at) if isinstance(issued_at, int | float) else None
+            ):
+                raise AuthError("token has been revoked")
+        return claims
 
 
 def claims_from_payload(payload: dict[str, Any]) -> Claims:
     role = payload.get("role", "authenticated")
     if role not in ROLES:
         raise AuthError(f"role {role!r} is not accepted")
-    sub = str(payload.get("sub", ""))
-    try:
-        uuid.UUID(sub)
-    except ValueError:
-        raise AuthError("sub must be a user id (uuid)") from None
+    sub = payload.get("sub")
+    if not isinstance(sub, str) or not _CANONICAL_UUID.fullmatch(sub):
+        raise AuthError("sub must be a user id (a uuid: 8-4-4-4-12 hex digits)")
+    sub = sub.lower()
     app_metadata = payload.get("app_metadata") or {}
     is_admin = isinstance(app_metadata, dict) and app_metadata.get("admin") is True
     return Claims(user_id=sub, role=role, is_admin=is_admin, raw=payload)
@@ -144,14 +162,24 @@ def _bearer(request: Request) -> str | None:
 # The dependencies are `async def` on purpose: FastAPI runs plain functions in a thread pool,
 # and that hop cost more than verifying an HS256 token (profiled on the ingest path).
 async def optional_claims(request: Request) -> Claims | None:
-    token = _bearer(request)
-    if token is None:
+    if not request.headers.get("authorization"):
         return None
+    runtime = getattr(request.app.state, "runtime", None)
+    limiter: AuthFailureLimiter | None = getattr(runtime, "auth_failures", None)
+    client = client_address(request)
+    if limiter is not None:
+        limiter.raise_if_blocked(client)  # in memory: no round trip for good callers
     verifier: TokenVerifier = request.app.state.verifier
-    if verifier.uses_network:
-        # A JWKS cache miss fetches keys over HTTP: keep that off the event loop.
-        return await asyncio.to_thread(verifier.verify, token)
-    return verifier.verify(token)
+    try:
+        token = _bearer(request) or ""
+        if verifier.uses_network:
+            # A JWKS cache miss fetches keys over HTTP: keep that off the event loop.
+            return await asyncio.to_thread(verifier.verify, token)
+        return verifier.verify(token)
+    except AuthError:
+        if limiter is not None:
+            await limiter.failed(client)  # a 429 instead once the client is over its limit
+        raise
 
 
 async def required_claims(

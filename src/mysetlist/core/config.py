@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
 import json
 import os
 import secrets
@@ -33,6 +34,13 @@ def _valid_cron(value: str) -> str:
 
 # A five-field cron expression (minute hour day month weekday), checked at load.
 CronExpression = Annotated[str, AfterValidator(_valid_cron)]
+
+
+# Loopback, private (RFC 1918), unique-local and link-local ranges: "inside".
+PRIVATE_NETWORKS = (
+    "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
+    "169.254.0.0/16", "fe80::/10",
+)  # fmt: skip
 
 
 class ConfigError(Exception):
@@ -99,14 +107,71 @@ class Settings(BaseSettings):
         default=10_000, ge=0, validation_alias="MYSETLIST_GC_GEN0_THRESHOLD"
     )
 
-    @field_validator("write_keys", "encryption_previous_keys", "cors_allow_origins", mode="before")
+    # Addresses or networks (comma-separated) of the proxies / load balancers in front of the
+    # API: only from these is `X-Forwarded-For` believed (the client address that rate
+    # limits, audit entries and /metrics rules see). None by default: without a proxy, a
+    # client could otherwise pick its own address.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="MYSETLIST_TRUSTED_PROXIES"
+    )
+    # Failed authentications per client address (bearer tokens here; tracking's failed
+    # write-key checks count in the same window, read from the same variable).
+    auth_failure_rate_limit: str = Field(
+        default="30/minute", validation_alias="MYSETLIST_RATE_LIMIT_AUTH_FAILURES"
+    )
+    rate_limit_enabled: bool = Field(default=True, validation_alias="MYSETLIST_RATE_LIMIT_ENABLED")
+    # How often an API process reads new token revocations (core/token_revocation.py): the
+    # longest a revoked token still works in a process other than the revoking one.
+    token_revocation_refresh_seconds: float = Field(
+        default=1.0, ge=0.05, le=60, validation_alias="MYSETLIST_TOKEN_REVOCATION_REFRESH_SECONDS"
+    )
+    # Who may read /metrics: clients from these networks (default: loopback and private
+    # ranges; `*` for anyone) and, when a token is set, only with `Authorization: Bearer
+    # <token>`. Anyone else gets 404.
+    metrics_allow_from: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(PRIVATE_NETWORKS), validation_alias="MYSETLIST_METRICS_ALLOW_FROM"
+    )
+    metrics_token: str | None = Field(default=None, validation_alias="MYSETLIST_METRICS_TOKEN")
+
+    @field_validator(
+        "write_keys", "encryption_previous_keys", "cors_allow_origins", "trusted_proxies",
+        "metrics_allow_from", mode="before",
+    )  # fmt: skip
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
 
-    @field_validator("database_url", "redis_url", "jwt_secret", "jwt_jwks_url", mode="before")
+    @field_validator("trusted_proxies", "metrics_allow_from")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item != "*":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"not an IP address or network: {item!r}") from None
+        return value
+
+    @field_validator("auth_failure_rate_limit")
+    @classmethod
+    def _valid_limit(cls, value: str) -> str:
+        from limits import parse
+
+        parse(value)
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @field_validator(
+        "database_url", "redis_url", "jwt_secret", "jwt_jwks_url", "metrics_token", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value

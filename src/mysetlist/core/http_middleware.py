@@ -1,10 +1,18 @@
 """Pure-ASGI middleware (cheap on the ingest hot path): request id, access log and response
-observers (one timing per request, shared by whoever wants it: Prometheus today), and a
-request body size limit that answers 413 before the body is read into memory."""
+observers (one timing per request, shared by whoever wants it: Prometheus today), a request
+body size limit that answers 413 before the body is read into memory, `X-Forwarded-For`
+from configured proxies only, and access rules for `/metrics`.
+
+A client's `X-Request-ID` is kept only when it is a short token (`REQUEST_ID_PATTERN`): it
+goes into every log line and the append-only audit trail, so anything longer or with other
+characters is replaced by a generated id (a log-injection or storage-growth channel else)."""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -16,6 +24,18 @@ from mysetlist.core.errors import problem_response
 from mysetlist.core.json_logging import request_id_var
 
 access_log = logging.getLogger("mysetlist.access")
+
+# What a client may choose as its request id: letters, digits and `._:-`, up to 128
+# characters (a UUID, a trace id, a load balancer's id all fit).
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_from(value: str | None) -> str:
+    """The client's request id when it is acceptable, else a fresh one."""
+    if value is not None and REQUEST_ID_PATTERN.fullmatch(value):
+        return value
+    return uuid.uuid4().hex
+
 
 # Called after every HTTP response with the final scope (it holds the matched route),
 # the status and the seconds taken. Must be cheap and must not raise.
@@ -31,7 +51,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        rid = request_id_from(_header(scope, b"x-request-id"))
         token = request_id_var.set(rid)
         started = time.perf_counter()
         status = 500
@@ -134,6 +154,49 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+# How uvicorn must run the app: it must not believe `X-Forwarded-For` itself (it does, from
+# 127.0.0.1, unless told otherwise); the app decides, from MYSETLIST_TRUSTED_PROXIES only
+# (uvicorn's ProxyHeadersMiddleware with those hosts, added by api.py).
+SERVER_OPTIONS: dict[str, Any] = {"proxy_headers": False}
+
+
+class MetricsAccessMiddleware:
+    """`/metrics` for allowed networks only (and with the metrics token, when one is set);
+    anyone else gets a 404, as if there were nothing to find."""
+
+    def __init__(self, app: ASGIApp, allow_from: Sequence[str], token: str | None) -> None:
+        self.app = app
+        self.anyone = "*" in allow_from
+        self.networks = [ipaddress.ip_network(n, strict=False) for n in allow_from if n != "*"]
+        self.expected = f"Bearer {token}".encode() if token else None
+
+    def allows(self, scope: Scope) -> bool:
+        client = scope.get("client")
+        if not self.anyone:
+            try:
+                address = ipaddress.ip_address(client[0]) if client else None
+            except ValueError:
+                address = None
+            if address is None:
+                return False
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+                address = address.ipv4_mapped
+            if not any(address in network for network in self.networks):
+                return False
+        if self.expected is not None:
+            given = (_header(scope, b"authorization") or "").encode("latin-1")
+            return hmac.compare_digest(given, self.expected)
+        return True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/metrics" and not self.allows(scope):
+            response = problem_response(404, "Not Found", "no such resource",
+                                        instance=scope["path"])  # fmt: skip
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def _header(scope: dict[str, Any] | Scope, name: bytes) -> str | None:

@@ -1,4 +1,5 @@
-"""What one process holds open: settings, the database pool, Redis, the token verifier.
+"""What one process holds open: settings, the database pool, Redis, the token verifier (with
+the revocations it checks) and the auth-failure limiter.
 
 The API keeps it on `app.state.runtime`; background tasks reach it through `current()`,
 set by whoever started the worker (procrastinate tasks take only JSON arguments).
@@ -11,10 +12,12 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from mysetlist.core.auth import TokenVerifier
+from mysetlist.core.auth_failures import AuthFailureLimiter
 from mysetlist.core.config import Settings
 from mysetlist.core.db import Database
 from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.core.redis_client import make_redis
+from mysetlist.core.token_revocation import TokenRevocations
 
 
 @dataclass
@@ -26,6 +29,8 @@ class Runtime:
     redis: aioredis.Redis
     verifier: TokenVerifier
     cipher: FieldCipher
+    revocations: TokenRevocations
+    auth_failures: AuthFailureLimiter
 
     async def close(self) -> None:
         await self.db.close()
@@ -39,17 +44,24 @@ async def open_runtime(settings: Settings, database_url: str, redis_url: str) ->
     global _current
     db = Database(database_url, max_size=settings.db_pool_max)
     await db.open()
+    cipher = FieldCipher(
+        settings.effective_encryption_key, previous_keys=settings.previous_encryption_keys
+    )
+    revocations = TokenRevocations(cipher.lookup_hash)
     runtime = Runtime(
         settings=settings,
         database_url=database_url,
         redis_url=redis_url,
         db=db,
         redis=make_redis(redis_url),
-        verifier=TokenVerifier(settings),
-        cipher=FieldCipher(
-            settings.effective_encryption_key, previous_keys=settings.previous_encryption_keys
+        verifier=TokenVerifier(settings, revocations),
+        cipher=cipher,
+        revocations=revocations,
+        auth_failures=AuthFailureLimiter(
+            redis_url, settings.auth_failure_rate_limit,
+            key_prefix=settings.redis_key_prefix, enabled=settings.rate_limit_enabled,
         ),
-    )
+    )  # fmt: skip
     _current = runtime
     return runtime
 

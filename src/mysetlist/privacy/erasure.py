@@ -108,6 +108,10 @@ async def request_erasure(
         )
         assert row is not None
         request_id, created = int(row["id"]), bool(row["created"])
+        # From this moment no token or dashboard session of the user works (401 everywhere).
+        from mysetlist.core.token_revocation import revoke_user_tokens
+
+        await revoke_user_tokens(conn, user_id)
         if created:
             await defer_in_transaction(conn, ERASE_TASK, queue=QUEUE, request_id=request_id)
         await record_audit(
