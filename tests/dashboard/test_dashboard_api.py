@@ -27,6 +27,21 @@ def operator(world: World) -> dict[str, str]:
     return {"Authorization": "Bearer " + mint_token(world.settings, OPERATOR_ID, admin=True)}
 
 
+def operator_session(world: World) -> str:
+    """A dashboard session id, opened the way an operator does (a one-time link)."""
+    link = create_login_link(world.url, OPERATOR_ID, ttl_seconds=60, public_url=world.api)
+    r = httpx.get(link)
+    assert r.status_code == 303, r.text
+    return r.cookies[COOKIE]
+
+
+def login_form_csrf(client: httpx.Client) -> str:
+    """The login form's CSRF field (the client keeps the cookie it is checked against)."""
+    page = client.get("/dashboard")
+    assert page.status_code == 401
+    return page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+
+
 def get_dashboard(world: World, range_: str = "30d", **params: str) -> dict[str, Any]:
     r = httpx.get(f"{world.api}/api/analytics/dashboard", params={"range": range_, **params},
                   headers=operator(world), timeout=30)  # fmt: skip
@@ -177,7 +192,7 @@ def test_login_link_works_once_and_not_after_expiry(dashboard_world: World) -> N
 
 def test_state_changing_buttons_need_the_csrf_token(dashboard_world: World) -> None:
     w = dashboard_world
-    session = mint_token(w.settings, OPERATOR_ID, admin=True)
+    session = operator_session(w)
     with httpx.Client(base_url=w.api, cookies={COOKIE: session}) as client:
         r = client.post("/api/analytics/dashboard/etl")
         assert r.status_code == 403
@@ -193,15 +208,20 @@ def test_state_changing_buttons_need_the_csrf_token(dashboard_world: World) -> N
 def test_pasted_jwt_login_and_non_operator_refused(dashboard_world: World) -> None:
     w = dashboard_world
     fan = mint_token(w.settings, str(uuid.uuid4()))
-    r = httpx.post(w.api + "/dashboard/login", data={"token": fan})
-    assert r.status_code == 403
-    assert "not an operator" in r.text
-    r = httpx.post(w.api + "/dashboard/login", data={"token": "garbage"})
-    assert r.status_code == 401
     op = mint_token(w.settings, OPERATOR_ID, admin=True)
-    r = httpx.post(w.api + "/dashboard/login", data={"token": op})
-    assert r.status_code == 303
-    page = httpx.get(w.api + "/dashboard", cookies={COOKIE: op})
+    with httpx.Client(base_url=w.api) as client:
+        csrf = login_form_csrf(client)
+        r = client.post("/dashboard/login", data={"token": fan, "csrf": csrf})
+        assert r.status_code == 403
+        assert "not an operator" in r.text
+        r = client.post("/dashboard/login", data={"token": "garbage", "csrf": csrf})
+        assert r.status_code == 401
+        r = client.post("/dashboard/login", data={"token": op, "csrf": csrf})
+        assert r.status_code == 303
+        session = r.cookies[COOKIE]
+        assert session != op  # a session id, not the pasted JWT
+        page = client.get("/dashboard")
+    assert page.status_code == 200
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp
     assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
@@ -234,8 +254,7 @@ def test_markup_in_data_cannot_end_the_json_island(dashboard_world: World) -> No
     evil = "</script><script>alert(1)</script><!--"
     with psycopg.connect(w.url) as conn:
         conn.execute("UPDATE app.users SET display_name = %s", (evil,))
-    op = mint_token(w.settings, OPERATOR_ID, admin=True)
-    page = httpx.get(w.api + "/dashboard?range=90d", cookies={COOKIE: op}).text
+    page = httpx.get(w.api + "/dashboard?range=90d", cookies={COOKIE: operator_session(w)}).text
     island = page.split('id="dashboard-data">', 1)[1].split("</script>", 1)[0]
     assert "\\u003c/script>\\u003cscript>alert(1)" in island  # the whole name, escaped
     assert page.count("<script") == 3  # the island and our two script files, nothing else

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from mysetlist.core.auth import mint_token
-from mysetlist.dashboard.sessions import create_login_link
+from mysetlist.dashboard.sessions import COOKIE, create_login_link
 from tests.dashboard.conftest import OPERATOR_ID, World
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
@@ -128,3 +128,20 @@ def test_a_non_operator_is_refused(page: Any, dashboard_world: World) -> None:
     page.wait_for_selector("text=not an operator")
     assert page.locator("#panel-models").count() == 0
     shot(page, "refused")
+
+
+def test_pasted_operator_jwt_signs_in_and_sign_out_ends_the_session(
+    page: Any, dashboard_world: World
+) -> None:
+    w = dashboard_world
+    page.goto(w.api + "/dashboard")
+    page.fill("#token", mint_token(w.settings, OPERATOR_ID, admin=True))
+    page.click("form button[type=submit]")  # the form carries its CSRF field
+    page.wait_for_selector("#panel-models[data-state]")
+    session = next(c["value"] for c in page.context.cookies() if c["name"] == COOKIE)
+    assert not session.startswith("eyJ")  # an opaque id, no JWT
+    page.click("form[action='/dashboard/logout'] button")
+    page.wait_for_selector("form textarea#token")  # back at the login form
+    r = httpx.get(f"{w.api}/api/analytics/dashboard?range=24h", cookies={COOKIE: session})
+    assert r.status_code == 401  # the old cookie opens nothing after sign-out
+    assert page.console_errors == []

@@ -7,14 +7,15 @@
 - `POST` / `DELETE /api/analytics/dashboard/etl`: the page's Run ETL and Cancel buttons (the
   warehouse's own run service; by cookie they need the page's CSRF token).
 - `GET /dashboard` the page (or the login form), `GET /dashboard/login/{token}` redeems a
-  one-time link, `POST /dashboard/login` takes a pasted JWT, `POST /dashboard/logout`.
+  one-time link, `POST /dashboard/login` takes a pasted JWT, `POST /dashboard/logout` ends
+  the session (both forms carry a CSRF token; sessions: dashboard/sessions.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import time
+import hmac
 from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Annotated, Any
@@ -24,7 +25,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from mysetlist.core.auth import AuthError
+from mysetlist.core.auth import AuthError, TokenVerifier
 from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
 from mysetlist.dashboard import panels, sessions
@@ -101,10 +102,20 @@ async def stream(
 ) -> StreamingResponse:
     win = panels.window(range, tz)
     runtime, settings = _runtime(request), dashboard_settings()
+    by_cookie = not request.headers.get("authorization")
+
+    async def session_lives() -> bool:
+        if not by_cookie:
+            return True
+        try:
+            return await sessions.cookie_claims(request) is not None
+        except AuthError:
+            return False
 
     async def events() -> AsyncIterator[bytes]:
         yield b"retry: 3000\n\n"
-        while not await request.is_disconnected():
+        # A signed-out or revoked session stops getting data (checked every round).
+        while not await request.is_disconnected() and await session_lives():
             now_win = panels.window(win.range, win.tz)
             for name in panels.LIVE_PANELS:
                 panel = await panels.one_panel(
@@ -155,20 +166,27 @@ def _html(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
 
 
-def _login_form(status: int, message: str | None = None) -> HTMLResponse:
-    return _html("login.html", status, message=message)
+def _login_form(request: Request, status: int, message: str | None = None) -> HTMLResponse:
+    """The login form, with its CSRF token and the pre-session cookie it is checked against."""
+    nonce = sessions.login_nonce(request)
+    csrf = sessions.login_csrf_token(_runtime(request).settings, nonce)
+    response = _html("login.html", status, message=message, csrf=csrf)
+    response.set_cookie(**sessions.login_cookie_options(request, nonce))
+    return response
 
 
 @router.get("/dashboard", include_in_schema=False)
 async def page(request: Request, range: Range = "7d", tz: TimeZone = "UTC") -> HTMLResponse:
     try:
-        claims = sessions.cookie_claims(request)
+        claims = await sessions.cookie_claims(request)
     except AuthError as exc:
-        return _login_form(401, f"your session ended ({exc.detail}): sign in again")
+        return _login_form(request, 401, f"your session ended ({exc.detail}): sign in again")
     if claims is None:
-        return _login_form(401)
+        return _login_form(request, 401)
     if not claims.is_operator:
-        return _login_form(403, "this account is not an operator: the dashboard is for operators")
+        return _login_form(
+            request, 403, "this account is not an operator: the dashboard is for operators"
+        )
     try:
         win = panels.window(range, tz)
     except Problem as exc:
@@ -181,7 +199,7 @@ async def page(request: Request, range: Range = "7d", tz: TimeZone = "UTC") -> H
         # A JSON island (never executed) the page script reads. `<` only occurs inside JSON
         # strings, where \u003c means the same; so no `</script>` or `<!--` reaches the parser.
         document=document.decode().replace("<", "\\u003c"),
-        csrf=sessions.csrf_token(settings, request.cookies[sessions.COOKIE]),
+        csrf=sessions.csrf_token(settings, request.cookies[sessions.COOKIE]),  # header, logout
         sections=_sections(),
     )  # fmt: skip
 
@@ -202,43 +220,65 @@ def _sections() -> list[dict[str, Any]]:
 @router.get("/dashboard/login/{token}", include_in_schema=False)
 async def redeem_link(request: Request, token: str) -> Response:
     if len(token) > 128:
-        return _login_form(401, "this login link is not valid")
-    operator_id = await sessions.redeem_login_link(_runtime(request).db, token)
+        return _login_form(request, 401, "this login link is not valid")
+    db = _runtime(request).db
+    operator_id = await sessions.redeem_login_link(db, token)
     if operator_id is None:
         return _login_form(
-            401, "this login link was used already or has expired: "
+            request, 401, "this login link was used already or has expired: "
             "run `mysetlist dashboard-link` for a new one",
         )  # fmt: skip
-    settings = dashboard_settings()
-    session = sessions.session_token_for(
-        _runtime(request).settings, operator_id, settings.session_seconds
+    seconds = dashboard_settings().session_seconds
+    session = await sessions.open_session(
+        db, operator_id, role="authenticated", is_admin=True, ttl_seconds=seconds
     )
     # 303 to a clean URL: the token does not stay in the address bar or the history.
     response = RedirectResponse("/dashboard", status_code=303, headers=PAGE_HEADERS)
-    response.set_cookie(value=session, **sessions.cookie_options(request, settings.session_seconds))
+    response.set_cookie(value=session, **sessions.cookie_options(request, seconds))
     return response
 
 
 @router.post("/dashboard/login", include_in_schema=False)
 async def login_with_token(
-    request: Request, token: Annotated[str, Form(max_length=8192)] = ""
+    request: Request,
+    token: Annotated[str, Form(max_length=8192)] = "",
+    csrf: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    verifier = request.app.state.verifier
+    runtime = _runtime(request)
+    if not sessions.login_csrf_ok(request, runtime.settings, csrf):
+        return _login_form(request, 403, "the sign-in form expired or came from elsewhere: "
+                           "sign in again")  # fmt: skip
+    verifier: TokenVerifier = request.app.state.verifier
     try:
         claims = verifier.verify(token.strip())
     except AuthError as exc:
-        return _login_form(401, f"that token does not open the dashboard: {exc.detail}")
+        return _login_form(request, 401, f"that token does not open the dashboard: {exc.detail}")
     if not claims.is_operator:
-        return _login_form(403, "this account is not an operator: the dashboard is for operators")
-    exp = int(claims.raw.get("exp", 0))
-    max_age = max(1, min(exp - int(time.time()), dashboard_settings().session_seconds))
+        return _login_form(
+            request, 403, "this account is not an operator: the dashboard is for operators"
+        )
+    seconds = sessions.session_seconds_for(claims, dashboard_settings().session_seconds)
+    session = await sessions.open_session(
+        runtime.db, claims.user_id, role=claims.role, is_admin=claims.is_admin,
+        ttl_seconds=seconds,
+    )  # fmt: skip
     response = RedirectResponse("/dashboard", status_code=303, headers=PAGE_HEADERS)
-    response.set_cookie(value=token.strip(), **sessions.cookie_options(request, max_age))
+    response.set_cookie(value=session, **sessions.cookie_options(request, seconds))
+    response.delete_cookie(sessions.LOGIN_COOKIE, path="/dashboard")
     return response
 
 
 @router.post("/dashboard/logout", include_in_schema=False)
-async def logout(request: Request) -> Response:
+async def logout(
+    request: Request, csrf: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
+    session = request.cookies.get(sessions.COOKIE)
+    if session:
+        expected = sessions.csrf_token(_runtime(request).settings, session)
+        if not hmac.compare_digest(csrf, expected):
+            return _html("message.html", 403,
+                         message="sign out from the dashboard's own Sign out button")  # fmt: skip
+        await sessions.close_session(_runtime(request).db, session)
     response = RedirectResponse("/dashboard", status_code=303, headers=PAGE_HEADERS)
     response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="strict")
     return response
