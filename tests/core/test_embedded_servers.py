@@ -121,7 +121,7 @@ def test_serve_on_embedded_servers_stops_cleanly_on_ctrl_c(data_dir: Path) -> No
         "MYSETLIST_DATA_DIR": str(data_dir)
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mysetlist", "serve", "--port", str(port)],
+        [sys.executable, "-m", "mysetlist", "serve", "--port", str(port), "--print-token"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -144,7 +144,7 @@ def test_serve_on_embedded_servers_stops_cleanly_on_ctrl_c(data_dir: Path) -> No
             proc.kill()
     assert proc.returncode == 0
     last = stdout.strip().splitlines()[-1]
-    assert last.startswith("export TOKEN=")  # for the README's curl
+    assert last.startswith("export TOKEN=")  # asked for (--print-token): the README's curl
     assert last.count(".") == 2  # the admin token, a JWT
     _gone, alive = psutil.wait_procs(
         [psutil.Process(p) for p in (postmaster, state["pid"]) if psutil.pid_exists(p)],

@@ -43,8 +43,8 @@ _DUMMIES = {
     "uuid": "gen_random_uuid()", "text": "'x' || md5(random()::text)", "integer": "1",
     "bigint": "1", "smallint": "1", "double precision": "0.5", "real": "0.5", "numeric": "0.5",
     "date": "current_date", "timestamp with time zone": "now()", "boolean": "false",
-    "jsonb": "'{}'::jsonb", "bytea": "'\\x00'::bytea", "time without time zone": "'00:00'",
-    "inet": "'192.0.2.1'::inet",
+    "jsonb": "'{}'::jsonb", "time without time zone": "'00:00'", "inet": "'192.0.2.1'::inet",
+    "bytea": "convert_to(gen_random_uuid()::text, 'UTF8')",  # unique: bytea keys (hashes)
 }  # fmt: skip
 
 COLUMNS_SQL = """

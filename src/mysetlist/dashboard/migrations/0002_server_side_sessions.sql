@@ -5,7 +5,7 @@
 CREATE TABLE analytics.dashboard_sessions (
   session_hash  bytea PRIMARY KEY,
   operator_id   uuid NOT NULL,
-  role          text NOT NULL CHECK (role IN ('authenticated', 'service_role')),
+  role          text NOT NULL,  -- the token's role (core.auth.ROLES)
   is_admin      boolean NOT NULL,
   created_at    timestamptz NOT NULL DEFAULT now(),
   expires_at    timestamptz NOT NULL,
