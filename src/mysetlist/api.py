@@ -14,11 +14,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mysetlist.capabilities import capability_modules
+from mysetlist.core.auth_routes import router as auth_router
 from mysetlist.core.config import Settings, load_settings
 from mysetlist.core.errors import install_error_handlers
 from mysetlist.core.gc_tuning import tune_gc
 from mysetlist.core.health_routes import DependencyMonitor
-from mysetlist.core.auth_routes import router as auth_router
 from mysetlist.core.health_routes import router as health_router
 from mysetlist.core.http_middleware import (
     BodySizeLimitMiddleware,

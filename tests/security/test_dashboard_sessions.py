@@ -59,8 +59,9 @@ def test_the_cookie_is_an_opaque_session_and_no_api_token(
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
             "SELECT session_hash, operator_id::text FROM analytics.dashboard_sessions"
-            " WHERE operator_id = %s", (operator_id,),
-        ).fetchall()  # fmt: skip
+            " WHERE operator_id = %s",
+            (operator_id,),
+        ).fetchall()
     assert rows == [(hashlib.sha256(session.encode()).digest(), operator_id)]  # only its hash
 
 
@@ -113,8 +114,9 @@ def test_expired_and_revoked_sessions_are_refused(
     with psycopg.connect(database_url) as conn:
         conn.execute(
             "UPDATE analytics.dashboard_sessions SET expires_at = now() - interval '1 s'"
-            " WHERE operator_id = %s", (operator_id,),
-        )  # fmt: skip
+            " WHERE operator_id = %s",
+            (operator_id,),
+        )
     assert client.get(DASHBOARD_API).status_code == 401
 
     sign_in(client, database_url, api_url, operator_id)
@@ -130,13 +132,13 @@ def test_a_live_stream_stops_when_its_session_ends(
 ) -> None:
     session = sign_in(client, database_url, api_url, operator_id)
     csrf = form_csrf(client.get("/dashboard").text.split('action="/dashboard/logout"', 1)[1])
-    with httpx.Client(base_url=api_url, cookies={COOKIE: session}, timeout=30) as viewer:
-        with viewer.stream("GET", "/api/analytics/dashboard/stream?range=24h") as stream:
-            assert stream.status_code == 200
-            chunks = stream.iter_bytes()
-            assert next(chunks).startswith(b"retry:")
-            assert client.post("/dashboard/logout", data={"csrf": csrf}).status_code == 303
-            # Rounds come every DASHBOARD_LIVE_INTERVAL_SECONDS; the next one sees the end.
-            deadline = time.monotonic() + 20
-            for _ in chunks:  # the loop ends when the server ends the stream
-                assert time.monotonic() < deadline, "the stream went on after logout"
+    viewer = httpx.Client(base_url=api_url, cookies={COOKIE: session}, timeout=30)
+    with viewer, viewer.stream("GET", "/api/analytics/dashboard/stream?range=24h") as stream:
+        assert stream.status_code == 200
+        chunks = stream.iter_bytes()
+        assert next(chunks).startswith(b"retry:")
+        assert client.post("/dashboard/logout", data={"csrf": csrf}).status_code == 303
+        # Rounds come every DASHBOARD_LIVE_INTERVAL_SECONDS; the next one sees the end.
+        deadline = time.monotonic() + 20
+        for _ in chunks:  # the loop ends when the server ends the stream
+            assert time.monotonic() < deadline, "the stream went on after logout"

@@ -51,8 +51,12 @@ def test_metrics_answer_internal_clients_only(
         public = metrics_status(url, **{"X-Forwarded-For": "203.0.113.9"})
         mapped = metrics_status(url, **{"X-Forwarded-For": "::ffff:203.0.113.9"})
         private = metrics_status(url, **{"X-Forwarded-For": "10.1.2.3"})
-        assert httpx.get(url + "/metrics/", headers={"X-Forwarded-For": "203.0.113.9"},
-                         follow_redirects=True).status_code == 404  # fmt: skip
+        assert (
+            httpx.get(
+                url + "/metrics/", headers={"X-Forwarded-For": "203.0.113.9"}, follow_redirects=True
+            ).status_code
+            == 404
+        )
     assert (public, mapped, private) == (404, 404, 200)
     # An operator who keeps it to the monitoring network only.
     with own_api(settings, database_url, redis_url, metrics_allow_from=["10.0.0.0/8"]) as url:
@@ -76,8 +80,9 @@ def test_metrics_token_when_set(settings: Settings, database_url: str, redis_url
 def serving(args: list[str], env: dict[str, str], out: Path) -> Iterator[tuple[Path, Path]]:
     stdout, stderr = out / f"{uuid.uuid4().hex}.out", out / f"{uuid.uuid4().hex}.err"
     with stdout.open("wb") as o, stderr.open("wb") as e:
-        proc = subprocess.Popen([sys.executable, "-m", "mysetlist", "serve", *args],
-                                env=env, stdout=o, stderr=e)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mysetlist", "serve", *args], env=env, stdout=o, stderr=e
+        )
         try:
             yield stdout, stderr
         finally:
@@ -93,9 +98,14 @@ def serving(args: list[str], env: dict[str, str], out: Path) -> Iterator[tuple[P
 def test_serve_prints_a_token_only_when_asked(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-           "MYSETLIST_DATA_DIR": str(tmp_path), "JWT_SECRET": TEST_JWT_SECRET,
-           "MYSETLIST_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY}  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "MYSETLIST_DATA_DIR": str(tmp_path),
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "MYSETLIST_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+    }
     with serving(["--port", str(free_port())], env, tmp_path) as (stdout, stderr):
         wait_until(lambda: "mysetlist token" in stderr.read_text(), "serve's banner", within=90)
     assert "export TOKEN=" not in stdout.read_text()
@@ -103,6 +113,7 @@ def test_serve_prints_a_token_only_when_asked(
     with serving(["--port", str(free_port()), "--print-token"], env, tmp_path) as (stdout, _):
         line = wait_until(
             lambda: [x for x in stdout.read_text().splitlines() if x.startswith("export TOKEN=")],
-            "the token line", within=90,
-        )  # fmt: skip
+            "the token line",
+            within=90,
+        )
     assert line[0].removeprefix("export TOKEN=").startswith("eyJ")

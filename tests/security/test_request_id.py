@@ -58,8 +58,11 @@ def access_lines() -> Iterator[_Lines]:
 
 async def audited(runtime: Runtime, request_id: str) -> bool:
     async with runtime.db.transaction() as conn:
-        row = await fetch_one_in(conn, "SELECT count(*) AS n FROM analytics.audit_log"
-                                 " WHERE request_id = %s", (request_id,))  # fmt: skip
+        row = await fetch_one_in(
+            conn,
+            "SELECT count(*) AS n FROM analytics.audit_log WHERE request_id = %s",
+            (request_id,),
+        )
     return row is not None and row["n"] > 0
 
 
@@ -88,9 +91,7 @@ async def test_a_hostile_request_id_is_replaced_before_logs_and_audit(
 
 
 @pytest.mark.parametrize("good", [str(uuid.uuid4()), "lb-01:4f2a.77_x-y", "a" * 128])
-async def test_a_well_formed_request_id_is_kept(
-    api_url: str, runtime: Runtime, good: str
-) -> None:
+async def test_a_well_formed_request_id_is_kept(api_url: str, runtime: Runtime, good: str) -> None:
     async with httpx.AsyncClient(base_url=api_url) as client:
         r = await client.get("/api/me/follows", headers={**FORGED, "X-Request-ID": good})
     assert r.status_code == 401

@@ -18,20 +18,39 @@ from mysetlist.core.config import Settings
 pytestmark = pytest.mark.db
 USER = uuid.uuid4()
 ODD_SUBS: list[Any] = [
-    f"urn:uuid:{USER}", f"{{{USER}}}", USER.hex, f" {USER}", f"{USER}\n", f"{USER}\x00",
-    str(USER).replace("-", "", 1), str(USER) + "0", 12345, "", "anon_1",
-]  # fmt: skip
+    f"urn:uuid:{USER}",
+    f"{{{USER}}}",
+    USER.hex,
+    f" {USER}",
+    f"{USER}\n",
+    f"{USER}\x00",
+    str(USER).replace("-", "", 1),
+    str(USER) + "0",
+    12345,
+    "",
+    "anon_1",
+]
 ROUTES = [
-    ("GET", "/api/me"), ("GET", "/api/me/follows"), ("GET", "/api/analytics/events"),
-    ("POST", "/api/analytics/events"), ("GET", "/api/privacy/export"),
-    ("GET", "/api/notifications"), ("GET", "/api/analytics/dashboard"),
-]  # fmt: skip
+    ("GET", "/api/me"),
+    ("GET", "/api/me/follows"),
+    ("GET", "/api/analytics/events"),
+    ("POST", "/api/analytics/events"),
+    ("GET", "/api/privacy/export"),
+    ("GET", "/api/notifications"),
+    ("GET", "/api/analytics/dashboard"),
+]
 
 
 def signed(settings: Settings, sub: Any, **extra: Any) -> str:
     now = int(time.time())
-    payload = {"sub": sub, "role": "authenticated", "aud": settings.jwt_audience,
-               "iat": now, "exp": now + 600, **extra}  # fmt: skip
+    payload = {
+        "sub": sub,
+        "role": "authenticated",
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": now + 600,
+        **extra,
+    }
     return jwt.encode(payload, settings.effective_jwt_secret, algorithm="HS256")
 
 
@@ -54,8 +73,11 @@ def test_an_upper_case_sub_is_the_same_user(api_url: str, settings: Settings) ->
     upper = {"Authorization": "Bearer " + signed(settings, user.upper())}
     lower = {"Authorization": "Bearer " + signed(settings, user)}
     with httpx.Client(base_url=api_url, timeout=30) as client:
-        r = client.post("/api/analytics/events", headers=upper,
-                        json={"event_type": "page_view", "page_url": marker})  # fmt: skip
+        r = client.post(
+            "/api/analytics/events",
+            headers=upper,
+            json={"event_type": "page_view", "page_url": marker},
+        )
         assert r.status_code == 202, r.text
         r = client.get("/api/analytics/events", headers=lower)
     assert r.status_code == 200, r.text

@@ -35,8 +35,12 @@ def bearer(token: str) -> dict[str, str]:
 
 def token_issued_at(settings: Settings, user_id: str, iat: int | None) -> str:
     """A token as the platform would mint it, with a chosen `iat` (None: no `iat`)."""
-    payload: dict[str, Any] = {"sub": user_id, "role": "authenticated",
-                               "aud": settings.jwt_audience, "exp": int(time.time()) + 600}  # fmt: skip
+    payload: dict[str, Any] = {
+        "sub": user_id,
+        "role": "authenticated",
+        "aud": settings.jwt_audience,
+        "exp": int(time.time()) + 600,
+    }
     if iat is not None:
         payload["iat"] = iat
     return jwt.encode(payload, settings.effective_jwt_secret, algorithm="HS256")
@@ -78,10 +82,13 @@ async def test_an_erased_users_token_is_refused_everywhere_and_stores_nothing(
         await until(lambda: refused(client, token), "the erased user's token to be refused")
 
         for method, path in (
-            ("GET", "/api/me/follows"), ("GET", "/api/me"), ("GET", "/api/analytics/events"),
-            ("GET", "/api/privacy/export"), ("GET", "/api/notifications"),
+            ("GET", "/api/me/follows"),
+            ("GET", "/api/me"),
+            ("GET", "/api/analytics/events"),
+            ("GET", "/api/privacy/export"),
+            ("GET", "/api/notifications"),
             ("DELETE", "/api/privacy/me"),
-        ):  # fmt: skip
+        ):
             r = await client.request(method, path, headers=bearer(token))
             assert r.status_code == 401, (method, path, r.status_code, r.text)
             assert "revoked" in r.json()["detail"]
@@ -110,8 +117,10 @@ async def test_operators_revoke_a_users_tokens_and_new_ones_work(
         fresh = token_issued_at(settings, fan, valid_after)
         assert (await client.get("/api/me/follows", headers=bearer(fresh))).status_code == 200
         # ... one issued a second before does not, nor one that does not say when it was.
-        for stale in (token_issued_at(settings, fan, valid_after - 1),
-                      token_issued_at(settings, fan, None)):  # fmt: skip
+        for stale in (
+            token_issued_at(settings, fan, valid_after - 1),
+            token_issued_at(settings, fan, None),
+        ):
             assert await refused(client, stale)
         # Other users are untouched.
         assert (await client.get("/api/me/follows", headers=bearer(others))).status_code == 200
@@ -119,11 +128,16 @@ async def test_operators_revoke_a_users_tokens_and_new_ones_work(
         assert r.status_code == 422
     async with runtime.db.transaction() as conn:
         audit = await fetch_one_in(
-            conn, "SELECT actor_role FROM analytics.audit_log"
-            " WHERE action = 'auth.tokens_revoked' AND target_id = %s", (fan,),
-        )  # fmt: skip
-        kept = await fetch_one_in(conn, "SELECT count(*) AS n FROM analytics.token_revocations"
-                                  " WHERE user_key = %s", (runtime.revocations.user_key(fan),))  # fmt: skip
+            conn,
+            "SELECT actor_role FROM analytics.audit_log"
+            " WHERE action = 'auth.tokens_revoked' AND target_id = %s",
+            (fan,),
+        )
+        kept = await fetch_one_in(
+            conn,
+            "SELECT count(*) AS n FROM analytics.token_revocations WHERE user_key = %s",
+            (runtime.revocations.user_key(fan),),
+        )
     assert audit is not None
     assert audit["actor_role"] == "operator"
     assert kept is not None
@@ -135,13 +149,24 @@ async def test_the_cli_revokes_and_running_api_processes_learn_it(
 ) -> None:
     fan = str(uuid.uuid4())
     token = token_for(fan)
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-           "MYSETLIST_DATA_DIR": str(tmp_path), "JWT_SECRET": TEST_JWT_SECRET,
-           "MYSETLIST_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY}  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "MYSETLIST_DATA_DIR": str(tmp_path),
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "MYSETLIST_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+    }
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "mysetlist", "auth", "revoke", *args],
-                              env=env, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "mysetlist", "auth", "revoke", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
         assert (await client.get("/api/me/follows", headers=bearer(token))).status_code == 200
@@ -150,5 +175,6 @@ async def test_the_cli_revokes_and_running_api_processes_learn_it(
         assert done.returncode == 0, done.stderr
         datetime.fromisoformat(done.stdout.strip().splitlines()[-1])
         # Another process revoked: the API learns it on its next refresh (1 s by default).
-        await until(lambda: refused(client, token), "the API to refuse the revoked token",
-                    within=10)  # fmt: skip
+        await until(
+            lambda: refused(client, token), "the API to refuse the revoked token", within=10
+        )

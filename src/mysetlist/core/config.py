@@ -129,7 +129,8 @@ class Settings(BaseSettings):
     # ranges; `*` for anyone) and, when a token is set, only with `Authorization: Bearer
     # <token>`. Anyone else gets 404.
     metrics_allow_from: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(PRIVATE_NETWORKS), validation_alias="MYSETLIST_METRICS_ALLOW_FROM"
+        default_factory=lambda: list(PRIVATE_NETWORKS),
+        validation_alias="MYSETLIST_METRICS_ALLOW_FROM",
     )
     metrics_token: str | None = Field(default=None, validation_alias="MYSETLIST_METRICS_TOKEN")
 

@@ -269,9 +269,7 @@ async def login_with_token(
 
 
 @router.post("/dashboard/logout", include_in_schema=False)
-async def logout(
-    request: Request, csrf: Annotated[str, Form(max_length=128)] = ""
-) -> Response:
+async def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
     session = request.cookies.get(sessions.COOKIE)
     if session:
         expected = sessions.csrf_token(_runtime(request).settings, session)
