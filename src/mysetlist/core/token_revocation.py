@@ -25,6 +25,7 @@ from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, read_sql
 
 log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.core"
+_MAX_CACHED_KEYS = 50_000
 
 
 class TokenRevocations:
@@ -32,13 +33,20 @@ class TokenRevocations:
 
     def __init__(self, lookup_hash: Callable[[str], bytes]) -> None:
         self._lookup_hash = lookup_hash
+        self._keys: dict[str, bytes] = {}  # user id -> its hash (an HMAC costs ~3 us)
         self._valid_after: dict[bytes, float] = {}
         self._since: datetime | None = None
         self.loaded = False
 
     def user_key(self, user_id: str) -> bytes:
-        # Domain-separated from the other lookup hashes made with the same key (emails).
-        return self._lookup_hash(f"token-revocation:{user_id}")
+        key = self._keys.get(user_id)
+        if key is None:
+            # Domain-separated from the other lookup hashes made with the same key (emails).
+            key = self._lookup_hash(f"token-revocation:{user_id}")
+            if len(self._keys) >= _MAX_CACHED_KEYS:
+                self._keys.clear()
+            self._keys[user_id] = key
+        return key
 
     def is_revoked(self, user_id: str, issued_at: float | None) -> bool:
         """Whether a credential of `user_id` issued at `issued_at` (epoch seconds; None:
