@@ -136,3 +136,22 @@ async def test_a_forged_forwarded_for_does_not_reset_the_limit(
                 for i in range(4)
             ]
     assert statuses == [401, 401, 429, 429]
+
+
+async def test_tokens_pasted_into_the_dashboard_login_count_too(
+    settings: Settings, database_url: str, redis_url: str
+) -> None:
+    with own_api(settings, database_url, redis_url, auth_failure_rate_limit="2/minute") as url:
+        async with httpx.AsyncClient(base_url=url) as client:
+            form = await client.get("/dashboard")
+            csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            statuses = [
+                (
+                    await client.post("/dashboard/login", data={"token": "x.y.z", "csrf": csrf})
+                ).status_code
+                for _ in range(3)
+            ]
+            # ... and the bearer path shares the client's budget.
+            bearer = await client.get("/api/me/follows", headers=FORGED)
+    assert statuses == [401, 401, 429]
+    assert bearer.status_code == 429

@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from mysetlist.core.auth import AuthError, TokenVerifier
+from mysetlist.core.auth_failures import client_address
 from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
 from mysetlist.dashboard import panels, sessions
@@ -249,9 +250,12 @@ async def login_with_token(
         return _login_form(request, 403, "the sign-in form expired or came from elsewhere: "
                            "sign in again")  # fmt: skip
     verifier: TokenVerifier = request.app.state.verifier
+    client = client_address(request)
+    runtime.auth_failures.raise_if_blocked(client)
     try:
         claims = verifier.verify(token.strip())
     except AuthError as exc:
+        await runtime.auth_failures.failed(client)  # the per-client limit of core.auth
         return _login_form(request, 401, f"that token does not open the dashboard: {exc.detail}")
     if not claims.is_operator:
         return _login_form(
