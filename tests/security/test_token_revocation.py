@@ -23,6 +23,8 @@ import pytest
 from mysetlist.core.config import Settings
 from mysetlist.core.db import fetch_one_in
 from mysetlist.core.runtime import Runtime
+from mysetlist.core.token_revocation import TokenRevocations
+from mysetlist.privacy.erasure import erase
 from tests.conditions import until
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_JWT_SECRET
 
@@ -60,7 +62,7 @@ async def count_events_of(runtime: Runtime, user_id: str) -> int:
 
 
 async def test_an_erased_users_token_is_refused_everywhere_and_stores_nothing(
-    api_url: str, runtime: Runtime, token_for: Any
+    api_url: str, runtime: Runtime, settings: Settings, token_for: Any
 ) -> None:
     user = str(uuid.uuid4())
     async with runtime.db.transaction() as conn:
@@ -77,8 +79,8 @@ async def test_an_erased_users_token_is_refused_everywhere_and_stores_nothing(
         stored = await count_events_of(runtime, user)
         assert stored == 1
 
-        r = await client.delete("/api/privacy/me", headers=bearer(token))
-        assert r.status_code == 202, r.text
+        r_erase = await client.delete("/api/privacy/me", headers=bearer(token))
+        assert r_erase.status_code == 202, r_erase.text
         await until(lambda: refused(client, token), "the erased user's token to be refused")
 
         for method, path in (
@@ -94,7 +96,24 @@ async def test_an_erased_users_token_is_refused_everywhere_and_stores_nothing(
             assert "revoked" in r.json()["detail"]
         r = await client.post("/api/analytics/events", json=event, headers=bearer(token))
         assert r.status_code == 401, r.text
-    assert await count_events_of(runtime, user) == stored  # nothing new under the erased id
+        assert await count_events_of(runtime, user) == stored  # nothing new under the id
+
+        # The erasure itself (the worker's job, run here) keeps the revocation: the token
+        # stays refused, and nothing in the database names the user any more.
+        status = await erase(
+            runtime.db,
+            runtime.redis,
+            runtime.cipher,
+            r_erase.json()["erasure_request"],
+            prefix=settings.redis_key_prefix,
+        )
+        assert status is not None
+        assert status["status"] == "done"
+        assert await count_events_of(runtime, user) == 0
+        fresh = TokenRevocations(runtime.cipher.lookup_hash)  # as a process starting now
+        await fresh.refresh(runtime.db)
+        assert fresh.is_revoked(user, time.time() - 1)
+        assert await refused(client, token)
 
 
 async def test_operators_revoke_a_users_tokens_and_new_ones_work(

@@ -36,7 +36,6 @@ class TokenRevocations:
         self._keys: dict[str, bytes] = {}  # user id -> its hash (an HMAC costs ~3 us)
         self._valid_after: dict[bytes, float] = {}
         self._since: datetime | None = None
-        self.loaded = False
 
     def user_key(self, user_id: str) -> bytes:
         key = self._keys.get(user_id)
@@ -71,7 +70,6 @@ class TokenRevocations:
             self.apply(bytes(row["user_key"]), float(row["valid_after"]))
             if self._since is None or row["revoked_at"] > self._since:
                 self._since = row["revoked_at"]
-        self.loaded = True
         return len(rows)
 
     async def run(self, db: Database, interval_seconds: float) -> None:
