@@ -99,10 +99,12 @@ async def test_a_fan_who_once_sent_another_fans_signed_id_gets_none_of_their_lin
     # the victim's export has the victim's links and events, not the attacker's event
     assert {r["user_id"] for r in victims_export.rows("analytics.identity_links")} == {victim}
     assert {r["id"] for r in victims_export.rows("analytics.identity_links")} == {
-        stable(token), stable(session)
+        stable(token),
+        stable(session),
     }
     assert {r["message_id"] for r in victims_export.rows("analytics.user_events")} == {
-        before, signed_in
+        before,
+        signed_in,
     }
 
 
@@ -138,8 +140,15 @@ async def test_no_export_holds_a_row_whose_subject_is_another_fan(
                     "event": "vote", "userId": other,
                     "anonymousId": tokens[fan]["anonymous_id"], "messageId": mid()})  # fmt: skip
                 assert r.status_code == 200, r.text
-                r = await c.post("/batch/", json={"api_key": browser_key, "batch": [
-                    {"event": "vote", "distinct_id": other, "uuid": str(uuid.uuid4())}]})
+                r = await c.post(
+                    "/batch/",
+                    json={
+                        "api_key": browser_key,
+                        "batch": [
+                            {"event": "vote", "distinct_id": other, "uuid": str(uuid.uuid4())}
+                        ],
+                    },
+                )
                 assert r.status_code == 200, r.text
         exports = {fan: await export_of(c, token_for(fan)) for fan in fans}
     for fan, exported in exports.items():

@@ -23,8 +23,15 @@ from mysetlist.core.db import fetch_all_in, read_sql
 _PACKAGE = "mysetlist.privacy"
 
 Kind = Literal[
-    "user_id", "claimed_user_id", "anonymous_id", "session_id", "email_hash", "ip", "contact",
-    "model_user_ids", "none",
+    "user_id",
+    "claimed_user_id",
+    "anonymous_id",
+    "session_id",
+    "email_hash",
+    "ip",
+    "contact",
+    "model_user_ids",
+    "none",
 ]
 Erase = Literal["delete", "nullify", "keep", "scrub"]
 KINDS: frozenset[str] = frozenset(Kind.__args__)  # type: ignore[attr-defined]

@@ -74,9 +74,7 @@ MAX_EVENT_TYPE_LENGTH = 64
 EVENT_TYPE_PATTERN = r"^[A-Za-z0-9_$](?:[A-Za-z0-9_.:$ /-]*[A-Za-z0-9_.:$/-])?$"
 EventType = Annotated[
     str,
-    StringConstraints(
-        min_length=1, max_length=MAX_EVENT_TYPE_LENGTH, pattern=EVENT_TYPE_PATTERN
-    ),
+    StringConstraints(min_length=1, max_length=MAX_EVENT_TYPE_LENGTH, pattern=EVENT_TYPE_PATTERN),
 ]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Url = Annotated[str, StringConstraints(max_length=4096)]
