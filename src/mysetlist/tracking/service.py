@@ -186,7 +186,10 @@ class IngestService:
         await self._limit("anonymous", client_ip)
         now = datetime.now(UTC).timestamp()
         renewable: dict[IdKind, str] = {}
-        for kind, field in (("anonymous", "anonymous_id"), ("session", "session_id")):
+        fields: tuple[tuple[IdKind, str], ...] = (
+            ("anonymous", "anonymous_id"), ("session", "session_id"),
+        )  # fmt: skip
+        for kind, field in fields:
             verified = self.signed_ids.verify(kind, (current or {}).get(field))
             if verified is not None and verified.valid(now):
                 renewable[kind] = verified.id
