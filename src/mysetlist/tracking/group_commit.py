@@ -3,7 +3,7 @@
 Each API process runs one `GroupCommitWriter`. A request validates its events, calls
 `submit(rows)` and awaits the result; the writer's dispatcher hands everything pending
 (whole requests, up to `max_events`) to the next idle connection, which stages the rows with
-a binary COPY into a temporary table and moves the new ones (by message_id) into
+a binary COPY into a temporary table and moves the new ones (by sender and message_id) into
 `analytics.user_events` in the same transaction. A small flush without identity links is a
 single autocommit INSERT of unnest()ed arrays instead (one round trip, not BEGIN, COPY,
 INSERT, COMMIT). Futures resolve only after COMMIT returns, so a 2xx means durable.
