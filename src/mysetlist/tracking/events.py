@@ -43,6 +43,7 @@ timestamp); without a timestamp, the time we received it.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar
@@ -71,10 +72,22 @@ MAX_JSON_DEPTH = 32
 # inner spaces, starting with a letter, digit, `_` or `$` (PostHog's `$pageview`), at most
 # MAX_EVENT_TYPE_LENGTH characters. Nothing else reaches storage, rollups or dashboards.
 MAX_EVENT_TYPE_LENGTH = 64
-EVENT_TYPE_PATTERN = r"^[A-Za-z0-9_$](?:[A-Za-z0-9_.:$ /-]*[A-Za-z0-9_.:$/-])?$"
+_EVENT_TYPE = re.compile(r"[A-Za-z0-9_$](?:[A-Za-z0-9_.:$ /-]*[A-Za-z0-9_.:$/-])?")
+
+
+def _event_type(value: str) -> str:
+    if not _EVENT_TYPE.fullmatch(value):
+        raise ValueError(
+            "an event type is ASCII letters, digits, spaces and _ . : $ - / (starting with a"
+            " letter, digit, _ or $; no space at either end)"
+        )
+    return value
+
+
 EventType = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=MAX_EVENT_TYPE_LENGTH, pattern=EVENT_TYPE_PATTERN),
+    StringConstraints(min_length=1, max_length=MAX_EVENT_TYPE_LENGTH),
+    AfterValidator(_event_type),
 ]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Url = Annotated[str, StringConstraints(max_length=4096)]
