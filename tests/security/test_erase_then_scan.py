@@ -28,11 +28,12 @@ from tests.privacy.seeding import (
     seed_store,
 )
 from tests.security.fans import (
+    EVENTS,
     basic,
+    bearer,
     erase_me,
     mid,
     new_fan,
-    own_events,
     post,
     signed_ids,
     stable,
@@ -140,17 +141,28 @@ async def test_erase_then_scan_finds_nothing_of_a_user_seeded_through_every_path
         assert kept is not None
         assert (kept["user_id"], kept["anonymous_id"]) == (bystander, None)
 
-        # the erased user's signed ids are revoked: not renewed, never linked again
+        # the erased user's signed ids are revoked: not renewed, never linked again, and
+        # (once the API process reloaded its revocations, within seconds) refused outright
         renewed = await signed_ids(c, {"anonymous_id": token, "session_id": session})
         assert renewed["renewed"] == []
         assert stable(renewed["anonymous_id"]) != stable(token)
         newcomer = await new_fan(runtime, "Newcomer")
-        later = mid()
-        await post(c, {"event_type": "page_view", "anonymous_id": token, "session_id": session,
-                       "message_id": later}, token_for(newcomer))  # fmt: skip
-        assert await own_events(c, token_for(newcomer)) == {later}
+        sent: list[str] = []
+
+        async def refused() -> bool:
+            sent.append(mid())
+            r = await c.post(EVENTS, headers=bearer(token_for(newcomer)), json={
+                "event_type": "page_view", "anonymous_id": token, "session_id": session,
+                "message_id": sent[-1]})  # fmt: skip
+            assert r.status_code in (202, 422), r.text
+            return r.status_code == 422 and "revoked" in r.text
+
+        await until(refused, "the API to refuse the revoked signed id")
+        r = await c.post(EVENTS, json={"event_type": "page_view", "anonymous_id": token})
+        assert r.status_code == 422, r.text  # anonymous as well
     links = await runtime.db.fetch_all(
         "SELECT id FROM analytics.identity_links WHERE id = ANY(%s)",
         ([stable(token), stable(session)],),
     )
-    assert links == []
+    assert links == []  # not even while the process still accepted the token
+    assert (await stored(runtime, sent[-1])) is None

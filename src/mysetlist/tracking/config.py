@@ -75,6 +75,12 @@ class TrackingSettings(BaseSettings):
     signed_id_ttl_days: float = Field(
         default=30, gt=0, le=400, validation_alias="MYSETLIST_SIGNED_ID_TTL_DAYS"
     )
+    # How often each API process reloads the signed ids erasure revoked (an event carrying
+    # one is refused from then on; linking and renewal check the table itself).
+    signed_id_revocation_refresh_seconds: float = Field(
+        default=5.0, gt=0, le=3600,
+        validation_alias="MYSETLIST_SIGNED_ID_REVOCATION_REFRESH_SECONDS",
+    )  # fmt: skip
     # Event types the public /api/analytics/live names; other (free-text) names count as
     # "other" there. JSON list or comma-separated.
     live_public_event_types: Annotated[list[str], NoDecode] = Field(

@@ -175,12 +175,18 @@ def resolve_id(
 ) -> ResolvedId:
     """A server-signed token is stored as the stable id it carries, proven while valid; any
     other id is stored as sent, proven only when the sender is trusted (a server key).
-    Raises ValueError for a bare stable id (its token left off): a client only ever holds
-    tokens, and accepting the bare id would let a copy of it pass as the real visitor."""
+    Raises ValueError for a revoked token, and for a bare stable id (its token left off): a
+    client only ever holds tokens, and accepting the bare id would let a copy of it pass as
+    the real visitor."""
     if raw is None:
         return ResolvedId(None, False)
     verified = signed.verify(kind, raw)
     if verified is not None:
+        if signed.is_revoked(verified.id):
+            raise ValueError(
+                "this id was revoked (its user's data was erased): request a new one from"
+                " POST /api/analytics/anonymous-id"
+            )
         return ResolvedId(verified.id, trusted or verified.valid(now))
     if not trusted and signed.looks_issued(kind, raw):
         raise ValueError("a server-issued id must be sent as the token it was issued as")

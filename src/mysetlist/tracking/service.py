@@ -35,6 +35,7 @@ from mysetlist.tracking.group_commit import (
 )
 from mysetlist.tracking.live_metrics import LiveMetricsRecorder, read_live_metrics
 from mysetlist.tracking.rate_limit import IngestRateLimiter
+from mysetlist.tracking.revocations import RevokedSignedIds
 from mysetlist.tracking.signed_ids import IdKind, SignedIds, revocation_digest
 from mysetlist.tracking.write_keys import WriteKeys
 from mysetlist.tracking.write_keys import digest as write_key_digest
@@ -116,18 +117,24 @@ class IngestService:
         self.keys = WriteKeys(
             runtime.db, runtime.settings.write_keys, cache_seconds=tracking.write_key_cache_seconds
         )
+        self.revocations = RevokedSignedIds(
+            runtime.db, refresh_seconds=tracking.signed_id_revocation_refresh_seconds
+        )
         self.signed_ids = SignedIds(
             runtime.settings.effective_encryption_key,
             ttl_seconds=tracking.signed_id_ttl_days * 86400,
+            revoked=self.revocations.current,
         )
 
     async def start(self) -> None:
         await self.writer.start()
         await self.live.start()
+        await self.revocations.start()
 
     async def stop(self) -> None:
         await self.writer.stop()
         await self.live.stop()
+        await self.revocations.stop()
 
     def _committed(self, result: FlushResult) -> None:
         self.live.record(result.rows)

@@ -14,7 +14,8 @@ credential can be read back from events, exports or the dashboard; and an expire
 proves nothing (its events are stored under the id but join nobody's history).
 
 Erasure revokes the ids linked to the erased user (`analytics.revoked_signed_ids`, by
-SHA-256 of the id): a revoked id never links again and is never renewed.
+SHA-256 of the id): a revoked id never links again, is never renewed, and an event carrying
+it is refused (ingest keeps the revocations in memory: revocations.py).
 
 Verification is an HMAC per token; the result (id and issue time, or "not ours") is cached
 per token, so the ingest hot path pays it once per visitor, never a database round trip.
@@ -30,6 +31,7 @@ import hashlib
 import re
 import secrets
 import time
+from collections.abc import Callable
 from typing import Literal, NamedTuple
 
 from itsdangerous import BadSignature, Signer
@@ -67,9 +69,15 @@ def revocation_digest(stable_id: str) -> bytes:
 
 class SignedIds:
     def __init__(
-        self, secret: bytes, *, ttl_seconds: float = DEFAULT_TTL_SECONDS, cache_size: int = 65536
+        self,
+        secret: bytes,
+        *,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        cache_size: int = 65536,
+        revoked: Callable[[], frozenset[bytes]] = frozenset,
     ) -> None:
         self.ttl_seconds = ttl_seconds
+        self._revoked = revoked  # the revoked ids' digests (revocations.py), read per check
         self._signers: dict[IdKind, Signer] = {
             kind: Signer(
                 secret,
@@ -116,6 +124,12 @@ class SignedIds:
         expired (revocation is the database's part: see link_identities.sql)."""
         verified = self.verify(kind, token)
         return verified is not None and verified.valid(now)
+
+    def is_revoked(self, stable_id: str) -> bool:
+        """Whether erasure revoked this id (as far as this process knows: see revocations.py;
+        linking checks the table itself)."""
+        digests = self._revoked()
+        return bool(digests) and revocation_digest(stable_id) in digests
 
     @staticmethod
     def looks_issued(kind: IdKind, value: str | None) -> bool:
