@@ -185,3 +185,25 @@ def test_lifetime_is_configurable_and_verification_is_cached_per_token() -> None
     assert per_call < 20e-6, per_call
     # expiry is checked against the clock on every call, cached or not
     assert not hot.is_signed("session", token, now=time.time() + 3 * DAY)
+
+
+async def test_revocations_are_purged_once_every_token_of_the_id_has_expired(
+    runtime: Runtime,
+) -> None:
+    from mysetlist.tracking import maintenance
+    from mysetlist.tracking.signed_ids import revocation_digest
+
+    old, recent = revocation_digest("anon_" + mid()[:22]), revocation_digest("anon_" + mid()[:22])
+    async with runtime.db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO analytics.revoked_signed_ids (id_sha256, revoked_at)"
+            " VALUES (%s, now() - interval '31 days'), (%s, now() - interval '29 days')",
+            (old, recent),
+        )
+    record = await maintenance.partition_upkeep(runtime.db, load_tracking_settings())
+    assert record.details["revocations_purged"] >= 1
+    left = await runtime.db.fetch_all(
+        "SELECT id_sha256 FROM analytics.revoked_signed_ids WHERE id_sha256 = ANY(%s)",
+        ([old, recent],),
+    )
+    assert [bytes(r["id_sha256"]) for r in left] == [recent]
