@@ -14,7 +14,11 @@ from tests.security.fans import bearer, new_fan
 
 pytestmark = pytest.mark.db
 
-ODD = ["%00", "a%00b", "%01", "%7f", "%ff%fe", "%C0%80", "9" * 40, "x" * 5000, "-1", "%20"]
+ODD = [
+    "%00", "a%00b", "%01", "%7f", "%ff%fe", "%C0%80", "9" * 40, "x" * 5000, "-1", "%20",
+    # times at the edges of the representable (an offset pushing them past year 9999 or 1)
+    "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00%2B23:59", "1e400",
+]  # fmt: skip
 # route -> the query parameters it takes, and who calls it
 FAN_ROUTES = {
     "/api/analytics/events": ["event_type", "user_id", "since", "until", "limit", "cursor"],
