@@ -11,7 +11,8 @@ Identity rules (who an event belongs to, and which ids it may link to a user):
   the server signed (`signed_ids.py`): holding one proves possession. A token is stored as
   the stable id it carries (never the token itself). Any other id stays on the event as an
   attribute and links nothing. An anonymous event gets a linked user at insert only when it
-  proves its id the same way (a valid token, or a server key).
+  proves its id the same way (a valid token, or a server key). A bare stable id (a token
+  without its signature) and a revoked token are refused, on every endpoint.
 - A `server` write key is trusted: its platform user ids (uuids) are the event's user, and
   the ids on its events link to that user (Segment identify/alias, PostHog $identify and
   $create_alias, and any event carrying both, as the SDKs send them).
