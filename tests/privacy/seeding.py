@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from psycopg import AsyncConnection, sql
 
 from mysetlist.core.db import fetch_all_in, fetch_one_in
 from mysetlist.core.field_encryption import FieldCipher
+from mysetlist.core.runtime import Runtime
 from mysetlist.privacy.discovery import IDENTIFYING, personal_columns, tables_of
 
 # Values that satisfy a table's CHECK constraints, where the type's dummy would not.
@@ -36,6 +38,12 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         "requested_by_role": "operator", "source": "operator", "status": "done",
     },
 }  # fmt: skip
+# SQL for columns whose value must differ per seeded user (a UNIQUE column with no default).
+LITERAL_OVERRIDES: dict[str, dict[str, str]] = {
+    "demo_truth.user_profile": {
+        "user_no": "(SELECT coalesce(max(user_no), 0) + 1 FROM demo_truth.user_profile)",
+    },
+}
 # Tables a seeded row would disturb (the test's own erasure request is seeded by the API).
 NOT_SEEDED = {"privacy.erasure_requests"}
 
@@ -175,7 +183,7 @@ async def _seed_table(
     for col in await fetch_all_in(conn, COLUMNS_SQL, (table,)):
         name, type_ = col["name"], col["type"]
         declared = by_kind.get(name)
-        if declared is not None and declared.kind == "user_id":
+        if declared is not None and declared.kind in ("user_id", "claimed_user_id"):
             values[name] = user.user_id
         elif declared is not None and declared.kind in ("anonymous_id", "session_id"):
             values[name] = user.anonymous_id if declared.kind == "anonymous_id" else user.session_id
@@ -189,6 +197,8 @@ async def _seed_table(
             values[name] = "198.51.100.7"
         elif name in OVERRIDES.get(table, {}):
             values[name] = OVERRIDES[table][name]
+        elif name in LITERAL_OVERRIDES.get(table, {}):
+            literals[name] = LITERAL_OVERRIDES[table][name]
         elif col["references"]:
             ref = await _catalog_row(conn, col["references"], user.user_id)
             if ref is None and col["not_null"]:
@@ -294,3 +304,39 @@ async def find_in_redis(redis: aioredis.Redis, prefix: str, needles: list[bytes]
             parts.append(await redis.get(key) or b"")
         found += [f"{key!r}: {n!r}" for n in needles for p in parts if n in p]
     return found
+
+
+def redis_prefix() -> str:
+    from mysetlist.core.config import load_settings
+
+    return load_settings().redis_key_prefix
+
+
+async def seed_store(runtime: Runtime, *users: SeededUser) -> set[str]:
+    """Each user in every declared table, in a stored recommender model and in Redis where
+    tracking, the rate limiter and the recommender keep them; returns the tables seeded."""
+    seeded: set[str] = set()
+    async with runtime.db.transaction() as conn:
+        await seed_catalog(conn)
+        for user in users:
+            seeded = await seed_user_everywhere(conn, runtime.cipher, user)
+        await conn.execute(
+            "INSERT INTO analytics.ml_models (name, version, params, metrics, primary_metric,"
+            " artifact, artifact_format, active, decision) VALUES ('seed_recommender',"
+            " (SELECT coalesce(max(version), 0) + 1 FROM analytics.ml_models"
+            "  WHERE name = 'seed_recommender'), '{}', '{\"ndcg\": 0.1}', 'ndcg', %s, 'npz', false,"
+            " 'kept')",
+            (recommender_artifact([u.user_id for u in users]),),
+        )
+    prefix, redis = redis_prefix(), runtime.redis
+    for user in users:
+        # what tracking, the rate limiter and the recommender keep (see their modules)
+        await redis.zadd(f"{prefix}:live:users", {user.user_id: time.time()})
+        await redis.zadd(f"{prefix}:live:visitors", {user.anonymous_id: time.time()})
+        await redis.zadd(f"{prefix}:live:sessions", {user.session_id: time.time()})
+        await redis.set(f"{prefix}:user-cache-gen:{user.user_id}", 3)
+        await redis.set(f"{prefix}:recommendations:{user.user_id}:3:artists", b"[1,2]")
+        limited = hashlib.blake2b(user.user_id.encode(), digest_size=12).hexdigest()
+        await redis.set(f"{prefix}:ratelimit/LIMITER/user/{limited}/100/1/second", 5)
+        await redis.hset(f"{prefix}:live:events:99", "page_view", 7)  # an aggregate: stays
+    return seeded

@@ -4,18 +4,15 @@ Redis key for the user's id, email (plain and hashed), anonymous and session ids
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
-import time
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
-from mysetlist.core.config import load_settings
 from mysetlist.core.db import fetch_one_in
 from mysetlist.core.runtime import Runtime
 from mysetlist.privacy.erasure import (
@@ -30,9 +27,8 @@ from tests.privacy.seeding import (
     find_in_database,
     find_in_redis,
     new_user,
-    recommender_artifact,
-    seed_catalog,
-    seed_user_everywhere,
+    redis_prefix,
+    seed_store,
 )
 
 pytestmark = pytest.mark.db
@@ -40,35 +36,11 @@ KEPT = {"notify.suppressions": ["address_hash"]}  # a bounced address stays supp
 
 
 def _prefix() -> str:
-    return load_settings().redis_key_prefix
+    return redis_prefix()
 
 
 async def _seed(runtime: Runtime, *users: SeededUser) -> set[str]:
-    seeded: set[str] = set()
-    async with runtime.db.transaction() as conn:
-        await seed_catalog(conn)
-        for user in users:
-            seeded = await seed_user_everywhere(conn, runtime.cipher, user)
-        await conn.execute(
-            "INSERT INTO analytics.ml_models (name, version, params, metrics, primary_metric,"
-            " artifact, artifact_format, active, decision) VALUES ('seed_recommender',"
-            " (SELECT coalesce(max(version), 0) + 1 FROM analytics.ml_models"
-            "  WHERE name = 'seed_recommender'), '{}', '{\"ndcg\": 0.1}', 'ndcg', %s, 'npz', false,"
-            " 'kept')",
-            (recommender_artifact([u.user_id for u in users]),),
-        )
-    prefix, redis = _prefix(), runtime.redis
-    for user in users:
-        # what tracking, the rate limiter and the recommender keep (see their modules)
-        await redis.zadd(f"{prefix}:live:users", {user.user_id: time.time()})
-        await redis.zadd(f"{prefix}:live:visitors", {user.anonymous_id: time.time()})
-        await redis.zadd(f"{prefix}:live:sessions", {user.session_id: time.time()})
-        await redis.set(f"{prefix}:user-cache-gen:{user.user_id}", 3)
-        await redis.set(f"{prefix}:recommendations:{user.user_id}:3:artists", b"[1,2]")
-        limited = hashlib.blake2b(user.user_id.encode(), digest_size=12).hexdigest()
-        await redis.set(f"{prefix}:ratelimit/LIMITER/user/{limited}/100/1/second", 5)
-        await redis.hset(f"{prefix}:live:events:99", "page_view", 7)  # an aggregate: stays
-    return seeded
+    return await seed_store(runtime, *users)
 
 
 async def test_erase_then_scan_finds_nothing_of_the_user(

@@ -13,8 +13,14 @@ INSERT INTO {target}
   (user_id, anonymous_id, session_id, event_type, page_url, properties, source, created_at)
 SELECT
   s.user_id,
-  'anon_' || s.user_no,
-  'sess_' || lpad(to_hex(s.session_no), 10, '0'),
+  -- Visitor ids as unguessable as production's (signed_ids.py: prefix + 128 bits, base64url):
+  -- a keyed hash of the user and of the session under the world's secret.
+  'anon_' || rtrim(translate(encode(substr(
+    sha256(%(id_secret)s::bytea || convert_to('anonymous:' || s.user_id::text, 'UTF8')),
+    1, 16), 'base64'), '+/', '-_'), '='),
+  'sess_' || rtrim(translate(encode(substr(
+    sha256(%(id_secret)s::bytea || convert_to('session:' || s.session_no::text, 'UTF8')),
+    1, 16), 'base64'), '+/', '-_'), '='),
   s.event_type,
   CASE s.event_type
     WHEN 'page_view' THEN s.origin || (%(pages)s::text[])[s.ref_id]

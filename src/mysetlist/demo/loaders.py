@@ -310,10 +310,10 @@ def finish_event_loading(cur: psycopg.Cursor[Any], target: str) -> None:
 
 
 def load_events(
-    cur: psycopg.Cursor[Any], pop: Population, batch: ActivityBatch, target: str
+    cur: psycopg.Cursor[Any], pop: Population, batch: ActivityBatch, target: str, id_secret: bytes
 ) -> int:
     """Stage one batch of events (binary COPY), expand it into `target` (see
-    `prepare_event_loading`)."""
+    `prepare_event_loading`); visitor ids are derived from `id_secret` (demo_truth.world)."""
     cur.execute("TRUNCATE demo_event_stage")
     copy_columns(
         cur,
@@ -342,6 +342,7 @@ def load_events(
             "share_channels": list(words.SHARE_CHANNELS),
             "campaigns": [c for c, _ in words.NOTIFICATION_CAMPAIGNS],
             "campaign_channels": [ch for _, ch in words.NOTIFICATION_CAMPAIGNS],
+            "id_secret": id_secret,
         },
     )
     return cur.rowcount

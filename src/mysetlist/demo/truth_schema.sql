@@ -48,6 +48,16 @@ CREATE TABLE IF NOT EXISTS demo_truth.user_taste (
   PRIMARY KEY (user_id, genre)
 );
 
+-- Rows about demo users: declared like every table about a user (privacy/discovery.py), so
+-- export and erasure find them.
+COMMENT ON COLUMN demo_truth.user_profile.user_id IS 'personal: user_id';
+COMMENT ON COLUMN demo_truth.user_taste.user_id IS 'personal: user_id';
+
+-- The secret the demo derives its visitors' anonymous and session ids from (random like
+-- production ids, so nobody can guess another fan's; the same for the same world, so a
+-- reload of a window reproduces its events). Generated per build, never shown.
+ALTER TABLE demo_truth.world ADD COLUMN IF NOT EXISTS id_secret bytea;
+
 CREATE TABLE IF NOT EXISTS demo_truth.artist_profile (
   artist_id      bigint PRIMARY KEY,
   primary_genre  text NOT NULL,

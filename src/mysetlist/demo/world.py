@@ -14,6 +14,7 @@ previous world completely or leaves it as it was.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,6 +78,13 @@ class WorldSummary:
             value = data[key]
             data[key] = value.isoformat() if value is not None else None
         return data
+
+
+def visitor_id_secret(cipher: FieldCipher, seed: int) -> bytes:
+    """The secret a world's anonymous and session ids are derived from: keyed by the
+    deployment's key, so ids are unguessable without it, and the same for the same seed, so
+    the same spec and present still give the same world down to every id."""
+    return cipher.lookup_hash(f"mysetlist.demo.visitor-ids:{seed}")
 
 
 def world_present(moment: datetime) -> datetime:
@@ -148,6 +156,7 @@ def build_world(
     as_of = world_present(now or datetime.now(UTC))
     history_start = as_of - timedelta(days=spec.days)
     cipher = cipher or _default_cipher()
+    id_secret = visitor_id_secret(cipher, spec.seed)
     summary = WorldSummary(history_start=history_start, as_of=as_of)
     lap = _Laps(summary.timings)
 
@@ -192,7 +201,7 @@ def build_world(
             bars.advance(social_bar, len(users))
             lap("load follows and votes")
             if spec.events:
-                summary.events += loaders.load_events(cur, pop, batch, event_target)
+                summary.events += loaders.load_events(cur, pop, batch, event_target, id_secret)
                 bars.advance(events_bar, len(users))
                 lap("load events")
             next_vote_id += len(batch.vote_user)
@@ -220,14 +229,15 @@ def build_world(
         summary.setlist_songs = len(catalog.setlist_show)
         summary.seconds = time.perf_counter() - started
         cur.execute(
-            "INSERT INTO demo_truth.world (seed, spec, history_start, as_of, summary)"
-            " VALUES (%s, %s, %s, %s, %s)",
+            "INSERT INTO demo_truth.world (seed, spec, history_start, as_of, summary, id_secret)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
             (
                 spec.seed,
                 orjson.dumps(asdict(spec)).decode(),
                 history_start,
                 as_of,
                 orjson.dumps(summary.as_json()).decode(),
+                id_secret,
             ),
         )
     summary.seconds = time.perf_counter() - started
@@ -255,11 +265,13 @@ def reload_events(
         has_truth = cur.fetchone()
         row = None
         if has_truth is not None and has_truth[0]:
-            cur.execute("SELECT spec, history_start, as_of FROM demo_truth.world")
+            cur.execute("SELECT spec, history_start, as_of, id_secret FROM demo_truth.world")
             row = cur.fetchone()
         if row is None:
             raise LookupError("no demo world in this database: run build_world first")
         spec = WorldSpec(**row[0])
+        # A world built before visitor ids were keyed has none: its reloaded ids are new.
+        id_secret = bytes(row[3]) if row[3] is not None else secrets.token_bytes(32)
         cur.execute("SELECT table_name, first_id FROM demo_truth.catalog_ids")
         firsts = {str(name): int(first) for name, first in cur.fetchall()}
         ids = IdBases(**{k: v for k, v in firsts.items() if k in IdBases.__dataclass_fields__})
@@ -274,7 +286,7 @@ def reload_events(
         bar = bars.add_task("events", total=spec.users)
         for users, batch in world.activity_chunks():
             loaded += loaders.load_events(
-                cur, world.population, events_between(batch, start, end), target
+                cur, world.population, events_between(batch, start, end), target, id_secret
             )
             bars.advance(bar, len(users))
     return loaded

@@ -23,13 +23,27 @@ from mysetlist.core.db import fetch_all_in, read_sql
 _PACKAGE = "mysetlist.privacy"
 
 Kind = Literal[
-    "user_id", "anonymous_id", "session_id", "email_hash", "ip", "contact", "model_user_ids", "none"
+    "user_id",
+    "claimed_user_id",
+    "anonymous_id",
+    "session_id",
+    "email_hash",
+    "ip",
+    "contact",
+    "model_user_ids",
+    "none",
 ]
 Erase = Literal["delete", "nullify", "keep", "scrub"]
 KINDS: frozenset[str] = frozenset(Kind.__args__)  # type: ignore[attr-defined]
 ERASE_ACTIONS: frozenset[str] = frozenset(Erase.__args__)  # type: ignore[attr-defined]
 # Kinds that find a person's rows (the others are personal content found through them).
-IDENTIFYING = frozenset({"user_id", "anonymous_id", "session_id", "email_hash"})
+IDENTIFYING = frozenset({"user_id", "claimed_user_id", "anonymous_id", "session_id", "email_hash"})
+# Kinds that are an attribute of their row, not its owner: a row whose owner column (a
+# `user_id` column erased by `delete`) names another user belongs to that user, whatever
+# ids or claims it carries. Such a row is neither exported nor deleted for the user; erasure
+# blanks the user's identifier in it. Only proven ids (identity links) and the user's own
+# id count as the user's identifiers; an id merely seen on the user's events does not.
+ATTRIBUTE_KINDS = frozenset({"claimed_user_id", "anonymous_id", "session_id"})
 
 _DECLARATION = re.compile(
     r"personal:\s*(?P<kind>[a-z_]+)(?:\s*;\s*erase:\s*(?P<erase>[a-z_]+))?", re.IGNORECASE

@@ -41,7 +41,13 @@ from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, read_sql
 from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.core.job_queue import defer_in_transaction, hold_task_lock
 from mysetlist.core.json_logging import request_id_var
-from mysetlist.privacy.discovery import IDENTIFYING, PersonalColumn, personal_columns, tables_of
+from mysetlist.privacy.discovery import (
+    ATTRIBUTE_KINDS,
+    IDENTIFYING,
+    PersonalColumn,
+    personal_columns,
+    tables_of,
+)
 
 log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.privacy"
@@ -55,14 +61,21 @@ class Identifiers:
     """What identifies the user in our data (held only while the erasure runs)."""
 
     user_id: str
-    linked_ids: list[str] = field(default_factory=list)  # anonymous and session ids
+    # Anonymous and session ids PROVEN to be the user's (analytics.identity_links: a signed
+    # token carried with the user's JWT, or a server write key), never ids merely seen on
+    # the user's events: anyone can put any id on their own event.
+    linked_ids: list[str] = field(default_factory=list)
     email_hash: bytes | None = None
     email: str | None = None
 
     def values_for(self, kind: str) -> list[Any]:
-        if kind == "user_id":
+        if kind in ("user_id", "claimed_user_id"):
             return [self.user_id]
-        if kind in ("anonymous_id", "session_id"):
+        if kind == "anonymous_id":
+            # A browser key's claim without an anonymous id stores the claimed user's id as
+            # the event's anonymous id (events.py), so the user's id is looked for here too.
+            return [*self.linked_ids, self.user_id]
+        if kind == "session_id":
             return list(self.linked_ids)
         if kind == "email_hash":
             return [self.email_hash] if self.email_hash is not None else []
@@ -269,27 +282,72 @@ def _matches(col: PersonalColumn, values: list[Any]) -> sql.Composed:
     )
 
 
-async def _erase_table(
-    conn: AsyncConnection[Any], table: str, columns: list[PersonalColumn], ids: Identifiers
-) -> dict[str, int]:
-    schema, name = table.split(".", 1)
-    target = sql.Identifier(schema, name)
-    finders = [
+def owners_of(columns: list[PersonalColumn]) -> list[PersonalColumn]:
+    """The columns that say whose a row is (a user id erased with its row)."""
+    return [c for c in columns if c.kind == "user_id" and c.erase == "delete"]
+
+
+def row_finders(
+    columns: list[PersonalColumn], ids: Identifiers
+) -> list[tuple[PersonalColumn, list[Any]]]:
+    """(column, the user's values for it) for each column that finds the user's rows."""
+    return [
         (col, values)
         for col in columns
         if col.kind in IDENTIFYING and col.erase in ("delete", "nullify")
         for values in [ids.values_for(col.kind)]
         if values
     ]
+
+
+def users_rows(
+    columns: list[PersonalColumn], finders: list[tuple[PersonalColumn, list[Any]]]
+) -> sql.Composed:
+    """WHERE clause (one placeholder per finder) of the rows that are the user's: those
+    whose owner column is the user, and those matched by an attribute (an id, a claim) that
+    belong to nobody else. A row owned by another user never is, whatever it carries."""
+    owners = owners_of(columns)
+    unowned = sql.SQL("").join(
+        sql.SQL(" AND {} IS NULL").format(sql.Identifier(o.column)) for o in owners
+    )
+    return sql.SQL(" OR ").join(
+        sql.SQL("({}{})").format(
+            _matches(c, v), unowned if c.kind in ATTRIBUTE_KINDS else sql.SQL("")
+        )
+        for c, v in finders
+    )
+
+
+async def _erase_table(
+    conn: AsyncConnection[Any], table: str, columns: list[PersonalColumn], ids: Identifiers
+) -> dict[str, int]:
+    schema, name = table.split(".", 1)
+    target = sql.Identifier(schema, name)
+    finders = row_finders(columns, ids)
     out: dict[str, int] = {}
     deleting = [(c, v) for c, v in finders if c.erase == "delete"]
     if deleting:
-        where = sql.SQL(" OR ").join(_matches(c, v) for c, v in deleting)
+        where = users_rows(columns, deleting)
         cur = await conn.execute(
             sql.SQL("DELETE FROM {} WHERE {}").format(target, where), [v for _, v in deleting]
         )
         if cur.rowcount:
             out["deleted"] = cur.rowcount
+    # What is left matching an attribute belongs to another user: that row stays, the
+    # erased user's identifier in it goes (e.g. their id claimed on someone else's event).
+    detached = 0
+    if owners_of(columns):
+        for col, values in deleting:
+            if col.kind in ATTRIBUTE_KINDS and not col.not_null:
+                cur = await conn.execute(
+                    sql.SQL("UPDATE {} SET {} = NULL WHERE {}").format(
+                        target, sql.Identifier(col.column), _matches(col, values)
+                    ),
+                    [values],
+                )
+                detached += cur.rowcount
+    if detached:
+        out["detached"] = detached
     # Columns blanked on the rows a nullified identifier marks (e.g. an audit entry's IP).
     companions = [c for c in columns if c.kind not in IDENTIFYING and c.erase == "nullify"]
     anonymised = 0
@@ -327,6 +385,12 @@ async def erase_rows(
                 "redis_keys": redis_keys,
                 "models": orjson.dumps(models).decode(),
             },
+        )
+        # The user's signed ids stop proving anything before their links go (a revoked
+        # id never links or renews again; tracking/signed_ids.py).
+        await conn.execute(
+            read_sql(_PACKAGE, "revoke_signed_ids.sql"),
+            {"user_id": ids.user_id},
         )
         tables = tables_of(await personal_columns(conn))
         # The users row last: tables without a cascading reference to it go first.

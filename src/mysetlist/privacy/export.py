@@ -24,8 +24,8 @@ from stream_zip import ZIP_64, async_stream_zip
 
 from mysetlist.core.db import Database, fetch_one_in, read_sql
 from mysetlist.core.field_encryption import FieldCipher
-from mysetlist.privacy.discovery import IDENTIFYING, personal_columns, tables_of
-from mysetlist.privacy.erasure import Identifiers
+from mysetlist.privacy.discovery import personal_columns, tables_of
+from mysetlist.privacy.erasure import Identifiers, row_finders, users_rows
 
 _PACKAGE = "mysetlist.privacy"
 _CHUNK = 64 * 1024
@@ -52,16 +52,8 @@ async def _identifiers(conn: AsyncConnection[Any], user_id: str) -> Identifiers:
     )
 
 
-def _query(table: str, finders: list[tuple[str, str]]) -> sql.Composed:
+def _query(table: str, where: sql.Composed) -> sql.Composed:
     schema, name = table.split(".", 1)
-    where = sql.SQL(" OR ").join(
-        sql.SQL("{} = ANY({}::{})").format(
-            sql.Identifier(column),
-            sql.Placeholder(),
-            sql.SQL(data_type + "[]"),  # type: ignore[arg-type]
-        )
-        for column, data_type in finders
-    )
     return sql.SQL("SELECT * FROM {} WHERE {}").format(sql.Identifier(schema, name), where)
 
 
@@ -100,16 +92,12 @@ async def export_archive(db: Database, cipher: FieldCipher, user_id: str) -> Asy
             ids = await _identifiers(conn, user_id)
             tables = tables_of(await personal_columns(conn))
             for table, columns in tables.items():
-                finders = [
-                    (c, values)
-                    for c in columns
-                    if c.kind in IDENTIFYING and c.erase in ("delete", "nullify")
-                    for values in [ids.values_for(c.kind)]
-                    if values
-                ]
+                # The rows erasure would take for the user: owned by the user, or carrying
+                # the user's proven ids or claims and owned by nobody else.
+                finders = row_finders(columns, ids)
                 if not finders:
                     continue
-                query = _query(table, [(c.column, c.data_type) for c, _ in finders])
+                query = _query(table, users_rows(columns, finders))
                 params = [v for _, v in finders]
                 yield (
                     f"{table}.jsonl", started, _FILE_MODE, ZIP_64,

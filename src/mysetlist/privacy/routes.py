@@ -28,6 +28,8 @@ router = APIRouter(tags=["privacy"])
 response_observers = [monitoring.observe_response]
 _PACKAGE = "mysetlist.privacy"
 UserId = Annotated[uuid.UUID, Path(description="the user's id")]
+# Free-text filters: no control characters (PostgreSQL text cannot hold NUL; a 422 beats a 500).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
 
 class _ExportLimiter:
@@ -146,8 +148,8 @@ async def audit_trail(
     action: Annotated[str | None, Query(max_length=100, pattern=r"^[a-z_]+\.[a-z_]+$")] = None,
     outcome: Annotated[Literal["success", "failure", "denied"] | None, Query()] = None,
     actor_id: Annotated[uuid.UUID | None, Query()] = None,
-    target_id: Annotated[str | None, Query(max_length=200)] = None,
-    request_id: Annotated[str | None, Query(max_length=200)] = None,
+    target_id: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE)] = None,
+    request_id: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE)] = None,
     since: Annotated[datetime | None, Query()] = None,
     until: Annotated[datetime | None, Query()] = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,

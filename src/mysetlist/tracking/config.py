@@ -13,6 +13,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mysetlist.core.config import load_settings_class
 
+# The platform's own event types (the app's tracker and Segment's page/screen mapping).
+PLATFORM_EVENT_TYPES = (
+    "page_view", "screen_view", "artist_view", "show_view", "search", "vote", "follow",
+    "unfollow", "share", "notification_open", "notification_click",
+)  # fmt: skip
+
 
 class TrackingSettings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -64,6 +70,23 @@ class TrackingSettings(BaseSettings):
     platform_metrics_retention_days: int = Field(
         default=90, ge=1, validation_alias="MYSETLIST_PLATFORM_METRICS_RETENTION_DAYS"
     )
+    # Signed anonymous/session ids stop proving possession this long after they were
+    # issued or last renewed (POST /api/analytics/anonymous-id with the current token).
+    signed_id_ttl_days: float = Field(
+        default=30, gt=0, le=400, validation_alias="MYSETLIST_SIGNED_ID_TTL_DAYS"
+    )
+    # How often each API process reloads the signed ids erasure revoked (an event carrying
+    # one is refused from then on; linking and renewal check the table itself).
+    signed_id_revocation_refresh_seconds: float = Field(
+        default=5.0, gt=0, le=3600,
+        validation_alias="MYSETLIST_SIGNED_ID_REVOCATION_REFRESH_SECONDS",
+    )  # fmt: skip
+    # Event types the public /api/analytics/live names; other (free-text) names count as
+    # "other" there. JSON list or comma-separated.
+    live_public_event_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(PLATFORM_EVENT_TYPES),
+        validation_alias="MYSETLIST_LIVE_PUBLIC_EVENT_TYPES",
+    )
     write_key_cache_seconds: float = Field(
         default=30.0, ge=0, validation_alias="MYSETLIST_WRITE_KEY_CACHE_SECONDS"
     )
@@ -79,6 +102,18 @@ class TrackingSettings(BaseSettings):
         from limits import parse
 
         parse(value)  # "100/second", "5000 per minute" …; raises ValueError otherwise
+        return value
+
+    @field_validator("live_public_event_types", mode="before")
+    @classmethod
+    def _parse_types(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
     @field_validator("event_retention_overrides", mode="before")

@@ -7,14 +7,17 @@ Everything becomes an `EventRow`, the column order of the group-commit COPY.
 
 Identity rules (who an event belongs to, and which ids it may link to a user):
 - Our endpoint: `user_id` comes from the JWT only; a `user_id` in the body is refused. The
-  event's `anonymous_id` / `session_id` link to that user only when they are ids the server
-  signed (`signed_ids.py`): holding one proves possession. Any other id stays on the event
-  as a claim and links nothing.
+  event's `anonymous_id` / `session_id` link to that user only when they are valid tokens
+  the server signed (`signed_ids.py`): holding one proves possession. A token is stored as
+  the stable id it carries (never the token itself). Any other id stays on the event as an
+  attribute and links nothing. An anonymous event gets a linked user at insert only when it
+  proves its id the same way (a valid token, or a server key). A bare stable id (a token
+  without its signature) and a revoked token are refused, on every endpoint.
 - A `server` write key is trusted: its platform user ids (uuids) are the event's user, and
   the ids on its events link to that user (Segment identify/alias, PostHog $identify and
   $create_alias, and any event carrying both, as the SDKs send them).
 - A `browser` write key is public: a platform user id it sends is only a claim, kept in
-  `properties.$claimed_user_id` on an anonymous event, and its identify/alias calls link
+  the `claimed_user_id` column of an anonymous event, and its identify/alias calls link
   nothing. A signed anonymous id proves who holds the id, not who the claimed user is: a
   visitor could otherwise pour their own history into anyone's. A browser links through
   our endpoint, whose JWT proves the user.
@@ -29,6 +32,10 @@ Identity rules (who an event belongs to, and which ids it may link to a user):
   (`distinct_id` → `properties.alias`) name the previous id to link, when the new id is a
   platform user.
 
+Dedup: a message id is unique per sender (`dedup_sender`): the token's user, a server write
+key, or an anonymous visitor (its ids; for a public browser key, key and ids), so a message
+id one sender used first never hides another sender's event.
+
 Times: the client's `timestamp`, corrected for the sender's clock error when the batch says
 when it was sent (Segment `sentAt`, PostHog `sent_at`; PostHog `offset` without a
 timestamp); without a timestamp, the time we received it.
@@ -36,6 +43,8 @@ timestamp); without a timestamp, the time we received it.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar
@@ -60,8 +69,26 @@ MAX_SEGMENT_BATCH_BYTES = 500 * 1024
 # depth anywhere would be an easy way to make a request expensive.
 MAX_JSON_DEPTH = 32
 
+# Event names are free text from any sender: ASCII letters, digits and `_ . : $ - /` and
+# inner spaces, starting with a letter, digit, `_` or `$` (PostHog's `$pageview`), at most
+# MAX_EVENT_TYPE_LENGTH characters. Nothing else reaches storage, rollups or dashboards.
+MAX_EVENT_TYPE_LENGTH = 64
+_EVENT_TYPE = re.compile(r"[A-Za-z0-9_$](?:[A-Za-z0-9_.:$ /-]*[A-Za-z0-9_.:$/-])?")
+
+
+def _event_type(value: str) -> str:
+    if not _EVENT_TYPE.fullmatch(value):
+        raise ValueError(
+            "an event type is ASCII letters, digits, spaces and _ . : $ - / (starting with a"
+            " letter, digit, _ or $; no space at either end)"
+        )
+    return value
+
+
 EventType = Annotated[
-    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_$][\w.:$ \-/]*$")
+    str,
+    StringConstraints(min_length=1, max_length=MAX_EVENT_TYPE_LENGTH),
+    AfterValidator(_event_type),
 ]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Url = Annotated[str, StringConstraints(max_length=4096)]
@@ -88,7 +115,9 @@ ClientTime = Annotated[datetime, AfterValidator(_plausible_time)]
 
 
 class EventRow(NamedTuple):
-    """One event as staged for COPY (this order is the staging table's column order)."""
+    """One event as staged for COPY (this order is the staging table's column order). The
+    last three fields are staged but not stored: who the message id is unique for, and
+    whether the event proved its ids (then a linked id gives it the linked user)."""
 
     message_id: str
     user_id: uuid.UUID | None
@@ -99,6 +128,21 @@ class EventRow(NamedTuple):
     properties: str  # JSON text
     source: str
     created_at: datetime
+    claimed_user_id: uuid.UUID | None = None  # a browser key's unproven user id
+    sender: bytes = b""  # dedup scope: message ids are unique per sender (dedup_sender)
+    proves_anonymous: bool = False
+    proves_session: bool = False
+
+
+def dedup_sender(*parts: str | bytes | None) -> bytes:
+    """The dedup scope of an event: a short hash of who sent it (a user, a write key, an
+    anonymous visitor), so one sender's message id never hides another sender's event.
+    Hashed: the scope table must not hold user ids or anonymous ids in clear."""
+    h = hashlib.blake2b(digest_size=16, person=b"mysetlist-dedup")
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else (part or "").encode())
+        h.update(b"\x1f")
+    return h.digest()
 
 
 KeyTrust = Literal["browser", "server"]
@@ -120,24 +164,53 @@ class Ingest(NamedTuple):
     links: list[IdentityLink]
 
 
+class ResolvedId(NamedTuple):
+    """An event's anonymous or session id as stored, and whether the event proved it."""
+
+    value: str | None
+    proven: bool
+
+
+def resolve_id(
+    kind: IdKind, raw: str | None, *, signed: SignedIds, trusted: bool, now: float
+) -> ResolvedId:
+    """A server-signed token is stored as the stable id it carries, proven while valid; any
+    other id is stored as sent, proven only when the sender is trusted (a server key).
+    Raises ValueError for a revoked token, and for a bare stable id (its token left off): a
+    client only ever holds tokens, and accepting the bare id would let a copy of it pass as
+    the real visitor."""
+    if raw is None:
+        return ResolvedId(None, False)
+    verified = signed.verify(kind, raw)
+    if verified is not None:
+        if signed.is_revoked(verified.id):
+            raise ValueError(
+                "this id was revoked (its user's data was erased): request a new one from"
+                " POST /api/analytics/anonymous-id"
+            )
+        return ResolvedId(verified.id, trusted or verified.valid(now))
+    if not trusted and signed.looks_issued(kind, raw):
+        raise ValueError("a server-issued id must be sent as the token it was issued as")
+    return ResolvedId(raw, trusted)
+
+
 def _links(
-    user: uuid.UUID | None,
-    anonymous: str | None,
-    session: str | None,
-    *,
-    signed: SignedIds,
-    trusted: bool,
+    user: uuid.UUID | None, anonymous: ResolvedId, session: ResolvedId
 ) -> list[IdentityLink]:
-    """Links from `user` to the event's ids: all of them when the sender is trusted to
-    merge identities (a server write key), else only the ids the server signed."""
+    """Links from `user` to the event's proven ids (a valid signed token, or any id from a
+    sender trusted to merge identities)."""
     if user is None:
         return []
-    ids: tuple[tuple[IdKind, str | None], ...] = (("anonymous", anonymous), ("session", session))
+    ids: tuple[tuple[IdKind, ResolvedId], ...] = (("anonymous", anonymous), ("session", session))
     return [
-        IdentityLink(kind, value, user)
-        for kind, value in ids
-        if value is not None and (trusted or signed.is_signed(kind, value))
+        IdentityLink(kind, rid.value, user)
+        for kind, rid in ids
+        if rid.value is not None and rid.proven
     ]
+
+
+def _unproven_id_error(index: int, field: str, exc: ValueError) -> dict[str, Any]:
+    return {"index": index, "field": field, "message": str(exc)}
 
 
 class InvalidEvents(Exception):
@@ -402,6 +475,7 @@ def own_events(
             _errors(exc, batch=True),
         ) from None  # fmt: skip
     uid = uuid.UUID(user_id) if user_id else None
+    now = received_at.timestamp()
     rows: list[EventRow] = []
     links: list[IdentityLink] = []
     errors: list[dict[str, Any]] = []
@@ -416,18 +490,77 @@ def own_events(
                  "message": "an anonymous event needs anonymous_id or session_id"}
             )  # fmt: skip
             continue
+        try:
+            anonymous = resolve_id("anonymous", ev.anonymous_id, signed=signed, trusted=False,
+                                   now=now)  # fmt: skip
+        except ValueError as exc:
+            errors.append(_unproven_id_error(i, "anonymous_id", exc))
+            continue
+        try:
+            session = resolve_id("session", ev.session_id, signed=signed, trusted=False, now=now)
+        except ValueError as exc:
+            errors.append(_unproven_id_error(i, "session_id", exc))
+            continue
+        # Message ids are unique per sender: the token's user, else the anonymous visitor.
+        sender = (
+            dedup_sender("user", str(uid))
+            if uid is not None
+            else dedup_sender("anonymous", anonymous.value or session.value)
+        )
         rows.append(
             EventRow(
-                ev.message_id or uuid.uuid4().hex, uid, ev.anonymous_id, ev.session_id,
+                ev.message_id or uuid.uuid4().hex, uid, anonymous.value, session.value,
                 ev.event_type, ev.page_url, props, "api", _utc(ev.timestamp, received_at),
+                None, sender, anonymous.proven, session.proven,
             )
         )  # fmt: skip
-        links += _links(uid, ev.anonymous_id, ev.session_id, signed=signed, trusted=False)
+        links += _links(uid, anonymous, session)
     if errors:
         raise InvalidEvents(
             422, "Unprocessable Content", "some events are invalid; none were stored", errors
         )
     return Ingest(rows, links)
+
+
+# -- Segment and PostHog: shared identity rules ------------------------------------------------
+
+
+def _ecosystem_ids(
+    anonymous: str | None, session: str | None, *, signed: SignedIds, trust: KeyTrust, now: float
+) -> tuple[ResolvedId, ResolvedId]:
+    trusted = trust == "server"
+    return (
+        resolve_id("anonymous", anonymous, signed=signed, trusted=trusted, now=now),
+        resolve_id("session", session, signed=signed, trusted=trusted, now=now),
+    )
+
+
+def _claim_or_user(
+    user: uuid.UUID | None, ids: tuple[ResolvedId, ResolvedId], *, trust: KeyTrust
+) -> tuple[uuid.UUID | None, uuid.UUID | None, str | None]:
+    """(user, claimed user, stored anonymous id). A browser key's user id is anyone's to
+    write: a claim (`claimed_user_id`) on an anonymous event, which links nothing (not even
+    a signed id: that proves the visitor, not the user). Without an anonymous id the claim's
+    uuid stands in as the event's anonymous id, as the SDKs' own fallback does."""
+    if trust == "server" or user is None:
+        return user, None, ids[0].value
+    return None, user, ids[0].value or str(user)
+
+
+def _ecosystem_sender(
+    key_scope: bytes,
+    trust: KeyTrust,
+    user: uuid.UUID | None,
+    claimed: uuid.UUID | None,
+    anonymous: str | None,
+    session: ResolvedId,
+) -> bytes:
+    """A server key is one sender; a browser key is public, so each of its visitors is a
+    sender of its own (the user it names, else its anonymous or session id: what a retry
+    repeats)."""
+    if trust == "server":
+        return dedup_sender("key", key_scope)
+    return dedup_sender("key", key_scope, str(user or claimed or anonymous or session.value))
 
 
 # -- Segment ------------------------------------------------------------------------------------
@@ -451,9 +584,11 @@ def segment_events(
     received_at: datetime,
     trust: KeyTrust,
     signed: SignedIds,
+    key_scope: bytes = b"",
 ) -> Ingest:
     """Rows for Segment's `/v1/batch` (`kind` None) or `/v1/track|identify|page` (`kind`),
-    and the links they may make with a write key of this `trust`."""
+    and the links they may make with a write key of this `trust`. `key_scope` names the
+    write key (dedup_sender)."""
     if not isinstance(payload, dict):
         raise InvalidEvents(400, "Bad Request", "the body must be a JSON object", [])
     if kind is None:
@@ -479,6 +614,7 @@ def segment_events(
         for item in items
     ]
     messages = _validate_sized(_segment_list, cleaned)
+    now = received_at.timestamp()
     errors: list[dict[str, Any]] = []
     rows: list[EventRow] = []
     links: list[IdentityLink] = []
@@ -512,21 +648,25 @@ def segment_events(
         page = context.get("page") if isinstance(context.get("page"), dict) else {}
         page_url = props.get("url") or (page or {}).get("url")
         raw_session = props.get("session_id") or context.get("sessionId")
-        session = str(raw_session) if raw_session is not None else None
+        try:
+            ids = _ecosystem_ids(
+                anonymous, str(raw_session) if raw_session is not None else None,
+                signed=signed, trust=trust, now=now,
+            )  # fmt: skip
+        except ValueError as exc:
+            errors.append(_unproven_id_error(i, "anonymousId", exc))
+            continue
+        user, claimed, stored = _claim_or_user(user, ids, trust=trust)
         if trust == "server":
-            links += _links(user, anonymous, session, signed=signed, trusted=True)
-        elif user is not None:
-            # A browser key's user id is anyone's to write: a claim on an anonymous event,
-            # which links nothing (not even a signed id: that proves the visitor, not the user).
-            props["$claimed_user_id"] = str(user)
-            anonymous = anonymous or str(user)
-            user = None
+            links += _links(user, *ids)
         event_type = msg.event if msg.type == "track" else _SEGMENT_TYPES[msg.type]
         rows.append(
             EventRow(
-                msg.messageId or uuid.uuid4().hex, user, anonymous, session, str(event_type),
+                msg.messageId or uuid.uuid4().hex, user, stored, ids[1].value, str(event_type),
                 str(page_url) if page_url is not None else None, _json(props), "segment",
                 _client_time(msg.timestamp, msg.sentAt or batch_sent_at, received_at),
+                claimed, _ecosystem_sender(key_scope, trust, user, claimed, stored, ids[1]),
+                ids[0].proven, ids[1].proven,
             )
         )  # fmt: skip
     if errors:
@@ -555,10 +695,16 @@ def posthog_api_key(payload: Any) -> str | None:
 
 
 def posthog_events(
-    payload: Any, *, received_at: datetime, trust: KeyTrust, signed: SignedIds
+    payload: Any,
+    *,
+    received_at: datetime,
+    trust: KeyTrust,
+    signed: SignedIds,
+    key_scope: bytes = b"",
 ) -> Ingest:
     """Rows for PostHog's `/batch/`, `/i/v0/e/`, `/capture/` (one event, a list, or a batch),
-    and the links they may make with a write key of this `trust`."""
+    and the links they may make with a write key of this `trust` (`key_scope`: as for
+    Segment)."""
     sent_at = None
     if isinstance(payload, list):
         items = payload
@@ -573,6 +719,7 @@ def posthog_events(
     if not items:
         raise InvalidEvents(400, "Bad Request", "the batch is empty", [])
     events = _validate_sized(_posthog_list, items)
+    now = received_at.timestamp()
     errors: list[dict[str, Any]] = []
     rows: list[EventRow] = []
     links: list[IdentityLink] = []
@@ -600,15 +747,17 @@ def posthog_events(
             # properties.alias = the new one: when that is a platform user, link the two
             user, anonymous = target, distinct
         raw_session = props.get("$session_id")
-        session = str(raw_session) if raw_session is not None else None
+        try:
+            ids = _ecosystem_ids(
+                anonymous, str(raw_session) if raw_session is not None else None,
+                signed=signed, trust=trust, now=now,
+            )  # fmt: skip
+        except ValueError as exc:
+            errors.append(_unproven_id_error(i, "distinct_id", exc))
+            continue
+        user, claimed, stored = _claim_or_user(user, ids, trust=trust)
         if trust == "server":
-            links += _links(user, anonymous, session, signed=signed, trusted=True)
-        elif user is not None:
-            # A browser key's distinct_id is anyone's to write: a claim on an anonymous
-            # event, which links nothing (see the module docstring).
-            props["$claimed_user_id"] = str(user)
-            anonymous = anonymous or str(user)
-            user = None
+            links += _links(user, *ids)
         page_url = props.get("$current_url")
         if ev.timestamp is None and ev.offset is not None:
             # posthog-js without a timestamp: the event happened `offset` ms before sending
@@ -618,8 +767,10 @@ def posthog_events(
             at = _client_time(ev.timestamp, None if ignore_sent_at else sent_at, received_at)
         rows.append(
             EventRow(
-                ev.uuid or uuid.uuid4().hex, user, anonymous, session, ev.event,
+                ev.uuid or uuid.uuid4().hex, user, stored, ids[1].value, ev.event,
                 str(page_url) if page_url is not None else None, _json(props), "posthog", at,
+                claimed, _ecosystem_sender(key_scope, trust, user, claimed, stored, ids[1]),
+                ids[0].proven, ids[1].proven,
             )
         )  # fmt: skip
     if errors:

@@ -3,7 +3,7 @@
 Each API process runs one `GroupCommitWriter`. A request validates its events, calls
 `submit(rows)` and awaits the result; the writer's dispatcher hands everything pending
 (whole requests, up to `max_events`) to the next idle connection, which stages the rows with
-a binary COPY into a temporary table and moves the new ones (by message_id) into
+a binary COPY into a temporary table and moves the new ones (by sender and message_id) into
 `analytics.user_events` in the same transaction. A small flush without identity links is a
 single autocommit INSERT of unnest()ed arrays instead (one round trip, not BEGIN, COPY,
 INSERT, COMMIT). Futures resolve only after COMMIT returns, so a 2xx means durable.
@@ -41,23 +41,29 @@ from mysetlist.tracking.events import EventRow, IdentityLink
 log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.tracking"
 
+# Named ingest_staging_v2: a connection made by an older version keeps its own temp table.
 STAGING_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
+CREATE TEMP TABLE IF NOT EXISTS ingest_staging_v2 (
   message_id text NOT NULL, user_id uuid, anonymous_id text, session_id text,
   event_type text NOT NULL, page_url text, properties text NOT NULL, source text NOT NULL,
-  created_at timestamptz NOT NULL
+  created_at timestamptz NOT NULL, claimed_user_id uuid, sender bytea NOT NULL,
+  proves_anonymous boolean NOT NULL, proves_session boolean NOT NULL
 ) ON COMMIT DELETE ROWS
 """
 COPY_SQL = (
-    "COPY pg_temp.ingest_staging (message_id, user_id, anonymous_id, session_id, event_type,"
-    " page_url, properties, source, created_at) FROM STDIN (FORMAT BINARY)"
+    "COPY pg_temp.ingest_staging_v2 (message_id, user_id, anonymous_id, session_id, event_type,"
+    " page_url, properties, source, created_at, claimed_user_id, sender, proves_anonymous,"
+    " proves_session) FROM STDIN (FORMAT BINARY)"
 )
 APP_NAME = "mysetlist-group-commit"  # pg_stat_activity.application_name of the writers
 
 # Up to this many events without identity links, a flush is one INSERT of unnest()ed arrays
 # in autocommit (one round trip); bigger flushes stage with binary COPY in a transaction.
 SMALL_FLUSH = 64
-COPY_TYPES = ["text", "uuid", "text", "text", "text", "text", "text", "text", "timestamptz"]
+COPY_TYPES = [
+    "text", "uuid", "text", "text", "text", "text", "text", "text", "timestamptz", "uuid",
+    "bytea", "bool", "bool",
+]  # fmt: skip
 
 
 @cache
@@ -68,7 +74,9 @@ def _insert_new_events(*, from_arrays: bool) -> sql.Composed:
     if from_arrays:
         prelude = sql.SQL(read_sql(_PACKAGE, "staged_event_arrays.sql"))  # type: ignore[arg-type]
         return template.format(prelude=prelude, staged=sql.Identifier("staged"))
-    return template.format(prelude=sql.SQL(""), staged=sql.Identifier("pg_temp", "ingest_staging"))
+    return template.format(
+        prelude=sql.SQL(""), staged=sql.Identifier("pg_temp", "ingest_staging_v2")
+    )
 
 
 @cache
@@ -300,11 +308,12 @@ class GroupCommitWriter:
     ) -> FlushResult:
         started = time.perf_counter()
         rows: list[EventRow] = []
-        seen: set[str] = set()
+        seen: set[tuple[bytes, str]] = set()
         for req in batch:
             for row in req.rows:
-                if row.message_id not in seen:  # the same id twice in one flush: keep the first
-                    seen.add(row.message_id)
+                key = (row.sender, row.message_id)
+                if key not in seen:  # a sender's id twice in one flush: keep the first
+                    seen.add(key)
                     rows.append(row)
         # Links were decided at validation (proof of possession or a trusted key); the
         # writer only records them in the events' transaction.

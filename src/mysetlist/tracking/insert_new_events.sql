@@ -1,24 +1,29 @@
--- One group-commit flush: the staged events that are new by message_id go to user_events.
--- Dedup and insert happen in the same transaction as the ack's commit, so an acknowledged
--- event is stored exactly once even if the client retries after a crash.
--- Anonymous events whose anonymous_id/session_id is already linked get the user at insert.
+-- One group-commit flush: the staged events that are new by (sender, message_id) go to
+-- user_events. A message id is unique per sender (events.dedup_sender), so one sender's
+-- id never hides another sender's event. Dedup and insert happen in the same transaction
+-- as the ack's commit, so an acknowledged event is stored exactly once even if the client
+-- retries after a crash.
+-- An anonymous event whose anonymous_id/session_id is linked gets the user at insert, but
+-- only when the event proved that id (a valid signed token, or a server key): a linked id
+-- alone is not a credential to write into the user's history.
 -- A template that group_commit.py fills: the rows come from the COPY-filled temp table, or,
 -- for a small flush sent as arrays in one statement, from the `staged` CTE defined by
 -- staged_event_arrays.sql.
 WITH {prelude}fresh AS (
-  INSERT INTO analytics.event_dedup (message_id)
-  SELECT message_id FROM {staged}
+  INSERT INTO analytics.event_dedup (sender, message_id)
+  SELECT sender, message_id FROM {staged}
   ON CONFLICT DO NOTHING
-  RETURNING message_id
+  RETURNING sender, message_id
 )
 INSERT INTO analytics.user_events
   (message_id, user_id, anonymous_id, session_id, event_type, page_url, properties, source,
-   created_at)
+   created_at, claimed_user_id)
 SELECT s.message_id, coalesce(s.user_id, la.user_id, ls.user_id), s.anonymous_id, s.session_id,
-       s.event_type, s.page_url, s.properties::jsonb, s.source, s.created_at
+       s.event_type, s.page_url, s.properties::jsonb, s.source, s.created_at, s.claimed_user_id
 FROM {staged} s
-JOIN fresh f ON f.message_id = s.message_id
+JOIN fresh f ON f.sender = s.sender AND f.message_id = s.message_id
 LEFT JOIN analytics.identity_links la
-  ON s.user_id IS NULL AND la.kind = 'anonymous' AND la.id = s.anonymous_id
+  ON s.user_id IS NULL AND s.proves_anonymous AND la.kind = 'anonymous'
+     AND la.id = s.anonymous_id
 LEFT JOIN analytics.identity_links ls
-  ON s.user_id IS NULL AND ls.kind = 'session' AND ls.id = s.session_id
+  ON s.user_id IS NULL AND s.proves_session AND ls.kind = 'session' AND ls.id = s.session_id

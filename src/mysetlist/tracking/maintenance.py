@@ -83,7 +83,7 @@ async def partition_upkeep(
     job_id: int | None = None,
 ) -> RunRecord:
     """Create daily partitions ahead, drop those past retention, apply per-type retention,
-    purge the dedup window."""
+    purge the dedup window and revocations older than a signed id's lifetime."""
     today = today or datetime.now(UTC).date()
     async with job_run(db, UPKEEP, trigger=trigger, job_id=job_id) as record:
         async with db.pool.connection() as conn:
@@ -111,10 +111,16 @@ async def partition_upkeep(
                 read_sql(_PACKAGE, "purge_event_dedup.sql"), {"days": tracking.dedup_window_days}
             )
             dedup_purged = cur.rowcount
+            cur = await conn.execute(
+                read_sql(_PACKAGE, "purge_revoked_signed_ids.sql"),
+                {"ttl_seconds": tracking.signed_id_ttl_days * 86400},
+            )
+            revocations_purged = cur.rowcount
         record.rows = len(created) + len(expired.dropped)
         record.details = {
             "created": len(created), "dropped": expired.dropped,
             "deleted_from_default": expired.rows_deleted,
             "deleted_by_type": per_type, "dedup_purged": dedup_purged,
+            "revocations_purged": revocations_purged,
         }  # fmt: skip
     return record

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Query, Request
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.responses import Response
 
 from mysetlist.core.auth import CurrentUser, OptionalUser
@@ -20,6 +21,7 @@ from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
 from mysetlist.tracking import service
 from mysetlist.tracking.config import load_tracking_settings
+from mysetlist.tracking.events import EventType
 from mysetlist.tracking.monitoring import observe_response, render_metrics
 
 
@@ -96,12 +98,24 @@ async def track_events(request: Request, claims: OptionalUser) -> Response:
     return _json(202, {"accepted": result.accepted})
 
 
+class CurrentIds(BaseModel):
+    """The tokens a visitor holds, to renew (each optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    anonymous_id: Annotated[str, StringConstraints(max_length=200)] | None = None
+    session_id: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
 @router.post(
     "/api/analytics/anonymous-id",
-    summary="A fresh server-signed anonymous id and session id for a visitor (no auth)",
+    summary="Server-signed anonymous and session ids for a visitor (no auth); send the current"
+    " tokens to renew them (same ids, new expiry)",
 )
-async def issue_anonymous_ids(request: Request) -> Response:
-    ids = await _ingest(request).issue_anonymous_ids(_client_ip(request))
+async def issue_anonymous_ids(request: Request, current: CurrentIds | None = None) -> Response:
+    ids = await _ingest(request).issue_anonymous_ids(
+        _client_ip(request), current.model_dump() if current else None
+    )
     response = _json(200, ids)
     response.headers["Cache-Control"] = "no-store"  # each visitor's own; never shared
     return response
@@ -111,12 +125,12 @@ async def issue_anonymous_ids(request: Request) -> Response:
 async def list_events(
     request: Request,
     claims: CurrentUser,
-    user_id: str | None = None,
-    event_type: Annotated[list[str] | None, Query()] = None,
+    user_id: Annotated[str | None, Query(max_length=64)] = None,
+    event_type: Annotated[list[EventType] | None, Query()] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     runtime: Runtime = request.app.state.runtime
     page = await service.list_events(

@@ -11,6 +11,7 @@ import binascii
 import contextlib
 import uuid
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,8 +35,10 @@ from mysetlist.tracking.group_commit import (
 )
 from mysetlist.tracking.live_metrics import LiveMetricsRecorder, read_live_metrics
 from mysetlist.tracking.rate_limit import IngestRateLimiter
-from mysetlist.tracking.signed_ids import SignedIds
+from mysetlist.tracking.revocations import RevokedSignedIds
+from mysetlist.tracking.signed_ids import IdKind, SignedIds, revocation_digest
 from mysetlist.tracking.write_keys import WriteKeys
+from mysetlist.tracking.write_keys import digest as write_key_digest
 
 _PACKAGE = "mysetlist.tracking"
 
@@ -114,15 +117,24 @@ class IngestService:
         self.keys = WriteKeys(
             runtime.db, runtime.settings.write_keys, cache_seconds=tracking.write_key_cache_seconds
         )
-        self.signed_ids = SignedIds(runtime.settings.effective_encryption_key)
+        self.revocations = RevokedSignedIds(
+            runtime.db, refresh_seconds=tracking.signed_id_revocation_refresh_seconds
+        )
+        self.signed_ids = SignedIds(
+            runtime.settings.effective_encryption_key,
+            ttl_seconds=tracking.signed_id_ttl_days * 86400,
+            revoked=self.revocations.current,
+        )
 
     async def start(self) -> None:
         await self.writer.start()
         await self.live.start()
+        await self.revocations.start()
 
     async def stop(self) -> None:
         await self.writer.stop()
         await self.live.stop()
+        await self.revocations.stop()
 
     def _committed(self, result: FlushResult) -> None:
         self.live.record(result.rows)
@@ -171,13 +183,41 @@ class IngestService:
         assert key is not None
         return key, trust
 
-    async def issue_anonymous_ids(self, client_ip: str) -> dict[str, str]:
-        """A fresh server-signed anonymous id and session id for a visitor: carrying them
-        on an authenticated event later proves they are the visitor's own."""
+    async def issue_anonymous_ids(
+        self, client_ip: str, current: dict[str, str | None] | None = None
+    ) -> dict[str, Any]:
+        """Server-signed anonymous and session ids for a visitor: carrying them on an
+        authenticated event later proves they are the visitor's own. A `current` token that
+        is still valid and not revoked is renewed (the same id, a new expiry); anything else
+        gets a fresh id. Renewal asks the database about revocation, issuing does not."""
         await self._limit("anonymous", client_ip)
+        now = datetime.now(UTC).timestamp()
+        renewable: dict[IdKind, str] = {}
+        fields: tuple[tuple[IdKind, str], ...] = (
+            ("anonymous", "anonymous_id"), ("session", "session_id"),
+        )  # fmt: skip
+        for kind, field in fields:
+            verified = self.signed_ids.verify(kind, (current or {}).get(field))
+            if verified is not None and verified.valid(now):
+                renewable[kind] = verified.id
+        if renewable:
+            revoked = await self.runtime.db.fetch_all(
+                read_sql(_PACKAGE, "revoked_signed_ids.sql"),
+                {"digests": [revocation_digest(v) for v in renewable.values()]},
+            )
+            gone = {bytes(r["id_sha256"]) for r in revoked}
+            renewable = {k: v for k, v in renewable.items() if revocation_digest(v) not in gone}
         return {
-            "anonymous_id": self.signed_ids.issue("anonymous"),
-            "session_id": self.signed_ids.issue("session"),
+            "anonymous_id": self.signed_ids.issue(
+                "anonymous", stable_id=renewable.get("anonymous"), now=now
+            ),
+            "session_id": self.signed_ids.issue(
+                "session", stable_id=renewable.get("session"), now=now
+            ),
+            "expires_at": datetime.fromtimestamp(
+                int(now) + self.signed_ids.ttl_seconds, UTC
+            ).isoformat(),
+            "renewed": sorted(renewable),
         }
 
     # -- our endpoint ------------------------------------------------------------------------
@@ -212,7 +252,7 @@ class IngestService:
         try:
             ingest = ev.segment_events(
                 payload, kind=kind, body_size=len(body), received_at=datetime.now(UTC),
-                trust=trust, signed=self.signed_ids,
+                trust=trust, signed=self.signed_ids, key_scope=write_key_digest(key),
             )  # fmt: skip
         except ev.InvalidEvents as exc:
             raise _invalid(exc) from None
@@ -229,16 +269,44 @@ class IngestService:
         await self._limit("write_key", key)
         try:
             ingest = ev.posthog_events(
-                payload, received_at=datetime.now(UTC), trust=trust, signed=self.signed_ids
-            )
+                payload, received_at=datetime.now(UTC), trust=trust, signed=self.signed_ids,
+                key_scope=write_key_digest(key),
+            )  # fmt: skip
         except ev.InvalidEvents as exc:
             raise _invalid(exc) from None
         return await self._store(ingest)
 
     async def live_metrics(self) -> dict[str, Any]:
-        return await read_live_metrics(
+        """The public live panel: event names are free text from any sender, so only the
+        configured platform event types are shown by name; the rest count as `other`
+        (operators see every name on the dashboard)."""
+        metrics = await read_live_metrics(
             self.runtime.redis, prefix=self.runtime.settings.redis_key_prefix
         )
+        return public_live_metrics(metrics, frozenset(self.tracking.live_public_event_types))
+
+
+OTHER_EVENTS = "other"
+
+
+def public_live_metrics(metrics: dict[str, Any], shown: frozenset[str]) -> dict[str, Any]:
+    """`metrics` with every event type outside `shown` folded into `other`."""
+
+    def fold(counts: dict[str, int]) -> dict[str, int]:
+        out: Counter[str] = Counter()
+        for name, n in counts.items():
+            out[name if name in shown else OTHER_EVENTS] += n
+        return dict(out)
+
+    if "events_last_hour" not in metrics:
+        return metrics  # degraded: no names to fold
+    return {
+        **metrics,
+        "events_last_hour": fold(metrics["events_last_hour"]),
+        "events_per_minute": [
+            {**m, "events": fold(m["events"])} for m in metrics["events_per_minute"]
+        ],
+    }
 
 
 # -- reading a user's events ------------------------------------------------------------------
