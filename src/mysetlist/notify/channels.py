@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from psycopg import AsyncConnection
 
-from mysetlist.core.db import read_sql
+from mysetlist.core.db import fetch_all_in, read_sql
 from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.notify import metrics, template_store
 from mysetlist.notify.catalog import TRANSACTIONAL_CATEGORIES
@@ -52,10 +52,35 @@ class Outcome:
 
 @dataclass
 class DeliveryContext:
+    """What channels share while a chunk is sent: the claiming transaction's connection
+    (reach it through `fetch_all`/`execute`), settings and keys."""
+
     conn: AsyncConnection[Any]
     settings: NotifySettings
     cipher: FieldCipher
     links: SignedLinks
+    # Channels run concurrently on one connection: each statement runs alone in its own
+    # savepoint, so a statement that fails rolls back only itself and the chunk's
+    # transaction (holding other channels' outcomes) stays usable.
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def fetch_all(self, query: str, params: Any = None) -> list[Row]:
+        async with self._lock, self.conn.transaction():
+            return await fetch_all_in(self.conn, query, params)
+
+    async def execute(self, query: str, params: Any = None) -> None:
+        async with self._lock, self.conn.transaction():
+            await self.conn.execute(query, params)
+
+    async def template(self, name: str, locale: str) -> TemplateSource:
+        async with self._lock, self.conn.transaction():
+            return await template_store.latest(self.conn, name, locale)
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a delivery's last_error: its own words, or its type."""
+    detail = getattr(exc, "detail", None) or str(exc)
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
 class Channel(Protocol):
@@ -74,7 +99,7 @@ class InAppChannel:
 
     async def deliver(self, rows: Sequence[Row], ctx: DeliveryContext) -> list[Outcome]:
         users = sorted({str(row["user_id"]) for row in rows})
-        await ctx.conn.execute(read_sql(_PACKAGE, "inbox_announce.sql"), {"user_ids": users})
+        await ctx.execute(read_sql(_PACKAGE, "inbox_announce.sql"), {"user_ids": users})
         return [Outcome(row["id"], "delivered", provider="inbox", attempted=False) for row in rows]
 
     async def close(self) -> None:
@@ -196,19 +221,24 @@ class EmailChannel:
                        links=destinations)  # fmt: skip
 
     async def deliver(self, rows: Sequence[Row], ctx: DeliveryContext) -> list[Outcome]:
-        sources: dict[tuple[str, str], TemplateSource] = {}
+        sources: dict[tuple[str, str], TemplateSource | Outcome] = {}
         for row in rows:
             key = (row["template_name"], row["locale"])
             if key not in sources:
-                sources[key] = await template_store.latest(ctx.conn, *key)
-        return list(
-            await asyncio.gather(
-                *(
-                    self._one(row, sources[(row["template_name"], row["locale"])], ctx)
-                    for row in rows
-                )
-            )
-        )
+                try:
+                    sources[key] = await ctx.template(*key)
+                except Exception as exc:
+                    # e.g. a template no longer there: its deliveries fail, the rest go.
+                    sources[key] = Outcome(0, "failed", attempted=False,
+                                           error=f"template: {describe(exc)}")  # fmt: skip
+
+        async def one(row: Row) -> Outcome:
+            source = sources[(row["template_name"], row["locale"])]
+            if isinstance(source, Outcome):
+                return Outcome(row["id"], "failed", error=source.error, attempted=False)
+            return await self._one(row, source, ctx)
+
+        return list(await asyncio.gather(*(one(row) for row in rows)))
 
     async def close(self) -> None:
         await self.email.close()

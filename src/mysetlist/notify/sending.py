@@ -36,6 +36,7 @@ from mysetlist.core.auth import Claims
 from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, read_sql
 from mysetlist.core.errors import Problem
 from mysetlist.core.job_queue import defer_in_transaction
+from mysetlist.core.time_zones import load_time_zones
 from mysetlist.notify import template_store
 from mysetlist.notify.catalog import TYPES, NotificationType
 from mysetlist.notify.config import NotifySettings
@@ -244,6 +245,7 @@ async def send(
 ) -> tuple[dict[str, Any], bool]:
     """Accept a send request; (the result, whether it is a replay of an earlier one)."""
     ntype = _check(request)
+    await load_time_zones(db)  # recipients' stored zones are read through the validator
     template_name = request.template or ntype.template
     async with db.transaction() as conn:
         source = await template_store.latest(conn, template_name)
