@@ -50,11 +50,13 @@ async def put(db: Database, settings: NotifySettings, claims: Claims, body: Any)
     return updated.as_json()
 
 
-async def unsubscribe(db: Database, user_id: str, category: str) -> None:
+async def unsubscribe(db: Database, user_id: str, category: str) -> bool:
+    """Whether the user is there to unsubscribe (an erased one is not: nothing written)."""
     async with db.transaction() as conn:
-        await conn.execute(
-            read_sql(_PACKAGE, "unsubscribe.sql"), {"user_id": user_id, "category": category}
+        row = await fetch_one_in(
+            conn, read_sql(_PACKAGE, "unsubscribe.sql"), {"user_id": user_id, "category": category}
         )
+    return row is not None and row["users"] > 0
 
 
 async def of_user(db: Database, settings: NotifySettings, user_id: str) -> Preferences | None:
@@ -66,10 +68,12 @@ async def of_user(db: Database, settings: NotifySettings, user_id: str) -> Prefe
     return None if row is None else _prefs(row, settings)
 
 
-async def set_email_choices(db: Database, user_id: str, enabled: set[str]) -> None:
+async def set_email_choices(db: Database, user_id: str, enabled: set[str]) -> bool:
+    """Whether the user is there to save for (an erased one is not: nothing written)."""
     channels = {c: {"email": c in enabled} for c in PRODUCT_CATEGORIES}
     async with db.transaction() as conn:
-        await conn.execute(
-            read_sql(_PACKAGE, "email_choices_write.sql"),
+        row = await fetch_one_in(
+            conn, read_sql(_PACKAGE, "email_choices_write.sql"),
             {"user_id": user_id, "channels": orjson.dumps(channels).decode()},
-        )
+        )  # fmt: skip
+    return row is not None

@@ -46,6 +46,7 @@ from mysetlist.notify.preferences import (
     from_row,
     quiet_hours_end,
 )
+from mysetlist.notify.storable import StorableJson, StorableText
 from mysetlist.notify.suppression import blocks_email
 from mysetlist.notify.templates import STANDARD_VARIABLES
 
@@ -58,6 +59,8 @@ MAX_JOBS_PER_REQUEST = 16
 # An in-flight idempotency key older than this belongs to a request whose process died.
 STALE_IN_FLIGHT = "5 minutes"
 ChannelName = Literal["email", "push", "in_app"]
+TEMPLATE_NAME = r"^[a-z][a-z0-9_]{0,63}$"
+LOCALE = r"^[a-z]{2}(-[A-Z]{2})?$"
 
 
 class Segment(BaseModel):
@@ -72,15 +75,15 @@ class SendRequest(BaseModel):
     userId: uuid.UUID | None = None
     userIds: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=MAX_RECIPIENTS)
     segment: Segment | None = None
-    type: str = Field(min_length=1, max_length=64)
-    title: str = Field(min_length=1, max_length=200)
-    message: str = Field(min_length=1, max_length=5000)
-    data: dict[str, Any] = Field(default_factory=dict)
-    template: str | None = Field(default=None, max_length=64)
-    variables: dict[str, Any] = Field(default_factory=dict)
+    type: StorableText = Field(min_length=1, max_length=64)
+    title: StorableText = Field(min_length=1, max_length=200)
+    message: StorableText = Field(min_length=1, max_length=5000)
+    data: StorableJson = Field(default_factory=dict)
+    template: str | None = Field(default=None, pattern=TEMPLATE_NAME)
+    variables: StorableJson = Field(default_factory=dict)
     channels: list[ChannelName] | None = Field(default=None, min_length=1)
     # Jobs fed by data pass one so that a re-run notifies nobody twice.
-    dedupKey: str | None = Field(default=None, min_length=1, max_length=200)
+    dedupKey: StorableText | None = Field(default=None, min_length=1, max_length=200)
 
 
 def _invalid(name: str, message: str) -> Problem:
