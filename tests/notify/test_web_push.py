@@ -175,7 +175,7 @@ async def test_subscriptions_are_the_callers_own_and_encrypted(
     endpoint = f"{push_a.url}/push/{uuid.uuid4()}"
     first = await subscribe(api_url, token_for(alice.id), endpoint, browser)
     again = await subscribe(api_url, token_for(alice.id), endpoint, browser)
-    assert (first.status_code, again.status_code) == (201, 200)
+    assert (first.status_code, again.status_code) == (201, 200), first.text
     row = await runtime.db.fetch_one(
         "SELECT * FROM app.push_subscriptions WHERE user_id = %s", (alice.id,)
     )

@@ -190,7 +190,8 @@ class EmailChannel:
 
     async def _one(self, row: Row, source: TemplateSource, ctx: DeliveryContext) -> Outcome:
         try:
-            message, destinations = self.compose(row, source, ctx)
+            # Off the event loop (the render budget stops a runaway template in the thread).
+            message, destinations = await asyncio.to_thread(self.compose, row, source, ctx)
         except TemplateProblem as exc:
             return Outcome(row["id"], "failed", error=f"template: {exc}", attempted=False)
         except Exception as exc:

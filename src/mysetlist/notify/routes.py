@@ -197,7 +197,7 @@ async def preview_template(request: Request, claims: Operator, body: PreviewBody
         **body.variables,
     }  # fmt: skip
     try:
-        rendered = templates.render(source, sample)
+        rendered = await templates.render_off_loop(source, sample)
     except templates.TemplateProblem as exc:
         raise template_store.template_problem(exc) from None
     return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}
