@@ -152,8 +152,10 @@ class CheckingResolver(AbstractResolver):
         if self.policy.is_test_origin(host.lower(), port):
             return results
         refused = [r["host"] for r in results if not public_address(r["host"])]
-        if refused or not results:
-            raise EndpointRefused(f"{host} resolves to a non-public address ({refused[:1]})")
+        if refused:
+            raise EndpointRefused(f"{host} resolves to a non-public address ({refused[0]})")
+        if not results:
+            raise EndpointRefused(f"{host} does not resolve")
         return results
 
     async def close(self) -> None:
