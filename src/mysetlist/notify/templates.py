@@ -67,6 +67,7 @@ class TemplateProblem(ValueError):
 # Per render; generous for an email (a digest of hundreds of items renders in milliseconds).
 RENDER_SECONDS = 2.0
 MAX_OUTPUT_CHARS = 1_000_000
+MAX_INT_BITS = 100_000
 _LOOP_FILTER, _SIZED_FILTER = "_budgeted_loop", "_sized"
 _deadline: ContextVar[float | None] = ContextVar("template_deadline", default=None)
 
@@ -148,8 +149,10 @@ class LimitedSandbox(SandboxedEnvironment):
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         _tick()
-        if operator == "**" and isinstance(right, int) and abs(right) > 1000:
-            raise TemplateProblem("an exponent over 1000", part="render")
+        if operator == "**" and isinstance(left, int) and isinstance(right, int) and (
+            abs(right) > 1000 or left.bit_length() * abs(right) > MAX_INT_BITS
+        ):
+            raise TemplateProblem("a power too large to compute", part="render")
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(times, int) and (
@@ -158,7 +161,10 @@ class LimitedSandbox(SandboxedEnvironment):
                     raise TemplateProblem(
                         f"a repetition beyond {MAX_OUTPUT_CHARS:,} items", part="render"
                     )
-        return _sized(super().call_binop(context, operator, left, right))
+        result = _sized(super().call_binop(context, operator, left, right))
+        if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:  # x = x * x ...
+            raise TemplateProblem("a number too large to compute", part="render")
+        return result
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _tick()
