@@ -69,7 +69,10 @@ async def test_one_poisoned_delivery_of_each_kind_stops_nobody_else(
     # The jammer's subscriptions: loopback by IPv6 literal (formerly VapidException out of
     # the channel), a name on a non-default port, and keys the library cannot use.
     browser = Browser()
-    for endpoint in ("https://[::1]:8443/push/x", "https://localhost:8443/push/y"):
+    for endpoint in (
+        f"https://[::1]:8443/push/{uuid.uuid4().hex}",
+        f"https://localhost:8443/push/{uuid.uuid4().hex}",
+    ):
         await store_subscription(runtime, jammer.id, endpoint, browser.keys())
     await store_subscription(runtime, jammer.id, f"{push_server.url}/push/broken",
                              {"p256dh": "AAAA", "auth": "AAAA"})  # fmt: skip

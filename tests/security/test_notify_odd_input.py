@@ -35,9 +35,7 @@ def _problem(response: httpx.Response, status: int) -> None:
     assert response.headers["content-type"] == "application/problem+json"
 
 
-async def test_ids_beyond_bigint_are_a_422(
-    api_url: str, token_for: Any, make_users: Any
-) -> None:
+async def test_ids_beyond_bigint_are_a_422(api_url: str, token_for: Any, make_users: Any) -> None:
     (fan,) = await make_users(1)
     async with httpx.AsyncClient(base_url=api_url) as c:
         as_fan = {"Authorization": f"Bearer {token_for(fan.id)}"}

@@ -38,7 +38,7 @@ make_users = notify_fixtures.make_users
 REFUSED_BY_DEFAULT = [
     "https://127.0.0.1:8443/push/x",
     "https://169.254.169.254/latest/meta-data/",
-    "https://[::1]:8443/push/x",
+    f"https://[::1]:8443/push/{uuid.uuid4().hex}",
     "https://[::ffff:127.0.0.1]/push/x",
     "http://fcm.googleapis.com/fcm/send/x",  # plain http
     "https://fcm.googleapis.com:8443/fcm/send/x",  # not the default port
@@ -139,12 +139,21 @@ async def test_the_send_checks_again_and_connects_only_to_checked_addresses(
     to a public address then and to loopback now: DNS rebinding)."""
     (fan,) = await make_users(1)
     b_port = push_b.url.rsplit(":", 1)[1]
-    await store_subscription(runtime, fan.id, f"https://127.0.0.1:{b_port}/push/literal",
-                             Browser().keys())  # fmt: skip
-    await store_subscription(runtime, fan.id, "https://127.0.0.1/push/x", Browser().keys())
-    await store_subscription(runtime, fan.id, "https://localhost/push/rebound", Browser().keys())
-    r = await send(api_url, token_for, {"userId": fan.id, "type": "account_notice",
-                                        "title": "t", "message": "m", "channels": ["push"]})
+    for endpoint in (f"https://127.0.0.1:{b_port}/push", "https://127.0.0.1/push",
+                     "https://localhost/push"):  # fmt: skip
+        await store_subscription(runtime, fan.id, f"{endpoint}/{uuid.uuid4().hex}",
+                                 Browser().keys())  # fmt: skip
+    r = await send(
+        api_url,
+        token_for,
+        {
+            "userId": fan.id,
+            "type": "account_notice",
+            "title": "t",
+            "message": "m",
+            "channels": ["push"],
+        },
+    )
     assert r.status_code == 202, r.text
     # Any host allowed: the name passes the URL check and only the resolver can stop it.
     deliverer = push_deliverer(runtime, smtp_sink.port, push_a, NOTIFY_PUSH_ALLOWED_HOSTS="*")
@@ -169,8 +178,17 @@ async def test_a_redirect_is_not_followed(
     internal = f"{push_b.url}/push/{name}"  # plain http, loopback: an "internal host"
     push_a.answers[name] = (307, {"Location": internal})
     await store_subscription(runtime, fan.id, f"{push_a.url}/push/{name}", Browser().keys())
-    r = await send(api_url, token_for, {"userId": fan.id, "type": "account_notice",
-                                        "title": "t", "message": "m", "channels": ["push"]})
+    r = await send(
+        api_url,
+        token_for,
+        {
+            "userId": fan.id,
+            "type": "account_notice",
+            "title": "t",
+            "message": "m",
+            "channels": ["push"],
+        },
+    )
     assert r.status_code == 202, r.text
     # Both servers are test origins: only not following the redirect keeps B unreached.
     deliverer = push_deliverer(runtime, smtp_sink.port, push_a, push_b)
@@ -203,7 +221,8 @@ async def test_the_jam_attack_sends_another_users_email_exactly_once(
     push_a: PushService,
 ) -> None:  # fmt: skip
     jammer, victim = await make_users(2)
-    await store_subscription(runtime, jammer.id, "https://[::1]:8443/push/x", Browser().keys())
+    loopback = f"https://[::1]:8443/push/{uuid.uuid4().hex}"
+    await store_subscription(runtime, jammer.id, loopback, Browser().keys())
     await store_subscription(runtime, jammer.id, f"{push_a.url}/push/unusable",
                              {"p256dh": "AAAA", "auth": "AAAA"})  # the library raises  # fmt: skip
     for body in (

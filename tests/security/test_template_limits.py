@@ -26,9 +26,7 @@ smtp_sink = notify_fixtures.smtp_sink
 make_users = notify_fixtures.make_users
 deliverer = notify_fixtures.deliverer
 
-NESTED_RANGE = (
-    "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
-)
+NESTED_RANGE = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
 FAILING = {
     "division by zero": "<p>{{ 1/0 }}</p>",
     "range too big": "{% for i in range(10**7) %}{% endfor %}",
@@ -76,9 +74,7 @@ async def test_a_template_failing_at_render_is_a_422_at_preview_and_save(
         assert stored.status_code == 422  # nothing was stored under that name
 
 
-async def test_a_runaway_preview_does_not_hold_the_event_loop(
-    api_url: str, token_for: Any
-) -> None:
+async def test_a_runaway_preview_does_not_hold_the_event_loop(api_url: str, token_for: Any) -> None:
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as c:
         preview = asyncio.create_task(
             c.post("/api/notifications/templates/preview",

@@ -44,19 +44,22 @@ async def load_time_zones(db: Database) -> frozenset[str]:
 
 
 def is_time_zone(name: object) -> bool:
-    """Whether `name` is a zone both Python and PostgreSQL know. `load_time_zones` must
-    have run in this process (a RuntimeError otherwise: never guess), except for "UTC",
-    which both always know."""
+    """Whether `name` is a zone both Python and PostgreSQL know. Fails closed: before
+    `load_time_zones` ran in this process, only "UTC" (which both always know) passes."""
     if name == "UTC":
         return True
-    if _known is None:
-        raise RuntimeError("time zones not loaded: await load_time_zones(db) first")
-    return isinstance(name, str) and name in _known
+    return _known is not None and isinstance(name, str) and name in _known
 
 
 def zone_or_utc(name: object) -> str:
-    """`name` when valid, else "UTC" (for zones read from storage, never for input)."""
-    return name if isinstance(name, str) and is_time_zone(name) else "UTC"
+    """`name` when valid, else "UTC": for zones read from storage, never for input. The
+    list must be loaded (a RuntimeError otherwise: a forgotten load must not quietly
+    move every fan to UTC)."""
+    if name == "UTC":
+        return "UTC"
+    if _known is None:
+        raise RuntimeError("time zones not loaded: await load_time_zones(db) first")
+    return name if isinstance(name, str) and name in _known else "UTC"
 
 
 async def time_zones_loaded(request: Request) -> None:

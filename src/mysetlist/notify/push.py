@@ -178,9 +178,7 @@ class PushChannel:
                 result.retry_after = _retry_after(retry_after)
         return result
 
-    async def _push_or_fail(
-        self, sub: Row, data: bytes, ctx: DeliveryContext
-    ) -> _Result:
+    async def _push_or_fail(self, sub: Row, data: bytes, ctx: DeliveryContext) -> _Result:
         """One push to one stored subscription; a subscription that no longer decrypts
         (or is not one) fails alone."""
         try:

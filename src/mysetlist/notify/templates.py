@@ -75,9 +75,7 @@ _deadline: ContextVar[float | None] = ContextVar("template_deadline", default=No
 def _tick() -> None:
     deadline = _deadline.get()
     if deadline is not None and time.monotonic() > deadline:
-        raise TemplateProblem(
-            f"rendering takes longer than {RENDER_SECONDS:g} s", part="render"
-        )
+        raise TemplateProblem(f"rendering takes longer than {RENDER_SECONDS:g} s", part="render")
 
 
 def _sized(value: Any) -> Any:
@@ -149,14 +147,19 @@ class LimitedSandbox(SandboxedEnvironment):
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         _tick()
-        if operator == "**" and isinstance(left, int) and isinstance(right, int) and (
-            abs(right) > 1000 or left.bit_length() * abs(right) > MAX_INT_BITS
+        if (
+            operator == "**"
+            and isinstance(left, int)
+            and isinstance(right, int)
+            and (abs(right) > 1000 or left.bit_length() * abs(right) > MAX_INT_BITS)
         ):
             raise TemplateProblem("a power too large to compute", part="render")
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(times, int) and (
-                    len(seq) * times > MAX_OUTPUT_CHARS
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(times, int)
+                    and (len(seq) * times > MAX_OUTPUT_CHARS)
                 ):
                     raise TemplateProblem(
                         f"a repetition beyond {MAX_OUTPUT_CHARS:,} items", part="render"

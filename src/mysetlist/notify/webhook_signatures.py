@@ -155,8 +155,10 @@ class SnsVerifier:
             message = orjson.loads(raw_body)
         except orjson.JSONDecodeError:
             raise WebhookRejected(400, "body is not JSON") from None
-        if not isinstance(message, dict) or not isinstance(message.get("Type"), str) or (
-            message["Type"] not in _SNS_FIELDS
+        if (
+            not isinstance(message, dict)
+            or not isinstance(message.get("Type"), str)
+            or (message["Type"] not in _SNS_FIELDS)
         ):
             raise WebhookRejected(400, "not an SNS message")
         required = [f for f in _SNS_FIELDS[message["Type"]] if f != "Subject"]
