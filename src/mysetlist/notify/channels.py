@@ -26,7 +26,14 @@ from mysetlist.notify.config import NotifySettings
 from mysetlist.notify.providers.base import EmailMessage, ProviderError
 from mysetlist.notify.providers.failover import FailoverEmail
 from mysetlist.notify.signed_links import SignedLinks
-from mysetlist.notify.templates import TemplateProblem, TemplateSource, render
+from mysetlist.notify.templates import (
+    DEADLINE,
+    INLINE_RENDER_SECONDS,
+    RENDER_SECONDS,
+    TemplateProblem,
+    TemplateSource,
+    render,
+)
 
 log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.notify"
@@ -142,10 +149,13 @@ class EmailChannel:
 
     def __init__(self, email: FailoverEmail) -> None:
         self.email = email
+        # Templates whose render outgrew the inline budget once: rendered in a thread.
+        self._slow_templates: set[TemplateSource] = set()
 
     def compose(
-        self, row: Row, source: TemplateSource, ctx: DeliveryContext
-    ) -> tuple[EmailMessage, list[str]]:
+        self, row: Row, source: TemplateSource, ctx: DeliveryContext,
+        seconds: float = RENDER_SECONDS,
+    ) -> tuple[EmailMessage, list[str]]:  # fmt: skip
         settings = ctx.settings
         user_id = str(row["user_id"])
         transactional = row["category"] in TRANSACTIONAL_CATEGORIES
@@ -169,7 +179,7 @@ class EmailChannel:
                 '<p class="footer">You get this because of your MySetlist notification settings. '
                 f'<a href="{unsubscribe_page}">Unsubscribe or change preferences</a>.</p>'
             )
-        rendered = render(source, variables, footer_html=footer)
+        rendered = render(source, variables, footer_html=footer, seconds=seconds)
         html, destinations = track_links(rendered.html, ctx, row["id"], unsubscribe_page)
         text = rendered.text
         if unsubscribe_page:
@@ -188,11 +198,21 @@ class EmailChannel:
         )
         return message, destinations
 
-    async def _one(self, row: Row, source: TemplateSource, ctx: DeliveryContext) -> Outcome:
+    def _compose_or_fail(
+        self, row: Row, source: TemplateSource | Outcome, ctx: DeliveryContext, *, inline: bool
+    ) -> tuple[EmailMessage, list[str]] | Outcome | None:
+        """The message of one delivery, or that delivery's own failure; None: inline, its
+        template needed more time than the inline budget (render it in a thread)."""
+        if isinstance(source, Outcome):
+            return Outcome(row["id"], "failed", error=source.error, attempted=False)
         try:
-            # Off the event loop (the render budget stops a runaway template in the thread).
-            message, destinations = await asyncio.to_thread(self.compose, row, source, ctx)
+            return self.compose(
+                row, source, ctx, INLINE_RENDER_SECONDS if inline else RENDER_SECONDS
+            )
         except TemplateProblem as exc:
+            if inline and exc.cause == DEADLINE:
+                self._slow_templates.add(source)
+                return None
             return Outcome(row["id"], "failed", error=f"template: {exc}", attempted=False)
         except Exception as exc:
             # e.g. an address that no longer decrypts: this delivery fails, the chunk goes on
@@ -200,6 +220,8 @@ class EmailChannel:
             log.exception("cannot compose delivery %s", row["id"])
             return Outcome(row["id"], "failed", error=f"compose: {type(exc).__name__}: {exc}",
                            attempted=False)  # fmt: skip
+
+    async def _send(self, row: Row, message: EmailMessage, destinations: list[str]) -> Outcome:
         try:
             sent = await self.email.send(message)
         except Exception as exc:
@@ -233,13 +255,33 @@ class EmailChannel:
                     sources[key] = Outcome(0, "failed", attempted=False,
                                            error=f"template: {describe(exc)}")  # fmt: skip
 
-        async def one(row: Row) -> Outcome:
+        def compose(row: Row, *, inline: bool) -> tuple[EmailMessage, list[str]] | Outcome | None:
             source = sources[(row["template_name"], row["locale"])]
-            if isinstance(source, Outcome):
-                return Outcome(row["id"], "failed", error=source.error, attempted=False)
-            return await self._one(row, source, ctx)
+            return self._compose_or_fail(row, source, ctx, inline=inline)
 
-        return list(await asyncio.gather(*(one(row) for row in rows)))
+        # Renders run on the loop under a small budget; a template that needs more goes to
+        # a worker thread with the full budget (from then on in this process), so a
+        # runaway template never holds the event loop beyond INLINE_RENDER_SECONDS.
+        def known_slow(row: Row) -> bool:
+            source = sources[(row["template_name"], row["locale"])]
+            return isinstance(source, TemplateSource) and source in self._slow_templates
+
+        composed = [None if known_slow(r) else compose(r, inline=True) for r in rows]
+        slow = [i for i, item in enumerate(composed) if item is None]
+        if slow:
+            done = await asyncio.to_thread(lambda: [compose(rows[i], inline=False) for i in slow])
+            for i, item in zip(slow, done, strict=True):
+                composed[i] = item
+
+        async def send(row: Row, item: tuple[EmailMessage, list[str]] | Outcome | None) -> Outcome:
+            assert item is not None  # rendered in the thread when not inline
+            return item if isinstance(item, Outcome) else await self._send(row, *item)
+
+        return list(
+            await asyncio.gather(
+                *(send(row, item) for row, item in zip(rows, composed, strict=True))
+            )
+        )
 
     async def close(self) -> None:
         await self.email.close()
