@@ -243,3 +243,11 @@ async def test_the_jam_attack_sends_another_users_email_exactly_once(
     assert rows[victim.id]["status"] == "sent"
     assert rows[jammer.id]["status"] == "failed"
     assert push_a.to("unusable") == []
+
+
+def test_the_test_only_exemption_names_loopback_origins_only() -> None:
+    assert load_notify_settings(NOTIFY_PUSH_TEST_ORIGINS="http://127.0.0.1:8123").push_test_origins
+    for origin in ("http://10.0.0.1:80", "https://169.254.169.254:443", "http://internal:80"):
+        with pytest.raises(Exception, match="loopback"):
+            load_notify_settings(NOTIFY_PUSH_TEST_ORIGINS=origin)
+    assert load_notify_settings().push_test_origins == []  # the default exempts nothing

@@ -9,6 +9,7 @@ spec's NOTIFICATION_CONFIG (batchSize, rateLimitPerMinute, retryDelayMs, maxRetr
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -169,6 +170,13 @@ class NotifySettings(BaseSettings):
             parts = urlsplit(origin)
             if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
                 raise ValueError(f"{origin!r}: must be scheme://host:port")
+            # Local push servers only: this list can never open the way to another host.
+            try:
+                loopback = ipaddress.ip_address(parts.hostname).is_loopback
+            except ValueError:
+                loopback = parts.hostname == "localhost"
+            if not loopback:
+                raise ValueError(f"{origin!r}: a test origin must be on loopback")
         return value
 
     @field_validator("smtp_url")
