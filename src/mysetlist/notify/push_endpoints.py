@@ -31,6 +31,8 @@ from aiohttp.resolver import ThreadedResolver
 
 from mysetlist.notify.config import NotifySettings
 
+RESOLVE_SECONDS = 5.0
+
 
 class EndpointRefused(OSError):
     """An endpoint our workers must not contact. An OSError, so that aiohttp passes it
@@ -116,10 +118,11 @@ class EndpointPolicy:
         if _ip_literal(host):
             return [host]  # check_url judged it
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-        except (socket.gaierror, UnicodeError):
+            async with asyncio.timeout(RESOLVE_SECONDS):
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, port, type=socket.SOCK_STREAM
+                )
+        except (socket.gaierror, UnicodeError, TimeoutError):
             raise EndpointRefused(f"{host} does not resolve") from None
         addresses = [str(info[4][0]) for info in infos]
         if not addresses:
