@@ -96,14 +96,25 @@ def push_b() -> Iterator[PushService]:
     yield from start_push_service()
 
 
+def push_test_origins(*services: PushService) -> str:
+    """NOTIFY_PUSH_TEST_ORIGINS naming exactly these local push services (on loopback,
+    plain http): the explicit test-only exemption; the defaults stay strict."""
+    return ",".join(service.url for service in services)
+
+
 @pytest.fixture(scope="module")
-def push_api(settings: Settings, database_url: str, redis_url: str) -> Iterator[str]:
-    """The API taking plain-http endpoints (the local push services)."""
+def push_api(
+    settings: Settings, database_url: str, redis_url: str, push_a: PushService,
+    push_b: PushService,
+) -> Iterator[str]:  # fmt: skip
+    """The API taking the local push services' endpoints."""
     from mysetlist.api import create_app
     from mysetlist.notify.config import load_notify_settings
 
     app = create_app(settings, database_url, redis_url, with_worker=False)
-    app.state.notify_settings = load_notify_settings(NOTIFY_PUSH_ALLOW_HTTP_ENDPOINTS=True)
+    app.state.notify_settings = load_notify_settings(
+        NOTIFY_PUSH_TEST_ORIGINS=push_test_origins(push_a, push_b)
+    )
     with serve_app(app) as url:
         yield url
 
@@ -112,10 +123,13 @@ VAPID_PRIVATE, VAPID_PUBLIC = generate_vapid_keys()
 
 
 @pytest.fixture
-async def push_deliverer(runtime: Runtime) -> AsyncIterator[Deliverer]:
+async def push_deliverer(
+    runtime: Runtime, push_a: PushService, push_b: PushService
+) -> AsyncIterator[Deliverer]:
     settings = notify_settings(
-        1, VAPID_PRIVATE_KEY=VAPID_PRIVATE, VAPID_SUBJECT="mailto:ops@mysetlist.example"
-    )
+        1, VAPID_PRIVATE_KEY=VAPID_PRIVATE, VAPID_SUBJECT="mailto:ops@mysetlist.example",
+        NOTIFY_PUSH_TEST_ORIGINS=push_test_origins(push_a, push_b),
+    )  # fmt: skip
     built = Deliverer.build(
         settings, runtime.cipher, runtime.settings.effective_encryption_key, runtime.redis_url
     )
@@ -153,14 +167,15 @@ async def push_delivery(runtime: Runtime, user_id: str) -> dict[str, Any]:
 
 
 async def test_subscriptions_are_the_callers_own_and_encrypted(
-    push_api: str, api_url: str, token_for: Any, make_users: Any, runtime: Runtime
+    push_api: str, push_a: PushService, token_for: Any, make_users: Any, runtime: Runtime
 ) -> None:
+    api_url = push_api
     alice, bob = await make_users(2)
     browser = Browser()
-    endpoint = f"https://push.example/send/{uuid.uuid4()}"
+    endpoint = f"{push_a.url}/push/{uuid.uuid4()}"
     first = await subscribe(api_url, token_for(alice.id), endpoint, browser)
     again = await subscribe(api_url, token_for(alice.id), endpoint, browser)
-    assert (first.status_code, again.status_code) == (201, 200)
+    assert (first.status_code, again.status_code) == (201, 200), first.text
     row = await runtime.db.fetch_one(
         "SELECT * FROM app.push_subscriptions WHERE user_id = %s", (alice.id,)
     )

@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 import psycopg
@@ -27,6 +26,7 @@ from redis.exceptions import RedisError
 
 from mysetlist.core.db import Database, fetch_one_in, read_sql
 from mysetlist.core.errors import Problem
+from mysetlist.core.time_zones import is_time_zone
 from mysetlist.tracking.live_metrics import read_live_metrics
 
 log = logging.getLogger(__name__)
@@ -115,12 +115,10 @@ def window(range_: str, tz: str, now: datetime | None = None) -> Window:
     if range_ not in RANGES:
         raise Problem(422, "Unprocessable Content",
                       f"range must be one of {', '.join(RANGES)}", field="range")  # fmt: skip
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    if not is_time_zone(tz):
         raise Problem(422, "Unprocessable Content",
                       f"unknown time zone {tz!r} (an IANA name such as Europe/Berlin)",
-                      field="tz") from None  # fmt: skip
+                      field="tz")  # fmt: skip
     return Window(range_, tz, now or datetime.now(UTC))
 
 

@@ -21,7 +21,7 @@ from importlib import resources
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -29,11 +29,13 @@ from mysetlist.core.auth import AuthError, TokenVerifier
 from mysetlist.core.auth_failures import client_address
 from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
+from mysetlist.core.time_zones import time_zones_loaded
 from mysetlist.dashboard import panels, sessions
 from mysetlist.dashboard.config import dashboard_settings
 from mysetlist.dashboard.sessions import DashboardOperator
 
-router = APIRouter(tags=["dashboard"])
+# Time zones are checked in panels.window against both Python and PostgreSQL (issue 15).
+router = APIRouter(tags=["dashboard"], dependencies=[Depends(time_zones_loaded)])
 
 # Only our own scripts; ECharts writes inline styles into its tooltips, hence style-src.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from psycopg import AsyncConnection
 
-from mysetlist.core.db import read_sql
+from mysetlist.core.db import fetch_all_in, read_sql
 from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.notify import metrics, template_store
 from mysetlist.notify.catalog import TRANSACTIONAL_CATEGORIES
@@ -26,7 +26,14 @@ from mysetlist.notify.config import NotifySettings
 from mysetlist.notify.providers.base import EmailMessage, ProviderError
 from mysetlist.notify.providers.failover import FailoverEmail
 from mysetlist.notify.signed_links import SignedLinks
-from mysetlist.notify.templates import TemplateProblem, TemplateSource, render
+from mysetlist.notify.templates import (
+    DEADLINE,
+    INLINE_RENDER_SECONDS,
+    RENDER_SECONDS,
+    TemplateProblem,
+    TemplateSource,
+    render,
+)
 
 log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.notify"
@@ -52,10 +59,35 @@ class Outcome:
 
 @dataclass
 class DeliveryContext:
+    """What channels share while a chunk is sent: the claiming transaction's connection
+    (reach it through `fetch_all`/`execute`), settings and keys."""
+
     conn: AsyncConnection[Any]
     settings: NotifySettings
     cipher: FieldCipher
     links: SignedLinks
+    # Channels run concurrently on one connection: each statement runs alone in its own
+    # savepoint, so a statement that fails rolls back only itself and the chunk's
+    # transaction (holding other channels' outcomes) stays usable.
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def fetch_all(self, query: str, params: Any = None) -> list[Row]:
+        async with self._lock, self.conn.transaction():
+            return await fetch_all_in(self.conn, query, params)
+
+    async def execute(self, query: str, params: Any = None) -> None:
+        async with self._lock, self.conn.transaction():
+            await self.conn.execute(query, params)
+
+    async def template(self, name: str, locale: str) -> TemplateSource:
+        async with self._lock, self.conn.transaction():
+            return await template_store.latest(self.conn, name, locale)
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a delivery's last_error: its own words, or its type."""
+    detail = getattr(exc, "detail", None) or str(exc)
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
 class Channel(Protocol):
@@ -74,7 +106,7 @@ class InAppChannel:
 
     async def deliver(self, rows: Sequence[Row], ctx: DeliveryContext) -> list[Outcome]:
         users = sorted({str(row["user_id"]) for row in rows})
-        await ctx.conn.execute(read_sql(_PACKAGE, "inbox_announce.sql"), {"user_ids": users})
+        await ctx.execute(read_sql(_PACKAGE, "inbox_announce.sql"), {"user_ids": users})
         return [Outcome(row["id"], "delivered", provider="inbox", attempted=False) for row in rows]
 
     async def close(self) -> None:
@@ -117,10 +149,13 @@ class EmailChannel:
 
     def __init__(self, email: FailoverEmail) -> None:
         self.email = email
+        # Templates whose render outgrew the inline budget once: rendered in a thread.
+        self._slow_templates: set[TemplateSource] = set()
 
     def compose(
-        self, row: Row, source: TemplateSource, ctx: DeliveryContext
-    ) -> tuple[EmailMessage, list[str]]:
+        self, row: Row, source: TemplateSource, ctx: DeliveryContext,
+        seconds: float = RENDER_SECONDS,
+    ) -> tuple[EmailMessage, list[str]]:  # fmt: skip
         settings = ctx.settings
         user_id = str(row["user_id"])
         transactional = row["category"] in TRANSACTIONAL_CATEGORIES
@@ -144,7 +179,7 @@ class EmailChannel:
                 '<p class="footer">You get this because of your MySetlist notification settings. '
                 f'<a href="{unsubscribe_page}">Unsubscribe or change preferences</a>.</p>'
             )
-        rendered = render(source, variables, footer_html=footer)
+        rendered = render(source, variables, footer_html=footer, seconds=seconds)
         html, destinations = track_links(rendered.html, ctx, row["id"], unsubscribe_page)
         text = rendered.text
         if unsubscribe_page:
@@ -163,10 +198,21 @@ class EmailChannel:
         )
         return message, destinations
 
-    async def _one(self, row: Row, source: TemplateSource, ctx: DeliveryContext) -> Outcome:
+    def _compose_or_fail(
+        self, row: Row, source: TemplateSource | Outcome, ctx: DeliveryContext, *, inline: bool
+    ) -> tuple[EmailMessage, list[str]] | Outcome | None:
+        """The message of one delivery, or that delivery's own failure; None: inline, its
+        template needed more time than the inline budget (render it in a thread)."""
+        if isinstance(source, Outcome):
+            return Outcome(row["id"], "failed", error=source.error, attempted=False)
         try:
-            message, destinations = self.compose(row, source, ctx)
+            return self.compose(
+                row, source, ctx, INLINE_RENDER_SECONDS if inline else RENDER_SECONDS
+            )
         except TemplateProblem as exc:
+            if inline and exc.cause == DEADLINE:
+                self._slow_templates.add(source)
+                return None
             return Outcome(row["id"], "failed", error=f"template: {exc}", attempted=False)
         except Exception as exc:
             # e.g. an address that no longer decrypts: this delivery fails, the chunk goes on
@@ -174,6 +220,8 @@ class EmailChannel:
             log.exception("cannot compose delivery %s", row["id"])
             return Outcome(row["id"], "failed", error=f"compose: {type(exc).__name__}: {exc}",
                            attempted=False)  # fmt: skip
+
+    async def _send(self, row: Row, message: EmailMessage, destinations: list[str]) -> Outcome:
         try:
             sent = await self.email.send(message)
         except Exception as exc:
@@ -196,17 +244,42 @@ class EmailChannel:
                        links=destinations)  # fmt: skip
 
     async def deliver(self, rows: Sequence[Row], ctx: DeliveryContext) -> list[Outcome]:
-        sources: dict[tuple[str, str], TemplateSource] = {}
+        sources: dict[tuple[str, str], TemplateSource | Outcome] = {}
         for row in rows:
             key = (row["template_name"], row["locale"])
             if key not in sources:
-                sources[key] = await template_store.latest(ctx.conn, *key)
+                try:
+                    sources[key] = await ctx.template(*key)
+                except Exception as exc:
+                    # e.g. a template no longer there: its deliveries fail, the rest go.
+                    sources[key] = Outcome(0, "failed", attempted=False,
+                                           error=f"template: {describe(exc)}")  # fmt: skip
+
+        def compose(row: Row, *, inline: bool) -> tuple[EmailMessage, list[str]] | Outcome | None:
+            source = sources[(row["template_name"], row["locale"])]
+            return self._compose_or_fail(row, source, ctx, inline=inline)
+
+        # Renders run on the loop under a small budget; a template that needs more goes to
+        # a worker thread with the full budget (from then on in this process), so a
+        # runaway template never holds the event loop beyond INLINE_RENDER_SECONDS.
+        def known_slow(row: Row) -> bool:
+            source = sources[(row["template_name"], row["locale"])]
+            return isinstance(source, TemplateSource) and source in self._slow_templates
+
+        composed = [None if known_slow(r) else compose(r, inline=True) for r in rows]
+        slow = [i for i, item in enumerate(composed) if item is None]
+        if slow:
+            done = await asyncio.to_thread(lambda: [compose(rows[i], inline=False) for i in slow])
+            for i, item in zip(slow, done, strict=True):
+                composed[i] = item
+
+        async def send(row: Row, item: tuple[EmailMessage, list[str]] | Outcome | None) -> Outcome:
+            assert item is not None  # rendered in the thread when not inline
+            return item if isinstance(item, Outcome) else await self._send(row, *item)
+
         return list(
             await asyncio.gather(
-                *(
-                    self._one(row, sources[(row["template_name"], row["locale"])], ctx)
-                    for row in rows
-                )
+                *(send(row, item) for row, item in zip(rows, composed, strict=True))
             )
         )
 

@@ -9,6 +9,7 @@ spec's NOTIFICATION_CONFIG (batchSize, rateLimitPerMinute, retryDelayMs, maxRetr
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -18,6 +19,17 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from mysetlist.core.config import load_settings_class
 
 EMAIL_PROVIDER_NAMES = ("smtp", "sendgrid", "ses")
+# The browsers' push services (Chrome/Edge-on-Android/Opera/Samsung: FCM; Firefox: Mozilla
+# autopush; Edge on Windows: WNS; Safari: Apple).
+BROWSER_PUSH_SERVICES = (
+    "fcm.googleapis.com",
+    "android.googleapis.com",
+    "updates.push.services.mozilla.com",
+    "*.push.services.mozilla.com",
+    "*.notify.windows.com",
+    "web.push.apple.com",
+    "*.push.apple.com",
+)
 
 
 def _split(value: Any) -> Any:
@@ -64,8 +76,20 @@ class NotifySettings(BaseSettings):
         default=86400, ge=1, le=2419200, validation_alias="NOTIFY_PUSH_TTL_SECONDS"
     )
     push_idle_days: int = Field(default=60, ge=1, validation_alias="NOTIFY_PUSH_IDLE_DAYS")
-    push_allow_http_endpoints: bool = Field(
-        default=False, validation_alias="NOTIFY_PUSH_ALLOW_HTTP_ENDPOINTS"
+    # Push endpoints are user-given URLs our workers POST to (notify/push_endpoints.py):
+    # the hosts allowed ("*.notify.windows.com" takes subdomains; "*" any host, still only
+    # at public addresses), how many subscriptions a user keeps (the oldest goes), and,
+    # for tests and local push servers ONLY, origins exempt from the address rules
+    # ("http://127.0.0.1:8123"; never set in production).
+    push_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(BROWSER_PUSH_SERVICES),
+        validation_alias="NOTIFY_PUSH_ALLOWED_HOSTS",
+    )
+    push_max_subscriptions: int = Field(
+        default=10, ge=1, le=100, validation_alias="NOTIFY_PUSH_MAX_SUBSCRIPTIONS"
+    )
+    push_test_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="NOTIFY_PUSH_TEST_ORIGINS"
     )
     email_from: str = Field(
         default="MySetlist <notifications@mysetlist.example>", validation_alias="EMAIL_FROM"
@@ -123,7 +147,10 @@ class NotifySettings(BaseSettings):
     email_notifications: bool = Field(default=True, validation_alias="FEATURE_EMAIL_NOTIFICATIONS")
     push_notifications: bool = Field(default=False, validation_alias="FEATURE_PUSH_NOTIFICATIONS")
 
-    @field_validator("email_providers", "sns_allowed_cert_hosts", "sns_topic_arns", mode="before")
+    @field_validator(
+        "email_providers", "sns_allowed_cert_hosts", "sns_topic_arns", "push_allowed_hosts",
+        "push_test_origins", mode="before",
+    )  # fmt: skip
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return _split(value)
@@ -134,6 +161,22 @@ class NotifySettings(BaseSettings):
         unknown = [name for name in value if name not in EMAIL_PROVIDER_NAMES]
         if unknown or not value:
             raise ValueError(f"must list some of {', '.join(EMAIL_PROVIDER_NAMES)}; got {value}")
+        return value
+
+    @field_validator("push_test_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
+                raise ValueError(f"{origin!r}: must be scheme://host:port")
+            # Local push servers only: this list can never open the way to another host.
+            try:
+                loopback = ipaddress.ip_address(parts.hostname).is_loopback
+            except ValueError:
+                loopback = parts.hostname == "localhost"
+            if not loopback:
+                raise ValueError(f"{origin!r}: a test origin must be on loopback")
         return value
 
     @field_validator("smtp_url")

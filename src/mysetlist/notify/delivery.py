@@ -25,6 +25,7 @@ from typing import Any
 
 from mysetlist.core.db import Database, fetch_all_in, read_sql
 from mysetlist.core.field_encryption import FieldCipher
+from mysetlist.core.time_zones import load_time_zones
 from mysetlist.notify.catalog import TRANSACTIONAL_CATEGORIES
 from mysetlist.notify.channels import (
     Channel,
@@ -35,9 +36,16 @@ from mysetlist.notify.channels import (
     Row,
     UnconfiguredChannel,
     channel_factories,
+    describe,
 )
 from mysetlist.notify.config import NotifySettings
-from mysetlist.notify.preferences import from_row, next_local_midnight, quiet_hours_end
+from mysetlist.notify.preferences import (
+    Preferences,
+    from_row,
+    last_local_midnight,
+    next_local_midnight,
+    quiet_hours_end,
+)
 from mysetlist.notify.providers.base import EmailProvider
 from mysetlist.notify.providers.failover import FailoverEmail
 from mysetlist.notify.send_rate import SendRateLimiter
@@ -83,6 +91,16 @@ def email_providers(settings: NotifySettings) -> list[EmailProvider]:
                 )
             )
     return providers
+
+
+def _storable(text: str | None, limit: int) -> str | None:
+    """Text from providers and exceptions as a text column takes it (no NUL), bounded."""
+    return None if text is None else text.replace("\x00", "\ufffd")[:limit]
+
+
+def _own_failure(row: Row, stage: str, exc: Exception) -> Outcome:
+    log.exception("delivery %s failed at %s", row["id"], stage)
+    return Outcome(row["id"], "failed", error=f"{stage}: {describe(exc)}", attempted=False)
 
 
 def retry_delay(settings: NotifySettings, attempts: int, retry_after: float | None) -> timedelta:
@@ -137,7 +155,9 @@ class Deliverer:
         for channel in self.channels.values():
             await channel.close()
 
-    def _precheck(self, row: Row, now: datetime, sent_today: Counter[Any]) -> Outcome | None:
+    def _precheck(
+        self, row: Row, prefs: Preferences, now: datetime, sent_today: Counter[Any]
+    ) -> Outcome | None:
         """Drop or defer a delivery the present no longer allows; None: send it."""
         category = row["category"]
         blocked = blocks_email(
@@ -149,9 +169,6 @@ class Deliverer:
                            attempted=False)  # fmt: skip
         if category in TRANSACTIONAL_CATEGORIES:
             return None
-        prefs = from_row(
-            row if row["has_preferences"] else None, self.settings, row["profile_timezone"]
-        )
         if not prefs.allows(category, row["channel"]):
             return Outcome(row["id"], "dropped", error="turned off in preferences", attempted=False)
         if row["channel"] == "in_app":
@@ -180,10 +197,46 @@ class Deliverer:
                 outcome.defer_reason = "retry"
         return outcome
 
+    async def _sent_today(
+        self, conn: Any, prepared: list[tuple[Row, Preferences]], now: datetime
+    ) -> Counter[Any]:
+        """Product messages each user got since their local midnight (the daily cap)."""
+        since: dict[Any, datetime] = {}
+        for row, prefs in prepared:
+            if row["category"] not in TRANSACTIONAL_CATEGORIES and row["user_id"] not in since:
+                since[row["user_id"]] = last_local_midnight(prefs.timezone, now)
+        sent_today: Counter[Any] = Counter()
+        if since:
+            params = {"user_ids": list(since), "since": list(since.values()),
+                      "transactional": list(TRANSACTIONAL_CATEGORIES)}  # fmt: skip
+            for r in await fetch_all_in(
+                conn, read_sql(_PACKAGE, "deliveries_sent_today.sql"), params
+            ):
+                sent_today[r["user_id"]] = r["sent"]
+        return sent_today
+
+    async def _send_batch(
+        self, channel: str, batch: list[Row], ctx: DeliveryContext
+    ) -> list[Outcome]:
+        """One channel's outcomes; an exception out of a channel defers its own rows for a
+        retry (channels contain per-message errors themselves: this is the last guard)."""
+        try:
+            return await self.channels[channel].deliver(batch, ctx)
+        except Exception as exc:
+            log.exception("channel %s failed on a batch of %d", channel, len(batch))
+            return [Outcome(row["id"], "deferred", error=f"{channel}: {describe(exc)}",
+                            retryable=True) for row in batch]  # fmt: skip
+
     async def deliver_chunk(self, db: Database, *, now: datetime | None = None) -> int:
         """Claim, send and record one chunk; the number of deliveries claimed. `now` is
-        the clock's reading (tests pass one to stand at another time of year)."""
+        the clock's reading (tests pass one to stand at another time of year).
+
+        Isolation: whatever one delivery holds (a bad stored zone, an address the server
+        refuses, a template that fails, a push endpoint that raises) ends as that
+        delivery's own outcome; the chunk's other outcomes commit, so nothing a provider
+        accepted is claimed and sent again."""
         now = now or datetime.now(UTC)
+        await load_time_zones(db)
         async with db.transaction() as conn:
             rows = await fetch_all_in(
                 conn,
@@ -192,19 +245,26 @@ class Deliverer:
             )
             if not rows:
                 return 0
-            sent_today: Counter[Any] = Counter()
-            counted = [r["user_id"] for r in rows if r["category"] not in TRANSACTIONAL_CATEGORIES]
-            if counted:
-                params = {"user_ids": counted, "now": now,
-                          "transactional": list(TRANSACTIONAL_CATEGORIES)}  # fmt: skip
-                for r in await fetch_all_in(
-                    conn, read_sql(_PACKAGE, "deliveries_sent_today.sql"), params
-                ):
-                    sent_today[r["user_id"]] = r["sent"]
             outcomes: list[Outcome] = []
-            to_send: dict[str, list[Row]] = defaultdict(list)
+            prepared: list[tuple[Row, Preferences]] = []
             for row in rows:
-                early = self._precheck(row, now, sent_today)
+                try:
+                    prefs = from_row(
+                        row if row["has_preferences"] else None, self.settings,
+                        row["profile_timezone"],
+                    )  # fmt: skip
+                except Exception as exc:
+                    outcomes.append(_own_failure(row, "preferences", exc))
+                else:
+                    prepared.append((row, prefs))
+            sent_today = await self._sent_today(conn, prepared, now)
+            to_send: dict[str, list[Row]] = defaultdict(list)
+            for row, prefs in prepared:
+                try:
+                    early = self._precheck(row, prefs, now, sent_today)
+                except Exception as exc:
+                    outcomes.append(_own_failure(row, "precheck", exc))
+                    continue
                 if early is None:
                     to_send[row["channel"]].append(row)
                 else:
@@ -212,7 +272,7 @@ class Deliverer:
             ctx = DeliveryContext(conn, self.settings, self.cipher, self.links)
             by_id = {row["id"]: row for row in rows}
             results = await asyncio.gather(
-                *(self.channels[channel].deliver(batch, ctx) for channel, batch in to_send.items())
+                *(self._send_batch(channel, batch, ctx) for channel, batch in to_send.items())
             )
             for batch_outcomes in results:
                 outcomes.extend(self._settle(by_id[o.delivery_id], o, now) for o in batch_outcomes)
@@ -220,6 +280,29 @@ class Deliverer:
         return len(rows)
 
     async def _record(self, conn: Any, outcomes: list[Outcome]) -> None:
+        """Write the chunk's outcomes. Should the batch statement fail (it should not: the
+        text is cleaned first), each outcome is written alone, so the others still commit."""
+        for outcome in outcomes:
+            outcome.error = _storable(outcome.error, 2000)
+            outcome.message_id = _storable(outcome.message_id, 500)
+        try:
+            async with conn.transaction():
+                await self._record_batch(conn, outcomes)
+        except Exception:
+            log.exception("recording %d outcomes failed; recording each alone", len(outcomes))
+            for outcome in outcomes:
+                try:
+                    async with conn.transaction():
+                        await self._record_batch(conn, [outcome])
+                except Exception as exc:
+                    log.exception("cannot record delivery %s", outcome.delivery_id)
+                    fallback = Outcome(outcome.delivery_id, "failed",
+                                       error=_storable(f"record: {describe(exc)}", 2000),
+                                       attempted=outcome.attempted)  # fmt: skip
+                    async with conn.transaction():
+                        await self._record_batch(conn, [fallback])
+
+    async def _record_batch(self, conn: Any, outcomes: list[Outcome]) -> None:
         await conn.execute(
             read_sql(_PACKAGE, "deliveries_update.sql"),
             {

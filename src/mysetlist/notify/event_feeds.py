@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from mysetlist.core.auth import Claims
 from mysetlist.core.db import Database, fetch_all_in, read_sql
+from mysetlist.core.time_zones import load_time_zones, zone_or_utc
 from mysetlist.notify import sending
 from mysetlist.notify.config import NotifySettings
 
@@ -87,10 +88,8 @@ async def vote_summaries(db: Database, settings: NotifySettings, now: datetime) 
 
 def reminder_text(starts_at: datetime, timezone: str, now: datetime) -> str:
     """When the show starts, in the user's time zone ("today at 20:00 (Europe/Berlin)")."""
-    try:
-        zone = ZoneInfo(timezone)
-    except (ValueError, KeyError):
-        zone, timezone = ZoneInfo("UTC"), "UTC"
+    timezone = zone_or_utc(timezone)
+    zone = ZoneInfo(timezone)
     local = starts_at.astimezone(zone)
     today = now.astimezone(zone).date()
     days = (local.date() - today).days
@@ -99,6 +98,7 @@ def reminder_text(starts_at: datetime, timezone: str, now: datetime) -> str:
 
 
 async def show_reminders(db: Database, settings: NotifySettings, now: datetime) -> int:
+    await load_time_zones(db)
     rows = await _candidates(
         db, "feed_show_reminders.sql", {"now": now, "hours": settings.show_reminder_hours}
     )

@@ -43,7 +43,7 @@ async def list_notifications(
     request: Request,
     claims: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,  # ids are bigint
     unread: Annotated[bool, Query()] = False,
 ) -> dict[str, Any]:
     """The caller's in-app notifications, newest first; `before` pages back by id."""

@@ -10,6 +10,7 @@ import orjson
 from mysetlist.core.auth import Claims
 from mysetlist.core.db import Database, fetch_one_in, read_sql
 from mysetlist.core.errors import Problem
+from mysetlist.core.time_zones import load_time_zones
 from mysetlist.notify.catalog import PRODUCT_CATEGORIES
 from mysetlist.notify.config import NotifySettings
 from mysetlist.notify.preferences import Preferences, apply_update, from_row
@@ -24,12 +25,14 @@ def _prefs(row: dict[str, Any] | None, settings: NotifySettings) -> Preferences:
 
 
 async def get(db: Database, settings: NotifySettings, claims: Claims) -> dict[str, Any]:
+    await load_time_zones(db)
     async with db.as_user(claims.user_id, claims.raw) as conn:
         row = await fetch_one_in(conn, read_sql(_PACKAGE, "preferences_read.sql"))
     return _prefs(row, settings).as_json()
 
 
 async def put(db: Database, settings: NotifySettings, claims: Claims, body: Any) -> dict[str, Any]:
+    await load_time_zones(db)  # the zone in the body is checked against both sides
     async with db.as_user(claims.user_id, claims.raw) as conn:
         row = await fetch_one_in(conn, read_sql(_PACKAGE, "preferences_read.sql"))
         updated = apply_update(_prefs(row, settings), body)
@@ -47,14 +50,17 @@ async def put(db: Database, settings: NotifySettings, claims: Claims, body: Any)
     return updated.as_json()
 
 
-async def unsubscribe(db: Database, user_id: str, category: str) -> None:
+async def unsubscribe(db: Database, user_id: str, category: str) -> bool:
+    """Whether the user is there to unsubscribe (an erased one is not: nothing written)."""
     async with db.transaction() as conn:
-        await conn.execute(
-            read_sql(_PACKAGE, "unsubscribe.sql"), {"user_id": user_id, "category": category}
+        row = await fetch_one_in(
+            conn, read_sql(_PACKAGE, "unsubscribe.sql"), {"user_id": user_id, "category": category}
         )
+    return row is not None and row["users"] > 0
 
 
 async def of_user(db: Database, settings: NotifySettings, user_id: str) -> Preferences | None:
+    await load_time_zones(db)
     async with db.transaction() as conn:
         row = await fetch_one_in(
             conn, read_sql(_PACKAGE, "preferences_of_user.sql"), {"user_id": user_id}
@@ -62,10 +68,12 @@ async def of_user(db: Database, settings: NotifySettings, user_id: str) -> Prefe
     return None if row is None else _prefs(row, settings)
 
 
-async def set_email_choices(db: Database, user_id: str, enabled: set[str]) -> None:
+async def set_email_choices(db: Database, user_id: str, enabled: set[str]) -> bool:
+    """Whether the user is there to save for (an erased one is not: nothing written)."""
     channels = {c: {"email": c in enabled} for c in PRODUCT_CATEGORIES}
     async with db.transaction() as conn:
-        await conn.execute(
-            read_sql(_PACKAGE, "email_choices_write.sql"),
+        row = await fetch_one_in(
+            conn, read_sql(_PACKAGE, "email_choices_write.sql"),
             {"user_id": user_id, "channels": orjson.dumps(channels).decode()},
-        )
+        )  # fmt: skip
+    return row is not None

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo
 
 from mysetlist.core.errors import Problem
+from mysetlist.core.time_zones import is_time_zone, zone_or_utc
 from mysetlist.notify.catalog import (
     CATEGORIES,
     CHANNELS,
@@ -75,40 +76,28 @@ def default_channels(settings: NotifySettings) -> dict[str, dict[str, bool]]:
 def from_row(
     row: dict[str, Any] | None, settings: NotifySettings, profile_timezone: str
 ) -> Preferences:
-    """Preferences from a stored row (None: defaults), over the defaults."""
+    """Preferences from a stored row (None: defaults), over the defaults. A stored zone
+    that is not valid (stored before the check existed, or written around it) is ignored:
+    the profile's zone applies, else UTC; it must never fail the work reading it."""
     channels = default_channels(settings)
     if row is None:
-        return Preferences(channels, {}, timezone=profile_timezone)
+        return Preferences(channels, {}, timezone=zone_or_utc(profile_timezone))
     for category, per_channel in (row.get("channels") or {}).items():
         if category in channels:
             channels[category].update({k: bool(v) for k, v in per_channel.items() if k in CHANNELS})
     for category in TRANSACTIONAL_CATEGORIES:
         channels[category]["email"] = True
+    stored = row.get("timezone")
+    valid_stored = stored if stored is not None and zone_or_utc(stored) == stored else None
     return Preferences(
         channels,
         dict(row.get("digest") or {}),
         row.get("quiet_hours_start"),
         row.get("quiet_hours_end"),
-        row.get("timezone") or profile_timezone,
+        valid_stored or zone_or_utc(profile_timezone),
         bool(row.get("muted")),
-        row.get("timezone"),
+        valid_stored,
     )
-
-
-_ZONES: set[str] | None = None
-
-
-def valid_timezone(name: str) -> bool:
-    global _ZONES
-    if _ZONES is None:
-        _ZONES = available_timezones()
-    if name not in _ZONES and name != "UTC":
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def _parse_clock(value: Any) -> time | None:
@@ -194,7 +183,7 @@ def apply_update(current: Preferences, body: Any) -> Preferences:
     timezone, stored_timezone = current.timezone, current.stored_timezone
     if "timezone" in body:
         tz = body["timezone"]
-        if not isinstance(tz, str) or not valid_timezone(tz):
+        if not is_time_zone(tz):
             bad("timezone", "must be an IANA time zone name, e.g. Europe/Berlin")
         else:
             timezone = stored_timezone = tz
@@ -241,6 +230,12 @@ def quiet_hours_end(prefs: Preferences, now: datetime) -> datetime | None:
     if not inside:
         return None
     return _local(end_day, end, zone)
+
+
+def last_local_midnight(timezone: str, now: datetime) -> datetime:
+    """The start of the user's local day containing `now` (UTC)."""
+    zone = ZoneInfo(timezone)
+    return _local(now.astimezone(zone).date(), time(0, 0), zone)
 
 
 def next_local_midnight(timezone: str, now: datetime) -> datetime:

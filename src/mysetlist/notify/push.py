@@ -1,10 +1,17 @@
-"""Web Push (RFC 8030) with VAPID (RFC 8292) and aes128gcm payloads (RFC 8291), via
-pywebpush's async path on one aiohttp session per process.
+"""Web Push (RFC 8030) with VAPID (RFC 8292) and aes128gcm payloads (RFC 8291): pywebpush
+encrypts, py-vapid signs, and the POST is ours, on one aiohttp session per process, so
+that (issue 15) redirects are never followed, the connection goes only to addresses
+checked public at that instant (`push_endpoints.CheckingResolver`), and the endpoint's
+URL is checked again at each send (`push_endpoints.EndpointPolicy`).
 
-pywebpush's pitfalls, each handled here: it writes `aud`/`exp` into the claims dict it is
-given (a shared dict would carry one push service's audience to the next), so every call
-gets a fresh one; its TTL defaults to 0 (dropped unless the browser is online right now)
-and its timeout to none; a payload over 3,993 bytes no longer fits a 4,096-byte record.
+pywebpush's pitfalls, avoided here: it writes `aud`/`exp` into the claims dict it is given
+(every call here gets a fresh one); its TTL defaults to 0 (dropped unless the browser is
+online right now) and its timeout to none; a payload over 3,993 bytes no longer fits a
+4,096-byte record.
+
+Any exception while pushing to one subscription (a refused address, a library error such
+as VapidException, a broken stored subscription) fails only that push: the drain records
+every other outcome of its chunk.
 
 A push delivery goes to each live subscription of the user. 404/410 from the push service
 deletes the subscription, 429 retries after its Retry-After, 5xx and timeouts retry; a
@@ -16,26 +23,31 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid, Vapid01
-from pywebpush import WebPushException, webpush_async
+from pywebpush import WebPusher
 
-from mysetlist.core.db import fetch_all_in, read_sql
+from mysetlist.core.db import read_sql
 from mysetlist.notify import metrics
-from mysetlist.notify.channels import DeliveryContext, Outcome, Row
+from mysetlist.notify.channels import DeliveryContext, Outcome, Row, describe
 from mysetlist.notify.config import NotifySettings
+from mysetlist.notify.push_endpoints import CheckingResolver, EndpointPolicy, EndpointRefused
 
 log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.notify"
 MAX_PAYLOAD_BYTES = 3993
 SUBSCRIPTION_CONTEXT = b"push_subscriptions.subscription"
+# RFC 8292: at most 24 h; 12 h as pywebpush does.
+VAPID_LIFETIME_SECONDS = 12 * 3600
 
 
 def _b64url(raw: bytes) -> str:
@@ -101,72 +113,113 @@ class PushChannel:
         self.settings = settings
         self.subject = settings.vapid_subject
         self.vapid: Vapid01 = Vapid.from_string(private_key=settings.vapid_private_key)
+        self.policy = EndpointPolicy.from_settings(settings)
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.settings.provider_timeout_seconds)
+                connector=aiohttp.TCPConnector(resolver=CheckingResolver(self.policy)),
+                timeout=aiohttp.ClientTimeout(total=self.settings.provider_timeout_seconds),
             )
         return self._session
+
+    def _request(self, info: dict[str, Any], data: bytes) -> tuple[bytes, dict[str, str]]:
+        """The encrypted body and headers of one push."""
+        endpoint = urlsplit(info["endpoint"])
+        body = WebPusher(info).encode(data, "aes128gcm")["body"]
+        claims = {"sub": self.subject, "aud": f"{endpoint.scheme}://{endpoint.netloc}",
+                  "exp": int(time.time()) + VAPID_LIFETIME_SECONDS}  # fmt: skip
+        headers = {
+            **self.vapid.sign(claims),
+            "Content-Encoding": "aes128gcm",
+            "TTL": str(self.settings.push_ttl_seconds),
+            "Urgency": "normal",
+        }
+        return body, headers
 
     async def _send(self, subscription_id: int, info: dict[str, Any], data: bytes) -> _Result:
         result = _Result(subscription_id)
         try:
-            await webpush_async(
-                info,
-                data=cast(str, data),  # bytes are encrypted as they are
-                vapid_private_key=self.vapid,
-                vapid_claims={"sub": self.subject},  # a fresh dict per call
-                ttl=self.settings.push_ttl_seconds,
-                timeout=cast(float, aiohttp.ClientTimeout(
-                    total=self.settings.provider_timeout_seconds
-                )),
-                headers={"Urgency": "normal"},
-                aiohttp_session=self._client(),
-            )  # fmt: skip
-            result.ok = True
-        except WebPushException as exc:
-            status = exc.status_code
-            result.error = f"push service {status}"
-            if status in (404, 410):
-                result.gone = True
-            elif status == 429 or (status is not None and status >= 500):
+            self.policy.check_url(info["endpoint"])
+            body, headers = self._request(info, data)
+            async with self._client().post(
+                info["endpoint"], data=body, headers=headers, allow_redirects=False
+            ) as response:
+                status, retry_after = response.status, response.headers.get("Retry-After")
+        except EndpointRefused as exc:
+            result.error = f"endpoint refused: {exc}"
+            return result
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, EndpointRefused):  # the resolver's check, at connect
+                result.error = f"endpoint refused: {exc.os_error}"
+            else:
+                result.error = f"push service unreachable: {type(exc).__name__}"
                 result.retryable = True
-                result.retry_after = _retry_after(exc.retry_after)
+            return result
         except (aiohttp.ClientError, TimeoutError) as exc:
             result.error = f"push service unreachable: {type(exc).__name__}"
             result.retryable = True
+            return result
+        except Exception as exc:
+            log.warning("push to subscription %s failed", subscription_id, exc_info=True)
+            result.error = f"push failed: {describe(exc)}"
+            return result
+        if status in (200, 201, 202):
+            result.ok = True
+        elif 300 <= status < 400:
+            result.error = f"push service {status}: redirects are not followed"
+        else:
+            result.error = f"push service {status}"
+            if status in (404, 410):
+                result.gone = True
+            elif status == 429 or status >= 500:
+                result.retryable = True
+                result.retry_after = _retry_after(retry_after)
         return result
 
+    async def _push_or_fail(self, sub: Row, data: bytes, ctx: DeliveryContext) -> _Result:
+        """One push to one stored subscription; a subscription that no longer decrypts
+        (or is not one) fails alone."""
+        try:
+            info = orjson.loads(
+                ctx.cipher.decrypt(bytes(sub["subscription_encrypted"]),
+                                   context=SUBSCRIPTION_CONTEXT)
+            )  # fmt: skip
+            if not isinstance(info, dict) or not isinstance(info.get("endpoint"), str):
+                raise ValueError("not a subscription")
+        except Exception as exc:
+            return _Result(sub["id"], error=f"stored subscription unreadable: {describe(exc)}")
+        return await self._send(sub["id"], info, data)
+
     async def deliver(self, rows: Sequence[Row], ctx: DeliveryContext) -> list[Outcome]:
-        subscriptions = await fetch_all_in(
-            ctx.conn, read_sql(_PACKAGE, "push_subscriptions_live.sql"),
+        subscriptions = await ctx.fetch_all(
+            read_sql(_PACKAGE, "push_subscriptions_live.sql"),
             {"user_ids": sorted({str(r["user_id"]) for r in rows}),
              "idle_days": self.settings.push_idle_days},
         )  # fmt: skip
         by_user: dict[str, list[Row]] = {}
         for sub in subscriptions:
             by_user.setdefault(str(sub["user_id"]), []).append(sub)
-        calls = []
+        calls: list[tuple[int, Awaitable[_Result]]] = []
         for row in rows:
             data = payload(row)
             for sub in by_user.get(str(row["user_id"]), []):
-                info = orjson.loads(
-                    ctx.cipher.decrypt(bytes(sub["subscription_encrypted"]),
-                                       context=SUBSCRIPTION_CONTEXT)
-                )  # fmt: skip
-                calls.append((row["id"], self._send(sub["id"], info, data)))
+                calls.append((row["id"], self._push_or_fail(sub, data, ctx)))
         results = await asyncio.gather(*(call for _, call in calls))
         per_row: dict[int, list[_Result]] = {}
         for (delivery_id, _), result in zip(calls, results, strict=True):
             per_row.setdefault(delivery_id, []).append(result)
         touched = [r for r in results if not r.gone]
-        await ctx.conn.execute(
-            read_sql(_PACKAGE, "push_subscription_results.sql"),
-            {"gone_ids": [r.subscription_id for r in results if r.gone],
-             "ids": [r.subscription_id for r in touched], "ok": [r.ok for r in touched]},
-        )  # fmt: skip
+        try:
+            await ctx.execute(
+                read_sql(_PACKAGE, "push_subscription_results.sql"),
+                {"gone_ids": [r.subscription_id for r in results if r.gone],
+                 "ids": [r.subscription_id for r in touched], "ok": [r.ok for r in touched]},
+            )  # fmt: skip
+        except Exception:
+            # Bookkeeping only: the pushes went, and their outcomes must still commit.
+            log.exception("cannot record push subscription results")
         return [self._outcome(row["id"], per_row.get(row["id"], [])) for row in rows]
 
     def _outcome(self, delivery_id: int, results: list[_Result]) -> Outcome:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, Header, Request
@@ -20,6 +19,7 @@ from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
 from mysetlist.notify.config import NotifySettings, load_notify_settings
 from mysetlist.notify.push import SUBSCRIPTION_CONTEXT
+from mysetlist.notify.push_endpoints import EndpointPolicy, EndpointRefused
 
 router = APIRouter(tags=["notifications"])
 _PACKAGE = "mysetlist.notify"
@@ -79,20 +79,17 @@ def _settings(request: Request) -> NotifySettings:
     return settings  # type: ignore[no-any-return]
 
 
-def _check_endpoint(endpoint: str, settings: NotifySettings) -> None:
-    # Our workers POST to this URL: https only (a push service), so a user cannot point
-    # them at plain-http internal services.
-    schemes = ("https", "http") if settings.push_allow_http_endpoints else ("https",)
+async def _check_endpoint(endpoint: str, settings: NotifySettings) -> None:
+    """Our workers POST to this URL: it must be a push service at a public address
+    (notify/push_endpoints.py); checked again at every send."""
     try:
-        parts = urlsplit(endpoint)
-        valid = parts.scheme in schemes and bool(parts.hostname)
-    except ValueError:  # e.g. a malformed IPv6 host
-        valid = False
-    if not valid:
+        await EndpointPolicy.from_settings(settings).check(endpoint)
+    except EndpointRefused as exc:
+        message = f"not a push service endpoint we send to: {exc}"
         raise Problem(
-            422, "Unprocessable Content", "endpoint: must be an https URL",
-            errors=[{"field": "endpoint", "message": "must be an https URL"}],
-        )  # fmt: skip
+            422, "Unprocessable Content", f"endpoint: {message}",
+            errors=[{"field": "endpoint", "message": message}],
+        ) from None  # fmt: skip
 
 
 @router.post("/api/notifications/push-subscriptions")
@@ -102,20 +99,31 @@ async def subscribe(
     body: PushSubscriptionBody,
     user_agent: Annotated[str | None, Header(alias="User-Agent")] = None,
 ) -> Response:
-    """201 when new, 200 when the browser re-subscribed (its keys are replaced)."""
-    _check_endpoint(body.endpoint, _settings(request))
+    """201 when new, 200 when the browser re-subscribed (its keys are replaced). A user
+    keeps the newest NOTIFY_PUSH_MAX_SUBSCRIPTIONS (10) subscriptions."""
+    settings = _settings(request)
+    await _check_endpoint(body.endpoint, settings)
     runtime = _runtime(request)
     stored = orjson.dumps(
         {"endpoint": body.endpoint, "keys": {"p256dh": body.keys.p256dh, "auth": body.keys.auth}}
     ).decode()
     async with runtime.db.transaction() as conn:
+        # One subscribe at a time per user, so that the cap holds under concurrent ones.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            (f"notify.push_subscriptions:{claims.user_id}",),
+        )
         row = await fetch_one_in(
             conn, read_sql(_PACKAGE, "push_subscription_upsert.sql"),
             {"user_id": claims.user_id,
              "endpoint_hash": runtime.cipher.lookup_hash(body.endpoint),
              "subscription": runtime.cipher.encrypt(stored, context=SUBSCRIPTION_CONTEXT),
-             "user_agent": (user_agent or "")[:300] or None},
+             "user_agent": (user_agent or "").replace("\x00", "")[:300] or None},
         )  # fmt: skip
+        await conn.execute(
+            read_sql(_PACKAGE, "push_subscriptions_cap.sql"),
+            {"user_id": claims.user_id, "cap": settings.push_max_subscriptions},
+        )
     assert row is not None
     return Response(
         orjson.dumps({"id": row["id"]}), 201 if row["created"] else 200,

@@ -29,8 +29,10 @@ from mysetlist.notify import (
 from mysetlist.notify.catalog import PRODUCT_CATEGORIES
 from mysetlist.notify.config import NotifySettings, load_notify_settings
 from mysetlist.notify.signed_links import SignedLinks
+from mysetlist.notify.storable import StorableJson, StorableText
 
 router = APIRouter(tags=["notifications"])
+BIGINT_MAX = 2**63 - 1  # ids are bigint: a larger one is a 422, not a database error
 _PACKAGE = "mysetlist.notify"
 # A transparent 1x1 GIF.
 PIXEL = bytes.fromhex(
@@ -102,8 +104,8 @@ async def send_history(
     request: Request,
     claims: Operator,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(ge=1)] = None,
-    request_id: Annotated[int | None, Query(alias="requestId", ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=BIGINT_MAX)] = None,
+    request_id: Annotated[int | None, Query(alias="requestId", ge=1, le=BIGINT_MAX)] = None,
 ) -> dict[str, Any]:
     """Send requests, newest first, with per-channel delivery status counts."""
     rows = await sending.history(
@@ -117,12 +119,12 @@ async def send_history(
 
 class TemplateBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
-    locale: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
-    category: str
-    subject: str = Field(min_length=1, max_length=500)
-    html: str = Field(min_length=1, max_length=200_000)
-    text: str | None = Field(default=None, max_length=200_000)
+    name: str = Field(pattern=sending.TEMPLATE_NAME)
+    locale: str = Field(default="en", pattern=sending.LOCALE)
+    category: str = Field(max_length=64)
+    subject: StorableText = Field(min_length=1, max_length=500)
+    html: StorableText = Field(min_length=1, max_length=200_000)
+    text: StorableText | None = Field(default=None, max_length=200_000)
     variables: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]] = Field(
         default_factory=list, max_length=100
     )
@@ -130,10 +132,10 @@ class TemplateBody(BaseModel):
 
 class PreviewBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = None
-    locale: str = "en"
+    name: str | None = Field(default=None, pattern=sending.TEMPLATE_NAME)
+    locale: str = Field(default="en", pattern=sending.LOCALE)
     template: TemplateBody | None = None  # an unsaved draft
-    variables: dict[str, Any] = Field(default_factory=dict)
+    variables: StorableJson = Field(default_factory=dict)
 
 
 @router.get("/api/notifications/templates")
@@ -145,8 +147,8 @@ async def list_templates(request: Request, claims: Operator) -> dict[str, Any]:
 async def get_template(
     request: Request,
     claims: Operator,
-    name: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$")],
-    locale: Annotated[str, Query(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en",
+    name: Annotated[str, Path(pattern=sending.TEMPLATE_NAME)],
+    locale: Annotated[str, Query(pattern=sending.LOCALE)] = "en",
 ) -> dict[str, Any]:
     async with _runtime(request).db.transaction() as conn:
         source = await template_store.latest(conn, name, locale)
@@ -195,7 +197,7 @@ async def preview_template(request: Request, claims: Operator, body: PreviewBody
         **body.variables,
     }  # fmt: skip
     try:
-        rendered = templates.render(source, sample)
+        rendered = await templates.render_off_loop(source, sample)
     except templates.TemplateProblem as exc:
         raise template_store.template_problem(exc) from None
     return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}
@@ -247,14 +249,17 @@ async def unsubscribe_post(request: Request, token: str) -> Response:
     except Exception:  # a body that is no form at all
         raise Problem(400, "Bad Request", "expected a form body") from None
     db = _runtime(request).db
+    gone = Problem(404, "Not Found", "this unsubscribe link is not valid")
     if form.get("List-Unsubscribe") == "One-Click":
-        await preference_service.unsubscribe(db, target.user_id, target.category)
+        if not await preference_service.unsubscribe(db, target.user_id, target.category):
+            raise gone  # the user was erased: nothing is left to unsubscribe
         return PlainTextResponse(
             f"You are unsubscribed from {target.category.replace('_', ' ')} emails.\n"
         )
     if form.get("action") == "save":
         chosen = {str(v) for v in form.getlist("email")} & set(PRODUCT_CATEGORIES)
-        await preference_service.set_email_choices(db, target.user_id, chosen)
+        if not await preference_service.set_email_choices(db, target.user_id, chosen):
+            raise gone
         return PlainTextResponse("Your email preferences are saved.\n")
     raise Problem(400, "Bad Request", "expected List-Unsubscribe=One-Click")
 

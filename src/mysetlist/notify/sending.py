@@ -36,6 +36,7 @@ from mysetlist.core.auth import Claims
 from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, read_sql
 from mysetlist.core.errors import Problem
 from mysetlist.core.job_queue import defer_in_transaction
+from mysetlist.core.time_zones import load_time_zones
 from mysetlist.notify import template_store
 from mysetlist.notify.catalog import TYPES, NotificationType
 from mysetlist.notify.config import NotifySettings
@@ -45,6 +46,7 @@ from mysetlist.notify.preferences import (
     from_row,
     quiet_hours_end,
 )
+from mysetlist.notify.storable import StorableJson, StorableText
 from mysetlist.notify.suppression import blocks_email
 from mysetlist.notify.templates import STANDARD_VARIABLES
 
@@ -57,6 +59,8 @@ MAX_JOBS_PER_REQUEST = 16
 # An in-flight idempotency key older than this belongs to a request whose process died.
 STALE_IN_FLIGHT = "5 minutes"
 ChannelName = Literal["email", "push", "in_app"]
+TEMPLATE_NAME = r"^[a-z][a-z0-9_]{0,63}$"
+LOCALE = r"^[a-z]{2}(-[A-Z]{2})?$"
 
 
 class Segment(BaseModel):
@@ -71,15 +75,15 @@ class SendRequest(BaseModel):
     userId: uuid.UUID | None = None
     userIds: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=MAX_RECIPIENTS)
     segment: Segment | None = None
-    type: str = Field(min_length=1, max_length=64)
-    title: str = Field(min_length=1, max_length=200)
-    message: str = Field(min_length=1, max_length=5000)
-    data: dict[str, Any] = Field(default_factory=dict)
-    template: str | None = Field(default=None, max_length=64)
-    variables: dict[str, Any] = Field(default_factory=dict)
+    type: StorableText = Field(min_length=1, max_length=64)
+    title: StorableText = Field(min_length=1, max_length=200)
+    message: StorableText = Field(min_length=1, max_length=5000)
+    data: StorableJson = Field(default_factory=dict)
+    template: str | None = Field(default=None, pattern=TEMPLATE_NAME)
+    variables: StorableJson = Field(default_factory=dict)
     channels: list[ChannelName] | None = Field(default=None, min_length=1)
     # Jobs fed by data pass one so that a re-run notifies nobody twice.
-    dedupKey: str | None = Field(default=None, min_length=1, max_length=200)
+    dedupKey: StorableText | None = Field(default=None, min_length=1, max_length=200)
 
 
 def _invalid(name: str, message: str) -> Problem:
@@ -244,6 +248,7 @@ async def send(
 ) -> tuple[dict[str, Any], bool]:
     """Accept a send request; (the result, whether it is a replay of an earlier one)."""
     ntype = _check(request)
+    await load_time_zones(db)  # recipients' stored zones are read through the validator
     template_name = request.template or ntype.template
     async with db.transaction() as conn:
         source = await template_store.latest(conn, template_name)

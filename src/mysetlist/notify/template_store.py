@@ -13,6 +13,11 @@ from mysetlist.notify.catalog import CATEGORIES
 from mysetlist.notify.templates import TemplateProblem, TemplateSource
 
 _PACKAGE = "mysetlist.notify"
+# What a trial render at save time (and a preview) fills the standard variables with.
+SAMPLE_VARIABLES = {
+    "user_name": "Sample Fan", "app_url": "https://mysetlist.example", "title": "Sample title",
+    "message": "Sample message", "unsubscribe_url": "https://mysetlist.example/u/sample",
+}  # fmt: skip
 
 
 async def latest(conn: AsyncConnection[Any], name: str, locale: str = "en") -> TemplateSource:
@@ -52,6 +57,11 @@ async def save(db: Database, body: dict[str, Any], *, created_by: str) -> dict[s
         )  # fmt: skip
     try:
         templates.validate(body["subject"], body["html"], body.get("text"), body["variables"])
+        draft = TemplateSource(
+            name, locale, 0, body["category"], body["subject"], body["html"], body.get("text"),
+            tuple(body["variables"]),
+        )  # fmt: skip
+        await templates.trial_render(draft, SAMPLE_VARIABLES)
     except TemplateProblem as exc:
         raise template_problem(exc) from None
     async with db.transaction() as conn:

@@ -155,7 +155,11 @@ class SnsVerifier:
             message = orjson.loads(raw_body)
         except orjson.JSONDecodeError:
             raise WebhookRejected(400, "body is not JSON") from None
-        if not isinstance(message, dict) or message.get("Type") not in _SNS_FIELDS:
+        if (
+            not isinstance(message, dict)
+            or not isinstance(message.get("Type"), str)
+            or (message["Type"] not in _SNS_FIELDS)
+        ):
             raise WebhookRejected(400, "not an SNS message")
         required = [f for f in _SNS_FIELDS[message["Type"]] if f != "Subject"]
         required += ["Signature", "SignatureVersion", "SigningCertURL"]
@@ -173,6 +177,8 @@ class SnsVerifier:
             signature = base64.b64decode(message["Signature"], validate=True)
         except (ValueError, binascii.Error):
             raise WebhookRejected(400, "bad Timestamp or Signature") from None
+        if sent_at.tzinfo is None:  # SNS always says UTC ("Z"); without a zone, no age
+            raise WebhookRejected(400, "Timestamp without a time zone")
         age = ((now or datetime.now(UTC)) - sent_at).total_seconds()
         if age > SNS_MAX_AGE_SECONDS or age < -300:
             raise WebhookRejected(401, "stale message")
