@@ -13,7 +13,7 @@ visitors see upcoming shows only.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -62,11 +62,15 @@ async def model_input_state(conn: psycopg.AsyncConnection[Any], show_id: int) ->
     return f"{MODEL_NAME}:{row['digest']}"
 
 
-async def blend_input_state(conn: psycopg.AsyncConnection[Any], show_id: int) -> str:
-    """The model prediction a blend uses now and a digest of the show's votes."""
+async def blend_input_state(
+    conn: psycopg.AsyncConnection[Any], show_id: int
+) -> tuple[str, datetime]:
+    """(the model prediction a blend uses now and a digest of the show's votes, the moment
+    that state was read: the blend is computed as of it)."""
     row = await fetch_one_in(conn, _sql("blend_input_state.sql"), {"show_id": show_id})
     assert row is not None
-    return f"model#{row['model_prediction']}:votes:{row['votes']}:{row['votes_digest']}"
+    state = f"model#{row['model_prediction']}:votes:{row['votes']}:{row['votes_digest']}"
+    return state, row["as_of"]
 
 
 async def _predict_model(
@@ -92,9 +96,11 @@ async def _predict_model(
 
 async def _predict_blend(
     conn: psycopg.AsyncConnection[Any], show: dict[str, Any], model: dict[str, Any],
-    input_state: str,
+    input_state: str, as_of: datetime,
 ) -> None:  # fmt: skip
-    rows = await fetch_all_in(conn, _sql("blend_now.sql"), {"show_id": show["id"]})
+    rows = await fetch_all_in(
+        conn, _sql("blend_now.sql"), {"show_id": show["id"], "as_of": as_of}
+    )
     voters = rows[0]["voters"] if rows else 0
     songs = []
     for row in rows:
@@ -148,9 +154,9 @@ async def predicted_setlist(
                 {"show_id": show_id, "kind": "model", "input_state": state},
             )  # fmt: skip
             assert model is not None
-            state = await blend_input_state(conn, show_id)
+            state, as_of = await blend_input_state(conn, show_id)
             if not await _is_stored(conn, show_id, "blend", state):
-                await _predict_blend(conn, show, model, state)
+                await _predict_blend(conn, show, model, state, as_of)
     # Read back under the caller's own role: RLS decides what they may see.
     reader = db.as_caller(claims) if claims is not None else db.as_role("anon", {"role": "anon"})
     async with reader as conn:
