@@ -196,7 +196,9 @@ async def test_similar_users_share_the_users_taste_with_shared_artists_as_eviden
     # operators see ids
     assert operator.status_code == 200, operator.text
     ids = {s["user_id"] for s in operator.json()["similar_users"]}
-    assert len(ids) == 5 and fan not in ids and ids <= set(world.rock_fans)
+    assert len(ids) == 5
+    assert fan not in ids
+    assert ids <= set(world.rock_fans)
 
 
 async def test_cold_start_gets_popular_artists_of_the_chosen_genre(

@@ -108,7 +108,9 @@ async def _activate(runtime: Runtime, model_id: int) -> None:
             "UPDATE analytics.ml_models SET active = false WHERE name = %s AND active",
             (MODEL_NAME,),
         )
-        await conn.execute("UPDATE analytics.ml_models SET active = true WHERE id = %s", (model_id,))
+        await conn.execute(
+            "UPDATE analytics.ml_models SET active = true WHERE id = %s", (model_id,)
+        )
 
 
 async def _similar(client: httpx.AsyncClient, token: str, **body: Any) -> list[dict[str, Any]]:
@@ -190,10 +192,9 @@ async def test_the_setting_takes_only_a_boolean_from_the_fan_themself(
         assert r.headers["content-type"].startswith("application/problem+json")
     assert anonymous.status_code == 401
     assert ghost.status_code == 404
-    row = await runtime.db.fetch_one(
-        "SELECT discoverable FROM app.users WHERE id = %s", (fan.id,)
-    )
-    assert row is not None and row["discoverable"] is False
+    row = await runtime.db.fetch_one("SELECT discoverable FROM app.users WHERE id = %s", (fan.id,))
+    assert row is not None
+    assert row["discoverable"] is False
     # In the database a fan may set only their own flag: another fan's row is out of reach.
     async with runtime.db.as_user(fan.id) as conn:
         cur = await conn.execute(
@@ -215,7 +216,9 @@ async def test_similar_fans_are_read_under_the_callers_role(
         similar = await _similar(client, token_for(asker.id))
     assert similar
     for s in similar:
-        expected = sorted(world.artist_names[a] for a in asker.follows & by_name[s["display_name"]].follows)
+        expected = sorted(
+            world.artist_names[a] for a in asker.follows & by_name[s["display_name"]].follows
+        )
         assert s["shared_artists"] == expected, s
     # The rule holds in the database itself, for any query a route could make.
     other_hidden, other_shown = world.rock[3], world.rock[4]
@@ -234,7 +237,9 @@ async def test_similar_fans_are_read_under_the_callers_role(
     assert raw == []  # app.follows stays own-rows-only
     assert {r["user_id"] for r in directory} == {other_shown.id, asker.id}
     visible = {r["user_id"] for r in names}
-    assert asker.id in visible and other_shown.id in visible and other_hidden.id not in visible
+    assert asker.id in visible
+    assert other_shown.id in visible
+    assert other_hidden.id not in visible
     assert {str(r["id"]) for r in profiles} == {asker.id}  # app.users too
     # Without claims (the owner role's view of these views) the asker is not there.
     async with runtime.db.transaction() as conn:
@@ -275,7 +280,8 @@ async def _scored_fans(runtime: Runtime, tag: str) -> tuple[Fan, Fan]:
             "INSERT INTO app.venues (name, city, country) VALUES ('Hall', 'Oslo', 'NO')"
             " RETURNING id",
         )
-        assert artist is not None and venue is not None
+        assert artist is not None
+        assert venue is not None
         song = await fetch_one_in(
             conn,
             "INSERT INTO app.songs (artist_id, title) VALUES (%s, 'Opener') RETURNING id",
@@ -286,9 +292,7 @@ async def _scored_fans(runtime: Runtime, tag: str) -> tuple[Fan, Fan]:
         for shown in (True, False):
             name = f"{'Shown' if shown else 'Hidden'} oracle {tag}"
             uid = await platform.create_user(conn, runtime.cipher, display_name=name)
-            await conn.execute(
-                "UPDATE app.users SET discoverable = %s WHERE id = %s", (shown, uid)
-            )
+            await conn.execute("UPDATE app.users SET discoverable = %s WHERE id = %s", (shown, uid))
             fans.append(Fan(uid, name, shown, set()))
         for k in range(3):
             show = await fetch_one_in(
@@ -328,14 +332,16 @@ async def test_a_fan_who_did_not_opt_in_is_not_on_the_public_leaderboard(
     for r in (anonymous, stranger, own):
         assert r.status_code == 200, r.text
         assert all("user_id" not in row for row in r.json()["leaders"])
-        assert shown.id not in r.text and hidden.id not in r.text
+        assert shown.id not in r.text
+        assert hidden.id not in r.text
     for r in (anonymous, stranger):
         names = {row["display_name"] for row in r.json()["leaders"]}
         assert shown.name in names
         assert hidden.name not in names
     # The fan who did not opt in still sees their own row, marked as theirs.
     mine = [row for row in own.json()["leaders"] if row["display_name"] == hidden.name]
-    assert len(mine) == 1 and mine[0]["is_you"] is True
+    assert len(mine) == 1
+    assert mine[0]["is_you"] is True
     # In the database, whatever a route asks of the view.
     async with runtime.db.as_role("anon", {"role": "anon"}) as conn:
         rows = await fetch_all_in(

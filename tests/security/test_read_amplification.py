@@ -60,7 +60,7 @@ async def _upcoming_show(runtime: Runtime) -> Show:
                 " VALUES (%s, %s, now() - %s * interval '3 days', 'completed') RETURNING id",
                 (artist, venue, 4 - k),
             )
-            for position, song in enumerate(songs[:4] + [songs[4 + k % 2]], start=1):
+            for position, song in enumerate([*songs[:4], songs[4 + k % 2]], start=1):
                 await conn.execute(
                     "INSERT INTO app.setlist_songs (show_id, position, song_id)"
                     " VALUES (%s, %s, %s)",
@@ -126,7 +126,9 @@ async def test_a_new_vote_stores_a_new_blend_and_reads_then_reuse_it(
     second = await _read_many(url, 5, blend="crowd")
     assert await _rows(runtime, show.id, "blend") == 2
     assert {r.json()["prediction"]["voters"] for r in second} == {1}
-    lifted = next(s for s in second[0].json()["prediction"]["songs"] if s["song_id"] == show.songs[5])
+    lifted = next(
+        s for s in second[0].json()["prediction"]["songs"] if s["song_id"] == show.songs[5]
+    )
     before = next(s for s in first["songs"] if s["song_id"] == show.songs[5])
     assert lifted["probability"] > before["probability"]
     # A changed vote (same count) is a changed input too.

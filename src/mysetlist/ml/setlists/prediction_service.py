@@ -98,9 +98,7 @@ async def _predict_blend(
     conn: psycopg.AsyncConnection[Any], show: dict[str, Any], model: dict[str, Any],
     input_state: str, as_of: datetime,
 ) -> None:  # fmt: skip
-    rows = await fetch_all_in(
-        conn, _sql("blend_now.sql"), {"show_id": show["id"], "as_of": as_of}
-    )
+    rows = await fetch_all_in(conn, _sql("blend_now.sql"), {"show_id": show["id"], "as_of": as_of})
     voters = rows[0]["voters"] if rows else 0
     songs = []
     for row in rows:
