@@ -287,7 +287,7 @@ async def similar_users(
     loaded = await active_model(settings).get(runtime.db)
     version = f"v{loaded[0].id}" if loaded else "none"
     pool = max(limit * SIMILAR_POOL_FACTOR, SIMILAR_POOL_MIN)
-    key, hit = await _cached(runtime, settings, f"similar:{pool}:{version}", user)
+    key, hit = await _cached(runtime, settings, f"similar-pool:{pool}:{version}", user)
     neighbours: list[tuple[str, float]] = [] if hit is None else [(u, s) for u, s in hit]
     if hit is None and loaded is not None:
         model = loaded[1]
