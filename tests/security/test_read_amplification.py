@@ -149,6 +149,33 @@ async def test_a_new_vote_stores_a_new_blend_and_reads_then_reuse_it(
     assert await _rows(runtime, show.id, "model") == 1
 
 
+async def test_a_newly_played_show_stores_a_new_model_prediction(
+    runtime: Runtime, api_url: str
+) -> None:
+    show = await _upcoming_show(runtime)
+    url = f"{api_url}/api/shows/{show.id}/predicted-setlist"
+    first = (await _read_many(url, 5))[0].json()["prediction"]
+    assert first["history_shows"] == 4
+    # The artist plays another show before this one: the model's input changed.
+    async with runtime.db.transaction() as conn:
+        played = await fetch_one_in(
+            conn,
+            "INSERT INTO app.shows (artist_id, venue_id, starts_at, status)"
+            " SELECT artist_id, venue_id, now() - interval '1 hour', 'completed'"
+            " FROM app.shows WHERE id = %s RETURNING id",
+            (show.id,),
+        )
+        assert played is not None
+        for position, song in enumerate(show.songs, start=1):
+            await conn.execute(
+                "INSERT INTO app.setlist_songs (show_id, position, song_id) VALUES (%s, %s, %s)",
+                (played["id"], position, song),
+            )
+    second = await _read_many(url, 5)
+    assert await _rows(runtime, show.id, "model") == 2
+    assert {r.json()["prediction"]["history_shows"] for r in second} == {5}
+
+
 async def test_no_prediction_is_added_once_the_show_has_started(
     runtime: Runtime, api_url: str, token_for: Any
 ) -> None:
