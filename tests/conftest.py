@@ -38,6 +38,7 @@ from mysetlist.core.runtime import Runtime, open_runtime
 os.environ.setdefault("MYSETLIST_RATE_LIMIT_ANONYMOUS", "100000/second")
 os.environ.setdefault("MYSETLIST_RATE_LIMIT_USER", "100000/second")
 os.environ.setdefault("MYSETLIST_RATE_LIMIT_AUTH_FAILURES", "100000/second")
+os.environ.setdefault("ML_RATE_LIMIT_ANONYMOUS_READS", "100000/second")
 os.environ.setdefault("MYSETLIST_WRITE_KEY_CACHE_SECONDS", "0")
 # Each test run counts its own live metrics and rate-limit windows, even on a shared Redis.
 os.environ.setdefault("MYSETLIST_REDIS_KEY_PREFIX", f"mysetlist-test-{uuid.uuid4().hex[:10]}")

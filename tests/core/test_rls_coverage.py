@@ -55,6 +55,12 @@ PUBLIC_TO_USERS = {
     "analytics.setlist_leaderboard",
 }
 
+# Owner-rights views that show other fans' rows only for fans who opted in
+# (app.users.discoverable): the consent rule is in the view (security_barrier), signed-in
+# callers read them under their own role, anonymous callers not at all. The rule itself is
+# attacked in tests/security/test_fan_discoverability.py.
+CONSENTED_FAN_VIEWS = {"app.fan_directory", "app.fan_directory_follows"}
+
 # Operational tables user roles must be refused outright (ETL tables are found by prefix).
 REFUSED_TO_USERS = {
     "analytics.event_dedup",
@@ -75,6 +81,7 @@ SELECT c.oid, n.nspname || '.' || c.relname AS name, c.relkind, c.relispartition
        c.relrowsecurity AS rls, c.relforcerowsecurity AS forced,
        coalesce('security_invoker=true' = ANY (c.reloptions)
                 OR 'security_invoker=on' = ANY (c.reloptions), false) AS security_invoker,
+       coalesce('security_barrier=true' = ANY (c.reloptions), false) AS security_barrier,
        EXISTS (SELECT 1 FROM pg_attribute a
                WHERE a.attrelid = c.oid AND a.attname = 'user_id' AND NOT a.attisdropped)
          AS has_user_id,
@@ -154,6 +161,12 @@ async def test_every_table_with_user_rows_forces_row_level_security(owner_db: Da
                 )
         elif kind == "v" and rel["security_invoker"]:
             continue  # its tables' policies apply to the reader
+        elif name in CONSENTED_FAN_VIEWS:
+            if not rel["security_barrier"] or rel["privileges"]["anon"]:
+                problems.append(
+                    f"{name}: a consented fan view must be a security_barrier view that anon"
+                    f" cannot read, yet barrier={rel['security_barrier']} {rel['privileges']}"
+                )
         elif _touchable(rel):
             # Views run as their owner and materialized views have no RLS at all.
             problems.append(
@@ -181,7 +194,7 @@ async def test_user_roles_reach_only_public_tables_and_tables_under_forced_rls(
             # TRUNCATE, REFERENCES and TRIGGER are not subject to row-level security.
             if privileges & {"TRUNCATE", "REFERENCES", "TRIGGER"}:
                 problems.append(f"{role} holds {sorted(privileges)} on {name}")
-            elif name in PUBLIC_TO_USERS:
+            elif name in PUBLIC_TO_USERS or name in CONSENTED_FAN_VIEWS:
                 if privileges != {"SELECT"}:
                     problems.append(f"{role} may write public table {name}: {sorted(privileges)}")
             elif not (rel["rls"] and rel["forced"]):

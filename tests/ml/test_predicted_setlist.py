@@ -351,6 +351,13 @@ async def test_leaderboard_ranks_fans_by_their_scored_predictions(
         for statement in statements("setlist_prediction_scores"):
             await conn.execute(statement)
     async with httpx.AsyncClient() as client:
+        # the leaderboard shows only fans who chose to be discoverable
+        opted_in = await client.patch(
+            f"{api_url}/api/me",
+            json={"discoverable": True},
+            headers={"Authorization": f"Bearer {token_for(fan)}"},  # type: ignore[operator]
+        )
+        assert opted_in.status_code == 200, opted_in.text
         anonymous = await client.get(f"{api_url}/api/setlists/leaderboard", params={"limit": 500})
         mine = await client.get(
             f"{api_url}/api/setlists/leaderboard",

@@ -80,6 +80,10 @@ async def world(runtime: Runtime) -> World:
                     )
                 follows[uid] = mine
                 fans[group].append(uid)
+                if n % 2 == 0:  # half the fans chose to be found by other fans
+                    await conn.execute(
+                        "UPDATE app.users SET discoverable = true WHERE id = %s", (uid,)
+                    )
     registered = await train_recommenders(runtime.db, recommendation_settings())
     assert registered is not None
     assert registered.activated, registered.version.decision
@@ -174,16 +178,27 @@ async def test_an_unknown_user_gets_404(api_url: str, world: World, token_for: A
 async def test_similar_users_share_the_users_taste_with_shared_artists_as_evidence(
     api_url: str, world: World, token_for: Any
 ) -> None:
-    fan = world.rock_fans[5]
+    fan = world.rock_fans[5]  # not discoverable itself
     async with httpx.AsyncClient(base_url=api_url) as c:
         r = await c.post(RECS, json={"limit": 5}, headers=_auth(token_for(fan)))
+        operator = await c.post(
+            RECS, json={"limit": 5, "user_id": fan}, headers=_auth(token_for(fan, admin=True))
+        )
     assert r.status_code == 200, r.text
     similar = r.json()["similar_users"]
     assert len(similar) == 5
-    assert fan not in {s["user_id"] for s in similar}
-    assert {s["user_id"] for s in similar} <= set(world.rock_fans)
+    # only fans who chose to be discoverable, by name: no other fan's id reaches a fan
+    discoverable = {f"rock{n}" for n in range(0, FANS_PER_GROUP, 2)}
+    assert {s["display_name"] for s in similar} <= discoverable
+    assert all("user_id" not in s for s in similar)
     assert all(s["shared_artists"] for s in similar)
     assert all(name.startswith("Rock ") for s in similar for name in s["shared_artists"])
+    # operators see ids
+    assert operator.status_code == 200, operator.text
+    ids = {s["user_id"] for s in operator.json()["similar_users"]}
+    assert len(ids) == 5
+    assert fan not in ids
+    assert ids <= set(world.rock_fans)
 
 
 async def test_cold_start_gets_popular_artists_of_the_chosen_genre(

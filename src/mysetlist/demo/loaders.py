@@ -215,7 +215,7 @@ def load_users(
     """app.users rows of `users` (population indexes), with encrypted emails."""
     with cur.copy(
         "COPY app.users (id, display_name, email_encrypted, email_hash, timezone, locale,"
-        " created_at, last_active_at, email_verified_at) FROM STDIN"
+        " created_at, last_active_at, email_verified_at, discoverable) FROM STDIN"
     ) as copy:
         for k, i in enumerate(users):
             email = f"user{pop.user_no[i]}@{EMAIL_DOMAIN}"
@@ -231,6 +231,9 @@ def load_users(
                     _at(pop.signup_us[i]),
                     _at(last_active_us[k]) if last_active_us[k] >= 0 else None,
                     _at(pop.signup_us[i]),  # verified at signup: notify mails only verified
+                    # a third of the fans chose to be found by other fans (similar fans,
+                    # the setlist leaderboard); by number, so the world's draws are unchanged
+                    bool(pop.user_no[i] % 3 == 0),
                 )
             )
 

@@ -4,25 +4,58 @@ recommendations, similar fans."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from mysetlist.core.audit import client_ip
 from mysetlist.core.auth import Claims, optional_claims, required_claims
 from mysetlist.core.runtime import Runtime
+from mysetlist.ml.features.config import load_ml_settings
 from mysetlist.ml.recommendations import service as recommendation_service
 from mysetlist.ml.recommendations.config import recommendation_settings
 from mysetlist.ml.setlists import prediction_service
 
-router = APIRouter(tags=["setlists"])
+# The one rate limiter of the code base (`limits` on Redis); its `anonymous` scope counts per
+# client IP. A limiter of its own (own Redis keys) so public reads and ingest do not share a
+# budget.
+from mysetlist.tracking.rate_limit import IngestRateLimiter
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    runtime: Runtime = app.state.runtime
+    limit = load_ml_settings().anonymous_read_rate_limit
+    app.state.ml_anonymous_reads = IngestRateLimiter(
+        runtime.redis_url, anonymous=limit, write_key=limit, user=limit,
+        key_prefix=f"{runtime.settings.redis_key_prefix}:ml-reads",
+    )  # fmt: skip
+    yield
+
+
+router = APIRouter(lifespan=lifespan, tags=["setlists"])
+
+
+async def public_reader(
+    request: Request, claims: Annotated[Claims | None, Depends(optional_claims)]
+) -> Claims | None:
+    """The caller's claims; an anonymous caller counts against the per-IP limit on public
+    reads first (429 with Retry-After beyond it)."""
+    if claims is None:
+        limiter: IngestRateLimiter = request.app.state.ml_anonymous_reads
+        decision = await limiter.hit("anonymous", client_ip(request) or "unknown")
+        decision.raise_if_refused("address")
+    return claims
 
 
 @router.get("/api/shows/{show_id}/predicted-setlist")
 async def predicted_setlist(
     request: Request,
     show_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-    claims: Annotated[Claims | None, Depends(optional_claims)],
+    claims: Annotated[Claims | None, Depends(public_reader)],
     blend: Annotated[Literal["crowd"] | None, Query()] = None,
 ) -> dict[str, Any]:
     """The show's songs ranked by the chance each is played, the predicted length and a
@@ -36,10 +69,11 @@ async def predicted_setlist(
 @router.get("/api/setlists/leaderboard")
 async def leaderboard(
     request: Request,
-    claims: Annotated[Claims | None, Depends(optional_claims)],
+    claims: Annotated[Claims | None, Depends(public_reader)],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    """The fans who predict setlists best (mean F1 over 3+ played shows), public."""
+    """The fans who predict setlists best (mean F1 over 3+ played shows), public: only fans
+    who chose to be discoverable, plus the caller's own row (`is_you`)."""
     runtime: Runtime = request.app.state.runtime
     return {"leaders": await prediction_service.leaderboard(runtime.db, limit=limit, claims=claims)}
 
@@ -73,16 +107,34 @@ class SimilarUsersRequest(BaseModel):
     limit: int = Field(default=10, ge=1, le=100)
 
 
-@router.post("/api/analytics/recommendations", tags=["recommendations"])
+class SimilarFan(BaseModel):
+    display_name: str
+    similarity: float
+    shared_artists: list[str]
+    user_id: str | None = Field(default=None, description="operators only")
+
+
+class SimilarFans(BaseModel):
+    user_id: str = Field(description="the fan asked about")
+    similar_users: list[SimilarFan]
+    cached: bool
+
+
+@router.post(
+    "/api/analytics/recommendations", tags=["recommendations"], response_model_exclude_none=True
+)
 async def similar_users(
     request: Request,
     claims: Annotated[Claims, Depends(required_claims)],
     body: SimilarUsersRequest | None = None,
-) -> dict[str, Any]:
-    """Fans most similar to the caller (operators: to any user), with the artists shared."""
+) -> SimilarFans:
+    """Fans most similar to the caller (operators: to any user), with the artists shared:
+    only fans who chose to be discoverable, by display name (ids for operators only)."""
     runtime: Runtime = request.app.state.runtime
     body = body or SimilarUsersRequest()
-    return await recommendation_service.similar_users(
-        runtime, recommendation_settings(), claims,
-        user_id=None if body.user_id is None else str(body.user_id), limit=body.limit,
+    return SimilarFans.model_validate(
+        await recommendation_service.similar_users(
+            runtime, recommendation_settings(), claims,
+            user_id=None if body.user_id is None else str(body.user_id), limit=body.limit,
+        )
     )  # fmt: skip

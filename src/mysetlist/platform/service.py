@@ -68,5 +68,14 @@ async def my_profile(conn: psycopg.AsyncConnection[Any]) -> Row | None:
     return rows[0] if rows else None
 
 
+async def set_discoverable(conn: psycopg.AsyncConnection[Any], discoverable: bool) -> bool:
+    """Set the caller's consent to be found by other fans (similar fans, the leaderboard);
+    `conn` must be the caller's own transaction. False when the caller has no profile."""
+    rows = await fetch_all_in(
+        conn, read_sql(__package__, "set_discoverable.sql"), {"discoverable": discoverable}
+    )
+    return bool(rows)
+
+
 async def my_follows(conn: psycopg.AsyncConnection[Any]) -> list[Row]:
     return await fetch_all_in(conn, read_sql(__package__, "my_follows.sql"))

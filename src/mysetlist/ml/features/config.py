@@ -1,4 +1,5 @@
-"""Settings of the feature store and of the churn and engagement models (`ML_*` variables)."""
+"""Settings of the feature store, of the churn and engagement models and of the ML routes
+(`ML_*` variables)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,19 @@ class MlSettings(BaseSettings):
         default=0.3, gt=0, lt=1, validation_alias="ML_CHURN_MEDIUM_RISK"
     )
     churn_high_risk: float = Field(default=0.6, gt=0, lt=1, validation_alias="ML_CHURN_HIGH_RISK")
+    # Reads anyone may make without a token (predicted setlists, the setlist leaderboard), per
+    # client IP, in the `limits` library's notation; beyond it a 429 with Retry-After.
+    anonymous_read_rate_limit: str = Field(
+        default="120/minute", validation_alias="ML_RATE_LIMIT_ANONYMOUS_READS"
+    )
+
+    @field_validator("anonymous_read_rate_limit")
+    @classmethod
+    def _a_rate_limit(cls, value: str) -> str:
+        from limits import parse
+
+        parse(value)  # raises ValueError on anything but "N/period"
+        return value
 
     @field_validator("churn_high_risk")
     @classmethod

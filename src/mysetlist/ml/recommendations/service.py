@@ -260,6 +260,12 @@ async def _shows(db: Database, artists: list[dict[str, Any]], limit: int) -> lis
     return out
 
 
+# Similar fans are drawn from this many nearest neighbours per fan asked for: only those
+# the fan directory shows the caller (discoverable fans) are answered, so the pool is wider.
+SIMILAR_POOL_FACTOR = 20
+SIMILAR_POOL_MIN = 200
+
+
 async def similar_users(
     runtime: Runtime,
     settings: RecommendationSettings,
@@ -269,33 +275,45 @@ async def similar_users(
     limit: int,
 ) -> dict[str, Any]:
     """`POST /api/analytics/recommendations`: the user's nearest neighbours in the ALS
-    space (cosine), each with the artists both follow as evidence."""
+    space (cosine) among the fans who chose to be discoverable, each with the artists both
+    follow as evidence. Fans see other fans' display names, never their ids; operators see
+    ids (and every fan).
+
+    Only the neighbour ranking is cached; who may be shown is read on every request under
+    the caller's own role through the fan directory views (platform migration 0004), so a
+    fan who turns `discoverable` off disappears from everyone's answer at once."""
     user = target_user(claims, user_id)
     await _followed(runtime.db, user)
     loaded = await active_model(settings).get(runtime.db)
     version = f"v{loaded[0].id}" if loaded else "none"
-    key, hit = await _cached(runtime, settings, f"similar:{limit}:{version}", user)
-    if hit is not None:
-        return {**hit, "cached": True}
-    answer: dict[str, Any] = {"user_id": user, "similar_users": []}
-    if loaded is not None:
+    pool = max(limit * SIMILAR_POOL_FACTOR, SIMILAR_POOL_MIN)
+    key, hit = await _cached(runtime, settings, f"similar-pool:{pool}:{version}", user)
+    neighbours: list[tuple[str, float]] = [] if hit is None else [(u, s) for u, s in hit]
+    if hit is None and loaded is not None:
         model = loaded[1]
         history = await _history_row(runtime.db, settings, model, user)
         if history.nnz:
-            neighbours = await asyncio.to_thread(_nearest, model, user, history, limit)
-            async with runtime.db.transaction() as conn:
-                rows = await fetch_all_in(
-                    conn, read_sql(_PACKAGE, "shared_artists.sql"),
-                    {"user_id": user, "neighbours": [u for u, _ in neighbours]},
-                )  # fmt: skip
-            found = {r["user_id"]: r for r in rows}
-            answer["similar_users"] = [
-                {"user_id": u, "display_name": found[u]["display_name"],
-                 "similarity": round(s, 4), "shared_artists": found[u]["shared_artists"]}
-                for u, s in neighbours if u in found
-            ]  # fmt: skip
-    await _store(runtime, settings, key, answer)
-    return {**answer, "cached": False}
+            neighbours = await asyncio.to_thread(_nearest, model, user, history, pool)
+    if hit is None:
+        await _store(runtime, settings, key, neighbours)
+    similar: list[dict[str, Any]] = []
+    if neighbours:
+        async with runtime.db.as_caller(claims) as conn:
+            rows = await fetch_all_in(
+                conn, read_sql(_PACKAGE, "shared_artists.sql"),
+                {"user_id": user, "candidates": [u for u, _ in neighbours], "limit": limit},
+            )  # fmt: skip
+        nearness = dict(neighbours)
+        for r in rows:
+            fan: dict[str, Any] = {
+                "display_name": r["display_name"],
+                "similarity": round(nearness[r["user_id"]], 4),
+                "shared_artists": r["shared_artists"],
+            }
+            if claims.is_operator:
+                fan["user_id"] = r["user_id"]
+            similar.append(fan)
+    return {"user_id": user, "similar_users": similar, "cached": hit is not None}
 
 
 def _nearest(

@@ -1,17 +1,19 @@
 """Predicted setlists as the product serves them.
 
 For an upcoming show the model is fitted on the artist's completed shows and its ranking
-stored (`analytics.setlist_predictions`, append-only, closed once the show starts); a stored
-prediction is reused while it is recent and no newer show has been played. `blend=True`
+stored (`analytics.setlist_predictions`, append-only, closed once the show starts). `blend=True`
 adds the model blended with the fans' votes (the `analytics.setlist_blend` SQL function,
-the one definition the warehouse's scoring uses too). What the caller sees is read under
-their own database role, so row-level security decides: anonymous visitors see upcoming
-shows only.
+the one definition the warehouse's scoring uses too). A prediction is stored once per
+(show, kind, input state) and served from there: a read computes and stores only when what
+the prediction is made from has changed (model: the model and the artist's played setlists;
+blend: that model prediction and the show's votes), so reads never grow the table. What the
+caller sees is read under their own database role, so row-level security decides: anonymous
+visitors see upcoming shows only.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -25,7 +27,6 @@ from mysetlist.ml.setlists.setlist_history import UpcomingShow
 from mysetlist.ml.setlists.setlist_store import played_setlists
 
 _PACKAGE = "mysetlist.ml.setlists"
-REUSE_FOR = timedelta(minutes=10)
 BLEND_MODEL = f"{MODEL_NAME}+crowd"
 
 
@@ -35,23 +36,46 @@ def _sql(name: str) -> str:
 
 async def _store(conn: psycopg.AsyncConnection[Any], show_id: int, kind: str, model: str,
                  history_shows: int, voters: int, length: int,
-                 songs: list[dict[str, Any]]) -> None:  # fmt: skip
+                 songs: list[dict[str, Any]], input_state: str) -> None:  # fmt: skip
     await conn.execute(
         _sql("insert_prediction.sql"),
         {"show_id": show_id, "kind": kind, "model": model, "history_shows": history_shows,
-         "voters": voters, "predicted_length": length, "songs": orjson.dumps(songs).decode()},
+         "voters": voters, "predicted_length": length, "songs": orjson.dumps(songs).decode(),
+         "input_state": input_state},
     )  # fmt: skip
 
 
-def _fresh(row: dict[str, Any] | None, now: Any, history_shows: int) -> bool:
-    return (
-        row is not None
-        and row["history_shows"] == history_shows
-        and now - row["made_at"] < REUSE_FOR
-    )
+async def _is_stored(
+    conn: psycopg.AsyncConnection[Any], show_id: int, kind: str, input_state: str
+) -> bool:
+    row = await fetch_one_in(
+        conn, _sql("prediction_for_state.sql"),
+        {"show_id": show_id, "kind": kind, "input_state": input_state},
+    )  # fmt: skip
+    return row is not None
 
 
-async def _predict_model(conn: psycopg.AsyncConnection[Any], show: dict[str, Any]) -> None:
+async def model_input_state(conn: psycopg.AsyncConnection[Any], show_id: int) -> str:
+    """The model and a digest of what it predicts the show from."""
+    row = await fetch_one_in(conn, _sql("model_input_state.sql"), {"show_id": show_id})
+    assert row is not None
+    return f"{MODEL_NAME}:{row['digest']}"
+
+
+async def blend_input_state(
+    conn: psycopg.AsyncConnection[Any], show_id: int
+) -> tuple[str, datetime]:
+    """(the model prediction a blend uses now and a digest of the show's votes, the moment
+    that state was read: the blend is computed as of it)."""
+    row = await fetch_one_in(conn, _sql("blend_input_state.sql"), {"show_id": show_id})
+    assert row is not None
+    state = f"model#{row['model_prediction']}:votes:{row['votes']}:{row['votes_digest']}"
+    return state, row["as_of"]
+
+
+async def _predict_model(
+    conn: psycopg.AsyncConnection[Any], show: dict[str, Any], input_state: str
+) -> None:
     history = await played_setlists(conn, show["artist_id"], before=show["starts_at"])
     shows = history.get(show["artist_id"], ("", []))[1]
     if not shows:
@@ -67,13 +91,14 @@ async def _predict_model(conn: psycopg.AsyncConnection[Any], show: dict[str, Any
         for s in prediction.songs
     ]  # fmt: skip
     await _store(conn, show["id"], "model", prediction.model, len(shows), 0,
-                 prediction.length, songs)  # fmt: skip
+                 prediction.length, songs, input_state)  # fmt: skip
 
 
 async def _predict_blend(
-    conn: psycopg.AsyncConnection[Any], show: dict[str, Any], model: dict[str, Any]
-) -> None:
-    rows = await fetch_all_in(conn, _sql("blend_now.sql"), {"show_id": show["id"]})
+    conn: psycopg.AsyncConnection[Any], show: dict[str, Any], model: dict[str, Any],
+    input_state: str, as_of: datetime,
+) -> None:  # fmt: skip
+    rows = await fetch_all_in(conn, _sql("blend_now.sql"), {"show_id": show["id"], "as_of": as_of})
     voters = rows[0]["voters"] if rows else 0
     songs = []
     for row in rows:
@@ -85,47 +110,55 @@ async def _predict_blend(
         songs.append({"song_id": row["song_id"], "title": row["title"],
                       "probability": round(row["probability"], 4), "reason": reason})  # fmt: skip
     await _store(conn, show["id"], "blend", BLEND_MODEL, model["history_shows"], voters,
-                 model["predicted_length"], songs)  # fmt: skip
+                 model["predicted_length"], songs, input_state)  # fmt: skip
+
+
+async def _ensure_model_stored(
+    conn: psycopg.AsyncConnection[Any], show_id: int
+) -> tuple[dict[str, Any] | None, str | None]:
+    """(the show, the input state of its model prediction), after storing that prediction
+    if the show is upcoming and none was made from this input state (in the caller's
+    transaction); (None, None) when there is no such show, no state once it has started."""
+    show = await fetch_one_in(conn, _sql("show_for_prediction.sql"), {"show_id": show_id})
+    if show is None or not show["upcoming"]:
+        return show, None
+    state = await model_input_state(conn, show_id)
+    if not await _is_stored(conn, show_id, "model", state):
+        await _predict_model(conn, show, state)
+    return show, state
 
 
 async def ensure_model_prediction(
     conn: psycopg.AsyncConnection[Any], show_id: int
 ) -> dict[str, Any] | None:
-    """The show, after storing a model prediction if it is upcoming and none recent enough
-    exists (in the caller's transaction); None when there is no such show."""
-    show = await fetch_one_in(conn, _sql("show_for_prediction.sql"), {"show_id": show_id})
-    if show is None or not show["upcoming"]:
-        return show
-    now = (await (await conn.execute("SELECT now()")).fetchone())[0]  # type: ignore[index]
-    model = await fetch_one_in(
-        conn, _sql("latest_prediction.sql"), {"show_id": show_id, "kind": "model"}
-    )
-    if not _fresh(model, now, show["history_shows"]):
-        await _predict_model(conn, show)
-    return show
+    """The show, after storing a model prediction if it is upcoming and none was made from
+    its current input state (in the caller's transaction); None when there is no such show."""
+    return (await _ensure_model_stored(conn, show_id))[0]
 
 
 async def predicted_setlist(
     db: Database, show_id: int, *, blend: bool, claims: Claims | None
 ) -> dict[str, Any]:
-    """The show's prediction (made now if due), with its scores once the show is scored."""
+    """The show's prediction (made now if its inputs changed), with its scores once the
+    show is scored."""
     kind = "blend" if blend else "model"
     async with db.transaction() as conn:
-        show = await ensure_model_prediction(conn, show_id)
+        show, state = await _ensure_model_stored(conn, show_id)
         if show is None:
             raise Problem(404, "Not Found", f"no show {show_id}")
-        if show["upcoming"] and blend:
+        if state is not None and blend:
             model = await fetch_one_in(
-                conn, _sql("latest_prediction.sql"), {"show_id": show_id, "kind": "model"}
-            )
+                conn, _sql("prediction_for_state.sql"),
+                {"show_id": show_id, "kind": "model", "input_state": state},
+            )  # fmt: skip
             assert model is not None
-            await _predict_blend(conn, show, model)
+            state, as_of = await blend_input_state(conn, show_id)
+            if not await _is_stored(conn, show_id, "blend", state):
+                await _predict_blend(conn, show, model, state, as_of)
     # Read back under the caller's own role: RLS decides what they may see.
     reader = db.as_caller(claims) if claims is not None else db.as_role("anon", {"role": "anon"})
     async with reader as conn:
-        prediction = await fetch_one_in(
-            conn, _sql("latest_prediction.sql"), {"show_id": show_id, "kind": kind}
-        )
+        prediction = await _served(conn, show_id, kind, state)
         scores = await fetch_all_in(conn, _sql("prediction_scores.sql"), {"show_id": show_id})
     if prediction is None:
         raise Problem(
@@ -150,6 +183,21 @@ async def predicted_setlist(
         },
         "scores": scores,
     }
+
+
+async def _served(
+    conn: psycopg.AsyncConnection[Any], show_id: int, kind: str, input_state: str | None
+) -> dict[str, Any] | None:
+    """The stored prediction made from `input_state`; with none (the show has started), the
+    latest made before the show."""
+    if input_state is None:
+        return await fetch_one_in(
+            conn, _sql("latest_prediction.sql"), {"show_id": show_id, "kind": kind}
+        )
+    return await fetch_one_in(
+        conn, _sql("prediction_for_state.sql"),
+        {"show_id": show_id, "kind": kind, "input_state": input_state},
+    )  # fmt: skip
 
 
 class NoHistory(Problem):
