@@ -35,8 +35,10 @@ def evaluate_setlists(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
-    """Rolling-origin evaluation of the setlist model against last_show and recent_frequency."""
-    from mysetlist.ml.setlists.offline_evaluation import MODELS, evaluate
+    """Rolling-origin evaluation of the setlist model against four baselines: F1 at each
+    predictor's own length (headline), F1@N with the true length given, NDCG@N, and paired
+    bootstrap 95 % intervals over test shows."""
+    from mysetlist.ml.setlists.offline_evaluation import MODELS, NothingToEvaluate, evaluate
     from mysetlist.ml.setlists.setlist_history import SetlistFileError, read_setlists_csv
 
     if (setlists is None) == (not synthetic):
@@ -55,27 +57,50 @@ def evaluate_setlists(
         history = _demo_world_setlists()
     with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("evaluating artists", total=len(history))
-        result = evaluate(history, progress=lambda _artist: bar.advance(task))
+        try:
+            result = evaluate(history, progress=lambda _artist: bar.advance(task))
+        except NothingToEvaluate as exc:
+            typer.echo(f"{setlists or 'the demo world'}: {exc}", err=True)
+            raise typer.Exit(2) from None
     if as_json:
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
         return
-    table = Table(title="setlist prediction, rolling origin (last 20 % of shows)")
+    _print_setlist_table(result, MODELS)
+
+
+def _print_setlist_table(result: dict[str, Any], models: tuple[str, ...]) -> None:
+    table = Table(title="setlist prediction, rolling origin (last 20 % of shows): F1 at each "
+                        "predictor's own length")  # fmt: skip
     table.add_column("artist")
     table.add_column("shows", justify="right")
-    for name in MODELS:
+    for name in models:
         table.add_column(f"{name} F1", justify="right")
+    table.add_column("model F1@N", justify="right")
     table.add_column("model NDCG", justify="right")
-    artists = result["artists"]
-    assert isinstance(artists, dict)
-    for artist, row in artists.items():
-        models = row["models"]
-        table.add_row(artist, str(row["shows"]), *(f"{models[m]['f1']:.3f}" for m in MODELS),
-                      f"{models['model']['ndcg']:.3f}")  # fmt: skip
+    for artist, row in result["artists"].items():
+        if "models" not in row:
+            continue
+        m = row["models"]
+        table.add_row(artist, str(row["shows"]), *(f"{m[name]['f1']:.3f}" for name in models),
+                      f"{m['model']['f1_at_n']:.3f}", f"{m['model']['ndcg']:.3f}")  # fmt: skip
     overall = result["overall"]
-    assert isinstance(overall, dict)
-    table.add_row("overall", "", *(f"{overall[m]['f1']:.3f}" for m in MODELS),
-                  f"{overall['model']['ndcg']:.3f}", style="bold")  # fmt: skip
+    table.add_row("overall", str(result["test_shows"]),
+                  *(f"{overall[name]['f1']:.3f}" for name in models),
+                  f"{overall['model']['f1_at_n']:.3f}", f"{overall['model']['ndcg']:.3f}",
+                  style="bold")  # fmt: skip
     Console().print(table)
+    low, high = result["intervals"]["model_minus_best_baseline"]
+    typer.echo(
+        f"model - {result['best_baseline']} (the best baseline), F1: 95 % interval "
+        f"[{low:+.4f}, {high:+.4f}] over {result['test_shows']} test shows"
+    )
+    if result["untuned_artists"]:
+        typer.echo(f"{len(result['untuned_artists'])} artists without validation shows: their "
+                   "baselines use default windows, not tuned ones")  # fmt: skip
+    if result["single_show_artists"]:
+        typer.echo(f"{len(result['single_show_artists'])} artists with a single show: not "
+                   f"scored ({', '.join(result['single_show_artists'][:5])}"
+                   f"{', ...' if len(result['single_show_artists']) > 5 else ''})")  # fmt: skip
 
 
 def _read_database(load: Callable[[Any], Awaitable[T]]) -> T:

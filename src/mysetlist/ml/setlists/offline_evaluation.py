@@ -36,11 +36,12 @@ from mysetlist.ml.setlists.ranker import (
     ArtistAdjustment,
     CrossArtistRanker,
     best_set_size,
+    fallback_probabilities,
     fit_cross_artist,
     tune_and_fit,
 )
 from mysetlist.ml.setlists.setlist_history import PlayedShow, UpcomingShow
-from mysetlist.ml.setlists.signals import FEATURES, SignalTable, Target, build_signals
+from mysetlist.ml.setlists.signals import SignalTable, Target, build_signals
 from mysetlist.ml.setlists.signals import predicted_length as recent_length
 
 BASELINES = ("last_show", "recent_frequency", "decayed_frequency", "tour_frequency")
@@ -53,7 +54,6 @@ HALF_LIFE_GRID = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 40.0, 100.0)
 DEFAULT_HALF_LIFE = 5.0
 CHECKPOINTS = 5  # cross-artist refits through the test period
 BOOTSTRAP_SAMPLES = 2000
-_FALLBACK_COLUMN = FEATURES.index("decayed_share_h3")
 
 
 class NothingToEvaluate(ValueError):
@@ -63,16 +63,17 @@ class NothingToEvaluate(ValueError):
 def score_ranking(
     ranked: Sequence[Hashable], truth: frozenset[Hashable], n: int, length: int
 ) -> dict[str, float]:
-    """F1 of the top `length` songs (2·hits / (length + |truth|)), F1@n and NDCG@n of
-    `ranked` (most likely first) against `truth`, n songs played."""
+    """F1 of the top `length` songs (2·hits / (shown + |truth|), never more shown than
+    ranked), F1@n and NDCG@n of `ranked` (most likely first) against `truth`, n songs
+    played."""
     if n == 0 or not truth:
         return dict.fromkeys(METRICS, 0.0)
     hits = [1.0 if song in truth else 0.0 for song in ranked[:n]]
     dcg = sum(h / math.log2(r + 2) for r, h in enumerate(hits))
     idcg = sum(1.0 / math.log2(r + 2) for r in range(min(n, len(truth))))
-    shown = sum(1 for song in ranked[:length] if song in truth)
+    shown = ranked[:length]
     return {
-        "f1": 2.0 * shown / (length + len(truth)),
+        "f1": 2.0 * sum(1 for song in shown if song in truth) / (len(shown) + len(truth)),
         "f1_at_n": sum(hits) / n,
         "ndcg": dcg / idcg,
     }
@@ -160,13 +161,6 @@ def rank_tour_frequency(
     same = [j for j in range(t) if tour is not None and history[j].tour == tour]
     in_tour = matrix.played[same].sum(axis=0).astype(np.float64)
     return matrix.by_score(t, in_tour, matrix.decayed(t, half_life))
-
-
-def fallback_probabilities(target: Target) -> NDArray[np.float64]:
-    """Before any cross-artist ranker exists: the decayed play share (half-life 3 shows),
-    pulled slightly towards one half."""
-    result: NDArray[np.float64] = (target.signals[:, _FALLBACK_COLUMN] * 6 + 0.5) / 7
-    return result
 
 
 @dataclass
@@ -261,20 +255,15 @@ def _checkpoints(dates: Sequence[date], count: int) -> list[date]:
 def predict_with_model(artists: Sequence[_Artist], checkpoints: int = CHECKPOINTS) -> float | None:
     """Fill every test show's `model` prediction; returns the tuned penalty (None when no
     show precedes the first checkpoint)."""
-    tests = [(a.table.targets[t].date, i, t)
-             for i, a in enumerate(artists) for t in range(a.first_test, len(a.history))]  # fmt: skip
+    tests = [a.table.targets[t].date for a in artists for t in range(a.first_test, len(a.history))]
     if not tests:
         return None
-    cuts = _checkpoints([d for d, _, _ in tests], checkpoints)
-
-    def before(cut: date) -> list[list[Target]]:
-        return [[t for t in a.table.targets[1:] if t.date < cut] for a in artists]
-
+    cuts = _checkpoints(tests, checkpoints)
     l2: float | None = None
     rankers: list[CrossArtistRanker | None] = []
     start = None
     for cut in cuts:
-        training = before(cut)
+        training = [[t for t in a.table.targets[1:] if t.date < cut] for a in artists]
         if not any(t.songs.size for targets in training for t in targets):
             rankers.append(None)
             continue
@@ -285,25 +274,24 @@ def predict_with_model(artists: Sequence[_Artist], checkpoints: int = CHECKPOINT
             ranker = fit_cross_artist(training, l2, start)
         start = ranker.weights
         rankers.append(ranker)
-    for i, artist in enumerate(artists):
+    for artist in artists:
         adjustment: ArtistAdjustment | None = None
         fitted: tuple[int, int] | None = None  # (checkpoint, show index) of the adjustment
         for t in range(artist.first_test, len(artist.history)):
             target = artist.table.targets[t]
-            c = max(k for k, cut in enumerate([cuts[0], *cuts[1:]]) if cut <= target.date) \
-                if target.date >= cuts[0] else None  # fmt: skip
-            ranker = rankers[c] if c is not None else None
+            # The latest checkpoint on or before the show (the first is the earliest test day).
+            c = max(k for k, cut in enumerate(cuts) if cut <= target.date)
+            current = rankers[c]
             # Refit the artist's correction with a new ranker, or once 5 % more shows have
             # been played (a long history barely moves with one more show).
-            if ranker is not None and (
+            if current is not None and (
                 fitted is None or fitted[0] != c or t - fitted[1] >= max(1, t // 20)
             ):
-                adjustment = ranker.fit_artist(artist.table.targets[1:t])
-                fitted = (c, t)  # type: ignore[assignment]
-            artist.predictions.setdefault(t, {})["model"] = _model_prediction(
-                ranker, adjustment if ranker is not None else None, target
+                adjustment = current.fit_artist(artist.table.targets[1:t])
+                fitted = (c, t)
+            artist.predictions[t]["model"] = _model_prediction(
+                current, adjustment if current is not None else None, target
             )
-        del i
     return l2
 
 

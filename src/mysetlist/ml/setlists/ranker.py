@@ -2,7 +2,7 @@
 
 - Across artists: L2-penalised logistic regression on every (earlier show, song) pair of
   every artist, over the song signals, the artist's style (rotation rate, set-length spread,
-  tour position, history length, base rate) and signal × style interactions, so a fixed
+  tour position, history length, base rate) and signal x style interactions, so a fixed
   tour set learns to trust the last show while a heavy rotator learns to avoid repeating it.
   The penalty is chosen on validation shows: the most recent fifth of the training shows,
   the model fitted on the shows before them (`tune_and_fit`).
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ from scipy.special import expit
 from mysetlist.ml.setlists.signals import FEATURES, Target
 
 # Hyper-parameters (fixed here; the penalty is tuned on validation shows in `tune_and_fit`).
-L2_GRID = (1.0, 10.0, 100.0, 1000.0)  # total penalty on the standardised weights
+L2_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)  # total penalty on the standardised weights
 VALIDATION_SHARE = 0.2  # of the training shows, the most recent: the penalty's validation
 MAX_TRAINING_ROWS = 250_000  # the most recent (show, song) pairs; older habits matter less
 INTERACT_SIGNALS = (
@@ -61,10 +62,11 @@ _PAIRS = [(_COL[s], _COL[t]) for s in INTERACT_SIGNALS for t in INTERACT_STYLES]
 _ARTIST_COLS = [_COL[s] for s in ARTIST_SIGNALS]
 N_DESIGN = len(FEATURES) + len(_PAIRS)
 N_ARTIST = len(ARTIST_SIGNALS) + 1
+_FALLBACK_COLUMN = _COL["decayed_share_h3"]
 
 
 def design(signals: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Signals plus their signal × style interactions."""
+    """Signals plus their signal x style interactions."""
     left = signals[:, [a for a, _ in _PAIRS]]
     right = signals[:, [b for _, b in _PAIRS]]
     return np.hstack([signals, left * right])
@@ -108,7 +110,7 @@ class CrossArtistRanker:
         z = (design(signals) - self.mean) / self.scale
         z = z - z.mean(axis=0, keepdims=True)
         parts = z * self.weights[:-1]
-        out = parts[:, : len(FEATURES)].copy()
+        out: NDArray[np.float64] = parts[:, : len(FEATURES)].copy()
         for k, (a, _) in enumerate(_PAIRS):
             out[:, a] += parts[:, len(FEATURES) + k]
         return out
@@ -225,7 +227,8 @@ def _eb_prior(
     if len(estimates) < 3:
         return np.full(N_ARTIST, TAU2_BOUNDS[0] * 10)
     tau2 = np.mean(np.square(estimates), axis=0) - np.mean(noise, axis=0)
-    return np.clip(tau2, *TAU2_BOUNDS)
+    clipped: NDArray[np.float64] = np.clip(tau2, *TAU2_BOUNDS)
+    return clipped
 
 
 def fit_cross_artist(
@@ -251,15 +254,10 @@ def fit_cross_artist(
         raise ValueError("no earlier shows to learn from")
     weights, mean, scale = _fit_global(signals, y, l2, start)
     ranker = CrossArtistRanker(mean, scale, weights, np.ones(N_ARTIST), l2, int(y.size))
-    return CrossArtistRanker(
-        mean, scale, weights, _eb_prior(ranker, artists), l2, int(y.size)
-    )
+    return CrossArtistRanker(mean, scale, weights, _eb_prior(ranker, artists), l2, int(y.size))
 
 
-def _log_loss(
-    ranker: CrossArtistRanker, artists: Sequence[Sequence[Target]], validation: Sequence[Target]
-) -> float:
-    del artists
+def _log_loss(ranker: CrossArtistRanker, validation: Sequence[Target]) -> float:
     signals, y = _stack(validation)
     p = np.clip(ranker.probabilities(signals), 1e-9, 1 - 1e-9)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
@@ -270,6 +268,8 @@ class Tuning:
     l2: float
     validation_log_loss: dict[float, float]
     validation_shows: int
+    validation_from: date | None = None  # the first validation date
+    validation_ranker: CrossArtistRanker | None = None  # the chosen penalty, pre-validation fit
 
 
 def tune_and_fit(
@@ -285,16 +285,26 @@ def tune_and_fit(
     fitting = [[t for t in targets if t.date < cut] for targets in artists]
     validation = [t for targets in artists for t in targets if t.date >= cut and t.songs.size]
     losses: dict[float, float] = {}
+    fitted: dict[float, CrossArtistRanker] = {}
     if validation and any(t.songs.size for targets in fitting for t in targets):
         start = None
         for l2 in l2_grid:
             candidate = fit_cross_artist(fitting, l2, start)
             start = candidate.weights
-            losses[l2] = round(_log_loss(candidate, fitting, validation), 5)
+            losses[l2] = round(_log_loss(candidate, validation), 5)
+            fitted[l2] = candidate
         chosen = min(losses, key=lambda l2: (losses[l2], -l2))
     else:
         chosen = l2_grid[len(l2_grid) // 2]
-    return fit_cross_artist(artists, chosen), Tuning(chosen, losses, len(validation))
+    tuning = Tuning(chosen, losses, len(validation), cut, fitted.get(chosen))
+    return fit_cross_artist(artists, chosen), tuning
+
+
+def fallback_probabilities(target: Target) -> NDArray[np.float64]:
+    """Before any cross-artist ranker exists: the decayed play share (half-life 3 shows),
+    pulled slightly towards one half."""
+    result: NDArray[np.float64] = (target.signals[:, _FALLBACK_COLUMN] * 6 + 0.5) / 7
+    return result
 
 
 def best_set_size(probabilities: NDArray[np.float64], expected_debuts: float = 0.0) -> int:
