@@ -36,6 +36,7 @@ from mysetlist.ml.setlists.ranker import (
     ArtistAdjustment,
     CrossArtistRanker,
     best_set_size,
+    calibrate_to_length,
     fallback_probabilities,
     fit_cross_artist,
     tune_and_fit,
@@ -243,6 +244,7 @@ def _model_prediction(
     else:
         p = ranker.probabilities(target.signals, adjustment)
     order = np.argsort(-p, kind="stable")
+    p = calibrate_to_length(p, target.recent_length, target.expected_debuts)
     return Prediction([int(i) for i in target.songs[order]],
                       best_set_size(p, target.expected_debuts))  # fmt: skip
 

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from mysetlist.ml.setlists.ranker import (
     CrossArtistRanker,
     best_set_size,
+    calibrate_to_length,
     fallback_probabilities,
 )
 from mysetlist.ml.setlists.setlist_history import PlayedShow, UpcomingShow
@@ -125,6 +126,7 @@ def predict_setlist(
         column = FEATURES.index("decayed_share_h3")
         contributions[:, column] = probabilities - probabilities.mean()
         name = FALLBACK_MODEL
+    probabilities = calibrate_to_length(probabilities, target.recent_length, target.expected_debuts)
     order = np.argsort(-probabilities, kind="stable")
     features = _reasons(contributions, order)
     songs = [

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize
 from scipy.special import expit
 
 from mysetlist.ml.setlists.signals import FEATURES, Target
@@ -148,18 +147,20 @@ class CrossArtistRanker:
 def _newton(
     x: NDArray[np.float64],
     y: NDArray[np.float64],
-    offset: NDArray[np.float64],
+    offset: NDArray[np.float64] | float,
     precision: NDArray[np.float64],
+    start: NDArray[np.float64] | None = None,
     iterations: int = 30,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """MAP logistic regression with a N(0, 1/precision) prior: (theta, Hessian)."""
-    theta = np.zeros(x.shape[1])
+    """MAP logistic regression with a N(0, 1/precision) prior, by Newton's method (a few
+    steps on these well-conditioned, penalised problems): (theta, Hessian)."""
+    theta = np.zeros(x.shape[1]) if start is None else start.copy()
     hessian = np.diag(precision)
     for _ in range(iterations):
         p = expit(offset + x @ theta)
         grad = x.T @ (p - y) + precision * theta
-        hessian = (x * (p * (1.0 - p))[:, None]).T @ x + np.diag(precision)
-        step = np.linalg.solve(hessian, grad)
+        hessian = (x.T * (p * (1.0 - p))) @ x + np.diag(precision)
+        step = np.linalg.solve(hessian + 1e-9 * np.eye(x.shape[1]), grad)
         largest = float(np.max(np.abs(step)))
         if largest > 2.0:  # damped: a huge first step can overshoot on separable data
             step *= 2.0 / largest
@@ -194,20 +195,13 @@ def _fit_global(
     z = (x - mean) / scale
     z = np.hstack([z, np.ones((z.shape[0], 1))])
     penalty = np.full(z.shape[1], l2)
-    penalty[-1] = 0.0
-
-    def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
-        s = z @ theta
-        loss = float(np.sum(np.logaddexp(0.0, s) - y * s)) + 0.5 * float(penalty @ theta**2)
-        grad = z.T @ (expit(s) - y) + penalty * theta
-        return loss, grad
-
+    penalty[-1] = 0.0  # the intercept is not shrunk
     if start is None:
         base = float(np.clip(y.mean(), 1e-4, 1 - 1e-4))
         start = np.zeros(z.shape[1])
         start[-1] = np.log(base / (1 - base))
-    result = minimize(objective, start, jac=True, method="L-BFGS-B", options={"maxiter": 300})
-    return np.asarray(result.x, dtype=np.float64), mean, scale
+    weights, _ = _newton(z, y, 0.0, penalty, start, iterations=25)
+    return weights, mean, scale
 
 
 def _eb_prior(
@@ -304,6 +298,29 @@ def fallback_probabilities(target: Target) -> NDArray[np.float64]:
     """Before any cross-artist ranker exists: the decayed play share (half-life 3 shows),
     pulled slightly towards one half."""
     result: NDArray[np.float64] = (target.signals[:, _FALLBACK_COLUMN] * 6 + 0.5) / 7
+    return result
+
+
+def calibrate_to_length(
+    probabilities: NDArray[np.float64], length: float, expected_debuts: float = 0.0
+) -> NDArray[np.float64]:
+    """Shift every logit by one amount so the candidates' expected plays add up to the
+    recent set length less the expected debuts: an artist's set length is steadier than a
+    sum of independent chances, so it pins the overall level the ranking only orders."""
+    goal = length - expected_debuts
+    if probabilities.size == 0 or not 0 < goal < probabilities.size:
+        return probabilities
+    logits = np.log(np.clip(probabilities, 1e-9, 1 - 1e-9)) - np.log1p(
+        -np.clip(probabilities, 1e-9, 1 - 1e-9)
+    )
+    low, high = -20.0, 20.0
+    for _ in range(50):
+        shift = (low + high) / 2
+        if float(expit(logits + shift).sum()) < goal:
+            low = shift
+        else:
+            high = shift
+    result: NDArray[np.float64] = expit(logits + (low + high) / 2)
     return result
 
 

@@ -69,6 +69,7 @@ class Target:
     true_songs: frozenset[int]  # every song of the show, debuts included (empty if upcoming)
     true_length: int
     expected_debuts: float  # songs never played before, expected at this show (decayed mean)
+    recent_length: int  # the recent (same-tour) set length: `predicted_length`
 
 
 @dataclass
@@ -174,7 +175,7 @@ def build_signals(
             played_mask[played_idx] = True
             targets.append(
                 Target(j, day, known, x, played_mask[known], frozenset(played_idx.tolist()),
-                       len(show.songs), debuts.mean())
+                       len(show.songs), debuts.mean(), predicted_length(history[:j], target_show))
             )  # fmt: skip
             # Fold show j into the state.
             new = int((count[played_idx] == 0).sum())
@@ -207,13 +208,15 @@ def build_signals(
         else:
             targets.append(
                 Target(j, day, known, x, np.zeros(known.size, bool), frozenset(), 0,
-                       debuts.mean())
+                       debuts.mean(), predicted_length(history, target_show))
             )  # fmt: skip
     lengths = np.array([len(s.songs) for s in history], dtype=np.float64)
     return SignalTable(vocabulary, targets, lengths)
 
 
-def predicted_length(history: Sequence[PlayedShow], upcoming: UpcomingShow | None) -> int:
+def predicted_length(
+    history: Sequence[PlayedShow], upcoming: PlayedShow | UpcomingShow | None
+) -> int:
     """Distinct songs expected: the same tour's recent shows if it has 2+, else all recent
     shows, weighted towards the latest (decay 0.7)."""
     if not history:

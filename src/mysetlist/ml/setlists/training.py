@@ -29,6 +29,7 @@ from mysetlist.ml.setlists.ranker import (
     CrossArtistRanker,
     Tuning,
     best_set_size,
+    calibrate_to_length,
     tune_and_fit,
 )
 from mysetlist.ml.setlists.setlist_history import PlayedShow
@@ -61,7 +62,10 @@ def validation_metrics(
             continue
         adjustment = ranker.fit_artist(earlier)
         for target in later:
-            p = ranker.probabilities(target.signals, adjustment)
+            p = calibrate_to_length(
+                ranker.probabilities(target.signals, adjustment),
+                target.recent_length, target.expected_debuts,
+            )  # fmt: skip
             ranked = [int(i) for i in target.songs[np.argsort(-p, kind="stable")]]
             length = best_set_size(p, target.expected_debuts)
             scores = score_ranking(ranked, target.true_songs, target.true_length, length)  # type: ignore[arg-type]
