@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 from mysetlist.demo.tour_setlists import generate_history
 from mysetlist.ml.setlists.offline_evaluation import (
     MODELS,
-    NothingToEvaluate,
     _PlayedMatrix,
     evaluate,
     first_test_index,
@@ -25,14 +24,14 @@ from mysetlist.ml.setlists.offline_evaluation import (
 )
 from mysetlist.ml.setlists.predictor import LoadedRanker, predict_setlist
 from mysetlist.ml.setlists.ranker import best_set_size
-from mysetlist.ml.setlists.signals import build_signals
-from mysetlist.ml.setlists.training import fit_ranker_for_registry
 from mysetlist.ml.setlists.setlist_history import (
     PlayedShow,
     SetlistFileError,
     UpcomingShow,
     parse_setlists,
 )
+from mysetlist.ml.setlists.signals import build_signals
+from mysetlist.ml.setlists.training import fit_ranker_for_registry
 
 CITIES = ["Berlin", "Paris", "London", "Madrid", "Oslo", "Lisbon"]
 
@@ -265,7 +264,8 @@ def test_cli_json_shape(tmp_path: Path) -> None:
     assert set(data["artists"]) == set(setlists)
     for name in _artists(20):
         row = data["artists"][name]
-        assert row["shows"] == 20 and row["tuned"] is True
+        assert row["shows"] == 20
+        assert row["tuned"] is True
         assert set(row["models"]) == set(MODELS)
     # Said, not silently dropped or reported as tuned:
     assert data["artists"]["One Show"]["test_shows"] == 0
