@@ -252,10 +252,34 @@ def train(
             lines = [train_recommender_models(endpoints.database_url, seed=seed, progress=progress)]
             bar.update(task, description="churn and engagement", completed=0, total=None)
             lines.append(train_churn_and_engagement(endpoints.database_url))
+            bar.update(task, description="setlist ranker", completed=0, total=None)
+            lines.append(train_setlist_ranker_models(endpoints.database_url))
     finally:
         endpoints.stop()
     for line in lines:
         typer.echo(line)
+
+
+def train_setlist_ranker_models(database_url: str) -> str:
+    """Train and register the cross-artist setlist ranker; one line saying what was decided."""
+    import asyncio
+
+    from mysetlist.core.db import Database
+    from mysetlist.ml.setlists.training import train_setlist_ranker
+
+    async def run() -> str:
+        db = Database(database_url, max_size=2)
+        await db.open()
+        try:
+            got = await train_setlist_ranker(db)
+        finally:
+            await db.close()
+        if got is None:
+            return "setlist_ranker: no played setlists yet, nothing trained"
+        v = got.version
+        return f"{v.name} v{v.version}: {v.decision} (validation f1 {v.metrics['f1']:.4f})"
+
+    return asyncio.run(run())
 
 
 def train_churn_and_engagement(database_url: str) -> str:

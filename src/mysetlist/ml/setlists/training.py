@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -117,7 +118,7 @@ async def train_setlist_ranker(db: Database) -> Registered | None:
 
 @dataclass
 class _Cache:
-    model_id: int | None = None
+    key: tuple[int, datetime] | None = None  # the version's id and training time
     ranker: LoadedRanker | None = None
 
 
@@ -130,11 +131,12 @@ async def active_ranker(conn: psycopg.AsyncConnection[Any]) -> LoadedRanker | No
     row = await fetch_one_in(conn, read_sql(_PACKAGE, "active_ranker.sql"), {"name": MODEL_NAME})
     if row is None:
         return None
-    if _cache.model_id != row["id"] or _cache.ranker is None:
+    key = (int(row["id"]), row["trained_at"])
+    if _cache.key != key or _cache.ranker is None:
         stored = await fetch_one_in(
             conn, read_sql(_PACKAGE, "ranker_artifact.sql"), {"id": row["id"]}
         )
         assert stored is not None
         model = CrossArtistRanker.from_json(orjson.loads(bytes(stored["artifact"])))
-        _cache.model_id, _cache.ranker = int(row["id"]), LoadedRanker(int(row["version"]), model)
+        _cache.key, _cache.ranker = key, LoadedRanker(int(row["version"]), model)
     return _cache.ranker
