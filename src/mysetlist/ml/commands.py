@@ -84,7 +84,7 @@ def _print_setlist_table(result: dict[str, Any], models: tuple[str, ...]) -> Non
         table.add_row(artist, str(row["shows"]), *(f"{m[name]['f1']:.3f}" for name in models),
                       f"{m['model']['f1_at_n']:.3f}", f"{m['model']['ndcg']:.3f}")  # fmt: skip
     overall = result["overall"]
-    table.add_row("overall", str(result["test_shows"]),
+    table.add_row("overall", f"{result['test_shows']} test",
                   *(f"{overall[name]['f1']:.3f}" for name in models),
                   f"{overall['model']['f1_at_n']:.3f}", f"{overall['model']['ndcg']:.3f}",
                   style="bold")  # fmt: skip
@@ -94,13 +94,20 @@ def _print_setlist_table(result: dict[str, Any], models: tuple[str, ...]) -> Non
         f"model - {result['best_baseline']} (the best baseline), F1: 95 % interval "
         f"[{low:+.4f}, {high:+.4f}] over {result['test_shows']} test shows"
     )
-    if result["untuned_artists"]:
-        typer.echo(f"{len(result['untuned_artists'])} artists without validation shows: their "
-                   "baselines use default windows, not tuned ones")  # fmt: skip
-    if result["single_show_artists"]:
-        typer.echo(f"{len(result['single_show_artists'])} artists with a single show: not "
-                   f"scored ({', '.join(result['single_show_artists'][:5])}"
-                   f"{', ...' if len(result['single_show_artists']) > 5 else ''})")  # fmt: skip
+    untuned, single = result["untuned_artists"], result["single_show_artists"]
+    if untuned:
+        typer.echo(f"{_artists(untuned)} without validation shows: their baselines use the "
+                   f"default windows, not tuned ones ({_names(untuned)})")  # fmt: skip
+    if single:
+        typer.echo(f"{_artists(single)} with a single show: not scored ({_names(single)})")
+
+
+def _artists(names: list[str]) -> str:
+    return f"{len(names)} artist{'' if len(names) == 1 else 's'}"
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
 
 
 def _read_database(load: Callable[[Any], Awaitable[T]]) -> T:
