@@ -261,6 +261,8 @@ def test_cli_json_shape(tmp_path: Path) -> None:
         assert all(0.0 <= v <= 1.0 for v in metrics.values())
     low, high = data["intervals"]["model_minus_best_baseline"]
     assert low <= high
+    low, high = data["intervals"]["model_minus_best_baseline_by_artist"]
+    assert low <= high
     assert set(data["artists"]) == set(setlists)
     for name in _artists(20):
         row = data["artists"][name]
