@@ -105,7 +105,10 @@ async def test_upcoming_show_prediction_is_public_ranked_explained_and_stored(
     assert first.status_code == 200, first.text
     body = first.json()
     songs = body["prediction"]["songs"]
-    assert body["prediction"]["predicted_length"] == 6
+    # Six songs a night, but the sixth rotates among three: showing the five sure ones has
+    # the higher expected F1 (2·5/(5+6) = .91 against 2·(5+1/3)/(6+6) = .89).
+    assert body["prediction"]["predicted_length"] == 5
+    assert body["prediction"]["model"] == "decayed_frequency"  # no ranker registered here
     top5 = {s["title"] for s in songs[:5]}
     assert top5 == {"Opener", "Core 1", "Core 2", "Core 3", "Core 4"}
     probabilities = [s["probability"] for s in songs]
@@ -206,9 +209,10 @@ def _ndcg(hits: list[bool], n: int) -> float:
 
 
 async def test_model_crowd_blend_and_fans_scored_by_hand(runtime: Runtime) -> None:
-    """Played A, B, C. Model: A .9, D .62, C .6, B .3, E .1. Fans: {A, B}, {A, B, E}, {B, C}.
-    Crowd shares: B 1, A 2/3, C 1/3, E 1/3 -> B, A, C. Blend, a = 3/23: A .870, C .565,
-    D .539, B .391, E .130."""
+    """Played A, B, C. Model (predicted length 2): A .9, D .62, C .6, B .3, E .1. Fans:
+    {A, B}, {A, B, E}, {B, C}. Crowd shares: B 1, A 2/3, C 1/3, E 1/3 -> B, A, C. Blend,
+    a = 3/23: A .870, C .565, D .539, B .391, E .130. The model, the crowd and the blend
+    show 2 songs (the model's length), each fan their picks: F1 = 2·hits / (shown + 3)."""
     db = runtime.db
     async with db.transaction() as conn:
         artist, venue, ids = await _catalogue(conn, "Scored", list("ABCDE"))
@@ -225,7 +229,7 @@ async def test_model_crowd_blend_and_fans_scored_by_hand(runtime: Runtime) -> No
         await conn.execute(
             "INSERT INTO analytics.setlist_predictions (show_id, kind, model, made_at,"
             " history_shows, predicted_length, songs) VALUES"
-            " (%s, 'model', 'hand', now() - interval '2 days', 5, 3, %s)",
+            " (%s, 'model', 'hand', now() - interval '2 days', 5, 2, %s)",
             (show, songs),
         )
         fans = []
@@ -270,17 +274,19 @@ async def test_model_crowd_blend_and_fans_scored_by_hand(runtime: Runtime) -> No
         )
     }
     expected = {
-        # predictor: (hits in top 3, ranked hit flags, recall@10)
-        "model": (2, [True, False, True], 1.0),
-        "crowd": (3, [True, True, True], 1.0),
-        "blend": (2, [True, True, False], 1.0),
+        # predictor: (hits in the shown 2, hits in the top 3, ranked hit flags, recall@10)
+        "model": (1, 2, [True, False, True], 1.0),
+        "crowd": (2, 3, [True, True, True], 1.0),
+        "blend": (2, 2, [True, True, False], 1.0),
     }
     assert set(rows) == set(expected)
-    for predictor, (hits, flags, recall) in expected.items():
+    for predictor, (hits, hits_n, flags, recall) in expected.items():
         row = rows[predictor]
         assert row["songs_played"] == 3
+        assert row["shown"] == 2
         assert row["hits"] == hits, predictor
-        assert float(row["f1"]) == pytest.approx(hits / 3, abs=1e-4), predictor
+        assert float(row["f1"]) == pytest.approx(2 * hits / (2 + 3), abs=1e-4), predictor
+        assert float(row["f1_at_n"]) == pytest.approx(hits_n / 3, abs=1e-4), predictor
         assert float(row["ndcg"]) == pytest.approx(_ndcg(flags, 3), abs=1e-4), predictor
         assert float(row["recall_at_10"]) == pytest.approx(recall, abs=1e-4), predictor
     assert rows["crowd"]["voters"] == 3
@@ -372,3 +378,113 @@ async def test_leaderboard_ranks_fans_by_their_scored_predictions(
     assert float(row["mean_f1"]) == pytest.approx((2 / 8 + 2 / 8 + 4 / 8) / 3, abs=1e-4)
     assert row["is_you"] is False
     assert next(r for r in mine.json()["leaders"] if r["display_name"] == name)["is_you"] is True
+
+
+async def test_leaderboard_scores_model_crowd_and_fans_with_one_formula(
+    runtime: Runtime, api_url: str
+) -> None:
+    """On three played shows (A, B, C, D, F) the model shows its predicted 4 songs A, B, C,
+    E; the one fan picked exactly those, so the crowd (at the model's length) shows them
+    too. One formula gives all three 2·3 / (4 + 5) = 2/3; the model scored at the true
+    length (its top 5, A B C E D: 4 hits of 5 = .8, now `f1_at_n`) would not."""
+    db = runtime.db
+    name = f"Twin {uuid.uuid4().hex[:6]}"
+    async with db.transaction() as conn:
+        artist, venue, ids = await _catalogue(
+            conn, f"Formula {uuid.uuid4().hex[:6]}", list("ABCDEFG")
+        )
+        fan = await service.create_user(conn, runtime.cipher, display_name=name)
+        model = [("A", 0.9), ("B", 0.85), ("C", 0.8), ("E", 0.7), ("D", 0.6), ("F", 0.2)]
+        songs = (
+            "[" + ",".join(f'{{"song_id": {ids[t]}, "probability": {p}}}' for t, p in model) + "]"
+        )
+        shows = []
+        for k in range(3):
+            show = await _id(
+                conn,
+                "INSERT INTO app.shows (artist_id, venue_id, starts_at) VALUES"
+                " (%s, %s, now() + %s * interval '1 day') RETURNING id",
+                (artist, venue, k + 1),
+            )
+            shows.append(show)
+            await conn.execute(
+                "INSERT INTO analytics.setlist_predictions (show_id, kind, model, made_at,"
+                " history_shows, predicted_length, songs) VALUES"
+                " (%s, 'model', 'hand', now() - interval '2 days', 5, 4, %s)",
+                (show, songs),
+            )
+            for title in "ABCE":
+                await conn.execute(
+                    "INSERT INTO app.setlist_votes (user_id, show_id, song_id, created_at)"
+                    " VALUES (%s, %s, %s, now() - interval '3 days')",
+                    (fan, show, ids[title]),
+                )
+        for k, show in enumerate(shows):
+            await conn.execute(
+                "UPDATE app.shows SET starts_at = now() - %s * interval '1 day',"
+                " status = 'completed' WHERE id = %s",
+                (k + 1, show),
+            )
+            for position, title in enumerate("ABCDF", start=1):
+                await conn.execute(
+                    "INSERT INTO app.setlist_songs (show_id, position, song_id)"
+                    " VALUES (%s, %s, %s)",
+                    (show, position, ids[title]),
+                )
+        for statement in statements("setlist_prediction_scores"):
+            await conn.execute(statement)
+    async with httpx.AsyncClient() as client:
+        leaders = (
+            await client.get(f"{api_url}/api/setlists/leaderboard", params={"limit": 500})
+        ).json()["leaders"]
+    row = next(r for r in leaders if r["display_name"] == name)
+    assert row["scored_shows"] == 3
+    for column in ("mean_f1", "model_f1_same_shows", "crowd_f1_same_shows"):
+        assert float(row[column]) == pytest.approx(2 * 3 / (4 + 5), abs=1e-4), column
+    stored = await db.fetch_all(
+        "SELECT predictor, f1, f1_at_n FROM analytics.setlist_prediction_scores"
+        " WHERE show_id = ANY(%s) AND predictor = 'model'",
+        (shows,),
+    )
+    assert {float(r["f1_at_n"]) for r in stored} == {0.8}  # the true length kept aside
+
+
+async def test_the_trained_ranker_is_registered_and_serves_predictions(servers: Any) -> None:
+    from mysetlist.ml.setlists.prediction_service import ensure_model_prediction
+    from mysetlist.ml.setlists.ranker import L2_GRID
+    from mysetlist.ml.setlists.training import train_setlist_ranker
+    from tests.conftest import migrated_database
+
+    with migrated_database(servers.admin_url, "mysetlist_setlist_ranker") as url:
+        db = Database(url, max_size=2)
+        await db.open()
+        try:
+            assert await train_setlist_ranker(db) is None  # nothing played yet
+            artists = [await _artist(db, f"Ranked {k}", past_shows=10) for k in range(4)]
+            registered = await train_setlist_ranker(db)
+            assert registered is not None
+            assert registered.activated
+            version = registered.version
+            assert (version.name, version.version, version.primary_metric) == (
+                "setlist_ranker",
+                1,
+                "f1",
+            )
+            assert 0 < version.metrics["f1"] <= 1
+            assert version.params["l2"] in L2_GRID
+            assert set(version.params["validation_log_loss"]) == {str(v) for v in L2_GRID}
+            async with db.transaction() as conn:
+                await ensure_model_prediction(conn, artists[0].upcoming)
+            stored = await db.fetch_one(
+                "SELECT model, predicted_length, songs FROM analytics.setlist_predictions"
+                " WHERE show_id = %s",
+                (artists[0].upcoming,),
+            )
+            assert stored is not None
+            assert stored["model"] == "setlist_ranker v1"
+            # Show k played 'Rare (k % 3 + 1)': the ranker learned the rotation across the
+            # artists, so show 10's rare song, Rare 2, joins the core five.
+            top = {s["title"] for s in stored["songs"][:6]}
+            assert top == {"Opener", "Core 1", "Core 2", "Core 3", "Core 4", "Rare 2"}
+        finally:
+            await db.close()

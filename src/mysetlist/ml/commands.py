@@ -35,8 +35,10 @@ def evaluate_setlists(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
-    """Rolling-origin evaluation of the setlist model against last_show and recent_frequency."""
-    from mysetlist.ml.setlists.offline_evaluation import MODELS, evaluate
+    """Rolling-origin evaluation of the setlist model against four baselines: F1 at each
+    predictor's own length (headline), F1@N with the true length given, NDCG@N, and paired
+    bootstrap 95 % intervals over test shows."""
+    from mysetlist.ml.setlists.offline_evaluation import MODELS, NothingToEvaluate, evaluate
     from mysetlist.ml.setlists.setlist_history import SetlistFileError, read_setlists_csv
 
     if (setlists is None) == (not synthetic):
@@ -55,27 +57,57 @@ def evaluate_setlists(
         history = _demo_world_setlists()
     with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("evaluating artists", total=len(history))
-        result = evaluate(history, progress=lambda _artist: bar.advance(task))
+        try:
+            result = evaluate(history, progress=lambda _artist: bar.advance(task))
+        except NothingToEvaluate as exc:
+            typer.echo(f"{setlists or 'the demo world'}: {exc}", err=True)
+            raise typer.Exit(2) from None
     if as_json:
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
         return
-    table = Table(title="setlist prediction, rolling origin (last 20 % of shows)")
+    _print_setlist_table(result, MODELS)
+
+
+def _print_setlist_table(result: dict[str, Any], models: tuple[str, ...]) -> None:
+    table = Table(title="setlist prediction, rolling origin (last 20 % of shows): F1 at each "
+                        "predictor's own length")  # fmt: skip
     table.add_column("artist")
     table.add_column("shows", justify="right")
-    for name in MODELS:
+    for name in models:
         table.add_column(f"{name} F1", justify="right")
+    table.add_column("model F1@N", justify="right")
     table.add_column("model NDCG", justify="right")
-    artists = result["artists"]
-    assert isinstance(artists, dict)
-    for artist, row in artists.items():
-        models = row["models"]
-        table.add_row(artist, str(row["shows"]), *(f"{models[m]['f1']:.3f}" for m in MODELS),
-                      f"{models['model']['ndcg']:.3f}")  # fmt: skip
+    for artist, row in result["artists"].items():
+        if "models" not in row:
+            continue
+        m = row["models"]
+        table.add_row(artist, str(row["shows"]), *(f"{m[name]['f1']:.3f}" for name in models),
+                      f"{m['model']['f1_at_n']:.3f}", f"{m['model']['ndcg']:.3f}")  # fmt: skip
     overall = result["overall"]
-    assert isinstance(overall, dict)
-    table.add_row("overall", "", *(f"{overall[m]['f1']:.3f}" for m in MODELS),
-                  f"{overall['model']['ndcg']:.3f}", style="bold")  # fmt: skip
+    table.add_row("overall", f"{result['test_shows']} test",
+                  *(f"{overall[name]['f1']:.3f}" for name in models),
+                  f"{overall['model']['f1_at_n']:.3f}", f"{overall['model']['ndcg']:.3f}",
+                  style="bold")  # fmt: skip
     Console().print(table)
+    low, high = result["intervals"]["model_minus_best_baseline"]
+    typer.echo(
+        f"model - {result['best_baseline']} (the best baseline), F1: 95 % interval "
+        f"[{low:+.4f}, {high:+.4f}] over {result['test_shows']} test shows"
+    )
+    untuned, single = result["untuned_artists"], result["single_show_artists"]
+    if untuned:
+        typer.echo(f"{_artists(untuned)} without validation shows: their baselines use the "
+                   f"default windows, not tuned ones ({_names(untuned)})")  # fmt: skip
+    if single:
+        typer.echo(f"{_artists(single)} with a single show: not scored ({_names(single)})")
+
+
+def _artists(names: list[str]) -> str:
+    return f"{len(names)} artist{'' if len(names) == 1 else 's'}"
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
 
 
 def _read_database(load: Callable[[Any], Awaitable[T]]) -> T:
@@ -227,10 +259,34 @@ def train(
             lines = [train_recommender_models(endpoints.database_url, seed=seed, progress=progress)]
             bar.update(task, description="churn and engagement", completed=0, total=None)
             lines.append(train_churn_and_engagement(endpoints.database_url))
+            bar.update(task, description="setlist ranker", completed=0, total=None)
+            lines.append(train_setlist_ranker_models(endpoints.database_url))
     finally:
         endpoints.stop()
     for line in lines:
         typer.echo(line)
+
+
+def train_setlist_ranker_models(database_url: str) -> str:
+    """Train and register the cross-artist setlist ranker; one line saying what was decided."""
+    import asyncio
+
+    from mysetlist.core.db import Database
+    from mysetlist.ml.setlists.training import train_setlist_ranker
+
+    async def run() -> str:
+        db = Database(database_url, max_size=2)
+        await db.open()
+        try:
+            got = await train_setlist_ranker(db)
+        finally:
+            await db.close()
+        if got is None:
+            return "setlist_ranker: no played setlists yet, nothing trained"
+        v = got.version
+        return f"{v.name} v{v.version}: {v.decision} (validation f1 {v.metrics['f1']:.4f})"
+
+    return asyncio.run(run())
 
 
 def train_churn_and_engagement(database_url: str) -> str:

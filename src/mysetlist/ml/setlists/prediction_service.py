@@ -25,6 +25,7 @@ from mysetlist.core.errors import Problem
 from mysetlist.ml.setlists.predictor import MODEL_NAME, predict_setlist
 from mysetlist.ml.setlists.setlist_history import UpcomingShow
 from mysetlist.ml.setlists.setlist_store import played_setlists
+from mysetlist.ml.setlists.training import active_ranker
 
 _PACKAGE = "mysetlist.ml.setlists"
 BLEND_MODEL = f"{MODEL_NAME}+crowd"
@@ -83,7 +84,9 @@ async def _predict_model(
     titles = {r["id"]: r["title"] for r in await fetch_all_in(
         conn, _sql("song_titles.sql"), {"artist_id": show["artist_id"]})}  # fmt: skip
     prediction = predict_setlist(
-        shows, UpcomingShow(str(show["id"]), show["day"], show["city"], show["tour"])
+        shows,
+        UpcomingShow(str(show["id"]), show["day"], show["city"], show["tour"]),
+        await active_ranker(conn),
     )
     songs = [
         {"song_id": int(s.song), "title": titles.get(s.song, ""),

@@ -1,5 +1,11 @@
 """The setlist model the product serves: ranked songs with probabilities, the predicted
-length, and for each song the reason a fan can read ("played at 9 of the last 10 shows")."""
+length, and for each song the reason a fan can read ("played at 9 of the last 10 shows").
+
+The ranking comes from the cross-artist ranker registered in the model registry (trained by
+`training.train_setlist_ranker`), corrected for the artist from its own shows; until one is
+registered, from the recency-decayed play share. The length is the number of top songs that
+maximises the expected F1, the metric every prediction is scored with after the show.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,24 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from mysetlist.ml.setlists.ranker import Ranker, RankerConfig, fit_ranker
+from mysetlist.ml.setlists.ranker import (
+    CrossArtistRanker,
+    best_set_size,
+    calibrate_to_length,
+    fallback_probabilities,
+)
 from mysetlist.ml.setlists.setlist_history import PlayedShow, UpcomingShow
-from mysetlist.ml.setlists.signals import FEATURES, build_signals, predicted_length
+from mysetlist.ml.setlists.signals import FEATURES, build_signals
 
-MODEL_NAME = "setlist_ranker_v1"
+MODEL_NAME = "setlist_ranker"  # its name in the model registry
+FALLBACK_MODEL = "decayed_frequency"
 REASON_WINDOW = 10
+
+
+@dataclass(frozen=True)
+class LoadedRanker:
+    version: int
+    model: CrossArtistRanker
 
 
 @dataclass(frozen=True)
@@ -77,11 +95,9 @@ def explain(history: Sequence[PlayedShow], upcoming: UpcomingShow, song: str, fe
     return f"played at {played_recent} of the last {len(recent)} shows"
 
 
-def _reasons(ranker: Ranker, signals: NDArray[np.float64], order: NDArray[np.int64]) -> list[str]:
+def _reasons(contributions: NDArray[np.float64], order: NDArray[np.int64]) -> list[str]:
     """Per candidate, the feature with the largest contribution relative to the average
     candidate: positive for the songs ranked in, negative for those ranked out."""
-    centred = signals - signals.mean(axis=0, keepdims=True)
-    contributions = centred * ranker.weights[:-1]
     names = []
     for rank, i in enumerate(order):
         pick = np.argmax(contributions[i]) if rank < len(order) // 2 else np.argmin(
@@ -93,15 +109,26 @@ def _reasons(ranker: Ranker, signals: NDArray[np.float64], order: NDArray[np.int
 def predict_setlist(
     history: Sequence[PlayedShow],
     upcoming: UpcomingShow,
-    config: RankerConfig = RankerConfig(),
+    ranker: LoadedRanker | None = None,
 ) -> SetlistPrediction:
-    """Fit on the artist's past shows and rank their songs for `upcoming`."""
+    """Rank the artist's songs for `upcoming` with `ranker` (the artist's correction fitted
+    on its past shows) or, without one, by the decayed play share."""
     table = build_signals(history, upcoming)
-    ranker = fit_ranker(table.targets[:-1], config)
     target = table.targets[-1]
-    probabilities = ranker.probabilities(target.signals)
+    if ranker is not None:
+        adjustment = ranker.model.fit_artist(table.targets[1:-1])
+        probabilities = ranker.model.probabilities(target.signals, adjustment)
+        contributions = ranker.model.contributions(target.signals)
+        name = f"{MODEL_NAME} v{ranker.version}"
+    else:
+        probabilities = fallback_probabilities(target)
+        contributions = np.zeros_like(target.signals)
+        column = FEATURES.index("decayed_share_h3")
+        contributions[:, column] = probabilities - probabilities.mean()
+        name = FALLBACK_MODEL
+    probabilities = calibrate_to_length(probabilities, target.recent_length, target.expected_debuts)
     order = np.argsort(-probabilities, kind="stable")
-    features = _reasons(ranker, target.signals, order)
+    features = _reasons(contributions, order)
     songs = [
         PredictedSong(
             table.vocabulary[int(target.songs[i])],
@@ -110,4 +137,4 @@ def predict_setlist(
         )
         for i, feature in zip(order, features, strict=True)
     ]
-    return SetlistPrediction(MODEL_NAME, predicted_length(history, upcoming), songs)
+    return SetlistPrediction(name, best_set_size(probabilities, target.expected_debuts), songs)

@@ -1,0 +1,1 @@
+SELECT artifact FROM analytics.ml_models WHERE id = %(id)s
