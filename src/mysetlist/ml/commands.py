@@ -137,6 +137,8 @@ def evaluate_recommenders(
         MODELS,
         NothingToEvaluate,
         evaluate,
+        require_test_users,
+        split,
     )
 
     if (interactions is None) == (not synthetic):
@@ -151,16 +153,18 @@ def evaluate_recommenders(
     else:
         data = _demo_world_interactions()
     try:
-        with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("tuning", total=None)
-
-            def progress(what: str, done: int, planned: int) -> None:
-                bar.update(task, description=what, completed=done, total=planned)
-
-            result = evaluate(data, seed=seed, seeds=seeds, progress=progress)
+        for n in range(seeds):  # before any output: a one-sentence refusal
+            require_test_users(split(data.matrix, seed + n))
     except NothingToEvaluate as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("tuning", total=None)
+
+        def progress(what: str, done: int, planned: int) -> None:
+            bar.update(task, description=what, completed=done, total=planned)
+
+        result = evaluate(data, seed=seed, seeds=seeds, progress=progress)
     if as_json:
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
         return

@@ -307,10 +307,10 @@ class Als:
         table, the hybrid and the API score with."""
         from threadpoolctl import threadpool_limits
 
-        model = self._implicit()
-        model.item_factors = self.item_factors
         conf = als_confidence(rows.tocsr(), self.alpha)
         with threadpool_limits(1, "blas"):
+            model = self._implicit()
+            model.item_factors = self.item_factors
             out = model.recalculate_user(np.arange(rows.shape[0]), conf)
         vectors: F32 = np.asarray(out, dtype=np.float32).reshape(rows.shape[0], -1)
         return vectors

@@ -440,7 +440,12 @@ def tune(
     steps = _Steps(progress, planned=8)
     tuned = Tuned()
 
+    # More factors than half the items only costs time (and the grid would try 256 on 90).
+    factor_cap = max(16, min(MAX_FACTORS, train.shape[1] // 2))
+
     def ndcg_of(name: str, params: dict[str, float]) -> float:
+        if params.get("factors", 0) > factor_cap:
+            return float("-inf")
         model = make_component(name, params, seed).fit(train, item_tags)
         return float(evaluate_model(model, train, valid, users)[:, 2].mean()) if len(users) else 0.0
 
@@ -576,6 +581,16 @@ def paired_bootstrap(
             "users": total}  # fmt: skip
 
 
+def require_test_users(s: Split) -> None:
+    """Raise NothingToEvaluate when the split has no test user, warm or cold."""
+    if not len(users_with_items(s.test)) and not len(users_with_items(s.cold_test)):
+        raise NothingToEvaluate(
+            "no user has enough interactions to evaluate: a user needs at least 10 (one held "
+            f"out for validation, one for test) or {COLD_MIN_INTERACTIONS} (held out whole "
+            "for cold start), with enough such users to hold some out"
+        )
+
+
 def evaluate_split(
     data: Interactions,
     s: Split,
@@ -587,16 +602,8 @@ def evaluate_split(
     """Tune on validation, refit on train + validation, report on the test users; raises
     NothingToEvaluate when there are none, unless `allow_empty` (training on a young
     platform still needs the choices, made with defaults where nothing can be measured)."""
-    if (
-        not allow_empty
-        and not len(users_with_items(s.test))
-        and not len(users_with_items(s.cold_test))
-    ):
-        raise NothingToEvaluate(
-            "no user has enough interactions to evaluate: a user needs at least 10 (one held "
-            f"out for validation, one for test) or {COLD_MIN_INTERACTIONS} (held out whole "
-            "for cold start), with enough such users to hold some out"
-        )
+    if not allow_empty:
+        require_test_users(s)
     tuned = tune(s.train, s.valid, s.cold_valid, data.item_tags, seed=seed, progress=progress)
     history = (s.train + s.valid + s.cold_valid).tocsr()
     hybrid = fit_hybrid(history, data.item_tags, tuned, seed, every_component=True)
