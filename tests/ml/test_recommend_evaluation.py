@@ -68,7 +68,8 @@ def test_split_holds_out_whole_users_then_splits_the_rest_80_10_10_with_floor_ro
     s = split(x, seed=5)
     cold = np.concatenate([users_with_items(s.cold_valid), users_with_items(s.cold_test)])
     assert len(users_with_items(s.cold_valid)) == len(users_with_items(s.cold_test)) == 2
-    assert len(set(cold)) == 4 and 3 not in cold  # distinct; 3 interactions: not eligible
+    assert len(set(cold)) == 4
+    assert 3 not in cold
     for u in cold:  # a held-out user's every interaction, and nothing of them elsewhere
         assert (s.cold_valid + s.cold_test)[u].nnz == sizes[u]
         assert (s.train + s.valid + s.test)[u].nnz == 0
@@ -89,7 +90,8 @@ def test_a_held_out_user_reveals_k_interactions_nested_and_the_rest_is_the_targe
     for k in COLD_KS:
         history, target = reveal(x, k, seed=1)
         assert np.diff(history.indptr).tolist() == [k] * 3
-        assert ((history + target).toarray() == 1).all() and history.multiply(target).nnz == 0
+        assert ((history + target).toarray() == 1).all()
+        assert history.multiply(target).nnz == 0
         if before is not None:
             assert before.multiply(history).nnz == before.nnz  # k=1 inside k=3 inside k=5
         before = history
@@ -182,7 +184,8 @@ def test_another_versions_choices_are_scored_on_the_same_users() -> None:
     s = split(data.matrix, seed=4)
     result, tuned, per_user = evaluate_split(data, s, seed=4)
     warm, cold = score_configuration(data, s, tuned, seed=4)
-    assert len(warm) == result["users_evaluated"] and len(cold) == result["cold_start_users"] > 0
+    assert len(warm) == result["users_evaluated"]
+    assert len(cold) == result["cold_start_users"] > 0
     np.testing.assert_array_equal(warm, per_user.warm[tuned.serve])
     np.testing.assert_array_equal(cold, per_user.cold[tuned.serve])
 
@@ -277,7 +280,8 @@ def test_evaluate_prints_one_json_object_with_every_model(tmp_path: Path) -> Non
         for metrics in section.values():
             assert set(metrics) == {"precision@10", "recall@10", "ndcg@10", "hit@10"}
             assert all(v is not None for v in metrics.values())  # cold start is measured
-    assert result["cold_start_users"] > 0 and result["seeds"] == [3, 4]
+    assert result["cold_start_users"] > 0
+    assert result["seeds"] == [3, 4]
     assert [r["seed"] for r in result["per_seed"]] == [3, 4]
     ndcg = {name: m["ndcg@10"] for name, m in result["models"].items()}
     assert ndcg["hybrid_tuned"] > ndcg["most_popular"]
