@@ -70,12 +70,8 @@ def planted(users: int, artists: int, interactions: int, seed: int) -> Any:
 def train(users: int, artists: int, interactions: int, runs: int, seed: int) -> dict[str, Any]:
     import scipy.sparse as sp
 
-    from mysetlist.ml.recommendations.algorithms import (
-        COMPONENTS,
-        Hybrid,
-        make_component,
-        spec_blend_weights,
-    )
+    from mysetlist.ml.recommendations.algorithms import COMPONENTS, Hybrid, make_component
+    from mysetlist.ml.recommendations.evaluation import START
     from mysetlist.ml.recommendations.training import RecommenderModel, model_to_bytes
 
     t = time.perf_counter()
@@ -85,10 +81,9 @@ def train(users: int, artists: int, interactions: int, runs: int, seed: int) -> 
                          shape=(artists, GENRES))  # fmt: skip
     print(f"data: {x.shape[0]} users x {x.shape[1]} artists, {x.nnz} interactions "
           f"({time.perf_counter() - t:.1f} s to generate)", flush=True)  # fmt: skip
-    params: dict[str, dict[str, float]] = {
-        "most_popular": {}, "item_knn": {"k": 100, "shrink": 10}, "ease": {"l2": 200},
-        "als": {"factors": 64, "regularization": 1.0, "alpha": 10.0}, "content": {},
-    }  # fmt: skip
+    # The tuning's starting points; every component is fitted and blended (the served
+    # artifact at its largest: a tuned blend uses a subset).
+    params: dict[str, dict[str, float]] = {name: dict(START.get(name, {})) for name in COMPONENTS}
     timings: dict[str, list[float]] = {name: [] for name in (*COMPONENTS, "total", "artifact")}
     model = None
     for run in range(runs):
@@ -98,7 +93,7 @@ def train(users: int, artists: int, interactions: int, runs: int, seed: int) -> 
             t = time.perf_counter()
             components[name] = make_component(name, params[name], seed).fit(x, tags)
             timings[name].append(time.perf_counter() - t)
-        weights = spec_blend_weights(np.ones(1))[0]
+        weights = np.full(len(COMPONENTS), 1.0 / len(COMPONENTS))
         hybrid = Hybrid(components, weights, weights)
         model = RecommenderModel(hybrid, [str(uuid.UUID(int=i + 1)) for i in range(users)],
                                  np.arange(1, artists + 1, dtype=np.int64))  # fmt: skip

@@ -380,25 +380,49 @@ def _refine(
     return out
 
 
+_Batch = tuple[dict[str, F32], Csr, Csr]  # standardised parts, known items, target items
+PARTS_CACHE_FLOATS = 60_000_000  # keep every batch's parts when they fit in ~240 MB
+
+
+class _BlendBatches:
+    """The validation users' standardised component scores, batch by batch: computed once
+    and kept when they fit in PARTS_CACHE_FLOATS, else recomputed on each pass."""
+
+    def __init__(
+        self, components: dict[str, Component], cases: list[tuple[Csr, Csr, NDArray[np.int64]]]
+    ) -> None:
+        self.components, self.cases = components, cases
+        self.total = sum(len(users) for _, _, users in cases)
+        n_items = cases[0][0].shape[1] if cases else 0
+        self.kept: list[_Batch] | None = None
+        if self.total * n_items * len(components) <= PARTS_CACHE_FLOATS:
+            self.kept = list(self._compute())
+
+    def _compute(self) -> Iterator[_Batch]:
+        for history, target, users in self.cases:
+            for b in _batches(users):
+                rows = history[b]
+                parts = {n: standardise(m.score(rows)) for n, m in self.components.items()}
+                yield parts, rows, target[b]
+
+    def __iter__(self) -> Iterator[_Batch]:
+        return iter(self.kept) if self.kept is not None else self._compute()
+
+
 def _blend_ndcg(
-    components: dict[str, Component],
-    cases: list[tuple[Csr, Csr, NDArray[np.int64]]],
-    candidates: list[NDArray[np.float64]],
+    batches: _BlendBatches, candidates: list[NDArray[np.float64]]
 ) -> NDArray[np.float64]:
-    """NDCG per (candidate weight vector, case user), users of all cases side by side;
-    components scored once per batch."""
-    total = sum(len(users) for _, _, users in cases)
-    out = np.zeros((len(candidates), total))
+    """Mean NDCG over the validation users of each candidate weight vector."""
+    out = np.zeros((len(candidates), batches.total))
     offset = 0
-    for history, target, users in cases:
-        for b in _batches(users):
-            parts = {n: standardise(m.score(history[b])) for n, m in components.items()}
-            known, tgt = history[b], target[b]
-            for c, w in enumerate(candidates):
-                scores = blend(parts, np.broadcast_to(w, (len(b), len(w))))
-                out[c, offset : offset + len(b)] = ranking_metrics(scores, known, tgt)[:, 2]
-            offset += len(b)
-    return out
+    for parts, known, target in batches:
+        n = known.shape[0]
+        for c, w in enumerate(candidates):
+            scores = blend(parts, np.broadcast_to(w, (n, len(w))))
+            out[c, offset : offset + n] = ranking_metrics(scores, known, target)[:, 2]
+        offset += n
+    means: NDArray[np.float64] = out.mean(axis=1)
+    return means
 
 
 def _fit_blend(
@@ -407,21 +431,37 @@ def _fit_blend(
     seed: int,
 ) -> tuple[NDArray[np.float64], dict[str, float]]:
     """Late fusion fitted on validation users: random weight vectors (every single model,
-    every pair, Dirichlet draws), then three rounds of perturbing the best one. Returns the
-    best weights and each single model's NDCG on these users."""
+    every pair, Dirichlet draws) and rounds of perturbing the best one, then coordinate
+    ascent (each weight in turn: dropped, halved, doubled, raised). Returns the best weights
+    and each single model's NDCG on these users."""
+    batches = _BlendBatches(components, cases)
     rng = np.random.default_rng(seed + 2)
     candidates = _candidate_weights(rng, 40)
     best = spec_blend_weights(np.ones(1))[0]
     singles: dict[str, float] = {}
     best_value = float("-inf")
-    for round_no in range(4):
-        ndcg = _blend_ndcg(components, cases, candidates).mean(axis=1)
+    for round_no in range(3):
+        ndcg = _blend_ndcg(batches, candidates)
         if round_no == 0:
             singles = {n: float(ndcg[c]) for c, n in enumerate(COMPONENTS)}
         pick = int(np.argmax(ndcg))
         if ndcg[pick] > best_value:
             best_value, best = float(ndcg[pick]), candidates[pick]
         candidates = _refine(best, rng, 30)
+    for _pass in range(2):
+        for c in range(len(COMPONENTS)):
+            tries = []
+            for value in (0.0, best[c] * 0.5, best[c] * 2.0, best[c] + 0.05):
+                w = best.copy()
+                w[c] = value
+                if w.sum() > 0 and not np.allclose(w / w.sum(), best):
+                    tries.append(w / w.sum())
+            if not tries:
+                continue
+            ndcg = _blend_ndcg(batches, tries)
+            pick = int(np.argmax(ndcg))
+            if ndcg[pick] > best_value:
+                best_value, best = float(ndcg[pick]), tries[pick]
     return best, singles
 
 
