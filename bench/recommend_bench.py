@@ -7,6 +7,8 @@ fresh database is created and dropped).
 
     python bench/recommend_bench.py                    # defaults below
     python bench/recommend_bench.py --users 20000 --interactions 400000 --runs 1
+    python bench/recommend_bench.py --users 20000 --artists 3000 --interactions 300000 \
+        --export-csv /tmp/planted      # the data as CSV for `mysetlist ml evaluate`
 
 The data are planted tastes: each user has a favourite genre (70 % of their artists, by
 popularity within it) and draws the rest by overall popularity (Zipf). Training uses fixed
@@ -65,6 +67,19 @@ def planted(users: int, artists: int, interactions: int, seed: int) -> Any:
     pairs = np.sort(rng.choice(pairs, size=min(interactions, len(pairs)), replace=False))
     weights = rng.integers(1, 6, len(pairs)).astype(np.float32)
     return pairs // artists, pairs % artists, weights, genre
+
+
+def export_csv(folder: Path, users: int, artists: int, interactions: int, seed: int) -> None:
+    """The planted data as the offline evaluation's CSV files (with headers)."""
+    u, a, w, genre = planted(users, artists, interactions, seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "interactions.csv").open("w") as f:
+        f.write("user_id,item_id,weight\n")
+        f.writelines(f"u{ui},a{ai},{int(wi)}\n" for ui, ai, wi in zip(u, a, w, strict=True))
+    with (folder / "tags.csv").open("w") as f:
+        f.write("item_id,tag,weight\n")
+        f.writelines(f"a{i},genre {g},1\n" for i, g in enumerate(genre))
+    print(f"{len(u)} interactions of {users} users x {artists} artists in {folder}")
 
 
 def train(users: int, artists: int, interactions: int, runs: int, seed: int) -> dict[str, Any]:
@@ -210,7 +225,15 @@ def main() -> None:
     ap.add_argument("--similar", type=int, default=300, help="similar-users requests")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-api", action="store_true", help="training time only")
+    ap.add_argument(
+        "--export-csv", type=Path, metavar="DIR",
+        help="write the planted data as DIR/interactions.csv and DIR/tags.csv (for `mysetlist "
+        "ml evaluate --interactions … --item-tags …`) and exit",
+    )  # fmt: skip
     args = ap.parse_args()
+    if args.export_csv is not None:
+        export_csv(args.export_csv, args.users, args.artists, args.interactions, args.seed)
+        return
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, load {os.getloadavg()[0]:.1f}",
           flush=True)  # fmt: skip

@@ -612,8 +612,10 @@ def paired_bootstrap(
     total = sum(len(d) for d in diffs)
     sums = np.zeros(resamples)
     for d in diffs:
-        idx = rng.integers(0, len(d), size=(resamples, len(d)))
-        sums += d[idx].sum(axis=1)
+        step = max(1, 2_000_000 // len(d))  # resamples at a time: bounded index arrays
+        for start in range(0, resamples, step):
+            end = min(resamples, start + step)
+            sums[start:end] += d[rng.integers(0, len(d), size=(end - start, len(d)))].sum(axis=1)
     means = sums / total
     lo, hi = np.percentile(means, [2.5, 97.5])
     point = float(np.concatenate(diffs).mean())
