@@ -289,7 +289,10 @@ def test_evaluate_prints_one_json_object_with_every_model(tmp_path: Path) -> Non
         result["cold_start"]["hybrid_tuned"]["ndcg@10"] > result["cold_start"]["content"]["ndcg@10"]
     )
     for slice_name in ("all_users", "cold_start"):
-        got = result["intervals"][f"hybrid_tuned_minus_best_single/{slice_name}"]
+        got = result["intervals"]["hybrid_tuned_minus_best_single"][slice_name]
         lo, hi = got["interval"]
         assert lo <= got["difference"] <= hi
-        assert got["best_single"] in MODELS or isinstance(got["best_single"], list)
+        assert got["best_single"] == got["best_single_per_seed"][0]
+        assert set(got["best_single_per_seed"]) <= set(MODELS) - {"hybrid_spec", "hybrid_tuned"}
+        count = "users_evaluated" if slice_name == "all_users" else "cold_start_users"
+        assert got["users"] == sum(r[count] for r in result["per_seed"])  # both seeds' users

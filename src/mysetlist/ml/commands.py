@@ -196,15 +196,13 @@ def evaluate_recommenders(
             table.add_row(name, *("—" if row[m] is None else f"{row[m]:.4f}" for m in METRICS))
         Console().print(table)
     intervals = result["intervals"]
-    for key, got in intervals.items():
-        if not isinstance(got, dict):
-            continue
+    for slice_name, got in intervals["hybrid_tuned_minus_best_single"].items():
         interval = got["interval"]
         span = "—" if interval is None else f"[{interval[0]:+.4f}, {interval[1]:+.4f}]"
         diff = "—" if got["difference"] is None else f"{got['difference']:+.4f}"
         Console().print(
-            f"{key.replace('/', ', ')} ({got['best_single']}): NDCG@10 {diff}, 95 % {span}"
-            f" over {got['users']} users ({intervals['method']})"
+            f"{slice_name}: hybrid_tuned minus {got['best_single']} (best single on validation) "
+            f"NDCG@10 {diff}, 95 % {span} over {got['users']} users ({intervals['method']})"
         )
 
 

@@ -686,17 +686,18 @@ def _intervals(runs: list[tuple[Tuned, PerUser]], seed: int) -> dict[str, Any]:
         + (", seeds as strata" if len(runs) > 1 else ""),
         "metric": "ndcg@10",
     }
+    comparisons: dict[str, Any] = {}
     for slice_name, cold in (("all_users", False), ("cold_start", True)):
-        singles = sorted({tuned.best_single(cold) for tuned, _ in runs})
         groups = []
         for tuned, per_user in runs:
             got = per_user.cold if cold else per_user.warm
             groups.append((got["hybrid_tuned"], got[tuned.best_single(cold)]))
-        out[f"hybrid_tuned_minus_best_single/{slice_name}"] = {
-            "best_single": singles[0] if len(singles) == 1 else singles,
-            "chosen_on": "validation",
+        comparisons[slice_name] = {
+            "best_single": runs[0][0].best_single(cold),  # chosen on validation
+            "best_single_per_seed": [tuned.best_single(cold) for tuned, _ in runs],
             **paired_bootstrap(groups, seed=seed),
         }
+    out["hybrid_tuned_minus_best_single"] = comparisons
     return out
 
 
@@ -732,7 +733,9 @@ def evaluate_and_tune(
         }  # fmt: skip
     merged["seeds"] = [seed + n for n in range(seeds)]
     merged["per_seed"] = [
-        {"seed": seed + n, "ndcg@10": {k: v["ndcg@10"] for k, v in r[0]["models"].items()},
+        {"seed": seed + n, "users_evaluated": r[0]["users_evaluated"],
+         "cold_start_users": r[0]["cold_start_users"],
+         "ndcg@10": {k: v["ndcg@10"] for k, v in r[0]["models"].items()},
          "cold_start_ndcg@10": {k: v["ndcg@10"] for k, v in r[0]["cold_start"].items()}}
         for n, r in enumerate(runs)
     ]  # fmt: skip
