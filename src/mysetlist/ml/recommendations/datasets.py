@@ -60,7 +60,7 @@ def _is_header(values: list[str]) -> bool:
     return False
 
 
-def _rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, list[str]]]:
+def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of a CSV file; an optional header line is skipped."""
     name = str(path)
     try:
@@ -116,7 +116,7 @@ def _triples(path: Path, names: Sequence[str]) -> tuple[list[str], list[str], li
     b: list[str] = []
     w: list[float] = []
     name = str(path)
-    for line, values in _rows(path, names):
+    for line, values in _rows(path):
         if len(values) not in (2, 3):
             raise InteractionFileError(
                 name, line, None, None,
