@@ -381,32 +381,40 @@ def _refine(
 
 
 _Batch = tuple[dict[str, F32], Csr, Csr]  # standardised parts, known items, target items
-PARTS_CACHE_FLOATS = 60_000_000  # keep every batch's parts when they fit in ~240 MB
+PARTS_CACHE_FLOATS = 60_000_000  # the fusion's kept scores: at most ~240 MB
 
 
 class _BlendBatches:
-    """The validation users' standardised component scores, batch by batch: computed once
-    and kept when they fit in PARTS_CACHE_FLOATS, else recomputed on each pass."""
+    """The validation users' standardised component scores, batch by batch, computed once
+    and kept: every fusion candidate is scored on them. When all users' scores would not
+    fit in PARTS_CACHE_FLOATS, a seeded sample of each case's users that fits is used."""
 
     def __init__(
-        self, components: dict[str, Component], cases: list[tuple[Csr, Csr, NDArray[np.int64]]]
+        self,
+        components: dict[str, Component],
+        cases: list[tuple[Csr, Csr, NDArray[np.int64]]],
+        seed: int,
     ) -> None:
-        self.components, self.cases = components, cases
-        self.total = sum(len(users) for _, _, users in cases)
+        total = sum(len(users) for _, _, users in cases)
         n_items = cases[0][0].shape[1] if cases else 0
-        self.kept: list[_Batch] | None = None
-        if self.total * n_items * len(components) <= PARTS_CACHE_FLOATS:
-            self.kept = list(self._compute())
-
-    def _compute(self) -> Iterator[_Batch]:
-        for history, target, users in self.cases:
+        room = PARTS_CACHE_FLOATS // max(1, n_items * len(components))
+        if total > room:
+            rng = np.random.default_rng(seed + 3)
+            share = room / total
+            cases = [
+                (h, t, np.sort(rng.choice(u, max(1, int(len(u) * share)), replace=False)))
+                for h, t, u in cases
+            ]
+        self.total = sum(len(users) for _, _, users in cases)
+        self.kept: list[_Batch] = []
+        for history, target, users in cases:
             for b in _batches(users):
                 rows = history[b]
-                parts = {n: standardise(m.score(rows)) for n, m in self.components.items()}
-                yield parts, rows, target[b]
+                parts = {n: standardise(m.score(rows)) for n, m in components.items()}
+                self.kept.append((parts, rows, target[b]))
 
     def __iter__(self) -> Iterator[_Batch]:
-        return iter(self.kept) if self.kept is not None else self._compute()
+        return iter(self.kept)
 
 
 def _blend_ndcg(
@@ -434,7 +442,7 @@ def _fit_blend(
     every pair, Dirichlet draws) and rounds of perturbing the best one, then coordinate
     ascent (each weight in turn: dropped, halved, doubled, raised). Returns the best weights
     and each single model's NDCG on these users."""
-    batches = _BlendBatches(components, cases)
+    batches = _BlendBatches(components, cases, seed)
     rng = np.random.default_rng(seed + 2)
     candidates = _candidate_weights(rng, 40)
     best = spec_blend_weights(np.ones(1))[0]
