@@ -7,6 +7,8 @@ fresh database is created and dropped).
 
     python bench/recommend_bench.py                    # defaults below
     python bench/recommend_bench.py --users 20000 --interactions 400000 --runs 1
+    python bench/recommend_bench.py --users 20000 --artists 3000 --interactions 300000 \
+        --export-csv /tmp/planted      # the data as CSV for `mysetlist ml evaluate`
 
 The data are planted tastes: each user has a favourite genre (70 % of their artists, by
 popularity within it) and draws the rest by overall popularity (Zipf). Training uses fixed
@@ -67,15 +69,24 @@ def planted(users: int, artists: int, interactions: int, seed: int) -> Any:
     return pairs // artists, pairs % artists, weights, genre
 
 
+def export_csv(folder: Path, users: int, artists: int, interactions: int, seed: int) -> None:
+    """The planted data as the offline evaluation's CSV files (with headers)."""
+    u, a, w, genre = planted(users, artists, interactions, seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "interactions.csv").open("w") as f:
+        f.write("user_id,item_id,weight\n")
+        f.writelines(f"u{ui},a{ai},{int(wi)}\n" for ui, ai, wi in zip(u, a, w, strict=True))
+    with (folder / "tags.csv").open("w") as f:
+        f.write("item_id,tag,weight\n")
+        f.writelines(f"a{i},genre {g},1\n" for i, g in enumerate(genre))
+    print(f"{len(u)} interactions of {users} users x {artists} artists in {folder}")
+
+
 def train(users: int, artists: int, interactions: int, runs: int, seed: int) -> dict[str, Any]:
     import scipy.sparse as sp
 
-    from mysetlist.ml.recommendations.algorithms import (
-        COMPONENTS,
-        Hybrid,
-        make_component,
-        spec_blend_weights,
-    )
+    from mysetlist.ml.recommendations.algorithms import COMPONENTS, Hybrid, make_component
+    from mysetlist.ml.recommendations.evaluation import START
     from mysetlist.ml.recommendations.training import RecommenderModel, model_to_bytes
 
     t = time.perf_counter()
@@ -85,10 +96,9 @@ def train(users: int, artists: int, interactions: int, runs: int, seed: int) -> 
                          shape=(artists, GENRES))  # fmt: skip
     print(f"data: {x.shape[0]} users x {x.shape[1]} artists, {x.nnz} interactions "
           f"({time.perf_counter() - t:.1f} s to generate)", flush=True)  # fmt: skip
-    params: dict[str, dict[str, float]] = {
-        "most_popular": {}, "item_knn": {"k": 100, "shrink": 10}, "ease": {"l2": 200},
-        "als": {"factors": 64, "regularization": 1.0, "alpha": 10.0}, "content": {},
-    }  # fmt: skip
+    # The tuning's starting points; every component is fitted and blended (the served
+    # artifact at its largest: a tuned blend uses a subset).
+    params: dict[str, dict[str, float]] = {name: dict(START.get(name, {})) for name in COMPONENTS}
     timings: dict[str, list[float]] = {name: [] for name in (*COMPONENTS, "total", "artifact")}
     model = None
     for run in range(runs):
@@ -98,7 +108,7 @@ def train(users: int, artists: int, interactions: int, runs: int, seed: int) -> 
             t = time.perf_counter()
             components[name] = make_component(name, params[name], seed).fit(x, tags)
             timings[name].append(time.perf_counter() - t)
-        weights = spec_blend_weights(np.ones(1))[0]
+        weights = np.full(len(COMPONENTS), 1.0 / len(COMPONENTS))
         hybrid = Hybrid(components, weights, weights)
         model = RecommenderModel(hybrid, [str(uuid.UUID(int=i + 1)) for i in range(users)],
                                  np.arange(1, artists + 1, dtype=np.int64))  # fmt: skip
@@ -215,7 +225,15 @@ def main() -> None:
     ap.add_argument("--similar", type=int, default=300, help="similar-users requests")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-api", action="store_true", help="training time only")
+    ap.add_argument(
+        "--export-csv", type=Path, metavar="DIR",
+        help="write the planted data as DIR/interactions.csv and DIR/tags.csv (for `mysetlist "
+        "ml evaluate --interactions … --item-tags …`) and exit",
+    )  # fmt: skip
     args = ap.parse_args()
+    if args.export_csv is not None:
+        export_csv(args.export_csv, args.users, args.artists, args.interactions, args.seed)
+        return
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, load {os.getloadavg()[0]:.1f}",
           flush=True)  # fmt: skip

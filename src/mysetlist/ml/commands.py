@@ -153,12 +153,25 @@ def evaluate_recommenders(
         bool, typer.Option("--synthetic", help="the demo world's interactions instead of files")
     ] = False,
     seed: Annotated[int, typer.Option(help="the split's and the models' random seed")] = 0,
+    seeds: Annotated[
+        int, typer.Option(min=1, max=20, help="repeat with K splits (seed, seed+1, …)")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
-    """Artist recommenders side by side: per-user 80/10/10 split, every model tuned on
-    validation, reported on test (all users and the cold-start slice)."""
+    """Artist recommenders side by side: whole users held out for cold start (given 1, 3, 5
+    interactions), the others split 80/10/10 per user; every model tuned on validation,
+    reported on test, with paired bootstrap intervals for the hybrid against the best
+    single model."""
     from mysetlist.ml.recommendations.datasets import InteractionFileError, read_interactions
-    from mysetlist.ml.recommendations.evaluation import METRICS, MODELS, evaluate
+    from mysetlist.ml.recommendations.evaluation import (
+        COLD_KS,
+        METRICS,
+        MODELS,
+        NothingToEvaluate,
+        evaluate,
+        require_test_users,
+        split,
+    )
 
     if (interactions is None) == (not synthetic):
         typer.echo("give --interactions FILE.csv or --synthetic", err=True)
@@ -171,32 +184,58 @@ def evaluate_recommenders(
             raise typer.Exit(2) from None
     else:
         data = _demo_world_interactions()
+    try:
+        for n in range(seeds):  # before any output: a one-sentence refusal
+            require_test_users(split(data.matrix, seed + n))
+    except NothingToEvaluate as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("tuning", total=None)
 
         def progress(what: str, done: int, planned: int) -> None:
             bar.update(task, description=what, completed=done, total=planned)
 
-        result = evaluate(data, seed=seed, progress=progress)
+        result = evaluate(data, seed=seed, seeds=seeds, progress=progress)
     if as_json:
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
         return
     d = result["dataset"]
-    for section, title in (
-        ("models", "all users"),
-        ("cold_start", "cold start (≤ 5 training interactions)"),
-    ):
-        table = Table(
-            title=f"{title}: {d['users']} users x {d['items']} items, {d['interactions']} "
-            f"interactions; tuned on validation, test split, @10"
-        )
+    duplicates = (
+        f", {d['duplicate_rows_summed']} duplicate rows summed"
+        if d["duplicate_rows_summed"]
+        else ""
+    )
+    about = (
+        f"{d['users']} users x {d['items']} items, {d['interactions']} interactions{duplicates}; "
+        f"tuned on validation, @10, seeds {', '.join(map(str, result['seeds']))}"
+    )
+    sections = [
+        ("models", f"all users ({result['users_evaluated']} test users)", result["models"]),
+        ("cold_start", f"cold start ({result['cold_start_users']} held-out users, given "
+         f"{'/'.join(map(str, COLD_KS))} interactions)", result["cold_start"]),
+    ]  # fmt: skip
+    sections += [
+        (f"k={k}", f"cold start, given {k}", result["cold_start_by_k"][str(k)]) for k in COLD_KS
+    ]
+    for _key, title, rows in sections:
+        table = Table(title=f"{title}: {about}")
         table.add_column("model")
         for metric in METRICS:
             table.add_column(metric, justify="right")
         for name in MODELS:
-            row = result[section][name]
+            row = rows[name]
             table.add_row(name, *("—" if row[m] is None else f"{row[m]:.4f}" for m in METRICS))
         Console().print(table)
+    intervals = result["intervals"]
+    for slice_name, got in intervals["hybrid_tuned_minus_best_single"].items():
+        interval = got["interval"]
+        span = "—" if interval is None else f"[{interval[0]:+.4f}, {interval[1]:+.4f}]"
+        diff = "—" if got["difference"] is None else f"{got['difference']:+.4f}"
+        Console().print(
+            f"{slice_name}: hybrid_tuned minus {got['best_single']} (best single on validation) "
+            f"NDCG@10 {diff}, 95 % {span} over {got['users']} users ({intervals['method']})"
+        )
 
 
 def _demo_world_interactions() -> Any:
@@ -234,7 +273,7 @@ def train_recommender_models(database_url: str, *, seed: int, progress: Any = No
         if got is None:
             return "artist_recommender: no interactions yet, nothing trained"
         v = got.version
-        return f"{v.name} v{v.version}: {v.decision} (ndcg@10 {v.metrics['ndcg@10']:.4f})"
+        return f"{v.name} v{v.version}: {v.decision}"
 
     return asyncio.run(run())
 

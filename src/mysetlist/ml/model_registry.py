@@ -169,3 +169,63 @@ class ActiveModel(Generic[T]):
                     self._current = (_version(loaded), model)
             self._checked = time.monotonic()
             return self._current
+
+
+async def register_model_paired(
+    conn: psycopg.AsyncConnection[Any],
+    name: str,
+    *,
+    metrics: dict[str, float],
+    primary_metric: str,
+    compared_with: int,
+    active_metric: float,
+    params: dict[str, Any] | None = None,
+    artifact: bytes | None = None,
+    artifact_format: str | None = None,
+    data_from: date | None = None,
+    data_to: date | None = None,
+    higher_is_better: bool = True,
+) -> Registered:
+    """`register_model`, with the active version's metric measured by the caller on the same
+    data as the new version's (version id `compared_with`, value `active_metric`) instead of
+    the one stored when it was trained on other data. When the active version is no longer
+    `compared_with` (another registration won the race), the stored-metric rule decides."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ml:{name}",))
+    active = await fetch_one_in(
+        conn,
+        f"SELECT {_COLUMNS} FROM analytics.ml_models WHERE name = %s AND active FOR UPDATE",
+        (name,),
+    )
+    if active is None or active["id"] != compared_with:
+        return await register_model(
+            conn, name, metrics=metrics, primary_metric=primary_metric, params=params,
+            artifact=artifact, artifact_format=artifact_format, data_from=data_from,
+            data_to=data_to, higher_is_better=higher_is_better,
+        )  # fmt: skip
+    new = float(metrics[primary_metric])
+    activate = _no_worse(new, active_metric, higher_is_better)
+    decision = (
+        f"{primary_metric} {new:.4f} vs active v{active['version']} {active_metric:.4f} on the "
+        "same data: " + ("promoted" if activate else "kept the active version")
+    )
+    if activate:
+        await conn.execute(
+            "UPDATE analytics.ml_models SET active = false WHERE id = %s", (active["id"],)
+        )
+    row = await fetch_one_in(
+        conn,
+        read_sql(_PACKAGE, "register_model.sql"),
+        {
+            "name": name, "data_from": data_from, "data_to": data_to,
+            "params": orjson.dumps(params or {}).decode(),
+            "metrics": orjson.dumps(metrics).decode(), "primary_metric": primary_metric,
+            "higher_is_better": higher_is_better, "artifact": artifact,
+            "artifact_format": artifact_format, "activate": activate, "decision": decision,
+        },
+    )  # fmt: skip
+    assert row is not None
+    version = await fetch_one_in(
+        conn, f"SELECT {_COLUMNS} FROM analytics.ml_models WHERE id = %s", (row["id"],)
+    )
+    assert version is not None
+    return Registered(_version(version), activate)

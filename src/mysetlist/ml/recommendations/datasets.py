@@ -1,6 +1,7 @@
 """Interaction data for the recommenders: users x items confidence matrix plus item tags,
-read from CSV files (any public dataset: `user_id,item_id,weight` and `item_id,tag,weight`)
-or built from arrays."""
+read from CSV files (any public dataset: `user_id,item_id,weight` and `item_id,tag,weight`,
+UTF-8 with or without a byte-order mark, an optional header line) or built from arrays.
+Rows repeating a (user, item) pair are summed, and counted so the report can say so."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ import scipy.sparse as sp
 INTERACTION_COLUMNS = ("user_id", "item_id", "weight")
 TAG_COLUMNS = ("item_id", "tag", "weight")
 MAX_ID_LENGTH = 200
+# A first line with one of these as a field is a header (`user_id,weight`, `user,artist,plays`).
+HEADER_WORDS = frozenset({
+    "user_id", "item_id", "weight", "user", "item", "artist", "artist_id", "artist_name", "tag",
+    "tag_id", "tag_name", "name", "count", "plays", "playcount", "play_count", "rating",
+    "score", "value", "userid", "itemid", "artistid", "tagid",
+})  # fmt: skip
 
 
 class InteractionFileError(ValueError):
@@ -33,17 +40,32 @@ class Interactions:
     item_ids: list[str]
     item_tags: sp.csr_matrix | None = None  # items x tags
     tag_names: list[str] | None = None
+    duplicate_rows: int = 0  # rows that repeated a (user, item) pair and were summed into it
 
     @property
     def n_interactions(self) -> int:
         return int(self.matrix.nnz)
 
 
-def _rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) of a CSV file; an optional header naming the columns is skipped."""
+def _is_header(values: list[str]) -> bool:
+    """A first line is a header when a field is a column name, or its weight no number."""
+    fields = [v.strip().lower() for v in values]
+    if any(f in HEADER_WORDS for f in fields):
+        return True
+    if len(fields) == 3 and fields[2]:
+        try:
+            float(fields[2])
+        except ValueError:
+            return True
+    return False
+
+
+def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of a CSV file; an optional header line is skipped."""
     name = str(path)
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        # utf-8-sig: a byte-order mark (spreadsheet exports write one) is not part of a field
+        handle = path.open(newline="", encoding="utf-8-sig")
     except FileNotFoundError:
         raise InteractionFileError(name, 0, None, None, "no such file") from None
     with handle:
@@ -51,9 +73,7 @@ def _rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, list[str]]]
         try:
             for values in reader:
                 line = reader.line_num
-                if line == 1 and [v.strip().lower() for v in values[: len(columns)]] == list(
-                    columns[: len(values)]
-                ):
+                if line == 1 and _is_header(values):
                     continue
                 if not any(v.strip() for v in values):
                     continue
@@ -96,7 +116,7 @@ def _triples(path: Path, names: Sequence[str]) -> tuple[list[str], list[str], li
     b: list[str] = []
     w: list[float] = []
     name = str(path)
-    for line, values in _rows(path, names):
+    for line, values in _rows(path):
         if len(values) not in (2, 3):
             raise InteractionFileError(
                 name, line, None, None,
@@ -122,7 +142,7 @@ def from_triples(
         (np.asarray(weights, dtype=np.float32), (u, i)), shape=(len(user_ids), len(item_ids))
     )
     matrix.sum_duplicates()
-    data = Interactions(matrix, list(user_ids), list(item_ids))
+    data = Interactions(matrix, list(user_ids), list(item_ids), duplicate_rows=len(u) - matrix.nnz)
     if tag_triples is not None:
         t_items, tags, t_weights = tag_triples
         index = {item: n for n, item in enumerate(data.item_ids)}

@@ -1,7 +1,11 @@
 """Training of the artist recommender on the platform's data, and its registration: the
 interaction matrix from the database, tuning and test evaluation as in the offline
 evaluation, then the chosen hybrid refitted on all interactions and registered as
-`artist_recommender` (promoted only when its test NDCG@10 is no worse than the active one's).
+`artist_recommender`. Promotion compares like with like: the active version's choices
+(hyper-parameters and blend weights, kept in its params) are refitted on the new split's
+training data and scored on the same test users as the new version; the new version is
+promoted when its test NDCG@10 is no worse, and both numbers (and the paired interval of
+the difference) are recorded.
 """
 
 from __future__ import annotations
@@ -15,7 +19,13 @@ import numpy as np
 import psycopg
 
 from mysetlist.core.db import Database, fetch_all_in, read_sql
-from mysetlist.ml.model_registry import Registered, register_model
+from mysetlist.ml.model_registry import (
+    ModelVersion,
+    Registered,
+    active_version,
+    register_model,
+    register_model_paired,
+)
 from mysetlist.ml.recommendations.algorithms import (
     Hybrid,
     hybrid_from_arrays,
@@ -25,7 +35,14 @@ from mysetlist.ml.recommendations.algorithms import (
 )
 from mysetlist.ml.recommendations.config import RecommendationSettings
 from mysetlist.ml.recommendations.datasets import Interactions, from_triples
-from mysetlist.ml.recommendations.evaluation import Progress, evaluate_and_tune, fit_hybrid
+from mysetlist.ml.recommendations.evaluation import (
+    Progress,
+    Tuned,
+    evaluate_and_tune,
+    fit_hybrid,
+    paired_bootstrap,
+    score_configuration,
+)
 
 MODEL_NAME = "artist_recommender"
 _PACKAGE = "mysetlist.ml.recommendations"
@@ -90,14 +107,61 @@ def model_from_bytes(blob: bytes) -> RecommenderModel:
     )
 
 
+@dataclass
+class Comparison:
+    """The new version and the active one on the same test users (warm, and cold averaged
+    over k): means and the paired bootstrap interval of new - active."""
+
+    active_version: int
+    active_id: int
+    users: int
+    new: float
+    active: float
+    interval: list[float] | None
+    cold_new: float | None
+    cold_active: float | None
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "active_version": self.active_version, "users": self.users,
+            "new_ndcg@10": round(self.new, 5), "active_ndcg@10": round(self.active, 5),
+            "new_minus_active_interval": self.interval,
+            "cold_start_new_ndcg@10": self.cold_new,
+            "cold_start_active_ndcg@10": self.cold_active,
+        }  # fmt: skip
+
+
+def _mean(values: np.ndarray[Any, np.dtype[np.float64]]) -> float | None:
+    return round(float(values.mean()), 5) if len(values) else None
+
+
 def train_model(
-    data: Interactions, *, seed: int = 0, progress: Progress | None = None
-) -> tuple[RecommenderModel, dict[str, Any]]:
-    """Tune and test as the offline evaluation does, then refit on every interaction."""
-    result, tuned = evaluate_and_tune(data, seed=seed, progress=progress)
+    data: Interactions,
+    *,
+    seed: int = 0,
+    progress: Progress | None = None,
+    active: ModelVersion | None = None,
+) -> tuple[RecommenderModel, dict[str, Any], Comparison | None]:
+    """Tune and test as the offline evaluation does, score the `active` version's choices on
+    the same split (when it recorded them), then refit on every interaction."""
+    result, tuned, s, per_user = evaluate_and_tune(
+        data, seed=seed, progress=progress, allow_empty=True
+    )
+    comparison = None
+    if active is not None and "tuning" in active.params:
+        active_tuned = Tuned.from_params(active.params["tuning"])
+        warm, cold = score_configuration(data, s, active_tuned, seed=seed)
+        new_warm, new_cold = per_user.warm[tuned.serve], per_user.cold[tuned.serve]
+        interval = paired_bootstrap([(new_warm, warm)], seed=seed)["interval"]
+        comparison = Comparison(
+            active.version, active.id, len(warm),
+            float(new_warm.mean()) if len(warm) else 0.0,
+            float(warm.mean()) if len(warm) else 0.0,
+            interval, _mean(new_cold), _mean(cold),
+        )  # fmt: skip
     hybrid = fit_hybrid(data.matrix, data.item_tags, tuned, seed)
     model = RecommenderModel(hybrid, data.user_ids, np.asarray(data.item_ids, dtype=np.int64))
-    return model, result
+    return model, result, comparison
 
 
 async def train_recommenders(
@@ -110,21 +174,38 @@ async def train_recommenders(
     """Train and register the artist recommender on the current data (None: no data yet)."""
     async with db.transaction() as conn:
         data = await load_interactions(conn, settings)
+        active = await active_version(conn, MODEL_NAME)
     if data.n_interactions == 0:
         return None
-    model, result = await asyncio.to_thread(train_model, data, seed=seed, progress=progress)
+    model, result, comparison = await asyncio.to_thread(
+        train_model, data, seed=seed, progress=progress, active=active
+    )
     served = result["tuning"]["serve"]
-    # No user with 10+ interactions (a young platform) means no test items: the version is
-    # registered with zeros, so it serves until one that can be measured does no worse.
+    # No user with enough interactions (a young platform) means no test items: the version
+    # is registered with zeros, so it serves until one that can be measured does no worse.
     metrics = {k: v or 0.0 for k, v in result["models"][served].items()}
     metrics.update({f"{name}:ndcg@10": m["ndcg@10"] or 0.0 for name, m in result["models"].items()})
+    metrics["cold_start:ndcg@10"] = result["cold_start"][served]["ndcg@10"] or 0.0
     metrics["users_evaluated"] = result["users_evaluated"]
+    params: dict[str, Any] = {
+        "tuning": result["tuning"], "dataset": result["dataset"], "seed": seed,
+        "intervals": result["intervals"],
+    }  # fmt: skip
+    if comparison is not None:
+        metrics[PRIMARY_METRIC] = comparison.new
+        metrics[f"active_version:{PRIMARY_METRIC}"] = comparison.active
+        params["comparison"] = comparison.to_params()
     blob = await asyncio.to_thread(model_to_bytes, model)
     today = datetime.now(UTC).date()
+    common: dict[str, Any] = {
+        "metrics": metrics, "primary_metric": PRIMARY_METRIC, "params": params,
+        "artifact": blob, "artifact_format": "npz",
+        "data_from": today - timedelta(days=settings.history_days), "data_to": today,
+    }  # fmt: skip
     async with db.transaction() as conn:
-        return await register_model(
-            conn, MODEL_NAME, metrics=metrics, primary_metric=PRIMARY_METRIC,
-            params={"tuning": result["tuning"], "dataset": result["dataset"], "seed": seed},
-            artifact=blob, artifact_format="npz",
-            data_from=today - timedelta(days=settings.history_days), data_to=today,
+        if comparison is None:
+            return await register_model(conn, MODEL_NAME, **common)
+        return await register_model_paired(
+            conn, MODEL_NAME, compared_with=comparison.active_id,
+            active_metric=comparison.active, **common,
         )  # fmt: skip
