@@ -1,6 +1,7 @@
-"""The 7-day engagement forecast on the demo world: its MAE beats "same as last week" on a
-time split, every user gets a stored forecast, and a version that is not better than the
-active one is registered but not used."""
+"""The 7-day engagement forecast on the demo world: its MAE beats "same as last week", the
+28-day mean and zero on a time split (with a paired interval), every user gets a stored
+forecast, and a version that is not better than the active one on the same test users is
+registered but not used."""
 
 from __future__ import annotations
 
@@ -35,7 +36,16 @@ async def test_the_forecast_beats_same_as_last_week_on_a_time_split(world: World
     assert (LAST_DAY - split.test).days == 7
     assert (split.test - split.calibrate).days >= 7  # every fitting outcome closed by the test
     assert evaluation.rows["test"] > 100
-    assert evaluation.model_mae < evaluation.naive_mae
+    assert evaluation.model_mae < evaluation.naive_mae == evaluation.baselines["last_week"]
+    # Zero forecast: its error is the mean engagement itself.
+    assert evaluation.baselines["zero"] == pytest.approx(evaluation.mean_engagement)
+    assert evaluation.baselines["mean_28"] > 0
+    assert evaluation.best_baseline == min(evaluation.baselines, key=evaluation.baselines.get)
+    interval = evaluation.intervals["model_minus_best_baseline_mae"]
+    assert interval["difference"] == pytest.approx(
+        evaluation.model_mae - evaluation.baselines[evaluation.best_baseline]
+    )
+    assert interval["low"] < interval["difference"] < interval["high"] < 0
 
 
 async def test_every_user_gets_a_forecast_from_the_active_version(world: World) -> None:
@@ -51,7 +61,9 @@ async def test_every_user_gets_a_forecast_from_the_active_version(world: World) 
     assert all(r["last_week"] == r["engagement_7"] for r in rows)
     assert {r["model_version"] for r in rows} == {first.forecast_version}
 
-    # A version that evaluated better is active: the next training is registered, kept
+    # The active version looks poor as registered (MAE 1.0 on its own split) but is the
+    # first version, fitted on this very test week: on the same users it forecasts better
+    # than the next training's evaluation, so the next version is registered, kept
     # inactive, and the forecasts come from the active version.
     async with world.db.transaction() as conn:
         trained = await world.db.fetch_one(
@@ -60,12 +72,21 @@ async def test_every_user_gets_a_forecast_from_the_active_version(world: World) 
         )
         assert trained is not None
         better = await register_model(
-            conn, MODEL_NAME, metrics={"mae": 0.0}, primary_metric="mae",
+            conn, MODEL_NAME, metrics={"mae": 1.0}, primary_metric="mae",
             higher_is_better=False, artifact=bytes(trained["artifact"]),
             artifact_format=ARTIFACT_FORMAT,
         )  # fmt: skip
     second = await train_engagement(world.db)
+    assert second.evaluation.model_mae < 1.0  # the old rule would have promoted it
     assert not second.activated
+    assert "on the same split: kept the active version" in second.decision
+    stored = await world.db.fetch_one(
+        "SELECT metrics FROM analytics.ml_models WHERE name = %s AND version = %s",
+        (MODEL_NAME, second.version),
+    )
+    assert stored is not None
+    assert stored["metrics"]["active_mae"] < stored["metrics"]["mae"]
+    assert {"last_week_mae", "mean_28_mae", "zero_mae"} <= set(stored["metrics"])
     assert second.forecast_version == better.version.version
     async with world.db.transaction() as conn:
         active = await active_version(conn, MODEL_NAME)

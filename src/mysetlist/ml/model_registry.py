@@ -100,8 +100,9 @@ async def register_model(
         basis = "as registered"
         if score_active is not None:
             old, basis = await _score_active_on_this_split(conn, active, score_active)
-            metrics = {**metrics, f"active_{primary_metric}": old,
-                       "active_version": float(active["version"])}  # fmt: skip
+            if old == old:  # both numbers, measured on the same users, stay on the new row
+                metrics = {**metrics, f"active_{primary_metric}": old,
+                           "active_version": float(active["version"])}  # fmt: skip
         activate = old != old or _no_worse(new, old, higher_is_better)  # NaN: incomparable
         decision = (
             f"{primary_metric} {new:.4f} vs active v{active['version']} {old:.4f} {basis}: "
