@@ -88,6 +88,7 @@ async def test_the_model_beats_recency_on_the_users_at_risk_of_a_time_split(
     # The hyper-parameters: every candidate judged on validation cut-offs, which are
     # fitting cut-offs (never the calibration or test one); the best was kept.
     tuning = evaluation.tuning
+    assert tuning["tuned"]
     aucs = [c["validation_roc_auc"] for c in tuning["candidates"]]
     assert len(aucs) == len(PARAM_GRID) > 1
     assert tuning["params"] == PARAM_GRID[aucs.index(max(aucs))]

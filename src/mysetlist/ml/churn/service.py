@@ -60,7 +60,8 @@ class ChurnEvaluation:
     split: dict[str, Any]
     rows: dict[str, int]
     churn_rate: float
-    # How the hyper-parameters were chosen: every candidate's validation ROC-AUC.
+    # How the hyper-parameters were chosen: every candidate's validation ROC-AUC ("tuned"
+    # false: too few cut-offs for a validation split, DEFAULT_PARAMS were used as they are).
     tuning: dict[str, Any]
     model: dict[str, float]
     baseline: dict[str, float]
@@ -164,7 +165,8 @@ async def _evaluate(conn: psycopg.AsyncConnection[Any], settings: MlSettings) ->
                "test": split.test.isoformat()},
         rows={"fit": len(fit), "calibrate": len(calibrate), "test": len(test)},
         churn_rate=float(test.churned.mean()),
-        tuning={"params": choice.params, "validation_cut_offs": choice.validation_cut_offs,
+        tuning={"params": choice.params, "tuned": bool(choice.validation_roc_auc),
+                "validation_cut_offs": choice.validation_cut_offs,
                 "candidates": [{"params": p, "validation_roc_auc": a} for p, a
                                in zip(PARAM_GRID, choice.validation_roc_auc, strict=False)]},
         model=scores(test.churned, p_model),
