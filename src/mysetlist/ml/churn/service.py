@@ -196,7 +196,7 @@ async def _active_model(conn: psycopg.AsyncConnection[Any]) -> tuple[int, ChurnM
 
 
 def _roc_auc_on(test: FeatureFrame) -> Callable[[bytes], float]:
-    """The registry's paired comparison: an artifact's ROC-AUC on these test users."""
+    """An artifact's ROC-AUC on these test users (the registry's paired comparison)."""
 
     def score(artifact: bytes) -> float:
         model = ChurnModel.loads(artifact)
@@ -209,10 +209,16 @@ def _roc_auc_on(test: FeatureFrame) -> Callable[[bytes], float]:
 
 async def train_churn(db: Database, settings: MlSettings) -> ChurnTraining:
     """Evaluate, fit the version to register on every cut-off whose outcome is known
-    (with the evaluation's hyper-parameters, calibrated on the newest cut-off), register it
-    (active only if its test ROC-AUC is no worse than the active version's on the same
-    test users), then score the users at risk as of the newest feature day with whichever
-    version is active."""
+    (with the evaluation's hyper-parameters, calibrated on the newest cut-off), register it,
+    then score the users at risk as of the newest feature day with whichever version is
+    active.
+
+    Promotion is paired: the version to register and the active one are both scored on
+    the evaluation's test users (`test_roc_auc`, `active_test_roc_auc`), and the new one is
+    promoted when no worse. Neither has seen those users' outcomes: the new one's trees
+    were fitted on cut-offs whose outcomes closed by the test cut-off, and its calibration,
+    fitted on the test cut-off, is monotone, so it cannot change a ranking (nor ROC-AUC);
+    any earlier version was fitted earlier still."""
     horizon, window = settings.churn_horizon_days, settings.churn_active_window_days
     async with db.transaction() as conn:
         done = await _evaluate(conn, settings)
@@ -222,18 +228,25 @@ async def train_churn(db: Database, settings: MlSettings) -> ChurnTraining:
         )
         calibrate = at_risk(await labelled_rows(conn, [split.test], horizon_days=horizon), window)
     params = evaluation.tuning["params"]
-    model = await asyncio.to_thread(fit_churn_model, fit, calibrate, params)
-    metrics = {**evaluation.model, **{f"baseline_{k}": v for k, v in evaluation.baseline.items()}}
+    same_split = _roc_auc_on(done.test)
+
+    def fit_and_score() -> tuple[ChurnModel, float]:
+        fitted = fit_churn_model(fit, calibrate, params)
+        return fitted, same_split(fitted.dumps())
+
+    model, test_roc_auc = await asyncio.to_thread(fit_and_score)
+    metrics = {**evaluation.model, **{f"baseline_{k}": v for k, v in evaluation.baseline.items()},
+               "test_roc_auc": test_roc_auc}  # fmt: skip
     if evaluation.planted is not None:
         metrics |= {f"planted_{k}": v for k, v in evaluation.planted["model"].items()}
         metrics |= {f"planted_baseline_{k}": v for k, v in evaluation.planted["baseline"].items()}
     async with db.transaction() as conn:
         registered = await register_model(
-            conn, MODEL_NAME, metrics=metrics, primary_metric="roc_auc",
+            conn, MODEL_NAME, metrics=metrics, primary_metric="test_roc_auc",
             params={**params, "horizon_days": horizon, "active_window_days": window,
                     "calibration": "sigmoid", "evaluation_split": evaluation.split},
             artifact=model.dumps(), artifact_format=ARTIFACT_FORMAT,
-            data_from=split.fit[0], data_to=last_day, score_active=_roc_auc_on(done.test),
+            data_from=split.fit[0], data_to=last_day, score_active=same_split,
         )  # fmt: skip
         version, active = (
             (registered.version.version, model)

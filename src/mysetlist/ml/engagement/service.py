@@ -74,13 +74,13 @@ async def evaluate_engagement(
     conn: psycopg.AsyncConnection[Any],
 ) -> tuple[EngagementEvaluation, TimeSplit, date]:
     """Fit on the cut-offs whose next week closed by the test cut-off; test on it."""
-    evaluation, split, last_day, _ = await _evaluate(conn)
+    evaluation, split, last_day, _, _ = await _evaluate(conn)
     return evaluation, split, last_day
 
 
 async def _evaluate(
     conn: psycopg.AsyncConnection[Any],
-) -> tuple[EngagementEvaluation, TimeSplit, date, FeatureFrame]:
+) -> tuple[EngagementEvaluation, TimeSplit, date, FeatureFrame, EngagementModel]:
     days = await feature_days(conn)
     split = time_split(*days, horizon_days=HORIZON_DAYS) if days else None
     if days is None or split is None:
@@ -89,7 +89,8 @@ async def _evaluate(
     test = await labelled_rows(conn, [split.test], horizon_days=HORIZON_DAYS)
     if min(len(fit), len(test)) == 0:
         raise NotEnoughHistory("the time split has a stage without rows")
-    forecast = (await asyncio.to_thread(fit_engagement_model, fit)).forecast(test.x)
+    model = await asyncio.to_thread(fit_engagement_model, fit)
+    forecast = model.forecast(test.x)
     truth = test.engagement_next_7
     baselines = baseline_forecasts(test)
     errors = {name: mae(truth, b) for name, b in baselines.items()}
@@ -106,7 +107,7 @@ async def _evaluate(
         best_baseline=best,
         intervals={"model_minus_best_baseline_mae": interval},
     )  # fmt: skip
-    return evaluation, split, days[1], test
+    return evaluation, split, days[1], test, model
 
 
 def _mae_on(test: FeatureFrame) -> Callable[[bytes], float]:
@@ -122,19 +123,16 @@ def _mae_on(test: FeatureFrame) -> Callable[[bytes], float]:
 
 
 async def train_engagement(db: Database) -> EngagementTraining:
-    """Evaluate, fit the version to register on every cut-off whose next week is known,
-    register it (active only if its test MAE is no worse than the active version's on the
-    same test users), then forecast every user with whichever version is active.
+    """Evaluate, register the evaluated model (active only if its test MAE is no worse than
+    the active version's on the same test users), then forecast every user with whichever
+    version is active.
 
-    The active version may have been fitted on outcomes that overlap this test week (it
-    was trained on an earlier day with the same newest days): that favours it, so the
-    comparison is conservative: a new version is promoted only when no worse even so."""
+    The version registered is the one evaluated, fitted on the cut-offs whose next week
+    closed by the test cut-off, not refitted on the test week itself: so neither it nor
+    any earlier version has seen the test week, and the paired comparison is fair (a
+    refit on the test week would be scored on its own training rows)."""
     async with db.transaction() as conn:
-        evaluation, split, last_day, test = await _evaluate(conn)
-        fit = await labelled_rows(
-            conn, [*split.fit, split.calibrate, split.test], horizon_days=HORIZON_DAYS
-        )
-    model = await asyncio.to_thread(fit_engagement_model, fit)
+        evaluation, split, last_day, test, model = await _evaluate(conn)
     async with db.transaction() as conn:
         registered = await register_model(
             conn, MODEL_NAME,
@@ -143,7 +141,8 @@ async def train_engagement(db: Database) -> EngagementTraining:
             primary_metric="mae", higher_is_better=False,
             params={**PARAMS, "horizon_days": HORIZON_DAYS, "evaluation_split": evaluation.split},
             artifact=model.dumps(), artifact_format=ARTIFACT_FORMAT,
-            data_from=split.fit[0], data_to=last_day, score_active=_mae_on(test),
+            # the newest outcome it saw: the week after its newest cut-off, up to the test one
+            data_from=split.fit[0], data_to=split.test, score_active=_mae_on(test),
         )  # fmt: skip
         if registered.activated:
             version, active = registered.version.version, model
