@@ -148,12 +148,17 @@ async def test_promotion_compares_the_active_version_on_the_same_split(world: Wo
         test = at_risk(await labelled_rows(conn, [split.test], horizon_days=horizon), window)
         # Fitted on the test users' own outcomes: on that split nothing ranks them better.
         insider = fit_churn_model(test, test, DEFAULT_PARAMS)
-        await register_model(
-            conn, MODEL_NAME, metrics={"roc_auc": 0.5}, primary_metric="roc_auc",
+        registered = await register_model(
+            conn, MODEL_NAME, metrics={"roc_auc": 1.0}, primary_metric="roc_auc",
             artifact=insider.dumps(), artifact_format=ARTIFACT_FORMAT,
         )  # fmt: skip
+        await conn.execute(
+            "UPDATE analytics.ml_models SET metrics = '{\"roc_auc\": 0.5}' WHERE id = %s",
+            (registered.version.id,),
+        )
         before = await active_version(conn, MODEL_NAME)
     assert before is not None
+    assert before.version == registered.version.version
     trained = await train_churn(world.db, SETTINGS)
     assert trained.evaluation.model["roc_auc"] > 0.5  # better than the active's own number
     assert not trained.activated
