@@ -22,12 +22,19 @@ from mysetlist.core.db import Database
 from mysetlist.core.runtime import open_runtime
 from mysetlist.demo.world import WorldSpec
 from mysetlist.jobs import make_job_app
+from mysetlist.ml.churn.model import (
+    ARTIFACT_FORMAT,
+    DEFAULT_PARAMS,
+    PARAM_GRID,
+    at_risk,
+    fit_churn_model,
+)
 from mysetlist.ml.churn.service import MODEL_NAME, evaluate_churn, train_churn
 from mysetlist.ml.features.config import MlSettings
 from mysetlist.ml.features.feature_store import WATERMARK, build_pending
 from mysetlist.ml.features.nightly import BUILD_FEATURES, QUEUE, TRAIN_USER_MODELS
-from mysetlist.ml.features.training_data import USER_FEATURES
-from mysetlist.ml.model_registry import active_version
+from mysetlist.ml.features.training_data import USER_FEATURES, labelled_rows
+from mysetlist.ml.model_registry import active_version, register_model
 from tests.conditions import until
 from tests.conftest import Servers
 from tests.ml.user_model_world import LAST_DAY, World, world_in_warehouse
@@ -46,7 +53,7 @@ async def world(servers: Servers) -> AsyncIterator[World]:
         yield built
 
 
-async def test_the_model_beats_recency_on_a_time_split_and_is_checked_against_planted_churn(
+async def test_the_model_beats_recency_on_the_users_at_risk_of_a_time_split(
     world: World,
 ) -> None:
     async with world.db.transaction() as conn:
@@ -58,14 +65,39 @@ async def test_the_model_beats_recency_on_a_time_split_and_is_checked_against_pl
     assert split.calibrate + horizon <= split.test
     assert max(split.fit) + horizon <= split.calibrate
     assert len(split.fit) >= 10
+    # Only users active in the window before the test cut-off are judged: those already
+    # silent that long would be easy "churners" that flatter every score.
+    users = await world.db.fetch_one(
+        "SELECT count(*) FILTER (WHERE days_since_last_active < %s) AS at_risk, count(*) AS all"
+        " FROM analytics.ml_user_features WHERE as_of = %s",
+        (SETTINGS.churn_active_window_days, split.test),
+    )
+    assert users is not None
+    assert evaluation.rows["test"] == users["at_risk"] < users["all"]
+    assert evaluation.active_window_days == SETTINGS.churn_active_window_days
     assert 0.05 < evaluation.churn_rate < 0.6
     assert evaluation.model["roc_auc"] > evaluation.baseline["roc_auc"]
     assert evaluation.model["pr_auc"] > evaluation.baseline["pr_auc"]
+    # Both calibrated on the same cut-off: the Brier scores compare like with like.
     assert evaluation.model["brier"] < evaluation.baseline["brier"]
+    interval = evaluation.intervals["model_minus_baseline_roc_auc"]
+    assert interval["difference"] == pytest.approx(
+        evaluation.model["roc_auc"] - evaluation.baseline["roc_auc"]
+    )
+    assert interval["low"] < interval["difference"] < interval["high"]
+    # The hyper-parameters: every candidate judged on validation cut-offs, which are
+    # fitting cut-offs (never the calibration or test one); the best was kept.
+    tuning = evaluation.tuning
+    assert tuning["tuned"]
+    aucs = [c["validation_roc_auc"] for c in tuning["candidates"]]
+    assert len(aucs) == len(PARAM_GRID) > 1
+    assert tuning["params"] == PARAM_GRID[aucs.index(max(aucs))]
+    assert set(tuning["validation_cut_offs"]) <= {d.isoformat() for d in split.fit}
     # Measured against the users the demo planted to churn by the window's end.
     assert evaluation.planted is not None
     assert 0 < evaluation.planted["model"]["positive_rate"] < evaluation.churn_rate
-    assert evaluation.planted["model"]["roc_auc"] > 0.7
+    assert evaluation.planted["model"]["roc_auc"] > 0.5
+    assert "model_minus_baseline_roc_auc" in evaluation.planted
 
 
 async def test_training_stores_a_probability_bucket_and_top_features_for_every_user(
@@ -77,9 +109,12 @@ async def test_training_stores_a_probability_bucket_and_top_features_for_every_u
         "SELECT * FROM analytics.ml_churn_predictions WHERE as_of = %s", (LAST_DAY,)
     )
     users = await world.db.fetch_one(
-        "SELECT count(*) AS n FROM analytics.ml_user_features WHERE as_of = %s", (LAST_DAY,)
+        "SELECT count(*) AS n FROM analytics.ml_user_features"
+        " WHERE as_of = %s AND days_since_last_active < %s",
+        (LAST_DAY, SETTINGS.churn_active_window_days),
     )
     assert users is not None
+    # The users at risk, no one already silent for the whole window.
     assert len(rows) == users["n"] == trained.scored > 0
     for row in rows:
         p = row["probability"]
@@ -100,6 +135,47 @@ async def test_training_stores_a_probability_bucket_and_top_features_for_every_u
     assert active.metrics["roc_auc"] == pytest.approx(trained.evaluation.model["roc_auc"])
     assert "baseline_roc_auc" in active.metrics
     assert "planted_roc_auc" in active.metrics
+
+
+async def test_promotion_compares_the_active_version_on_the_same_split(world: World) -> None:
+    """An active version whose own split made it look weak (0.5 as registered) but which
+    ranks this split's test users better than the new version does: the new version's
+    ROC-AUC is above 0.5, yet it is not promoted. (Fitted on those users' outcomes, it is
+    an insider no honest version can beat; it only makes "better on this split" certain.)"""
+    horizon, window = SETTINGS.churn_horizon_days, SETTINGS.churn_active_window_days
+    async with world.db.transaction() as conn:
+        _, split, _ = await evaluate_churn(conn, SETTINGS)
+        test = at_risk(await labelled_rows(conn, [split.test], horizon_days=horizon), window)
+        # Fitted on the test users' own outcomes: on that split nothing ranks them better.
+        insider = fit_churn_model(test, test, DEFAULT_PARAMS)
+        registered = await register_model(
+            conn, MODEL_NAME, metrics={"roc_auc": 1.0}, primary_metric="roc_auc",
+            artifact=insider.dumps(), artifact_format=ARTIFACT_FORMAT,
+        )  # fmt: skip
+        await conn.execute(
+            "UPDATE analytics.ml_models SET metrics = '{\"roc_auc\": 0.5}' WHERE id = %s",
+            (registered.version.id,),
+        )
+        before = await active_version(conn, MODEL_NAME)
+    assert before is not None
+    assert before.version == registered.version.version
+    trained = await train_churn(world.db, SETTINGS)
+    assert trained.evaluation.model["roc_auc"] > 0.5  # better than the active's own number
+    assert not trained.activated
+    assert trained.scored_version == before.version
+    async with world.db.transaction() as conn:
+        new = await world.db.fetch_one(
+            "SELECT metrics, decision FROM analytics.ml_models WHERE name = %s AND version = %s",
+            (MODEL_NAME, trained.version),
+        )
+        after = await active_version(conn, MODEL_NAME)
+    assert new is not None
+    assert after is not None
+    assert after.version == before.version
+    # Both numbers kept, measured on the same users.
+    assert new["metrics"]["test_roc_auc"] < new["metrics"]["active_test_roc_auc"]
+    assert new["metrics"]["active_version"] == before.version
+    assert "on the same split: kept the active version" in new["decision"]
 
 
 async def test_a_fan_reads_only_their_own_churn_risk(world: World) -> None:
@@ -189,9 +265,13 @@ def test_evaluate_churn_prints_one_json_object(world: World, redis_url: str) -> 
     report = orjson.loads(done.stdout)
     churn = report["churn"]
     assert churn["model"]["roc_auc"] > churn["baseline"]["roc_auc"]
-    assert set(churn["planted"]) == {"model", "baseline"}
+    assert set(churn["intervals"]["model_minus_baseline_roc_auc"]) == {"difference", "low", "high"}
+    assert set(churn["planted"]) == {"model", "baseline", "model_minus_baseline_roc_auc"}
     assert {"roc_auc", "pr_auc", "brier"} <= set(churn["planted"]["model"])
-    assert report["engagement"]["model_mae"] < report["engagement"]["naive_mae"]
+    engagement = report["engagement"]
+    assert set(engagement["baselines"]) == {"last_week", "mean_28", "zero"}
+    assert engagement["model_mae"] < min(engagement["baselines"].values())
+    assert engagement["intervals"]["model_minus_best_baseline_mae"]["high"] < 0
 
 
 def test_risk_thresholds_out_of_order_stop_with_one_line_naming_the_variable(

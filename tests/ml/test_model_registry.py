@@ -72,3 +72,63 @@ async def test_running_processes_pick_up_a_promoted_version(runtime: Runtime) ->
     assert second is not None
     assert (second[0].version, second[1]) == (2, "v2")
     assert loads == [b"v1", b"v2"]
+
+
+async def test_promotion_compares_both_versions_on_the_new_split(runtime: Runtime) -> None:
+    """The active version's number on its own, older split says nothing about the new
+    split: the registry scores the active artifact on the users the new version was
+    measured on and compares those two numbers, and keeps both."""
+    name = f"churn-{uuid.uuid4().hex[:6]}"
+    # What each artifact scores on the new version's test users.
+    on_new_split = {b"strong": 0.86, b"weaker": 0.82}
+    scored: list[bytes] = []
+
+    def score_active(artifact: bytes) -> float:
+        scored.append(artifact)
+        return on_new_split[artifact]
+
+    async with runtime.db.transaction() as conn:
+        # Measured on a harder split of its own: 0.80.
+        await register_model(conn, name, metrics={"auc": 0.80}, primary_metric="auc",
+                             artifact=b"strong")  # fmt: skip
+        # 0.82 looks better than the active's 0.80, but on the same users the active scores 0.86.
+        weaker = await register_model(
+            conn, name, metrics={"auc": 0.82}, primary_metric="auc", artifact=b"weaker",
+            score_active=score_active,
+        )  # fmt: skip
+        active = await active_version(conn, name)
+    assert scored == [b"strong"]
+    assert not weaker.activated
+    assert "0.8200 vs active v1 0.8600 on the same split" in weaker.version.decision
+    assert weaker.version.metrics["auc"] == 0.82
+    assert weaker.version.metrics["active_auc"] == 0.86
+    assert weaker.version.metrics["active_version"] == 1
+    assert active is not None
+    assert active.version == 1
+
+    async with runtime.db.transaction() as conn:
+        # On the same users the new one is no worse: promoted.
+        better = await register_model(
+            conn, name, metrics={"auc": 0.87}, primary_metric="auc", artifact=b"better",
+            score_active=score_active,
+        )  # fmt: skip
+    assert better.activated
+    assert better.version.metrics["active_auc"] == 0.86
+
+
+async def test_an_active_version_that_cannot_be_scored_gives_way(runtime: Runtime) -> None:
+    name = f"forecast-{uuid.uuid4().hex[:6]}"
+
+    def unloadable(artifact: bytes) -> float:
+        raise ModuleNotFoundError("no module named 'old_layout'")
+
+    async with runtime.db.transaction() as conn:
+        await register_model(conn, name, metrics={"mae": 0.01}, primary_metric="mae",
+                             higher_is_better=False, artifact=b"old")  # fmt: skip
+        new = await register_model(
+            conn, name, metrics={"mae": 0.02}, primary_metric="mae", higher_is_better=False,
+            artifact=b"new", score_active=unloadable,
+        )  # fmt: skip
+    assert new.activated
+    assert "could not be scored on this split: ModuleNotFoundError" in new.version.decision
+    assert "active_mae" not in new.version.metrics

@@ -2,11 +2,18 @@
 only when its offline metric is no worse than the active one's, and load the active
 version in API processes, which notice a newly promoted version within `refresh_seconds`
 without a restart (a cheap indexed lookup of the active id, not a reload of the artifact).
+
+Paired promotion: a caller that passes `score_active` has the active version's artifact
+scored on the new version's own evaluation split, so both metrics are measured on the
+same users; both numbers go into the new row's metrics (`active_<metric>`,
+`active_version`). Without it, the active version's metric as registered (measured on its
+own, older split) is what the new one is compared with.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +27,9 @@ from mysetlist.core.db import Database, fetch_one_in, read_sql
 
 _PACKAGE = "mysetlist.ml"
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+# The active version's artifact -> its primary metric on the new version's evaluation split.
+ScoreActive = Callable[[bytes], float]
 
 
 @dataclass(frozen=True)
@@ -67,9 +77,12 @@ async def register_model(
     data_from: date | None = None,
     data_to: date | None = None,
     higher_is_better: bool = True,
+    score_active: ScoreActive | None = None,
 ) -> Registered:
     """Store a trained version (in the caller's transaction) and make it active when its
-    `primary_metric` is no worse than the active version's."""
+    `primary_metric` is no worse than the active version's: the active version's score on
+    the same split when `score_active` is given (see the module's docstring), else its
+    metric as registered."""
     if primary_metric not in metrics:
         raise ValueError(f"metrics lack the primary metric {primary_metric!r}")
     # One registration of a model at a time: versions are numbered and compared in order.
@@ -84,9 +97,16 @@ async def register_model(
         activate, decision = True, "first version"
     else:
         old = float(active["metrics"].get(primary_metric, float("nan")))
+        basis = "as registered"
+        if score_active is not None:
+            old, basis = await _score_active_on_this_split(conn, active, score_active)
+            if old == old:  # both numbers, measured on the same users, stay on the new row
+                metrics = {**metrics, f"active_{primary_metric}": old,
+                           "active_version": float(active["version"])}  # fmt: skip
         activate = old != old or _no_worse(new, old, higher_is_better)  # NaN: incomparable
-        decision = f"{primary_metric} {new:.4f} vs active v{active['version']} {old:.4f}: " + (
-            "promoted" if activate else "kept the active version"
+        decision = (
+            f"{primary_metric} {new:.4f} vs active v{active['version']} {old:.4f} {basis}: "
+            + ("promoted" if activate else "kept the active version")
         )
         if activate:
             await conn.execute(
@@ -109,6 +129,26 @@ async def register_model(
     )
     assert version is not None
     return Registered(_version(version), activate)
+
+
+async def _score_active_on_this_split(
+    conn: psycopg.AsyncConnection[Any], active: dict[str, Any], score_active: ScoreActive
+) -> tuple[float, str]:
+    """(the active version's metric on the new split, how it was measured); NaN (so the new
+    version is promoted) when its artifact cannot be loaded or scored by this code."""
+    row = await fetch_one_in(
+        conn, "SELECT artifact FROM analytics.ml_models WHERE id = %s", (active["id"],)
+    )
+    artifact = bytes(row["artifact"]) if row is not None and row["artifact"] is not None else None
+    if artifact is None:
+        return float("nan"), "(no artifact to score)"
+    try:
+        return float(await asyncio.to_thread(score_active, artifact)), "on the same split"
+    # Any failure of an old artifact (moved classes, other features, another library
+    # version) means it cannot be compared; it is recorded in the decision, not raised.
+    except Exception as exc:
+        log.warning("active %s v%s could not be scored: %r", active["name"], active["version"], exc)
+        return float("nan"), f"(could not be scored on this split: {type(exc).__name__})"
 
 
 async def active_version(conn: psycopg.AsyncConnection[Any], name: str) -> ModelVersion | None:

@@ -59,37 +59,52 @@ async def train_report(database_url: str, settings: MlSettings) -> dict[str, Any
         await db.close()
 
 
+def _interval(i: dict[str, float]) -> str:
+    return f"{i['difference']:+.3f} [{i['low']:+.3f}, {i['high']:+.3f}]"
+
+
 def churn_table(report: dict[str, Any]) -> Table:
     churn = report["churn"]
     table = Table(
         title=f"churn in the {churn['horizon_days']} days after {churn['split']['test']}"
-        f" ({churn['rows']['test']} users, {churn['churn_rate']:.1%} churned;"
-        f" fitted on {len(churn['split']['fit'])} earlier cut-offs)"
+        f" ({churn['rows']['test']} users active in the {churn['active_window_days']} days"
+        f" before, {churn['churn_rate']:.1%} churned; fitted on"
+        f" {len(churn['split']['fit'])} earlier cut-offs)",
+        caption="ROC-AUC minus the baseline's on the same users, paired bootstrap 95 % interval",
     )
-    for column in ("model", "labels", "ROC-AUC", "PR-AUC", "Brier"):
+    for column in ("model", "labels", "ROC-AUC", "PR-AUC", "Brier", "vs baseline"):
         table.add_column(column, justify="left" if column in ("model", "labels") else "right")
-    rows = [("gradient boosting", "observed", churn["model"]),
-            ("recency baseline", "observed", churn["baseline"])]  # fmt: skip
+    rows = [("gradient boosting", "observed", churn["model"],
+             churn["intervals"]["model_minus_baseline_roc_auc"]),
+            ("recency baseline", "observed", churn["baseline"], None)]  # fmt: skip
     if churn.get("planted"):
-        rows += [("gradient boosting", "planted churn", churn["planted"]["model"]),
-                 ("recency baseline", "planted churn", churn["planted"]["baseline"])]  # fmt: skip
-    for name, labels, s in rows:
+        planted = churn["planted"]
+        rows += [("gradient boosting", "planted churn", planted["model"],
+                  planted.get("model_minus_baseline_roc_auc")),
+                 ("recency baseline", "planted churn", planted["baseline"], None)]  # fmt: skip
+    for name, labels, s, interval in rows:
         table.add_row(
-            name, labels, f"{s['roc_auc']:.3f}", f"{s['pr_auc']:.3f}", f"{s['brier']:.3f}"
-        )
+            name, labels, f"{s['roc_auc']:.3f}", f"{s['pr_auc']:.3f}", f"{s['brier']:.3f}",
+            _interval(interval) if interval else "",
+        )  # fmt: skip
     return table
 
 
 def engagement_table(report: dict[str, Any]) -> Table:
     e = report["engagement"]
+    interval = e["intervals"]["model_minus_best_baseline_mae"]
     table = Table(
         title=f"7-day engagement forecast after {e['split']['test']} ({e['rows']['test']} users,"
-        f" mean {e['mean_engagement']:.4f})"
+        f" mean {e['mean_engagement']:.4f})",
+        caption=f"model minus {e['best_baseline']} MAE: {interval['difference']:+.4f}"
+        f" [{interval['low']:+.4f}, {interval['high']:+.4f}] (paired bootstrap 95 %)",
     )
     table.add_column("forecast")
     table.add_column("MAE", justify="right")
     table.add_row("gradient boosting", f"{e['model_mae']:.4f}")
-    table.add_row("same as last week", f"{e['naive_mae']:.4f}")
+    names = {"last_week": "same as last week", "mean_28": "28-day mean", "zero": "zero"}
+    for name, value in e["baselines"].items():
+        table.add_row(names.get(name, name), f"{value:.4f}")
     return table
 
 

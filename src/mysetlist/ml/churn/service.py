@@ -1,11 +1,16 @@
 """Churn: evaluate on a time split (model vs recency baseline, and against the demo
-world's planted churn when there is one), register the model, score every user as of the
+world's planted churn when there is one), register the model (promoted only when it ranks
+the test users no worse than the active version does), score the users at risk as of the
 newest feature day with the active version and store probability, bucket and top features.
+
+Every stage reads only the population at risk (users active in the
+`churn_active_window_days` up to the cut-off, see model.at_risk).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -13,19 +18,27 @@ from typing import Any
 import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
+from sklearn.metrics import roc_auc_score
 
 from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, read_sql
 from mysetlist.ml.churn.model import (
     ARTIFACT_FORMAT,
-    PARAMS,
+    DEFAULT_PARAMS,
+    PARAM_GRID,
+    VALIDATION_CUT_OFFS,
     ChurnModel,
+    ParamChoice,
     RecencyBaseline,
+    at_risk,
+    choose_params,
     fit_churn_model,
+    paired_auc_interval,
     risk_bucket,
     scores,
 )
 from mysetlist.ml.features.config import MlSettings
 from mysetlist.ml.features.training_data import (
+    USER_FEATURES,
     FeatureFrame,
     NotEnoughHistory,
     TimeSplit,
@@ -43,12 +56,19 @@ MODEL_NAME = "churn"
 @dataclass
 class ChurnEvaluation:
     horizon_days: int
+    active_window_days: int  # the population at risk: active in these days up to a cut-off
     split: dict[str, Any]
     rows: dict[str, int]
     churn_rate: float
+    # How the hyper-parameters were chosen: every candidate's validation ROC-AUC ("tuned"
+    # false: too few cut-offs for a validation split, DEFAULT_PARAMS were used as they are).
+    tuning: dict[str, Any]
     model: dict[str, float]
     baseline: dict[str, float]
-    # Against the demo world's planted churn (churn date on or before the window's end).
+    # Model minus baseline ROC-AUC on the test users, with its paired bootstrap 95 % interval.
+    intervals: dict[str, dict[str, float]]
+    # Against the demo world's planted churn (churn date on or before the window's end),
+    # same users: {"model": scores, "baseline": scores, "model_minus_baseline_roc_auc": …}.
     planted: dict[str, dict[str, float]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -90,31 +110,69 @@ async def _planted_truth(
     return np.array([u in gone for u in frame.user_ids], dtype=bool)
 
 
+def _tune(fit: FeatureFrame, split: TimeSplit, horizon: int) -> ParamChoice:
+    """Choose the hyper-parameters on validation cut-offs: the newest fitting cut-offs,
+    judged by a model fitted on the fitting cut-offs whose outcomes closed before them.
+    DEFAULT_PARAMS, untuned, when the history is too short for that."""
+    validation_days = split.fit[-VALIDATION_CUT_OFFS:]
+    inner_days = [d for d in split.fit if d + timedelta(days=horizon) <= validation_days[0]]
+    inner = fit.where(np.isin(fit.as_of, np.array(inner_days, dtype="datetime64[D]")))
+    validate = fit.where(np.isin(fit.as_of, np.array(validation_days, dtype="datetime64[D]")))
+    if len(set(inner.churned)) < 2 or len(set(validate.churned)) < 2:
+        return ParamChoice(DEFAULT_PARAMS, [], [])
+    return choose_params(inner, validate)
+
+
+@dataclass
+class _Evaluated:
+    evaluation: ChurnEvaluation
+    split: TimeSplit
+    last_day: date
+    test: FeatureFrame  # the users at risk at the test cut-off, with their outcomes
+
+
 async def evaluate_churn(
     conn: psycopg.AsyncConnection[Any], settings: MlSettings
 ) -> tuple[ChurnEvaluation, TimeSplit, date]:
-    """Fit on the split's fitting cut-offs, calibrate on the next, score the test cut-off."""
-    horizon = settings.churn_horizon_days
+    """On the users at risk: choose the hyper-parameters on validation cut-offs, fit on
+    the split's fitting cut-offs, calibrate the model and the baseline on the next, score
+    the test cut-off."""
+    done = await _evaluate(conn, settings)
+    return done.evaluation, done.split, done.last_day
+
+
+async def _evaluate(conn: psycopg.AsyncConnection[Any], settings: MlSettings) -> _Evaluated:
+    horizon, window = settings.churn_horizon_days, settings.churn_active_window_days
     split, last_day = await _split(conn, horizon)
-    fit = await labelled_rows(conn, split.fit, horizon_days=horizon)
-    calibrate = await labelled_rows(conn, [split.calibrate], horizon_days=horizon)
-    test = await labelled_rows(conn, [split.test], horizon_days=horizon)
-    if min(len(fit), len(calibrate), len(test)) == 0 or len(set(fit.churned)) < 2:
+    fit = at_risk(await labelled_rows(conn, split.fit, horizon_days=horizon), window)
+    calibrate = at_risk(await labelled_rows(conn, [split.calibrate], horizon_days=horizon), window)
+    test = at_risk(await labelled_rows(conn, [split.test], horizon_days=horizon), window)
+    if min(len(fit), len(calibrate), len(test)) == 0 or any(
+        len(set(stage.churned)) < 2 for stage in (fit, calibrate, test)
+    ):
         raise NotEnoughHistory("the time split has a stage without rows or without churners")
 
-    def run() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        model = fit_churn_model(fit, calibrate)
-        return model.probability(test.x), RecencyBaseline.fit(fit).probability(test)
+    def run() -> tuple[ParamChoice, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        choice = _tune(fit, split, horizon)
+        model = fit_churn_model(fit, calibrate, choice.params)
+        baseline = RecencyBaseline.fit(fit, calibrate)
+        return choice, model.probability(test.x), baseline.probability(test)
 
-    p_model, p_base = await asyncio.to_thread(run)
+    choice, p_model, p_base = await asyncio.to_thread(run)
     evaluation = ChurnEvaluation(
-        horizon_days=horizon,
+        horizon_days=horizon, active_window_days=window,
         split={"fit": [d.isoformat() for d in split.fit], "calibrate": split.calibrate.isoformat(),
                "test": split.test.isoformat()},
         rows={"fit": len(fit), "calibrate": len(calibrate), "test": len(test)},
         churn_rate=float(test.churned.mean()),
+        tuning={"params": choice.params, "tuned": bool(choice.validation_roc_auc),
+                "validation_cut_offs": choice.validation_cut_offs,
+                "candidates": [{"params": p, "validation_roc_auc": a} for p, a
+                               in zip(PARAM_GRID, choice.validation_roc_auc, strict=False)]},
         model=scores(test.churned, p_model),
         baseline=scores(test.churned, p_base),
+        intervals={"model_minus_baseline_roc_auc":
+                   await asyncio.to_thread(paired_auc_interval, test.churned, p_model, p_base)},
     )  # fmt: skip
     planted = await _planted_truth(conn, test, split.test + timedelta(days=horizon))
     if planted is not None:
@@ -122,7 +180,11 @@ async def evaluate_churn(
             "model": scores(planted, p_model),
             "baseline": scores(planted, p_base),
         }
-    return evaluation, split, last_day
+        if 0 < planted.sum() < len(planted):
+            evaluation.planted["model_minus_baseline_roc_auc"] = await asyncio.to_thread(
+                paired_auc_interval, planted, p_model, p_base
+            )
+    return _Evaluated(evaluation, split, last_day, test)
 
 
 async def _active_model(conn: psycopg.AsyncConnection[Any]) -> tuple[int, ChurnModel]:
@@ -133,34 +195,65 @@ async def _active_model(conn: psycopg.AsyncConnection[Any]) -> tuple[int, ChurnM
     return int(row["version"]), ChurnModel.loads(bytes(row["artifact"]))
 
 
+def _roc_auc_on(test: FeatureFrame) -> Callable[[bytes], float]:
+    """An artifact's ROC-AUC on these test users (the registry's paired comparison)."""
+
+    def score(artifact: bytes) -> float:
+        model = ChurnModel.loads(artifact)
+        if tuple(model.features) != USER_FEATURES:
+            raise ValueError("the version was fitted on other features")
+        return float(roc_auc_score(test.churned, model.probability(test.x)))
+
+    return score
+
+
 async def train_churn(db: Database, settings: MlSettings) -> ChurnTraining:
     """Evaluate, fit the version to register on every cut-off whose outcome is known
-    (calibrated on the newest), register it (active only if its ROC-AUC is no worse),
-    then score as of the newest feature day with whichever version is active."""
-    horizon = settings.churn_horizon_days
+    (with the evaluation's hyper-parameters, calibrated on the newest cut-off), register it,
+    then score the users at risk as of the newest feature day with whichever version is
+    active.
+
+    Promotion is paired: the version to register and the active one are both scored on
+    the evaluation's test users (`test_roc_auc`, `active_test_roc_auc`), and the new one is
+    promoted when no worse. Neither has seen those users' outcomes: the new one's trees
+    were fitted on cut-offs whose outcomes closed by the test cut-off, and its calibration,
+    fitted on the test cut-off, is monotone, so it cannot change a ranking (nor ROC-AUC);
+    any earlier version was fitted earlier still."""
+    horizon, window = settings.churn_horizon_days, settings.churn_active_window_days
     async with db.transaction() as conn:
-        evaluation, split, last_day = await evaluate_churn(conn, settings)
-        fit = await labelled_rows(conn, [*split.fit, split.calibrate], horizon_days=horizon)
-        calibrate = await labelled_rows(conn, [split.test], horizon_days=horizon)
-    model = await asyncio.to_thread(fit_churn_model, fit, calibrate)
-    metrics = {**evaluation.model, **{f"baseline_{k}": v for k, v in evaluation.baseline.items()}}
+        done = await _evaluate(conn, settings)
+        evaluation, split, last_day = done.evaluation, done.split, done.last_day
+        fit = at_risk(
+            await labelled_rows(conn, [*split.fit, split.calibrate], horizon_days=horizon), window
+        )
+        calibrate = at_risk(await labelled_rows(conn, [split.test], horizon_days=horizon), window)
+    params = evaluation.tuning["params"]
+    same_split = _roc_auc_on(done.test)
+
+    def fit_and_score() -> tuple[ChurnModel, float]:
+        fitted = fit_churn_model(fit, calibrate, params)
+        return fitted, same_split(fitted.dumps())
+
+    model, test_roc_auc = await asyncio.to_thread(fit_and_score)
+    metrics = {**evaluation.model, **{f"baseline_{k}": v for k, v in evaluation.baseline.items()},
+               "test_roc_auc": test_roc_auc}  # fmt: skip
     if evaluation.planted is not None:
         metrics |= {f"planted_{k}": v for k, v in evaluation.planted["model"].items()}
         metrics |= {f"planted_baseline_{k}": v for k, v in evaluation.planted["baseline"].items()}
     async with db.transaction() as conn:
         registered = await register_model(
-            conn, MODEL_NAME, metrics=metrics, primary_metric="roc_auc",
-            params={**PARAMS, "horizon_days": horizon, "calibration": "sigmoid",
-                    "evaluation_split": evaluation.split},
+            conn, MODEL_NAME, metrics=metrics, primary_metric="test_roc_auc",
+            params={**params, "horizon_days": horizon, "active_window_days": window,
+                    "calibration": "sigmoid", "evaluation_split": evaluation.split},
             artifact=model.dumps(), artifact_format=ARTIFACT_FORMAT,
-            data_from=split.fit[0], data_to=last_day,
+            data_from=split.fit[0], data_to=last_day, score_active=same_split,
         )  # fmt: skip
         version, active = (
             (registered.version.version, model)
             if registered.activated
             else await _active_model(conn)
         )
-        frame = await rows_as_of(conn, last_day)
+        frame = at_risk(await rows_as_of(conn, last_day), window)
         buckets = await _store_predictions(conn, settings, last_day, frame, version, active)
     return ChurnTraining(
         evaluation=evaluation, version=registered.version.version,

@@ -28,6 +28,11 @@ class MlSettings(BaseSettings):
     churn_horizon_days: int = Field(
         default=14, ge=1, le=90, validation_alias="ML_CHURN_HORIZON_DAYS"
     )
+    # The population at risk: users active in this many days up to a cut-off (the churn
+    # model learns, is judged on and scores only them; a user silent longer has churned).
+    churn_active_window_days: int = Field(
+        default=14, ge=1, le=56, validation_alias="ML_CHURN_ACTIVE_WINDOW_DAYS"
+    )
     # Risk buckets: probability >= medium is "medium", >= high is "high", else "low".
     churn_medium_risk: float = Field(
         default=0.3, gt=0, lt=1, validation_alias="ML_CHURN_MEDIUM_RISK"
