@@ -22,7 +22,7 @@ import psycopg
 from mysetlist.core.auth import Claims
 from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, read_sql
 from mysetlist.core.errors import Problem
-from mysetlist.ml.setlists.predictor import MODEL_NAME, predict_setlist
+from mysetlist.ml.setlists.predictor import MODEL_NAME, LoadedRanker, predict_setlist
 from mysetlist.ml.setlists.setlist_history import UpcomingShow
 from mysetlist.ml.setlists.setlist_store import played_setlists
 from mysetlist.ml.setlists.training import active_ranker
@@ -56,11 +56,16 @@ async def _is_stored(
     return row is not None
 
 
-async def model_input_state(conn: psycopg.AsyncConnection[Any], show_id: int) -> str:
-    """The model and a digest of what it predicts the show from."""
+async def model_input_state(
+    conn: psycopg.AsyncConnection[Any], show_id: int
+) -> tuple[str, LoadedRanker | None]:
+    """(the model version and a digest of what it predicts the show from, that model): a
+    newly promoted ranker is a new input state, so the show is predicted again."""
+    ranker = await active_ranker(conn)
     row = await fetch_one_in(conn, _sql("model_input_state.sql"), {"show_id": show_id})
     assert row is not None
-    return f"{MODEL_NAME}:{row['digest']}"
+    version = f"v{ranker.version}" if ranker is not None else "fallback"
+    return f"{MODEL_NAME}:{version}:{row['digest']}", ranker
 
 
 async def blend_input_state(
@@ -75,8 +80,9 @@ async def blend_input_state(
 
 
 async def _predict_model(
-    conn: psycopg.AsyncConnection[Any], show: dict[str, Any], input_state: str
-) -> None:
+    conn: psycopg.AsyncConnection[Any], show: dict[str, Any], input_state: str,
+    ranker: LoadedRanker | None,
+) -> None:  # fmt: skip
     history = await played_setlists(conn, show["artist_id"], before=show["starts_at"])
     shows = history.get(show["artist_id"], ("", []))[1]
     if not shows:
@@ -86,7 +92,7 @@ async def _predict_model(
     prediction = predict_setlist(
         shows,
         UpcomingShow(str(show["id"]), show["day"], show["city"], show["tour"]),
-        await active_ranker(conn),
+        ranker,
     )
     songs = [
         {"song_id": int(s.song), "title": titles.get(s.song, ""),
@@ -125,9 +131,9 @@ async def _ensure_model_stored(
     show = await fetch_one_in(conn, _sql("show_for_prediction.sql"), {"show_id": show_id})
     if show is None or not show["upcoming"]:
         return show, None
-    state = await model_input_state(conn, show_id)
+    state, ranker = await model_input_state(conn, show_id)
     if not await _is_stored(conn, show_id, "model", state):
-        await _predict_model(conn, show, state)
+        await _predict_model(conn, show, state, ranker)
     return show, state
 
 
