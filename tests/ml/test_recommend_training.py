@@ -1,6 +1,6 @@
 """The nightly recommender training: its gate (it trains after a daily ETL run newer than
 the latest recommender version, and not while an ETL run is queued or running), and its
-promotion, which compares the new version with the active one on the same data."""
+promotion, which compares the new version with the active one on the same split."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from mysetlist.core.db import read_sql
 from mysetlist.core.runtime import Runtime
-from mysetlist.ml.model_registry import register_model, register_model_paired
+from mysetlist.ml.model_registry import ActiveMeasured, register_model
 from mysetlist.ml.recommendations.config import recommendation_settings
 from mysetlist.ml.recommendations.training import MODEL_NAME, train_recommenders
 from mysetlist.platform import service as platform
@@ -69,20 +69,23 @@ async def test_a_paired_registration_compares_numbers_measured_on_the_same_data(
     async with runtime.db.transaction() as conn:
         # v1's stored 0.90 was measured on its own (easier) data
         v1 = await register_model(conn, name, metrics={"ndcg@10": 0.90}, primary_metric="ndcg@10")
-        v2 = await register_model_paired(
+        v2 = await register_model(
             conn, name, metrics={"ndcg@10": 0.30}, primary_metric="ndcg@10",
-            compared_with=v1.version.id, active_metric=0.20,
+            active_measured=ActiveMeasured(v1.version.id, 0.20),
         )  # fmt: skip
         # the active version is v2 now: a comparison made against v1 is stale, so the
         # stored-metric rule decides (0.25 < v2's 0.30)
-        v3 = await register_model_paired(
+        v3 = await register_model(
             conn, name, metrics={"ndcg@10": 0.25}, primary_metric="ndcg@10",
-            compared_with=v1.version.id, active_metric=0.10,
+            active_measured=ActiveMeasured(v1.version.id, 0.10),
         )  # fmt: skip
     assert v2.activated
-    assert v2.version.decision == "ndcg@10 0.3000 vs active v1 0.2000 on the same data: promoted"
+    assert v2.version.decision == "ndcg@10 0.3000 vs active v1 0.2000 on the same split: promoted"
     assert not v3.activated
-    assert v3.version.decision == "ndcg@10 0.2500 vs active v2 0.3000: kept the active version"
+    assert (
+        v3.version.decision
+        == "ndcg@10 0.2500 vs active v2 0.3000 as registered: kept the active version"
+    )
 
 
 async def test_training_scores_the_active_versions_choices_on_the_new_split(
@@ -136,5 +139,5 @@ async def test_training_scores_the_active_versions_choices_on_the_new_split(
     assert v.metrics["ndcg@10"] == pytest.approx(v.metrics[f"{served}:ndcg@10"], abs=1e-5)
     assert v.metrics["active_version:ndcg@10"] < v.metrics["ndcg@10"] < 0.99
     assert registered.activated, v.decision
-    assert v.decision.endswith("on the same data: promoted")
+    assert v.decision.endswith("on the same split: promoted")
     assert comparison["cold_start_active_ndcg@10"] is not None

@@ -4,10 +4,11 @@ version in API processes, which notice a newly promoted version within `refresh_
 without a restart (a cheap indexed lookup of the active id, not a reload of the artifact).
 
 Paired promotion: a caller that passes `score_active` has the active version's artifact
-scored on the new version's own evaluation split, so both metrics are measured on the
-same users; both numbers go into the new row's metrics (`active_<metric>`,
-`active_version`). Without it, the active version's metric as registered (measured on its
-own, older split) is what the new one is compared with.
+scored on the new version's own evaluation split, or passes `active_measured` (the active
+version's metric it measured there itself), so both metrics are measured on the same users;
+both numbers go into the new row's metrics (`active_<metric>`, `active_version`). Without
+either, the active version's metric as registered (measured on its own, older split) is
+what the new one is compared with.
 """
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 # The active version's artifact -> its primary metric on the new version's evaluation split.
 ScoreActive = Callable[[bytes], float]
+
+
+@dataclass(frozen=True)
+class ActiveMeasured:
+    """The active version's primary metric, measured by the caller on the new version's
+    evaluation split (e.g. by replaying its choices there, which takes longer than the
+    registration lock should be held). It counts only if `version_id` is still active."""
+
+    version_id: int
+    value: float
 
 
 @dataclass(frozen=True)
@@ -78,11 +89,12 @@ async def register_model(
     data_to: date | None = None,
     higher_is_better: bool = True,
     score_active: ScoreActive | None = None,
+    active_measured: ActiveMeasured | None = None,
 ) -> Registered:
     """Store a trained version (in the caller's transaction) and make it active when its
-    `primary_metric` is no worse than the active version's: the active version's score on
-    the same split when `score_active` is given (see the module's docstring), else its
-    metric as registered."""
+    `primary_metric` is no worse than the active version's, measured on the same split when
+    the caller gives `active_measured` (still the active version) or `score_active` (see the
+    module's docstring), else as registered."""
     if primary_metric not in metrics:
         raise ValueError(f"metrics lack the primary metric {primary_metric!r}")
     # One registration of a model at a time: versions are numbered and compared in order.
@@ -98,7 +110,11 @@ async def register_model(
     else:
         old = float(active["metrics"].get(primary_metric, float("nan")))
         basis = "as registered"
-        if score_active is not None:
+        if active_measured is not None and active_measured.version_id == active["id"]:
+            old, basis = active_measured.value, "on the same split"
+            metrics = {**metrics, f"active_{primary_metric}": old,
+                       "active_version": float(active["version"])}  # fmt: skip
+        elif score_active is not None:
             old, basis = await _score_active_on_this_split(conn, active, score_active)
             if old == old:  # both numbers, measured on the same users, stay on the new row
                 metrics = {**metrics, f"active_{primary_metric}": old,
@@ -209,63 +225,3 @@ class ActiveModel(Generic[T]):
                     self._current = (_version(loaded), model)
             self._checked = time.monotonic()
             return self._current
-
-
-async def register_model_paired(
-    conn: psycopg.AsyncConnection[Any],
-    name: str,
-    *,
-    metrics: dict[str, float],
-    primary_metric: str,
-    compared_with: int,
-    active_metric: float,
-    params: dict[str, Any] | None = None,
-    artifact: bytes | None = None,
-    artifact_format: str | None = None,
-    data_from: date | None = None,
-    data_to: date | None = None,
-    higher_is_better: bool = True,
-) -> Registered:
-    """`register_model`, with the active version's metric measured by the caller on the same
-    data as the new version's (version id `compared_with`, value `active_metric`) instead of
-    the one stored when it was trained on other data. When the active version is no longer
-    `compared_with` (another registration won the race), the stored-metric rule decides."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ml:{name}",))
-    active = await fetch_one_in(
-        conn,
-        f"SELECT {_COLUMNS} FROM analytics.ml_models WHERE name = %s AND active FOR UPDATE",
-        (name,),
-    )
-    if active is None or active["id"] != compared_with:
-        return await register_model(
-            conn, name, metrics=metrics, primary_metric=primary_metric, params=params,
-            artifact=artifact, artifact_format=artifact_format, data_from=data_from,
-            data_to=data_to, higher_is_better=higher_is_better,
-        )  # fmt: skip
-    new = float(metrics[primary_metric])
-    activate = _no_worse(new, active_metric, higher_is_better)
-    decision = (
-        f"{primary_metric} {new:.4f} vs active v{active['version']} {active_metric:.4f} on the "
-        "same data: " + ("promoted" if activate else "kept the active version")
-    )
-    if activate:
-        await conn.execute(
-            "UPDATE analytics.ml_models SET active = false WHERE id = %s", (active["id"],)
-        )
-    row = await fetch_one_in(
-        conn,
-        read_sql(_PACKAGE, "register_model.sql"),
-        {
-            "name": name, "data_from": data_from, "data_to": data_to,
-            "params": orjson.dumps(params or {}).decode(),
-            "metrics": orjson.dumps(metrics).decode(), "primary_metric": primary_metric,
-            "higher_is_better": higher_is_better, "artifact": artifact,
-            "artifact_format": artifact_format, "activate": activate, "decision": decision,
-        },
-    )  # fmt: skip
-    assert row is not None
-    version = await fetch_one_in(
-        conn, f"SELECT {_COLUMNS} FROM analytics.ml_models WHERE id = %s", (row["id"],)
-    )
-    assert version is not None
-    return Registered(_version(version), activate)

@@ -20,11 +20,11 @@ import psycopg
 
 from mysetlist.core.db import Database, fetch_all_in, read_sql
 from mysetlist.ml.model_registry import (
+    ActiveMeasured,
     ModelVersion,
     Registered,
     active_version,
     register_model,
-    register_model_paired,
 )
 from mysetlist.ml.recommendations.algorithms import (
     Hybrid,
@@ -203,9 +203,7 @@ async def train_recommenders(
         "data_from": today - timedelta(days=settings.history_days), "data_to": today,
     }  # fmt: skip
     async with db.transaction() as conn:
-        if comparison is None:
-            return await register_model(conn, MODEL_NAME, **common)
-        return await register_model_paired(
-            conn, MODEL_NAME, compared_with=comparison.active_id,
-            active_metric=comparison.active, **common,
-        )  # fmt: skip
+        measured = (
+            None if comparison is None else ActiveMeasured(comparison.active_id, comparison.active)
+        )
+        return await register_model(conn, MODEL_NAME, active_measured=measured, **common)
