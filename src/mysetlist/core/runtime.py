@@ -8,8 +8,10 @@ set by whoever started the worker (procrastinate tasks take only JSON arguments)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import redis.asyncio as aioredis
+from fastapi import Depends, Request
 
 from mysetlist.core.auth import TokenVerifier
 from mysetlist.core.auth_failures import AuthFailureLimiter
@@ -70,3 +72,13 @@ def current() -> Runtime:
     if _current is None:
         raise RuntimeError("no runtime is open in this process")
     return _current
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The runtime the API process opened (`api.create_app` puts it on `app.state`)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+# How a route receives the runtime: `async def route(runtime: RuntimeDep) -> ...`.
+RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
