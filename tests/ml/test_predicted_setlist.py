@@ -394,6 +394,8 @@ async def test_leaderboard_scores_model_crowd_and_fans_with_one_formula(
             conn, f"Formula {uuid.uuid4().hex[:6]}", list("ABCDEFG")
         )
         fan = await service.create_user(conn, runtime.cipher, display_name=name)
+        # the public leaderboard lists only fans who opted in (issue 15)
+        await conn.execute("UPDATE app.users SET discoverable = true WHERE id = %s", (fan,))
         model = [("A", 0.9), ("B", 0.85), ("C", 0.8), ("E", 0.7), ("D", 0.6), ("F", 0.2)]
         songs = (
             "[" + ",".join(f'{{"song_id": {ids[t]}, "probability": {p}}}' for t, p in model) + "]"
