@@ -48,11 +48,7 @@ log = logging.getLogger(__name__)
 def job_app(database_url: str) -> procrastinate.App:
     """A procrastinate App on `database_url`, without tasks (`mysetlist.jobs.make_job_app`
     adds every capability's). Enough to defer by task name, cancel or inspect jobs."""
-    return _app(procrastinate.PsycopgConnector(conninfo=database_url))
-
-
-def _app(connector: procrastinate.PsycopgConnector) -> procrastinate.App:
-    return procrastinate.App(connector=connector)
+    return procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=database_url))
 
 
 async def try_advisory_lock(conn: AsyncConnection[Any], name: str) -> bool:
@@ -126,22 +122,11 @@ def periodic_task(
     return register
 
 
-class _CallersConnection:
-    """The part of `psycopg_pool.AsyncConnectionPool` a connector uses to run a query.
-
-    A job deferred on another connection can be lost (the caller commits, then dies before
-    the defer) or can run for a row that was rolled back; written on the caller's own
-    connection and transaction, both commit or neither does. procrastinate's
-    `PsycopgConnector.open_async(pool=…)` accepts an external pool and for queries only
-    asks it for `pool.connection()`, so handing it this keeps procrastinate's own `defer`
-    (its SQL, queueing-lock and JSON handling) while the write joins our transaction.
-    """
-
-    def __init__(self, conn: AsyncConnection[Any]) -> None:
-        self._conn = conn
-
-    def connection(self) -> contextlib.nullcontext[AsyncConnection[Any]]:
-        return contextlib.nullcontext(self._conn)
+# The App that defers by task name on a caller's connection. Its connector is never opened:
+# with `connection=`, procrastinate (>= 3.10) runs the job INSERT on that connection
+# (`execute_query_all_async_with_connection`) and never asks for a pool. One per process,
+# so a defer costs only its INSERT.
+_deferrer = procrastinate.App(connector=procrastinate.PsycopgConnector())
 
 
 async def defer_in_transaction(
@@ -155,16 +140,16 @@ async def defer_in_transaction(
     """Defer `task_name` with `task_kwargs` on `conn`; returns the job id.
 
     Call it inside `conn.transaction()`: the job becomes visible to workers only when that
-    transaction commits. A queueing-lock conflict raises procrastinate's `AlreadyEnqueued`
-    and, like any failed statement, aborts the transaction (use a savepoint to go on).
+    transaction commits, so a job is never lost (the caller commits, then dies before a
+    separate defer) nor run for rows that were rolled back. procrastinate's supported
+    `configure(connection=...)` writes it (its SQL, queueing lock and JSON handling). A
+    queueing-lock conflict raises procrastinate's `AlreadyEnqueued` and, like any failed
+    statement, aborts the transaction (use a savepoint to go on).
     """
     if conn.info.transaction_status == conn.info.transaction_status.IDLE:
         raise RuntimeError("defer_in_transaction needs an open transaction on conn")
-    connector = procrastinate.PsycopgConnector()
-    await connector.open_async(pool=_CallersConnection(conn))  # type: ignore[arg-type]
-    job_id: int = (
-        await _app(connector)
-        .configure_task(task_name, queue=queue, queueing_lock=queueing_lock)
-        .defer_async(**task_kwargs)
+    deferrer = _deferrer.configure_task(
+        task_name, queue=queue, queueing_lock=queueing_lock, connection=conn
     )
+    job_id: int = await deferrer.defer_async(**task_kwargs)
     return job_id
