@@ -78,6 +78,15 @@ def test_only_periodic_task_calls_app_periodic() -> None:
     assert callers == [], f"build periodic tasks with core.job_queue.periodic_task: {callers}"
 
 
+def test_no_runtime_global_is_left_for_tasks_to_reach() -> None:
+    """Tasks get the runtime from the job context (`job_runtime`); the process-wide
+    `current()` that every `open_runtime` overwrote is gone, and nothing imports it."""
+    from mysetlist.core import runtime
+
+    assert not hasattr(runtime, "current")
+    assert not hasattr(runtime, "_current")
+
+
 @pytest.mark.db
 def test_jobs_waiting_under_the_old_names_move_to_the_convention(servers: Any) -> None:
     with migrated_database(servers.admin_url, "mysetlist_renames") as url:
