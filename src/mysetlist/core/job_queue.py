@@ -26,8 +26,8 @@ checks them on the assembled app):
   tick comes soon) or raises a retryable error, as the task decides.
 
 `defer_in_transaction` writes a job in the caller's transaction (commits or rolls back
-with the caller's rows). procrastinate's own schema is installed and version-checked by
-`core.migrate`.
+with the caller's rows), through procrastinate's `configure(connection=...)`.
+procrastinate's own schema is installed and version-checked by `core.migrate`.
 """
 
 from __future__ import annotations
