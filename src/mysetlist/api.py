@@ -54,7 +54,9 @@ def create_app(
         if with_worker:
             from mysetlist.jobs import run_worker
 
-            background.append(asyncio.create_task(run_worker(database_url, redis_url, settings)))
+            background.append(
+                asyncio.create_task(run_worker(database_url, redis_url, settings, runtime=runtime))
+            )
         try:
             yield
         finally:

@@ -14,7 +14,8 @@ import procrastinate
 from mysetlist.capabilities import capability_modules
 from mysetlist.core import run_log
 from mysetlist.core.config import Settings
-from mysetlist.core.job_queue import job_app
+from mysetlist.core.job_queue import job_app, worker_context
+from mysetlist.core.runtime import Runtime, open_runtime
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +29,27 @@ def make_job_app(database_url: str, settings: Settings) -> procrastinate.App:
 
 
 async def run_worker(
-    database_url: str, redis_url: str, settings: Settings, *, concurrency: int = 4
+    database_url: str,
+    redis_url: str,
+    settings: Settings,
+    *,
+    concurrency: int = 4,
+    runtime: Runtime | None = None,
 ) -> None:
-    """Run a worker (and the periodic scheduler) until cancelled."""
-    from mysetlist.core import runtime
-
-    owns_runtime = runtime._current is None
-    if owns_runtime:
-        await runtime.open_runtime(settings, database_url, redis_url)
+    """Run a worker (and the periodic scheduler) until cancelled. Its tasks receive
+    `runtime` through the job context (the API's own, when it runs a worker in-process),
+    or one this worker opens and closes."""
+    owned = runtime is None
+    if runtime is None:
+        runtime = await open_runtime(settings, database_url, redis_url)
     app = make_job_app(database_url, settings)
     try:
         async with app.open_async():
-            await app.run_worker_async(concurrency=concurrency, install_signal_handlers=False)
+            await app.run_worker_async(
+                concurrency=concurrency,
+                install_signal_handlers=False,
+                additional_context=worker_context(runtime),
+            )
     finally:
-        if owns_runtime:
-            await runtime.current().close()
+        if owned:
+            await runtime.close()

@@ -1,4 +1,8 @@
-"""A job deferred with `defer_in_transaction` commits or rolls back with the caller's rows."""
+"""A job deferred with `defer_in_transaction` commits or rolls back with the caller's rows.
+
+The deferring App has no connection settings and is never opened: every test here also
+proves the INSERT runs on the caller's connection (procrastinate's `connection=`), since
+there is no pool it could have used instead."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import psycopg
 import pytest
 
 from mysetlist.core.job_queue import defer_in_transaction
+from mysetlist.core.runtime import Runtime
 
 pytestmark = pytest.mark.db
 
@@ -67,3 +72,20 @@ async def test_refuses_a_connection_outside_a_transaction(database_url: str) -> 
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         with pytest.raises(RuntimeError, match="open transaction"):
             await defer_in_transaction(conn, TASK, queue="probe", marker="never")
+
+
+async def test_a_service_transaction_defers_with_json_arguments(runtime: Runtime) -> None:
+    """The shape the services use: a pool transaction (dict rows) and nested arguments."""
+    marker = uuid.uuid4().hex
+    async with runtime.db.transaction() as conn:
+        job_id = await defer_in_transaction(
+            conn, TASK, queue="probe", marker=marker, payload={"ids": [1, 2], "kind": "x"}
+        )
+    row = await runtime.db.fetch_one(
+        "SELECT task_name, queue_name, args FROM procrastinate_jobs WHERE id = %s", (job_id,)
+    )
+    assert row == {
+        "task_name": TASK,
+        "queue_name": "probe",
+        "args": {"marker": marker, "payload": {"ids": [1, 2], "kind": "x"}},
+    }

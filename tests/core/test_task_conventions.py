@@ -1,16 +1,23 @@
 """Every task of the assembled job app follows core/job_queue.py's one convention: name
 `<capability>.<task>`, queue = the capability, no procrastinate `lock` (overlap is an
-advisory lock), periodic tasks with queueing_lock and periodic_id = the task name."""
+advisory lock), every periodic task registered through `periodic_task` (queueing_lock and
+periodic_id = the task name), and the runtime taken from the job context, never from a
+module global."""
 
 from __future__ import annotations
 
+import ast
+import inspect
 import re
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+import mysetlist
 from mysetlist.capabilities import CAPABILITIES
+from mysetlist.core import job_queue
 from mysetlist.core.config import load_settings
 from mysetlist.core.migrate import apply_migrations
 from mysetlist.jobs import make_job_app
@@ -35,6 +42,49 @@ def test_every_task_follows_the_naming_queue_and_lock_convention() -> None:
     for p in periodic:
         assert p.task.queueing_lock == p.task.name, f"{p.task.name}: queueing_lock"
         assert p.periodic_id == p.task.name, f"{p.task.name}: periodic_id {p.periodic_id!r}"
+
+
+def test_every_periodic_task_is_registered_through_periodic_task() -> None:
+    """One shape for periodic work (task lock, gate, run log): a task built by hand with
+    `@app.periodic` has a function of its own module, not periodic_task's wrapper."""
+    settings = load_settings(DATABASE_URL="postgresql://nobody@localhost/none")
+    app = make_job_app("postgresql://nobody@localhost/none", settings)
+    by_hand = [
+        p.task.name
+        for p in app.periodic_registry.periodic_tasks.values()
+        if not p.task.name.startswith("builtin:")
+        and not (
+            p.task.func.__module__ == job_queue.__name__
+            and p.task.func.__qualname__.startswith(f"{job_queue.periodic_task.__name__}.")
+        )
+    ]
+    assert by_hand == [], f"periodic tasks not registered with periodic_task: {by_hand}"
+
+
+def test_only_periodic_task_calls_app_periodic() -> None:
+    """Source check beside the app check: no module other than core/job_queue.py calls
+    `.periodic(` (a capability that registers its tasks conditionally is caught too)."""
+    package = Path(inspect.getfile(mysetlist)).parent
+    callers = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "periodic"
+                and path.name != "job_queue.py"
+            ):
+                callers.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert callers == [], f"build periodic tasks with core.job_queue.periodic_task: {callers}"
+
+
+def test_no_runtime_global_is_left_for_tasks_to_reach() -> None:
+    """Tasks get the runtime from the job context (`job_runtime`); the process-wide
+    `current()` that every `open_runtime` overwrote is gone, and nothing imports it."""
+    from mysetlist.core import runtime
+
+    assert not hasattr(runtime, "current")
+    assert not hasattr(runtime, "_current")
 
 
 @pytest.mark.db

@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 import pytest
 
-from mysetlist.core import runtime as core_runtime
 from mysetlist.core.config import load_settings
 from mysetlist.core.db import Database
+from mysetlist.core.job_queue import worker_context
 from mysetlist.core.runtime import open_runtime
 from mysetlist.demo.world import WorldSpec
 from mysetlist.jobs import make_job_app
@@ -218,14 +218,14 @@ async def test_the_feature_build_after_the_etl_chains_training(
         )
     settings = load_settings(DATABASE_URL=world.url, REDIS_URL=redis_url,
                              MYSETLIST_DATA_DIR=str(tmp_path))  # fmt: skip
-    previous = core_runtime._current  # the tasks reach this world's runtime via current()
     runtime = await open_runtime(settings, world.url, redis_url)
     app = make_job_app(world.url, settings)
     try:
         async with app.open_async():
             worker = asyncio.create_task(
                 app.run_worker_async(queues=[QUEUE], concurrency=1,
-                                     install_signal_handlers=False, wait=True)
+                                     install_signal_handlers=False, wait=True,
+                                     additional_context=worker_context(runtime))
             )  # fmt: skip
             try:
                 build_job = await app.configure_task(BUILD_FEATURES).defer_async(timestamp=0)
@@ -244,7 +244,6 @@ async def test_the_feature_build_after_the_etl_chains_training(
                     await asyncio.wait_for(worker, 10)
     finally:
         await runtime.close()
-        core_runtime._current = previous
     trained = await world.db.fetch_one(
         "SELECT status, details FROM analytics.job_runs WHERE task = %s ORDER BY id DESC LIMIT 1",
         (TRAIN_USER_MODELS,),

@@ -101,12 +101,14 @@ async def test_an_erasure_cut_short_finishes_when_resumed(runtime: Runtime) -> N
     user = new_user(runtime.cipher)
     await _seed(runtime, user)
     request_id, created = await request_erasure(
-        runtime.db, user.user_id, requested_by=None, requested_by_role="cli", source="cli"
-    )
+        runtime.db, user.user_id, requested_by=None, requested_by_role="cli", source="cli",
+        revocations=runtime.revocations,
+    )  # fmt: skip
     assert created
     again, created_again = await request_erasure(
-        runtime.db, user.user_id, requested_by=None, requested_by_role="cli", source="cli"
-    )
+        runtime.db, user.user_id, requested_by=None, requested_by_role="cli", source="cli",
+        revocations=runtime.revocations,
+    )  # fmt: skip
     assert (again, created_again) == (request_id, False)  # one pending request per user
     # A run that died after its Redis step: the rows are all still there, the request pending.
     ids = await collect_identifiers(runtime.db, runtime.cipher, user.user_id)

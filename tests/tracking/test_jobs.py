@@ -5,9 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from mysetlist.core import runtime as core_runtime
 from mysetlist.core.config import Settings
-from mysetlist.core.job_queue import try_advisory_lock
+from mysetlist.core.job_queue import try_advisory_lock, worker_context
 from mysetlist.core.runtime import Runtime
 from mysetlist.jobs import make_job_app
 from mysetlist.tracking.maintenance import ROLLUP, UPKEEP
@@ -35,7 +34,7 @@ async def _drop_waiting_ticks(runtime: Runtime) -> None:
 
 
 async def test_tracking_tasks_are_periodic_and_run_in_a_worker(
-    database_url: str, settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    database_url: str, settings: Settings, runtime: Runtime
 ) -> None:
     app = make_job_app(database_url, settings)
     assert {"tracking.hourly_rollup", "tracking.partition_upkeep"} <= set(app.tasks)
@@ -43,9 +42,6 @@ async def test_tracking_tasks_are_periodic_and_run_in_a_worker(
     assert periodic["tracking.hourly_rollup"] == "* * * * * */20"
     assert periodic["tracking.partition_upkeep"] == "7 * * * *"
     before = (await _runs(runtime, ROLLUP), await _runs(runtime, UPKEEP))
-    # Tasks reach the database through the process's current runtime; earlier tests' apps
-    # replaced (and closed) it, so point it back at this session's open runtime.
-    monkeypatch.setattr(core_runtime, "_current", runtime)
     await _drop_waiting_ticks(runtime)
     async with app.open_async():
         await app.configure_task("tracking.hourly_rollup").defer_async(timestamp=0)
@@ -53,6 +49,7 @@ async def test_tracking_tasks_are_periodic_and_run_in_a_worker(
         await app.run_worker_async(
             wait=False, install_signal_handlers=False, concurrency=1,
             queues=["tracking"], listen_notify=False,
+            additional_context=worker_context(runtime),
         )  # fmt: skip
     after = (await _runs(runtime, ROLLUP), await _runs(runtime, UPKEEP))
     assert after[0] >= before[0] + 1
@@ -60,13 +57,12 @@ async def test_tracking_tasks_are_periodic_and_run_in_a_worker(
 
 
 async def test_a_running_rollup_makes_the_next_tick_do_nothing_and_a_dead_holder_frees_it(
-    database_url: str, settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    database_url: str, settings: Settings, runtime: Runtime
 ) -> None:
     app = make_job_app(database_url, settings)
     # No procrastinate `lock`: a killed worker's `doing` job would hold it until stalled-job
     # recovery; the advisory lock dies with the worker's database session instead.
     assert app.tasks[ROLLUP].lock is None
-    monkeypatch.setattr(core_runtime, "_current", runtime)
     holder = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
     try:
         assert await try_advisory_lock(holder, ROLLUP)  # "another worker is rolling up"
@@ -77,6 +73,7 @@ async def test_a_running_rollup_makes_the_next_tick_do_nothing_and_a_dead_holder
             await app.run_worker_async(
                 wait=False, install_signal_handlers=False, concurrency=1,
                 queues=["tracking"], listen_notify=False,
+                additional_context=worker_context(runtime),
             )  # fmt: skip
         assert await _runs(runtime, ROLLUP) == before  # skipped, not run alongside
         job = await runtime.db.fetch_one(
@@ -93,6 +90,7 @@ async def test_a_running_rollup_makes_the_next_tick_do_nothing_and_a_dead_holder
         await app.run_worker_async(
             wait=False, install_signal_handlers=False, concurrency=1,
             queues=["tracking"], listen_notify=False,
+            additional_context=worker_context(runtime),
         )  # fmt: skip
     # The worker's periodic deferrer may add a tick of its own: look for our job's run.
     runs = await runtime.db.fetch_all(

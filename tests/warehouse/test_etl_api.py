@@ -20,9 +20,8 @@ import httpx
 import psycopg
 import pytest
 
-from mysetlist.core import runtime as core_runtime
 from mysetlist.core.config import Settings
-from mysetlist.core.job_queue import job_app
+from mysetlist.core.job_queue import job_app, worker_context
 from mysetlist.core.runtime import Runtime
 from mysetlist.warehouse.jobs import register_run_task
 from mysetlist.warehouse.runs import QUEUE
@@ -42,7 +41,6 @@ async def worker(
     database_url: str, settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[None]:
     """A real procrastinate worker on the warehouse queue (the API only queues runs)."""
-    monkeypatch.setattr(core_runtime, "_current", runtime)  # what its tasks reach
     monkeypatch.setenv("ETL_PARALLELISM", "1")
     monkeypatch.setenv("ETL_LOCK_TIMEOUT_MS", "0")  # a blocked run waits for the blocker
     app = job_app(database_url)
@@ -50,7 +48,11 @@ async def worker(
     async with app.open_async():
         task = asyncio.create_task(
             app.run_worker_async(
-                queues=[QUEUE], concurrency=1, install_signal_handlers=False, wait=True
+                queues=[QUEUE],
+                concurrency=1,
+                install_signal_handlers=False,
+                wait=True,
+                additional_context=worker_context(runtime),
             )
         )
         yield

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from mysetlist.core import runtime as core_runtime
 from mysetlist.core.config import Settings, load_settings
+from mysetlist.core.job_queue import worker_context
 from mysetlist.core.runtime import open_runtime
 from mysetlist.jobs import make_job_app
 from mysetlist.warehouse import pipeline
@@ -48,11 +48,10 @@ def test_schedules_queue_locks_and_retries() -> None:
 
 @pytest.mark.db
 async def test_etl_tasks_leave_rows_in_the_run_log(
-    wh_url: str, settings: Settings, redis_url: str, monkeypatch: pytest.MonkeyPatch
+    wh_url: str, settings: Settings, redis_url: str
 ) -> None:
     # A database of its own: no events, so the incremental tick has nothing to load.
     runtime = await open_runtime(settings, wh_url, redis_url)
-    monkeypatch.setattr(core_runtime, "_current", runtime)
     app = make_job_app(wh_url, settings)
     try:
         async with app.open_async():
@@ -62,6 +61,7 @@ async def test_etl_tasks_leave_rows_in_the_run_log(
             await app.run_worker_async(
                 wait=False, install_signal_handlers=False, concurrency=1,
                 queues=["warehouse"], listen_notify=False,
+                additional_context=worker_context(runtime),
             )  # fmt: skip
         rows: dict[int, Any] = {
             r["job_id"]: r

@@ -14,9 +14,8 @@ import procrastinate
 import psycopg
 import pytest
 
-from mysetlist.core import runtime as core_runtime
 from mysetlist.core.db import Database
-from mysetlist.core.job_queue import advisory_unlock, try_advisory_lock
+from mysetlist.core.job_queue import advisory_unlock, try_advisory_lock, worker_context
 from mysetlist.core.runtime import Runtime
 from mysetlist.jobs import make_job_app
 from mysetlist.warehouse import runs
@@ -37,18 +36,17 @@ async def run_lock_held(database_url: str) -> AsyncIterator[None]:
         await advisory_unlock(conn, LOCK_NAME)
 
 
-@pytest.fixture(autouse=True)
-def tasks_reach(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tasks reach the process's runtime through `current()`: this session's."""
-    monkeypatch.setattr(core_runtime, "_current", runtime)
-
-
 @contextlib.asynccontextmanager
-async def worker(app: procrastinate.App) -> AsyncIterator[None]:
+async def worker(app: procrastinate.App, runtime: Runtime) -> AsyncIterator[None]:
+    """A worker whose tasks receive this session's runtime in their job context."""
     async with app.open_async():
         task = asyncio.create_task(
             app.run_worker_async(
-                queues=[runs.QUEUE], concurrency=1, install_signal_handlers=False, wait=True
+                queues=[runs.QUEUE],
+                concurrency=1,
+                install_signal_handlers=False,
+                wait=True,
+                additional_context=worker_context(runtime),
             )
         )
         try:
@@ -88,7 +86,7 @@ async def test_incremental_tick_skips_while_a_run_holds_the_lock(
         )
     runs_before = one(database_url, "SELECT count(*) FROM analytics.etl_runs")[0]
     app = make_job_app(database_url, runtime.settings)
-    async with worker(app):
+    async with worker(app, runtime):
         job_id = await app.configure_task(INCREMENTAL_TASK).defer_async(timestamp=0)
         job = await _job(
             database_url, job_id, settled=lambda r: r["status"] not in ("todo", "doing")
@@ -113,7 +111,7 @@ async def test_queued_run_waits_then_is_retried_later_while_busy(
     )  # fmt: skip
     app = make_job_app(database_url, runtime.settings)
     try:
-        async with worker(app):
+        async with worker(app, runtime):
             job = await _job(database_url, queued["job_id"], settled=lambda r: r["attempts"] >= 1)
         # EtlBusy is in the retry policy: the job is due again later, not failed …
         assert job["status"] == "todo"
@@ -139,7 +137,7 @@ async def test_daily_run_waits_then_is_retried_later_while_busy(
     monkeypatch.setenv("ETL_BUSY_WAIT_MS", "200")  # how long the daily tick waits for the lock
     runs_before = one(database_url, "SELECT count(*) FROM analytics.etl_runs")[0]
     app = make_job_app(database_url, runtime.settings)
-    async with worker(app):
+    async with worker(app, runtime):
         job_id = await app.configure_task(DAILY_TASK).defer_async(timestamp=0)
         job = await _job(database_url, job_id, settled=lambda r: r["attempts"] >= 1)
     # EtlBusy is in the retry policy: the nightly load is due again later, not lost …

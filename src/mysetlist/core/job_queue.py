@@ -9,8 +9,12 @@ checks them on the assembled app):
   keeps is named after it too.
 - Queue = the capability's name (`tracking`, `warehouse`). A worker listens to every queue
   unless told otherwise; queues exist to run or drain one capability's work separately.
-- Periodic tasks: `queueing_lock` = the task name (at most one waiting job per task; a
-  missed tick is not queued twice) and `periodic_id` = the task name.
+- Periodic tasks are registered with `periodic_task` (one shape: task lock, gate, run
+  log): `queueing_lock` = the task name (at most one waiting job per task; a missed tick
+  is not queued twice) and `periodic_id` = the task name.
+- The runtime (database pool, Redis, cipher, settings) reaches a task through
+  procrastinate's job context: the worker passes `worker_context(runtime)` as
+  `additional_context`, a task (`pass_context=True`) reads it with `job_runtime(context)`.
 - Overlap (at most one *running* job of a task): a PostgreSQL session advisory lock
   (`hold_task_lock`, `try_advisory_lock`), never procrastinate's `lock=`. A procrastinate
   lock is a column of the job row: when a worker is killed (`kill -9`, OOM, a lost host)
@@ -22,8 +26,8 @@ checks them on the assembled app):
   tick comes soon) or raises a retryable error, as the task decides.
 
 `defer_in_transaction` writes a job in the caller's transaction (commits or rolls back
-with the caller's rows). procrastinate's own schema is installed and version-checked by
-`core.migrate`.
+with the caller's rows), through procrastinate's `configure(connection=...)`.
+procrastinate's own schema is installed and version-checked by `core.migrate`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
 from mysetlist.core.db import Database
+from mysetlist.core.runtime import Runtime
 
 if TYPE_CHECKING:
     from mysetlist.core.run_log import RunRecord
@@ -48,11 +53,7 @@ log = logging.getLogger(__name__)
 def job_app(database_url: str) -> procrastinate.App:
     """A procrastinate App on `database_url`, without tasks (`mysetlist.jobs.make_job_app`
     adds every capability's). Enough to defer by task name, cancel or inspect jobs."""
-    return _app(procrastinate.PsycopgConnector(conninfo=database_url))
-
-
-def _app(connector: procrastinate.PsycopgConnector) -> procrastinate.App:
-    return procrastinate.App(connector=connector)
+    return procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=database_url))
 
 
 async def try_advisory_lock(conn: AsyncConnection[Any], name: str) -> bool:
@@ -96,52 +97,89 @@ async def hold_task_lock(db: Database, name: str) -> AsyncIterator[bool]:
                 await conn.set_autocommit(False)
 
 
-RunBody = Callable[[Database, "RunRecord"], Awaitable[None]]
+RUNTIME_KEY = "runtime"
+
+
+def worker_context(runtime: Runtime) -> dict[str, Any]:
+    """What a worker hands every task (`run_worker_async(additional_context=...)`): the
+    runtime its process opened, which a task reads with `job_runtime(context)`."""
+    return {RUNTIME_KEY: runtime}
+
+
+def job_runtime(context: procrastinate.JobContext) -> Runtime:
+    """The runtime of the worker running this job (tasks take `pass_context=True`)."""
+    runtime = context.additional_context.get(RUNTIME_KEY)
+    if not isinstance(runtime, Runtime):
+        raise RuntimeError(
+            "the worker was started without a runtime:"
+            " run_worker_async(additional_context=worker_context(runtime))"
+        )
+    return runtime
+
+
+PeriodicBody = Callable[[Runtime, "RunRecord"], Awaitable[None]]
+# Whether this tick has work (checked after the task lock, before a run is logged).
+Gate = Callable[[Runtime], Awaitable[bool]]
 
 
 def periodic_task(
-    app: procrastinate.App, *, name: str, queue: str, cron: str
-) -> Callable[[RunBody], RunBody]:
-    """Register `body(db, run)` as a periodic task by the conventions above: task name,
-    periodic id and queueing lock = `name`; at most one running (the advisory task lock: a
-    tick that finds it taken does nothing and logs no run); every run in the run log."""
+    app: procrastinate.App,
+    *,
+    name: str,
+    queue: str,
+    cron: str,
+    lock: bool = True,
+    gate: Gate | None = None,
+    trigger: str = "schedule",
+    retry: procrastinate.RetryStrategy | None = None,
+) -> Callable[[PeriodicBody], PeriodicBody]:
+    """Register `body(runtime, run)` as a periodic task by the conventions above: task name,
+    periodic id and queueing lock = `name`, every run in the run log under `trigger`.
+
+    - `lock` (default): at most one running, by the advisory task lock; a tick that finds
+      it taken does nothing and logs no run. `lock=False` for work that excludes itself
+      (row claims with SKIP LOCKED, a lock of its own that it waits on or retries).
+    - `gate(runtime)`: False when there is nothing to do this tick; no run is logged.
+    - `retry`: procrastinate's retry strategy for the tick's job.
+    """
     from mysetlist.core.run_log import job_run
 
-    def register(body: RunBody) -> RunBody:
-        @app.periodic(cron=cron, periodic_id=name)
-        @app.task(name=name, queue=queue, queueing_lock=name, pass_context=True)
-        async def task(context: procrastinate.JobContext, timestamp: int) -> None:
-            from mysetlist.core.runtime import current
+    def register(body: PeriodicBody) -> PeriodicBody:
+        async def run_once(runtime: Runtime, job_id: int | None) -> None:
+            if gate is not None and not await gate(runtime):
+                return
+            async with job_run(runtime.db, name, trigger=trigger, job_id=job_id) as run:
+                await body(runtime, run)
 
-            db = current().db
-            async with hold_task_lock(db, name) as held:
+        @app.periodic(cron=cron, periodic_id=name)
+        @app.task(
+            name=name,
+            queue=queue,
+            queueing_lock=name,
+            retry=retry if retry is not None else False,
+            pass_context=True,
+        )
+        async def task(context: procrastinate.JobContext, timestamp: int) -> None:
+            runtime = job_runtime(context)
+            if not lock:
+                await run_once(runtime, context.job.id)
+                return
+            async with hold_task_lock(runtime.db, name) as held:
                 if not held:
                     log.info("%s skipped: the previous run is still going", name)
                     return
-                async with job_run(db, name, job_id=context.job.id) as run:
-                    await body(db, run)
+                await run_once(runtime, context.job.id)
 
         return body
 
     return register
 
 
-class _CallersConnection:
-    """The part of `psycopg_pool.AsyncConnectionPool` a connector uses to run a query.
-
-    A job deferred on another connection can be lost (the caller commits, then dies before
-    the defer) or can run for a row that was rolled back; written on the caller's own
-    connection and transaction, both commit or neither does. procrastinate's
-    `PsycopgConnector.open_async(pool=…)` accepts an external pool and for queries only
-    asks it for `pool.connection()`, so handing it this keeps procrastinate's own `defer`
-    (its SQL, queueing-lock and JSON handling) while the write joins our transaction.
-    """
-
-    def __init__(self, conn: AsyncConnection[Any]) -> None:
-        self._conn = conn
-
-    def connection(self) -> contextlib.nullcontext[AsyncConnection[Any]]:
-        return contextlib.nullcontext(self._conn)
+# The App that defers by task name on a caller's connection. Its connector is never opened:
+# with `connection=`, procrastinate (>= 3.10) runs the job INSERT on that connection
+# (`execute_query_all_async_with_connection`) and never asks for a pool. One per process,
+# so a defer costs only its INSERT.
+_deferrer = procrastinate.App(connector=procrastinate.PsycopgConnector())
 
 
 async def defer_in_transaction(
@@ -155,16 +193,16 @@ async def defer_in_transaction(
     """Defer `task_name` with `task_kwargs` on `conn`; returns the job id.
 
     Call it inside `conn.transaction()`: the job becomes visible to workers only when that
-    transaction commits. A queueing-lock conflict raises procrastinate's `AlreadyEnqueued`
-    and, like any failed statement, aborts the transaction (use a savepoint to go on).
+    transaction commits, so a job is never lost (the caller commits, then dies before a
+    separate defer) nor run for rows that were rolled back. procrastinate's supported
+    `configure(connection=...)` writes it (its SQL, queueing lock and JSON handling). A
+    queueing-lock conflict raises procrastinate's `AlreadyEnqueued` and, like any failed
+    statement, aborts the transaction (use a savepoint to go on).
     """
     if conn.info.transaction_status == conn.info.transaction_status.IDLE:
         raise RuntimeError("defer_in_transaction needs an open transaction on conn")
-    connector = procrastinate.PsycopgConnector()
-    await connector.open_async(pool=_CallersConnection(conn))  # type: ignore[arg-type]
-    job_id: int = (
-        await _app(connector)
-        .configure_task(task_name, queue=queue, queueing_lock=queueing_lock)
-        .defer_async(**task_kwargs)
+    deferrer = _deferrer.configure_task(
+        task_name, queue=queue, queueing_lock=queueing_lock, connection=conn
     )
+    job_id: int = await deferrer.defer_async(**task_kwargs)
     return job_id

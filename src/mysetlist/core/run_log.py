@@ -103,11 +103,9 @@ async def prune_job_runs(db: Database, *, now: datetime | None = None) -> int:
 
 def register(app: procrastinate.App) -> None:
     """The run log's own upkeep, daily (naming and queue per core/job_queue.py)."""
-    from mysetlist.core.runtime import current
+    from mysetlist.core.job_queue import periodic_task
+    from mysetlist.core.runtime import Runtime
 
-    @app.periodic(cron="17 3 * * *", periodic_id=PRUNE_TASK)
-    @app.task(name=PRUNE_TASK, queue="core", queueing_lock=PRUNE_TASK, pass_context=True)
-    async def prune(context: procrastinate.JobContext, timestamp: int) -> None:
-        db = current().db
-        async with job_run(db, PRUNE_TASK, job_id=context.job.id) as run:
-            run.rows = await prune_job_runs(db)
+    @periodic_task(app, name=PRUNE_TASK, queue="core", cron="17 3 * * *")
+    async def prune(runtime: Runtime, run: RunRecord) -> None:
+        run.rows = await prune_job_runs(runtime.db)

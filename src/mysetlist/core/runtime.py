@@ -1,8 +1,9 @@
 """What one process holds open: settings, the database pool, Redis, the token verifier (with
 the revocations it checks) and the auth-failure limiter.
 
-The API keeps it on `app.state.runtime`; background tasks reach it through `current()`,
-set by whoever started the worker (procrastinate tasks take only JSON arguments).
+Whoever opens it passes it on; nothing finds it through a global. The API keeps it on
+`app.state.runtime` (routes receive it as `RuntimeDep`); a worker hands it to every task
+through procrastinate's job context (`core.job_queue.worker_context` / `job_runtime`).
 """
 
 from __future__ import annotations
@@ -39,11 +40,7 @@ class Runtime:
         await self.redis.aclose()
 
 
-_current: Runtime | None = None
-
-
 async def open_runtime(settings: Settings, database_url: str, redis_url: str) -> Runtime:
-    global _current
     db = Database(database_url, max_size=settings.db_pool_max)
     await db.open()
     cipher = FieldCipher(
@@ -64,14 +61,7 @@ async def open_runtime(settings: Settings, database_url: str, redis_url: str) ->
             key_prefix=settings.redis_key_prefix, enabled=settings.rate_limit_enabled,
         ),
     )  # fmt: skip
-    _current = runtime
     return runtime
-
-
-def current() -> Runtime:
-    if _current is None:
-        raise RuntimeError("no runtime is open in this process")
-    return _current
 
 
 def runtime_of(request: Request) -> Runtime:

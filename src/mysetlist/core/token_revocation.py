@@ -83,15 +83,11 @@ class TokenRevocations:
 
 
 async def revoke_user_tokens(
-    conn: AsyncConnection[Any], user_id: str, revocations: TokenRevocations | None = None
+    conn: AsyncConnection[Any], user_id: str, revocations: TokenRevocations
 ) -> float:
     """Revoke every token and dashboard session of `user_id` issued until now, inside the
     caller's transaction; returns the new `valid_after` (epoch seconds). Applied to this
-    process's `revocations` (default: the open runtime's) at once."""
-    if revocations is None:
-        from mysetlist.core.runtime import current
-
-        revocations = current().revocations
+    process's `revocations` (the runtime's) at once."""
     key = revocations.user_key(user_id)
     row = await fetch_one_in(conn, read_sql(_PACKAGE, "token_revocation_upsert.sql"),
                              {"user_key": key})  # fmt: skip

@@ -10,9 +10,9 @@ import logging
 import procrastinate
 
 from mysetlist.core.config import Settings
-from mysetlist.core.db import Database
 from mysetlist.core.job_queue import periodic_task
 from mysetlist.core.run_log import RunRecord
+from mysetlist.core.runtime import Runtime
 from mysetlist.ml.features.nightly import register_user_model_tasks
 from mysetlist.ml.recommendations.nightly import register_recommender_tasks
 from mysetlist.ml.setlists.prediction_service import predict_upcoming
@@ -29,14 +29,14 @@ def register(app: procrastinate.App, settings: Settings) -> None:
     register_recommender_tasks(app)  # the artist recommender, after each daily ETL run
 
     @periodic_task(app, name=PREDICT_UPCOMING, queue=QUEUE, cron="23 * * * *")
-    async def predict_upcoming_setlists(db: Database, run: RunRecord) -> None:
-        predicted, skipped = await predict_upcoming(db)
+    async def predict_upcoming_setlists(runtime: Runtime, run: RunRecord) -> None:
+        predicted, skipped = await predict_upcoming(runtime.db)
         run.rows = predicted
         run.details = {"skipped_no_history": skipped}
 
     @periodic_task(app, name=TRAIN_SETLIST_RANKER, queue=QUEUE, cron="47 4 * * *")
-    async def train_setlist_ranker_nightly(db: Database, run: RunRecord) -> None:
-        registered = await train_setlist_ranker(db)
+    async def train_setlist_ranker_nightly(runtime: Runtime, run: RunRecord) -> None:
+        registered = await train_setlist_ranker(runtime.db)
         run.details = (
             {"trained": False}
             if registered is None

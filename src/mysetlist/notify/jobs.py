@@ -18,10 +18,9 @@ from datetime import UTC, datetime, timedelta
 import procrastinate
 
 from mysetlist.core.config import Settings
-from mysetlist.core.db import Database
-from mysetlist.core.job_queue import periodic_task
+from mysetlist.core.job_queue import job_runtime, periodic_task
 from mysetlist.core.run_log import RunRecord, job_run
-from mysetlist.core.runtime import Runtime, current
+from mysetlist.core.runtime import Runtime
 from mysetlist.notify import analytics, digests, event_feeds
 from mysetlist.notify.config import load_notify_settings
 from mysetlist.notify.delivery import Deliverer
@@ -34,48 +33,49 @@ SEND_DIGESTS = "notify.send_digests"
 DAILY_ANALYTICS = "notify.daily_analytics"
 FEED_EVENTS = "notify.feed_events"
 
-_deliverer: Deliverer | None = None
 
+class WorkerDeliverer:
+    """A worker's deliverer, built on its first drain for the worker's runtime and kept
+    between jobs (provider connections, circuit breakers)."""
 
-def process_deliverer(runtime: Runtime) -> Deliverer:
-    """This process's deliverer (provider connections are kept between jobs)."""
-    global _deliverer
-    if _deliverer is None:
-        settings = load_notify_settings()
-        _deliverer = Deliverer.build(
-            settings, runtime.cipher, runtime.settings.effective_encryption_key,
-            runtime.redis_url, key_prefix=runtime.settings.redis_key_prefix,
-        )  # fmt: skip
-    return _deliverer
+    def __init__(self) -> None:
+        self._runtime: Runtime | None = None
+        self._deliverer: Deliverer | None = None
 
-
-async def drain(job_id: int, task: str) -> None:
-    runtime = current()
-    async with job_run(runtime.db, task, trigger="queue", job_id=job_id) as run:
-        run.rows = await process_deliverer(runtime).drain(runtime.db)
+    def of(self, runtime: Runtime) -> Deliverer:
+        if self._deliverer is None or self._runtime is not runtime:
+            self._runtime = runtime
+            self._deliverer = Deliverer.build(
+                load_notify_settings(), runtime.cipher, runtime.settings.effective_encryption_key,
+                runtime.redis_url, key_prefix=runtime.settings.redis_key_prefix,
+            )  # fmt: skip
+        return self._deliverer
 
 
 def register(app: procrastinate.App, settings: Settings) -> None:
+    deliverer = WorkerDeliverer()
+
     @app.task(name=DELIVER, queue=QUEUE, pass_context=True)
     async def deliver(context: procrastinate.JobContext) -> None:
-        assert context.job.id is not None
-        await drain(context.job.id, DELIVER)
+        runtime = job_runtime(context)
+        async with job_run(runtime.db, DELIVER, trigger="queue", job_id=context.job.id) as run:
+            run.rows = await deliverer.of(runtime).drain(runtime.db)
 
-    @app.periodic(cron="* * * * * */15", periodic_id=DELIVER_DUE)
-    @app.task(name=DELIVER_DUE, queue=QUEUE, queueing_lock=DELIVER_DUE, pass_context=True)
-    async def deliver_due(context: procrastinate.JobContext, timestamp: int) -> None:
-        assert context.job.id is not None
-        await drain(context.job.id, DELIVER_DUE)
+    # No task lock: drains exclude each other row by row (claims with SKIP LOCKED).
+    @periodic_task(app, name=DELIVER_DUE, queue=QUEUE, cron="* * * * * */15", lock=False,
+                   trigger="queue")  # fmt: skip
+    async def deliver_due(runtime: Runtime, run: RunRecord) -> None:
+        run.rows = await deliverer.of(runtime).drain(runtime.db)
 
     @periodic_task(app, name=SEND_DIGESTS, queue=QUEUE, cron="*/5 * * * *")
-    async def send_digests(db: Database, run: RunRecord) -> None:
-        run.rows = await digests.send_due_digests(db)
+    async def send_digests(runtime: Runtime, run: RunRecord) -> None:
+        run.rows = await digests.send_due_digests(runtime.db)
 
     @periodic_task(app, name=DAILY_ANALYTICS, queue=QUEUE, cron="*/15 * * * *")
-    async def daily_analytics(db: Database, run: RunRecord) -> None:
+    async def daily_analytics(runtime: Runtime, run: RunRecord) -> None:
         since = (datetime.now(UTC) - timedelta(days=1)).date()
-        run.rows = await analytics.refresh_daily(db, since=since)
+        run.rows = await analytics.refresh_daily(runtime.db, since=since)
 
     @periodic_task(app, name=FEED_EVENTS, queue=QUEUE, cron="*/15 * * * *")
-    async def feed_events(db: Database, run: RunRecord) -> None:
-        run.rows = await event_feeds.run_all(db, load_notify_settings())
+    async def feed_events(runtime: Runtime, run: RunRecord) -> None:
+        run.rows = await event_feeds.run_all(runtime.db, load_notify_settings())

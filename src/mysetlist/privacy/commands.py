@@ -26,8 +26,9 @@ async def _erase(user_id: str) -> dict[str, Any] | None:
         rt = await open_runtime(settings, endpoints.database_url, endpoints.redis_url)
         try:
             request_id, _ = await request_erasure(
-                rt.db, user_id, requested_by=None, requested_by_role="cli", source="cli"
-            )
+                rt.db, user_id, requested_by=None, requested_by_role="cli", source="cli",
+                revocations=rt.revocations,
+            )  # fmt: skip
             console.print(f"erasure request {request_id}: erasing user {user_id}")
             return await erase(
                 rt.db, rt.redis, rt.cipher, request_id, prefix=settings.redis_key_prefix

@@ -41,6 +41,7 @@ from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, read_sql
 from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.core.job_queue import defer_in_transaction, hold_task_lock
 from mysetlist.core.json_logging import request_id_var
+from mysetlist.core.token_revocation import TokenRevocations
 from mysetlist.privacy.discovery import (
     ATTRIBUTE_KINDS,
     IDENTIFYING,
@@ -103,10 +104,12 @@ async def request_erasure(
     requested_by: str | None,
     requested_by_role: str,
     source: str,
+    revocations: TokenRevocations,
     ip: str | None = None,
 ) -> tuple[int, bool]:
     """Record the request and defer its job in one transaction; (request id, created).
-    A user with an erasure pending gets that request back (nothing is queued twice)."""
+    A user with an erasure pending gets that request back (nothing is queued twice).
+    `revocations`: the runtime's, which applies the user's token revocation at once."""
     async with db.transaction() as conn:
         row = await fetch_one_in(
             conn,
@@ -124,7 +127,7 @@ async def request_erasure(
         # From this moment no token or dashboard session of the user works (401 everywhere).
         from mysetlist.core.token_revocation import revoke_user_tokens
 
-        await revoke_user_tokens(conn, user_id)
+        await revoke_user_tokens(conn, user_id, revocations)
         if created:
             await defer_in_transaction(conn, ERASE_TASK, queue=QUEUE, request_id=request_id)
         await record_audit(

@@ -111,7 +111,7 @@ async def _erase(
     request_id, created = await request_erasure(
         runtime.db, user_id, requested_by=claims.user_id,
         requested_by_role="operator" if claims.is_operator else claims.role,
-        source=source, ip=client_ip(request),
+        source=source, revocations=runtime.revocations, ip=client_ip(request),
     )  # fmt: skip
     return {"erasure_request": request_id, "status": "pending", "created": created}
 

@@ -36,11 +36,24 @@ async def rollup_hourly(
     trigger: str = "schedule",
     job_id: int | None = None,
 ) -> RunRecord:
-    """Bring `hourly_real_time_metrics` up to date, snapshot `platform_metrics`, clean up."""
-    async with (
-        job_run(db, ROLLUP, trigger=trigger, job_id=job_id) as record,
-        db.transaction() as conn,
-    ):
+    """Bring `hourly_real_time_metrics` up to date, snapshot `platform_metrics`, clean up;
+    one run in the run log."""
+    async with job_run(db, ROLLUP, trigger=trigger, job_id=job_id) as record:
+        await fill_hourly_rollup(db, tracking, record, now=now, lag=lag)
+    return record
+
+
+async def fill_hourly_rollup(
+    db: Database,
+    tracking: TrackingSettings,
+    record: RunRecord,
+    *,
+    now: datetime | None = None,
+    lag: timedelta = SAFETY_LAG,
+) -> None:
+    """The rollup's work, reported into `record` (a run its caller logs: `rollup_hourly`,
+    or the periodic task)."""
+    async with db.transaction() as conn:
         if now is None:
             cur = await conn.execute("SELECT now()")
             now = (await cur.fetchone() or [None])[0]
@@ -71,7 +84,6 @@ async def rollup_hourly(
                 "since": since.isoformat(), "upto": upto.isoformat(),
                 "hourly_rows_deleted": cleaned, "platform_metrics_deleted": cur.rowcount,
             }  # fmt: skip
-    return record
 
 
 async def partition_upkeep(
@@ -83,44 +95,52 @@ async def partition_upkeep(
     job_id: int | None = None,
 ) -> RunRecord:
     """Create daily partitions ahead, drop those past retention, apply per-type retention,
-    purge the dedup window and revocations older than a signed id's lifetime."""
-    today = today or datetime.now(UTC).date()
+    purge the dedup window and revocations older than a signed id's lifetime; one run in
+    the run log."""
     async with job_run(db, UPKEEP, trigger=trigger, job_id=job_id) as record:
-        async with db.pool.connection() as conn:
-            created = await ensure_partitions(
-                conn,
-                USER_EVENTS,
-                today - timedelta(days=1),
-                today + timedelta(days=tracking.partitions_ahead_days),
-            )
-            expired = await drop_expired(
-                conn, USER_EVENTS, today - timedelta(days=tracking.event_retention_days)
-            )
-        per_type: dict[str, int] = {}
-        for event_type, days in sorted(tracking.event_retention_overrides.items()):
-            if days >= tracking.event_retention_days:
-                continue
-            async with db.transaction() as conn:
-                cur = await conn.execute(
-                    read_sql(_PACKAGE, "delete_expired_events_of_type.sql"),
-                    {"event_type": event_type, "days": days},
-                )
-                per_type[event_type] = cur.rowcount
+        await upkeep_partitions(db, tracking, record, today=today)
+    return record
+
+
+async def upkeep_partitions(
+    db: Database, tracking: TrackingSettings, record: RunRecord, *, today: date | None = None
+) -> None:
+    """Partition upkeep's work, reported into `record` (a run its caller logs)."""
+    today = today or datetime.now(UTC).date()
+    async with db.pool.connection() as conn:
+        created = await ensure_partitions(
+            conn,
+            USER_EVENTS,
+            today - timedelta(days=1),
+            today + timedelta(days=tracking.partitions_ahead_days),
+        )
+        expired = await drop_expired(
+            conn, USER_EVENTS, today - timedelta(days=tracking.event_retention_days)
+        )
+    per_type: dict[str, int] = {}
+    for event_type, days in sorted(tracking.event_retention_overrides.items()):
+        if days >= tracking.event_retention_days:
+            continue
         async with db.transaction() as conn:
             cur = await conn.execute(
-                read_sql(_PACKAGE, "purge_event_dedup.sql"), {"days": tracking.dedup_window_days}
+                read_sql(_PACKAGE, "delete_expired_events_of_type.sql"),
+                {"event_type": event_type, "days": days},
             )
-            dedup_purged = cur.rowcount
-            cur = await conn.execute(
-                read_sql(_PACKAGE, "purge_revoked_signed_ids.sql"),
-                {"ttl_seconds": tracking.signed_id_ttl_days * 86400},
-            )
-            revocations_purged = cur.rowcount
-        record.rows = len(created) + len(expired.dropped)
-        record.details = {
-            "created": len(created), "dropped": expired.dropped,
-            "deleted_from_default": expired.rows_deleted,
-            "deleted_by_type": per_type, "dedup_purged": dedup_purged,
-            "revocations_purged": revocations_purged,
-        }  # fmt: skip
-    return record
+            per_type[event_type] = cur.rowcount
+    async with db.transaction() as conn:
+        cur = await conn.execute(
+            read_sql(_PACKAGE, "purge_event_dedup.sql"), {"days": tracking.dedup_window_days}
+        )
+        dedup_purged = cur.rowcount
+        cur = await conn.execute(
+            read_sql(_PACKAGE, "purge_revoked_signed_ids.sql"),
+            {"ttl_seconds": tracking.signed_id_ttl_days * 86400},
+        )
+        revocations_purged = cur.rowcount
+    record.rows = len(created) + len(expired.dropped)
+    record.details = {
+        "created": len(created), "dropped": expired.dropped,
+        "deleted_from_default": expired.rows_deleted,
+        "deleted_by_type": per_type, "dedup_purged": dedup_purged,
+        "revocations_purged": revocations_purged,
+    }  # fmt: skip

@@ -27,8 +27,9 @@ import logging
 import procrastinate
 
 from mysetlist.core.config import Settings
+from mysetlist.core.job_queue import job_runtime, periodic_task
 from mysetlist.core.run_log import RunRecord, job_run
-from mysetlist.core.runtime import current
+from mysetlist.core.runtime import Runtime
 from mysetlist.warehouse import pipeline
 from mysetlist.warehouse.config import EtlConfig
 from mysetlist.warehouse.runs import QUEUE, RUN_TASK
@@ -64,44 +65,36 @@ def _report(run: RunRecord, result: pipeline.RunResult | None, *, if_none: str =
 
 
 def register(app: procrastinate.App, settings: Settings) -> None:
-    """The daily and incremental schedules and the API's run task."""
+    """The daily and incremental schedules and the API's run task. Neither schedule takes
+    the task lock: the pipeline's run lock excludes every other run (the daily tick waits
+    for it and retries, the incremental tick skips)."""
     config = EtlConfig.from_settings(settings)
     register_run_task(app, settings)
 
-    @app.periodic(cron=settings.etl_schedule_cron, periodic_id=DAILY_TASK)
-    @app.task(
-        name=DAILY_TASK,
-        queue=QUEUE,
-        queueing_lock=DAILY_TASK,
-        retry=_retry(config),
-        pass_context=True,
-    )
-    async def etl_daily(context: procrastinate.JobContext, timestamp: int) -> None:
-        runtime = current()
+    @periodic_task(app, name=DAILY_TASK, queue=QUEUE, cron=settings.etl_schedule_cron,
+                   lock=False, retry=_retry(config))  # fmt: skip
+    async def etl_daily(runtime: Runtime, run: RunRecord) -> None:
         config = EtlConfig.from_settings(runtime.settings)
-        async with job_run(runtime.db, DAILY_TASK, job_id=context.job.id) as run:
-            result = await pipeline.execute(
-                runtime.database_url,
-                config,
-                request=pipeline.RunRequest(trigger="schedule", mode="daily"),
-                wait_for_lock_s=config.busy_wait_ms / 1000,
-            )
-            _report(run, result)
+        result = await pipeline.execute(
+            runtime.database_url,
+            config,
+            request=pipeline.RunRequest(trigger="schedule", mode="daily"),
+            wait_for_lock_s=config.busy_wait_ms / 1000,
+        )
+        _report(run, result)
 
-    @app.periodic(cron=config.incremental_cron, periodic_id=INCREMENTAL_TASK)
-    @app.task(name=INCREMENTAL_TASK, queue=QUEUE, queueing_lock=INCREMENTAL_TASK, pass_context=True)
-    async def etl_incremental(context: procrastinate.JobContext, timestamp: int) -> None:
-        runtime = current()
-        async with job_run(runtime.db, INCREMENTAL_TASK, job_id=context.job.id) as run:
-            try:
-                result = await pipeline.run_scheduled_incremental(
-                    runtime.database_url, EtlConfig.from_settings(runtime.settings)
-                )
-            except pipeline.EtlBusy:
-                log.info("incremental ETL skipped: another run is active")
-                run.details = {"etl_run_id": None, "outcome": "skipped: another run is active"}
-                return
-            _report(run, result, if_none="no new events")
+    @periodic_task(app, name=INCREMENTAL_TASK, queue=QUEUE, cron=config.incremental_cron,
+                   lock=False)  # fmt: skip
+    async def etl_incremental(runtime: Runtime, run: RunRecord) -> None:
+        try:
+            result = await pipeline.run_scheduled_incremental(
+                runtime.database_url, EtlConfig.from_settings(runtime.settings)
+            )
+        except pipeline.EtlBusy:
+            log.info("incremental ETL skipped: another run is active")
+            run.details = {"etl_run_id": None, "outcome": "skipped: another run is active"}
+            return
+        _report(run, result, if_none="no new events")
 
 
 def register_run_task(app: procrastinate.App, settings: Settings) -> None:
@@ -110,7 +103,7 @@ def register_run_task(app: procrastinate.App, settings: Settings) -> None:
 
     @app.task(name=RUN_TASK, queue=QUEUE, retry=_retry(config), pass_context=True)
     async def etl_run(context: procrastinate.JobContext, run_id: int) -> None:
-        runtime = current()
+        runtime = job_runtime(context)
         async with job_run(runtime.db, RUN_TASK, trigger="api", job_id=context.job.id) as run:
             result = await pipeline.execute(
                 runtime.database_url,

@@ -17,9 +17,14 @@ import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 
 from mysetlist.core.db import Database
-from mysetlist.core.job_queue import defer_in_transaction, hold_task_lock, periodic_task
+from mysetlist.core.job_queue import (
+    defer_in_transaction,
+    hold_task_lock,
+    job_runtime,
+    periodic_task,
+)
 from mysetlist.core.run_log import RunRecord, job_run
-from mysetlist.core.runtime import current
+from mysetlist.core.runtime import Runtime
 from mysetlist.ml.features.config import MlSettings, load_ml_settings
 from mysetlist.ml.features.feature_store import build_pending
 from mysetlist.ml.features.training_data import NotEnoughHistory
@@ -53,22 +58,22 @@ def register_user_model_tasks(app: procrastinate.App) -> None:
     settings = load_ml_settings()
 
     @periodic_task(app, name=BUILD_FEATURES, queue=QUEUE, cron=settings.features_cron)
-    async def build_features(db: Database, run: RunRecord) -> None:
+    async def build_features(runtime: Runtime, run: RunRecord) -> None:
         result = await build_pending(
-            db,
+            runtime.db,
             backfill_days=settings.feature_backfill_days,
             lookback_days=settings.feature_lookback_days,
         )
         run.rows = sum(result.rows.values())
         run.details = {"days": [d.isoformat() for d in result.days], **result.rows}
         if result.days:
-            run.details["training_job_id"] = await _defer_training(db)
+            run.details["training_job_id"] = await _defer_training(runtime.db)
 
     @app.task(
         name=TRAIN_USER_MODELS, queue=QUEUE, queueing_lock=TRAIN_USER_MODELS, pass_context=True
     )
     async def train(context: procrastinate.JobContext) -> None:
-        db = current().db
+        db = job_runtime(context).db
         async with hold_task_lock(db, TRAIN_USER_MODELS) as held:
             if not held:
                 log.info("%s skipped: the previous run is still going", TRAIN_USER_MODELS)

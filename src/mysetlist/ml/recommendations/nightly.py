@@ -9,9 +9,10 @@ import logging
 
 import procrastinate
 
-from mysetlist.core.job_queue import hold_task_lock
-from mysetlist.core.run_log import job_run
-from mysetlist.core.runtime import current
+from mysetlist.core.db import read_sql
+from mysetlist.core.job_queue import periodic_task
+from mysetlist.core.run_log import RunRecord
+from mysetlist.core.runtime import Runtime
 from mysetlist.ml.recommendations.config import recommendation_settings
 from mysetlist.ml.recommendations.training import MODEL_NAME, train_recommenders
 
@@ -24,27 +25,20 @@ _PACKAGE = "mysetlist.ml.recommendations"
 def register_recommender_tasks(app: procrastinate.App) -> None:
     settings = recommendation_settings()
 
-    @app.periodic(cron=settings.train_cron, periodic_id=TRAIN_RECOMMENDERS)
-    @app.task(
-        name=TRAIN_RECOMMENDERS, queue=QUEUE, queueing_lock=TRAIN_RECOMMENDERS, pass_context=True
-    )
-    async def train_recommender(context: procrastinate.JobContext, timestamp: int) -> None:
-        from mysetlist.core.db import read_sql
+    async def etl_ran_since_training(runtime: Runtime) -> bool:
+        due = await runtime.db.fetch_one(
+            read_sql(_PACKAGE, "training_due.sql"), {"name": MODEL_NAME}
+        )
+        return due is not None and bool(due["due"])
 
-        db = current().db
-        async with hold_task_lock(db, TRAIN_RECOMMENDERS) as held:
-            if not held:
-                log.info("%s skipped: the previous run is still going", TRAIN_RECOMMENDERS)
-                return
-            due = await db.fetch_one(read_sql(_PACKAGE, "training_due.sql"), {"name": MODEL_NAME})
-            if due is None or not due["due"]:
-                return
-            async with job_run(db, TRAIN_RECOMMENDERS, job_id=context.job.id) as run:
-                registered = await train_recommenders(db, settings)
-                if registered is None:
-                    run.details = {"skipped": "no interactions yet"}
-                    return
-                v = registered.version
-                run.rows = int(v.params.get("dataset", {}).get("interactions", 0))
-                run.details = {"version": v.version, "activated": registered.activated,
-                               "decision": v.decision, "metrics": v.metrics}  # fmt: skip
+    @periodic_task(app, name=TRAIN_RECOMMENDERS, queue=QUEUE, cron=settings.train_cron,
+                   gate=etl_ran_since_training)  # fmt: skip
+    async def train_recommender(runtime: Runtime, run: RunRecord) -> None:
+        registered = await train_recommenders(runtime.db, settings)
+        if registered is None:
+            run.details = {"skipped": "no interactions yet"}
+            return
+        v = registered.version
+        run.rows = int(v.params.get("dataset", {}).get("interactions", 0))
+        run.details = {"version": v.version, "activated": registered.activated,
+                       "decision": v.decision, "metrics": v.metrics}  # fmt: skip
