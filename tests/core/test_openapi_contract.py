@@ -51,9 +51,9 @@ def _why_untyped(document: dict[str, Any], schema: Any, depth: int = 0) -> str |
     if kind == "array":
         why = _why_untyped(document, schema.get("items"), depth + 1)
         return None if why is None else f"array of {why}"
-    if kind == "object" and not schema.get("properties"):
+    if kind == "object" and "properties" not in schema:  # a model has it, even with no fields
         extra = schema.get("additionalProperties", True)
-        if extra is True or _why_untyped(document, extra, depth + 1) is not None:
+        if extra is True or (extra is not False and _why_untyped(document, extra, depth + 1)):
             return "free-form object"
     return None
 
@@ -99,6 +99,8 @@ def _document(properties: dict[str, Any], schema: dict[str, Any]) -> dict[str, A
         ({"type": "array", "items": {"$ref": "#/components/schemas/Thing"}}, None),
         ({"anyOf": [{"$ref": "#/components/schemas/Thing"}, {"type": "null"}]}, None),
         ({"type": "object", "additionalProperties": {"type": "integer"}}, None),
+        ({"type": "object", "properties": {}}, None),  # a model without fields: `{}`
+        ({"type": "object", "additionalProperties": False}, None),
         ({"type": "string", "enum": ["ok"]}, None),
     ],
 )
