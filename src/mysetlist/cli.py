@@ -150,6 +150,18 @@ def migrate() -> None:
 
 
 @cli.command()
+def openapi() -> None:
+    """Print the API's /openapi.json (the HTTP contract) without starting any server."""
+    import json
+
+    from mysetlist.api import create_app
+
+    # Building the app opens no connection (that happens at startup), so the URLs go unused.
+    app = create_app(load_all_settings(), "postgresql://unused", "redis://unused")
+    print(json.dumps(app.openapi(), indent=2, sort_keys=True))
+
+
+@cli.command()
 def token(
     user_id: Annotated[str, typer.Argument(help="the user's id (uuid)")],
     role: Annotated[str, typer.Option(help="authenticated or service_role")] = "authenticated",
