@@ -333,12 +333,18 @@ def _demo_outbox() -> Path | None:
     """Without a configured email provider the demo mails into a local outbox under the
     data dir (instead of failing against an SMTP server that is not there); its path, or
     None when a provider is configured (EMAIL_PROVIDERS or SMTP_URL, environment or .env)."""
+    from mysetlist.core.config import ConfigError
     from mysetlist.notify.config import load_notify_settings
 
-    configured = load_notify_settings().model_fields_set & {"email_providers", "smtp_url"}
-    if configured:
+    data_dir = load_all_settings().data_dir
+    try:
+        notify = load_notify_settings()
+    except ConfigError as exc:  # a bad notify variable: one line, exit 2, as startup does
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if notify.model_fields_set & {"email_providers", "smtp_url"}:
         return None
-    outbox = load_all_settings().data_dir / "outbox"
+    outbox = data_dir / "outbox"
     # Read by this process's deliverer, which loads the notify settings when first needed.
     os.environ["EMAIL_PROVIDERS"] = "outbox"
     os.environ["EMAIL_OUTBOX_DIR"] = str(outbox)

@@ -90,9 +90,7 @@ def configure_logging(
         from rich.console import Console
         from rich.logging import RichHandler
 
-        handler = RichHandler(
-            console=Console(file=stream), show_path=False, log_time_format="[%X]"
-        )
+        handler = RichHandler(console=Console(file=stream), show_path=False, log_time_format="[%X]")
         handler.setFormatter(ConsoleFormatter())
     else:
         handler = logging.StreamHandler(stream)
