@@ -399,7 +399,7 @@ def _demo_fans(
         simulator = FanSimulator(
             base, endpoints.database_url, settings, operator_id=DEMO_ADMIN_ID, seed=seed
         )
-        await simulator.run()
+        await simulator.run(stopping=lambda: bool(server.should_exit))
 
     return fans
 

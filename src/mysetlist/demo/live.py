@@ -18,7 +18,8 @@ paths real clients use:
 
 Bounded: about `Pace.events_per_second` events, one vote and one follow every few
 seconds, a notification every `notify_every` seconds to at most `reminder_recipients`
-fans. It runs until cancelled; a failed call is counted and logged, never fatal.
+fans. It runs until cancelled or told the API is stopping; a failed call is counted and
+logged, never fatal.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import asyncio
 import logging
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -111,11 +113,14 @@ class FanSimulator:
         self._fans: list[_Fan] = []
         self._shows: list[_Show] = []
         self._artists: list[int] = []
+        self._stopping: Callable[[], bool] = lambda: False
 
     # -- the loop --------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Simulate until cancelled."""
+    async def run(self, *, stopping: Callable[[], bool] = lambda: False) -> None:
+        """Simulate until cancelled or until `stopping()` says the API is shutting down
+        (its connections then fail, which is no news)."""
+        self._stopping = stopping
         db = Database(self.database_url, min_size=1, max_size=2)
         await db.open()
         try:
@@ -139,7 +144,7 @@ class FanSimulator:
         actions = {"vote": self._vote, "follow": self._follow, "notify": self._notify,
                    "show": self._show_starts}  # fmt: skip
         tick = 1.0
-        while True:
+        while not self._stopping():
             now = loop.time()
             browse = self._browse(db, http, self._poisson(pace.events_per_second * tick))
             await self._attempt("browse", browse)
@@ -156,6 +161,8 @@ class FanSimulator:
             self._failed(what, exc)
 
     def _failed(self, what: str, exc: BaseException) -> None:
+        if self._stopping():
+            return
         self.stats.failures += 1
         self.stats.last_failure = f"{what}: {type(exc).__name__}: {exc}"[:300]
         # The first failure, then every 100th: a stopped server must not flood the terminal.
