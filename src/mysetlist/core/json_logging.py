@@ -100,4 +100,7 @@ def configure_logging(
     root.setLevel(level)
     for noisy in ("uvicorn.access",):
         logging.getLogger(noisy).disabled = True
+    # httpx logs every request it makes at info (a demo's simulated fans: several a
+    # second); our own code logs the calls that matter. Debug shows them again.
+    logging.getLogger("httpx").setLevel(logging.NOTSET if level == "DEBUG" else logging.WARNING)
     return chosen, level
