@@ -6,9 +6,13 @@ import asyncio
 import contextlib
 import os
 import socket
+import sys
+import time
 import uuid
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,6 +26,40 @@ console = Console(stderr=True)
 
 # A stable id for the operator the demo prints a token for.
 DEMO_ADMIN_ID = "00000000-0000-4000-8000-000000000001"
+
+LogLevel = Annotated[
+    str | None,
+    typer.Option(
+        "--log-level",
+        help="debug, info, warning, error (default: LOG_LEVEL, else warning at a terminal"
+        " and info otherwise)",
+        show_default=False,
+    ),
+]
+LogFormat = Annotated[
+    str,
+    typer.Option(
+        "--log-format",
+        envvar="LOG_FORMAT",
+        help="auto (readable lines at a terminal, JSON otherwise), json or console",
+    ),
+]
+# A task that runs beside the API in its event loop until the server stops.
+Companion = Callable[[Any], Coroutine[Any, Any, None]]
+
+
+def _configure_logs(settings: Settings, log_level: str | None, log_format: str) -> None:
+    """--log-level, else LOG_LEVEL when set, else the format's default (see json_logging)."""
+    from mysetlist.core.json_logging import LOG_FORMATS, LOG_LEVELS, configure_logging
+
+    level = log_level or (settings.log_level if "log_level" in settings.model_fields_set else None)
+    if level is not None and level.upper() not in LOG_LEVELS:
+        typer.echo(f"log level {level!r}: must be one of {', '.join(LOG_LEVELS)}", err=True)
+        raise typer.Exit(2)
+    if log_format not in LOG_FORMATS:
+        typer.echo(f"log format {log_format!r}: must be one of {', '.join(LOG_FORMATS)}", err=True)
+        raise typer.Exit(2)
+    configure_logging(level, log_format)  # type: ignore[arg-type]  # checked just above
 
 
 def _require_free_port(host: str, port: int) -> None:
@@ -42,20 +80,39 @@ def _require_free_port(host: str, port: int) -> None:
 
 
 def _run_api(
-    settings: Settings, endpoints: Endpoints, host: str, port: int, *, with_worker: bool
-) -> None:
+    settings: Settings, endpoints: Endpoints, host: str, port: int, *, with_worker: bool,
+    companions: Sequence[Companion] = (),
+) -> None:  # fmt: skip
+    """Serve until Ctrl-C; `companions` run in the same event loop, each given the uvicorn
+    server, and are cancelled when it stops."""
     import uvicorn
 
     from mysetlist.api import create_app
     from mysetlist.core.http_middleware import SERVER_OPTIONS
-    from mysetlist.core.json_logging import configure_logging
 
-    configure_logging(settings.log_level)
     app = create_app(settings, endpoints.database_url, endpoints.redis_url, with_worker=with_worker)
-    uvicorn.run(
+    config = uvicorn.Config(
         app, host=host, port=port, loop="uvloop", http="httptools",
         log_config=None, access_log=False, timeout_graceful_shutdown=5, **SERVER_OPTIONS,
     )  # fmt: skip
+    server = uvicorn.Server(config)
+
+    async def serve() -> None:
+        tasks = [asyncio.create_task(companion(server)) for companion in companions]
+        try:
+            await server.serve()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=config.get_loop_factory()) as runner,
+    ):
+        runner.run(serve())
+    if not server.started:
+        raise typer.Exit(3)  # as uvicorn.run: the server could not start
 
 
 def _banner(
@@ -92,10 +149,13 @@ def serve(
             "--print-token", help="also print an operator token (24 h) as `export TOKEN=…`"
         ),
     ] = False,
+    log_level: LogLevel = None,
+    log_format: LogFormat = "auto",
 ) -> None:
     """API, background worker and scheduler in one process (for small installs)."""
     _require_free_port(host, port)
     with started() as (settings, endpoints):
+        _configure_logs(settings, log_level, log_format)
         _banner(host, port, settings, endpoints.database_url, print_token=print_token)
         _run_api(settings, endpoints, host, port, with_worker=True)
 
@@ -105,10 +165,13 @@ def api(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+    log_level: LogLevel = None,
+    log_format: LogFormat = "auto",
 ) -> None:
     """The HTTP API only (scale out with --workers and more hosts)."""
     _require_free_port(host, port)
     with started() as (settings, endpoints):
+        _configure_logs(settings, log_level, log_format)
         if workers == 1:
             _run_api(settings, endpoints, host, port, with_worker=False)
             return
@@ -128,13 +191,14 @@ def api(
 @cli.command()
 def worker(
     concurrency: Annotated[int, typer.Option(min=1)] = 4,
+    log_level: LogLevel = None,
+    log_format: LogFormat = "auto",
 ) -> None:
     """Background jobs and schedules (ETL, rollups, partition upkeep, deliveries)."""
-    from mysetlist.core.json_logging import configure_logging
     from mysetlist.jobs import run_worker
 
     with started() as (settings, endpoints), contextlib.suppress(KeyboardInterrupt):
-        configure_logging(settings.log_level)
+        _configure_logs(settings, log_level, log_format)
         asyncio.run(
             run_worker(
                 endpoints.database_url, endpoints.redis_url, settings, concurrency=concurrency
@@ -216,6 +280,12 @@ def demo(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="seed, then exit")] = False,
+    live: Annotated[
+        bool, typer.Option("--live/--no-live", help="simulated fans active while it serves")
+    ] = True,
+    train: Annotated[
+        bool, typer.Option("--train/--no-train", help="train the models at start")
+    ] = True,
     as_of: Annotated[
         datetime | None,
         typer.Option(
@@ -223,13 +293,18 @@ def demo(
             help="the world's present, UTC (default: now); same seed and hour, same world",
         ),
     ] = None,
+    log_level: LogLevel = None,
+    log_format: LogFormat = "auto",
 ) -> None:
-    """Seed a synthetic MySetlist world, then serve it."""
+    """Seed a synthetic MySetlist world, then serve it: with simulated fans active
+    (--no-live: without) and the models training in the background (--no-train: not)."""
     from mysetlist.demo.world import WorldSpec, build_world
 
     if not no_serve:
         _require_free_port(host, port)  # before a build that can take minutes
+    outbox = _demo_outbox()
     with started() as (settings, endpoints):
+        _configure_logs(settings, log_level, log_format)
         summary = build_world(
             endpoints.database_url,
             WorldSpec(users=users, days=days, seed=seed),
@@ -243,11 +318,102 @@ def demo(
         if rebuild_with_progress(endpoints.database_url, settings) != 0:
             console.print("[yellow]warehouse rebuild incomplete: see `mysetlist etl status`")
         _ensure_demo_operator(endpoints.database_url)
-        if not no_serve:
-            _require_free_port(host, port)
-            # A local demo: the README's Quick start pastes this token into curl.
-            _banner(host, port, settings, endpoints.database_url, print_token=True)
-            _run_api(settings, endpoints, host, port, with_worker=True)
+        if no_serve:
+            return
+        _require_free_port(host, port)
+        # A local demo: the README's Quick start pastes this token into curl.
+        _banner(host, port, settings, endpoints.database_url, print_token=True)
+        companions: list[Companion] = []
+        if outbox is not None:
+            console.print(
+                f"email: no provider configured, so messages go to the local outbox {outbox}"
+                " (.eml files; dashboard: Local outbox)", highlight=False,
+            )  # fmt: skip
+        if train:
+            console.print("models: training in the background; churn, recommendations and the"
+                          " model panel fill in when a line here says so")  # fmt: skip
+            companions.append(_demo_training(endpoints))
+        if live:
+            console.print("live: simulated fans browse, vote, follow and get notified, a few"
+                          " events a second (--no-live: none)")  # fmt: skip
+            companions.append(_demo_fans(host, port, settings, endpoints, seed))
+        console.print("[dim]Ctrl-C stops the demo[/dim]")
+        _run_api(settings, endpoints, host, port, with_worker=True, companions=companions)
+
+
+def _demo_outbox() -> Path | None:
+    """Without a configured email provider the demo mails into a local outbox under the
+    data dir (instead of failing against an SMTP server that is not there); its path, or
+    None when a provider is configured (EMAIL_PROVIDERS or SMTP_URL, environment or .env)."""
+    from mysetlist.core.config import ConfigError
+    from mysetlist.notify.config import load_notify_settings
+
+    data_dir = load_all_settings().data_dir
+    try:
+        notify = load_notify_settings()
+    except ConfigError as exc:  # a bad notify variable: one line, exit 2, as startup does
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if notify.model_fields_set & {"email_providers", "smtp_url"}:
+        return None
+    outbox = data_dir / "outbox"
+    # Read by this process's deliverer, which loads the notify settings when first needed.
+    os.environ["EMAIL_PROVIDERS"] = "outbox"
+    os.environ["EMAIL_OUTBOX_DIR"] = str(outbox)
+    return outbox
+
+
+def _demo_training(endpoints: Endpoints) -> Companion:
+    """`mysetlist ml train` as a child process beside the API (its own core, and Ctrl-C
+    ends it); one line when it is done."""
+
+    async def train(server: Any) -> None:
+        urls = {"DATABASE_URL": endpoints.database_url, "REDIS_URL": endpoints.redis_url}
+        env = os.environ | urls | {"OPENBLAS_NUM_THREADS": "1"}
+        began = time.monotonic()
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mysetlist", "ml", "train", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            out, err = await child.communicate()
+        except asyncio.CancelledError:
+            if child.returncode is None:
+                child.terminate()
+                await child.wait()
+            raise
+        seconds = time.monotonic() - began
+        if child.returncode == 0:
+            # "churn v2: … promoted (…)" per model; the names and versions say enough here.
+            names = [line.split(":")[0] for line in out.decode().splitlines() if line.strip()]
+            console.print(f"models trained in {seconds:.0f} s: {', '.join(names)}"
+                          " (details: `mysetlist ml train`)", highlight=False)  # fmt: skip
+        else:
+            tail = err.decode(errors="replace").strip().splitlines()[-3:]
+            console.print(f"[yellow]model training failed ({child.returncode}): "
+                          f"{' / '.join(tail)}; run `mysetlist ml train`[/yellow]")  # fmt: skip
+
+    return train
+
+
+def _demo_fans(
+    host: str, port: int, settings: Settings, endpoints: Endpoints, seed: int
+) -> Companion:
+    """Simulated fans against this API once it listens (demo/live.py)."""
+
+    async def fans(server: Any) -> None:
+        from mysetlist.demo.live import FanSimulator
+
+        # uvicorn offers a flag, not an event, for "listening".
+        while not server.started:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+        simulator = FanSimulator(
+            base, endpoints.database_url, settings, operator_id=DEMO_ADMIN_ID, seed=seed
+        )
+        await simulator.run(stopping=lambda: bool(server.should_exit))
+
+    return fans
 
 
 auth_commands = typer.Typer(no_args_is_help=True, help="Token revocation.")

@@ -1,5 +1,6 @@
 """`mysetlist demo` as a newcomer runs it: embedded servers, a small world, the API; the
-printed `export TOKEN=…` works; Ctrl-C leaves no server process behind."""
+printed `export TOKEN=…` works; simulated fans are live and mail lands in the local outbox;
+Ctrl-C leaves no server process behind."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.conditions import wait_until
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -73,6 +75,14 @@ def test_demo_builds_serves_and_stops_cleanly(data_dir: Path) -> None:
         runs = httpx.get(f"{base}/api/analytics/etl", headers={"Authorization": f"Bearer {token}"})
         assert runs.status_code == 200, runs.text  # the README's curl, as an operator
         assert httpx.get(f"{base}/api/me").status_code == 401
+        # Alive: simulated fans show in the live metrics, and their notifications reach
+        # the local outbox (no mail provider is configured here) through the worker.
+        wait_until(
+            lambda: httpx.get(f"{base}/api/analytics/live").json()["concurrent_users"] > 0,
+            "simulated fans in the live metrics",
+        )
+        outbox = data_dir / "outbox"
+        wait_until(lambda: outbox.is_dir() and any(outbox.glob("*.eml")), "a message in the outbox")
         servers = _servers_on(data_dir)
         assert len(servers) >= 3  # postmaster (and its workers), Valkey, the watchdog
         demo.send_signal(signal.SIGINT)
@@ -83,6 +93,8 @@ def test_demo_builds_serves_and_stops_cleanly(data_dir: Path) -> None:
     assert demo.returncode == 0, stderr
     assert "synthetic world:" in stderr
     assert "50 users" in stderr
+    assert stderr.count("local outbox") == 1  # said once
+    assert "email provider switch" not in stderr  # no SMTP server that is not there
     _, alive = psutil.wait_procs(servers, timeout=20)
     assert alive == [], [p.info for p in alive]
     assert _servers_on(data_dir) == []

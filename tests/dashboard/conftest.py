@@ -147,6 +147,15 @@ def _seed(url: str, now: datetime, rng: random.Random) -> World:
                         sent // 5,
                     ),
                 )
+        # One email the local outbox took (the outbox panel lists it by file name).
+        conn.execute(
+            "WITH n AS (INSERT INTO notify.notifications (user_id, type, category, title, message)"
+            " VALUES (%s, 'show_reminder', 'show_reminders', 't', 'm') RETURNING id)"
+            " INSERT INTO notify.notification_delivery (notification_id, user_id, channel,"
+            " recipient, status, provider, provider_message_id, sent_at)"
+            " SELECT id, %s, 'email', 'hash', 'sent', 'outbox', 'outbox-test.eml', %s FROM n",
+            (users[0], users[0], now - timedelta(hours=1)),
+        )
         conn.execute(
             "INSERT INTO analytics.ml_models (name, version, metrics, primary_metric, active,"
             " decision) VALUES ('churn', 3, '{\"roc_auc\": 0.83}', 'roc_auc', true, 'better')"

@@ -68,7 +68,7 @@ def test_every_panel_renders_without_console_errors(page: Any, dashboard_world: 
     states = page.eval_on_selector_all(
         "article.panel", "els => els.map(e => [e.dataset.panel, e.dataset.state])"
     )
-    assert len(states) == 18
+    assert len(states) == 19
     not_ready = [(n, s) for n, s in states if s != "ready" and n != "realtime"]
     assert not_ready == []
     assert page.locator("canvas").count() >= 12  # every chart drew

@@ -75,7 +75,11 @@ PANELS: tuple[Panel, ...] = (
           "votes per day; F1 0-1", _ETL_HINT, primary="per_day"),
     Panel("notifications", "notifications", "Notifications", "messages",
           "no notification sent in this range: send one with POST /api/notifications/send",
-          primary="by_channel"),
+          primary="by_channel", live=True),
+    Panel("outbox", "notifications", "Local outbox", "messages (.eml files)",
+          "no message in the local outbox in this range: with EMAIL_PROVIDERS=outbox (what "
+          "`mysetlist demo` uses when no mail provider is configured) each email is written "
+          "as a file under EMAIL_OUTBOX_DIR", primary="messages", live=True),
     Panel("etl_runs", "system", "ETL runs", "ms",
           "no ETL run yet: run `mysetlist etl run` or press Run ETL", live=True),
     Panel("job_queue", "system", "Job queue and background runs", "jobs",

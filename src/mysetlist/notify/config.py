@@ -10,15 +10,16 @@ spec's NOTIFICATION_CONFIG (batchSize, rateLimitPerMinute, retryDelayMs, maxRetr
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mysetlist.core.config import load_settings_class
 
-EMAIL_PROVIDER_NAMES = ("smtp", "sendgrid", "ses")
+EMAIL_PROVIDER_NAMES = ("smtp", "sendgrid", "ses", "outbox")
 # The browsers' push services (Chrome/Edge-on-Android/Opera/Samsung: FCM; Firefox: Mozilla
 # autopush; Edge on Windows: WNS; Safari: Apple).
 BROWSER_PUSH_SERVICES = (
@@ -48,6 +49,10 @@ class NotifySettings(BaseSettings):
         default_factory=lambda: ["smtp"], validation_alias="EMAIL_PROVIDERS"
     )
     smtp_url: str = Field(default="smtp://127.0.0.1:1025", validation_alias="SMTP_URL")
+    # `outbox`: each email as an .eml file in this directory (demos, development).
+    email_outbox_dir: Path | None = Field(
+        default=None, validate_default=True, validation_alias="EMAIL_OUTBOX_DIR"
+    )
     smtp_connections: int = Field(default=4, ge=1, le=64, validation_alias="SMTP_CONNECTIONS")
     sendgrid_api_key: str | None = Field(default=None, validation_alias="SENDGRID_API_KEY")
     sendgrid_api_url: str = Field(
@@ -161,6 +166,13 @@ class NotifySettings(BaseSettings):
         unknown = [name for name in value if name not in EMAIL_PROVIDER_NAMES]
         if unknown or not value:
             raise ValueError(f"must list some of {', '.join(EMAIL_PROVIDER_NAMES)}; got {value}")
+        return value
+
+    @field_validator("email_outbox_dir")
+    @classmethod
+    def _outbox_has_a_directory(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None and "outbox" in info.data.get("email_providers", ()):
+            raise ValueError("the outbox email provider needs a directory")
         return value
 
     @field_validator("push_test_origins")

@@ -79,6 +79,10 @@ def email_providers(settings: NotifySettings) -> list[EmailProvider]:
                     timeout=settings.provider_timeout_seconds,
                 )
             )
+        elif name == "outbox" and settings.email_outbox_dir is not None:
+            from mysetlist.notify.providers.outbox import OutboxProvider
+
+            providers.append(OutboxProvider(settings.email_outbox_dir))
         elif name == "ses":
             from mysetlist.notify.providers.ses import SesProvider
 

@@ -387,6 +387,14 @@
         { label: "trained", value: (r) => time(r.trained_at) },
       ], d));
     },
+    outbox(b, d) {
+      b.appendChild(el("p", {}, num(d.count) + " messages written in this range; the latest:"));
+      b.appendChild(table([
+        { label: "written", value: (r) => time(r.sent_at) },
+        { label: "type", value: (r) => r.type },
+        { label: "file", value: (r) => r.file },
+      ], d.messages));
+    },
     security(b, d) {
       const t = d.totals;
       const labels = { auth_failed: "failed authentications", forbidden: "refusals (403)",
