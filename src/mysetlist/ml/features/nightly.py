@@ -20,7 +20,7 @@ from mysetlist.core.db import Database
 from mysetlist.core.job_queue import defer_in_transaction, hold_task_lock, periodic_task
 from mysetlist.core.run_log import RunRecord, job_run
 from mysetlist.core.runtime import current
-from mysetlist.ml.features.config import MlSettings, load_ml_settings
+from mysetlist.ml.config import MlSettings, load_ml_settings
 from mysetlist.ml.features.feature_store import build_pending
 from mysetlist.ml.features.training_data import NotEnoughHistory
 

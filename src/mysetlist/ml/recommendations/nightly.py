@@ -12,7 +12,7 @@ import procrastinate
 from mysetlist.core.job_queue import hold_task_lock
 from mysetlist.core.run_log import job_run
 from mysetlist.core.runtime import current
-from mysetlist.ml.recommendations.config import recommendation_settings
+from mysetlist.ml.config import load_ml_settings
 from mysetlist.ml.recommendations.training import MODEL_NAME, train_recommenders
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ _PACKAGE = "mysetlist.ml.recommendations"
 
 
 def register_recommender_tasks(app: procrastinate.App) -> None:
-    settings = recommendation_settings()
+    settings = load_ml_settings()
 
     @app.periodic(cron=settings.train_cron, periodic_id=TRAIN_RECOMMENDERS)
     @app.task(
