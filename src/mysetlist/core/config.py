@@ -14,7 +14,7 @@ import ipaddress
 import json
 import os
 import secrets
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -281,6 +281,7 @@ def load_settings_class(cls: type[S], **overrides: Any) -> S:
         raise ConfigError(f"configuration error: {name}: {first['msg']}") from None
 
 
+@cache
 def variables_of(cls: type[BaseSettings]) -> tuple[str, ...]:
     """The environment variables a settings class reads (its fields' aliases)."""
     aliases = (field.validation_alias for field in cls.model_fields.values())
@@ -297,8 +298,8 @@ def capability_settings(cls: type[S], **overrides: Any) -> S:
     plus `overrides`, validated (`ConfigError` names a bad variable) and read once per
     distinct set of values, so a route or task may ask on every call and sees a changed
     environment. Startup reads every capability's before anything runs (`startup.py`)."""
-    names = variables_of(cls)
-    key = (cls, repr(sorted(overrides.items())), tuple(os.environ.get(n) for n in names))
+    given = repr(sorted(overrides.items())) if overrides else ""
+    key = (cls, given, tuple(map(os.environ.get, variables_of(cls))))
     settings = _read.get(key)
     if settings is None:
         settings = _read[key] = load_settings_class(cls, **overrides)
