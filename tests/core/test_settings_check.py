@@ -4,6 +4,7 @@ exit 2 and one line naming the variable (not a 500 or a worker traceback later).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,23 @@ def test_an_app_gets_capability_variables_of_its_own(monkeypatch: pytest.MonkeyP
     assert settings.of(NotifySettings) is settings.of(NotifySettings)
     monkeypatch.setenv("NOTIFY_PUSH_MAX_SUBSCRIPTIONS", "9")
     assert settings.of(NotifySettings).push_max_subscriptions == 9
+
+
+def test_settings_are_declared_and_read_one_way() -> None:
+    """Settings classes live only in core/config.py and the capabilities' config modules
+    (the ones startup checks), and only core.config builds them (`capability_settings`):
+    no class of settings a startup check would miss, no private way of reading one."""
+    root = Path(mysetlist.__file__).parent
+    checked = {"core/config.py"} | {
+        f"{cls.__module__.split('.')[1]}/config.py" for cls in settings_classes()
+    }
+    declaring, building = [], []
+    for path in root.rglob("*.py"):
+        name = path.relative_to(root).as_posix()
+        text = path.read_text()
+        if re.search(r"^class \w+\([^)]*BaseSettings[^)]*\):", text, re.M) and name not in checked:
+            declaring.append(name)
+        if "load_settings_class(" in text and name != "core/config.py":
+            building.append(name)
+    assert declaring == []
+    assert building == []
