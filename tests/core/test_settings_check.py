@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic_settings import BaseSettings
 
 import mysetlist
 from mysetlist.capabilities import CAPABILITIES, settings_classes
@@ -72,7 +73,8 @@ def test_every_variable_has_one_owner() -> None:
     """Two classes reading one variable could disagree (tracking and core both read
     MYSETLIST_RATE_LIMIT_AUTH_FAILURES once); a shared value belongs to core."""
     owners: dict[str, list[str]] = {}
-    for cls in [Settings, *settings_classes()]:
+    classes: list[type[BaseSettings]] = [Settings, *settings_classes()]
+    for cls in classes:
         for variable in variables_of(cls):
             owners.setdefault(variable, []).append(cls.__name__)
     assert {v: o for v, o in owners.items() if len(o) > 1} == {}
