@@ -1,10 +1,11 @@
 """How every `mysetlist` command starts: settings, servers, schema; one way for all.
 
-`load_all_settings` loads the core settings and checks every capability's own settings now,
-so a bad variable stops any command with one line naming it (exit 2), not a traceback from
-inside a server's startup. `started` adds the servers (embedded ones for unset URLs) with
-the schema migrated, and stops what it started on the way out. Capability commands use it
-too (lazily imported: this module knows the capabilities, like api, jobs and cli do).
+`load_all_settings` loads the core settings and every capability's own settings class now
+(the ones `capabilities.py` finds), so a bad variable stops any command with one line
+naming it (exit 2), not a 500 or a worker's traceback later. `started` adds the servers
+(embedded ones for unset URLs) with the schema migrated, and stops what it started on the
+way out. Capability commands use it too (lazily imported: this module knows the
+capabilities, like api, jobs and cli do).
 """
 
 from __future__ import annotations
@@ -22,18 +23,11 @@ from mysetlist.core.embedded import Endpoints, resolve_endpoints
 
 
 def _check_capability_settings(settings: Settings) -> None:
-    """Each capability with settings of its own loads them here (a new one adds a line)."""
-    from mysetlist.dashboard.config import dashboard_settings
-    from mysetlist.ml.features.config import load_ml_settings
-    from mysetlist.ml.recommendations.config import recommendation_settings
-    from mysetlist.tracking.config import load_tracking_settings
-    from mysetlist.warehouse.config import EtlConfig
+    """Every capability's settings class (`capabilities.py` finds them), read now."""
+    from mysetlist.capabilities import settings_classes
 
-    load_tracking_settings()
-    EtlConfig.from_settings(settings)
-    recommendation_settings()
-    load_ml_settings()
-    dashboard_settings()
+    for cls in settings_classes():
+        settings.of(cls)
 
 
 def load_all_settings() -> Settings:

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +13,7 @@ import pytest
 from mysetlist.core.config import ConfigError, Settings, load_settings
 from tests.conditions import wait_until
 from tests.conftest import Servers, free_port, migrated_database, serve_app
+from tests.core.test_settings_check import run_cli
 
 
 @pytest.mark.parametrize(
@@ -32,14 +32,8 @@ def test_bad_value_names_the_variable(variable: str, value: str) -> None:
         load_settings(**{variable: value})
 
 
-def test_cli_fails_with_one_clear_line(tmp_path: object) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mysetlist", "migrate"],
-        env={"ANALYTICS_BATCH_SIZE": "many", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def test_cli_fails_with_one_clear_line(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "migrate", ANALYTICS_BATCH_SIZE="many")
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [
@@ -96,28 +90,6 @@ def test_body_size_limit(api_url: str) -> None:
     r = httpx.post(f"{api_url}/healthz", content=b"x" * 2_000_000)
     assert r.status_code == 413
     assert r.json()["title"] == "Content Too Large"
-
-
-@pytest.mark.parametrize(
-    ("variable", "value"),
-    [
-        ("ETL_PARALLELISM", "x"),
-        ("ETL_INCREMENTAL_CRON", "bad"),
-        ("MYSETLIST_RATE_LIMIT_USER", "zzz"),
-    ],
-)
-def test_capability_settings_are_checked_at_start(variable: str, value: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mysetlist", "token", "00000000-0000-4000-8000-000000000001"],
-        env={variable: value, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    assert result.stdout == ""  # no token minted
-    assert result.stderr.startswith(f"configuration error: {variable}: ")
-    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def _poll(url: str, done: Callable[[httpx.Response], bool], what: str) -> httpx.Response:

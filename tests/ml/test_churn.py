@@ -30,7 +30,7 @@ from mysetlist.ml.churn.model import (
     fit_churn_model,
 )
 from mysetlist.ml.churn.service import MODEL_NAME, evaluate_churn, train_churn
-from mysetlist.ml.features.config import MlSettings
+from mysetlist.ml.config import MlSettings
 from mysetlist.ml.features.feature_store import WATERMARK, build_pending
 from mysetlist.ml.features.nightly import BUILD_FEATURES, QUEUE, TRAIN_USER_MODELS
 from mysetlist.ml.features.training_data import USER_FEATURES, labelled_rows

@@ -10,8 +10,8 @@ import pytest
 
 from mysetlist.core.db import read_sql
 from mysetlist.core.runtime import Runtime
+from mysetlist.ml.config import load_ml_settings
 from mysetlist.ml.model_registry import ActiveMeasured, register_model
-from mysetlist.ml.recommendations.config import recommendation_settings
 from mysetlist.ml.recommendations.training import MODEL_NAME, train_recommenders
 from mysetlist.platform import service as platform
 
@@ -127,7 +127,7 @@ async def test_training_scores_the_active_versions_choices_on_the_new_split(
             conn, MODEL_NAME, metrics={"ndcg@10": 0.99}, primary_metric="ndcg@10",
             params={"tuning": popularity_only},
         )  # fmt: skip
-    registered = await train_recommenders(runtime.db, recommendation_settings())
+    registered = await train_recommenders(runtime.db, load_ml_settings())
     assert registered is not None
     v = registered.version
     comparison = v.params["comparison"]

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from mysetlist.core.runtime import Runtime
-from mysetlist.ml.recommendations.config import recommendation_settings
+from mysetlist.ml.config import load_ml_settings
 from mysetlist.ml.recommendations.training import train_recommenders
 from mysetlist.platform import service as platform
 
@@ -84,7 +84,7 @@ async def world(runtime: Runtime) -> World:
                     await conn.execute(
                         "UPDATE app.users SET discoverable = true WHERE id = %s", (uid,)
                     )
-    registered = await train_recommenders(runtime.db, recommendation_settings())
+    registered = await train_recommenders(runtime.db, load_ml_settings())
     assert registered is not None
     assert registered.activated, registered.version.decision
     return World(rock, pop, fans["rock"], fans["pop"], follows, show_of)

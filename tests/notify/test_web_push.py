@@ -109,12 +109,9 @@ def push_api(
 ) -> Iterator[str]:  # fmt: skip
     """The API taking the local push services' endpoints."""
     from mysetlist.api import create_app
-    from mysetlist.notify.config import load_notify_settings
 
-    app = create_app(settings, database_url, redis_url, with_worker=False)
-    app.state.notify_settings = load_notify_settings(
-        NOTIFY_PUSH_TEST_ORIGINS=push_test_origins(push_a, push_b)
-    )
+    ours = settings.with_variables(NOTIFY_PUSH_TEST_ORIGINS=push_test_origins(push_a, push_b))
+    app = create_app(ours, database_url, redis_url, with_worker=False)
     with serve_app(app) as url:
         yield url
 

@@ -22,8 +22,8 @@ import pytest
 
 from mysetlist.core.db import fetch_all_in, fetch_one_in
 from mysetlist.core.runtime import Runtime
+from mysetlist.ml.config import load_ml_settings
 from mysetlist.ml.recommendations import service as recommendation_service
-from mysetlist.ml.recommendations.config import recommendation_settings
 from mysetlist.ml.recommendations.training import MODEL_NAME, train_recommenders
 from mysetlist.platform import service as platform
 from mysetlist.warehouse.sql_files import statements
@@ -91,7 +91,7 @@ async def world(runtime: Runtime) -> Any:
     previous = await runtime.db.fetch_one(
         "SELECT id FROM analytics.ml_models WHERE name = %s AND active", (MODEL_NAME,)
     )
-    registered = await train_recommenders(runtime.db, recommendation_settings())
+    registered = await train_recommenders(runtime.db, load_ml_settings())
     assert registered is not None
     if not registered.activated:  # another module's version scored better on its own data
         await _activate(runtime, registered.version.id)

@@ -73,8 +73,7 @@ def push_b() -> Iterator[PushService]:
 def _api(settings: Settings, database_url: str, redis_url: str, **notify: Any) -> Iterator[str]:
     from mysetlist.api import create_app
 
-    app = create_app(settings, database_url, redis_url, with_worker=False)
-    app.state.notify_settings = load_notify_settings(**notify)
+    app = create_app(settings.with_variables(**notify), database_url, redis_url, with_worker=False)
     with serve_app(app) as url:
         yield url
 

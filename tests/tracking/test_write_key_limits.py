@@ -44,9 +44,12 @@ def tight_api(
     from mysetlist.api import create_app
 
     monkeypatch.setenv("MYSETLIST_RATE_LIMIT_WRITE_KEY", "3/minute")
-    monkeypatch.setenv("MYSETLIST_RATE_LIMIT_AUTH_FAILURES", "4/minute")
     ours = settings.model_copy(
-        update={"write_keys": ["key-a", "key-b"], "redis_key_prefix": f"wk-{uuid.uuid4().hex[:8]}"}
+        update={
+            "write_keys": ["key-a", "key-b"],
+            "redis_key_prefix": f"wk-{uuid.uuid4().hex[:8]}",
+            "auth_failure_rate_limit": "4/minute",  # a core setting, tracking's too
+        }
     )
     with serve_app(create_app(ours, database_url, redis_url, with_worker=False)) as url:
         yield url

@@ -14,13 +14,13 @@ import ipaddress
 import json
 import os
 import secrets
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import platformdirs
 from croniter import croniter
-from pydantic import AfterValidator, Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 S = TypeVar("S", bound=BaseSettings)
@@ -49,7 +49,7 @@ class ConfigError(Exception):
 
 class Settings(BaseSettings):
     """What core reads. A capability's own knobs (providers, feature flags, limits) belong
-    to its own settings class, loaded with `load_settings_class` (see tracking/config.py)."""
+    to its own settings class (the one in its `config` module), read through `of`."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
@@ -114,11 +114,12 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="MYSETLIST_TRUSTED_PROXIES"
     )
-    # Failed authentications per client address (bearer tokens here; tracking's failed
-    # write-key checks count in the same window, read from the same variable).
+    # Failed authentications per client address: bearer tokens and tracking's failed
+    # write-key checks count in this one window (tracking reads both from here).
     auth_failure_rate_limit: str = Field(
         default="30/minute", validation_alias="MYSETLIST_RATE_LIMIT_AUTH_FAILURES"
     )
+    # Off switch of every rate limit that counts failures (core's and tracking's).
     rate_limit_enabled: bool = Field(default=True, validation_alias="MYSETLIST_RATE_LIMIT_ENABLED")
     # How often an API process reads new token revocations (core/token_revocation.py): the
     # longest a revoked token still works in a process other than the revoking one.
@@ -133,6 +134,23 @@ class Settings(BaseSettings):
         validation_alias="MYSETLIST_METRICS_ALLOW_FROM",
     )
     metrics_token: str | None = Field(default=None, validation_alias="MYSETLIST_METRICS_TOKEN")
+
+    # Variables `load_settings` was given beyond core's (tests, benches): `of` applies those
+    # of a capability's class on top of the environment.
+    _variables: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    def of(self, cls: type[S]) -> S:
+        """A capability's settings (`capability_settings`) with the variables of its class
+        this object was loaded with: what a route or task holding the runtime reads."""
+        names = variables_of(cls)
+        return capability_settings(cls, **{k: v for k, v in self._variables.items() if k in names})
+
+    def with_variables(self, **variables: Any) -> Settings:
+        """A copy whose capability settings also take these variables (an app of its own
+        in a test or bench, e.g. `NOTIFY_PUSH_ALLOWED_HOSTS="*"`)."""
+        copy = self.model_copy()
+        copy._variables = {**self._variables, **variables}
+        return copy
 
     @field_validator(
         "write_keys", "encryption_previous_keys", "cors_allow_origins", "trusted_proxies",
@@ -250,9 +268,8 @@ def _decode_key(value: str) -> bytes:
 
 
 def load_settings_class(cls: type[S], **overrides: Any) -> S:
-    """Build `cls`, turning a validation error into one line naming the variable.
-
-    Capabilities with settings of their own (e.g. tracking) load them through this too."""
+    """Build `cls`, turning a validation error into one line naming the variable (core's
+    `Settings`; a capability's class goes through `capability_settings`)."""
     try:
         return cls(**overrides)
     except ValidationError as exc:
@@ -264,5 +281,35 @@ def load_settings_class(cls: type[S], **overrides: Any) -> S:
         raise ConfigError(f"configuration error: {name}: {first['msg']}") from None
 
 
+@cache
+def variables_of(cls: type[BaseSettings]) -> tuple[str, ...]:
+    """The environment variables a settings class reads (its fields' aliases)."""
+    aliases = (field.validation_alias for field in cls.model_fields.values())
+    return tuple(alias for alias in aliases if isinstance(alias, str))
+
+
+# Capability settings read so far, by class, overrides and environment values: a handful
+# of entries per process.
+_read: dict[tuple[type[BaseSettings], str, tuple[str | None, ...]], BaseSettings] = {}
+
+
+def capability_settings(cls: type[S], **overrides: Any) -> S:
+    """The one way a capability's settings class is read: the environment (and `.env`)
+    plus `overrides`, validated (`ConfigError` names a bad variable) and read once per
+    distinct set of values, so a route or task may ask on every call and sees a changed
+    environment. Startup reads every capability's before anything runs (`startup.py`)."""
+    given = repr(sorted(overrides.items())) if overrides else ""
+    key = (cls, given, tuple(map(os.environ.get, variables_of(cls))))
+    settings = _read.get(key)
+    if settings is None:
+        settings = _read[key] = load_settings_class(cls, **overrides)
+    assert isinstance(settings, cls)
+    return settings
+
+
 def load_settings(**overrides: Any) -> Settings:
-    return load_settings_class(Settings, **overrides)
+    """Core settings from the environment and `overrides`; overrides that name a
+    capability's variables (e.g. `NOTIFY_PUSH_ALLOWED_HOSTS="*"`) apply to `settings.of`."""
+    settings = load_settings_class(Settings, **overrides)
+    settings._variables = dict(overrides)
+    return settings

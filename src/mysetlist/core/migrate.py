@@ -1,9 +1,9 @@
 """Schema migrations: plain SQL files applied by yoyo-migrations, plus procrastinate's schema
 (installed once, then version-checked: see `_apply_job_queue_schema`).
 
-Each capability keeps its migrations in its own `migrations/` folder; they are applied in
-the order of `MIGRATION_PACKAGES` (a capability may only depend on those before it), and
-by file name within a folder.
+Each capability keeps its migrations in its own `migrations/` folder; they are applied
+core's first, then in the order of `capabilities.CAPABILITIES` (a capability may only depend
+on those before it), and by file name within a folder.
 """
 
 from __future__ import annotations
@@ -16,17 +16,9 @@ from typing import Any
 import psycopg
 from yoyo import get_backend, read_migrations
 
-MIGRATION_PACKAGES = (
-    "mysetlist.core",
-    "mysetlist.platform",
-    "mysetlist.tracking",
-    "mysetlist.warehouse",
-    "mysetlist.ml",
-    "mysetlist.notify",
-    "mysetlist.dashboard",
-    # last: it declares personal data on the tables of every capability before it
-    "mysetlist.privacy",
-)
+from mysetlist.capabilities import CAPABILITIES
+
+MIGRATION_PACKAGES = ("mysetlist.core", *(f"mysetlist.{name}" for name in CAPABILITIES))
 
 
 def migration_dirs() -> list[str]:

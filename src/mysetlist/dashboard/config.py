@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from functools import cache
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mysetlist.core.config import load_settings_class
+from mysetlist.core.config import capability_settings
 
 
 class DashboardSettings(BaseSettings):
@@ -40,6 +40,5 @@ class DashboardSettings(BaseSettings):
     )
 
 
-@cache
-def dashboard_settings() -> DashboardSettings:
-    return load_settings_class(DashboardSettings)
+def dashboard_settings(**overrides: Any) -> DashboardSettings:
+    return capability_settings(DashboardSettings, **overrides)

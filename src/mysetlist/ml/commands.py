@@ -240,11 +240,11 @@ def evaluate_recommenders(
 
 def _demo_world_interactions() -> Any:
     """The demo world's interaction matrix (`mysetlist demo` builds it), genres as tags."""
-    from mysetlist.ml.recommendations.config import recommendation_settings
+    from mysetlist.ml.config import load_ml_settings
     from mysetlist.ml.recommendations.training import load_interactions
 
     async def load(conn: Any) -> Any:
-        return await load_interactions(conn, recommendation_settings())
+        return await load_interactions(conn, load_ml_settings())
 
     data = _read_database(load)
     if data.n_interactions == 0:
@@ -258,16 +258,14 @@ def train_recommender_models(database_url: str, *, seed: int, progress: Any = No
     import asyncio
 
     from mysetlist.core.db import Database
-    from mysetlist.ml.recommendations.config import recommendation_settings
+    from mysetlist.ml.config import load_ml_settings
     from mysetlist.ml.recommendations.training import train_recommenders
 
     async def run() -> str:
         db = Database(database_url, max_size=2)
         await db.open()
         try:
-            got = await train_recommenders(
-                db, recommendation_settings(), seed=seed, progress=progress
-            )
+            got = await train_recommenders(db, load_ml_settings(), seed=seed, progress=progress)
         finally:
             await db.close()
         if got is None:
@@ -330,7 +328,7 @@ def train_setlist_ranker_models(database_url: str) -> str:
 
 def train_churn_and_engagement(database_url: str) -> str:
     from mysetlist.ml.churn.report import train_summary
-    from mysetlist.ml.features.config import load_ml_settings
+    from mysetlist.ml.config import load_ml_settings
 
     return train_summary(database_url, load_ml_settings())
 
@@ -351,7 +349,7 @@ def evaluate_churn_command(
         engagement_table,
         evaluate_report,
     )
-    from mysetlist.ml.features.config import load_ml_settings
+    from mysetlist.ml.config import load_ml_settings
     from mysetlist.ml.features.training_data import NotEnoughHistory
     from mysetlist.startup import load_all_settings, open_endpoints
 
@@ -377,7 +375,7 @@ def train_churn_command() -> None:
     import asyncio
 
     from mysetlist.ml.churn.report import train_report
-    from mysetlist.ml.features.config import load_ml_settings
+    from mysetlist.ml.config import load_ml_settings
     from mysetlist.ml.features.training_data import NotEnoughHistory
     from mysetlist.startup import load_all_settings, open_endpoints
 

@@ -14,9 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from mysetlist.core.audit import client_ip
 from mysetlist.core.auth import Claims, optional_claims, required_claims
 from mysetlist.core.runtime import Runtime
-from mysetlist.ml.features.config import load_ml_settings
+from mysetlist.ml.config import load_ml_settings
 from mysetlist.ml.recommendations import service as recommendation_service
-from mysetlist.ml.recommendations.config import recommendation_settings
 from mysetlist.ml.setlists import prediction_service
 
 # The one rate limiter of the code base (`limits` on Redis); its `anonymous` scope counts per
@@ -94,7 +93,7 @@ async def recommendations(
     each, never one they follow; `type=shows`: upcoming shows of those artists."""
     runtime: Runtime = request.app.state.runtime
     return await recommendation_service.recommendations(
-        runtime, recommendation_settings(), claims,
+        runtime, load_ml_settings(), claims,
         user_id=None if user_id is None else str(user_id), kind=type, limit=limit,
         genres=genres or [],
     )  # fmt: skip
@@ -134,7 +133,7 @@ async def similar_users(
     body = body or SimilarUsersRequest()
     return SimilarFans.model_validate(
         await recommendation_service.similar_users(
-            runtime, recommendation_settings(), claims,
+            runtime, load_ml_settings(), claims,
             user_id=None if body.user_id is None else str(body.user_id), limit=body.limit,
         )
     )  # fmt: skip

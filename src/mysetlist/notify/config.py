@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from mysetlist.core.config import load_settings_class
+from mysetlist.core.config import capability_settings
 
 EMAIL_PROVIDER_NAMES = ("smtp", "sendgrid", "ses", "outbox")
 # The browsers' push services (Chrome/Edge-on-Android/Opera/Samsung: FCM; Firefox: Mozilla
@@ -209,4 +209,4 @@ class NotifySettings(BaseSettings):
 
 
 def load_notify_settings(**overrides: Any) -> NotifySettings:
-    return load_settings_class(NotifySettings, **overrides)
+    return capability_settings(NotifySettings, **overrides)

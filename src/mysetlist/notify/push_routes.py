@@ -17,7 +17,7 @@ from mysetlist.core.auth import CurrentUser
 from mysetlist.core.db import fetch_one_in, read_sql
 from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify.config import NotifySettings, load_notify_settings
+from mysetlist.notify.config import NotifySettings
 from mysetlist.notify.push import SUBSCRIPTION_CONTEXT
 from mysetlist.notify.push_endpoints import EndpointPolicy, EndpointRefused
 
@@ -72,11 +72,9 @@ def _runtime(request: Request) -> Runtime:
 
 
 def _settings(request: Request) -> NotifySettings:
-    """`app.state.notify_settings` when the app was given one (tests), else the environment."""
-    settings = getattr(request.app.state, "notify_settings", None)
-    if settings is None:
-        settings = request.app.state.notify_settings = load_notify_settings()
-    return settings  # type: ignore[no-any-return]
+    """The app's notify settings (a test gives its app its own: `Settings.with_variables`)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime.settings.of(NotifySettings)
 
 
 async def _check_endpoint(endpoint: str, settings: NotifySettings) -> None:

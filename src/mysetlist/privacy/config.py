@@ -8,7 +8,7 @@ from limits import parse
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from mysetlist.core.config import load_settings_class
+from mysetlist.core.config import capability_settings
 
 
 class PrivacySettings(BaseSettings):
@@ -68,4 +68,4 @@ class PrivacySettings(BaseSettings):
 
 
 def load_privacy_settings(**overrides: Any) -> PrivacySettings:
-    return load_settings_class(PrivacySettings, **overrides)
+    return capability_settings(PrivacySettings, **overrides)

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import time
 from collections import deque
-from functools import cache
 from typing import Any
 
 from prometheus_client import Gauge
@@ -54,7 +53,6 @@ def _client(scope: Scope) -> str | None:
     return str(client[0]) if client else None
 
 
-@cache
 def _threshold() -> int:
     from mysetlist.privacy.config import load_privacy_settings
 

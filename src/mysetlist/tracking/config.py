@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from mysetlist.core.config import load_settings_class
+from mysetlist.core.config import capability_settings
 
 # The platform's own event types (the app's tracker and Segment's page/screen mapping).
 PLATFORM_EVENT_TYPES = (
@@ -48,10 +48,9 @@ class TrackingSettings(BaseSettings):
         default="20000/second", validation_alias="MYSETLIST_RATE_LIMIT_WRITE_KEY"
     )  # per write key (Segment/PostHog sources)
     rate_limit_user: str = Field(default="100/second", validation_alias="MYSETLIST_RATE_LIMIT_USER")
-    rate_limit_auth_failures: str = Field(
-        default="30/minute", validation_alias="MYSETLIST_RATE_LIMIT_AUTH_FAILURES"
-    )  # per client IP: failed write-key checks; beyond it every write-key call is a 429
-    rate_limit_enabled: bool = Field(default=True, validation_alias="MYSETLIST_RATE_LIMIT_ENABLED")
+    # Failed write-key checks per client IP (beyond it every write-key call is a 429) count
+    # in core's window: MYSETLIST_RATE_LIMIT_AUTH_FAILURES and MYSETLIST_RATE_LIMIT_ENABLED
+    # are core settings (`runtime.settings`), one owner per variable.
 
     # Retention: events (days, and shorter per event type), dedup window, rollups.
     event_retention_days: int = Field(
@@ -95,7 +94,6 @@ class TrackingSettings(BaseSettings):
         "rate_limit_anonymous",
         "rate_limit_write_key",
         "rate_limit_user",
-        "rate_limit_auth_failures",
     )
     @classmethod
     def _valid_limit(cls, value: str) -> str:
@@ -133,4 +131,4 @@ class TrackingSettings(BaseSettings):
 
 
 def load_tracking_settings(**overrides: Any) -> TrackingSettings:
-    return load_settings_class(TrackingSettings, **overrides)
+    return capability_settings(TrackingSettings, **overrides)

@@ -110,8 +110,8 @@ class IngestService:
             anonymous=tracking.rate_limit_anonymous,
             write_key=tracking.rate_limit_write_key,
             user=tracking.rate_limit_user,
-            auth_failure=tracking.rate_limit_auth_failures,
-            enabled=tracking.rate_limit_enabled,
+            auth_failure=runtime.settings.auth_failure_rate_limit,
+            enabled=runtime.settings.rate_limit_enabled,
             key_prefix=runtime.settings.redis_key_prefix,
         )
         self.keys = WriteKeys(

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from mysetlist.core.db import Database
 from mysetlist.ml.churn.service import evaluate_churn
+from mysetlist.ml.config import MlSettings
 from mysetlist.ml.engagement.service import evaluate_engagement
-from mysetlist.ml.features.config import MlSettings
 from mysetlist.ml.features.feature_store import build_pending
 from mysetlist.ml.features.nightly import train_user_models
 

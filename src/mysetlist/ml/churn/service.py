@@ -36,7 +36,7 @@ from mysetlist.ml.churn.model import (
     risk_bucket,
     scores,
 )
-from mysetlist.ml.features.config import MlSettings
+from mysetlist.ml.config import MlSettings
 from mysetlist.ml.features.training_data import (
     USER_FEATURES,
     FeatureFrame,

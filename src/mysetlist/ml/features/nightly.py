@@ -25,7 +25,7 @@ from mysetlist.core.job_queue import (
 )
 from mysetlist.core.run_log import RunRecord, job_run
 from mysetlist.core.runtime import Runtime
-from mysetlist.ml.features.config import MlSettings, load_ml_settings
+from mysetlist.ml.config import MlSettings, load_ml_settings
 from mysetlist.ml.features.feature_store import build_pending
 from mysetlist.ml.features.training_data import NotEnoughHistory
 

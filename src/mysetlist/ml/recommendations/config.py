@@ -1,18 +1,17 @@
-"""Recommendation settings (`RECOMMEND_*`): the interaction matrix's confidence weights,
-the window of events it reads, the response cache's lifetime and the nightly training."""
+"""The recommender's part of the ML settings (`RECOMMEND_*`): the interaction matrix's
+confidence weights, the window of events it reads, the response cache's lifetime and the
+nightly training. Read from the environment as part of `mysetlist.ml.config.MlSettings`,
+the capability's one settings class; recommender code takes this narrower type."""
 
 from __future__ import annotations
 
-from functools import cache
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from mysetlist.core.config import CronExpression, load_settings_class
+from mysetlist.core.config import CronExpression
 
 
-class RecommendationSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+class RecommendationSettings(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
 
     # Confidence one interaction adds to a (user, artist) cell.
     follow_weight: float = Field(default=4.0, ge=0, validation_alias="RECOMMEND_FOLLOW_WEIGHT")
@@ -32,8 +31,3 @@ class RecommendationSettings(BaseSettings):
     model_refresh_seconds: float = Field(
         default=10.0, gt=0, validation_alias="RECOMMEND_MODEL_REFRESH_SECONDS"
     )
-
-
-@cache  # read once per process (requests call it)
-def recommendation_settings() -> RecommendationSettings:
-    return load_settings_class(RecommendationSettings)

@@ -13,7 +13,7 @@ from mysetlist.core.db import read_sql
 from mysetlist.core.job_queue import periodic_task
 from mysetlist.core.run_log import RunRecord
 from mysetlist.core.runtime import Runtime
-from mysetlist.ml.recommendations.config import recommendation_settings
+from mysetlist.ml.config import load_ml_settings
 from mysetlist.ml.recommendations.training import MODEL_NAME, train_recommenders
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ _PACKAGE = "mysetlist.ml.recommendations"
 
 
 def register_recommender_tasks(app: procrastinate.App) -> None:
-    settings = recommendation_settings()
+    settings = load_ml_settings()
 
     async def etl_ran_since_training(runtime: Runtime) -> bool:
         due = await runtime.db.fetch_one(

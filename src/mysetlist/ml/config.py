@@ -1,15 +1,19 @@
-"""Settings of the feature store, of the churn and engagement models and of the ML routes
-(`ML_*` variables)."""
+"""The ML capability's settings: the feature store, the churn and engagement models and the
+ML routes (`ML_*` variables) here, the recommender's (`RECOMMEND_*`) in its part,
+`ml/recommendations/config.py`, which the recommender code takes as its narrower type."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mysetlist.core.config import CronExpression, load_settings_class
+from mysetlist.core.config import CronExpression, capability_settings
+from mysetlist.ml.recommendations.config import RecommendationSettings
 
 
-class MlSettings(BaseSettings):
+class MlSettings(RecommendationSettings, BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
     )
@@ -61,5 +65,5 @@ class MlSettings(BaseSettings):
         return high
 
 
-def load_ml_settings() -> MlSettings:
-    return load_settings_class(MlSettings)
+def load_ml_settings(**overrides: Any) -> MlSettings:
+    return capability_settings(MlSettings, **overrides)
