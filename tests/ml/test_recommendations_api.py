@@ -14,7 +14,7 @@ import pytest
 
 from mysetlist.core.runtime import Runtime
 from mysetlist.ml.config import load_ml_settings
-from mysetlist.ml.recommendations.training import train_recommenders
+from mysetlist.ml.recommendations.training import MODEL_NAME, train_recommenders
 from mysetlist.platform import service as platform
 
 pytestmark = pytest.mark.db
@@ -84,6 +84,11 @@ async def world(runtime: Runtime) -> World:
                     await conn.execute(
                         "UPDATE app.users SET discoverable = true WHERE id = %s", (uid,)
                     )
+        # The run's database is shared: another module's world may have left a version
+        # active that this world cannot beat on its own split (promotion is paired now).
+        await conn.execute(
+            "UPDATE analytics.ml_models SET active = false WHERE name = %s", (MODEL_NAME,)
+        )
     registered = await train_recommenders(runtime.db, load_ml_settings())
     assert registered is not None
     assert registered.activated, registered.version.decision
