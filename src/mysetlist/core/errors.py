@@ -103,10 +103,10 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The `PROBLEM_RESPONSES` entries of `statuses`, always with 422 (every route with a
-    parameter can answer it, and it replaces FastAPI's default 422, which is not our body)
-    and 500."""
-    return {s: PROBLEM_RESPONSES[s] for s in sorted({*statuses, 422, 500})}
+    """The `PROBLEM_RESPONSES` entries of `statuses`, always with 400 (FastAPI's answer to
+    a body it cannot decode), 422 (invalid input; declaring it replaces FastAPI's default
+    422, which is not our body) and 500."""
+    return {s: PROBLEM_RESPONSES[s] for s in sorted({*statuses, 400, 422, 500})}
 
 
 def _add_problem_schemas(app: FastAPI) -> None:

@@ -90,7 +90,7 @@ async def leaderboard(
     "/api/analytics/recommendations",
     tags=["recommendations"],
     response_model=Recommendations,
-    responses=problem_responses(401, 403),
+    responses=problem_responses(401, 403, 404),
 )
 async def recommendations(
     runtime: RuntimeDep,
@@ -116,7 +116,7 @@ async def recommendations(
     "/api/analytics/recommendations",
     tags=["recommendations"],
     response_model_exclude_none=True,
-    responses=problem_responses(401, 403),
+    responses=problem_responses(401, 403, 404),
 )
 async def similar_users(
     runtime: RuntimeDep,

@@ -131,7 +131,7 @@ class CurrentIds(BaseModel):
     "/api/analytics/anonymous-id",
     summary="Server-signed anonymous and session ids for a visitor (no auth); send the current"
     " tokens to renew them (same ids, new expiry)",
-    responses=problem_responses(429),
+    responses=problem_responses(400, 429),
 )
 async def issue_anonymous_ids(
     request: Request, response: Response, ingest: Ingest, current: CurrentIds | None = None
