@@ -74,7 +74,8 @@ class DependencyMonitor:
             await asyncio.sleep(MONITOR_INTERVAL_SECONDS)
 
 
-def _monitor(request: Request) -> DependencyMonitor:
+# async: FastAPI runs a plain-def dependency in a worker thread.
+async def _monitor(request: Request) -> DependencyMonitor:
     monitor: DependencyMonitor = request.app.state.dependencies
     return monitor
 

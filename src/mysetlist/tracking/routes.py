@@ -53,7 +53,8 @@ router = APIRouter(lifespan=lifespan, tags=["tracking"])
 response_observers = [observe_response]
 
 
-def _ingest(request: Request) -> service.IngestService:
+# async: FastAPI runs a plain-def dependency in a worker thread, a hop per request.
+async def _ingest(request: Request) -> service.IngestService:
     ingest: service.IngestService = request.app.state.ingest
     return ingest
 
@@ -195,7 +196,7 @@ async def _with_write_key(
 ) -> None:
     """Run a write-key endpoint. A client (IP) whose write keys keep failing is refused with
     429 before the next key lookup, since each lookup of an unknown key reaches the database."""
-    ingest = _ingest(request)
+    ingest = await _ingest(request)
     client = _client_ip(request)
     (await ingest.limiter.peek("auth_failure", client)).raise_if_refused("client's failed keys")
     try:
