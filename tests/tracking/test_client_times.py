@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -43,7 +44,8 @@ async def test_own_endpoint_refuses_implausible_times_and_reads_stay_whole(
         assert r.status_code == 202, r.text
         listed = await c.get("/api/analytics/events", headers=auth)
     assert listed.status_code == 200, listed.text
-    assert [e["created_at"] for e in listed.json()["events"]] == ["1970-01-01T00:00:00+00:00"]
+    created = [datetime.fromisoformat(e["created_at"]) for e in listed.json()["events"]]
+    assert created == [datetime(1970, 1, 1, tzinfo=UTC)]
 
 
 async def test_segment_and_posthog_refuse_implausible_times(api_url: str, runtime: Runtime) -> None:

@@ -15,7 +15,8 @@ from pydantic import BaseModel
 
 from mysetlist.core.audit import client_ip, record_audit
 from mysetlist.core.auth import Operator
-from mysetlist.core.runtime import Runtime
+from mysetlist.core.errors import problem_responses
+from mysetlist.core.runtime import RuntimeDep
 from mysetlist.core.token_revocation import revoke_user_tokens
 
 router = APIRouter(tags=["auth"])
@@ -29,9 +30,11 @@ class Revoked(BaseModel):
 @router.post(
     "/api/auth/users/{user_id}/revoke-tokens",
     summary="Revoke every token and dashboard session of a user issued until now (operators)",
+    responses=problem_responses(401, 403),
 )
-async def revoke_tokens(request: Request, claims: Operator, user_id: uuid.UUID) -> Revoked:
-    runtime: Runtime = request.app.state.runtime
+async def revoke_tokens(
+    request: Request, runtime: RuntimeDep, claims: Operator, user_id: uuid.UUID
+) -> Revoked:
     async with runtime.db.transaction() as conn:
         valid_after = await revoke_user_tokens(conn, str(user_id), runtime.revocations)
         await record_audit(

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -54,6 +55,79 @@ def problem_response(
     return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
 
 
+class FieldError(BaseModel):
+    field: str = Field(description="dotted path of the invalid input, or `body`")
+    message: str
+
+
+class ProblemDocument(BaseModel):
+    """The body of every error response (RFC 9457 problem+json). Some problems carry extra
+    members (e.g. `errors` on 4xx validation, `active_run_id` on an ETL conflict)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = Field(
+        default=None, description="each invalid input, on validation problems"
+    )
+
+
+_PROBLEM_DESCRIPTIONS = {
+    400: "Bad request (malformed body, cursor or encoding)",
+    401: "Not authenticated (missing, invalid or revoked credentials)",
+    403: "Authenticated, but not allowed",
+    404: "Not found",
+    409: "Conflict with the current state",
+    413: "Body too large",
+    415: "Unsupported media type or content encoding",
+    422: "Invalid request body or parameters (`errors` names each)",
+    429: "Rate limited (see Retry-After)",
+    500: "Internal error",
+    503: "Not ready (a dependency is down)",
+}
+
+# OpenAPI `responses=` entries for problem+json errors, by status: a route declares the
+# ones it can answer, e.g. `responses=problem_responses(401, 404)`. The schema is the
+# `ProblemDocument` component, which `install_error_handlers` adds to the app's schema.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}},
+    }
+    for status, description in _PROBLEM_DESCRIPTIONS.items()
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `PROBLEM_RESPONSES` entries of `statuses`, always with 400 (FastAPI's answer to
+    a body it cannot decode), 422 (invalid input; declaring it replaces FastAPI's default
+    422, which is not our body) and 500."""
+    return {s: PROBLEM_RESPONSES[s] for s in sorted({*statuses, 400, 422, 500})}
+
+
+def _add_problem_schemas(app: FastAPI) -> None:
+    """Put `ProblemDocument` (and what it refers to) into the app's OpenAPI components."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            document = ProblemDocument.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(document.pop("$defs", {}))
+            components["ProblemDocument"] = document
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for err in exc.errors():
@@ -63,6 +137,8 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    _add_problem_schemas(app)
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
         return problem_response(

@@ -16,11 +16,12 @@ load balancer's or kubelet's probe timeout.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from enum import StrEnum
+from typing import Annotated
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import Gauge
+from pydantic import BaseModel, Field
 
 from mysetlist.core.runtime import Runtime
 
@@ -73,27 +74,59 @@ class DependencyMonitor:
             await asyncio.sleep(MONITOR_INTERVAL_SECONDS)
 
 
-def _monitor(request: Request) -> DependencyMonitor:
+# async: FastAPI runs a plain-def dependency in a worker thread.
+async def _monitor(request: Request) -> DependencyMonitor:
     monitor: DependencyMonitor = request.app.state.dependencies
     return monitor
 
 
+Monitor = Annotated[DependencyMonitor, Depends(_monitor)]
+_STATE = "`ok`, `unknown` (not probed yet) or `error: <exception type>`"
+
+
+class DependencyChecks(BaseModel):
+    database: str = Field(description=_STATE)
+    redis: str = Field(description=_STATE)
+
+
+class HealthStatus(StrEnum):
+    ok = "ok"
+    degraded = "degraded"
+
+
+class Health(BaseModel):
+    status: HealthStatus
+    checks: DependencyChecks
+
+
+class Readiness(BaseModel):
+    ready: bool
+    degraded: bool = Field(description="ready, but Redis does not answer")
+    checks: DependencyChecks
+
+
 @router.get("/healthz")
-async def healthz(request: Request) -> dict[str, Any]:
+async def healthz(monitor: Monitor) -> Health:
     """Liveness with detail: "degraded" names a dependency that did not answer."""
-    checks = dict(_monitor(request).checks)
-    status = "degraded" if any(v.startswith("error") for v in checks.values()) else "ok"
-    return {"status": status, "checks": checks}
+    checks = dict(monitor.checks)
+    degraded = any(v.startswith("error") for v in checks.values())
+    return Health(
+        status=HealthStatus.degraded if degraded else HealthStatus.ok,
+        checks=DependencyChecks.model_validate(checks),
+    )
 
 
-@router.get("/readyz")
-async def readyz(request: Request) -> JSONResponse:
+@router.get(
+    "/readyz",
+    responses={503: {"model": Readiness, "description": "Not ready: the database does not answer"}},
+)
+async def readyz(monitor: Monitor, response: Response) -> Readiness:
     """Ready when the database answers; Redis being down is reported, not disqualifying."""
-    monitor = _monitor(request)
     ready = await monitor.probe_database() == "ok"
     checks = dict(monitor.checks)
-    return JSONResponse(
-        {"ready": ready, "degraded": ready and checks["redis"].startswith("error"),
-         "checks": checks},
-        status_code=200 if ready else 503,
-    )  # fmt: skip
+    response.status_code = 200 if ready else 503
+    return Readiness(
+        ready=ready,
+        degraded=ready and checks["redis"].startswith("error"),
+        checks=DependencyChecks.model_validate(checks),
+    )

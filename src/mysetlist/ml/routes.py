@@ -9,12 +9,20 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from mysetlist.core.audit import client_ip
 from mysetlist.core.auth import Claims, optional_claims, required_claims
-from mysetlist.core.runtime import Runtime
+from mysetlist.core.errors import problem_responses
+from mysetlist.core.runtime import Runtime, RuntimeDep
 from mysetlist.ml.config import load_ml_settings
+from mysetlist.ml.contract import (
+    Leaderboard,
+    PredictedSetlist,
+    Recommendations,
+    SimilarFans,
+    SimilarUsersRequest,
+)
 from mysetlist.ml.recommendations import service as recommendation_service
 from mysetlist.ml.setlists import prediction_service
 
@@ -50,36 +58,41 @@ async def public_reader(
     return claims
 
 
-@router.get("/api/shows/{show_id}/predicted-setlist")
+@router.get("/api/shows/{show_id}/predicted-setlist", responses=problem_responses(401, 404, 429))
 async def predicted_setlist(
-    request: Request,
+    runtime: RuntimeDep,
     show_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     claims: Annotated[Claims | None, Depends(public_reader)],
     blend: Annotated[Literal["crowd"] | None, Query()] = None,
-) -> dict[str, Any]:
+) -> PredictedSetlist:
     """The show's songs ranked by the chance each is played, the predicted length and a
     reason per song; `?blend=crowd` mixes in the fans' votes. Upcoming shows are public."""
-    runtime: Runtime = request.app.state.runtime
-    return await prediction_service.predicted_setlist(
+    prediction = await prediction_service.predicted_setlist(
         runtime.db, show_id, blend=blend == "crowd", claims=claims
     )
+    return PredictedSetlist.model_validate(prediction)
 
 
-@router.get("/api/setlists/leaderboard")
+@router.get("/api/setlists/leaderboard", responses=problem_responses(401, 429))
 async def leaderboard(
-    request: Request,
+    runtime: RuntimeDep,
     claims: Annotated[Claims | None, Depends(public_reader)],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> dict[str, Any]:
+) -> Leaderboard:
     """The fans who predict setlists best (mean F1 over 3+ played shows), public: only fans
     who chose to be discoverable, plus the caller's own row (`is_you`)."""
-    runtime: Runtime = request.app.state.runtime
-    return {"leaders": await prediction_service.leaderboard(runtime.db, limit=limit, claims=claims)}
+    leaders = await prediction_service.leaderboard(runtime.db, limit=limit, claims=claims)
+    return Leaderboard.model_validate({"leaders": leaders})
 
 
-@router.get("/api/analytics/recommendations", tags=["recommendations"])
+@router.get(
+    "/api/analytics/recommendations",
+    tags=["recommendations"],
+    response_model=Recommendations,
+    responses=problem_responses(401, 403, 404),
+)
 async def recommendations(
-    request: Request,
+    runtime: RuntimeDep,
     claims: Annotated[Claims, Depends(required_claims)],
     type: Annotated[Literal["artists", "shows"], Query()] = "artists",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -88,10 +101,9 @@ async def recommendations(
         list[Annotated[str, Field(min_length=1, max_length=64)]] | None,
         Query(max_length=20, description="chosen genres, for users with no history yet"),
     ] = None,
-) -> dict[str, Any]:
+) -> Any:
     """Artists for the caller (or, for an operator, any user) with a score and a reason
     each, never one they follow; `type=shows`: upcoming shows of those artists."""
-    runtime: Runtime = request.app.state.runtime
     return await recommendation_service.recommendations(
         runtime, load_ml_settings(), claims,
         user_id=None if user_id is None else str(user_id), kind=type, limit=limit,
@@ -99,37 +111,19 @@ async def recommendations(
     )  # fmt: skip
 
 
-class SimilarUsersRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    user_id: uuid.UUID | None = None  # another user: operators only
-    limit: int = Field(default=10, ge=1, le=100)
-
-
-class SimilarFan(BaseModel):
-    display_name: str
-    similarity: float
-    shared_artists: list[str]
-    user_id: str | None = Field(default=None, description="operators only")
-
-
-class SimilarFans(BaseModel):
-    user_id: str = Field(description="the fan asked about")
-    similar_users: list[SimilarFan]
-    cached: bool
-
-
 @router.post(
-    "/api/analytics/recommendations", tags=["recommendations"], response_model_exclude_none=True
+    "/api/analytics/recommendations",
+    tags=["recommendations"],
+    response_model_exclude_none=True,
+    responses=problem_responses(401, 403, 404),
 )
 async def similar_users(
-    request: Request,
+    runtime: RuntimeDep,
     claims: Annotated[Claims, Depends(required_claims)],
     body: SimilarUsersRequest | None = None,
 ) -> SimilarFans:
     """Fans most similar to the caller (operators: to any user), with the artists shared:
     only fans who chose to be discoverable, by display name (ids for operators only)."""
-    runtime: Runtime = request.app.state.runtime
     body = body or SimilarUsersRequest()
     return SimilarFans.model_validate(
         await recommendation_service.similar_users(

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from mysetlist.core.auth import CurrentUser
-from mysetlist.core.errors import Problem
-from mysetlist.core.runtime import Runtime
+from mysetlist.core.errors import Problem, problem_responses
+from mysetlist.core.runtime import RuntimeDep
 from mysetlist.platform import service
 
-router = APIRouter(prefix="/api/me", tags=["platform"])
+router = APIRouter(prefix="/api/me", tags=["platform"], responses=problem_responses(401))
 
 
 class Profile(BaseModel):
@@ -38,12 +37,22 @@ class ProfileChange(BaseModel):
     )
 
 
+class FollowedArtist(BaseModel):
+    artist_id: int
+    name: str
+    genres: list[str]
+    created_at: datetime = Field(description="when the caller followed the artist")
+
+
+class Follows(BaseModel):
+    follows: list[FollowedArtist]
+
+
 _NO_PROFILE = "no profile for this user"
 
 
-@router.get("")
-async def me(request: Request, claims: CurrentUser) -> Profile:
-    runtime: Runtime = request.app.state.runtime
+@router.get("", responses=problem_responses(404))
+async def me(runtime: RuntimeDep, claims: CurrentUser) -> Profile:
     async with runtime.db.as_caller(claims) as conn:
         profile = await service.my_profile(conn)
     if profile is None:
@@ -51,10 +60,9 @@ async def me(request: Request, claims: CurrentUser) -> Profile:
     return Profile.model_validate(profile)
 
 
-@router.patch("")
-async def change_me(request: Request, claims: CurrentUser, change: ProfileChange) -> Profile:
+@router.patch("", responses=problem_responses(404))
+async def change_me(runtime: RuntimeDep, claims: CurrentUser, change: ProfileChange) -> Profile:
     """Change the caller's own profile settings (today: `discoverable`)."""
-    runtime: Runtime = request.app.state.runtime
     async with runtime.db.as_caller(claims) as conn:
         changed = await service.set_discoverable(conn, change.discoverable)
         profile = await service.my_profile(conn) if changed else None
@@ -64,7 +72,6 @@ async def change_me(request: Request, claims: CurrentUser, change: ProfileChange
 
 
 @router.get("/follows")
-async def my_follows(request: Request, claims: CurrentUser) -> dict[str, Any]:
-    runtime: Runtime = request.app.state.runtime
+async def my_follows(runtime: RuntimeDep, claims: CurrentUser) -> Follows:
     async with runtime.db.as_caller(claims) as conn:
-        return {"follows": await service.my_follows(conn)}
+        return Follows.model_validate({"follows": await service.my_follows(conn)})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
@@ -17,10 +17,11 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from mysetlist.core.audit import client_ip, record_audit
 from mysetlist.core.auth import Claims, CurrentUser, Operator
 from mysetlist.core.db import fetch_all_in, read_sql
-from mysetlist.core.errors import Problem
-from mysetlist.core.runtime import Runtime
+from mysetlist.core.errors import Problem, problem_responses
+from mysetlist.core.runtime import Runtime, RuntimeDep
 from mysetlist.privacy import monitoring
 from mysetlist.privacy.config import load_privacy_settings
+from mysetlist.privacy.contract import AuditPage, ErasureAccepted, ErasureRead, ErasureStatus
 from mysetlist.privacy.erasure import erasure_status, request_erasure
 from mysetlist.privacy.export import export_archive
 
@@ -58,17 +59,24 @@ class _ExportLimiter:
             )  # fmt: skip
 
 
-def _limiter(request: Request) -> _ExportLimiter:
+def _limiter(request: Request, runtime: Runtime) -> _ExportLimiter:
     limiter: _ExportLimiter | None = getattr(request.app.state, "privacy_export_limiter", None)
     if limiter is None:
-        limiter = _ExportLimiter(request.app.state.runtime)
+        limiter = _ExportLimiter(runtime)
         request.app.state.privacy_export_limiter = limiter
     return limiter
 
 
-async def _export(request: Request, claims: Claims, user_id: str) -> StreamingResponse:
-    runtime: Runtime = request.app.state.runtime
-    await _limiter(request).check(claims.user_id)
+# The export is a ZIP stream; its errors are problem documents like every route's.
+_EXPORT_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+}
+
+
+async def _export(
+    request: Request, runtime: Runtime, claims: Claims, user_id: str
+) -> StreamingResponse:
+    await _limiter(request, runtime).check(claims.user_id)
     async with runtime.db.transaction() as conn:
         await record_audit(
             conn, "privacy.export", actor=claims, target=("user", user_id), ip=client_ip(request)
@@ -86,64 +94,78 @@ async def _export(request: Request, claims: Claims, user_id: str) -> StreamingRe
 @router.get(
     "/api/privacy/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/zip": {}}}},
+    responses={**_EXPORT_RESPONSES, **problem_responses(401, 429)},
 )
-async def export_mine(request: Request, claims: CurrentUser) -> StreamingResponse:
+async def export_mine(
+    request: Request, runtime: RuntimeDep, claims: CurrentUser
+) -> StreamingResponse:
     """Everything held about the caller: a ZIP of JSON Lines, one file per table, and a
     manifest. Rate limited (MYSETLIST_PRIVACY_EXPORT_RATE_LIMIT) and audited."""
-    return await _export(request, claims, claims.user_id)
+    return await _export(request, runtime, claims, claims.user_id)
 
 
 @router.get(
     "/api/privacy/users/{user_id}/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/zip": {}}}},
+    responses={**_EXPORT_RESPONSES, **problem_responses(401, 403, 429)},
 )
-async def export_user(request: Request, claims: Operator, user_id: UserId) -> StreamingResponse:
+async def export_user(
+    request: Request, runtime: RuntimeDep, claims: Operator, user_id: UserId
+) -> StreamingResponse:
     """The export of any user, for operators."""
-    return await _export(request, claims, str(user_id))
+    return await _export(request, runtime, claims, str(user_id))
 
 
 async def _erase(
-    request: Request, claims: Claims, user_id: str, source: Literal["self", "operator"]
-) -> dict[str, Any]:
-    runtime: Runtime = request.app.state.runtime
+    request: Request,
+    runtime: Runtime,
+    claims: Claims,
+    user_id: str,
+    source: Literal["self", "operator"],
+) -> ErasureAccepted:
     request_id, created = await request_erasure(
         runtime.db, user_id, requested_by=claims.user_id,
         requested_by_role="operator" if claims.is_operator else claims.role,
         source=source, revocations=runtime.revocations, ip=client_ip(request),
     )  # fmt: skip
-    return {"erasure_request": request_id, "status": "pending", "created": created}
+    return ErasureAccepted(
+        erasure_request=request_id, status=ErasureStatus.pending, created=created
+    )
 
 
-@router.delete("/api/privacy/me", status_code=202)
-async def erase_me(request: Request, claims: CurrentUser) -> dict[str, Any]:
+@router.delete("/api/privacy/me", status_code=202, responses=problem_responses(401))
+async def erase_me(request: Request, runtime: RuntimeDep, claims: CurrentUser) -> ErasureAccepted:
     """Erase everything about the caller. Accepted at once, carried out by a worker
     (durable: it finishes after a crash); the answer names the request."""
-    return await _erase(request, claims, claims.user_id, "self")
+    return await _erase(request, runtime, claims, claims.user_id, "self")
 
 
-@router.delete("/api/privacy/users/{user_id}", status_code=202)
-async def erase_user(request: Request, claims: Operator, user_id: UserId) -> dict[str, Any]:
+@router.delete(
+    "/api/privacy/users/{user_id}", status_code=202, responses=problem_responses(401, 403)
+)
+async def erase_user(
+    request: Request, runtime: RuntimeDep, claims: Operator, user_id: UserId
+) -> ErasureAccepted:
     """Erase everything about any user, for operators."""
-    return await _erase(request, claims, str(user_id), "operator")
+    return await _erase(request, runtime, claims, str(user_id), "operator")
 
 
-@router.get("/api/privacy/erasures/{request_id}")
+@router.get("/api/privacy/erasures/{request_id}", responses=problem_responses(401, 403, 404))
 async def erasure(
-    request: Request, claims: Operator, request_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
-) -> dict[str, Any]:
+    runtime: RuntimeDep,
+    claims: Operator,
+    request_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+) -> ErasureRead:
     """An erasure request's status and counts per table (never the erased identifiers)."""
-    runtime: Runtime = request.app.state.runtime
     status = await erasure_status(runtime.db, request_id)
     if status is None:
         raise Problem(404, "Not Found", f"no erasure request {request_id}")
-    return status
+    return ErasureRead.model_validate(status)
 
 
-@router.get("/api/privacy/audit")
+@router.get("/api/privacy/audit", responses=problem_responses(401, 403))
 async def audit_trail(
-    request: Request,
+    runtime: RuntimeDep,
     claims: Operator,
     action: Annotated[str | None, Query(max_length=100, pattern=r"^[a-z_]+\.[a-z_]+$")] = None,
     outcome: Annotated[Literal["success", "failure", "denied"] | None, Query()] = None,
@@ -154,9 +176,8 @@ async def audit_trail(
     until: Annotated[datetime | None, Query()] = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
+) -> AuditPage:
     """The audit trail, newest first, filtered; page with `before_id` (the last id seen)."""
-    runtime: Runtime = request.app.state.runtime
     async with runtime.db.transaction() as conn:
         rows = await fetch_all_in(
             conn,
@@ -168,4 +189,6 @@ async def audit_trail(
                 "before_id": before_id, "limit": limit,
             },
         )  # fmt: skip
-    return {"entries": rows, "next_before_id": rows[-1]["id"] if len(rows) == limit else None}
+    return AuditPage.model_validate(
+        {"entries": rows, "next_before_id": rows[-1]["id"] if len(rows) == limit else None}
+    )

@@ -12,15 +12,24 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.responses import Response
 
 from mysetlist.core.auth import CurrentUser, OptionalUser
-from mysetlist.core.errors import Problem
-from mysetlist.core.runtime import Runtime
+from mysetlist.core.errors import Problem, problem_responses
+from mysetlist.core.runtime import Runtime, RuntimeDep
 from mysetlist.tracking import service
 from mysetlist.tracking.config import load_tracking_settings
+from mysetlist.tracking.contract import (
+    TRACK_REQUEST_BODY,
+    AnonymousIds,
+    EventPage,
+    EventsAccepted,
+    LiveMetricsRead,
+    PostHogAck,
+    SegmentAck,
+)
 from mysetlist.tracking.events import EventType
 from mysetlist.tracking.monitoring import observe_response, render_metrics
 
@@ -44,9 +53,17 @@ router = APIRouter(lifespan=lifespan, tags=["tracking"])
 response_observers = [observe_response]
 
 
-def _ingest(request: Request) -> service.IngestService:
+# async: FastAPI runs a plain-def dependency in a worker thread, a hop per request.
+async def _ingest(request: Request) -> service.IngestService:
     ingest: service.IngestService = request.app.state.ingest
     return ingest
+
+
+Ingest = Annotated[service.IngestService, Depends(_ingest)]
+
+# What the ingest routes can answer besides 2xx: bad or oversized bodies and encodings,
+# bad credentials, a limit reached, the queue full (backpressure).
+_INGEST_PROBLEMS = problem_responses(400, 401, 403, 413, 415, 429, 503)
 
 
 def _json(status: int, body: Any) -> Response:
@@ -87,13 +104,17 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+# The hot path: the body is validated once (in `events`), and the answer is written as is
+# (a returned Response skips FastAPI's model pass; `response_model` only declares it).
 @router.post(
     "/api/analytics/events",
     status_code=202,
     summary="Track one event or a batch ({'events': [...]}); 202 once committed",
+    response_model=EventsAccepted,
+    responses=_INGEST_PROBLEMS,
+    openapi_extra=TRACK_REQUEST_BODY,
 )
-async def track_events(request: Request, claims: OptionalUser) -> Response:
-    ingest = _ingest(request)
+async def track_events(request: Request, claims: OptionalUser, ingest: Ingest) -> Response:
     result = await ingest.track(await _body(request, ingest), claims, _client_ip(request))
     return _json(202, {"accepted": result.accepted})
 
@@ -111,19 +132,25 @@ class CurrentIds(BaseModel):
     "/api/analytics/anonymous-id",
     summary="Server-signed anonymous and session ids for a visitor (no auth); send the current"
     " tokens to renew them (same ids, new expiry)",
+    responses=problem_responses(400, 429),
 )
-async def issue_anonymous_ids(request: Request, current: CurrentIds | None = None) -> Response:
-    ids = await _ingest(request).issue_anonymous_ids(
+async def issue_anonymous_ids(
+    request: Request, response: Response, ingest: Ingest, current: CurrentIds | None = None
+) -> AnonymousIds:
+    ids = await ingest.issue_anonymous_ids(
         _client_ip(request), current.model_dump() if current else None
     )
-    response = _json(200, ids)
     response.headers["Cache-Control"] = "no-store"  # each visitor's own; never shared
-    return response
+    return AnonymousIds.model_validate(ids)
 
 
-@router.get("/api/analytics/events", summary="The caller's events (operators: any user's)")
+@router.get(
+    "/api/analytics/events",
+    summary="The caller's events (operators: any user's)",
+    responses=problem_responses(400, 401, 403),
+)
 async def list_events(
-    request: Request,
+    runtime: RuntimeDep,
     claims: CurrentUser,
     user_id: Annotated[str | None, Query(max_length=64)] = None,
     event_type: Annotated[list[EventType] | None, Query()] = None,
@@ -131,18 +158,22 @@ async def list_events(
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> Response:
-    runtime: Runtime = request.app.state.runtime
+) -> EventPage:
     page = await service.list_events(
         runtime.db, claims, user_id=user_id, event_types=event_type,
         since=since, until=until, limit=limit, cursor=cursor,
     )  # fmt: skip
-    return _json(200, page)
+    return EventPage.model_validate(page)
 
 
-@router.get("/api/analytics/live", summary="Live metrics from Redis (status ok|degraded)")
-async def live(request: Request) -> Response:
-    return _json(200, await _ingest(request).live_metrics())
+@router.get(
+    "/api/analytics/live",
+    summary="Live metrics from Redis (status ok|degraded)",
+    response_model=LiveMetricsRead,
+    responses=problem_responses(),
+)
+async def live(ingest: Ingest) -> Any:
+    return await ingest.live_metrics()
 
 
 # -- Segment HTTP tracking API ----------------------------------------------------------------
@@ -165,7 +196,7 @@ async def _with_write_key(
 ) -> None:
     """Run a write-key endpoint. A client (IP) whose write keys keep failing is refused with
     429 before the next key lookup, since each lookup of an unknown key reaches the database."""
-    ingest = _ingest(request)
+    ingest = await _ingest(request)
     client = _client_ip(request)
     (await ingest.limiter.peek("auth_failure", client)).raise_if_refused("client's failed keys")
     try:
@@ -182,12 +213,24 @@ async def _segment(request: Request, kind: str | None) -> Response:
     return _json(200, {"success": True})
 
 
-@router.post("/v1/batch", summary="Segment batch")
+# Segment's and PostHog's bodies are their SDKs' wire formats (compressed, form-encoded),
+# read and validated by `events`; the schema declares what they answer.
+@router.post(
+    "/v1/batch",
+    summary="Segment batch",
+    response_model=SegmentAck,
+    responses=_INGEST_PROBLEMS,
+)
 async def segment_batch(request: Request) -> Response:
     return await _segment(request, None)
 
 
-@router.post("/v1/{kind}", summary="Segment track/identify/page/screen/group/alias")
+@router.post(
+    "/v1/{kind}",
+    summary="Segment track/identify/page/screen/group/alias",
+    response_model=SegmentAck,
+    responses={**_INGEST_PROBLEMS, **problem_responses(404)},
+)
 async def segment_single(request: Request, kind: str) -> Response:
     if kind not in ("track", "identify", "page", "screen", "group", "alias"):
         raise Problem(404, "Not Found", f"no Segment call named {kind!r}")
@@ -205,6 +248,7 @@ async def _posthog(request: Request) -> Response:
 for _path in ("/batch/", "/i/v0/e/", "/e/", "/capture/", "/track/"):
     router.add_api_route(
         _path, _posthog, methods=["POST"], summary=f"PostHog capture ({_path})",
+        response_model=PostHogAck, responses=_INGEST_PROBLEMS,
         include_in_schema=_path in ("/batch/", "/i/v0/e/"),
     )  # fmt: skip
 

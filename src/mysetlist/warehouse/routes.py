@@ -11,20 +11,21 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mysetlist.core.auth import Operator
-from mysetlist.core.errors import Problem
-from mysetlist.core.runtime import Runtime
+from mysetlist.core.errors import Problem, problem_responses
+from mysetlist.core.runtime import RuntimeDep
 from mysetlist.warehouse import runs
+from mysetlist.warehouse.contract import EtlStatus, RunChange, RunDetail
 from mysetlist.warehouse.steps import ALL_STEPS
 
-router = APIRouter(prefix="/api/analytics/etl", tags=["warehouse"])
+router = APIRouter(
+    prefix="/api/analytics/etl", tags=["warehouse"], responses=problem_responses(401, 403)
+)
 
 MAX_RANGE_DAYS = 3660
 
@@ -49,17 +50,11 @@ class StartRun(BaseModel):
         return self
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-@router.post("", status_code=202)
+@router.post("", status_code=202, responses=problem_responses(409))
 async def start_run(
-    request: Request, claims: Operator, body: StartRun | None = None
-) -> JSONResponse:
+    runtime: RuntimeDep, claims: Operator, response: Response, body: StartRun | None = None
+) -> RunChange:
     body = body or StartRun()
-    runtime = _runtime(request)
     try:
         run = await runs.queue_run(
             runtime.db,
@@ -74,42 +69,38 @@ async def start_run(
             409, "Conflict", "an ETL run is already queued or running",
             active_run_id=exc.active["id"] if exc.active else None,
         ) from None  # fmt: skip
-    return JSONResponse(
-        jsonable_encoder({"run_id": run["id"], "status": run["status"], "run": run}),
-        status_code=202,
-        headers={"Location": f"/api/analytics/etl/{run['id']}"},
-    )
+    response.headers["Location"] = f"/api/analytics/etl/{run['id']}"
+    return RunChange.model_validate({"run_id": run["id"], "status": run["status"], "run": run})
 
 
 @router.get("")
 async def status(
-    request: Request,
+    runtime: RuntimeDep,
     claims: Operator,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-) -> dict[str, Any]:
-    runtime = _runtime(request)
+) -> EtlStatus:
     async with runtime.db.transaction() as conn:
-        return {
-            "active": await runs.active_run(conn),
-            "runs": await runs.list_runs(conn, limit),
-            "watermark": await runs.watermark(conn),
-            "steps": list(ALL_STEPS),
-        }
+        return EtlStatus.model_validate(
+            {
+                "active": await runs.active_run(conn),
+                "runs": await runs.list_runs(conn, limit),
+                "watermark": await runs.watermark(conn),
+                "steps": list(ALL_STEPS),
+            }
+        )
 
 
-@router.get("/{run_id}")
-async def run_detail(request: Request, claims: Operator, run_id: int) -> dict[str, Any]:
-    runtime = _runtime(request)
+@router.get("/{run_id}", responses=problem_responses(404))
+async def run_detail(runtime: RuntimeDep, claims: Operator, run_id: int) -> RunDetail:
     async with runtime.db.transaction() as conn:
         run = await runs.get_run(conn, run_id)
     if run is None:
         raise Problem(404, "Not Found", f"no ETL run {run_id}")
-    return run
+    return RunDetail.model_validate(run)
 
 
-@router.delete("")
-async def cancel_run(request: Request, claims: Operator) -> dict[str, Any]:
-    runtime = _runtime(request)
+@router.delete("", responses=problem_responses(404))
+async def cancel_run(runtime: RuntimeDep, claims: Operator) -> RunChange:
     try:
         run = await runs.cancel_active(
             runtime.db,
@@ -118,4 +109,4 @@ async def cancel_run(request: Request, claims: Operator) -> dict[str, Any]:
         )
     except runs.NoActiveRun:
         raise Problem(404, "Not Found", "no ETL run is queued or running") from None
-    return {"run_id": run["id"], "status": run["status"], "run": run}
+    return RunChange.model_validate({"run_id": run["id"], "status": run["status"], "run": run})
