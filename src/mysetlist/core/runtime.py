@@ -64,8 +64,9 @@ async def open_runtime(settings: Settings, database_url: str, redis_url: str) ->
     return runtime
 
 
-def runtime_of(request: Request) -> Runtime:
-    """The runtime the API process opened (`api.create_app` puts it on `app.state`)."""
+async def runtime_of(request: Request) -> Runtime:
+    """The runtime the API process opened (`api.create_app` puts it on `app.state`); async,
+    so FastAPI calls it on the loop rather than hopping to its thread pool per request."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
