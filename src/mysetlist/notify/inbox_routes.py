@@ -16,7 +16,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from mysetlist.core.auth import AuthError, Claims, CurrentUser, OptionalUser, TokenVerifier
 from mysetlist.core.errors import Problem
-from mysetlist.core.runtime import Runtime
+from mysetlist.core.runtime import RuntimeDep
 from mysetlist.notify import inbox
 
 router = APIRouter(tags=["notifications"])
@@ -25,52 +25,48 @@ KEEPALIVE_SECONDS = 15.0
 STREAM_BATCH = 100
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-def _hub(request: Request) -> inbox.InboxHub:
+def _hub(request: Request, runtime: RuntimeDep) -> inbox.InboxHub:
+    """One LISTEN connection per API process, opened at the first stream."""
     state = request.app.state
     if getattr(state, "notify_inbox_hub", None) is None:
-        state.notify_inbox_hub = inbox.InboxHub(_runtime(request).database_url)
+        state.notify_inbox_hub = inbox.InboxHub(runtime.database_url)
     hub: inbox.InboxHub = state.notify_inbox_hub
     return hub
 
 
 @router.get("/api/notifications")
 async def list_notifications(
-    request: Request,
+    runtime: RuntimeDep,
     claims: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,  # ids are bigint
     unread: Annotated[bool, Query()] = False,
 ) -> dict[str, Any]:
     """The caller's in-app notifications, newest first; `before` pages back by id."""
-    db = _runtime(request).db
+    db = runtime.db
     items = await inbox.list_inbox(db, claims, limit=limit, before=before, unread_only=unread)
     return {"notifications": items, "unreadCount": await inbox.unread_count(db, claims)}
 
 
 @router.get("/api/notifications/unread-count")
-async def unread_count(request: Request, claims: CurrentUser) -> dict[str, int]:
-    return {"unreadCount": await inbox.unread_count(_runtime(request).db, claims)}
+async def unread_count(runtime: RuntimeDep, claims: CurrentUser) -> dict[str, int]:
+    return {"unreadCount": await inbox.unread_count(runtime.db, claims)}
 
 
 @router.post("/api/notifications/{notification_id}/read")
 async def mark_read(
-    request: Request, claims: CurrentUser, notification_id: Annotated[int, Path(ge=1, le=2**62)]
+    runtime: RuntimeDep, claims: CurrentUser, notification_id: Annotated[int, Path(ge=1, le=2**62)]
 ) -> dict[str, Any]:
     """Idempotent; another user's notification is a 404 like an unknown one."""
-    row = await inbox.mark_read(_runtime(request).db, claims, notification_id)
+    row = await inbox.mark_read(runtime.db, claims, notification_id)
     if row is None:
         raise Problem(404, "Not Found", "no such notification")
     return {"id": row["id"], "readAt": row["read_at"]}
 
 
 @router.post("/api/notifications/read-all")
-async def mark_all_read(request: Request, claims: CurrentUser) -> dict[str, int]:
-    return {"marked": await inbox.mark_all_read(_runtime(request).db, claims)}
+async def mark_all_read(runtime: RuntimeDep, claims: CurrentUser) -> dict[str, int]:
+    return {"marked": await inbox.mark_all_read(runtime.db, claims)}
 
 
 async def stream_caller(request: Request, bearer: OptionalUser) -> Claims:
@@ -86,6 +82,8 @@ async def stream_caller(request: Request, bearer: OptionalUser) -> Claims:
 @router.get("/api/notifications/stream")
 async def stream(
     request: Request,
+    runtime: RuntimeDep,
+    hub: Annotated[inbox.InboxHub, Depends(_hub)],
     claims: Annotated[Claims, Depends(stream_caller)],
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
@@ -93,7 +91,7 @@ async def stream(
     without it, starts from now (the inbox endpoint has the history)."""
     if last_event_id is not None and not (last_event_id.isdigit() and len(last_event_id) < 19):
         raise Problem(400, "Bad Request", "Last-Event-ID must be a notification id")
-    db, hub = _runtime(request).db, _hub(request)
+    db = runtime.db
     cursor = int(last_event_id) if last_event_id else None
     if cursor is None:
         newest = await inbox.list_inbox(db, claims, limit=1)

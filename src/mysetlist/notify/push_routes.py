@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from mysetlist.core.auth import CurrentUser
 from mysetlist.core.db import fetch_one_in, read_sql
 from mysetlist.core.errors import Problem
-from mysetlist.core.runtime import Runtime
+from mysetlist.core.runtime import RuntimeDep
 from mysetlist.notify.config import NotifySettings, load_notify_settings
 from mysetlist.notify.push import SUBSCRIPTION_CONTEXT
 from mysetlist.notify.push_endpoints import EndpointPolicy, EndpointRefused
@@ -66,11 +66,6 @@ class PushUnsubscribeBody(BaseModel):
     endpoint: str = Field(min_length=10, max_length=2048)
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 def _settings(request: Request) -> NotifySettings:
     """`app.state.notify_settings` when the app was given one (tests), else the environment."""
     settings = getattr(request.app.state, "notify_settings", None)
@@ -95,6 +90,7 @@ async def _check_endpoint(endpoint: str, settings: NotifySettings) -> None:
 @router.post("/api/notifications/push-subscriptions")
 async def subscribe(
     request: Request,
+    runtime: RuntimeDep,
     claims: CurrentUser,
     body: PushSubscriptionBody,
     user_agent: Annotated[str | None, Header(alias="User-Agent")] = None,
@@ -103,7 +99,6 @@ async def subscribe(
     keeps the newest NOTIFY_PUSH_MAX_SUBSCRIPTIONS (10) subscriptions."""
     settings = _settings(request)
     await _check_endpoint(body.endpoint, settings)
-    runtime = _runtime(request)
     stored = orjson.dumps(
         {"endpoint": body.endpoint, "keys": {"p256dh": body.keys.p256dh, "auth": body.keys.auth}}
     ).decode()
@@ -132,8 +127,9 @@ async def subscribe(
 
 
 @router.delete("/api/notifications/push-subscriptions", status_code=204)
-async def unsubscribe(request: Request, claims: CurrentUser, body: PushUnsubscribeBody) -> Response:
-    runtime = _runtime(request)
+async def unsubscribe(
+    runtime: RuntimeDep, claims: CurrentUser, body: PushUnsubscribeBody
+) -> Response:
     async with runtime.db.as_caller(claims) as conn:
         row: dict[str, Any] | None = await fetch_one_in(
             conn, read_sql(_PACKAGE, "push_subscription_delete.sql"),

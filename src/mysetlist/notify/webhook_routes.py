@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from mysetlist.core.audit import audit_request
 from mysetlist.core.errors import Problem
-from mysetlist.core.runtime import Runtime
+from mysetlist.core.runtime import RuntimeDep
 from mysetlist.core.security_events import count_security_event
 from mysetlist.notify import webhook_events
 from mysetlist.notify.config import NotifySettings, load_notify_settings
@@ -63,11 +63,6 @@ def _verifiers(request: Request) -> WebhookVerifiers:
     return verifiers
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 async def _rejected(request: Request, exc: WebhookRejected, source: str) -> Problem:
     count_security_event("webhook_signature", source)
     # In the audit trail too (the dashboard's security panel reads it), awaited: a flood of
@@ -88,7 +83,7 @@ def _answer(applied: int, repeated: int) -> Response:
 
 
 @router.post("/api/webhooks/sendgrid")
-async def sendgrid_webhook(request: Request) -> Response:
+async def sendgrid_webhook(request: Request, runtime: RuntimeDep) -> Response:
     verifiers = _verifiers(request)
     if verifiers.sendgrid_key is None:
         raise Problem(404, "Not Found", "the SendGrid webhook is not configured")
@@ -105,7 +100,6 @@ async def sendgrid_webhook(request: Request) -> Response:
         raise await _rejected(request, exc, "sendgrid") from None
     except ValueError:  # orjson.JSONDecodeError included
         raise Problem(400, "Bad Request", "expected a JSON array of events") from None
-    runtime = _runtime(request)
     applied = 0
     async with runtime.db.transaction() as conn:
         for event in events:
@@ -114,14 +108,13 @@ async def sendgrid_webhook(request: Request) -> Response:
 
 
 @router.post("/api/webhooks/ses")
-async def ses_webhook(request: Request) -> Response:
+async def ses_webhook(request: Request, runtime: RuntimeDep) -> Response:
     """Amazon SNS posts JSON as text/plain; the content type is not trusted either way."""
     verifiers = _verifiers(request)
     try:
         message = await verifiers.sns.verify(await request.body())
     except WebhookRejected as exc:
         raise await _rejected(request, exc, "ses") from None
-    runtime = _runtime(request)
     if message["Type"] == "SubscriptionConfirmation":
         # Visiting SubscribeURL (checked to be on the allowed SNS host) confirms it.
         try:
