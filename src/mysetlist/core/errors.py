@@ -9,11 +9,47 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemDetails(BaseModel):
+    """An RFC 9457 problem document, as every error of the API answers it. Members beyond
+    these (e.g. `active_run_id`, `retry_after`) may follow."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = "about:blank"
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="one entry per bad field: {field, message}"
+    )
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": ProblemDetails.model_json_schema()}},
+    }
+
+
+# Declared on every router (`APIRouter(responses=PROBLEM_RESPONSES)`), so the schema says
+# errors are problem+json; 422 replaces FastAPI's own HTTPValidationError, which we never send.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem_response("Bad request"),
+    401: _problem_response("No valid token (or session)"),
+    403: _problem_response("Not allowed for this caller"),
+    404: _problem_response("Not found"),
+    409: _problem_response("Conflict"),
+    422: _problem_response("Invalid input: `errors` names each bad field"),
+    429: _problem_response("Rate limited: see Retry-After"),
+}
 
 
 class Problem(Exception):

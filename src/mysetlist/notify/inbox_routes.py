@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from mysetlist.core.auth import AuthError, Claims, CurrentUser, OptionalUser, TokenVerifier
-from mysetlist.core.errors import Problem
+from mysetlist.core.errors import PROBLEM_RESPONSES, Problem
 from mysetlist.core.runtime import RuntimeDep
 from mysetlist.notify import inbox
+from mysetlist.notify.api_models import InboxPage, MarkedAllRead, MarkedRead, UnreadCount
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(tags=["notifications"], responses=PROBLEM_RESPONSES)
 ACCESS_COOKIE = "mysetlist_access_token"
 KEEPALIVE_SECONDS = 15.0
 STREAM_BATCH = 100
@@ -41,32 +42,34 @@ async def list_notifications(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,  # ids are bigint
     unread: Annotated[bool, Query()] = False,
-) -> dict[str, Any]:
+) -> InboxPage:
     """The caller's in-app notifications, newest first; `before` pages back by id."""
     db = runtime.db
     items = await inbox.list_inbox(db, claims, limit=limit, before=before, unread_only=unread)
-    return {"notifications": items, "unreadCount": await inbox.unread_count(db, claims)}
+    return InboxPage.model_validate(
+        {"notifications": items, "unreadCount": await inbox.unread_count(db, claims)}
+    )
 
 
 @router.get("/api/notifications/unread-count")
-async def unread_count(runtime: RuntimeDep, claims: CurrentUser) -> dict[str, int]:
-    return {"unreadCount": await inbox.unread_count(runtime.db, claims)}
+async def unread_count(runtime: RuntimeDep, claims: CurrentUser) -> UnreadCount:
+    return UnreadCount(unreadCount=await inbox.unread_count(runtime.db, claims))
 
 
 @router.post("/api/notifications/{notification_id}/read")
 async def mark_read(
     runtime: RuntimeDep, claims: CurrentUser, notification_id: Annotated[int, Path(ge=1, le=2**62)]
-) -> dict[str, Any]:
+) -> MarkedRead:
     """Idempotent; another user's notification is a 404 like an unknown one."""
     row = await inbox.mark_read(runtime.db, claims, notification_id)
     if row is None:
         raise Problem(404, "Not Found", "no such notification")
-    return {"id": row["id"], "readAt": row["read_at"]}
+    return MarkedRead(id=row["id"], readAt=row["read_at"])
 
 
 @router.post("/api/notifications/read-all")
-async def mark_all_read(runtime: RuntimeDep, claims: CurrentUser) -> dict[str, int]:
-    return {"marked": await inbox.mark_all_read(runtime.db, claims)}
+async def mark_all_read(runtime: RuntimeDep, claims: CurrentUser) -> MarkedAllRead:
+    return MarkedAllRead(marked=await inbox.mark_all_read(runtime.db, claims))
 
 
 async def stream_caller(request: Request, bearer: OptionalUser) -> Claims:
@@ -79,7 +82,15 @@ async def stream_caller(request: Request, bearer: OptionalUser) -> Claims:
     return verifier.verify(token)
 
 
-@router.get("/api/notifications/stream")
+@router.get(
+    "/api/notifications/stream",
+    response_class=StreamingResponse,
+    responses={200: {
+        "description": "Server-Sent Events: `event: notification`, `id:` the notification's"
+        " id, `data:` an InboxItem (JSON); comments keep the connection alive",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }},
+)  # fmt: skip
 async def stream(
     request: Request,
     runtime: RuntimeDep,

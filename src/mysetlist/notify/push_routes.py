@@ -15,13 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mysetlist.core.auth import CurrentUser
 from mysetlist.core.db import fetch_one_in, read_sql
-from mysetlist.core.errors import Problem
+from mysetlist.core.errors import PROBLEM_RESPONSES, Problem
 from mysetlist.core.runtime import RuntimeDep
+from mysetlist.notify.api_models import PushSubscriptionRead
 from mysetlist.notify.config import NotifySettings, load_notify_settings
 from mysetlist.notify.push import SUBSCRIPTION_CONTEXT
 from mysetlist.notify.push_endpoints import EndpointPolicy, EndpointRefused
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(tags=["notifications"], responses=PROBLEM_RESPONSES)
 _PACKAGE = "mysetlist.notify"
 
 
@@ -87,14 +88,19 @@ async def _check_endpoint(endpoint: str, settings: NotifySettings) -> None:
         ) from None  # fmt: skip
 
 
-@router.post("/api/notifications/push-subscriptions")
+@router.post(
+    "/api/notifications/push-subscriptions",
+    status_code=201,
+    responses={200: {"model": PushSubscriptionRead, "description": "Re-subscribed: keys replaced"}},
+)
 async def subscribe(
     request: Request,
+    response: Response,
     runtime: RuntimeDep,
     claims: CurrentUser,
     body: PushSubscriptionBody,
     user_agent: Annotated[str | None, Header(alias="User-Agent")] = None,
-) -> Response:
+) -> PushSubscriptionRead:
     """201 when new, 200 when the browser re-subscribed (its keys are replaced). A user
     keeps the newest NOTIFY_PUSH_MAX_SUBSCRIPTIONS (10) subscriptions."""
     settings = _settings(request)
@@ -120,13 +126,17 @@ async def subscribe(
             {"user_id": claims.user_id, "cap": settings.push_max_subscriptions},
         )
     assert row is not None
-    return Response(
-        orjson.dumps({"id": row["id"]}), 201 if row["created"] else 200,
-        media_type="application/json",
-    )  # fmt: skip
+    if not row["created"]:
+        response.status_code = 200
+    return PushSubscriptionRead(id=row["id"])
 
 
-@router.delete("/api/notifications/push-subscriptions", status_code=204)
+@router.delete(
+    "/api/notifications/push-subscriptions",
+    status_code=204,
+    response_class=Response,
+    responses={204: {"description": "Removed"}},
+)
 async def unsubscribe(
     runtime: RuntimeDep, claims: CurrentUser, body: PushUnsubscribeBody
 ) -> Response:

@@ -7,16 +7,16 @@ import html
 from functools import cache
 from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Body, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mysetlist.core.audit import audit_request
 from mysetlist.core.auth import CurrentUser, Operator
 from mysetlist.core.db import fetch_one_in, read_sql
-from mysetlist.core.errors import Problem
+from mysetlist.core.errors import PROBLEM_RESPONSES, Problem
 from mysetlist.core.runtime import Runtime, RuntimeDep
+from mysetlist.core.time_zones import time_zones_loaded
 from mysetlist.notify import (
     inbox_routes,
     preference_service,
@@ -26,12 +26,22 @@ from mysetlist.notify import (
     templates,
     webhook_routes,
 )
+from mysetlist.notify.api_models import (
+    PreferencesRead,
+    PreferencesUpdate,
+    SendAccepted,
+    SendHistory,
+    TemplateList,
+    TemplatePreview,
+    TemplateRead,
+    TemplateSaved,
+)
 from mysetlist.notify.catalog import PRODUCT_CATEGORIES
 from mysetlist.notify.config import NotifySettings, load_notify_settings
 from mysetlist.notify.signed_links import SignedLinks
 from mysetlist.notify.storable import StorableJson, StorableText
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(tags=["notifications"], responses=PROBLEM_RESPONSES)
 BIGINT_MAX = 2**63 - 1  # ids are bigint: a larger one is a 422, not a database error
 _PACKAGE = "mysetlist.notify"
 # A transparent 1x1 GIF.
@@ -53,15 +63,16 @@ def _links(runtime: Runtime) -> SignedLinks:
 
 
 @router.get("/api/notifications/preferences")
-async def get_preferences(runtime: RuntimeDep, claims: CurrentUser) -> dict[str, Any]:
+async def get_preferences(runtime: RuntimeDep, claims: CurrentUser) -> PreferencesRead:
     """The caller's category x channel matrix, digest frequencies, quiet hours and mute."""
     return await preference_service.get(runtime.db, _settings(), claims)
 
 
-@router.put("/api/notifications/preferences")
+# The zone in the body is checked against PostgreSQL's list too: loaded before the body.
+@router.put("/api/notifications/preferences", dependencies=[Depends(time_zones_loaded)])
 async def put_preferences(
-    request: Request, runtime: RuntimeDep, claims: CurrentUser, body: Annotated[Any, Body()]
-) -> dict[str, Any]:
+    request: Request, runtime: RuntimeDep, claims: CurrentUser, body: PreferencesUpdate
+) -> PreferencesRead:
     """Change the fields given; a 422 names each bad field and changes nothing."""
     result = await preference_service.put(runtime.db, _settings(), claims, body)
     await audit_request(
@@ -73,26 +84,35 @@ async def put_preferences(
 # -- send --------------------------------------------------------------------------------
 
 
-@router.post("/api/notifications/send", status_code=202)
+@router.post(
+    "/api/notifications/send",
+    status_code=202,
+    responses={202: {"headers": {"Idempotent-Replayed": {
+        "description": "true: a repeat of an earlier Idempotency-Key, answered as the first",
+        "schema": {"type": "string", "enum": ["true"]},
+    }}}},
+)  # fmt: skip
 async def send_notification(
     request: Request,
+    response: Response,
     runtime: RuntimeDep,
     claims: Operator,
     body: sending.SendRequest,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> Response:
+) -> SendAccepted:
     """Service role and operators: notify a user, a list or a segment. 202 once committed;
     a repeat of an Idempotency-Key answers the first result and sends nothing."""
     result, replayed = await sending.send(
         runtime.db, _settings(), claims, body, idempotency_key=idempotency_key
     )
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    if not replayed:
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    else:
         await audit_request(
             request, "notify.operator_send", actor=claims,
             target=("send_request", result.get("requestId")), details={"type": body.type},
         )  # fmt: skip
-    return Response(orjson.dumps(result), 202, headers=headers, media_type="application/json")
+    return SendAccepted.model_validate(result)
 
 
 @router.get("/api/notifications/send")
@@ -102,10 +122,10 @@ async def send_history(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before: Annotated[int | None, Query(ge=1, le=BIGINT_MAX)] = None,
     request_id: Annotated[int | None, Query(alias="requestId", ge=1, le=BIGINT_MAX)] = None,
-) -> dict[str, Any]:
+) -> SendHistory:
     """Send requests, newest first, with per-channel delivery status counts."""
     rows = await sending.history(runtime.db, limit=limit, before=before, request_id=request_id)
-    return {"requests": rows}
+    return SendHistory.model_validate({"requests": rows})
 
 
 # -- templates (operators) -----------------------------------------------------------------
@@ -133,8 +153,9 @@ class PreviewBody(BaseModel):
 
 
 @router.get("/api/notifications/templates")
-async def list_templates(runtime: RuntimeDep, claims: Operator) -> dict[str, Any]:
-    return {"templates": await template_store.list_all(runtime.db)}
+async def list_templates(runtime: RuntimeDep, claims: Operator) -> TemplateList:
+    """The newest version of each (name, locale), and the shipped ones never saved over."""
+    return TemplateList.model_validate({"templates": await template_store.list_all(runtime.db)})
 
 
 @router.get("/api/notifications/templates/{name}")
@@ -143,33 +164,33 @@ async def get_template(
     claims: Operator,
     name: Annotated[str, Path(pattern=sending.TEMPLATE_NAME)],
     locale: Annotated[str, Query(pattern=sending.LOCALE)] = "en",
-) -> dict[str, Any]:
+) -> TemplateRead:
     async with runtime.db.transaction() as conn:
         source = await template_store.latest(conn, name, locale)
-    return {
+    return TemplateRead.model_validate({
         "name": source.name, "locale": source.locale, "version": source.version,
         "category": source.category, "subject": source.subject, "html": source.html,
         "text": source.text, "variables": list(source.variables),
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 @router.post("/api/notifications/templates", status_code=201)
 async def save_template(
     request: Request, runtime: RuntimeDep, claims: Operator, body: TemplateBody
-) -> dict[str, Any]:
+) -> TemplateSaved:
     """A new version; a syntax error or an undeclared variable is a 422 with its line."""
     saved = await template_store.save(runtime.db, body.model_dump(), created_by=claims.user_id)
     await audit_request(
         request, "notify.template_change", actor=claims, target=("template", body.name),
         details={"version": saved.get("version")},
     )  # fmt: skip
-    return saved
+    return TemplateSaved.model_validate(saved)
 
 
 @router.post("/api/notifications/templates/preview")
 async def preview_template(
     runtime: RuntimeDep, claims: Operator, body: PreviewBody
-) -> dict[str, Any]:
+) -> TemplatePreview:
     """Render a saved template (`name`) or a draft (`template`) with sample variables."""
     if body.template is not None:
         draft = body.template
@@ -196,7 +217,7 @@ async def preview_template(
         rendered = await templates.render_off_loop(source, sample)
     except templates.TemplateProblem as exc:
         raise template_store.template_problem(exc) from None
-    return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}
+    return TemplatePreview(subject=rendered.subject, html=rendered.html, text=rendered.text)
 
 
 # -- unsubscribe (RFC 8058) --------------------------------------------------------------
@@ -263,7 +284,15 @@ async def unsubscribe_post(request: Request, runtime: RuntimeDep, token: str) ->
 # -- open and click tracking -------------------------------------------------------------
 
 
-@router.get("/api/notifications/t/o/{token}.gif", include_in_schema=False)
+@router.get(
+    "/api/notifications/t/o/{token}.gif",
+    summary="Email open pixel",
+    response_class=Response,
+    responses={200: {
+        "description": "A transparent 1x1 GIF, whatever the token",
+        "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}},
+    }},
+)  # fmt: skip
 async def track_open(runtime: RuntimeDep, token: str) -> Response:
     delivery_id = _links(runtime).read_open(token)
     if delivery_id is not None:
@@ -275,7 +304,16 @@ async def track_open(runtime: RuntimeDep, token: str) -> Response:
     return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"})
 
 
-@router.get("/api/notifications/t/c/{token}", include_in_schema=False)
+@router.get(
+    "/api/notifications/t/c/{token}",
+    summary="Tracked email link",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses={302: {
+        "description": "To the destination stored for this delivery's link",
+        "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+    }},
+)  # fmt: skip
 async def track_click(runtime: RuntimeDep, token: str) -> Response:
     """Redirect to the destination stored for this delivery's link (never one in the URL)."""
     target = _links(runtime).read_click(token)
