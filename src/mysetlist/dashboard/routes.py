@@ -21,21 +21,24 @@ from importlib import resources
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from mysetlist.core.auth import AuthError, TokenVerifier
 from mysetlist.core.auth_failures import client_address
-from mysetlist.core.errors import Problem
+from mysetlist.core.errors import PROBLEM_RESPONSES, Problem
 from mysetlist.core.runtime import Runtime, RuntimeDep
 from mysetlist.core.time_zones import time_zones_loaded
 from mysetlist.dashboard import panels, sessions
+from mysetlist.dashboard.api_models import DashboardDocument, EtlRunRead, PanelRead
 from mysetlist.dashboard.config import dashboard_settings
 from mysetlist.dashboard.sessions import DashboardOperator
 
 # Time zones are checked in panels.window against both Python and PostgreSQL (issue 15).
-router = APIRouter(tags=["dashboard"], dependencies=[Depends(time_zones_loaded)])
+router = APIRouter(
+    tags=["dashboard"], dependencies=[Depends(time_zones_loaded)], responses=PROBLEM_RESPONSES
+)
 
 # Only our own scripts; ECharts writes inline styles into its tooltips, hence style-src.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -58,7 +61,15 @@ _templates = Environment(
     loader=PackageLoader("mysetlist.dashboard", "templates"), autoescape=select_autoescape()
 )
 
-Range = Annotated[str, Query(description="24h, 7d, 30d or 90d")]
+# Checked by panels.window (the page answers a bad one with its own HTML message).
+Range = Annotated[
+    str, Query(description="24h, 7d, 30d or 90d", json_schema_extra={"enum": list(panels.RANGES)})
+]
+_SSE: dict[int | str, dict[str, Any]] = {200: {
+    "description": "Server-Sent Events: `event: panel`, `data:` {name, panel} (a PanelRead)"
+    " for each live panel, every DASHBOARD_LIVE_INTERVAL_SECONDS",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}}  # fmt: skip
 TimeZone = Annotated[str, Query(max_length=64, description="IANA time zone of the heatmap")]
 
 
@@ -66,7 +77,12 @@ def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
-@router.get("/api/analytics/dashboard", summary="Every dashboard panel (operators)")
+# The document goes out as the bytes cached in Redis: declared, not re-validated.
+@router.get(
+    "/api/analytics/dashboard",
+    summary="Every dashboard panel (operators)",
+    response_model=DashboardDocument,
+)
 async def dashboard(
     runtime: RuntimeDep, claims: DashboardOperator, range: Range = "7d", tz: TimeZone = "UTC"
 ) -> Response:
@@ -81,9 +97,18 @@ async def _document(runtime: Runtime, win: panels.Window) -> bytes:
     )  # fmt: skip
 
 
-@router.get("/api/analytics/dashboard/panels/{name}", summary="One panel, uncached")
+@router.get(
+    "/api/analytics/dashboard/panels/{name}",
+    summary="One panel, uncached",
+    response_model=PanelRead,
+)
 async def one_panel(
-    runtime: RuntimeDep, claims: DashboardOperator, name: str, range: Range = "7d",
+    runtime: RuntimeDep,
+    claims: DashboardOperator,
+    name: Annotated[
+        str, Path(json_schema_extra={"enum": ["realtime", *panels.BY_NAME]})
+    ],
+    range: Range = "7d",
     tz: TimeZone = "UTC",
 ) -> Response:  # fmt: skip
     settings = dashboard_settings()
@@ -94,7 +119,12 @@ async def one_panel(
     return _json(orjson.dumps(panel))
 
 
-@router.get("/api/analytics/dashboard/stream", summary="Live panels as Server-Sent Events")
+@router.get(
+    "/api/analytics/dashboard/stream",
+    summary="Live panels as Server-Sent Events",
+    response_class=StreamingResponse,
+    responses=_SSE,
+)
 async def stream(
     request: Request, runtime: RuntimeDep, claims: DashboardOperator, range: Range = "7d",
     tz: TimeZone = "UTC",
@@ -132,7 +162,7 @@ async def stream(
 
 
 @router.post("/api/analytics/dashboard/etl", status_code=202, summary="Run ETL (page button)")
-async def run_etl(runtime: RuntimeDep, claims: DashboardOperator) -> dict[str, Any]:
+async def run_etl(runtime: RuntimeDep, claims: DashboardOperator) -> EtlRunRead:
     from mysetlist.warehouse import runs
 
     try:
@@ -143,11 +173,11 @@ async def run_etl(runtime: RuntimeDep, claims: DashboardOperator) -> dict[str, A
     except runs.RunConflict as exc:
         raise Problem(409, "Conflict", "an ETL run is already queued or running",
                       active_run_id=exc.active["id"] if exc.active else None) from None  # fmt: skip
-    return {"run_id": run["id"], "status": run["status"]}
+    return EtlRunRead(run_id=run["id"], status=run["status"])
 
 
 @router.delete("/api/analytics/dashboard/etl", summary="Cancel the ETL run (page button)")
-async def cancel_etl(runtime: RuntimeDep, claims: DashboardOperator) -> dict[str, Any]:
+async def cancel_etl(runtime: RuntimeDep, claims: DashboardOperator) -> EtlRunRead:
     from mysetlist.warehouse import runs
 
     try:
@@ -157,7 +187,7 @@ async def cancel_etl(runtime: RuntimeDep, claims: DashboardOperator) -> dict[str
         )  # fmt: skip
     except runs.NoActiveRun:
         raise Problem(404, "Not Found", "no ETL run is queued or running") from None
-    return {"run_id": run["id"], "status": run["status"]}
+    return EtlRunRead(run_id=run["id"], status=run["status"])
 
 
 def _html(template: str, status: int = 200, **context: Any) -> HTMLResponse:
