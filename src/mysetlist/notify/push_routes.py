@@ -54,7 +54,7 @@ class PushKeys(BaseModel):
         return value
 
 
-class PushSubscriptionBody(BaseModel):
+class PushSubscriptionCreate(BaseModel):
     """What the browser's PushSubscription.toJSON() gives."""
 
     model_config = ConfigDict(extra="ignore")
@@ -62,7 +62,7 @@ class PushSubscriptionBody(BaseModel):
     keys: PushKeys
 
 
-class PushUnsubscribeBody(BaseModel):
+class PushSubscriptionDelete(BaseModel):
     model_config = ConfigDict(extra="ignore")
     endpoint: str = Field(min_length=10, max_length=2048)
 
@@ -98,7 +98,7 @@ async def subscribe(
     response: Response,
     runtime: RuntimeDep,
     claims: CurrentUser,
-    body: PushSubscriptionBody,
+    body: PushSubscriptionCreate,
     user_agent: Annotated[str | None, Header(alias="User-Agent")] = None,
 ) -> PushSubscriptionRead:
     """201 when new, 200 when the browser re-subscribed (its keys are replaced). A user
@@ -138,7 +138,7 @@ async def subscribe(
     responses={204: {"description": "Removed"}},
 )
 async def unsubscribe(
-    runtime: RuntimeDep, claims: CurrentUser, body: PushUnsubscribeBody
+    runtime: RuntimeDep, claims: CurrentUser, body: PushSubscriptionDelete
 ) -> Response:
     async with runtime.db.as_caller(claims) as conn:
         row: dict[str, Any] | None = await fetch_one_in(

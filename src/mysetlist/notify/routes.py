@@ -27,6 +27,7 @@ from mysetlist.notify import (
     webhook_routes,
 )
 from mysetlist.notify.api_models import (
+    Category,
     PreferencesRead,
     PreferencesUpdate,
     SendAccepted,
@@ -131,11 +132,11 @@ async def send_history(
 # -- templates (operators) -----------------------------------------------------------------
 
 
-class TemplateBody(BaseModel):
+class TemplateCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=sending.TEMPLATE_NAME)
     locale: str = Field(default="en", pattern=sending.LOCALE)
-    category: str = Field(max_length=64)
+    category: Category
     subject: StorableText = Field(min_length=1, max_length=500)
     html: StorableText = Field(min_length=1, max_length=200_000)
     text: StorableText | None = Field(default=None, max_length=200_000)
@@ -144,11 +145,11 @@ class TemplateBody(BaseModel):
     )
 
 
-class PreviewBody(BaseModel):
+class TemplatePreviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, pattern=sending.TEMPLATE_NAME)
     locale: str = Field(default="en", pattern=sending.LOCALE)
-    template: TemplateBody | None = None  # an unsaved draft
+    template: TemplateCreate | None = None  # an unsaved draft
     variables: StorableJson = Field(default_factory=dict)
 
 
@@ -176,10 +177,12 @@ async def get_template(
 
 @router.post("/api/notifications/templates", status_code=201)
 async def save_template(
-    request: Request, runtime: RuntimeDep, claims: Operator, body: TemplateBody
+    request: Request, runtime: RuntimeDep, claims: Operator, body: TemplateCreate
 ) -> TemplateSaved:
     """A new version; a syntax error or an undeclared variable is a 422 with its line."""
-    saved = await template_store.save(runtime.db, body.model_dump(), created_by=claims.user_id)
+    saved = await template_store.save(
+        runtime.db, body.model_dump(mode="json"), created_by=claims.user_id
+    )
     await audit_request(
         request, "notify.template_change", actor=claims, target=("template", body.name),
         details={"version": saved.get("version")},
@@ -189,7 +192,7 @@ async def save_template(
 
 @router.post("/api/notifications/templates/preview")
 async def preview_template(
-    runtime: RuntimeDep, claims: Operator, body: PreviewBody
+    runtime: RuntimeDep, claims: Operator, body: TemplatePreviewRequest
 ) -> TemplatePreview:
     """Render a saved template (`name`) or a draft (`template`) with sample variables."""
     if body.template is not None:
@@ -199,7 +202,7 @@ async def preview_template(
         except templates.TemplateProblem as exc:
             raise template_store.template_problem(exc) from None
         source = templates.TemplateSource(
-            draft.name, draft.locale, 0, draft.category, draft.subject, draft.html, draft.text,
+            draft.name, draft.locale, 0, str(draft.category), draft.subject, draft.html, draft.text,
             tuple(draft.variables),
         )  # fmt: skip
     elif body.name is not None:
