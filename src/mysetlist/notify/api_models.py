@@ -202,7 +202,7 @@ class SendAccepted(BaseModel):
 
 class SendRequestRead(BaseModel):
     request_id: int
-    type: str
+    type: str | None = Field(description="the notification type (the column allows null)")
     created_at: datetime
     state: SendRequestState
     caller: uuid.UUID
