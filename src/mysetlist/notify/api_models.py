@@ -12,10 +12,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -75,6 +76,28 @@ class SendRequestState(StrEnum):
 ClockTime = Annotated[
     str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, 24 h")
 ]
+T = TypeVar("T")
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("must not be null (leave the field out to keep its setting)")
+    return value
+
+
+def _not_nullable(schema: dict[str, Any]) -> None:
+    """The field's JSON schema without its `null` branch (null is refused, see _not_null)."""
+    schema.pop("default", None)
+    branches = [b for b in schema.pop("anyOf", []) if b != {"type": "null"}]
+    if len(branches) == 1:
+        schema.update(branches[0])
+    elif branches:
+        schema["anyOf"] = branches
+
+
+# A field an update may leave out, but not set to null: a plain optional field (so a 422
+# names `channels.new_shows.email`, not a union branch) whose schema is not nullable.
+Omittable = Annotated[T | None, BeforeValidator(_not_null), Field(json_schema_extra=_not_nullable)]
 TRANSACTIONAL_EMAIL = "transactional email (security, account) cannot be turned off"
 ALWAYS_IMMEDIATE = "this category is always sent immediately"
 
@@ -83,9 +106,9 @@ class ChannelSwitches(BaseModel):
     """Which channels a category may use; a channel left out keeps its setting."""
 
     model_config = ConfigDict(extra="forbid")
-    email: StrictBool | None = None
-    push: StrictBool | None = None
-    in_app: StrictBool | None = None
+    email: Omittable[StrictBool] = None
+    push: Omittable[StrictBool] = None
+    in_app: Omittable[StrictBool] = None
 
 
 class TransactionalChannelSwitches(ChannelSwitches):
@@ -103,14 +126,14 @@ class ChannelMatrixUpdate(BaseModel):
     """category -> {channel: on}; categories left out keep their settings."""
 
     model_config = ConfigDict(extra="forbid")
-    security: TransactionalChannelSwitches | None = None
-    account: TransactionalChannelSwitches | None = None
-    show_reminders: ChannelSwitches | None = None
-    new_shows: ChannelSwitches | None = None
-    artist_updates: ChannelSwitches | None = None
-    vote_results: ChannelSwitches | None = None
-    digests: ChannelSwitches | None = None
-    marketing: ChannelSwitches | None = None
+    security: Omittable[TransactionalChannelSwitches] = None
+    account: Omittable[TransactionalChannelSwitches] = None
+    show_reminders: Omittable[ChannelSwitches] = None
+    new_shows: Omittable[ChannelSwitches] = None
+    artist_updates: Omittable[ChannelSwitches] = None
+    vote_results: Omittable[ChannelSwitches] = None
+    digests: Omittable[ChannelSwitches] = None
+    marketing: Omittable[ChannelSwitches] = None
 
 
 class DigestUpdate(BaseModel):
@@ -118,14 +141,14 @@ class DigestUpdate(BaseModel):
     always `immediate`."""
 
     model_config = ConfigDict(extra="forbid")
-    security: DigestFrequency | None = None
-    account: DigestFrequency | None = None
-    show_reminders: DigestFrequency | None = None
-    new_shows: DigestFrequency | None = None
-    artist_updates: DigestFrequency | None = None
-    vote_results: DigestFrequency | None = None
-    digests: DigestFrequency | None = None
-    marketing: DigestFrequency | None = None
+    security: Omittable[DigestFrequency] = None
+    account: Omittable[DigestFrequency] = None
+    show_reminders: Omittable[DigestFrequency] = None
+    new_shows: Omittable[DigestFrequency] = None
+    artist_updates: Omittable[DigestFrequency] = None
+    vote_results: Omittable[DigestFrequency] = None
+    digests: Omittable[DigestFrequency] = None
+    marketing: Omittable[DigestFrequency] = None
 
     @field_validator("security", "account", "digests")
     @classmethod
@@ -155,13 +178,13 @@ class PreferencesUpdate(BaseModel):
     null` removes quiet hours. A 422 names each bad field and changes nothing."""
 
     model_config = ConfigDict(extra="forbid")
-    channels: ChannelMatrixUpdate | None = None
-    digest: DigestUpdate | None = None
+    channels: Omittable[ChannelMatrixUpdate] = None
+    digest: Omittable[DigestUpdate] = None
     quietHours: QuietHours | None = None
-    timezone: str | None = Field(
-        default=None, max_length=64, description="IANA name, e.g. Europe/Berlin"
+    timezone: Omittable[Annotated[str, Field(max_length=64)]] = Field(
+        default=None, description="IANA name, e.g. Europe/Berlin"
     )
-    muted: StrictBool | None = Field(default=None, description="all but transactional")
+    muted: Omittable[StrictBool] = Field(default=None, description="all but transactional")
 
     @field_validator("timezone")
     @classmethod
