@@ -33,6 +33,11 @@ class Channel(StrEnum):
     in_app = "in_app"
 
 
+# A category read back from storage is text (the column has no check; everything we write
+# is one of `Category`): an unknown one is shown as it is rather than failing the read.
+STORED_CATEGORY = "one of Category's values for everything this service wrote"
+
+
 class Category(StrEnum):
     security = "security"
     account = "account"
@@ -245,7 +250,7 @@ class TemplateSummary(BaseModel):
     name: str
     locale: str
     version: int = Field(description="0: the shipped template, never saved over")
-    category: Category
+    category: str = Field(description=STORED_CATEGORY)
     variables: list[str]
     created_at: datetime | None
 
@@ -258,7 +263,7 @@ class TemplateRead(BaseModel):
     name: str
     locale: str
     version: int
-    category: Category
+    category: str = Field(description=STORED_CATEGORY)
     subject: str
     html: str
     text: str | None
@@ -287,7 +292,7 @@ class InboxItem(BaseModel):
 
     id: int
     type: str
-    category: Category
+    category: str = Field(description=STORED_CATEGORY)
     title: str
     message: str
     data: dict[str, Any]

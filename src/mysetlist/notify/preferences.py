@@ -19,7 +19,12 @@ from mysetlist.notify.api_models import (
     PreferencesRead,
     PreferencesUpdate,
 )
-from mysetlist.notify.catalog import CATEGORIES, CHANNELS, TRANSACTIONAL_CATEGORIES
+from mysetlist.notify.catalog import (
+    CATEGORIES,
+    CHANNELS,
+    DIGEST_FREQUENCIES,
+    TRANSACTIONAL_CATEGORIES,
+)
 from mysetlist.notify.config import NotifySettings
 
 
@@ -91,7 +96,7 @@ def from_row(
     valid_stored = stored if stored is not None and zone_or_utc(stored) == stored else None
     return Preferences(
         channels,
-        dict(row.get("digest") or {}),
+        {c: f for c, f in (row.get("digest") or {}).items() if f in DIGEST_FREQUENCIES},
         row.get("quiet_hours_start"),
         row.get("quiet_hours_end"),
         valid_stored or zone_or_utc(profile_timezone),
