@@ -54,6 +54,9 @@ async def test_put_changes_the_given_fields_and_bad_ones_are_named(
             ({"quietHours": {"start": "25:00", "end": "07:00"}}, "quietHours.start"),
             ({"timezone": "Mars/Olympus"}, "timezone"),
             ({"muted": "yes"}, "muted"),
+            ({"muted": None}, "muted"),  # leave a field out to keep it; null is no value
+            ({"channels": {"new_shows": {"email": None}}}, "channels.new_shows.email"),
+            ({"quietHours": {"start": "22:00", "end": "22:00"}}, "quietHours.end"),
             ({"colour": "blue"}, "colour"),
         ]:
             # a valid change beside the bad one: nothing of the body may be stored

@@ -90,8 +90,8 @@ _PROBLEM_DESCRIPTIONS = {
     503: "Not ready (a dependency is down)",
 }
 
-# OpenAPI `responses=` entries for problem+json errors, by status: a route declares the
-# ones it can answer, e.g. `responses=problem_responses(401, 404)`. The schema is the
+# OpenAPI `responses=` entries for problem+json errors, by status: a route (or a router)
+# declares the ones it can answer, e.g. `responses=problem_responses(401, 404)`. The schema is the
 # `ProblemDocument` component, which `install_error_handlers` adds to the app's schema.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {

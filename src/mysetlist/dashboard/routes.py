@@ -21,21 +21,26 @@ from importlib import resources
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from mysetlist.core.auth import AuthError, TokenVerifier
 from mysetlist.core.auth_failures import client_address
-from mysetlist.core.errors import Problem
-from mysetlist.core.runtime import Runtime
+from mysetlist.core.errors import Problem, problem_responses
+from mysetlist.core.runtime import Runtime, RuntimeDep
 from mysetlist.core.time_zones import time_zones_loaded
 from mysetlist.dashboard import panels, sessions
+from mysetlist.dashboard.api_models import DashboardDocument, EtlRunRead, PanelRead
 from mysetlist.dashboard.config import dashboard_settings
 from mysetlist.dashboard.sessions import DashboardOperator
 
 # Time zones are checked in panels.window against both Python and PostgreSQL (issue 15).
-router = APIRouter(tags=["dashboard"], dependencies=[Depends(time_zones_loaded)])
+router = APIRouter(
+    tags=["dashboard"],
+    dependencies=[Depends(time_zones_loaded)],
+    responses=problem_responses(401, 403, 404, 409, 429),
+)
 
 # Only our own scripts; ECharts writes inline styles into its tooltips, hence style-src.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -58,40 +63,57 @@ _templates = Environment(
     loader=PackageLoader("mysetlist.dashboard", "templates"), autoescape=select_autoescape()
 )
 
-Range = Annotated[str, Query(description="24h, 7d, 30d or 90d")]
+# Checked by panels.window (the page answers a bad one with its own HTML message).
+Range = Annotated[
+    str, Query(description="24h, 7d, 30d or 90d", json_schema_extra={"enum": list(panels.RANGES)})
+]
+_SSE: dict[int | str, dict[str, Any]] = {200: {
+    "description": "Server-Sent Events: `event: panel`, `data:` {name, panel} (a PanelRead)"
+    " for each live panel, every DASHBOARD_LIVE_INTERVAL_SECONDS",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}}  # fmt: skip
 TimeZone = Annotated[str, Query(max_length=64, description="IANA time zone of the heatmap")]
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
-@router.get("/api/analytics/dashboard", summary="Every dashboard panel (operators)")
+# The document goes out as the bytes cached in Redis: declared, not re-validated.
+@router.get(
+    "/api/analytics/dashboard",
+    summary="Every dashboard panel (operators)",
+    response_model=DashboardDocument,
+)
 async def dashboard(
-    request: Request, claims: DashboardOperator, range: Range = "7d", tz: TimeZone = "UTC"
+    runtime: RuntimeDep, claims: DashboardOperator, range: Range = "7d", tz: TimeZone = "UTC"
 ) -> Response:
-    return _json(await _document(request, panels.window(range, tz)))
+    return _json(await _document(runtime, panels.window(range, tz)))
 
 
-async def _document(request: Request, win: panels.Window) -> bytes:
-    runtime, settings = _runtime(request), dashboard_settings()
+async def _document(runtime: Runtime, win: panels.Window) -> bytes:
+    settings = dashboard_settings()
     return await panels.dashboard_document(
         runtime.db, runtime.redis, runtime.settings.redis_key_prefix, win,
         timeout_ms=settings.panel_timeout_ms, cache_seconds=settings.cache_seconds,
     )  # fmt: skip
 
 
-@router.get("/api/analytics/dashboard/panels/{name}", summary="One panel, uncached")
+@router.get(
+    "/api/analytics/dashboard/panels/{name}",
+    summary="One panel, uncached",
+    response_model=PanelRead,
+)
 async def one_panel(
-    request: Request, claims: DashboardOperator, name: str, range: Range = "7d",
+    runtime: RuntimeDep,
+    claims: DashboardOperator,
+    name: Annotated[
+        str, Path(json_schema_extra={"enum": ["realtime", *panels.BY_NAME]})
+    ],
+    range: Range = "7d",
     tz: TimeZone = "UTC",
 ) -> Response:  # fmt: skip
-    runtime, settings = _runtime(request), dashboard_settings()
+    settings = dashboard_settings()
     panel = await panels.one_panel(
         runtime.db, runtime.redis, runtime.settings.redis_key_prefix, name,
         panels.window(range, tz), settings.panel_timeout_ms,
@@ -99,19 +121,25 @@ async def one_panel(
     return _json(orjson.dumps(panel))
 
 
-@router.get("/api/analytics/dashboard/stream", summary="Live panels as Server-Sent Events")
+@router.get(
+    "/api/analytics/dashboard/stream",
+    summary="Live panels as Server-Sent Events",
+    response_class=StreamingResponse,
+    responses=_SSE,
+)
 async def stream(
-    request: Request, claims: DashboardOperator, range: Range = "7d", tz: TimeZone = "UTC"
-) -> StreamingResponse:
+    request: Request, runtime: RuntimeDep, claims: DashboardOperator, range: Range = "7d",
+    tz: TimeZone = "UTC",
+) -> StreamingResponse:  # fmt: skip
     win = panels.window(range, tz)
-    runtime, settings = _runtime(request), dashboard_settings()
+    settings = dashboard_settings()
     by_cookie = not request.headers.get("authorization")
 
     async def session_lives() -> bool:
         if not by_cookie:
             return True
         try:
-            return await sessions.cookie_claims(request) is not None
+            return await sessions.cookie_claims(request, runtime) is not None
         except AuthError:
             return False
 
@@ -136,32 +164,32 @@ async def stream(
 
 
 @router.post("/api/analytics/dashboard/etl", status_code=202, summary="Run ETL (page button)")
-async def run_etl(request: Request, claims: DashboardOperator) -> dict[str, Any]:
+async def run_etl(runtime: RuntimeDep, claims: DashboardOperator) -> EtlRunRead:
     from mysetlist.warehouse import runs
 
     try:
         run = await runs.queue_run(
-            _runtime(request).db, from_day=None, to_day=None, steps=None,
+            runtime.db, from_day=None, to_day=None, steps=None,
             actor_id=claims.user_id, actor_role="admin" if claims.is_admin else claims.role,
         )  # fmt: skip
     except runs.RunConflict as exc:
         raise Problem(409, "Conflict", "an ETL run is already queued or running",
                       active_run_id=exc.active["id"] if exc.active else None) from None  # fmt: skip
-    return {"run_id": run["id"], "status": run["status"]}
+    return EtlRunRead(run_id=run["id"], status=run["status"])
 
 
 @router.delete("/api/analytics/dashboard/etl", summary="Cancel the ETL run (page button)")
-async def cancel_etl(request: Request, claims: DashboardOperator) -> dict[str, Any]:
+async def cancel_etl(runtime: RuntimeDep, claims: DashboardOperator) -> EtlRunRead:
     from mysetlist.warehouse import runs
 
     try:
         run = await runs.cancel_active(
-            _runtime(request).db, actor_id=claims.user_id,
+            runtime.db, actor_id=claims.user_id,
             actor_role="admin" if claims.is_admin else claims.role, wait_s=2.0,
         )  # fmt: skip
     except runs.NoActiveRun:
         raise Problem(404, "Not Found", "no ETL run is queued or running") from None
-    return {"run_id": run["id"], "status": run["status"]}
+    return EtlRunRead(run_id=run["id"], status=run["status"])
 
 
 def _html(template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -169,33 +197,39 @@ def _html(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
 
 
-def _login_form(request: Request, status: int, message: str | None = None) -> HTMLResponse:
+def _login_form(
+    request: Request, runtime: Runtime, status: int, message: str | None = None
+) -> HTMLResponse:
     """The login form, with its CSRF token and the pre-session cookie it is checked against."""
     nonce = sessions.login_nonce(request)
-    csrf = sessions.login_csrf_token(_runtime(request).settings, nonce)
+    csrf = sessions.login_csrf_token(runtime.settings, nonce)
     response = _html("login.html", status, message=message, csrf=csrf)
     response.set_cookie(**sessions.login_cookie_options(request, nonce))
     return response
 
 
 @router.get("/dashboard", include_in_schema=False)
-async def page(request: Request, range: Range = "7d", tz: TimeZone = "UTC") -> HTMLResponse:
+async def page(
+    request: Request, runtime: RuntimeDep, range: Range = "7d", tz: TimeZone = "UTC"
+) -> HTMLResponse:
     try:
-        claims = await sessions.cookie_claims(request)
+        claims = await sessions.cookie_claims(request, runtime)
     except AuthError as exc:
-        return _login_form(request, 401, f"your session ended ({exc.detail}): sign in again")
+        return _login_form(
+            request, runtime, 401, f"your session ended ({exc.detail}): sign in again"
+        )
     if claims is None:
-        return _login_form(request, 401)
+        return _login_form(request, runtime, 401)
     if not claims.is_operator:
         return _login_form(
-            request, 403, "this account is not an operator: the dashboard is for operators"
+            request, runtime, 403, "this account is not an operator: the dashboard is for operators"
         )
     try:
         win = panels.window(range, tz)
     except Problem as exc:
         return _html("message.html", 422, message=exc.detail)
-    document = await _document(request, win)
-    settings = _runtime(request).settings
+    document = await _document(runtime, win)
+    settings = runtime.settings
     return _html(
         "dashboard.html",
         range=win.range, ranges=list(panels.RANGES), tz=win.tz,
@@ -221,14 +255,14 @@ def _sections() -> list[dict[str, Any]]:
 
 
 @router.get("/dashboard/login/{token}", include_in_schema=False)
-async def redeem_link(request: Request, token: str) -> Response:
+async def redeem_link(request: Request, runtime: RuntimeDep, token: str) -> Response:
     if len(token) > 128:
-        return _login_form(request, 401, "this login link is not valid")
-    db = _runtime(request).db
+        return _login_form(request, runtime, 401, "this login link is not valid")
+    db = runtime.db
     operator_id = await sessions.redeem_login_link(db, token)
     if operator_id is None:
         return _login_form(
-            request, 401, "this login link was used already or has expired: "
+            request, runtime, 401, "this login link was used already or has expired: "
             "run `mysetlist dashboard-link` for a new one",
         )  # fmt: skip
     seconds = dashboard_settings().session_seconds
@@ -244,13 +278,14 @@ async def redeem_link(request: Request, token: str) -> Response:
 @router.post("/dashboard/login", include_in_schema=False)
 async def login_with_token(
     request: Request,
+    runtime: RuntimeDep,
     token: Annotated[str, Form(max_length=8192)] = "",
     csrf: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    runtime = _runtime(request)
     if not sessions.login_csrf_ok(request, runtime.settings, csrf):
-        return _login_form(request, 403, "the sign-in form expired or came from elsewhere: "
-                           "sign in again")  # fmt: skip
+        return _login_form(
+            request, runtime, 403, "the sign-in form expired or came from elsewhere: sign in again"
+        )
     verifier: TokenVerifier = request.app.state.verifier
     client = client_address(request)
     runtime.auth_failures.raise_if_blocked(client)
@@ -258,10 +293,12 @@ async def login_with_token(
         claims = verifier.verify(token.strip())
     except AuthError as exc:
         await runtime.auth_failures.failed(client)  # the per-client limit of core.auth
-        return _login_form(request, 401, f"that token does not open the dashboard: {exc.detail}")
+        return _login_form(
+            request, runtime, 401, f"that token does not open the dashboard: {exc.detail}"
+        )
     if not claims.is_operator:
         return _login_form(
-            request, 403, "this account is not an operator: the dashboard is for operators"
+            request, runtime, 403, "this account is not an operator: the dashboard is for operators"
         )
     seconds = sessions.session_seconds_for(claims, dashboard_settings().session_seconds)
     session = await sessions.open_session(
@@ -275,14 +312,16 @@ async def login_with_token(
 
 
 @router.post("/dashboard/logout", include_in_schema=False)
-async def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
+async def logout(
+    request: Request, runtime: RuntimeDep, csrf: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
     session = request.cookies.get(sessions.COOKIE)
     if session:
-        expected = sessions.csrf_token(_runtime(request).settings, session)
+        expected = sessions.csrf_token(runtime.settings, session)
         if not hmac.compare_digest(csrf, expected):
             return _html("message.html", 403,
                          message="sign out from the dashboard's own Sign out button")  # fmt: skip
-        await sessions.close_session(_runtime(request).db, session)
+        await sessions.close_session(runtime.db, session)
     response = RedirectResponse("/dashboard", status_code=303, headers=PAGE_HEADERS)
     response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="strict")
     return response

@@ -32,7 +32,7 @@ from mysetlist.core.auth import AuthError, Claims, optional_claims
 from mysetlist.core.config import Settings
 from mysetlist.core.db import Database, fetch_one_in, read_sql
 from mysetlist.core.errors import Problem
-from mysetlist.core.runtime import Runtime
+from mysetlist.core.runtime import Runtime, RuntimeDep
 
 COOKIE = "mysetlist_dashboard"
 LOGIN_COOKIE = "mysetlist_dashboard_login"  # the login form's CSRF nonce
@@ -118,12 +118,7 @@ def login_csrf_ok(request: Request, settings: Settings, given: str) -> bool:
     return hmac.compare_digest(given, login_csrf_token(settings, nonce))
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-async def cookie_claims(request: Request) -> Claims | None:
+async def cookie_claims(request: Request, runtime: Runtime) -> Claims | None:
     """The session cookie's operator; None without a cookie. An unknown, ended, expired or
     revoked session is a 401."""
     session = request.cookies.get(COOKIE)
@@ -131,7 +126,6 @@ async def cookie_claims(request: Request) -> Claims | None:
         return None
     if len(session) > _MAX_COOKIE:
         raise AuthError("not a dashboard session")
-    runtime = _runtime(request)
     async with runtime.db.transaction() as conn:
         row = await fetch_one_in(conn, read_sql(_PACKAGE, "session_lookup.sql"),
                                  {"session_hash": _hash(session)})  # fmt: skip
@@ -149,15 +143,17 @@ async def cookie_claims(request: Request) -> Claims | None:
 
 
 async def dashboard_caller(
-    request: Request, bearer: Annotated[Claims | None, Depends(optional_claims)]
+    request: Request,
+    runtime: RuntimeDep,
+    bearer: Annotated[Claims | None, Depends(optional_claims)],
 ) -> Claims:
     """An operator by Bearer token or by session cookie; 401 with neither, 403 if not one.
     A state-changing call by cookie must carry the page's CSRF token."""
     claims = bearer
     if claims is None:
-        claims = await cookie_claims(request)
+        claims = await cookie_claims(request, runtime)
         if claims is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
-            expected = csrf_token(_runtime(request).settings, request.cookies[COOKIE])
+            expected = csrf_token(runtime.settings, request.cookies[COOKIE])
             if not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), expected):
                 raise Problem(403, "Forbidden", "missing or wrong CSRF token (X-CSRF-Token)")
     if claims is None:

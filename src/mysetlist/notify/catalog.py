@@ -21,6 +21,9 @@ PRODUCT_CATEGORIES = (
 )
 CATEGORIES = TRANSACTIONAL_CATEGORIES + PRODUCT_CATEGORIES
 DIGEST_FREQUENCIES = ("immediate", "daily", "weekly")
+# Renders the title and message alone (shipped_templates/generic.*): the template of types
+# that have no layout of their own, and of a send whose type's template lacks variables.
+GENERIC_TEMPLATE = "generic"
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,8 @@ TYPES: dict[str, NotificationType] = {
     t.name: t
     for t in (
         NotificationType("welcome", "account", ("email", "in_app"), "welcome"),
-        NotificationType("security_alert", "security", ("email", "in_app"), "generic"),
-        NotificationType("account_notice", "account", ("email", "in_app"), "generic"),
+        NotificationType("security_alert", "security", ("email", "in_app"), GENERIC_TEMPLATE),
+        NotificationType("account_notice", "account", ("email", "in_app"), GENERIC_TEMPLATE),
         NotificationType(
             "show_reminder",
             "show_reminders",
@@ -79,11 +82,11 @@ TYPES: dict[str, NotificationType] = {
             "vote_activity",
             "vote_results",
             ("in_app", "email"),
-            "generic",
+            GENERIC_TEMPLATE,
             routing="best",
             throttle_field="showId",
         ),
         NotificationType("weekly_digest", "digests", ("email",), "weekly_digest"),
-        NotificationType("marketing", "marketing", ("email", "in_app"), "generic"),
+        NotificationType("marketing", "marketing", ("email", "in_app"), GENERIC_TEMPLATE),
     )
 }

@@ -9,68 +9,67 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from mysetlist.core.auth import AuthError, Claims, CurrentUser, OptionalUser, TokenVerifier
-from mysetlist.core.errors import Problem
-from mysetlist.core.runtime import Runtime
+from mysetlist.core.errors import Problem, problem_responses
+from mysetlist.core.runtime import RuntimeDep
 from mysetlist.notify import inbox
+from mysetlist.notify.api_models import InboxPage, MarkedAllRead, MarkedRead, UnreadCount
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(tags=["notifications"], responses=problem_responses(401, 403, 404, 429))
 ACCESS_COOKIE = "mysetlist_access_token"
 KEEPALIVE_SECONDS = 15.0
 STREAM_BATCH = 100
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-def _hub(request: Request) -> inbox.InboxHub:
+def _hub(request: Request, runtime: RuntimeDep) -> inbox.InboxHub:
+    """One LISTEN connection per API process, opened at the first stream."""
     state = request.app.state
     if getattr(state, "notify_inbox_hub", None) is None:
-        state.notify_inbox_hub = inbox.InboxHub(_runtime(request).database_url)
+        state.notify_inbox_hub = inbox.InboxHub(runtime.database_url)
     hub: inbox.InboxHub = state.notify_inbox_hub
     return hub
 
 
 @router.get("/api/notifications")
 async def list_notifications(
-    request: Request,
+    runtime: RuntimeDep,
     claims: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,  # ids are bigint
     unread: Annotated[bool, Query()] = False,
-) -> dict[str, Any]:
+) -> InboxPage:
     """The caller's in-app notifications, newest first; `before` pages back by id."""
-    db = _runtime(request).db
+    db = runtime.db
     items = await inbox.list_inbox(db, claims, limit=limit, before=before, unread_only=unread)
-    return {"notifications": items, "unreadCount": await inbox.unread_count(db, claims)}
+    return InboxPage.model_validate(
+        {"notifications": items, "unreadCount": await inbox.unread_count(db, claims)}
+    )
 
 
 @router.get("/api/notifications/unread-count")
-async def unread_count(request: Request, claims: CurrentUser) -> dict[str, int]:
-    return {"unreadCount": await inbox.unread_count(_runtime(request).db, claims)}
+async def unread_count(runtime: RuntimeDep, claims: CurrentUser) -> UnreadCount:
+    return UnreadCount(unreadCount=await inbox.unread_count(runtime.db, claims))
 
 
 @router.post("/api/notifications/{notification_id}/read")
 async def mark_read(
-    request: Request, claims: CurrentUser, notification_id: Annotated[int, Path(ge=1, le=2**62)]
-) -> dict[str, Any]:
+    runtime: RuntimeDep, claims: CurrentUser, notification_id: Annotated[int, Path(ge=1, le=2**62)]
+) -> MarkedRead:
     """Idempotent; another user's notification is a 404 like an unknown one."""
-    row = await inbox.mark_read(_runtime(request).db, claims, notification_id)
+    row = await inbox.mark_read(runtime.db, claims, notification_id)
     if row is None:
         raise Problem(404, "Not Found", "no such notification")
-    return {"id": row["id"], "readAt": row["read_at"]}
+    return MarkedRead(id=row["id"], readAt=row["read_at"])
 
 
 @router.post("/api/notifications/read-all")
-async def mark_all_read(request: Request, claims: CurrentUser) -> dict[str, int]:
-    return {"marked": await inbox.mark_all_read(_runtime(request).db, claims)}
+async def mark_all_read(runtime: RuntimeDep, claims: CurrentUser) -> MarkedAllRead:
+    return MarkedAllRead(marked=await inbox.mark_all_read(runtime.db, claims))
 
 
 async def stream_caller(request: Request, bearer: OptionalUser) -> Claims:
@@ -83,9 +82,19 @@ async def stream_caller(request: Request, bearer: OptionalUser) -> Claims:
     return verifier.verify(token)
 
 
-@router.get("/api/notifications/stream")
+@router.get(
+    "/api/notifications/stream",
+    response_class=StreamingResponse,
+    responses={200: {
+        "description": "Server-Sent Events: `event: notification`, `id:` the notification's"
+        " id, `data:` an InboxItem (JSON); comments keep the connection alive",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }},
+)  # fmt: skip
 async def stream(
     request: Request,
+    runtime: RuntimeDep,
+    hub: Annotated[inbox.InboxHub, Depends(_hub)],
     claims: Annotated[Claims, Depends(stream_caller)],
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
@@ -93,7 +102,7 @@ async def stream(
     without it, starts from now (the inbox endpoint has the history)."""
     if last_event_id is not None and not (last_event_id.isdigit() and len(last_event_id) < 19):
         raise Problem(400, "Bad Request", "Last-Event-ID must be a notification id")
-    db, hub = _runtime(request).db, _hub(request)
+    db = runtime.db
     cursor = int(last_event_id) if last_event_id else None
     if cursor is None:
         newest = await inbox.list_inbox(db, claims, limit=1)

@@ -11,6 +11,7 @@ from mysetlist.core.auth import Claims
 from mysetlist.core.db import Database, fetch_one_in, read_sql
 from mysetlist.core.errors import Problem
 from mysetlist.core.time_zones import load_time_zones
+from mysetlist.notify.api_models import PreferencesRead, PreferencesUpdate
 from mysetlist.notify.catalog import PRODUCT_CATEGORIES
 from mysetlist.notify.config import NotifySettings
 from mysetlist.notify.preferences import Preferences, apply_update, from_row
@@ -24,18 +25,20 @@ def _prefs(row: dict[str, Any] | None, settings: NotifySettings) -> Preferences:
     return from_row(row if row["stored"] else None, settings, row["profile_timezone"])
 
 
-async def get(db: Database, settings: NotifySettings, claims: Claims) -> dict[str, Any]:
+async def get(db: Database, settings: NotifySettings, claims: Claims) -> PreferencesRead:
     await load_time_zones(db)
     async with db.as_user(claims.user_id, claims.raw) as conn:
         row = await fetch_one_in(conn, read_sql(_PACKAGE, "preferences_read.sql"))
-    return _prefs(row, settings).as_json()
+    return _prefs(row, settings).read()
 
 
-async def put(db: Database, settings: NotifySettings, claims: Claims, body: Any) -> dict[str, Any]:
-    await load_time_zones(db)  # the zone in the body is checked against both sides
+async def put(
+    db: Database, settings: NotifySettings, claims: Claims, update: PreferencesUpdate
+) -> PreferencesRead:
+    await load_time_zones(db)  # stored zones are read through the validator
     async with db.as_user(claims.user_id, claims.raw) as conn:
         row = await fetch_one_in(conn, read_sql(_PACKAGE, "preferences_read.sql"))
-        updated = apply_update(_prefs(row, settings), body)
+        updated = apply_update(_prefs(row, settings), update)
         await conn.execute(
             read_sql(_PACKAGE, "preferences_write.sql"),
             {
@@ -47,7 +50,7 @@ async def put(db: Database, settings: NotifySettings, claims: Claims, body: Any)
                 "muted": updated.muted,
             },
         )
-    return updated.as_json()
+    return updated.read()
 
 
 async def unsubscribe(db: Database, user_id: str, category: str) -> bool:

@@ -12,8 +12,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mysetlist.core.errors import Problem
-from mysetlist.core.time_zones import is_time_zone, zone_or_utc
+from mysetlist.core.time_zones import zone_or_utc
+from mysetlist.notify.api_models import (
+    ChannelMatrixUpdate,
+    DigestUpdate,
+    PreferencesRead,
+    PreferencesUpdate,
+)
 from mysetlist.notify.catalog import (
     CATEGORIES,
     CHANNELS,
@@ -45,20 +50,20 @@ class Preferences:
             return "immediate"
         return self.digest.get(category, "immediate")
 
-    def as_json(self) -> dict[str, Any]:
+    def read(self) -> PreferencesRead:
         quiet = (
             {"start": self.quiet_start.strftime("%H:%M"), "end": self.quiet_end.strftime("%H:%M")}
             if self.quiet_start is not None and self.quiet_end is not None
             else None
         )
-        return {
+        return PreferencesRead.model_validate({
             "channels": self.channels,
             "digest": {c: self.digest_of(c) for c in CATEGORIES},
             "quietHours": quiet,
             "timezone": self.timezone,
             "muted": self.muted,
             "transactionalCategories": list(TRANSACTIONAL_CATEGORIES),
-        }
+        })  # fmt: skip
 
 
 def default_channels(settings: NotifySettings) -> dict[str, dict[str, bool]]:
@@ -91,7 +96,7 @@ def from_row(
     valid_stored = stored if stored is not None and zone_or_utc(stored) == stored else None
     return Preferences(
         channels,
-        dict(row.get("digest") or {}),
+        {c: f for c, f in (row.get("digest") or {}).items() if f in DIGEST_FREQUENCIES},
         row.get("quiet_hours_start"),
         row.get("quiet_hours_end"),
         valid_stored or zone_or_utc(profile_timezone),
@@ -100,104 +105,33 @@ def from_row(
     )
 
 
-def _parse_clock(value: Any) -> time | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.strptime(value, "%H:%M")
-    except ValueError:
-        return None
-    return parsed.time()
+def _clock(value: str) -> time:
+    return datetime.strptime(value, "%H:%M").time()
 
 
-def apply_update(current: Preferences, body: Any) -> Preferences:
-    """`current` with the fields of a PUT body; a 422 naming every bad field, nothing half-set."""
-    errors: list[dict[str, str]] = []
-
-    def bad(name: str, message: str) -> None:
-        errors.append({"field": name, "message": message})
-
-    if not isinstance(body, dict):
-        raise Problem(422, "Unprocessable Content", "the body must be a JSON object",
-                      errors=[{"field": "body", "message": "must be an object"}])  # fmt: skip
-    known = {"channels", "digest", "quietHours", "timezone", "muted"}
-    for key in body:
-        if key not in known:
-            bad(key, f"unknown field; expected one of {sorted(known)}")
+def apply_update(current: Preferences, update: PreferencesUpdate) -> Preferences:
+    """`current` with the fields the update gives. The update is already valid (its model
+    names each bad field in a 422), so this only merges."""
+    given = update.model_fields_set
     channels = {c: dict(v) for c, v in current.channels.items()}
-    raw_channels = body.get("channels", {})
-    if not isinstance(raw_channels, dict):
-        bad("channels", "must be an object of category -> {channel: boolean}")
-        raw_channels = {}
-    for category, per_channel in raw_channels.items():
-        if category not in CATEGORIES:
-            bad(f"channels.{category}", f"unknown category; expected one of {list(CATEGORIES)}")
-            continue
-        if not isinstance(per_channel, dict):
-            bad(f"channels.{category}", "must be an object of channel -> boolean")
-            continue
-        for channel, enabled in per_channel.items():
-            where = f"channels.{category}.{channel}"
-            if channel not in CHANNELS:
-                bad(where, f"unknown channel; expected one of {list(CHANNELS)}")
-            elif not isinstance(enabled, bool):
-                bad(where, "must be true or false")
-            elif category in TRANSACTIONAL_CATEGORIES and channel == "email" and not enabled:
-                bad(where, "transactional email (security, account) cannot be turned off")
-            else:
-                channels[category][channel] = enabled
+    for category, switches in update.channels or ChannelMatrixUpdate():
+        if switches is not None:
+            for channel, enabled in switches.model_dump(exclude_none=True).items():
+                channels.setdefault(category, {})[channel] = enabled
     digest = dict(current.digest)
-    raw_digest = body.get("digest", {})
-    if not isinstance(raw_digest, dict):
-        bad("digest", "must be an object of category -> immediate|daily|weekly")
-        raw_digest = {}
-    for category, frequency in raw_digest.items():
-        where = f"digest.{category}"
-        if category not in CATEGORIES:
-            bad(where, f"unknown category; expected one of {list(CATEGORIES)}")
-        elif frequency not in DIGEST_FREQUENCIES:
-            bad(where, f"must be one of {list(DIGEST_FREQUENCIES)}")
-        elif (category in TRANSACTIONAL_CATEGORIES or category == "digests") and (
-            frequency != "immediate"
-        ):
-            bad(where, "this category is always sent immediately")
-        else:
-            digest[category] = frequency
+    for category, frequency in update.digest or DigestUpdate():
+        if frequency is not None:
+            digest[category] = str(frequency)
     quiet_start, quiet_end = current.quiet_start, current.quiet_end
-    if "quietHours" in body:
-        quiet = body["quietHours"]
-        if quiet is None:
-            quiet_start = quiet_end = None
-        elif not isinstance(quiet, dict):
-            bad("quietHours", 'must be {"start": "HH:MM", "end": "HH:MM"} or null')
-        else:
-            quiet_start, quiet_end = (
-                _parse_clock(quiet.get("start")),
-                _parse_clock(quiet.get("end")),
-            )
-            for name, parsed in (("start", quiet_start), ("end", quiet_end)):
-                if parsed is None:
-                    bad(f"quietHours.{name}", "must be a time of day HH:MM (24 h)")
-            if quiet_start is not None and quiet_start == quiet_end:
-                bad("quietHours.end", "must differ from start")
+    if "quietHours" in given:
+        quiet = update.quietHours
+        quiet_start, quiet_end = (
+            (None, None) if quiet is None else (_clock(quiet.start), _clock(quiet.end))
+        )
     timezone, stored_timezone = current.timezone, current.stored_timezone
-    if "timezone" in body:
-        tz = body["timezone"]
-        if not is_time_zone(tz):
-            bad("timezone", "must be an IANA time zone name, e.g. Europe/Berlin")
-        else:
-            timezone = stored_timezone = tz
-    muted = current.muted
-    if "muted" in body:
-        if not isinstance(body["muted"], bool):
-            bad("muted", "must be true or false")
-        else:
-            muted = body["muted"]
-    if errors:
-        raise Problem(
-            422, "Unprocessable Content", f"{errors[0]['field']}: {errors[0]['message']}",
-            errors=errors,
-        )  # fmt: skip
+    if update.timezone is not None:
+        timezone = stored_timezone = update.timezone
+    muted = current.muted if update.muted is None else update.muted
     return Preferences(channels, digest, quiet_start, quiet_end, timezone, muted, stored_timezone)
 
 

@@ -15,13 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mysetlist.core.auth import CurrentUser
 from mysetlist.core.db import fetch_one_in, read_sql
-from mysetlist.core.errors import Problem
-from mysetlist.core.runtime import Runtime
+from mysetlist.core.errors import Problem, problem_responses
+from mysetlist.core.runtime import Runtime, RuntimeDep
+from mysetlist.notify.api_models import PushSubscriptionRead
 from mysetlist.notify.config import NotifySettings
 from mysetlist.notify.push import SUBSCRIPTION_CONTEXT
 from mysetlist.notify.push_endpoints import EndpointPolicy, EndpointRefused
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(tags=["notifications"], responses=problem_responses(401, 403, 404, 409, 429))
 _PACKAGE = "mysetlist.notify"
 
 
@@ -53,7 +54,7 @@ class PushKeys(BaseModel):
         return value
 
 
-class PushSubscriptionBody(BaseModel):
+class PushSubscriptionCreate(BaseModel):
     """What the browser's PushSubscription.toJSON() gives."""
 
     model_config = ConfigDict(extra="ignore")
@@ -61,14 +62,9 @@ class PushSubscriptionBody(BaseModel):
     keys: PushKeys
 
 
-class PushUnsubscribeBody(BaseModel):
+class PushSubscriptionDelete(BaseModel):
     model_config = ConfigDict(extra="ignore")
     endpoint: str = Field(min_length=10, max_length=2048)
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def _settings(request: Request) -> NotifySettings:
@@ -90,18 +86,23 @@ async def _check_endpoint(endpoint: str, settings: NotifySettings) -> None:
         ) from None  # fmt: skip
 
 
-@router.post("/api/notifications/push-subscriptions")
+@router.post(
+    "/api/notifications/push-subscriptions",
+    status_code=201,
+    responses={200: {"model": PushSubscriptionRead, "description": "Re-subscribed: keys replaced"}},
+)
 async def subscribe(
     request: Request,
+    response: Response,
+    runtime: RuntimeDep,
     claims: CurrentUser,
-    body: PushSubscriptionBody,
+    body: PushSubscriptionCreate,
     user_agent: Annotated[str | None, Header(alias="User-Agent")] = None,
-) -> Response:
+) -> PushSubscriptionRead:
     """201 when new, 200 when the browser re-subscribed (its keys are replaced). A user
     keeps the newest NOTIFY_PUSH_MAX_SUBSCRIPTIONS (10) subscriptions."""
     settings = _settings(request)
     await _check_endpoint(body.endpoint, settings)
-    runtime = _runtime(request)
     stored = orjson.dumps(
         {"endpoint": body.endpoint, "keys": {"p256dh": body.keys.p256dh, "auth": body.keys.auth}}
     ).decode()
@@ -123,15 +124,20 @@ async def subscribe(
             {"user_id": claims.user_id, "cap": settings.push_max_subscriptions},
         )
     assert row is not None
-    return Response(
-        orjson.dumps({"id": row["id"]}), 201 if row["created"] else 200,
-        media_type="application/json",
-    )  # fmt: skip
+    if not row["created"]:
+        response.status_code = 200
+    return PushSubscriptionRead(id=row["id"])
 
 
-@router.delete("/api/notifications/push-subscriptions", status_code=204)
-async def unsubscribe(request: Request, claims: CurrentUser, body: PushUnsubscribeBody) -> Response:
-    runtime = _runtime(request)
+@router.delete(
+    "/api/notifications/push-subscriptions",
+    status_code=204,
+    response_class=Response,
+    responses={204: {"description": "Removed"}},
+)
+async def unsubscribe(
+    runtime: RuntimeDep, claims: CurrentUser, body: PushSubscriptionDelete
+) -> Response:
     async with runtime.db.as_caller(claims) as conn:
         row: dict[str, Any] | None = await fetch_one_in(
             conn, read_sql(_PACKAGE, "push_subscription_delete.sql"),

@@ -7,16 +7,16 @@ import html
 from functools import cache
 from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Body, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mysetlist.core.audit import audit_request
 from mysetlist.core.auth import CurrentUser, Operator
 from mysetlist.core.db import fetch_one_in, read_sql
-from mysetlist.core.errors import Problem
-from mysetlist.core.runtime import Runtime
+from mysetlist.core.errors import Problem, problem_responses
+from mysetlist.core.runtime import Runtime, RuntimeDep
+from mysetlist.core.time_zones import time_zones_loaded
 from mysetlist.notify import (
     inbox_routes,
     preference_service,
@@ -26,12 +26,23 @@ from mysetlist.notify import (
     templates,
     webhook_routes,
 )
+from mysetlist.notify.api_models import (
+    Category,
+    PreferencesRead,
+    PreferencesUpdate,
+    SendAccepted,
+    SendHistory,
+    TemplateList,
+    TemplatePreview,
+    TemplateRead,
+    TemplateSaved,
+)
 from mysetlist.notify.catalog import PRODUCT_CATEGORIES
 from mysetlist.notify.config import NotifySettings, load_notify_settings
 from mysetlist.notify.signed_links import SignedLinks
 from mysetlist.notify.storable import StorableJson, StorableText
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(tags=["notifications"], responses=problem_responses(401, 403, 404, 409, 429))
 BIGINT_MAX = 2**63 - 1  # ids are bigint: a larger one is a 422, not a database error
 _PACKAGE = "mysetlist.notify"
 # A transparent 1x1 GIF.
@@ -45,30 +56,26 @@ def _settings() -> NotifySettings:
     return load_notify_settings()
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-def _links(request: Request) -> SignedLinks:
-    return SignedLinks(_runtime(request).settings.effective_encryption_key)
+def _links(runtime: Runtime) -> SignedLinks:
+    return SignedLinks(runtime.settings.effective_encryption_key)
 
 
 # -- preferences -------------------------------------------------------------------------
 
 
 @router.get("/api/notifications/preferences")
-async def get_preferences(request: Request, claims: CurrentUser) -> dict[str, Any]:
+async def get_preferences(runtime: RuntimeDep, claims: CurrentUser) -> PreferencesRead:
     """The caller's category x channel matrix, digest frequencies, quiet hours and mute."""
-    return await preference_service.get(_runtime(request).db, _settings(), claims)
+    return await preference_service.get(runtime.db, _settings(), claims)
 
 
-@router.put("/api/notifications/preferences")
+# The zone in the body is checked against PostgreSQL's list too: loaded before the body.
+@router.put("/api/notifications/preferences", dependencies=[Depends(time_zones_loaded)])
 async def put_preferences(
-    request: Request, claims: CurrentUser, body: Annotated[Any, Body()]
-) -> dict[str, Any]:
+    request: Request, runtime: RuntimeDep, claims: CurrentUser, body: PreferencesUpdate
+) -> PreferencesRead:
     """Change the fields given; a 422 names each bad field and changes nothing."""
-    result = await preference_service.put(_runtime(request).db, _settings(), claims, body)
+    result = await preference_service.put(runtime.db, _settings(), claims, body)
     await audit_request(
         request, "notify.preferences_change", actor=claims, target=("user", claims.user_id)
     )
@@ -78,50 +85,58 @@ async def put_preferences(
 # -- send --------------------------------------------------------------------------------
 
 
-@router.post("/api/notifications/send", status_code=202)
+@router.post(
+    "/api/notifications/send",
+    status_code=202,
+    responses={202: {"headers": {"Idempotent-Replayed": {
+        "description": "true: a repeat of an earlier Idempotency-Key, answered as the first",
+        "schema": {"type": "string", "enum": ["true"]},
+    }}}},
+)  # fmt: skip
 async def send_notification(
     request: Request,
+    response: Response,
+    runtime: RuntimeDep,
     claims: Operator,
     body: sending.SendRequest,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> Response:
+) -> SendAccepted:
     """Service role and operators: notify a user, a list or a segment. 202 once committed;
     a repeat of an Idempotency-Key answers the first result and sends nothing."""
     result, replayed = await sending.send(
-        _runtime(request).db, _settings(), claims, body, idempotency_key=idempotency_key
+        runtime.db, _settings(), claims, body, idempotency_key=idempotency_key
     )
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    if not replayed:
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    else:
         await audit_request(
             request, "notify.operator_send", actor=claims,
             target=("send_request", result.get("requestId")), details={"type": body.type},
         )  # fmt: skip
-    return Response(orjson.dumps(result), 202, headers=headers, media_type="application/json")
+    return SendAccepted.model_validate(result)
 
 
 @router.get("/api/notifications/send")
 async def send_history(
-    request: Request,
+    runtime: RuntimeDep,
     claims: Operator,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before: Annotated[int | None, Query(ge=1, le=BIGINT_MAX)] = None,
     request_id: Annotated[int | None, Query(alias="requestId", ge=1, le=BIGINT_MAX)] = None,
-) -> dict[str, Any]:
+) -> SendHistory:
     """Send requests, newest first, with per-channel delivery status counts."""
-    rows = await sending.history(
-        _runtime(request).db, limit=limit, before=before, request_id=request_id
-    )
-    return {"requests": rows}
+    rows = await sending.history(runtime.db, limit=limit, before=before, request_id=request_id)
+    return SendHistory.model_validate({"requests": rows})
 
 
 # -- templates (operators) -----------------------------------------------------------------
 
 
-class TemplateBody(BaseModel):
+class TemplateCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=sending.TEMPLATE_NAME)
     locale: str = Field(default="en", pattern=sending.LOCALE)
-    category: str = Field(max_length=64)
+    category: Category
     subject: StorableText = Field(min_length=1, max_length=500)
     html: StorableText = Field(min_length=1, max_length=200_000)
     text: StorableText | None = Field(default=None, max_length=200_000)
@@ -130,50 +145,55 @@ class TemplateBody(BaseModel):
     )
 
 
-class PreviewBody(BaseModel):
+class TemplatePreviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, pattern=sending.TEMPLATE_NAME)
     locale: str = Field(default="en", pattern=sending.LOCALE)
-    template: TemplateBody | None = None  # an unsaved draft
+    template: TemplateCreate | None = None  # an unsaved draft
     variables: StorableJson = Field(default_factory=dict)
 
 
 @router.get("/api/notifications/templates")
-async def list_templates(request: Request, claims: Operator) -> dict[str, Any]:
-    return {"templates": await template_store.list_all(_runtime(request).db)}
+async def list_templates(runtime: RuntimeDep, claims: Operator) -> TemplateList:
+    """The newest version of each (name, locale), and the shipped ones never saved over."""
+    return TemplateList.model_validate({"templates": await template_store.list_all(runtime.db)})
 
 
 @router.get("/api/notifications/templates/{name}")
 async def get_template(
-    request: Request,
+    runtime: RuntimeDep,
     claims: Operator,
     name: Annotated[str, Path(pattern=sending.TEMPLATE_NAME)],
     locale: Annotated[str, Query(pattern=sending.LOCALE)] = "en",
-) -> dict[str, Any]:
-    async with _runtime(request).db.transaction() as conn:
+) -> TemplateRead:
+    async with runtime.db.transaction() as conn:
         source = await template_store.latest(conn, name, locale)
-    return {
+    return TemplateRead.model_validate({
         "name": source.name, "locale": source.locale, "version": source.version,
         "category": source.category, "subject": source.subject, "html": source.html,
         "text": source.text, "variables": list(source.variables),
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 @router.post("/api/notifications/templates", status_code=201)
-async def save_template(request: Request, claims: Operator, body: TemplateBody) -> dict[str, Any]:
+async def save_template(
+    request: Request, runtime: RuntimeDep, claims: Operator, body: TemplateCreate
+) -> TemplateSaved:
     """A new version; a syntax error or an undeclared variable is a 422 with its line."""
     saved = await template_store.save(
-        _runtime(request).db, body.model_dump(), created_by=claims.user_id
+        runtime.db, body.model_dump(mode="json"), created_by=claims.user_id
     )
     await audit_request(
         request, "notify.template_change", actor=claims, target=("template", body.name),
         details={"version": saved.get("version")},
     )  # fmt: skip
-    return saved
+    return TemplateSaved.model_validate(saved)
 
 
 @router.post("/api/notifications/templates/preview")
-async def preview_template(request: Request, claims: Operator, body: PreviewBody) -> dict[str, Any]:
+async def preview_template(
+    runtime: RuntimeDep, claims: Operator, body: TemplatePreviewRequest
+) -> TemplatePreview:
     """Render a saved template (`name`) or a draft (`template`) with sample variables."""
     if body.template is not None:
         draft = body.template
@@ -182,11 +202,11 @@ async def preview_template(request: Request, claims: Operator, body: PreviewBody
         except templates.TemplateProblem as exc:
             raise template_store.template_problem(exc) from None
         source = templates.TemplateSource(
-            draft.name, draft.locale, 0, draft.category, draft.subject, draft.html, draft.text,
+            draft.name, draft.locale, 0, str(draft.category), draft.subject, draft.html, draft.text,
             tuple(draft.variables),
         )  # fmt: skip
     elif body.name is not None:
-        async with _runtime(request).db.transaction() as conn:
+        async with runtime.db.transaction() as conn:
             source = await template_store.latest(conn, body.name, body.locale)
     else:
         raise Problem(422, "Unprocessable Content", "name: give name or template",
@@ -200,25 +220,25 @@ async def preview_template(request: Request, claims: Operator, body: PreviewBody
         rendered = await templates.render_off_loop(source, sample)
     except templates.TemplateProblem as exc:
         raise template_store.template_problem(exc) from None
-    return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}
+    return TemplatePreview(subject=rendered.subject, html=rendered.html, text=rendered.text)
 
 
 # -- unsubscribe (RFC 8058) --------------------------------------------------------------
 
 
-def _target(request: Request, token: str) -> Any:
-    target = _links(request).read_unsubscribe(token)
+def _target(runtime: Runtime, token: str) -> Any:
+    target = _links(runtime).read_unsubscribe(token)
     if target is None or target.category not in PRODUCT_CATEGORIES:
         raise Problem(404, "Not Found", "this unsubscribe link is not valid")
     return target
 
 
 @router.get("/u/{token}", response_class=HTMLResponse, include_in_schema=False)
-async def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
+async def unsubscribe_page(runtime: RuntimeDep, token: str) -> HTMLResponse:
     """The preferences page behind an unsubscribe link. It changes nothing by itself: link
     scanners prefetch GETs."""
-    target = _target(request, token)
-    prefs = await preference_service.of_user(_runtime(request).db, _settings(), target.user_id)
+    target = _target(runtime, token)
+    prefs = await preference_service.of_user(runtime.db, _settings(), target.user_id)
     if prefs is None:
         raise Problem(404, "Not Found", "this unsubscribe link is not valid")
     boxes = "".join(
@@ -240,15 +260,15 @@ async def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
 
 
 @router.post("/u/{token}", include_in_schema=False)
-async def unsubscribe_post(request: Request, token: str) -> Response:
+async def unsubscribe_post(request: Request, runtime: RuntimeDep, token: str) -> Response:
     """RFC 8058 one-click (`List-Unsubscribe=One-Click`, form-urlencoded or multipart, no
     cookies): that category's email is off; idempotent, 200, never a redirect."""
-    target = _target(request, token)
+    target = _target(runtime, token)
     try:
         form = await request.form()
     except Exception:  # a body that is no form at all
         raise Problem(400, "Bad Request", "expected a form body") from None
-    db = _runtime(request).db
+    db = runtime.db
     gone = Problem(404, "Not Found", "this unsubscribe link is not valid")
     if form.get("List-Unsubscribe") == "One-Click":
         if not await preference_service.unsubscribe(db, target.user_id, target.category):
@@ -267,11 +287,19 @@ async def unsubscribe_post(request: Request, token: str) -> Response:
 # -- open and click tracking -------------------------------------------------------------
 
 
-@router.get("/api/notifications/t/o/{token}.gif", include_in_schema=False)
-async def track_open(request: Request, token: str) -> Response:
-    delivery_id = _links(request).read_open(token)
+@router.get(
+    "/api/notifications/t/o/{token}.gif",
+    summary="Email open pixel",
+    response_class=Response,
+    responses={200: {
+        "description": "A transparent 1x1 GIF, whatever the token",
+        "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}},
+    }},
+)  # fmt: skip
+async def track_open(runtime: RuntimeDep, token: str) -> Response:
+    delivery_id = _links(runtime).read_open(token)
     if delivery_id is not None:
-        async with _runtime(request).db.transaction() as conn:
+        async with runtime.db.transaction() as conn:
             await conn.execute(
                 read_sql(_PACKAGE, "tracking_open.sql"), {"delivery_id": delivery_id}
             )
@@ -279,13 +307,22 @@ async def track_open(request: Request, token: str) -> Response:
     return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"})
 
 
-@router.get("/api/notifications/t/c/{token}", include_in_schema=False)
-async def track_click(request: Request, token: str) -> Response:
+@router.get(
+    "/api/notifications/t/c/{token}",
+    summary="Tracked email link",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses={302: {
+        "description": "To the destination stored for this delivery's link",
+        "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+    }},
+)  # fmt: skip
+async def track_click(runtime: RuntimeDep, token: str) -> Response:
     """Redirect to the destination stored for this delivery's link (never one in the URL)."""
-    target = _links(request).read_click(token)
+    target = _links(runtime).read_click(token)
     if target is None:
         raise Problem(404, "Not Found", "unknown link")
-    async with _runtime(request).db.transaction() as conn:
+    async with runtime.db.transaction() as conn:
         row = await fetch_one_in(
             conn, read_sql(_PACKAGE, "tracking_click.sql"),
             {"delivery_id": target[0], "position": target[1]},

@@ -38,7 +38,7 @@ from mysetlist.core.errors import Problem
 from mysetlist.core.job_queue import defer_in_transaction
 from mysetlist.core.time_zones import load_time_zones
 from mysetlist.notify import template_store
-from mysetlist.notify.catalog import TYPES, NotificationType
+from mysetlist.notify.catalog import GENERIC_TEMPLATE, TYPES, NotificationType
 from mysetlist.notify.config import NotifySettings
 from mysetlist.notify.preferences import (
     Preferences,
@@ -237,6 +237,24 @@ async def _release_key(db: Database, request_id: int) -> None:
         )
 
 
+async def _template_for(db: Database, ntype: NotificationType, request: SendRequest) -> str:
+    """The template the notification renders through. A named one needs every variable it
+    declares (a 422 names the first missing). Without a name, the type's own template when
+    the request gives all of its variables; otherwise the title and message are the whole
+    notification, rendered through the generic layout (the spec's own send example)."""
+    name = request.template or ntype.template
+    async with db.transaction() as conn:
+        source = await template_store.latest(conn, name)
+    missing = sorted(set(source.variables) - STANDARD_VARIABLES - set(request.variables))
+    if name == "weekly_digest":
+        missing = [m for m in missing if m != "items"]
+    if not missing:
+        return name
+    if request.template is None:
+        return GENERIC_TEMPLATE
+    raise _invalid(f"variables.{missing[0]}", f"template {name!r} needs it")
+
+
 async def send(
     db: Database,
     settings: NotifySettings,
@@ -249,14 +267,7 @@ async def send(
     """Accept a send request; (the result, whether it is a replay of an earlier one)."""
     ntype = _check(request)
     await load_time_zones(db)  # recipients' stored zones are read through the validator
-    template_name = request.template or ntype.template
-    async with db.transaction() as conn:
-        source = await template_store.latest(conn, template_name)
-    missing = sorted(set(source.variables) - STANDARD_VARIABLES - set(request.variables))
-    if template_name == "weekly_digest":
-        missing = [m for m in missing if m != "items"]
-    if missing:
-        raise _invalid(f"variables.{missing[0]}", f"template {template_name!r} needs it")
+    template_name = await _template_for(db, ntype, request)
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 255):
         raise _invalid("Idempotency-Key", "must be 1 to 255 characters")
     request_id, replay = await _claim_key(

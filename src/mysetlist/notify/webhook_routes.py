@@ -13,13 +13,18 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
 
 from mysetlist.core.audit import audit_request
-from mysetlist.core.errors import Problem
-from mysetlist.core.runtime import Runtime
+from mysetlist.core.errors import Problem, problem_responses
+from mysetlist.core.runtime import RuntimeDep
 from mysetlist.core.security_events import count_security_event
 from mysetlist.notify import webhook_events
+from mysetlist.notify.api_models import (
+    SesWebhookAnswer,
+    SnsSubscriptionConfirmed,
+    SnsUnsubscribed,
+    WebhookApplied,
+)
 from mysetlist.notify.config import NotifySettings, load_notify_settings
 from mysetlist.notify.webhook_signatures import (
     SENDGRID_SIGNATURE,
@@ -32,7 +37,15 @@ from mysetlist.notify.webhook_signatures import (
     verify_sendgrid,
 )
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["webhooks"], responses=problem_responses(401, 403, 404, 409, 429))
+# The bodies are read raw (signatures cover the exact bytes), so the schema declares them here.
+_SENDGRID_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "array", "items": {"type": "object"},
+    "description": "SendGrid Event Webhook events, signed (X-Twilio-Email-Event-Webhook-*)",
+}}}}}  # fmt: skip
+_SNS_BODY = {"requestBody": {"required": True, "content": {"text/plain": {"schema": {
+    "type": "string", "description": "an Amazon SNS message (JSON, signed), as SNS posts it",
+}}}}}  # fmt: skip
 
 
 @dataclass
@@ -63,11 +76,6 @@ def _verifiers(request: Request) -> WebhookVerifiers:
     return verifiers
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 async def _rejected(request: Request, exc: WebhookRejected, source: str) -> Problem:
     count_security_event("webhook_signature", source)
     # In the audit trail too (the dashboard's security panel reads it), awaited: a flood of
@@ -80,15 +88,14 @@ async def _rejected(request: Request, exc: WebhookRejected, source: str) -> Prob
     return Problem(exc.status, titles.get(exc.status, "Bad Request"), exc.reason)
 
 
-def _answer(applied: int, repeated: int) -> Response:
+def _answer(applied: int, repeated: int) -> WebhookApplied:
     if repeated and not applied:
         raise Problem(409, "Conflict", "every event in this request was already applied")
-    body = orjson.dumps({"applied": applied, "repeated": repeated})
-    return Response(body, 200, media_type="application/json")
+    return WebhookApplied(applied=applied, repeated=repeated)
 
 
-@router.post("/api/webhooks/sendgrid")
-async def sendgrid_webhook(request: Request) -> Response:
+@router.post("/api/webhooks/sendgrid", openapi_extra=_SENDGRID_BODY)
+async def sendgrid_webhook(request: Request, runtime: RuntimeDep) -> WebhookApplied:
     verifiers = _verifiers(request)
     if verifiers.sendgrid_key is None:
         raise Problem(404, "Not Found", "the SendGrid webhook is not configured")
@@ -105,7 +112,6 @@ async def sendgrid_webhook(request: Request) -> Response:
         raise await _rejected(request, exc, "sendgrid") from None
     except ValueError:  # orjson.JSONDecodeError included
         raise Problem(400, "Bad Request", "expected a JSON array of events") from None
-    runtime = _runtime(request)
     applied = 0
     async with runtime.db.transaction() as conn:
         for event in events:
@@ -113,24 +119,23 @@ async def sendgrid_webhook(request: Request) -> Response:
     return _answer(applied, len(events) - applied)
 
 
-@router.post("/api/webhooks/ses")
-async def ses_webhook(request: Request) -> Response:
+@router.post("/api/webhooks/ses", openapi_extra=_SNS_BODY, response_model=SesWebhookAnswer)
+async def ses_webhook(request: Request, runtime: RuntimeDep) -> SesWebhookAnswer:
     """Amazon SNS posts JSON as text/plain; the content type is not trusted either way."""
     verifiers = _verifiers(request)
     try:
         message = await verifiers.sns.verify(await request.body())
     except WebhookRejected as exc:
         raise await _rejected(request, exc, "ses") from None
-    runtime = _runtime(request)
     if message["Type"] == "SubscriptionConfirmation":
         # Visiting SubscribeURL (checked to be on the allowed SNS host) confirms it.
         try:
             await verifiers.fetch(message["SubscribeURL"])
         except Exception:
             raise Problem(502, "Bad Gateway", "could not confirm the subscription") from None
-        return Response(b'{"confirmed": true}', 200, media_type="application/json")
+        return SnsSubscriptionConfirmed(confirmed=True)
     if message["Type"] == "UnsubscribeConfirmation":
-        return Response(b"{}", 200, media_type="application/json")
+        return SnsUnsubscribed()
     try:
         inner = orjson.loads(message["Message"])
     except orjson.JSONDecodeError:
