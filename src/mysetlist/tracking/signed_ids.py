@@ -112,7 +112,9 @@ class SignedIds:
 
     def verify(self, kind: IdKind, token: str | None) -> VerifiedId | None:
         """The id inside `token` when this server signed it (expired or not), else None."""
-        if not token:
+        # Ids that cannot be our tokens are answered before the cache (an unsigned id per
+        # event would otherwise cost a cache lookup and evict real tokens).
+        if not token or not token.startswith(PREFIX[kind]) or token.count(".") != 2:
             return None
         found = self._unsign(kind, token)
         if found is None:
@@ -135,4 +137,8 @@ class SignedIds:
     def looks_issued(kind: IdKind, value: str | None) -> bool:
         """Whether `value` has the form of a stored server-issued id (without its token): a
         client never has one (it only ever receives tokens), so it is refused as input."""
-        return value is not None and _ID_SHAPE[kind].match(value) is not None
+        return (
+            value is not None
+            and value.startswith(PREFIX[kind])
+            and _ID_SHAPE[kind].match(value) is not None
+        )
