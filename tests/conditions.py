@@ -13,8 +13,9 @@ T = TypeVar("T")
 POLL_SECONDS = 0.05
 
 
-def wait_until(condition: Callable[[], T], what: str, *, within: float = 30) -> T:
-    """Poll `condition` until it returns something truthy; return that."""
+def wait_until(condition: Callable[[], T | None], what: str, *, within: float = 30) -> T:
+    """Poll `condition` until it returns something truthy; return that (a condition answers
+    None or something falsy while it does not hold yet)."""
     deadline = time.monotonic() + within
     while not (value := condition()):
         if time.monotonic() > deadline:
@@ -23,7 +24,9 @@ def wait_until(condition: Callable[[], T], what: str, *, within: float = 30) -> 
     return value
 
 
-async def until(condition: Callable[[], Awaitable[T]], what: str, *, within: float = 30) -> T:
+async def until(
+    condition: Callable[[], Awaitable[T | None]], what: str, *, within: float = 30
+) -> T:
     """Poll the async `condition` until it returns something truthy; return that."""
     deadline = time.monotonic() + within
     # The condition lives outside this task (a database, a server): nothing to await but

@@ -86,7 +86,8 @@ def _healthz_served_by_pid(multiproc_dir: Path) -> dict[int, float]:
     served: dict[int, float] = {}
     for path in multiproc_dir.glob("counter_*.db"):
         pid = int(path.stem.split("_")[1])
-        for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):
+        # prometheus_client's own reader of these files (untyped)
+        for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):  # type: ignore[no-untyped-call]
             name, _, labels, _ = json.loads(key)
             if name.startswith("mysetlist_http_responses") and labels.get("route") == "/healthz":
                 served[pid] = served.get(pid, 0.0) + value

@@ -13,7 +13,7 @@ import pytest
 from mysetlist.core.runtime import Runtime
 from mysetlist.notify import event_feeds
 from mysetlist.notify.delivery import Deliverer
-from tests.notify.conftest import SmtpSink, notify_settings
+from tests.notify.conftest import SmtpSink, body_of, notify_settings
 
 pytestmark = pytest.mark.db
 
@@ -85,11 +85,11 @@ async def test_vote_summaries_once_per_voter_after_the_setlist_is_entered(
     assert await event_feeds.vote_summaries(runtime.db, settings, now) == 0  # a re-run
     await deliverer.drain(runtime.db)
     (mail,) = smtp_sink.to(two_of_three.email)
-    html = mail.get_body(("html",)).get_content()
+    html = body_of(mail)
     assert "Accuracy Rate: 67%" in html
     assert "Total Votes: 3" in html
     (mail,) = smtp_sink.to(all_right.email)
-    assert "Accuracy Rate: 100%" in mail.get_body(("html",)).get_content()
+    assert "Accuracy Rate: 100%" in body_of(mail)
     assert smtp_sink.to(other_show.email) == []  # that show has no setlist yet
 
     # A later voter gets theirs on the next run; nobody else gets a second one.

@@ -43,7 +43,7 @@ _HEALTH = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.functi
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=_HEALTH, derandomize=True)
 def test_no_route_answers_5xx_or_off_schema(
-    case: schemathesis.Case, api_url: str, operator_headers: dict[str, str]
+    case: schemathesis.Case[Any], api_url: str, operator_headers: dict[str, str]
 ) -> None:
     case.call_and_validate(base_url=api_url, headers=operator_headers, checks=CHECKS)
 
@@ -52,5 +52,7 @@ def test_no_route_answers_5xx_or_off_schema(
 @pytest.mark.skipif(not os.environ.get("MYSETLIST_FUZZ_DEEP"), reason="MYSETLIST_FUZZ_DEEP=1")
 @schema.parametrize()
 @settings(max_examples=200, deadline=None, suppress_health_check=_HEALTH)
-def test_deep_fuzz(case: schemathesis.Case, api_url: str, operator_headers: dict[str, str]) -> None:
+def test_deep_fuzz(
+    case: schemathesis.Case[Any], api_url: str, operator_headers: dict[str, str]
+) -> None:
     case.call_and_validate(base_url=api_url, headers=operator_headers, checks=CHECKS)

@@ -77,6 +77,7 @@ async def test_live_metrics_after_known_events(
                     EVENTS, json={"event_type": "search", "anonymous_id": f"v{i}-{show}"}
                 )
                 assert r.status_code == 202
+
             async def live_as_expected() -> dict[str, Any] | None:
                 body: dict[str, Any] = (await c.get("/api/analytics/live")).json()
                 return body if observed(body) == expected else None
