@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conditions import wait_until
+from tests.conditions import first_answer, wait_until
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -59,15 +58,7 @@ def test_demo_builds_serves_and_stops_cleanly(data_dir: Path) -> None:
         export = demo.stdout.readline().strip()  # after the world is built
         assert export.startswith("export TOKEN="), demo.stderr.read() if demo.stderr else ""
         token = export.removeprefix("export TOKEN=")
-        deadline = time.monotonic() + 60
-        ready = None
-        while time.monotonic() < deadline and demo.poll() is None:
-            try:
-                ready = httpx.get(f"{base}/readyz", timeout=5)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        assert ready is not None
+        ready = first_answer(f"{base}/readyz", demo)
         assert ready.status_code == 200
         assert ready.json()["degraded"] is False
         me = httpx.get(f"{base}/api/me", headers={"Authorization": f"Bearer {token}"})

@@ -13,11 +13,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psutil
 import psycopg
 import pytest
@@ -26,7 +24,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from mysetlist.core.embedded import EmbeddedPostgres, EmbeddedValkey
-from tests.conditions import wait_until
+from tests.conditions import first_answer, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -125,15 +123,7 @@ def test_serve_on_embedded_servers_stops_cleanly_on_ctrl_c(data_dir: Path) -> No
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        ready = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert ready is not None, proc.stderr.read() if proc.stderr else ""
+        ready = first_answer(f"http://127.0.0.1:{port}/readyz", proc)
         assert ready.status_code == 200
         state = json.loads((data_dir / "valkey" / "server.json").read_text())
         postmaster = int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])

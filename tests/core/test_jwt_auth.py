@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -47,7 +48,7 @@ def _unsigned(payload: dict[str, Any]) -> str:
     return f"{header}.{_b64(orjson.dumps(payload))}."
 
 
-BAD_TOKENS = {
+BAD_TOKENS: dict[str, Callable[[], str]] = {
     "expired": lambda: _token(_claims(exp=int(time.time()) - 120)),
     "not yet valid": lambda: _token(_claims(nbf=int(time.time()) + 600)),
     "wrong key": lambda: _token(_claims(), key="another-secret-" + "y" * 40),

@@ -11,6 +11,8 @@ under a plain owner role (the managed-database case, see `owner_db`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -227,7 +229,7 @@ async def test_user_roles_are_refused_operational_tables(
     assert any(name.startswith("analytics.etl_") for name in found)
     # An operator's token is still `authenticated`: operators read these through the API.
     fan, operator = claims_for(uuid.uuid4()), claims_for(uuid.uuid4(), admin=True)
-    callers = [
+    callers: list[Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]]] = [
         lambda: owner_db.as_caller(fan),
         lambda: owner_db.as_caller(operator),
         lambda: owner_db.as_role("anon", {"role": "anon"}),
@@ -359,7 +361,7 @@ async def test_analytics_users_cannot_write_their_rows(
     # inflate their own stats or plant events, even for themselves.
     a, _ = await _users_with_rows(owner_db, table)
     target = sql.Identifier("analytics", table)
-    statements = [
+    statements: list[tuple[sql.SQL | sql.Composed, dict[str, object] | None]] = [
         (sql.SQL(PER_USER_ROWS[table]), {"user": a, "day": date(2026, 1, 16), "at": AT}),
         (sql.SQL("UPDATE {} SET user_id = user_id").format(target), None),
         (sql.SQL("DELETE FROM {}").format(target), None),

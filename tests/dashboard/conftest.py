@@ -256,7 +256,7 @@ def _security_traffic(world: World) -> None:
             rows = conn.execute(
                 "SELECT action, count(*) FROM analytics.audit_log GROUP BY action"
             ).fetchall()
-            got = dict(rows)
+            got: dict[str, int] = dict(rows)
             return all(
                 got.get(f"security.{kind}", 0)
                 >= sum(n for (k, _), n in caused.items() if k == kind)

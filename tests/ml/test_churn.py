@@ -194,7 +194,9 @@ async def test_a_fan_reads_only_their_own_churn_risk(world: World) -> None:
         seen = {r[0] for r in await cur.fetchall()}
         cur = await conn.execute("SELECT count(*) FROM analytics.ml_engagement_forecasts"
                                  " WHERE user_id = %s", (other,))  # fmt: skip
-        other_forecasts = (await cur.fetchone())[0]
+        row = await cur.fetchone()
+    assert row is not None
+    other_forecasts = row[0]
     assert seen == {me}
     assert other_forecasts == 0
 

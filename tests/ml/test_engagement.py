@@ -41,7 +41,9 @@ async def test_the_forecast_beats_same_as_last_week_on_a_time_split(world: World
     # Zero forecast: its error is the mean engagement itself.
     assert evaluation.baselines["zero"] == pytest.approx(evaluation.mean_engagement)
     assert evaluation.baselines["mean_28"] > 0
-    assert evaluation.best_baseline == min(evaluation.baselines, key=evaluation.baselines.get)
+    assert evaluation.best_baseline == min(
+        evaluation.baselines, key=evaluation.baselines.__getitem__
+    )
     interval = evaluation.intervals["model_minus_best_baseline_mae"]
     assert interval["difference"] == pytest.approx(
         evaluation.model_mae - evaluation.baselines[evaluation.best_baseline]

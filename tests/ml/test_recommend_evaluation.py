@@ -17,7 +17,7 @@ import orjson
 import pytest
 import scipy.sparse as sp
 
-from mysetlist.ml.recommendations.algorithms import Hybrid, make_component
+from mysetlist.ml.recommendations.algorithms import Als, Hybrid, make_component
 from mysetlist.ml.recommendations.datasets import from_triples, read_interactions
 from mysetlist.ml.recommendations.evaluation import (
     COLD_KS,
@@ -147,6 +147,7 @@ def test_the_als_in_the_table_is_the_served_als() -> None:
     s = split(data.matrix, seed=2)
     history = (s.train + s.valid).tocsr()
     als = make_component("als", {"factors": 16, "regularization": 2.0, "alpha": 5.0}).fit(history)
+    assert isinstance(als, Als)
     assert isinstance(als, type(make_component("als", {})))
     w = np.zeros(9)
     w[6] = 1.0
@@ -154,6 +155,7 @@ def test_the_als_in_the_table_is_the_served_als() -> None:
         Hybrid({"als": als}, w, w), data.user_ids, np.arange(len(data.item_ids), dtype=np.int64)
     )
     served = model_from_bytes(model_to_bytes(served_model)).hybrid.components["als"]
+    assert isinstance(served, Als)
     test_users = users_with_items(s.test)
     table = evaluate_model(als, history, s.test, test_users)
     assert np.array_equal(evaluate_model(served, history, s.test, test_users), table)

@@ -144,3 +144,11 @@ async def deliverer(runtime: Runtime, smtp_sink: SmtpSink) -> AsyncIterator[Deli
     )  # fmt: skip
     yield built
     await built.close()
+
+
+def body_of(mail: EmailMessage, subtype: str = "html") -> str:
+    """The HTML (or `subtype`) part of a message the sink accepted."""
+    part = mail.get_body((subtype,))
+    assert part is not None, f"no {subtype} part"
+    content: str = part.get_content()
+    return content

@@ -45,7 +45,7 @@ async def test_put_changes_the_given_fields_and_bad_ones_are_named(
         assert r.json()["channels"]["new_shows"]["email"] is False
         assert r.json()["quietHours"] == {"start": "22:00", "end": "07:30"}
 
-        for body, field in [
+        cases: list[tuple[dict[str, Any], str]] = [
             ({"channels": {"security": {"email": False}}}, "channels.security.email"),
             ({"channels": {"nope": {"email": False}}}, "channels.nope"),
             ({"channels": {"new_shows": {"fax": True}}}, "channels.new_shows.fax"),
@@ -58,7 +58,8 @@ async def test_put_changes_the_given_fields_and_bad_ones_are_named(
             ({"channels": {"new_shows": {"email": None}}}, "channels.new_shows.email"),
             ({"quietHours": {"start": "22:00", "end": "22:00"}}, "quietHours.end"),
             ({"colour": "blue"}, "colour"),
-        ]:
+        ]
+        for body, field in cases:
             # a valid change beside the bad one: nothing of the body may be stored
             bad = await c.put("/api/notifications/preferences", json={**body, "muted": True}
                               if "muted" not in body else body)  # fmt: skip

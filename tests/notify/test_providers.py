@@ -72,7 +72,8 @@ async def _send_all(api_url: str, token_for: Any, users: list[Any]) -> None:
 
 
 def _switches(source: str, target: str) -> float:
-    return metrics.PROVIDER_SWITCHES.labels(source, target)._value.get()
+    value: float = metrics.PROVIDER_SWITCHES.labels(source, target)._value.get()
+    return value
 
 
 async def test_mail_fails_over_when_smtp_stops_mid_run_and_comes_back(

@@ -14,7 +14,7 @@ import pytest
 from mysetlist.core.runtime import Runtime
 from mysetlist.notify.delivery import Deliverer
 from tests.conditions import until
-from tests.notify.conftest import SmtpSink
+from tests.notify.conftest import SmtpSink, body_of
 
 pytestmark = pytest.mark.db
 
@@ -56,7 +56,7 @@ async def test_a_send_reaches_the_sink_with_unsubscribe_headers_and_status_sent(
     assert unsubscribe.startswith("<http://notify.test/u/")
     assert "<mailto:" in unsubscribe
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    html = message.get_body(("html",)).get_content()
+    html = body_of(message)
     assert "http://notify.test/api/notifications/t/c/" in html  # the show link is tracked
     assert "https://mysetlist.example/shows/1" not in html  # destination kept server-side
     assert "Unsubscribe or change preferences" in html

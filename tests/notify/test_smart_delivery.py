@@ -15,7 +15,7 @@ from mysetlist.core.auth import claims_from_payload
 from mysetlist.core.runtime import Runtime
 from mysetlist.notify import digests, sending
 from mysetlist.notify.delivery import Deliverer
-from tests.notify.conftest import SmtpSink
+from tests.notify.conftest import SmtpSink, body_of
 
 pytestmark = pytest.mark.db
 
@@ -124,7 +124,7 @@ async def test_a_weekly_digest_is_one_email_for_a_week_without_what_was_read_in_
     assert await digests.send_due_digests(runtime.db, now=week_ends + timedelta(days=1)) == 0
     await deliverer.drain(runtime.db, now=week_ends)
     (digest,) = smtp_sink.to(user.email)
-    text = digest.get_body(("plain",)).get_content()
+    text = body_of(digest, "plain")
     for day in (0, 1, 3, 4, 5):
         assert f"Update {day}" in text
     assert "Update 2" not in text  # already seen in the app

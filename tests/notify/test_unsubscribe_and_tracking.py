@@ -12,7 +12,7 @@ import pytest
 
 from mysetlist.core.runtime import Runtime
 from mysetlist.notify.delivery import Deliverer
-from tests.notify.conftest import SmtpSink
+from tests.notify.conftest import SmtpSink, body_of
 
 pytestmark = pytest.mark.db
 
@@ -93,7 +93,7 @@ async def test_clicks_redirect_only_to_stored_destinations_and_change_only_count
         assert r.status_code == 202, r.text
     await deliverer.drain(runtime.db)
     (message,) = smtp_sink.to(user.email)
-    html = message.get_body(("html",)).get_content()
+    html = body_of(message)
     click = re.search(r'href="http://notify.test(/api/notifications/t/c/[^"]+)"', html)
     pixel = re.search(r'src="http://notify.test(/api/notifications/t/o/[^"]+)"', html)
     assert click is not None

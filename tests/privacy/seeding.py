@@ -290,9 +290,9 @@ async def find_in_redis(redis: aioredis.Redis, prefix: str, needles: list[bytes]
     async for key in redis.scan_iter(match=f"{prefix}:*", count=1000):
         kind = await redis.type(key)
         kind = kind.decode() if isinstance(kind, bytes) else kind
-        parts: list[bytes] = [key]
+        parts: list[Any] = [key]  # bytes: the client does not decode
         if kind == "zset":
-            parts += [m for m, _ in await redis.zrange(key, 0, -1, withscores=True)]
+            parts += [pair[0] for pair in await redis.zrange(key, 0, -1, withscores=True)]
         elif kind == "set":
             parts += list(await redis.smembers(key))
         elif kind == "hash":

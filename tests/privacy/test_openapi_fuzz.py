@@ -39,7 +39,7 @@ STRICT_CHECKS = [status_code_conformance, content_type_conformance]
 EXAMPLES = int(os.environ.get("MYSETLIST_FUZZ_EXAMPLES", "10"))
 
 
-def checks_for(case: schemathesis.Case) -> list[Any]:
+def checks_for(case: schemathesis.Case[Any]) -> list[Any]:
     # Every route is typed (issue 16), so every one gets the strict checks.
     return CHECKS + STRICT_CHECKS
 
@@ -69,7 +69,7 @@ _HEALTH = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.functi
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=_HEALTH, derandomize=True)
 def test_no_route_answers_5xx_or_off_schema(
-    case: schemathesis.Case,
+    case: schemathesis.Case[Any],
     api_url: str,
     operator_headers: dict[str, str],
     fan_headers: dict[str, str],
@@ -92,11 +92,11 @@ def test_stateful_sequences_answer_no_5xx(
     calls: list[str] = []
 
     class Sequences(api_schema.as_state_machine()):  # type: ignore[misc]
-        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+        def get_call_kwargs(self, case: schemathesis.Case[Any]) -> dict[str, Any]:
             return {"base_url": api_url, "headers": headers}
 
         def validate_response(
-            self, response: Any, case: schemathesis.Case, *args: Any, **kwargs: Any
+            self, response: Any, case: schemathesis.Case[Any], *args: Any, **kwargs: Any
         ) -> None:
             calls.append(case.operation.label)
             case.validate_response(response, checks=checks_for(case))
@@ -115,7 +115,9 @@ def test_stateful_sequences_answer_no_5xx(
 @pytest.mark.skipif(not os.environ.get("MYSETLIST_FUZZ_DEEP"), reason="MYSETLIST_FUZZ_DEEP=1")
 @schema.parametrize()
 @settings(max_examples=200, deadline=None, suppress_health_check=_HEALTH)
-def test_deep_fuzz(case: schemathesis.Case, api_url: str, operator_headers: dict[str, str]) -> None:
+def test_deep_fuzz(
+    case: schemathesis.Case[Any], api_url: str, operator_headers: dict[str, str]
+) -> None:
     case.call_and_validate(base_url=api_url, headers=operator_headers, checks=checks_for(case))
 
 

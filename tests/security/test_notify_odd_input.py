@@ -99,7 +99,8 @@ async def test_sns_messages_of_the_wrong_shape_are_a_400(ses_api: str, keys: Key
         Timestamp=datetime.now(UTC).replace(tzinfo=None).isoformat(),
     )  # fmt: skip
     async with httpx.AsyncClient(base_url=ses_api) as c:
-        for body in ({"Type": []}, {"Type": {}}, {"Type": None}, [], zoneless):
+        bodies: tuple[object, ...] = ({"Type": []}, {"Type": {}}, {"Type": None}, [], zoneless)
+        for body in bodies:
             r = await c.post("/api/webhooks/ses", content=orjson.dumps(body),
                              headers={"Content-Type": "text/plain"})  # fmt: skip
             _problem(r, 400)

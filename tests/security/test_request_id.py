@@ -8,6 +8,7 @@ import logging
 import re
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -71,7 +72,9 @@ async def test_a_hostile_request_id_is_replaced_before_logs_and_audit(
     api_url: str, runtime: Runtime, access_lines: _Lines, hostile: str | bytes
 ) -> None:
     async with httpx.AsyncClient(base_url=api_url) as client:
-        r = await client.get("/api/me/follows", headers={**FORGED, "X-Request-ID": hostile})
+        # httpx sends a bytes value as it is (its types want str or bytes throughout)
+        headers: Any = {**FORGED, "X-Request-ID": hostile}
+        r = await client.get("/api/me/follows", headers=headers)
     assert r.status_code == 401
     rid = r.headers["x-request-id"]
     assert GENERATED.fullmatch(rid), rid

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 
 from mysetlist.core.config import Settings
 from mysetlist.core.runtime import Runtime
+from tests.conditions import first_answer
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_JWT_SECRET, free_port
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
@@ -30,17 +30,9 @@ async def _start_api(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient(base_url=base) as c:
-        while True:
-            try:
-                if (await c.get("/healthz")).status_code == 200:
-                    return proc, base
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "mysetlist api did not start"
-            await asyncio.sleep(0.1)
+    healthy = await asyncio.to_thread(first_answer, f"{base}/healthz", proc, within=30)
+    assert healthy.status_code == 200, healthy.text
+    return proc, base
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -54,7 +54,7 @@ async def test_a_bad_request_in_a_combined_flush_fails_alone(
         await until(lambda: _queued(good_rows + 2), "every request of the flush queued")
         await blocker.rollback()
         await blocker.close()
-        assert await asyncio.gather(first, together, after) == [1, good_rows, 1]
+        assert list(await asyncio.gather(first, together, after)) == [1, good_rows, 1]
         with pytest.raises(Rejected, match="json"):  # a client error (400), not a 503
             await refused
     finally:

@@ -23,6 +23,23 @@ async def _runs(runtime: Runtime, name: str) -> int:
     return int(row["n"])
 
 
+async def _succeeded_jobs(runtime: Runtime, name: str) -> int:
+    """Jobs of the task that procrastinate finished, ticks its periodic deferrer queued too."""
+    row = await runtime.db.fetch_one(
+        "SELECT count(*) AS n FROM procrastinate_jobs"
+        " WHERE task_name = %s AND status = 'succeeded'",
+        (name,),
+    )
+    assert row is not None
+    return int(row["n"])
+
+
+async def _run_of(runtime: Runtime, name: str, job_id: int) -> list[dict[str, object]]:
+    return await runtime.db.fetch_all(
+        "SELECT status FROM analytics.job_runs WHERE task = %s AND job_id = %s", (name, job_id)
+    )
+
+
 async def _drop_waiting_ticks(runtime: Runtime) -> None:
     """Workers of earlier tests run the periodic deferrer too: a tick they queued holds the
     task's queueing lock and would refuse our deferral (AlreadyEnqueued)."""
@@ -44,16 +61,20 @@ async def test_tracking_tasks_are_periodic_and_run_in_a_worker(
     before = (await _runs(runtime, ROLLUP), await _runs(runtime, UPKEEP))
     await _drop_waiting_ticks(runtime)
     async with app.open_async():
-        await app.configure_task("tracking.hourly_rollup").defer_async(timestamp=0)
-        await app.configure_task("tracking.partition_upkeep").defer_async(timestamp=0)
+        rollup = await app.configure_task(ROLLUP).defer_async(timestamp=0)
+        upkeep = await app.configure_task(UPKEEP).defer_async(timestamp=0)
         await app.run_worker_async(
             wait=False, install_signal_handlers=False, concurrency=1,
             queues=["tracking"], listen_notify=False,
             additional_context=worker_context(runtime),
         )  # fmt: skip
+    assert await _run_of(runtime, ROLLUP, rollup) == [{"status": "succeeded"}]
+    assert await _run_of(runtime, UPKEEP, upkeep) == [{"status": "succeeded"}]
+    # The worker's periodic deferrer may have queued (and run) rollup ticks of its own; the
+    # module's database holds no other worker's: one run logged per job that ran, no more.
     after = (await _runs(runtime, ROLLUP), await _runs(runtime, UPKEEP))
-    assert after[0] >= before[0] + 1
-    assert after[1] == before[1] + 1
+    assert after[0] == await _succeeded_jobs(runtime, ROLLUP) >= before[0] + 1
+    assert after[1] == await _succeeded_jobs(runtime, UPKEEP) == before[1] + 1
 
 
 async def test_a_running_rollup_makes_the_next_tick_do_nothing_and_a_dead_holder_frees_it(

@@ -101,7 +101,7 @@ async def test_hourly_rollup_matches_hand_computed_and_is_incremental(runtime: R
 
 
 async def test_hourly_cleanup_and_public_platform_metrics(runtime: Runtime) -> None:
-    tracking = TrackingSettings(MYSETLIST_HOURLY_METRICS_RETENTION_HOURS=48)
+    tracking = TrackingSettings(hourly_metrics_retention_hours=48)
     old = (datetime.now(UTC) - timedelta(days=5)).replace(minute=0, second=0, microsecond=0)
     async with runtime.db.transaction() as conn:
         await conn.execute(
@@ -160,9 +160,7 @@ async def test_partition_upkeep_creates_ahead_and_out_of_range_events_are_stored
 async def test_retention_drops_old_partitions_and_applies_per_type_overrides(
     runtime: Runtime,
 ) -> None:
-    tracking = TrackingSettings(
-        MYSETLIST_EVENT_RETENTION_DAYS=365, MYSETLIST_EVENT_RETENTION_OVERRIDES="search=30"
-    )
+    tracking = TrackingSettings(event_retention_days=365, event_retention_overrides={"search": 30})
     now = datetime.now(UTC)
     ancient = (now - timedelta(days=400)).date()
     async with runtime.db.transaction() as conn:

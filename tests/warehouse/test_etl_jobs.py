@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from procrastinate.retry import RetryStrategy
 
 from mysetlist.core.config import Settings, load_settings
 from mysetlist.core.job_queue import worker_context
@@ -40,10 +41,11 @@ def test_schedules_queue_locks_and_retries() -> None:
     daily = app.tasks["warehouse.etl_daily"]
     for task in (run, daily):
         # ETL_CONFIG maxRetries 3: four attempts, exponential backoff, transient errors only.
-        assert task.retry_strategy is not None
-        assert task.retry_strategy.max_attempts == 4
-        assert task.retry_strategy.exponential_wait > 0
-        assert task.retry_strategy.retry_exceptions == {pipeline.EtlTransient, pipeline.EtlBusy}
+        strategy = task.retry_strategy
+        assert isinstance(strategy, RetryStrategy)
+        assert strategy.max_attempts == 4
+        assert strategy.exponential_wait > 0
+        assert strategy.retry_exceptions == {pipeline.EtlTransient, pipeline.EtlBusy}
 
 
 @pytest.mark.db

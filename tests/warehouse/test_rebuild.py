@@ -15,6 +15,7 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -51,7 +52,7 @@ def first_event_day(url: str) -> date:
     return day
 
 
-async def _failed_checks(url: str) -> dict[str, dict[str, object]]:
+async def _failed_checks(url: str) -> dict[str, dict[str, Any]]:
     async with await connect(url, application_name="test-etl-check") as conn:
         results = await quality.check_range(conn, first_event_day(url), today())
     return {r.name: r.details for r in results if not r.passed}

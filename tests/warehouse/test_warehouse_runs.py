@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from mysetlist.tracking.group_commit import GroupCommitWriter
 from mysetlist.warehouse import pipeline, steps
 from mysetlist.warehouse.config import EtlConfig
 from mysetlist.warehouse.ranges import WATERMARK
-from tests.conditions import wait_until
+from tests.conditions import until, wait_until
 from tests.warehouse.conftest import (
     etl_backends,
     etl_backends_waiting_on_a_lock,
@@ -343,18 +342,16 @@ async def test_a_day_blocked_by_a_lock_is_retried_whole(world: str) -> None:
     async with await connect(world) as blocker, await connect(world, autocommit=True) as spy:
         await blocker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         run = asyncio.create_task(run_range(world, day, day, config=config))
-        deadline = time.monotonic() + 20
-        first = None
-        while first is None:  # the day's load reached the table
-            assert time.monotonic() < deadline
+
+        async def waiting_since(earlier: object) -> object:
+            """When the day's load began waiting on the table, unless that was `earlier`."""
             assert not run.done()
-            await asyncio.sleep(0.02)  # poll interval
-            first = await _lock_wait_started_at(spy, table)
+            started = await _lock_wait_started_at(spy, table)
+            return None if started in (None, earlier) else started
+
+        first = await until(lambda: waiting_since(None), "the day's load at the table", within=20)
         # That attempt gives up (lock_timeout) and the day's transaction starts again.
-        while (await _lock_wait_started_at(spy, table)) in (None, first):
-            assert time.monotonic() < deadline
-            assert not run.done()
-            await asyncio.sleep(0.02)  # poll interval
+        await until(lambda: waiting_since(first), "the day's load retried", within=20)
         await blocker.rollback()
     result = await run
     assert result.status == "succeeded", result.error
