@@ -61,7 +61,7 @@ from pydantic import (
     ValidationError,
 )
 
-from mysetlist.tracking.signed_ids import IdKind, SignedIds
+from mysetlist.tracking.signed_ids import PREFIX, IdKind, SignedIds
 
 MAX_EVENT_BYTES = 32 * 1024  # Segment's per-event limit; we apply it everywhere
 MAX_SEGMENT_BATCH_BYTES = 500 * 1024
@@ -77,12 +77,21 @@ MAX_EVENT_TYPE_LENGTH = 64
 _EVENT_TYPE = re.compile(r"[A-Za-z0-9_$](?:[A-Za-z0-9_.:$ /-]*[A-Za-z0-9_.:$/-])?")
 
 
+# Names already seen valid (the platform sends a few dozen): a set lookup instead of the
+# regex per event, on the ingest hot path. Bounded, since names are free text.
+_VALID_EVENT_TYPES: set[str] = set()
+
+
 def _event_type(value: str) -> str:
+    if value in _VALID_EVENT_TYPES:
+        return value
     if not _EVENT_TYPE.fullmatch(value):
         raise ValueError(
             "an event type is ASCII letters, digits, spaces and _ . : $ - / (starting with a"
             " letter, digit, _ or $; no space at either end)"
         )
+    if len(_VALID_EVENT_TYPES) < 4096:
+        _VALID_EVENT_TYPES.add(value)
     return value
 
 
@@ -174,6 +183,9 @@ class ResolvedId(NamedTuple):
     proven: bool
 
 
+_NO_ID = ResolvedId(None, False)
+
+
 def resolve_id(
     kind: IdKind, raw: str | None, *, signed: SignedIds, trusted: bool, now: float
 ) -> ResolvedId:
@@ -183,7 +195,11 @@ def resolve_id(
     client only ever holds tokens, and accepting the bare id would let a copy of it pass as
     the real visitor."""
     if raw is None:
-        return ResolvedId(None, False)
+        return _NO_ID
+    if not raw.startswith(PREFIX[kind]):
+        # Neither a token nor a bare issued id (both carry the prefix): the common case of
+        # a client's own ids, answered without the verification and shape checks.
+        return ResolvedId(raw, trusted)
     verified = signed.verify(kind, raw)
     if verified is not None:
         if signed.is_revoked(verified.id):
