@@ -39,7 +39,7 @@ from mysetlist.dashboard.sessions import DashboardOperator
 router = APIRouter(
     tags=["dashboard"],
     dependencies=[Depends(time_zones_loaded)],
-    responses=problem_responses(401, 403, 404, 409, 429),
+    responses=problem_responses(401, 403, 404, 409, 413, 429),
 )
 
 # Only our own scripts; ECharts writes inline styles into its tooltips, hence style-src.

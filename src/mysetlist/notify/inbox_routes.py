@@ -20,7 +20,7 @@ from mysetlist.core.runtime import RuntimeDep
 from mysetlist.notify import inbox
 from mysetlist.notify.api_models import InboxPage, MarkedAllRead, MarkedRead, UnreadCount
 
-router = APIRouter(tags=["notifications"], responses=problem_responses(401, 403, 404, 429))
+router = APIRouter(tags=["notifications"], responses=problem_responses(401, 403, 404, 413, 429))
 ACCESS_COOKIE = "mysetlist_access_token"
 KEEPALIVE_SECONDS = 15.0
 STREAM_BATCH = 100

@@ -22,7 +22,9 @@ from mysetlist.notify.config import NotifySettings
 from mysetlist.notify.push import SUBSCRIPTION_CONTEXT
 from mysetlist.notify.push_endpoints import EndpointPolicy, EndpointRefused
 
-router = APIRouter(tags=["notifications"], responses=problem_responses(401, 403, 404, 409, 429))
+router = APIRouter(
+    tags=["notifications"], responses=problem_responses(401, 403, 404, 409, 413, 429)
+)
 _PACKAGE = "mysetlist.notify"
 
 

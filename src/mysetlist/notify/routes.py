@@ -42,7 +42,9 @@ from mysetlist.notify.config import NotifySettings, load_notify_settings
 from mysetlist.notify.signed_links import SignedLinks
 from mysetlist.notify.storable import StorableJson, StorableText
 
-router = APIRouter(tags=["notifications"], responses=problem_responses(401, 403, 404, 409, 429))
+router = APIRouter(
+    tags=["notifications"], responses=problem_responses(401, 403, 404, 409, 413, 429)
+)
 BIGINT_MAX = 2**63 - 1  # ids are bigint: a larger one is a 422, not a database error
 _PACKAGE = "mysetlist.notify"
 # A transparent 1x1 GIF.

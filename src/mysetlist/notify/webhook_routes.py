@@ -37,7 +37,7 @@ from mysetlist.notify.webhook_signatures import (
     verify_sendgrid,
 )
 
-router = APIRouter(tags=["webhooks"], responses=problem_responses(401, 403, 404, 409, 429))
+router = APIRouter(tags=["webhooks"], responses=problem_responses(401, 403, 404, 409, 413, 429))
 # The bodies are read raw (signatures cover the exact bytes), so the schema declares them here.
 _SENDGRID_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "array", "items": {"type": "object"},
