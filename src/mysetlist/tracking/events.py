@@ -583,6 +583,44 @@ def _ecosystem_sender(
     return dedup_sender("key", key_scope, str(user or claimed or anonymous or session.value))
 
 
+class EcosystemIdentity(NamedTuple):
+    """Who a Segment or PostHog event is from, by the one identity rule of both formats."""
+
+    user: uuid.UUID | None
+    claimed: uuid.UUID | None
+    anonymous: str | None  # as stored
+    session: str | None
+    sender: bytes
+    proves_anonymous: bool
+    proves_session: bool
+    links: list[IdentityLink]
+
+
+def _ecosystem_identity(
+    user: uuid.UUID | None,
+    anonymous: str | None,
+    raw_session: object,
+    *,
+    key_scope: bytes,
+    signed: SignedIds,
+    trust: KeyTrust,
+    now: float,
+) -> EcosystemIdentity:
+    """The ids resolved (ValueError for a revoked token or a bare issued id), a browser
+    key's user turned into a claim, the dedup sender, and the links a server key proves."""
+    ids = _ecosystem_ids(
+        anonymous, str(raw_session) if raw_session is not None else None,
+        signed=signed, trust=trust, now=now,
+    )  # fmt: skip
+    user, claimed, stored = _claim_or_user(user, ids, trust=trust)
+    return EcosystemIdentity(
+        user, claimed, stored, ids[1].value,
+        _ecosystem_sender(key_scope, trust, user, claimed, stored, ids[1]),
+        ids[0].proven, ids[1].proven,
+        _links(user, *ids) if trust == "server" else [],
+    )  # fmt: skip
+
+
 # -- Segment ------------------------------------------------------------------------------------
 
 _SEGMENT_TYPES = {"identify": "identify", "page": "page_view", "screen": "screen_view",
@@ -667,26 +705,22 @@ def segment_events(
         context = msg.context or shared_context or {}
         page = context.get("page") if isinstance(context.get("page"), dict) else {}
         page_url = props.get("url") or (page or {}).get("url")
-        raw_session = props.get("session_id") or context.get("sessionId")
         try:
-            ids = _ecosystem_ids(
-                anonymous, str(raw_session) if raw_session is not None else None,
-                signed=signed, trust=trust, now=now,
+            who = _ecosystem_identity(
+                user, anonymous, props.get("session_id") or context.get("sessionId"),
+                key_scope=key_scope, signed=signed, trust=trust, now=now,
             )  # fmt: skip
         except ValueError as exc:
             errors.append(_unproven_id_error(i, "anonymousId", exc))
             continue
-        user, claimed, stored = _claim_or_user(user, ids, trust=trust)
-        if trust == "server":
-            links += _links(user, *ids)
+        links += who.links
         event_type = msg.event if msg.type == "track" else _SEGMENT_TYPES[msg.type]
         rows.append(
             EventRow(
-                msg.messageId or uuid.uuid4().hex, user, stored, ids[1].value, str(event_type),
-                str(page_url) if page_url is not None else None, _json(props), "segment",
-                _client_time(msg.timestamp, msg.sentAt or batch_sent_at, received_at),
-                claimed, _ecosystem_sender(key_scope, trust, user, claimed, stored, ids[1]),
-                ids[0].proven, ids[1].proven,
+                msg.messageId or uuid.uuid4().hex, who.user, who.anonymous, who.session,
+                str(event_type), str(page_url) if page_url is not None else None, _json(props),
+                "segment", _client_time(msg.timestamp, msg.sentAt or batch_sent_at, received_at),
+                who.claimed, who.sender, who.proves_anonymous, who.proves_session,
             )
         )  # fmt: skip
     if errors:
@@ -766,18 +800,15 @@ def posthog_events(
             # alias(previous_id, distinct_id) arrives as distinct_id = the previous id and
             # properties.alias = the new one: when that is a platform user, link the two
             user, anonymous = target, distinct
-        raw_session = props.get("$session_id")
         try:
-            ids = _ecosystem_ids(
-                anonymous, str(raw_session) if raw_session is not None else None,
-                signed=signed, trust=trust, now=now,
+            who = _ecosystem_identity(
+                user, anonymous, props.get("$session_id"),
+                key_scope=key_scope, signed=signed, trust=trust, now=now,
             )  # fmt: skip
         except ValueError as exc:
             errors.append(_unproven_id_error(i, "distinct_id", exc))
             continue
-        user, claimed, stored = _claim_or_user(user, ids, trust=trust)
-        if trust == "server":
-            links += _links(user, *ids)
+        links += who.links
         page_url = props.get("$current_url")
         if ev.timestamp is None and ev.offset is not None:
             # posthog-js without a timestamp: the event happened `offset` ms before sending
@@ -787,10 +818,9 @@ def posthog_events(
             at = _client_time(ev.timestamp, None if ignore_sent_at else sent_at, received_at)
         rows.append(
             EventRow(
-                ev.uuid or uuid.uuid4().hex, user, stored, ids[1].value, ev.event,
+                ev.uuid or uuid.uuid4().hex, who.user, who.anonymous, who.session, ev.event,
                 str(page_url) if page_url is not None else None, _json(props), "posthog", at,
-                claimed, _ecosystem_sender(key_scope, trust, user, claimed, stored, ids[1]),
-                ids[0].proven, ids[1].proven,
+                who.claimed, who.sender, who.proves_anonymous, who.proves_session,
             )
         )  # fmt: skip
     if errors:
