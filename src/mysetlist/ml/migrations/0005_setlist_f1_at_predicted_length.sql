@@ -24,27 +24,7 @@ COMMENT ON COLUMN analytics.setlist_prediction_scores.f1 IS
 COMMENT ON COLUMN analytics.setlist_prediction_scores.f1_at_n IS
   'hits among the top songs_played / songs_played (the true length given)';
 
--- The leaderboard computes every F1 it shows with the one function, fans and yardsticks.
-CREATE OR REPLACE VIEW analytics.setlist_leaderboard AS
-WITH fans AS (
-  SELECT f.user_id, u.display_name, count(*) AS scored_shows,
-         avg(analytics.setlist_f1(f.hits, f.picks, f.songs_played)) AS mean_f1,
-         array_agg(f.show_id) AS shows
-  FROM analytics.setlist_fan_scores f JOIN app.users u ON u.id = f.user_id
-  WHERE u.deleted_at IS NULL
-  GROUP BY f.user_id, u.display_name
-  HAVING count(*) >= 3
-)
-SELECT rank() OVER (ORDER BY f.mean_f1 DESC, f.scored_shows DESC) AS rank,
-       f.display_name, f.scored_shows, round(f.mean_f1, 4) AS mean_f1,
-       (SELECT round(avg(analytics.setlist_f1(s.hits, s.shown, s.songs_played)), 4)
-        FROM analytics.setlist_prediction_scores s
-        WHERE s.predictor = 'model' AND s.show_id = ANY (f.shows)) AS model_f1_same_shows,
-       (SELECT round(avg(analytics.setlist_f1(s.hits, s.shown, s.songs_played)), 4)
-        FROM analytics.setlist_prediction_scores s
-        WHERE s.predictor = 'crowd' AND s.show_id = ANY (f.shows)) AS crowd_f1_same_shows,
-       f.user_id = auth.uid() AS is_you
-FROM fans f;
+-- The leaderboard view computes every F1 it shows with this function: migration 0006.
 
 COMMENT ON COLUMN analytics.setlist_prediction_scores.hits IS
   'songs played among the shown songs (the top `shown`)';
