@@ -4,11 +4,15 @@ a permanent error is the message's fault and neither opens it nor fails over."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from mysetlist.notify import metrics
 from mysetlist.notify.providers.base import EmailMessage, Gate, ProviderError
 from mysetlist.notify.providers.failover import FailoverEmail
+from mysetlist.notify.providers.smtp import SmtpProvider
+from tests.notify.conftest import SmtpSink
 
 MESSAGE = EmailMessage(1, "fan@example.test", "from@example.test", "s", "<p>h</p>", "t")
 
@@ -81,3 +85,38 @@ async def test_every_provider_down_is_a_retryable_error() -> None:
     assert failed.value.retryable
     assert "eps" in str(failed.value)
     assert "zeta" in str(failed.value)
+
+
+@pytest.mark.parametrize(
+    ("answer", "provider_fault"),
+    [("451 4.3.0 local problem", False), ("554 5.6.0 content refused", False),
+     ("421 4.3.2 shutting down", True)],
+)  # fmt: skip
+async def test_a_refusal_at_data_is_the_messages_matter_unless_the_server_closes(
+    smtp_sink: SmtpSink, answer: str, provider_fault: bool
+) -> None:
+    """A real SMTP server refuses one message at DATA. 4xx/5xx there is about that message
+    (one recipient a message), so retrying it to maxRetries must not open the breaker and
+    pause everyone's mail; 421 is the server closing the channel, which is the provider's."""
+    smtp_sink.data_fault["unlucky@example.test"] = answer
+    chain = FailoverEmail(
+        [SmtpProvider(f"smtp://127.0.0.1:{smtp_sink.port}", connections=1)],
+        failures_to_open=2, cooldown=30,
+    )  # fmt: skip
+    unlucky = dataclasses.replace(MESSAGE, to="unlucky@example.test")
+    try:
+        for _ in range(3):
+            with pytest.raises(ProviderError) as refused:
+                await chain.send(unlucky)
+        assert refused.value.retryable == answer.startswith("4")
+        assert refused.value.recipient is not provider_fault
+        assert not refused.value.bounce  # content refused is not a dead address
+        if provider_fault:
+            assert "paused by its circuit breaker" in str(refused.value)
+        else:
+            assert f"SMTP {answer[:3]}" in str(refused.value)
+            # The same pooled connection still carries the next fan's mail.
+            assert (await chain.send(MESSAGE)).provider == "smtp"
+            assert [m["To"] for m in smtp_sink.messages] == ["fan@example.test"]
+    finally:
+        await chain.close()

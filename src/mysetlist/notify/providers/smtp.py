@@ -96,6 +96,19 @@ class SmtpProvider:
                 f"recipient refused: {codes}", retryable=transient, bounce=not transient,
                 recipient=True,
             ) from None  # fmt: skip
+        except aiosmtplib.SMTPDataError as exc:
+            if exc.code == 421:  # the server is closing the channel: its fault, not ours
+                _discard(client)
+                client = None
+                raise ProviderError(f"SMTP {exc.code}: {exc.message}", retryable=True) from None
+            # The server took the envelope and refused this message's content (one recipient
+            # a message): the message's matter, like a refused recipient. The connection
+            # stays (aiosmtplib reset the envelope), and it must not count against the
+            # provider: one message retried to maxRetries would otherwise open the breaker.
+            raise ProviderError(
+                f"SMTP {exc.code}: {exc.message}", retryable=400 <= exc.code < 500,
+                recipient=True,
+            ) from None  # fmt: skip
         except aiosmtplib.SMTPResponseException as exc:
             _discard(client)
             client = None
