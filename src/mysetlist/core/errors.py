@@ -17,8 +17,129 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
+class DomainError(Exception):
+    """A service's refusal, said in the domain's words: services raise these and know no
+    HTTP. Each capability subclasses the kinds below (`class UnknownTemplate(NotFound)`);
+    `install_error_handlers` maps every kind to its problem+json status once, here.
+
+    `errors` names each invalid input (`field`, `message`); `extra` adds members to the
+    problem document (e.g. `active_run_id` on a conflict)."""
+
+    title = "Bad Request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        title: str | None = None,
+        errors: list[dict[str, str]] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if title is not None:
+            self.title = title
+        self.errors = errors
+        self.extra = extra
+
+
+class MalformedInput(DomainError):
+    """The input cannot be read at all (bad encoding, cursor, shape)."""
+
+    title = "Bad Request"
+
+
+class InvalidInput(DomainError):
+    """The input is readable but breaks a rule (unknown event type, missing variable)."""
+
+    title = "Unprocessable Content"
+
+
+class NotAllowed(DomainError):
+    """The caller is known but may not do this (another fan's data, a browser key)."""
+
+    title = "Forbidden"
+
+
+class NotFound(DomainError):
+    title = "Not Found"
+
+
+class Conflict(DomainError):
+    """The present state refuses it (a run already going, a key reused with other input)."""
+
+    title = "Conflict"
+
+
+class TooLarge(DomainError):
+    title = "Content Too Large"
+
+
+class UnsupportedInput(DomainError):
+    """A media type or content encoding this service does not read."""
+
+    title = "Unsupported Media Type"
+
+
+class RateLimited(DomainError):
+    """Too many; `retry_after` seconds until the next one is allowed."""
+
+    title = "Too Many Requests"
+
+    def __init__(self, detail: str, *, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after = max(1, int(retry_after))
+
+
+class Unavailable(DomainError):
+    """A dependency is down or the work cannot start now; `retry_after` when known."""
+
+    title = "Service Unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int | None = None, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after = retry_after
+
+
+# The one mapping from domain kinds to HTTP. Most specific first is not needed: every
+# capability error subclasses exactly one kind.
+_STATUS_OF_KIND: dict[type[DomainError], int] = {
+    MalformedInput: 400,
+    NotAllowed: 403,
+    NotFound: 404,
+    Conflict: 409,
+    TooLarge: 413,
+    UnsupportedInput: 415,
+    InvalidInput: 422,
+    RateLimited: 429,
+    Unavailable: 503,
+}
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status of a domain error: that of the first kind in its class's MRO."""
+    for kind in type(error).__mro__:
+        if kind in _STATUS_OF_KIND:
+            return _STATUS_OF_KIND[kind]
+    return 400
+
+
+def domain_error_response(error: DomainError, *, instance: str | None = None) -> Response:
+    headers: dict[str, str] = {}
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    extra = dict(error.extra)
+    if error.errors is not None:
+        extra["errors"] = error.errors
+    return problem_response(
+        status_of(error), error.title, error.detail, instance=instance, headers=headers, **extra
+    )
+
+
 class Problem(Exception):
-    """Raise from a service or route to answer with a problem document."""
+    """Raise from a route (the HTTP layer) to answer with a problem document. Services
+    raise a `DomainError` instead."""
 
     def __init__(
         self,
@@ -145,6 +266,10 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status, exc.title, exc.detail,
             instance=request.url.path, headers=exc.headers, **exc.extra,
         )  # fmt: skip
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        return domain_error_response(exc, instance=request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
