@@ -13,6 +13,7 @@ share the pool, e.g. autocommit DDL, `REINDEX CONCURRENTLY`, a long-held session
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cache
@@ -54,6 +55,31 @@ def split_statements(text: str) -> list[str]:
 def read_sql_statements(package: str, name: str) -> tuple[str, ...]:
     """The statements of the .sql file `name` inside `package`, parsed once."""
     return tuple(split_statements(read_sql(package, name)))
+
+
+def lock_key(name: str) -> int:
+    """The advisory-lock key of the lock called `name`: the one way locks are keyed here
+    (the first 8 bytes of its SHA-256 as a signed bigint), computed in Python so sync,
+    async and .sql callers agree without each choosing a PostgreSQL hash function."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def connect_sync(
+    url: str, *, application_name: str, autocommit: bool = False
+) -> psycopg.Connection[Row]:
+    """A blocking connection for command-line work (migrations, seeding), in UTC, returning
+    rows as dicts: the synchronous twin of `connect`."""
+    conn = psycopg.connect(
+        url, autocommit=autocommit, application_name=application_name, row_factory=dict_row
+    )
+    try:
+        conn.execute("SET TIME ZONE 'UTC'")
+        if not autocommit:
+            conn.commit()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
