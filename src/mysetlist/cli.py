@@ -62,6 +62,20 @@ def _configure_logs(settings: Settings, log_level: str | None, log_format: str) 
     configure_logging(level, log_format)  # type: ignore[arg-type]  # checked just above
 
 
+def _require_uuid(value: str) -> str:
+    """`value` as a canonical uuid; exit 2 (a usage error) when it is not one."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        console.print(f"[red]not a uuid: {value}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _local_url(host: str, port: int) -> str:
+    """The API's URL from this machine (a wildcard listen address is reached by loopback)."""
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+
+
 def _require_free_port(host: str, port: int) -> None:
     """Fail before starting anything (servers, a world build, a banner with a token) when
     the API could not listen anyway."""
@@ -122,7 +136,7 @@ def _banner(
     from mysetlist.dashboard.config import dashboard_settings
     from mysetlist.dashboard.sessions import create_login_link
 
-    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    base = _local_url(host, port)
     console.print(f"[bold green]MySetlist API[/bold green]  {base}   (docs: {base}/docs)")
     link = create_login_link(
         database_url, DEMO_ADMIN_ID, public_url=base,
@@ -235,11 +249,7 @@ def token(
     """Mint a JWT for development; the token is the last line printed."""
     from mysetlist.core.auth import mint_token
 
-    try:
-        uuid.UUID(user_id)
-    except ValueError:
-        console.print(f"[red]not a uuid: {user_id}[/red]")
-        raise typer.Exit(2) from None
+    _require_uuid(user_id)
     if role not in ("authenticated", "service_role"):
         console.print("[red]--role must be authenticated or service_role[/red]")
         raise typer.Exit(2)
@@ -257,11 +267,7 @@ def dashboard_link(
     from mysetlist.dashboard.config import dashboard_settings
     from mysetlist.dashboard.sessions import create_login_link
 
-    try:
-        uuid.UUID(operator)
-    except ValueError:
-        console.print(f"[red]not a uuid: {operator}[/red]")
-        raise typer.Exit(2) from None
+    _require_uuid(operator)
     with started(quiet=True) as (_, endpoints):
         settings = dashboard_settings()
         link = create_login_link(
@@ -298,7 +304,7 @@ def demo(
 ) -> None:
     """Seed a synthetic MySetlist world, then serve it: with simulated fans active
     (--no-live: without) and the models training in the background (--no-train: not)."""
-    from mysetlist.demo.world import WorldSpec, build_world
+    from mysetlist.demo.world import WorldSpec, build_world, ensure_demo_operator
 
     if not no_serve:
         _require_free_port(host, port)  # before a build that can take minutes
@@ -317,7 +323,7 @@ def demo(
 
         if rebuild_with_progress(endpoints.database_url, settings) != 0:
             console.print("[yellow]warehouse rebuild incomplete: see `mysetlist etl status`")
-        _ensure_demo_operator(endpoints.database_url)
+        ensure_demo_operator(endpoints.database_url, DEMO_ADMIN_ID)
         if no_serve:
             return
         _require_free_port(host, port)
@@ -407,7 +413,7 @@ def _demo_fans(
         # uvicorn offers a flag, not an event, for "listening".
         while not server.started:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
-        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+        base = _local_url(host, port)
         simulator = FanSimulator(
             base, endpoints.database_url, settings, operator_id=DEMO_ADMIN_ID, seed=seed
         )
@@ -424,11 +430,7 @@ cli.add_typer(auth_commands, name="auth")
 def revoke(user_id: Annotated[str, typer.Argument(help="the user's id (uuid)")]) -> None:
     """Revoke every token and dashboard session of USER_ID issued until now (401 from then
     on; in running API processes within MYSETLIST_TOKEN_REVOCATION_REFRESH_SECONDS)."""
-    try:
-        user = str(uuid.UUID(user_id))
-    except ValueError:
-        console.print(f"[red]not a uuid: {user_id}[/red]")
-        raise typer.Exit(2) from None
+    user = _require_uuid(user_id)
     with started(quiet=True) as (settings, endpoints):
         valid_after = asyncio.run(_revoke(settings, endpoints, user))
     console.print("tokens issued before this moment are refused:")
@@ -450,18 +452,6 @@ async def _revoke(settings: Settings, endpoints: Endpoints, user_id: str) -> flo
         return valid_after
     finally:
         await runtime.close()
-
-
-def _ensure_demo_operator(database_url: str) -> None:
-    """The operator the demo's token names exists as a user (its /api/me answers)."""
-    import psycopg
-
-    with psycopg.connect(database_url) as conn:
-        conn.execute(
-            "INSERT INTO app.users (id, display_name) VALUES (%s, 'Demo operator')"
-            " ON CONFLICT (id) DO NOTHING",
-            (DEMO_ADMIN_ID,),
-        )
 
 
 def _mount_capability_commands() -> None:

@@ -38,12 +38,15 @@ import fasteners
 import psutil
 import psycopg
 import redis
+from psycopg import sql
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from mysetlist.core.config import Settings
+from mysetlist.core.db import connect_sync, read_sql
 
 log = logging.getLogger(__name__)
+_PACKAGE = "mysetlist.core"
 
 APP_DATABASE = "mysetlist"
 # Crash recovery replays WAL written since the last checkpoint (up to max_wal_size, 1 GB by
@@ -151,13 +154,16 @@ class EmbeddedPostgres:
             server.global_process_id_list.get_and_add(os.getpid())
         self._server = server
         admin_url: str = server.get_uri()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (APP_DATABASE,)
+        with connect_sync(
+            admin_url, application_name="mysetlist-embedded", autocommit=True
+        ) as conn:
+            row = conn.execute(
+                read_sql(_PACKAGE, "database_exists.sql"), (APP_DATABASE,)
             ).fetchone()
-            if not exists:
+            if not (row and row["present"]):
+                create = sql.SQL(read_sql(_PACKAGE, "database_create.sql"))  # type: ignore[arg-type]
                 with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-                    conn.execute(f'CREATE DATABASE "{APP_DATABASE}"')
+                    conn.execute(create.format(name=sql.Identifier(APP_DATABASE)))
         start_watchdog(self.data_dir)
         url: str = server.get_uri(APP_DATABASE)
         return url

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import Gauge
 from pydantic import BaseModel, Field
 
+from mysetlist.core.db import read_sql
 from mysetlist.core.runtime import Runtime
 
 router = APIRouter(tags=["health"])
@@ -51,7 +52,7 @@ class DependencyMonitor:
                 if name == "database":
                     pool = self.runtime.db.pool
                     async with pool.connection(timeout=PROBE_TIMEOUT_SECONDS) as conn:
-                        await conn.execute("SELECT 1")
+                        await conn.execute(read_sql("mysetlist.core", "health_probe.sql"))
                 else:
                     await self.runtime.redis.ping()
             state = "ok"

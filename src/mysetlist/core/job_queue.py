@@ -39,15 +39,15 @@ from typing import TYPE_CHECKING, Any
 
 import procrastinate
 from psycopg import AsyncConnection
-from psycopg.rows import tuple_row
 
-from mysetlist.core.db import Database
+from mysetlist.core.db import Database, fetch_one_in, lock_key, read_sql
 from mysetlist.core.runtime import Runtime
 
 if TYPE_CHECKING:
     from mysetlist.core.run_log import RunRecord
 
 log = logging.getLogger(__name__)
+_PACKAGE = "mysetlist.core"
 
 
 def job_app(database_url: str) -> procrastinate.App:
@@ -61,14 +61,12 @@ async def try_advisory_lock(conn: AsyncConnection[Any], name: str) -> bool:
 
     Held until `advisory_unlock` or until the session ends (the server frees it when the
     holder's connection drops, however its process died)."""
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,))
-        row = await cur.fetchone()
-    return bool(row and row[0])
+    row = await fetch_one_in(conn, read_sql(_PACKAGE, "advisory_try_lock.sql"), (lock_key(name),))
+    return bool(row and row["taken"])
 
 
 async def advisory_unlock(conn: AsyncConnection[Any], name: str) -> None:
-    await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
+    await conn.execute(read_sql(_PACKAGE, "advisory_unlock.sql"), (lock_key(name),))
 
 
 @contextlib.asynccontextmanager

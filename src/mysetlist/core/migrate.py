@@ -11,12 +11,14 @@ from __future__ import annotations
 import importlib.metadata
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-import psycopg
 from yoyo import get_backend, read_migrations
 
 from mysetlist.capabilities import CAPABILITIES
+from mysetlist.core.db import connect_sync, lock_key, read_sql
+
+_PACKAGE = "mysetlist.core"
+_SCHEMA_LOCK = "mysetlist.job_queue_schema"
 
 MIGRATION_PACKAGES = ("mysetlist.core", *(f"mysetlist.{name}" for name in CAPABILITIES))
 
@@ -79,41 +81,27 @@ def _apply_job_queue_schema(database_url: str) -> None:
     shipped = shipped_job_queue_migrations()
     latest = shipped[-1]
     version = importlib.metadata.version("procrastinate")
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with connect_sync(database_url, application_name="mysetlist-migrate", autocommit=True) as conn:
         # Serialise concurrent first starts.
-        conn.execute("SELECT pg_advisory_lock(hashtextextended('mysetlist.job_queue_schema', 0))")
+        conn.execute(read_sql(_PACKAGE, "advisory_lock.sql"), (lock_key(_SCHEMA_LOCK),))
         try:
             with conn.transaction():
-                found = conn.execute("SELECT to_regclass('public.procrastinate_jobs')").fetchone()
-                recorded = conn.execute(
-                    "SELECT procrastinate_version, last_migration FROM public.job_queue_schema"
-                ).fetchone()
-                if found is None or found[0] is None:
+                state = conn.execute(read_sql(_PACKAGE, "job_queue_schema_state.sql")).fetchone()
+                assert state is not None  # one row, always
+                recorded = {"version": version, "last_migration": latest}
+                if not state["installed"]:
                     conn.execute(SchemaManager.get_schema())
-                    _record_job_queue_schema(conn, version, latest)
-                elif recorded is None:
+                    conn.execute(read_sql(_PACKAGE, "job_queue_schema_record.sql"), recorded)
+                elif state["last_migration"] is None:
                     # Installed before versions were recorded: by the pinned version.
-                    _record_job_queue_schema(conn, version, latest)
+                    conn.execute(read_sql(_PACKAGE, "job_queue_schema_record.sql"), recorded)
                 else:
-                    _check_job_queue_schema(shipped, version, *recorded)
-                    # A release without schema changes: only the version moves.
-                    conn.execute(
-                        "UPDATE public.job_queue_schema SET procrastinate_version = %s"
-                        " WHERE procrastinate_version <> %s",
-                        (version, version),
+                    _check_job_queue_schema(
+                        shipped, version, state["procrastinate_version"], state["last_migration"]
                     )
+                    conn.execute(read_sql(_PACKAGE, "job_queue_schema_version.sql"), recorded)
         finally:
-            conn.execute(
-                "SELECT pg_advisory_unlock(hashtextextended('mysetlist.job_queue_schema', 0))"
-            )
-
-
-def _record_job_queue_schema(conn: psycopg.Connection[Any], version: str, latest: str) -> None:
-    conn.execute(
-        """INSERT INTO public.job_queue_schema (procrastinate_version, last_migration)
-           VALUES (%s, %s)""",
-        (version, latest),
-    )
+            conn.execute(read_sql(_PACKAGE, "advisory_unlock.sql"), (lock_key(_SCHEMA_LOCK),))
 
 
 def _check_job_queue_schema(

@@ -142,11 +142,11 @@ async def _create_partition(
         return sql.SQL(read_sql(_PACKAGE, file)).format(**names)
 
     async with conn.transaction():
-        await conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
+        await conn.execute(read_sql(_PACKAGE, "lock_timeout.sql"), (lock_timeout,))
         await conn.execute(statement("partition_move_out.sql"), {"lo": lo, "hi": hi})
         await conn.execute(statement("partition_create.sql"))
         await conn.execute(statement("partition_move_in.sql"))
-        await conn.execute("DROP TABLE _partition_rows")
+        await conn.execute(read_sql(_PACKAGE, "partition_rows_drop.sql"))
 
 
 async def drop_expired(
@@ -156,11 +156,12 @@ async def drop_expired(
     (default partition, the partition straddling the cutoff). One transaction."""
     dropped = []
     async with conn.transaction():
-        await conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
+        await conn.execute(read_sql(_PACKAGE, "lock_timeout.sql"), (lock_timeout,))
+        drop = sql.SQL(read_sql(_PACKAGE, "partition_drop.sql"))
         for partition in await list_partitions(conn, table):
             if partition.end <= cutoff:
                 await conn.execute(
-                    sql.SQL("DROP TABLE {}").format(sql.Identifier(table.schema, partition.name))
+                    drop.format(partition=sql.Identifier(table.schema, partition.name))
                 )
                 dropped.append(partition.name)
         query = sql.SQL(read_sql(_PACKAGE, "partition_delete_expired.sql")).format(

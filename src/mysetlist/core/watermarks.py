@@ -62,4 +62,4 @@ async def advance_watermark(
 
 async def reset_watermark(conn: AsyncConnection[Any], name: str) -> None:
     """Forget `name` (its activity starts over from the beginning, e.g. a full rebuild)."""
-    await conn.execute("DELETE FROM analytics.watermarks WHERE name = %s", (name,))
+    await conn.execute(read_sql(_PACKAGE, "watermark_reset.sql"), (name,))

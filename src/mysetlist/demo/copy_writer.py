@@ -9,6 +9,7 @@ only as a constant per batch (e.g. one genre name), which keeps every row the sa
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,6 +17,8 @@ import numpy as np
 import psycopg
 from numpy.typing import NDArray
 from psycopg import sql
+
+from mysetlist.core.db import read_sql
 
 PgType = Literal["int2", "int4", "int8", "float4", "float8", "bool", "timestamptz", "uuid", "text"]
 
@@ -83,6 +86,29 @@ def encode_rows(columns: Sequence[Column], n_rows: int) -> bytes:
     return rows.tobytes()
 
 
+def table_identifier(table: str) -> sql.Identifier:
+    """`table` ("app.follows", or a temp table's bare name) as a quoted identifier."""
+    schema, _, name = table.rpartition(".")
+    return sql.Identifier(schema, name) if schema else sql.Identifier(name)
+
+
+def copy_statement(table: str, columns: Sequence[str], *, binary: bool) -> sql.Composed:
+    """`COPY table (columns) FROM STDIN`, in binary or text format."""
+    template = read_sql(__package__, "copy_binary.sql" if binary else "copy_text.sql")
+    return sql.SQL(template).format(  # type: ignore[arg-type]  # our own file
+        table=table_identifier(table),
+        columns=sql.SQL(", ").join(sql.Identifier(n) for n in columns),
+    )
+
+
+def copy_rows(
+    cursor: psycopg.Cursor[Any], table: str, columns: Sequence[str]
+) -> AbstractContextManager[psycopg.Copy]:
+    """A text COPY into `table`'s `columns`, written a row at a time (`write_row`): for
+    the small tables with text of varying width."""
+    return cursor.copy(copy_statement(table, columns, binary=False))
+
+
 def copy_columns(
     cursor: psycopg.Cursor[Any],
     table: str,
@@ -96,13 +122,8 @@ def copy_columns(
     if not batches or not batches[0]:
         return 0
     names = [c.name for c in batches[0]]
-    schema, _, name = table.rpartition(".")
-    target = sql.Identifier(schema, name) if schema else sql.Identifier(name)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-        target, sql.SQL(", ").join(sql.Identifier(n) for n in names)
-    )
     written = 0
-    with cursor.copy(statement) as copy:
+    with cursor.copy(copy_statement(table, names, binary=True)) as copy:
         copy.write(_HEADER)
         for batch in batches:
             if [c.name for c in batch] != names:

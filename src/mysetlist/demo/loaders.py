@@ -19,17 +19,29 @@ import psycopg
 from numpy.typing import NDArray
 from psycopg import sql
 
-from mysetlist.core.db import read_sql
+from mysetlist.core.db import lock_key, read_sql
 from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.demo import vocabulary as words
 from mysetlist.demo.activity import EVENT_TYPES, ActivityBatch
 from mysetlist.demo.catalog import SHOW_STATUSES, Catalog, IdBases
-from mysetlist.demo.copy_writer import Column, copy_columns
+from mysetlist.demo.copy_writer import Column, copy_columns, copy_rows, table_identifier
 from mysetlist.demo.population import Population
 
 PACKAGE = "mysetlist.demo"
 ID_TABLES = ("artists", "venues", "shows", "songs", "setlist_votes")
 EMAIL_DOMAIN = "example.test"
+# The columns each text COPY writes, in the order of its rows' values.
+ARTIST_COLUMNS = ("id", "name", "genres", "popularity", "created_at")
+VENUE_COLUMNS = ("id", "name", "city", "country", "capacity", "timezone")
+SHOW_COLUMNS = ("id", "artist_id", "venue_id", "starts_at", "status", "created_at", "tour")
+USER_COLUMNS = (
+    "id", "display_name", "email_encrypted", "email_hash", "timezone", "locale",
+    "created_at", "last_active_at", "email_verified_at", "discoverable",
+)  # fmt: skip
+USER_PROFILE_COLUMNS = (
+    "user_id", "user_no", "signup_at", "activity_level", "predictor_skill", "churns",
+    "decay_starts_at", "churn_at",
+)  # fmt: skip
 
 
 def _at(us: int | np.integer[Any]) -> datetime:
@@ -41,17 +53,20 @@ TRUNCATE_FROM_VOTES = 20_000
 SMALL_EVENT_TABLE = 200_000
 
 
+def _statement(file: str, **identifiers: sql.Composable) -> sql.Composed:
+    """The .sql file `file` with its `{name}` placeholders filled (tables named at run time)."""
+    return sql.SQL(read_sql(PACKAGE, file)).format(**identifiers)  # type: ignore[arg-type]
+
+
+def _lock_table(cur: psycopg.Cursor[Any], table: str) -> None:
+    cur.execute(_statement("lock_table.sql", table=table_identifier(table)))
+
+
 def _at_least(cur: psycopg.Cursor[Any], table: str, limit: int) -> bool:
     """Whether `table` holds `limit` rows or more (counting no further than that)."""
-    schema, name = table.split(".")
-    cur.execute(
-        sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT %s) t").format(
-            sql.Identifier(schema, name)
-        ),
-        (limit,),
-    )
+    cur.execute(_statement("at_least_rows.sql", table=table_identifier(table)), (limit, limit))
     row = cur.fetchone()
-    return row is not None and row[0] >= limit
+    return row is not None and bool(row["at_least"])
 
 
 def _truncated(cur: psycopg.Cursor[Any], script: str) -> bool:
@@ -68,7 +83,7 @@ def _truncated(cur: psycopg.Cursor[Any], script: str) -> bool:
 def ensure_truth_schema(cur: psycopg.Cursor[Any]) -> None:
     """Create the `demo_truth` schema if this database has none yet (inside the caller's
     transaction; concurrent builds wait for each other here)."""
-    cur.execute("SELECT pg_advisory_xact_lock(hashtext('mysetlist.demo_truth'))")
+    cur.execute(read_sql(PACKAGE, "truth_schema_lock.sql"), (lock_key("mysetlist.demo_truth"),))
     cur.execute(read_sql(PACKAGE, "truth_schema.sql"))
 
 
@@ -81,14 +96,10 @@ def remove_previous_world(cur: psycopg.Cursor[Any]) -> bool:
     not create.
     Returns whether the event table is now empty (it held demo events only)."""
     for table in ("users", "artists", "venues", "shows", "songs"):
-        cur.execute(
-            sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(
-                sql.Identifier("app", table)
-            )
-        )
+        _lock_table(cur, f"app.{table}")
     cur.execute(read_sql(PACKAGE, "only_demo_rows_remain.sql"))
     row = cur.fetchone()
-    only_demo = row is not None and bool(row[0])
+    only_demo = row is not None and bool(row["only_demo"])
     if not (
         only_demo
         and _at_least(cur, "app.setlist_votes", TRUNCATE_FROM_VOTES)
@@ -96,14 +107,14 @@ def remove_previous_world(cur: psycopg.Cursor[Any]) -> bool:
     ):
         cur.execute(read_sql(PACKAGE, "remove_previous_world.sql"))
 
-    cur.execute("LOCK TABLE analytics.user_events IN SHARE ROW EXCLUSIVE MODE")
-    cur.execute("SELECT EXISTS (SELECT 1 FROM analytics.user_events WHERE source <> 'demo')")
+    _lock_table(cur, LIVE_EVENT_TABLE)
+    cur.execute(read_sql(PACKAGE, "only_demo_events.sql"))
     row = cur.fetchone()
-    only_demo_events = row is not None and not row[0]
-    if only_demo_events and _at_least(cur, "analytics.user_events", SMALL_EVENT_TABLE):
-        cur.execute("TRUNCATE analytics.user_events")
+    only_demo_events = row is not None and bool(row["only_demo"])
+    if only_demo_events and _at_least(cur, LIVE_EVENT_TABLE, SMALL_EVENT_TABLE):
+        cur.execute(read_sql(PACKAGE, "truncate_events.sql"))
     else:
-        cur.execute("DELETE FROM analytics.user_events WHERE source = 'demo'")
+        cur.execute(read_sql(PACKAGE, "delete_demo_events.sql"))
     return only_demo_events
 
 
@@ -112,12 +123,11 @@ def allocate_id_bases(cur: psycopg.Cursor[Any]) -> IdBases:
     until the transaction ends, so the ranges we fill are ours alone."""
     bases: dict[str, int] = {}
     for table in ID_TABLES:
-        target = sql.Identifier("app", table)
-        cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(target))
-        cur.execute(sql.SQL("SELECT coalesce(max(id), 0) + 1 FROM {}").format(target))
+        _lock_table(cur, f"app.{table}")
+        cur.execute(_statement("next_id.sql", table=sql.Identifier("app", table)))
         row = cur.fetchone()
         assert row is not None
-        bases[table] = int(row[0])
+        bases[table] = int(row["next_id"])
     return IdBases(**bases)
 
 
@@ -125,20 +135,17 @@ def advance_sequences(cur: psycopg.Cursor[Any]) -> None:
     """Point each identity sequence past the highest id, so later inserts do not collide."""
     for table in ID_TABLES:
         cur.execute(
-            sql.SQL(
-                "SELECT setval(pg_get_serial_sequence({qualified}, 'id'),"
-                " greatest((SELECT max(id) FROM {target}), 1),"
-                " (SELECT max(id) IS NOT NULL FROM {target}))"
-            ).format(qualified=sql.Literal(f"app.{table}"), target=sql.Identifier("app", table))
+            _statement(
+                "advance_sequence.sql",
+                qualified=sql.Literal(f"app.{table}"),
+                table=sql.Identifier("app", table),
+            )
         )
 
 
 def load_catalog(cur: psycopg.Cursor[Any], catalog: Catalog) -> None:
-    cur.executemany(
-        "INSERT INTO app.genres (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
-        [(g,) for g in catalog.genres],
-    )
-    with cur.copy("COPY app.artists (id, name, genres, popularity, created_at) FROM STDIN") as copy:
+    cur.executemany(read_sql(PACKAGE, "genre_insert.sql"), [(g,) for g in catalog.genres])
+    with copy_rows(cur, "app.artists", ARTIST_COLUMNS) as copy:
         for i, artist_id in enumerate(catalog.artist_ids):
             copy.write_row(
                 (
@@ -149,20 +156,16 @@ def load_catalog(cur: psycopg.Cursor[Any], catalog: Catalog) -> None:
                     _at(catalog.artist_created_us[i]),
                 )
             )
-    with cur.copy(
-        "COPY app.venues (id, name, city, country, capacity, timezone) FROM STDIN"
-    ) as copy:
+    with copy_rows(cur, "app.venues", VENUE_COLUMNS) as copy:
         for venue_id, row in zip(catalog.venue_ids, catalog.venue_rows, strict=True):
             copy.write_row((int(venue_id), *row))
-    with cur.copy("COPY app.songs (id, artist_id, title) FROM STDIN") as copy:
+    with copy_rows(cur, "app.songs", ("id", "artist_id", "title")) as copy:
         artist_ids = catalog.artist_ids[catalog.song_artist]
         for song_id, artist_id, title in zip(
             catalog.song_ids, artist_ids, catalog.song_titles, strict=True
         ):
             copy.write_row((int(song_id), int(artist_id), title))
-    with cur.copy(
-        "COPY app.shows (id, artist_id, venue_id, starts_at, status, created_at, tour) FROM STDIN"
-    ) as copy:
+    with copy_rows(cur, "app.shows", SHOW_COLUMNS) as copy:
         announced = catalog.show_starts_us - 60 * 86_400_000_000
         for i, show_id in enumerate(catalog.show_ids):
             copy.write_row(
@@ -196,13 +199,7 @@ def load_catalog(cur: psycopg.Cursor[Any], catalog: Catalog) -> None:
 def record_id_range(cur: psycopg.Cursor[Any], table: str, first_id: int, last_id: int) -> None:
     """Note that the demo owns ids [first_id, last_id] of app.<table> (for the next replace)."""
     if last_id >= first_id:
-        cur.execute(
-            "INSERT INTO demo_truth.catalog_ids (table_name, first_id, last_id) VALUES (%s, %s, %s)"
-            " ON CONFLICT (table_name) DO UPDATE SET"
-            " first_id = least(demo_truth.catalog_ids.first_id, excluded.first_id),"
-            " last_id = greatest(demo_truth.catalog_ids.last_id, excluded.last_id)",
-            (table, first_id, last_id),
-        )
+        cur.execute(read_sql(PACKAGE, "record_id_range.sql"), (table, first_id, last_id))
 
 
 def load_users(
@@ -213,10 +210,7 @@ def load_users(
     cipher: FieldCipher,
 ) -> None:
     """app.users rows of `users` (population indexes), with encrypted emails."""
-    with cur.copy(
-        "COPY app.users (id, display_name, email_encrypted, email_hash, timezone, locale,"
-        " created_at, last_active_at, email_verified_at, discoverable) FROM STDIN"
-    ) as copy:
+    with copy_rows(cur, "app.users", USER_COLUMNS) as copy:
         for k, i in enumerate(users):
             email = f"user{pop.user_no[i]}@{EMAIL_DOMAIN}"
             timezone, locale, _ = words.USER_REGIONS[pop.region[i]]
@@ -248,13 +242,13 @@ def fk_checks_skipped(cur: psycopg.Cursor[Any]) -> Iterator[bool]:
     whether the checks are off."""
     try:
         with cur.connection.transaction():  # a savepoint: a refusal leaves no trace
-            cur.execute("SET LOCAL session_replication_role = replica")
+            cur.execute(read_sql(PACKAGE, "fk_checks_off.sql"))
     except psycopg.errors.InsufficientPrivilege:
         yield False
         return
     yield True
     # (after an error the transaction is lost anyway; resetting then would only mask it)
-    cur.execute("SET LOCAL session_replication_role = origin")
+    cur.execute(read_sql(PACKAGE, "fk_checks_on.sql"))
 
 
 def load_follows_and_votes(
@@ -293,23 +287,15 @@ def prepare_event_loading(
     `bulk` (only when the event table is empty): fill bare day tables and index them when
     they are attached (`finish_event_loading`), about twice as fast as inserting into the
     indexed partitions row by row."""
-    if bulk:
-        cur.execute(
-            "SELECT demo_truth.begin_event_bulk_load(%s::date, %s::date)",
-            (first_day.date(), last_day.date()),
-        )
-    else:
-        cur.execute(
-            "SELECT analytics.ensure_event_partitions(%s::date, %s::date)",
-            (first_day.date(), last_day.date()),
-        )
+    prepare = "event_bulk_load_begin.sql" if bulk else "event_partitions_ensure.sql"
+    cur.execute(read_sql(PACKAGE, prepare), (first_day.date(), last_day.date()))
     cur.execute(read_sql(PACKAGE, "create_event_stage.sql"))
     return BULK_EVENT_TABLE if bulk else LIVE_EVENT_TABLE
 
 
 def finish_event_loading(cur: psycopg.Cursor[Any], target: str) -> None:
     if target == BULK_EVENT_TABLE:
-        cur.execute("SELECT demo_truth.finish_event_bulk_load()")
+        cur.execute(read_sql(PACKAGE, "event_bulk_load_finish.sql"))
 
 
 def load_events(
@@ -317,7 +303,7 @@ def load_events(
 ) -> int:
     """Stage one batch of events (binary COPY), expand it into `target` (see
     `prepare_event_loading`); visitor ids are derived from `id_secret` (demo_truth.world)."""
-    cur.execute("TRUNCATE demo_event_stage")
+    cur.execute(read_sql(PACKAGE, "event_stage_clear.sql"))
     copy_columns(
         cur,
         "demo_event_stage",
@@ -333,12 +319,8 @@ def load_events(
             ]
         ],
     )
-    schema, table = target.split(".")
-    insert = sql.SQL(read_sql(PACKAGE, "insert_staged_events.sql")).format(  # type: ignore[arg-type]
-        target=sql.Identifier(schema, table)
-    )
     cur.execute(
-        insert,
+        _statement("insert_staged_events.sql", target=table_identifier(target)),
         {
             "event_types": list(EVENT_TYPES),
             "pages": list(words.SITE_PAGES),
@@ -355,10 +337,7 @@ def load_user_truth(
     cur: psycopg.Cursor[Any], pop: Population, genres: list[str], users: NDArray[np.int64]
 ) -> None:
     """demo_truth.user_profile and user_taste rows of `users`."""
-    with cur.copy(
-        "COPY demo_truth.user_profile (user_id, user_no, signup_at, activity_level,"
-        " predictor_skill, churns, decay_starts_at, churn_at) FROM STDIN"
-    ) as copy:
+    with copy_rows(cur, "demo_truth.user_profile", USER_PROFILE_COLUMNS) as copy:
         for i in users:
             churns = bool(pop.churns[i])
             copy.write_row(
@@ -389,8 +368,8 @@ def load_user_truth(
 
 
 def load_catalog_truth(cur: psycopg.Cursor[Any], catalog: Catalog) -> None:
-    with cur.copy(
-        "COPY demo_truth.artist_profile (artist_id, primary_genre, popularity) FROM STDIN"
+    with copy_rows(
+        cur, "demo_truth.artist_profile", ("artist_id", "primary_genre", "popularity")
     ) as copy:
         for i, artist_id in enumerate(catalog.artist_ids):
             copy.write_row(

@@ -12,4 +12,4 @@ SELECT NOT EXISTS (
                UNION ALL SELECT 'songs', id FROM app.songs) t
          WHERE NOT EXISTS (
            SELECT 1 FROM demo_truth.catalog_ids c
-           WHERE c.table_name = t.table_name AND t.id BETWEEN c.first_id AND c.last_id))
+           WHERE c.table_name = t.table_name AND t.id BETWEEN c.first_id AND c.last_id)) AS only_demo

@@ -28,13 +28,21 @@ import psycopg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mysetlist.core.db import Row, connect_sync, read_sql
 from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.demo import loaders
 from mysetlist.demo.catalog import IdBases
 from mysetlist.demo.generation import events_between, generate_world
 from mysetlist.demo.spec import WorldSpec
 
-__all__ = ["WorldSpec", "WorldSummary", "build_world", "reload_events", "world_present"]
+__all__ = [
+    "WorldSpec",
+    "WorldSummary",
+    "build_world",
+    "ensure_demo_operator",
+    "reload_events",
+    "world_present",
+]
 
 BULK_LOAD_EVENTS = 300_000  # from about this many events, load into bare tables, then index
 
@@ -105,6 +113,19 @@ def _default_cipher() -> FieldCipher:
 
 
 @contextmanager
+def _loading(database_url: str, progress: bool) -> Iterator[tuple[psycopg.Cursor[Row], Progress]]:
+    """One transaction to load in (a build replaces the world whole or not at all), on a
+    connection of its own, with progress bars on stderr when `progress`."""
+    with (
+        connect_sync(database_url, application_name="mysetlist-demo", autocommit=True) as conn,
+        _progress_bars(progress) as bars,
+        conn.transaction(),
+        conn.cursor() as cur,
+    ):
+        yield cur, bars
+
+
+@contextmanager
 def _progress_bars(enabled: bool) -> Iterator[Progress]:
     progress = Progress(
         TextColumn("[bold]{task.description:<16}"),
@@ -160,13 +181,7 @@ def build_world(
     summary = WorldSummary(history_start=history_start, as_of=as_of)
     lap = _Laps(summary.timings)
 
-    with (
-        psycopg.connect(database_url, autocommit=True) as conn,
-        _progress_bars(progress) as bars,
-        conn.transaction(),
-        conn.cursor() as cur,
-    ):
-        cur.execute("SET LOCAL TIME ZONE 'UTC'")
+    with _loading(database_url, progress) as (cur, bars):
         loaders.ensure_truth_schema(cur)
         events_table_empty = loaders.remove_previous_world(cur)
         ids = loaders.allocate_id_bases(cur)
@@ -229,16 +244,15 @@ def build_world(
         summary.setlist_songs = len(catalog.setlist_show)
         summary.seconds = time.perf_counter() - started
         cur.execute(
-            "INSERT INTO demo_truth.world (seed, spec, history_start, as_of, summary, id_secret)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            (
-                spec.seed,
-                orjson.dumps(asdict(spec)).decode(),
-                history_start,
-                as_of,
-                orjson.dumps(summary.as_json()).decode(),
-                id_secret,
-            ),
+            read_sql(__package__, "world_record.sql"),
+            {
+                "seed": spec.seed,
+                "spec": orjson.dumps(asdict(spec)).decode(),
+                "history_start": history_start,
+                "as_of": as_of,
+                "summary": orjson.dumps(summary.as_json()).decode(),
+                "id_secret": id_secret,
+            },
         )
     summary.seconds = time.perf_counter() - started
     return summary
@@ -255,31 +269,25 @@ def reload_events(
     not touched. Useful to refill a window (after retention dropped it, or for an ETL
     benchmark's re-runs) without rebuilding the world. Returns the number of events loaded.
     """
-    with (
-        psycopg.connect(database_url, autocommit=True) as conn,
-        _progress_bars(progress) as bars,
-        conn.transaction(),
-        conn.cursor() as cur,
-    ):
-        cur.execute("SELECT to_regclass('demo_truth.world') IS NOT NULL")
+    with _loading(database_url, progress) as (cur, bars):
+        cur.execute(read_sql(__package__, "world_exists.sql"))
         has_truth = cur.fetchone()
         row = None
-        if has_truth is not None and has_truth[0]:
-            cur.execute("SELECT spec, history_start, as_of, id_secret FROM demo_truth.world")
+        if has_truth is not None and has_truth["present"]:
+            cur.execute(read_sql(__package__, "world_read.sql"))
             row = cur.fetchone()
         if row is None:
             raise LookupError("no demo world in this database: run build_world first")
-        spec = WorldSpec(**row[0])
+        spec = WorldSpec(**row["spec"])
         # A world built before visitor ids were keyed has none: its reloaded ids are new.
-        id_secret = bytes(row[3]) if row[3] is not None else secrets.token_bytes(32)
-        cur.execute("SELECT table_name, first_id FROM demo_truth.catalog_ids")
-        firsts = {str(name): int(first) for name, first in cur.fetchall()}
+        secret = row["id_secret"]
+        id_secret = bytes(secret) if secret is not None else secrets.token_bytes(32)
+        cur.execute(read_sql(__package__, "catalog_ids_read.sql"))
+        firsts = {str(r["table_name"]): int(r["first_id"]) for r in cur.fetchall()}
         ids = IdBases(**{k: v for k, v in firsts.items() if k in IdBases.__dataclass_fields__})
-        world = generate_world(spec, row[1], row[2], ids)
+        world = generate_world(spec, row["history_start"], row["as_of"], ids)
         cur.execute(
-            "DELETE FROM analytics.user_events"
-            " WHERE source = 'demo' AND created_at >= %s AND created_at < %s",
-            (start, end),
+            read_sql(__package__, "delete_demo_events_between.sql"), {"start": start, "end": end}
         )
         target = loaders.prepare_event_loading(cur, start, end, bulk=False)
         loaded = 0
@@ -290,3 +298,10 @@ def reload_events(
             )
             bars.advance(bar, len(users))
     return loaded
+
+
+def ensure_demo_operator(database_url: str, operator_id: str) -> None:
+    """The operator the demo's token names exists as a user (its /api/me answers)."""
+    with connect_sync(database_url, application_name="mysetlist-demo") as conn:
+        conn.execute(read_sql(__package__, "operator_insert.sql"), (operator_id,))
+        conn.commit()

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from mysetlist.core.db import Row, fetch_all_in, read_sql
+from mysetlist.core.db import Row, fetch_all_in, fetch_one_in, read_sql
 from mysetlist.core.field_encryption import FieldCipher
 
 
@@ -25,41 +25,42 @@ async def create_user(
 ) -> str:
     enc = cipher.encrypt(email, context=b"users.email") if email else None
     digest = cipher.lookup_hash(email) if email else None
-    cur = await conn.execute(
-        """INSERT INTO app.users (id, display_name, email_encrypted, email_hash, timezone, locale)
-           VALUES (coalesce(%s::uuid, gen_random_uuid()), %s, %s, %s, %s, %s) RETURNING id""",
-        (user_id, display_name, enc, digest, timezone, locale),
+    row = await fetch_one_in(
+        conn,
+        read_sql(__package__, "user_create.sql"),
+        {
+            "id": user_id,
+            "display_name": display_name,
+            "email_encrypted": enc,
+            "email_hash": digest,
+            "timezone": timezone,
+            "locale": locale,
+        },
     )
-    row = await cur.fetchone()
-    assert row is not None
-    return str(row[0])
+    assert row is not None  # RETURNING gives the one row inserted
+    return str(row["id"])
 
 
 async def find_user_by_email(
     conn: psycopg.AsyncConnection[Any], cipher: FieldCipher, email: str
 ) -> str | None:
-    cur = await conn.execute(
-        "SELECT id FROM app.users WHERE email_hash = %s", (cipher.lookup_hash(email),)
+    row = await fetch_one_in(
+        conn, read_sql(__package__, "user_by_email.sql"), (cipher.lookup_hash(email),)
     )
-    row = await cur.fetchone()
-    return str(row[0]) if row else None
+    return str(row["id"]) if row else None
 
 
 async def user_email(
     conn: psycopg.AsyncConnection[Any], cipher: FieldCipher, user_id: str
 ) -> str | None:
-    cur = await conn.execute("SELECT email_encrypted FROM app.users WHERE id = %s", (user_id,))
-    row = await cur.fetchone()
-    if row is None or row[0] is None:
+    row = await fetch_one_in(conn, read_sql(__package__, "user_email.sql"), (user_id,))
+    if row is None or row["email_encrypted"] is None:
         return None
-    return cipher.decrypt(bytes(row[0]), context=b"users.email")
+    return cipher.decrypt(bytes(row["email_encrypted"]), context=b"users.email")
 
 
 async def follow(conn: psycopg.AsyncConnection[Any], user_id: str, artist_id: int) -> None:
-    await conn.execute(
-        "INSERT INTO app.follows (user_id, artist_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-        (user_id, artist_id),
-    )
+    await conn.execute(read_sql(__package__, "follow.sql"), (user_id, artist_id))
 
 
 async def my_profile(conn: psycopg.AsyncConnection[Any]) -> Row | None:

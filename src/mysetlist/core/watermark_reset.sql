@@ -1,0 +1,1 @@
+DELETE FROM analytics.watermarks WHERE name = %s

@@ -1,0 +1,1 @@
+DELETE FROM analytics.user_events WHERE source = 'demo'

@@ -1,0 +1,1 @@
+SELECT demo_truth.finish_event_bulk_load()

@@ -1,0 +1,1 @@
+SELECT analytics.ensure_event_partitions(%s::date, %s::date)

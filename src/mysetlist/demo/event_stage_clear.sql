@@ -1,0 +1,1 @@
+TRUNCATE demo_event_stage

@@ -1,0 +1,1 @@
+INSERT INTO app.genres (name) VALUES (%s) ON CONFLICT (name) DO NOTHING

@@ -1,0 +1,1 @@
+TRUNCATE analytics.user_events

@@ -1,0 +1,1 @@
+SELECT email_encrypted FROM app.users WHERE id = %s
