@@ -20,7 +20,14 @@ from typing import Annotated, Any, TypeVar
 
 import platformdirs
 from croniter import croniter
-from pydantic import AfterValidator, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 S = TypeVar("S", bound=BaseSettings)
@@ -34,6 +41,36 @@ def _valid_cron(value: str) -> str:
 
 # A five-field cron expression (minute hour day month weekday), checked at load.
 CronExpression = Annotated[str, AfterValidator(_valid_cron)]
+
+
+def _json_or(value: Any, opening: str) -> Any:
+    """`value` parsed as JSON when it is a string starting with `opening`, else as it is."""
+    if isinstance(value, str) and value.strip().startswith(opening):
+        return json.loads(value)
+    return value
+
+
+def comma_list(value: Any) -> Any:
+    """A list setting as the environment writes it: "a, b,c" (blanks dropped) or a JSON
+    list; a value that is not a string is left to pydantic."""
+    value = _json_or(value, "[")
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def counts_by_name(value: Any) -> Any:
+    """A name-to-number setting as the environment writes it: "a=1, b=2" or a JSON object."""
+    value = _json_or(value, "{")
+    if isinstance(value, str):
+        pairs = (part.split("=", 1) for part in value.split(",") if part.strip())
+        return {name.strip(): int(number) for name, number in pairs}
+    return value
+
+
+# Settings of those shapes (NoDecode: pydantic-settings would read them as JSON only).
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(comma_list)]
+CountsByName = Annotated[dict[str, int], NoDecode, BeforeValidator(counts_by_name)]
 
 
 # Loopback, private (RFC 1918), unique-local and link-local ranges: "inside".
@@ -71,7 +108,7 @@ class Settings(BaseSettings):
     encryption_key: str | None = Field(default=None, validation_alias="MYSETLIST_ENCRYPTION_KEY")
     # Keys that still decrypt (newest first) until `mysetlist privacy rotate-keys` has
     # re-encrypted everything under MYSETLIST_ENCRYPTION_KEY (core/field_encryption.py).
-    encryption_previous_keys: Annotated[list[str], NoDecode] = Field(
+    encryption_previous_keys: CommaList = Field(
         default_factory=list, validation_alias="MYSETLIST_ENCRYPTION_PREVIOUS_KEYS"
     )
 
@@ -81,11 +118,9 @@ class Settings(BaseSettings):
     etl_schedule_cron: CronExpression = Field(
         default="0 2 * * *", validation_alias="ETL_SCHEDULE_CRON"
     )
-    write_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, validation_alias="MYSETLIST_WRITE_KEYS"
-    )
+    write_keys: CommaList = Field(default_factory=list, validation_alias="MYSETLIST_WRITE_KEYS")
     # Browser origins allowed to call the API cross-origin (comma-separated); none by default.
-    cors_allow_origins: Annotated[list[str], NoDecode] = Field(
+    cors_allow_origins: CommaList = Field(
         default_factory=list, validation_alias="MYSETLIST_CORS_ORIGINS"
     )
     max_body_bytes: int = Field(
@@ -111,7 +146,7 @@ class Settings(BaseSettings):
     # API: only from these is `X-Forwarded-For` believed (the client address that rate
     # limits, audit entries and /metrics rules see). None by default: without a proxy, a
     # client could otherwise pick its own address.
-    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+    trusted_proxies: CommaList = Field(
         default_factory=list, validation_alias="MYSETLIST_TRUSTED_PROXIES"
     )
     # Failed authentications per client address: bearer tokens and tracking's failed
@@ -129,7 +164,7 @@ class Settings(BaseSettings):
     # Who may read /metrics: clients from these networks (default: loopback and private
     # ranges; `*` for anyone) and, when a token is set, only with `Authorization: Bearer
     # <token>`. Anyone else gets 404.
-    metrics_allow_from: Annotated[list[str], NoDecode] = Field(
+    metrics_allow_from: CommaList = Field(
         default_factory=lambda: list(PRIVATE_NETWORKS),
         validation_alias="MYSETLIST_METRICS_ALLOW_FROM",
     )
@@ -151,16 +186,6 @@ class Settings(BaseSettings):
         copy = self.model_copy()
         copy._variables = {**self._variables, **variables}
         return copy
-
-    @field_validator(
-        "write_keys", "encryption_previous_keys", "cors_allow_origins", "trusted_proxies",
-        "metrics_allow_from", mode="before",
-    )  # fmt: skip
-    @classmethod
-    def _split_keys(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [k.strip() for k in value.split(",") if k.strip()]
-        return value
 
     @field_validator("trusted_proxies", "metrics_allow_from")
     @classmethod
