@@ -9,7 +9,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -93,6 +93,18 @@ def _require_free_port(host: str, port: int) -> None:
             raise typer.Exit(1) from None
 
 
+@contextlib.contextmanager
+def _serving(
+    host: str, port: int, log_level: str | None, log_format: str
+) -> Iterator[tuple[Settings, Endpoints]]:
+    """What a serving command does first: check the port is free (before starting any
+    server), start or attach to the servers, set up logging."""
+    _require_free_port(host, port)
+    with started() as (settings, endpoints):
+        _configure_logs(settings, log_level, log_format)
+        yield settings, endpoints
+
+
 def _run_api(
     settings: Settings, endpoints: Endpoints, host: str, port: int, *, with_worker: bool,
     companions: Sequence[Companion] = (),
@@ -167,9 +179,7 @@ def serve(
     log_format: LogFormat = "auto",
 ) -> None:
     """API, background worker and scheduler in one process (for small installs)."""
-    _require_free_port(host, port)
-    with started() as (settings, endpoints):
-        _configure_logs(settings, log_level, log_format)
+    with _serving(host, port, log_level, log_format) as (settings, endpoints):
         _banner(host, port, settings, endpoints.database_url, print_token=print_token)
         _run_api(settings, endpoints, host, port, with_worker=True)
 
@@ -183,9 +193,7 @@ def api(
     log_format: LogFormat = "auto",
 ) -> None:
     """The HTTP API only (scale out with --workers and more hosts)."""
-    _require_free_port(host, port)
-    with started() as (settings, endpoints):
-        _configure_logs(settings, log_level, log_format)
+    with _serving(host, port, log_level, log_format) as (settings, endpoints):
         if workers == 1:
             _run_api(settings, endpoints, host, port, with_worker=False)
             return
