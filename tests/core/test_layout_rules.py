@@ -5,23 +5,26 @@ a. Capabilities meet only through core: a capability package imports `mysetlist.
    capability. The wiring (`capabilities.py`, `cli.py`, `api.py`, `jobs.py`, `startup.py`,
    `demo/`) may import any of them.
 b. SQL lives in `.sql` files read through `core.db.read_sql`: no SQL text in Python, except
-   the session setup in `core/db.py` and the few `psycopg.sql` compositions that cannot be
-   static (each allowlisted below with its reason).
-c. Connections come only from `core/db.py`.
+   the session setup in `core/db.py` (allowlisted below, each entry with its reason).
+   Statements that name tables at run time are `.sql` templates filled with `psycopg.sql`.
+c. Connections (and pools) come only from `core/db.py`.
 d. Advisory-lock keys come from `core.db.lock_key`: no `hashtext`/`hashtextextended` (but
    the allowlisted checksum), a lock's SQL takes its key as a parameter, and the Python that
    runs it passes `lock_key(...)`.
 e. `Problem` (HTTP) belongs to the HTTP layer: route modules, core's HTTP dependencies and
    middleware. Services raise domain errors (`core.errors.DomainError` kinds).
 
-Each failure names `file:line` and what to do instead.
+Each rule is a function from sources to offenders (`file:line: what to do instead`); the
+`test_*_rule_catches` tests feed it a known offender, so a rule that stopped seeing
+anything would fail there rather than pass quietly on the tree.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -32,12 +35,12 @@ PACKAGE = SRC / "mysetlist"
 CAPABILITIES = frozenset(
     {"tracking", "warehouse", "ml", "notify", "dashboard", "privacy", "platform"}
 )
-# Assemble the capabilities into a service; they may import any of them.
-WIRING = frozenset({"capabilities", "cli", "api", "jobs", "startup", "demo", "__main__"})
 
 
 @dataclass(frozen=True)
 class Source:
+    """A Python file under src/, parsed."""
+
     path: Path
     tree: ast.Module
 
@@ -54,12 +57,35 @@ class Source:
         return ".".join(parts)
 
     @property
+    def package(self) -> str:
+        return self.module if self.path.name == "__init__.py" else self.module.rpartition(".")[0]
+
+    @property
     def area(self) -> str:
         """`core`, a capability, or a wiring module, by the first name under mysetlist/."""
         return self.path.relative_to(PACKAGE).with_suffix("").parts[0]
 
     def at(self, node: ast.AST) -> str:
         return f"{self.name}:{getattr(node, 'lineno', 0)}"
+
+
+@dataclass(frozen=True)
+class SqlFile:
+    """A .sql file under src/."""
+
+    path: Path
+    text: str
+
+    @property
+    def name(self) -> str:
+        return self.path.relative_to(SRC).as_posix()
+
+    @property
+    def package(self) -> str:
+        return ".".join(self.path.parent.relative_to(SRC).parts)
+
+    def at(self, offset: int) -> str:
+        return f"{self.name}:{self.text.count(chr(10), 0, offset) + 1}"
 
 
 @cache
@@ -70,8 +96,23 @@ def sources() -> tuple[Source, ...]:
     )
 
 
-def sql_files() -> list[Path]:
-    return sorted(PACKAGE.rglob("*.sql"))
+@cache
+def sql_files() -> tuple[SqlFile, ...]:
+    return tuple(
+        SqlFile(path, path.read_text(encoding="utf-8")) for path in sorted(PACKAGE.rglob("*.sql"))
+    )
+
+
+def _place(offender: str) -> tuple[str, int]:
+    file, _, rest = offender.partition(":")
+    line = rest.partition(":")[0]
+    return file, int(line) if line.isdigit() else 0
+
+
+def assert_none(title: str, offenders: list[str]) -> None:
+    """Fail listing every offender, by file and line."""
+    listed = "\n".join(sorted(set(offenders), key=_place))
+    assert not offenders, f"{title} ({len(set(offenders))}):\n{listed}"
 
 
 def enclosing_functions(tree: ast.Module) -> dict[ast.AST, str]:
@@ -95,8 +136,9 @@ def enclosing_functions(tree: ast.Module) -> dict[ast.AST, str]:
 
 
 def imported_modules(source: Source) -> Iterator[tuple[ast.AST, str]]:
-    """Every module `source` imports (also inside functions and `TYPE_CHECKING`), with
-    relative imports resolved; `from mysetlist import x` counts as importing `mysetlist.x`."""
+    """Every module `source` imports (also inside functions, under `TYPE_CHECKING`, and by
+    `import_module("…")`), relative imports resolved; `from mysetlist import x` counts as
+    importing `mysetlist.x`."""
     for node in ast.walk(source.tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -104,9 +146,7 @@ def imported_modules(source: Source) -> Iterator[tuple[ast.AST, str]]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                package = source.module.split(".")
-                if source.path.name != "__init__.py":
-                    package.pop()
+                package = source.package.split(".")
                 package = package[: len(package) - (node.level - 1)]
                 base = ".".join([*package, base] if base else package)
             if base == "mysetlist":
@@ -114,10 +154,17 @@ def imported_modules(source: Source) -> Iterator[tuple[ast.AST, str]]:
                     yield node, f"mysetlist.{alias.name}"
             else:
                 yield node, base
+        elif (
+            isinstance(node, ast.Call)
+            and ast.unparse(node.func).split(".")[-1] == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            yield node, str(node.args[0].value)
 
 
 def allowed_imports(source: Source) -> frozenset[str] | None:
-    """The parts of mysetlist `source` may import (None: any)."""
+    """The parts of mysetlist `source` may import (None: any, for the wiring)."""
     if source.area in CAPABILITIES:
         own = {"core", source.area}
         if source.path.name == "commands.py":
@@ -129,9 +176,9 @@ def allowed_imports(source: Source) -> frozenset[str] | None:
     return None
 
 
-def test_capabilities_meet_only_through_core() -> None:
+def import_offenders(sources: Sequence[Source]) -> list[str]:
     offenders = []
-    for source in sources():
+    for source in sources:
         allowed = allowed_imports(source)
         if allowed is None:
             continue
@@ -139,17 +186,19 @@ def test_capabilities_meet_only_through_core() -> None:
             parts = module.split(".")
             if parts[0] != "mysetlist" or len(parts) < 2 or parts[1] in allowed:
                 continue
-            offenders.append(
-                f"{source.at(node)}: {source.area} imports {module}; "
-                + (
-                    "core must not depend on a capability (invert it: the capability "
-                    "registers with core, or the wiring passes it in)"
-                    if source.area == "core"
-                    else "a capability may import only mysetlist.core and itself (meet "
-                    "other capabilities through the database, the queue or a core seam)"
-                )
+            advice = (
+                "core must not depend on a capability (invert it: the capability registers "
+                "with core, or the wiring passes it in)"
+                if source.area == "core"
+                else "a capability imports only mysetlist.core and itself (meet another "
+                "capability through the database, the queue or a seam in core)"
             )
-    assert not offenders, "imports across capabilities:\n" + "\n".join(sorted(offenders))
+            offenders.append(f"{source.at(node)}: {source.area} imports {module}; {advice}")
+    return offenders
+
+
+def test_capabilities_meet_only_through_core() -> None:
+    assert_none("imports across capabilities", import_offenders(sources()))
 
 
 # b. Inline SQL --------------------------------------------------------------------------
@@ -159,6 +208,7 @@ _OBJECTS = (
     r"(TABLE|INDEX|VIEW|MATERIALIZED|SCHEMA|DATABASE|FUNCTION|TRIGGER|ROLE|SEQUENCE|TYPE"
     r"|EXTENSION|POLICY|SYSTEM|DEFAULT)\b"
 )
+# SQL keywords are upper case here, prose is not: a statement's start, then what must follow.
 SQL_START = re.compile(
     r"""\s*(
         SELECT\s+\S | INSERT\s+INTO\b | UPDATE\s+[\w."]+\s+SET\b | DELETE\s+FROM\b
@@ -193,33 +243,34 @@ def docstrings(tree: ast.Module) -> set[int]:
     return found
 
 
-def string_starts(tree: ast.Module) -> Iterator[tuple[ast.AST, str]]:
-    """Each string literal's text, an f-string by its literal parts (values as `{}`)."""
+def string_literals(tree: ast.Module) -> Iterator[tuple[ast.AST, str]]:
+    """Each string literal's text but docstrings; an f-string's by its literal parts, each
+    value standing as `{}`."""
     skip = docstrings(tree)
-    inside_fstrings = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):
-            text = ""
             for part in node.values:
-                inside_fstrings.add(id(part))
-                literal = isinstance(part, ast.Constant) and isinstance(part.value, str)
-                text += str(part.value) if literal else "{}"  # type: ignore[attr-defined]
-            yield node, text
+                skip.add(id(part))
+            yield (
+                node,
+                "".join(
+                    part.value
+                    if isinstance(part, ast.Constant) and isinstance(part.value, str)
+                    else "{}"
+                    for part in node.values
+                ),
+            )
     for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Constant)
-            and isinstance(node.value, str)
-            and id(node) not in skip
-            and id(node) not in inside_fstrings
-        ):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
             yield node, node.value
 
 
-def test_no_sql_in_python() -> None:
+def inline_sql(sources: Sequence[Source]) -> tuple[list[str], set[tuple[str, str]]]:
+    """Offenders, and the allowlist entries that matched something."""
     offenders, used = [], set()
-    for source in sources():
+    for source in sources:
         owners = enclosing_functions(source.tree)
-        for node, text in string_starts(source.tree):
+        for node, text in string_literals(source.tree):
             if not SQL_START.match(text):
                 continue
             key = (source.name, owners.get(node, "<module>"))
@@ -228,10 +279,16 @@ def test_no_sql_in_python() -> None:
                 continue
             first = " ".join(text.split())[:60]
             offenders.append(
-                f"{source.at(node)}: SQL in Python ({first!r}…); move it to a .sql file "
-                f"beside this module and run it with read_sql(__package__, name)"
+                f"{source.at(node)}: SQL in Python ({first!r}); move it to a .sql file beside "
+                "this module, run it with read_sql(package, name) (a table named at run "
+                "time: a {placeholder} in the file, filled with psycopg.sql)"
             )
-    assert not offenders, "inline SQL:\n" + "\n".join(sorted(offenders))
+    return offenders, used
+
+
+def test_no_sql_in_python() -> None:
+    offenders, used = inline_sql(sources())
+    assert_none("SQL in Python", offenders)
     stale = sorted(set(INLINE_SQL_ALLOWED) - used)
     assert not stale, f"allowlisted but holding no SQL any more, remove them: {stale}"
 
@@ -245,12 +302,16 @@ def test_the_sql_pattern_tells_sql_from_prose() -> None:
         "DELETE FROM analytics.user_events WHERE source = 'demo'",
         "WITH recent AS (SELECT 1) SELECT * FROM recent",
         'CREATE DATABASE "{}"',
+        "CREATE TEMP TABLE etl_scope (id text)",
+        "ALTER TABLE app.users ADD COLUMN x int",
+        "DROP TABLE {}",
         "TRUNCATE analytics.user_events",
         "SET LOCAL session_replication_role = replica",
         "SET TIME ZONE 'UTC'",
         "LOCK TABLE analytics.user_events IN SHARE ROW EXCLUSIVE MODE",
         "COPY app.venues (id, name) FROM STDIN",
         "ANALYZE app.users",
+        "REINDEX INDEX CONCURRENTLY {}",
         "VACUUM",
     ):
         assert SQL_START.match(statement), statement
@@ -264,6 +325,8 @@ def test_the_sql_pattern_tells_sql_from_prose() -> None:
         "UPDATE available",
         "COPY failed",
         "Create the partitions",
+        "DROP the table?",
+        "the job queue's tables: UPDATE public.job_queue_schema SET x = 1",
     ):
         assert not SQL_START.match(prose), prose
 
@@ -271,30 +334,37 @@ def test_the_sql_pattern_tells_sql_from_prose() -> None:
 # c. Connections --------------------------------------------------------------------------
 
 CONNECTION_OWNER = "mysetlist/core/db.py"
+# Who opens connections: psycopg's classes and the pools of psycopg_pool.
+CONNECTORS = ("psycopg", "Connection", "AsyncConnection")
+POOLS = ("ConnectionPool", "AsyncConnectionPool", "NullConnectionPool", "AsyncNullConnectionPool")
 
 
-def test_connections_come_from_core_db() -> None:
+def connection_offenders(sources: Sequence[Source]) -> list[str]:
     offenders = []
-    for source in sources():
+    for source in sources:
         if source.name == CONNECTION_OWNER:
             continue
         for node in ast.walk(source.tree):
             opens = (
                 isinstance(node, ast.Attribute)
                 and node.attr == "connect"
-                and ast.unparse(node.value).split(".")[-1]
-                in ("psycopg", "AsyncConnection", "Connection")
+                and ast.unparse(node.value).split(".")[-1] in CONNECTORS
             ) or (
                 isinstance(node, ast.ImportFrom)
-                and node.module == "psycopg"
-                and any(alias.name == "connect" for alias in node.names)
+                and node.module in ("psycopg", "psycopg_pool")
+                and any(alias.name in ("connect", *POOLS) for alias in node.names)
             )
             if opens:
                 offenders.append(
-                    f"{source.at(node)}: opens a PostgreSQL connection itself; use "
-                    "mysetlist.core.db.connect (async) or connect_sync (UTC, dict rows)"
+                    f"{source.at(node)}: opens PostgreSQL connections itself (no UTC "
+                    "session); use mysetlist.core.db.connect (async), connect_sync, or "
+                    "Database"
                 )
-    assert not offenders, "connections outside core/db.py:\n" + "\n".join(sorted(offenders))
+    return offenders
+
+
+def test_connections_come_from_core_db() -> None:
+    assert_none("connections outside core/db.py", connection_offenders(sources()))
 
 
 # d. Lock keys ---------------------------------------------------------------------------
@@ -305,51 +375,57 @@ HASHTEXT_ALLOWED = {
 }
 HASHTEXT = re.compile(r"\bhashtext(extended)?\s*\(", re.IGNORECASE)
 ADVISORY_LOCK = re.compile(r"\bpg_(try_)?advisory_(xact_)?(un)?lock(_shared)?\s*\(", re.I)
-KEY_AS_PARAMETER = re.compile(
-    r"\bpg_(try_)?advisory_(xact_)?(un)?lock(_shared)?\s*\(\s*(%s|%\(\w+\)s|\$\d+)\s*\)", re.I
-)
+KEY_AS_PARAMETER = re.compile(r"\s*(%s|%\(\w+\)s|\$\d+)\s*\)")  # matched after the "("
 
 
-def sql_texts() -> Iterator[tuple[str, str]]:
-    """(`file:line`, SQL text) of every .sql file and every string literal in Python."""
-    for path in sql_files():
-        name = path.relative_to(SRC).as_posix()
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.lstrip().startswith("--"):
-                yield f"{name}:{number}", line
-    for source in sources():
-        for node, text in string_starts(source.tree):
-            yield source.at(node), text
+def sql_comments_blanked(text: str) -> str:
+    """`text` with its `--` comments blanked (lengths kept, so offsets still give lines)."""
+    return re.sub(r"--[^\n]*", lambda m: " " * len(m.group()), text)
 
 
-def test_lock_keys_come_from_lock_key() -> None:
-    offenders = []
-    for where, text in sql_texts():
-        if HASHTEXT.search(text) and where.rsplit(":", 1)[0] not in HASHTEXT_ALLOWED:
-            offenders.append(
-                f"{where}: hashes a name in SQL; pass mysetlist.core.db.lock_key(name) "
-                "as the lock's parameter instead"
-            )
-        elif ADVISORY_LOCK.search(text) and not KEY_AS_PARAMETER.search(text):
-            offenders.append(
-                f"{where}: an advisory lock whose key is not a parameter; write "
-                "pg_advisory_…lock(%s) and pass lock_key(name)"
-            )
-    offenders += advisory_lock_calls_without_lock_key()
-    assert not offenders, "advisory-lock keys:\n" + "\n".join(sorted(offenders))
+def lock_sql_offenders(text: str) -> Iterator[tuple[int, str]]:
+    """(offset, what to do) of each lock key hashed in SQL or written as anything but a
+    parameter."""
+    text = sql_comments_blanked(text)
+    hashed = "hashes a name in SQL; pass mysetlist.core.db.lock_key(name) as the parameter"
+    lock_arguments = set()
+    for match in ADVISORY_LOCK.finditer(text):
+        if KEY_AS_PARAMETER.match(text, match.end()):
+            continue
+        argument = re.compile(r"\s*").match(text, match.end())
+        assert argument is not None
+        lock_arguments.add(argument.end())
+        yield (
+            match.start(),
+            (
+                hashed
+                if HASHTEXT.match(text, argument.end())
+                else "an advisory lock whose key is not a parameter; write pg_advisory_…lock(%s) "
+                "and pass lock_key(name)"
+            ),
+        )
+    for match in HASHTEXT.finditer(text):
+        if match.start() not in lock_arguments:
+            yield match.start(), hashed
 
 
-def locking_sql_files() -> set[tuple[str, str]]:
-    """(package, file name) of each .sql file that takes an advisory lock."""
-    found = set()
-    for path in sql_files():
-        if ADVISORY_LOCK.search(path.read_text(encoding="utf-8")):
-            package = ".".join(path.parent.relative_to(SRC).parts)
-            found.add((package, path.name))
+def module_strings(tree: ast.Module) -> dict[str, str]:
+    """Module-level `NAME = "text"` assignments (e.g. `_PACKAGE = "mysetlist.core"`)."""
+    found = {}
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    found[target.id] = node.value.value
     return found
 
 
 def takes_advisory_lock(source: Source, query: ast.expr, locking: set[tuple[str, str]]) -> bool:
+    """Whether `query` (a string, or `read_sql(package, "file.sql")`) takes an advisory lock."""
     if isinstance(query, ast.Constant) and isinstance(query.value, str):
         return bool(ADVISORY_LOCK.search(query.value))
     if (
@@ -359,12 +435,12 @@ def takes_advisory_lock(source: Source, query: ast.expr, locking: set[tuple[str,
         and isinstance(query.args[1], ast.Constant)
     ):
         package = query.args[0]
-        if isinstance(package, ast.Name) and package.id == "__package__":
-            resolved = source.module.rpartition(".")[0]
-        elif isinstance(package, ast.Constant):
+        if isinstance(package, ast.Constant):
             resolved = str(package.value)
-        else:  # a module constant such as _PACKAGE: this module's package by convention
-            resolved = source.module.rpartition(".")[0]
+        elif isinstance(package, ast.Name):
+            resolved = module_strings(source.tree).get(package.id, source.package)
+        else:
+            resolved = source.package
         return (resolved, str(query.args[1].value)) in locking
     return False
 
@@ -383,28 +459,38 @@ def statement_call(node: ast.AST) -> tuple[ast.expr, list[ast.expr]] | None:
     return None
 
 
-def advisory_lock_calls_without_lock_key() -> list[str]:
-    """Python that runs a locking statement must pass `lock_key(...)` in its parameters."""
-    locking = locking_sql_files()
+def lock_key_offenders(sources: Sequence[Source], sql: Sequence[SqlFile]) -> list[str]:
     offenders = []
-    for source in sources():
+    locking = set()
+    for file in sql:
+        if file.name not in HASHTEXT_ALLOWED:
+            offenders += [
+                f"{file.at(at)}: {advice}" for at, advice in lock_sql_offenders(file.text)
+            ]
+        if ADVISORY_LOCK.search(sql_comments_blanked(file.text)):
+            locking.add((file.package, file.path.name))
+    for source in sources:
+        for node, text in string_literals(source.tree):
+            offenders += [f"{source.at(node)}: {advice}" for _, advice in lock_sql_offenders(text)]
+        # Python that runs a locking statement passes `lock_key(...)` in its parameters.
         for node in ast.walk(source.tree):
-            query_and_params = statement_call(node)
-            if query_and_params is None:
-                continue
-            query, params = query_and_params
-            if not takes_advisory_lock(source, query, locking):
+            call = statement_call(node)
+            if call is None or not takes_advisory_lock(source, call[0], locking):
                 continue
             if not any(
                 isinstance(inner, ast.Call) and ast.unparse(inner.func).endswith("lock_key")
-                for param in params
+                for param in call[1]
                 for inner in ast.walk(param)
             ):
                 offenders.append(
-                    f"{source.at(node)}: takes an advisory lock without lock_key(...) in "
-                    "its parameters; pass mysetlist.core.db.lock_key(name) there"
+                    f"{source.at(node)}: takes an advisory lock without lock_key(...) in its "
+                    "parameters; pass mysetlist.core.db.lock_key(name) there"
                 )
     return offenders
+
+
+def test_lock_keys_come_from_lock_key() -> None:
+    assert_none("advisory-lock keys", lock_key_offenders(sources(), sql_files()))
 
 
 # e. Problem -------------------------------------------------------------------------------
@@ -432,9 +518,9 @@ def is_http_layer(source: Source) -> bool:
     )
 
 
-def test_only_the_http_layer_speaks_problem() -> None:
+def problem_offenders(sources: Sequence[Source]) -> list[str]:
     offenders = []
-    for source in sources():
+    for source in sources:
         if is_http_layer(source):
             continue
         for node in ast.walk(source.tree):
@@ -445,7 +531,122 @@ def test_only_the_http_layer_speaks_problem() -> None:
             if imports_problem or uses_problem:
                 offenders.append(
                     f"{source.at(node)}: Problem outside the HTTP layer; raise a domain "
-                    "error (a core.errors.DomainError kind, e.g. NotFound, InvalidInput, "
-                    "defined in <capability>/errors.py) and let core.errors map it"
+                    "error (a core.errors.DomainError kind such as NotFound or InvalidInput, "
+                    "subclassed in <capability>/errors.py) and let core.errors map it"
                 )
-    assert not offenders, "Problem in services:\n" + "\n".join(sorted(offenders))
+    return offenders
+
+
+def test_only_the_http_layer_speaks_problem() -> None:
+    assert_none("Problem in services", problem_offenders(sources()))
+
+
+# The rules catch what they are for ----------------------------------------------------------
+
+
+def synthetic(name: str, code: str) -> Source:
+    """A made-up module at mysetlist/`name` (never written to disk)."""
+    return Source(PACKAGE / name, ast.parse(textwrap.dedent(code)))
+
+
+def test_import_rule_catches() -> None:
+    bad = [
+        synthetic("dashboard/panels.py", "from mysetlist.warehouse.runs import list_runs"),
+        synthetic("dashboard/live.py", "def f():\n    from ..tracking import live_metrics"),
+        synthetic("ml/train.py", "import importlib\nimportlib.import_module('mysetlist.notify')"),
+        synthetic("notify/sending.py", "from mysetlist.startup import started"),
+        synthetic("core/runtime.py", "from mysetlist import notify"),
+    ]
+    good = [
+        synthetic("notify/commands.py", "from mysetlist.startup import started"),
+        synthetic("notify/inbox/routes.py", "from ..sending import send\nfrom . import x"),
+        synthetic("cli.py", "from mysetlist.warehouse.commands import rebuild"),
+        synthetic("core/migrate.py", "from mysetlist.capabilities import CAPABILITIES"),
+    ]
+    assert [o.split(":")[0] for o in import_offenders(bad)] == [s.name for s in bad]
+    assert import_offenders(good) == []
+
+
+def test_inline_sql_rule_catches() -> None:
+    bad = synthetic(
+        "warehouse/runs.py",
+        '''
+        async def latest(conn):
+            await conn.execute(
+                "SELECT id FROM analytics.etl_runs"
+                " ORDER BY id DESC LIMIT 1"
+            )
+        STATEMENT = f"""
+            DELETE FROM {TABLE} WHERE id = %s"""
+        ''',
+    )
+    good = synthetic(
+        "warehouse/runs.py",
+        '''
+        """SELECT is how a docstring may begin."""
+        def latest():
+            """INSERT INTO described in prose is fine here."""
+            log.info("Select a run: %s", read_sql(__package__, "runs_latest.sql"))
+        ''',
+    )
+    # the implicitly joined string (line 4), the f-string by its literal parts (line 7)
+    assert sorted(o.split(": ")[0] for o in inline_sql([bad])[0]) == [
+        "mysetlist/warehouse/runs.py:4",
+        "mysetlist/warehouse/runs.py:7",
+    ]
+    assert inline_sql([good])[0] == []
+
+
+def test_connection_rule_catches() -> None:
+    bad = [
+        synthetic("cli.py", "import psycopg\nwith psycopg.connect(url) as conn: pass"),
+        synthetic("tracking/x.py", "c = await psycopg.AsyncConnection.connect(url)"),
+        synthetic("dashboard/x.py", "from psycopg import connect"),
+        synthetic("ml/x.py", "from psycopg_pool import AsyncConnectionPool"),
+    ]
+    assert len(connection_offenders(bad)) == len(bad)
+    owner = synthetic("core/db.py", "c = await psycopg.AsyncConnection.connect(url)")
+    assert connection_offenders([owner]) == []
+
+
+def test_lock_key_rule_catches() -> None:
+    hashed = synthetic(
+        "notify/templates.py",
+        'await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (n,))',
+    )
+    unkeyed = synthetic(
+        "ml/registry.py", 'await conn.execute("SELECT pg_advisory_xact_lock(%s)", (name,))'
+    )
+    from_file = synthetic(
+        "core/job_queue.py",
+        'await conn.execute(read_sql("mysetlist.core", "advisory_unlock.sql"), (name,))',
+    )
+    keyed = synthetic(
+        "core/job_queue.py",
+        'await conn.execute(read_sql(_PACKAGE, "advisory_unlock.sql"), (lock_key(name),))\n'
+        '_PACKAGE = "mysetlist.core"',
+    )
+    sql = [SqlFile(PACKAGE / "core/advisory_unlock.sql", "SELECT pg_advisory_unlock(%s)")]
+    assert len(lock_key_offenders([hashed], sql)) == 2  # hashed, and no lock_key passed
+    assert len(lock_key_offenders([unkeyed], sql)) == 1
+    assert len(lock_key_offenders([from_file], sql)) == 1
+    assert lock_key_offenders([keyed], sql) == []
+    in_sql = SqlFile(
+        PACKAGE / "notify/x.sql", "-- hashtext( in a comment\nSELECT pg_advisory_lock(42)"
+    )
+    assert lock_key_offenders([], [in_sql]) == [
+        "mysetlist/notify/x.sql:2: an advisory lock whose key is not a parameter; write "
+        "pg_advisory_…lock(%s) and pass lock_key(name)"
+    ]
+
+
+def test_problem_rule_catches() -> None:
+    service = synthetic("notify/sending.py", "from mysetlist.core.errors import Problem")
+    qualified = synthetic("ml/service.py", "raise errors.Problem(404, 'Not Found')")
+    routes = [
+        synthetic("notify/routes.py", "from mysetlist.core.errors import Problem"),
+        synthetic("notify/inbox_routes.py", "from mysetlist.core.errors import Problem"),
+        synthetic("core/auth.py", "from mysetlist.core.errors import Problem"),
+    ]
+    assert len(problem_offenders([service, qualified])) == 2
+    assert problem_offenders(routes) == []
