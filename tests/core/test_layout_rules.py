@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from mysetlist import capabilities
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = SRC / "mysetlist"
 
-CAPABILITIES = frozenset(
-    {"tracking", "warehouse", "ml", "notify", "dashboard", "privacy", "platform"}
-)
+# The one list: a capability added there is checked here too.
+CAPABILITIES = frozenset(capabilities.CAPABILITIES)
 
 
 @dataclass(frozen=True)
