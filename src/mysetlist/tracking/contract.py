@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from mysetlist.tracking.events import TrackEvent
 from mysetlist.tracking.signed_ids import IdKind
+from mysetlist.tracking.wire.own import TrackEvent
 
 
 class EventsAccepted(BaseModel):
