@@ -19,32 +19,28 @@ from mysetlist.core.errors import (
 )
 
 
-class MalformedEvents(MalformedInput):
-    """The body or some events cannot be read (JSON, size, shape): nothing is stored."""
+class _RefusedEvents(DomainError):
+    """A refusal of some events, naming each (`errors`, possibly empty): nothing of the
+    request is stored. Mixed into the kind that gives the status."""
 
     def __init__(self, detail: str, errors: list[dict[str, Any]]) -> None:
         super().__init__(detail, errors=errors)
 
 
-class InvalidEvents(InvalidInput):
-    """Some events break our endpoint's schema: nothing is stored."""
-
-    def __init__(self, detail: str, errors: list[dict[str, Any]]) -> None:
-        super().__init__(detail, errors=errors)
+class MalformedEvents(_RefusedEvents, MalformedInput):
+    """The body or some events cannot be read (JSON, size, shape)."""
 
 
-class UserInBody(NotAllowed):
+class InvalidEvents(_RefusedEvents, InvalidInput):
+    """Some events break our endpoint's schema."""
+
+
+class UserInBody(_RefusedEvents, NotAllowed):
     """Our endpoint takes the user from the token only."""
 
-    def __init__(self, detail: str, errors: list[dict[str, Any]]) -> None:
-        super().__init__(detail, errors=errors)
 
-
-class TooManyEvents(TooLarge):
+class TooManyEvents(_RefusedEvents, TooLarge):
     """A batch beyond MYSETLIST_ANALYTICS_BATCH_SIZE events."""
-
-    def __init__(self, detail: str, errors: list[dict[str, Any]]) -> None:
-        super().__init__(detail, errors=errors)
 
 
 class MalformedBody(MalformedInput):

@@ -17,19 +17,17 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from mysetlist.tracking.errors import MalformedEvents
-from mysetlist.tracking.events import EventRow, IdentityLink, Ingest
-from mysetlist.tracking.identity_rule import KeyTrust, ecosystem_identity
+from mysetlist.tracking.events import Ingest
+from mysetlist.tracking.identity_rule import KeyTrust
 from mysetlist.tracking.signed_ids import SignedIds
+from mysetlist.tracking.wire.ecosystem import EcosystemBatch
 from mysetlist.tracking.wire.validation import (
     ClientTime,
     EventType,
     Identifier,
-    all_or_none,
     as_uuid,
     client_time,
-    properties_json,
     read_sent_at,
-    unproven_id_error,
     validate_sized,
 )
 
@@ -89,18 +87,15 @@ def posthog_events(
     if not items:
         raise MalformedEvents("the batch is empty", [])
     events = validate_sized(_posthog_list, items)
-    now = received_at.timestamp()
-    errors: list[dict[str, Any]] = []
-    rows: list[EventRow] = []
-    links: list[IdentityLink] = []
+    batch = EcosystemBatch(
+        "posthog", received_at=received_at, trust=trust, signed=signed, key_scope=key_scope
+    )
     for i, ev in enumerate(events):
         props = dict(ev.properties)
         props.pop("token", None)
         distinct = ev.distinct_id if ev.distinct_id is not None else props.get("distinct_id")
         if distinct is None:
-            errors.append(
-                {"index": i, "field": "distinct_id", "message": "distinct_id is required"}
-            )
+            batch.refuse(i, "distinct_id", "distinct_id is required")
             continue
         distinct = str(distinct)
         # posthog-js gives anonymous visitors uuid (v7) distinct ids equal to their
@@ -116,15 +111,9 @@ def posthog_events(
             # alias(previous_id, distinct_id) arrives as distinct_id = the previous id and
             # properties.alias = the new one: when that is a platform user, link the two
             user, anonymous = target, distinct
-        try:
-            who = ecosystem_identity(
-                user, anonymous, props.get("$session_id"),
-                key_scope=key_scope, signed=signed, trust=trust, now=now,
-            )  # fmt: skip
-        except ValueError as exc:
-            errors.append(unproven_id_error(i, "distinct_id", exc))
+        who = batch.identify(i, "distinct_id", user, anonymous, props.get("$session_id"))
+        if who is None:
             continue
-        links += who.links
         page_url = props.get("$current_url")
         if ev.timestamp is None and ev.offset is not None:
             # posthog-js without a timestamp: the event happened `offset` ms before sending
@@ -132,10 +121,5 @@ def posthog_events(
         else:
             ignore_sent_at = props.get("$ignore_sent_at") in (True, "1", "true")
             at = client_time(ev.timestamp, None if ignore_sent_at else sent_at, received_at)
-        rows.append(
-            who.row(
-                ev.uuid or uuid.uuid4().hex, ev.event, page_url, properties_json(props),
-                "posthog", at,
-            )
-        )  # fmt: skip
-    return all_or_none(rows, links, errors)
+        batch.add(who, ev.uuid or uuid.uuid4().hex, ev.event, page_url, props, at)
+    return batch.ingest()

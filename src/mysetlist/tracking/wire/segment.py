@@ -15,19 +15,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from mysetlist.tracking.errors import MalformedEvents
-from mysetlist.tracking.events import EventRow, IdentityLink, Ingest
-from mysetlist.tracking.identity_rule import KeyTrust, ecosystem_identity
+from mysetlist.tracking.events import Ingest
+from mysetlist.tracking.identity_rule import KeyTrust
 from mysetlist.tracking.signed_ids import SignedIds
+from mysetlist.tracking.wire.ecosystem import EcosystemBatch
 from mysetlist.tracking.wire.validation import (
     ClientTime,
     EventType,
     Identifier,
-    all_or_none,
     as_uuid,
     client_time,
-    properties_json,
     read_sent_at,
-    unproven_id_error,
     validate_sized,
 )
 
@@ -101,18 +99,15 @@ def segment_events(
         for item in items
     ]
     messages = validate_sized(_segment_list, cleaned)
-    now = received_at.timestamp()
-    errors: list[dict[str, Any]] = []
-    rows: list[EventRow] = []
-    links: list[IdentityLink] = []
+    batch = EcosystemBatch(
+        "segment", received_at=received_at, trust=trust, signed=signed, key_scope=key_scope
+    )
     for i, msg in enumerate(messages):
         if msg.type == "track" and not msg.event:
-            errors.append({"index": i, "field": "event", "message": "track needs an event name"})
+            batch.refuse(i, "event", "track needs an event name")
             continue
         if msg.userId is None and msg.anonymousId is None:
-            errors.append(
-                {"index": i, "field": "userId", "message": "userId or anonymousId is required"}
-            )
+            batch.refuse(i, "userId", "userId or anonymousId is required")
             continue
         props: dict[str, Any] = dict(msg.properties or {})
         if msg.type in ("identify", "group") and msg.traits:
@@ -134,21 +129,13 @@ def segment_events(
         context = msg.context or shared_context or {}
         page = context.get("page") if isinstance(context.get("page"), dict) else {}
         page_url = props.get("url") or (page or {}).get("url")
-        try:
-            who = ecosystem_identity(
-                user, anonymous, props.get("session_id") or context.get("sessionId"),
-                key_scope=key_scope, signed=signed, trust=trust, now=now,
-            )  # fmt: skip
-        except ValueError as exc:
-            errors.append(unproven_id_error(i, "anonymousId", exc))
+        session = props.get("session_id") or context.get("sessionId")
+        who = batch.identify(i, "anonymousId", user, anonymous, session)
+        if who is None:
             continue
-        links += who.links
         event_type = msg.event if msg.type == "track" else _SEGMENT_TYPES[msg.type]
-        rows.append(
-            who.row(
-                msg.messageId or uuid.uuid4().hex, str(event_type), page_url,
-                properties_json(props), "segment",
-                client_time(msg.timestamp, msg.sentAt or batch_sent_at, received_at),
-            )
+        batch.add(
+            who, msg.messageId or uuid.uuid4().hex, str(event_type), page_url, props,
+            client_time(msg.timestamp, msg.sentAt or batch_sent_at, received_at),
         )  # fmt: skip
-    return all_or_none(rows, links, errors)
+    return batch.ingest()

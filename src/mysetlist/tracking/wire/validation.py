@@ -27,7 +27,6 @@ from pydantic import (
 )
 
 from mysetlist.tracking.errors import MalformedEvents
-from mysetlist.tracking.events import EventRow, IdentityLink, Ingest
 
 MAX_EVENT_BYTES = 32 * 1024  # Segment's per-event limit; we apply it everywhere
 # Deepest nesting of objects and arrays in a request body (the body itself is level 1).
@@ -229,13 +228,3 @@ def parse_json(body: bytes) -> Any:
 
 def unproven_id_error(index: int, field: str, exc: ValueError) -> dict[str, Any]:
     return {"index": index, "field": field, "message": str(exc)}
-
-
-def all_or_none(
-    rows: list[EventRow], links: list[IdentityLink], errors: list[dict[str, Any]]
-) -> Ingest:
-    """A Segment or PostHog batch is stored whole or not at all: the rows and links, or a
-    400 naming each invalid event."""
-    if errors:
-        raise MalformedEvents("some events are invalid; none were stored", errors)
-    return Ingest(rows, links)
