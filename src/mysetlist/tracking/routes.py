@@ -105,7 +105,7 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-# The hot path: the body is validated once (in `events`), and the answer is written as is
+# The hot path: the body is validated once (in `wire`), and the answer is written as is
 # (a returned Response skips FastAPI's model pass; `response_model` only declares it).
 @router.post(
     "/api/analytics/events",
@@ -217,7 +217,7 @@ async def _segment(request: Request, kind: str | None) -> Response:
 
 
 # Segment's and PostHog's bodies are their SDKs' wire formats (compressed, form-encoded),
-# read and validated by `events`; the schema declares what they answer.
+# read and validated by `wire`; the schema declares what they answer.
 @router.post(
     "/v1/batch",
     summary="Segment batch",
