@@ -11,12 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from mysetlist.core.errors import DomainError, status_of
 from mysetlist.notify.api_models import PreferencesUpdate
 from mysetlist.notify.config import load_notify_settings
 from mysetlist.notify.preferences import Preferences, apply_update, default_channels
 from mysetlist.notify.templates import TemplateProblem, validate
-from mysetlist.tracking.events import InvalidEvents, own_events
 from mysetlist.tracking.signed_ids import SignedIds
+from mysetlist.tracking.wire.own import own_events
 
 _SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 _scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40)
@@ -45,8 +46,8 @@ def test_event_validation_never_crashes(payload: Any) -> None:
         own_events(
             payload, user_id=None, max_batch=100, received_at=datetime.now(UTC), signed=SIGNED
         )
-    except InvalidEvents as exc:
-        status = exc.status
+    except DomainError as exc:
+        status = status_of(exc)
     assert 200 <= status < 500
 
 

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from mysetlist.core.runtime import Runtime
-from mysetlist.tracking.events import MAX_JSON_DEPTH
+from mysetlist.tracking.wire.validation import MAX_JSON_DEPTH
 from tests.tracking.conftest import count_events
 
 pytestmark = pytest.mark.db

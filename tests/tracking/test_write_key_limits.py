@@ -96,8 +96,13 @@ async def test_failed_write_keys_are_limited_per_client(tight_api: str, runtime:
                 r = await c.post("/i/v0/e/", json=_posthog(guess, marker))
             else:
                 r = await c.post("/v1/batch", json=_segment(marker), headers=_basic(guess))
-            failures.append(r.status_code)
-        assert failures == [401] * 4
+            failures.append(r)
+        assert [r.status_code for r in failures] == [401] * 4
+        for r in failures:  # a Basic challenge, as Segment's clients expect
+            assert r.headers["www-authenticate"] == 'Basic realm="write key"'
+            assert r.headers["content-type"] == "application/problem+json"
+            assert r.json()["title"] == "Unauthorized"
+            assert r.json()["detail"] == "a valid write key is required"
         # the window of failures (4/minute) is used up: refused before any key lookup, even
         # with a good key, until it resets
         refused = [

@@ -14,6 +14,11 @@ from pydantic import Field
 from mysetlist.core.audit import client_ip
 from mysetlist.core.auth import Claims, optional_claims, required_claims
 from mysetlist.core.errors import problem_responses
+
+# The one rate limiter of the code base (`limits` on Redis); its `anonymous` scope counts per
+# client IP. A limiter of its own (own Redis keys) so public reads and ingest do not share a
+# budget.
+from mysetlist.core.rate_limit import RateLimiter as IngestRateLimiter
 from mysetlist.core.runtime import Runtime, RuntimeDep
 from mysetlist.ml.config import load_ml_settings
 from mysetlist.ml.contract import (
@@ -25,11 +30,6 @@ from mysetlist.ml.contract import (
 )
 from mysetlist.ml.recommendations import service as recommendation_service
 from mysetlist.ml.setlists import prediction_service
-
-# The one rate limiter of the code base (`limits` on Redis); its `anonymous` scope counts per
-# client IP. A limiter of its own (own Redis keys) so public reads and ingest do not share a
-# budget.
-from mysetlist.tracking.rate_limit import IngestRateLimiter
 
 
 @asynccontextmanager

@@ -11,8 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mysetlist.core.db import connect_sync
 from mysetlist.tracking import write_keys
-from mysetlist.tracking.events import KeyTrust
+from mysetlist.tracking.identity_rule import KeyTrust
 
 NAME = "keys"
 commands = typer.Typer(no_args_is_help=True, help="Write keys for Segment/PostHog sources.")
@@ -23,7 +24,10 @@ console = Console(stderr=True)
 def _connection() -> Iterator[psycopg.Connection[Any]]:
     from mysetlist.startup import started
 
-    with started(quiet=True) as (_, endpoints), psycopg.connect(endpoints.database_url) as conn:
+    with (
+        started(quiet=True) as (_, endpoints),
+        connect_sync(endpoints.database_url, application_name="mysetlist keys") as conn,
+    ):
         yield conn
 
 
@@ -70,9 +74,12 @@ def list_() -> None:
     with _connection() as conn:
         rows = write_keys.list_keys(conn)
     table = Table("id", "name", "prefix", "trust", "created", "revoked")
-    for key_id, name, prefix, trust, created, revoked in rows:
-        table.add_row(str(key_id), name, prefix + "…", trust, f"{created:%Y-%m-%d %H:%M}",
-                      f"{revoked:%Y-%m-%d %H:%M}" if revoked else "")  # fmt: skip
+    for row in rows:
+        revoked = row["revoked_at"]
+        table.add_row(
+            str(row["id"]), row["name"], row["key_prefix"] + "…", row["trust"],
+            f"{row['created_at']:%Y-%m-%d %H:%M}", f"{revoked:%Y-%m-%d %H:%M}" if revoked else "",
+        )  # fmt: skip
     from mysetlist.startup import stdout_console
 
     stdout_console().print(table)

@@ -6,6 +6,8 @@ every variable is prefixed `MYSETLIST_` and documented next to its field.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
@@ -105,29 +107,30 @@ class TrackingSettings(BaseSettings):
     @field_validator("live_public_event_types", mode="before")
     @classmethod
     def _parse_types(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                import json
-
-                return json.loads(text)
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
+        return _json_or_plain(value, "[", _comma_separated)
 
     @field_validator("event_retention_overrides", mode="before")
     @classmethod
     def _parse_overrides(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip()
-            if not text:
-                return {}
-            if text.startswith("{"):
-                import json
+        return _json_or_plain(value, "{", _days_by_type)
 
-                return json.loads(text)
-            pairs = (part.split("=", 1) for part in text.split(",") if part.strip())
-            return {k.strip(): int(v) for k, v in pairs}
+
+def _json_or_plain(value: Any, json_start: str, plain: Callable[[str], Any]) -> Any:
+    """A variable written as JSON (when it starts with `json_start`) or in its plain form."""
+    if not isinstance(value, str):
         return value
+    text = value.strip()
+    return json.loads(text) if text.startswith(json_start) else plain(text)
+
+
+def _comma_separated(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _days_by_type(text: str) -> dict[str, int]:
+    """`type=days,type=days` (empty: none)."""
+    pairs = (part.split("=", 1) for part in text.split(",") if part.strip())
+    return {k.strip(): int(v) for k, v in pairs}
 
 
 def load_tracking_settings(**overrides: Any) -> TrackingSettings:

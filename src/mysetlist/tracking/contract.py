@@ -2,7 +2,7 @@
 what it takes), as pydantic models for `/openapi.json`.
 
 The ingest routes read their bodies themselves (gzip, deflate, base64, form-encoded) and
-validate each event once, in `events`; their request bodies are declared in the schema, not
+validate each event once, in `wire`; their request bodies are declared in the schema, not
 validated a second time by FastAPI, and their answers are written without a model pass."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from mysetlist.tracking.events import TrackEvent
 from mysetlist.tracking.signed_ids import IdKind
+from mysetlist.tracking.wire.own import TrackEvent
 
 
 class EventsAccepted(BaseModel):

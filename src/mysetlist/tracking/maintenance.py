@@ -55,7 +55,7 @@ async def fill_hourly_rollup(
     or the periodic task)."""
     async with db.transaction() as conn:
         if now is None:
-            cur = await conn.execute("SELECT now()")
+            cur = await conn.execute(read_sql(_PACKAGE, "transaction_now.sql"))
             now = (await cur.fetchone() or [None])[0]
         assert now is not None
         upto = now - lag

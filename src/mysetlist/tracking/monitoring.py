@@ -74,11 +74,6 @@ LAST_COMMIT = Gauge(
 LIVE_METRICS_UPDATES = Counter(
     "mysetlist_live_metrics_updates_total", "Live metric updates in Redis", ["outcome"]
 )
-RATE_LIMITED = Counter("mysetlist_rate_limited_total", "Requests answered 429", ["scope"])
-RATE_LIMITER_FAILED_OPEN = Counter(
-    "mysetlist_rate_limiter_failed_open_total",
-    "Times the rate limiter found Redis unavailable and let requests through unlimited",
-)
 
 
 class _IngestLag:

@@ -30,8 +30,9 @@ from mysetlist.tracking.contract import (
     PostHogAck,
     SegmentAck,
 )
-from mysetlist.tracking.events import EventType
+from mysetlist.tracking.errors import UnknownWriteKey
 from mysetlist.tracking.monitoring import observe_response, render_metrics
+from mysetlist.tracking.wire.validation import EventType
 
 
 @asynccontextmanager
@@ -104,7 +105,7 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-# The hot path: the body is validated once (in `events`), and the answer is written as is
+# The hot path: the body is validated once (in `wire`), and the answer is written as is
 # (a returned Response skips FastAPI's model pass; `response_model` only declares it).
 @router.post(
     "/api/analytics/events",
@@ -194,17 +195,19 @@ def _basic_user(request: Request) -> str | None:
 async def _with_write_key(
     request: Request, call: Callable[[service.IngestService, bytes], Awaitable[object]]
 ) -> None:
-    """Run a write-key endpoint. A client (IP) whose write keys keep failing is refused with
-    429 before the next key lookup, since each lookup of an unknown key reaches the database."""
+    """Run a write-key endpoint: 401 without a valid key. A client (IP) whose write keys keep
+    failing is refused with 429 before the next key lookup, since each lookup of an unknown
+    key reaches the database."""
     ingest = await _ingest(request)
     client = _client_ip(request)
     (await ingest.limiter.peek("auth_failure", client)).raise_if_refused("client's failed keys")
     try:
         await call(ingest, await _body(request, ingest))
-    except Problem as exc:
-        if exc.status == 401:
-            await ingest.limiter.hit("auth_failure", client)
-        raise
+    except UnknownWriteKey as exc:
+        await ingest.limiter.hit("auth_failure", client)
+        raise Problem(
+            401, exc.title, exc.detail, headers={"WWW-Authenticate": 'Basic realm="write key"'}
+        ) from None
 
 
 async def _segment(request: Request, kind: str | None) -> Response:
@@ -214,7 +217,7 @@ async def _segment(request: Request, kind: str | None) -> Response:
 
 
 # Segment's and PostHog's bodies are their SDKs' wire formats (compressed, form-encoded),
-# read and validated by `events`; the schema declares what they answer.
+# read and validated by `wire`; the schema declares what they answer.
 @router.post(
     "/v1/batch",
     summary="Segment batch",

@@ -21,11 +21,21 @@ import redis
 
 from mysetlist.core.auth import Claims
 from mysetlist.core.db import Database, fetch_all_in, read_sql
-from mysetlist.core.errors import Problem
+from mysetlist.core.rate_limit import RateLimiter
 from mysetlist.core.runtime import Runtime
 from mysetlist.core.user_cache import INVALIDATING_EVENTS, bump_cache_generations
-from mysetlist.tracking import events as ev
 from mysetlist.tracking.config import TrackingSettings
+from mysetlist.tracking.errors import (
+    BodyTooLarge,
+    IngestUnavailable,
+    MalformedBody,
+    MalformedQuery,
+    OtherUsersEvents,
+    RejectedEvents,
+    UnknownWriteKey,
+    UnsupportedEncoding,
+)
+from mysetlist.tracking.events import EventRow, Ingest
 from mysetlist.tracking.group_commit import (
     FlushResult,
     GroupCommitWriter,
@@ -33,18 +43,18 @@ from mysetlist.tracking.group_commit import (
     Rejected,
     Unavailable,
 )
+from mysetlist.tracking.identity_rule import KeyTrust
 from mysetlist.tracking.live_metrics import LiveMetricsRecorder, read_live_metrics
-from mysetlist.tracking.rate_limit import IngestRateLimiter
 from mysetlist.tracking.revocations import RevokedSignedIds
 from mysetlist.tracking.signed_ids import IdKind, SignedIds, revocation_digest
+from mysetlist.tracking.wire.own import own_events
+from mysetlist.tracking.wire.posthog import posthog_api_key, posthog_events
+from mysetlist.tracking.wire.segment import segment_events, segment_write_key
+from mysetlist.tracking.wire.validation import parse_json
 from mysetlist.tracking.write_keys import WriteKeys
 from mysetlist.tracking.write_keys import digest as write_key_digest
 
 _PACKAGE = "mysetlist.tracking"
-
-
-def _invalid(exc: ev.InvalidEvents) -> Problem:
-    return Problem(exc.status, exc.title, exc.detail, errors=exc.errors)
 
 
 def _inflate(body: bytes, *, wbits: int, limit: int) -> bytes:
@@ -52,7 +62,7 @@ def _inflate(body: bytes, *, wbits: int, limit: int) -> bytes:
     inflater = zlib.decompressobj(wbits=wbits)
     out = inflater.decompress(body, limit + 1)
     if len(out) > limit or inflater.unconsumed_tail:
-        raise Problem(413, "Content Too Large", f"decompressed body exceeds {limit} bytes")
+        raise BodyTooLarge(f"decompressed body exceeds {limit} bytes")
     if not inflater.eof:
         raise zlib.error("the compressed stream is truncated")
     return out
@@ -69,20 +79,20 @@ def decode_body(
         try:
             body = base64.b64decode(body, validate=False)
         except binascii.Error:
-            raise Problem(400, "Bad Request", "body is not valid base64") from None
+            raise MalformedBody("body is not valid base64") from None
     if encoding in ("gzip", "deflate") or compression in ("gzip", "gzip-js"):
         name = "deflate" if encoding == "deflate" else "gzip"
         try:
             return _inflate(body, wbits=47, limit=limit)  # gzip or zlib header, detected
         except zlib.error as exc:
             if name != "deflate":
-                raise Problem(400, "Bad Request", f"body is not valid gzip: {exc}") from None
+                raise MalformedBody(f"body is not valid gzip: {exc}") from None
         try:  # HTTP's deflate is zlib-wrapped, but some clients send it raw (no header)
             return _inflate(body, wbits=-15, limit=limit)
         except zlib.error as exc:
-            raise Problem(400, "Bad Request", f"body is not valid deflate: {exc}") from None
+            raise MalformedBody(f"body is not valid deflate: {exc}") from None
     if encoding not in ("", "identity"):
-        raise Problem(415, "Unsupported Media Type", f"Content-Encoding {encoding!r}")
+        raise UnsupportedEncoding(f"Content-Encoding {encoding!r}")
     return body
 
 
@@ -105,7 +115,7 @@ class IngestService:
             linger=tracking.group_commit_linger_ms / 1000.0,
             on_commit=self._committed,
         )
-        self.limiter = IngestRateLimiter(
+        self.limiter = RateLimiter(
             runtime.redis_url,
             anonymous=tracking.rate_limit_anonymous,
             write_key=tracking.rate_limit_write_key,
@@ -143,24 +153,21 @@ class IngestService:
     def body_limit(self) -> int:
         return self.settings.max_body_bytes
 
-    async def _store(self, ingest: ev.Ingest) -> Accepted:
+    async def _store(self, ingest: Ingest) -> Accepted:
         try:
             await self.writer.submit(ingest.rows, ingest.links)
         except Overloaded as exc:
-            raise Problem(
-                503, "Service Unavailable", "ingest is saturated; retry shortly",
-                headers={"Retry-After": str(exc.retry_after)},
-            ) from None  # fmt: skip
-        except Unavailable as exc:
-            raise Problem(
-                503, "Service Unavailable", str(exc), headers={"Retry-After": "2"}
+            raise IngestUnavailable(
+                "ingest is saturated; retry shortly", retry_after=exc.retry_after
             ) from None
+        except Unavailable as exc:
+            raise IngestUnavailable(str(exc), retry_after=2) from None
         except Rejected as exc:
-            raise Problem(400, "Bad Request", str(exc)) from None
+            raise RejectedEvents(str(exc)) from None
         await self._invalidate_user_caches(ingest.rows)
         return Accepted(len(ingest.rows))
 
-    async def _invalidate_user_caches(self, rows: list[ev.EventRow]) -> None:
+    async def _invalidate_user_caches(self, rows: list[EventRow]) -> None:
         """A committed follow or vote makes the user's cached answers (recommendations)
         stale; best effort, like live metrics: Redis down leaves them to expire."""
         users = {str(r.user_id) for r in rows if r.user_id and r.event_type in INVALIDATING_EVENTS}
@@ -172,14 +179,11 @@ class IngestService:
     async def _limit(self, scope: str, identity: str) -> None:
         (await self.limiter.hit(scope, identity)).raise_if_refused(scope.replace("_", " "))
 
-    async def _require_key(self, key: str | None) -> tuple[str, ev.KeyTrust]:
-        """The write key and its trust level, or 401."""
+    async def _require_key(self, key: str | None) -> tuple[str, KeyTrust]:
+        """The write key and its trust level, or UnknownWriteKey."""
         trust = await self.keys.trust(key)
         if trust is None:
-            raise Problem(
-                401, "Unauthorized", "a valid write key is required",
-                headers={"WWW-Authenticate": 'Basic realm="write key"'},
-            )  # fmt: skip
+            raise UnknownWriteKey("a valid write key is required")
         assert key is not None
         return key, trust
 
@@ -228,52 +232,37 @@ class IngestService:
         else:
             await self._limit("anonymous", client_ip)
         now = datetime.now(UTC)
-        try:
-            ingest = ev.own_events(
-                ev.parse_json(body),
-                user_id=claims.user_id if claims else None,
-                max_batch=self.settings.analytics_batch_size,
-                received_at=now,
-                signed=self.signed_ids,
-            )
-        except ev.InvalidEvents as exc:
-            raise _invalid(exc) from None
+        ingest = own_events(
+            parse_json(body),
+            user_id=claims.user_id if claims else None,
+            max_batch=self.settings.analytics_batch_size,
+            received_at=now,
+            signed=self.signed_ids,
+        )
         return await self._store(ingest)
 
     # -- Segment -----------------------------------------------------------------------------
 
     async def segment(self, body: bytes, basic_user: str | None, kind: str | None) -> Accepted:
-        try:
-            payload = ev.parse_json(body)
-        except ev.InvalidEvents as exc:
-            raise _invalid(exc) from None
-        key, trust = await self._require_key(basic_user or ev.segment_write_key(payload))
+        payload = parse_json(body)
+        key, trust = await self._require_key(basic_user or segment_write_key(payload))
         await self._limit("write_key", key)
-        try:
-            ingest = ev.segment_events(
-                payload, kind=kind, body_size=len(body), received_at=datetime.now(UTC),
-                trust=trust, signed=self.signed_ids, key_scope=write_key_digest(key),
-            )  # fmt: skip
-        except ev.InvalidEvents as exc:
-            raise _invalid(exc) from None
+        ingest = segment_events(
+            payload, kind=kind, body_size=len(body), received_at=datetime.now(UTC),
+            trust=trust, signed=self.signed_ids, key_scope=write_key_digest(key),
+        )  # fmt: skip
         return await self._store(ingest)
 
     # -- PostHog -----------------------------------------------------------------------------
 
     async def posthog(self, body: bytes) -> Accepted:
-        try:
-            payload = ev.parse_json(body)
-        except ev.InvalidEvents as exc:
-            raise _invalid(exc) from None
-        key, trust = await self._require_key(ev.posthog_api_key(payload))
+        payload = parse_json(body)
+        key, trust = await self._require_key(posthog_api_key(payload))
         await self._limit("write_key", key)
-        try:
-            ingest = ev.posthog_events(
-                payload, received_at=datetime.now(UTC), trust=trust, signed=self.signed_ids,
-                key_scope=write_key_digest(key),
-            )  # fmt: skip
-        except ev.InvalidEvents as exc:
-            raise _invalid(exc) from None
+        ingest = posthog_events(
+            payload, received_at=datetime.now(UTC), trust=trust, signed=self.signed_ids,
+            key_scope=write_key_digest(key),
+        )  # fmt: skip
         return await self._store(ingest)
 
     async def live_metrics(self) -> dict[str, Any]:
@@ -323,7 +312,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         ts, eid = orjson.loads(raw)
         return datetime.fromisoformat(ts), uuid.UUID(eid)
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise Problem(400, "Bad Request", "invalid cursor") from None
+        raise MalformedQuery("invalid cursor") from None
 
 
 async def list_events(
@@ -343,9 +332,9 @@ async def list_events(
     try:
         target = str(uuid.UUID(target))
     except ValueError:
-        raise Problem(400, "Bad Request", "user_id must be a uuid") from None
+        raise MalformedQuery("user_id must be a uuid") from None
     if target != viewer.user_id and not viewer.is_operator:
-        raise Problem(403, "Forbidden", "only operators may read another user's events")
+        raise OtherUsersEvents("only operators may read another user's events")
     after = _decode_cursor(cursor) if cursor else None
     params = {
         "user_id": target,

@@ -2,7 +2,7 @@
 `mysetlist keys create`, stored only as SHA-256 digests. Lookups are cached per process for
 `MYSETLIST_WRITE_KEY_CACHE_SECONDS` (a revoked key stops working within that time).
 
-Each key has a trust level (see events.py): `browser` (the default, public by nature) or
+Each key has a trust level (see identity_rule.py): `browser` (the default, public by nature) or
 `server` (may name users and merge identities). In `MYSETLIST_WRITE_KEYS` a key is
 `browser` unless written `server:KEY`."""
 
@@ -15,11 +15,13 @@ import time
 from typing import Any, get_args
 
 import psycopg
+from psycopg.rows import dict_row
 
 from mysetlist.core.audit import record_audit_sync
-from mysetlist.core.db import Database
-from mysetlist.tracking.events import KeyTrust
+from mysetlist.core.db import Database, read_sql
+from mysetlist.tracking.identity_rule import KeyTrust
 
+_PACKAGE = "mysetlist.tracking"
 KEY_PREFIX = "msk_"
 TRUST_LEVELS: tuple[KeyTrust, ...] = get_args(KeyTrust)
 
@@ -59,11 +61,7 @@ class WriteKeys:
         cached = self._cache.get(d)
         if cached is not None and cached[1] > now:
             return cached[0]
-        row = await self.db.fetch_one(
-            """SELECT trust FROM analytics.write_keys
-               WHERE key_sha256 = %s AND revoked_at IS NULL""",
-            (d,),
-        )
+        row = await self.db.fetch_one(read_sql(_PACKAGE, "write_key_trust.sql"), {"digest": d})
         found: KeyTrust | None = row["trust"] if row is not None else None
         if len(self._cache) > 10_000:
             self._cache.clear()
@@ -72,36 +70,28 @@ class WriteKeys:
 
 
 # -- administration (the CLI), synchronous ----------------------------------------------------
+# Rows are read as dicts whatever the connection's own row factory.
 
 
 def create_key(
     conn: psycopg.Connection[Any], name: str, trust: KeyTrust = "browser"
 ) -> tuple[int, str]:
     key = new_key()
-    row = conn.execute(
-        """INSERT INTO analytics.write_keys (name, key_prefix, key_sha256, trust)
-           VALUES (%s, %s, %s, %s) RETURNING id""",
-        (name, key[:12], digest(key), trust),
-    ).fetchone()
+    params = {"name": name, "prefix": key[:12], "digest": digest(key), "trust": trust}
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(read_sql(_PACKAGE, "create_write_key.sql"), params).fetchone()
     assert row is not None
     record_audit_sync(
-        conn, "tracking.write_key_create", actor_role="cli", target=("write_key", row[0]),
+        conn, "tracking.write_key_create", actor_role="cli", target=("write_key", row["id"]),
         details={"name": name, "trust": trust, "prefix": key[:12]},
     )  # fmt: skip
-    return int(row[0]), key
+    return int(row["id"]), key
 
 
-def list_keys(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
-    return conn.execute(
-        """SELECT id, name, key_prefix, trust, created_at, revoked_at
-           FROM analytics.write_keys ORDER BY id"""
-    ).fetchall()
-
-
-# Active keys by id, by the key's printed prefix or by the key itself (prefixes start
-# with "msk_", so a number never matches one).
-_MATCH = """revoked_at IS NULL
-   AND (id = %(id)s OR key_prefix = %(prefix)s OR key_sha256 = %(digest)s)"""
+def list_keys(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """Every key: id, name, key_prefix, trust, created_at, revoked_at."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(read_sql(_PACKAGE, "list_write_keys.sql")).fetchall()
 
 
 def _match_params(ident: str) -> dict[str, Any]:
@@ -115,16 +105,12 @@ def _match_params(ident: str) -> dict[str, Any]:
 def set_trust(conn: psycopg.Connection[Any], ident: str, trust: KeyTrust) -> int:
     """Set the trust level of active keys matching `ident`; return how many changed."""
     cur = conn.execute(
-        "UPDATE analytics.write_keys SET trust = %(trust)s WHERE " + _MATCH,
-        {**_match_params(ident), "trust": trust},
+        read_sql(_PACKAGE, "set_write_key_trust.sql"), {**_match_params(ident), "trust": trust}
     )
     return cur.rowcount
 
 
 def revoke_key(conn: psycopg.Connection[Any], ident: str) -> int:
     """Revoke by id or by the key's printed prefix; return how many keys were revoked."""
-    cur = conn.execute(
-        "UPDATE analytics.write_keys SET revoked_at = now() WHERE " + _MATCH,
-        _match_params(ident),
-    )
+    cur = conn.execute(read_sql(_PACKAGE, "revoke_write_key.sql"), _match_params(ident))
     return cur.rowcount

@@ -1,11 +1,10 @@
-"""Ingest rate limits with the `limits` library on Redis (fixed windows: one INCR per hit).
+"""Rate limits by scope, with the `limits` library on Redis (fixed windows: one INCR per hit).
 
-Scopes: per client IP for anonymous callers of our endpoint, per write key for Segment and
-PostHog sources, per user for authenticated callers, and per client IP for failed write-key
-checks (`auth_failure`: a client that keeps presenting unknown keys is refused before the
-next lookup, each of which may cost a database query). Redis trouble never stops ingest: the
-limiter fails open, logs, and stays open for a few seconds before trying Redis again (so a
-dead Redis does not add a connect timeout to every request).
+A limiter holds one limit per scope (`anonymous`, `write_key`, …: each capability names its
+own) and counts an identity's hits in that scope's window; identities are hashed before
+they reach Redis. Redis trouble never stops the caller: the limiter fails open, logs, and
+stays open for a few seconds before trying Redis again (so a dead Redis does not add a
+connect timeout to every request).
 """
 
 from __future__ import annotations
@@ -20,13 +19,23 @@ from dataclasses import dataclass
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import FixedWindowRateLimiter
+from prometheus_client import Counter
 
-from mysetlist.core.errors import Problem
-from mysetlist.tracking import monitoring
+from mysetlist.core.errors import RateLimited
 
 log = logging.getLogger(__name__)
 
 FAIL_OPEN_SECONDS = 5.0
+
+RATE_LIMITED = Counter("mysetlist_rate_limited_total", "Requests answered 429", ["scope"])
+RATE_LIMITER_FAILED_OPEN = Counter(
+    "mysetlist_rate_limiter_failed_open_total",
+    "Times the rate limiter found Redis unavailable and let requests through unlimited",
+)
+
+
+class RateLimitExceeded(RateLimited):
+    """An identity used up its scope's window."""
 
 
 @dataclass(frozen=True)
@@ -34,35 +43,30 @@ class Decision:
     allowed: bool
     retry_after: int = 0
     scope: str = ""
+    resets_at: float = 0.0  # Unix time the refusing window ends
 
     def raise_if_refused(self, what: str) -> None:
-        """429 + Retry-After naming the limit (`what`) when the decision is a refusal."""
+        """RateLimitExceeded (429 + Retry-After) naming the limit (`what`) when refused."""
         if not self.allowed:
-            monitoring.RATE_LIMITED.labels(self.scope).inc()
-            raise Problem(
-                429, "Too Many Requests", f"rate limit for this {what}",
-                headers={"Retry-After": str(self.retry_after)},
-            )  # fmt: skip
+            RATE_LIMITED.labels(self.scope).inc()
+            raise RateLimitExceeded(f"rate limit for this {what}", retry_after=self.retry_after)
 
 
-class IngestRateLimiter:
+class RateLimiter:
+    """One fixed-window limit per scope, e.g. `RateLimiter(url, anonymous="300/second")`
+    (the `limits` library's notation)."""
+
     def __init__(
         self,
         redis_url: str,
         *,
-        anonymous: str,
-        write_key: str,
-        user: str,
-        auth_failure: str = "30/minute",
         enabled: bool = True,
         key_prefix: str = "mysetlist",
+        **limits: str,
     ) -> None:
         self.enabled = enabled
         self.limits: dict[str, RateLimitItem] = {
-            "anonymous": parse(anonymous),
-            "write_key": parse(write_key),
-            "user": parse(user),
-            "auth_failure": parse(auth_failure),
+            scope: parse(limit) for scope, limit in limits.items()
         }
         uri = "async+" + redis_url if redis_url.startswith("redis") else redis_url
         self.storage = RedisStorage(
@@ -99,7 +103,7 @@ class IngestRateLimiter:
             stats = await self.limiter.get_window_stats(item, scope, key)
         except Exception as exc:  # limits wraps storage errors; fail open
             self._open_until = now + FAIL_OPEN_SECONDS
-            monitoring.RATE_LIMITER_FAILED_OPEN.inc()
+            RATE_LIMITER_FAILED_OPEN.inc()
             log.warning(
                 "rate limiter unavailable (Redis: %s); failing open for %s s",
                 exc,
@@ -107,4 +111,4 @@ class IngestRateLimiter:
             )
             return Decision(True)
         retry = max(1, math.ceil(stats.reset_time - time.time()))
-        return Decision(False, retry, scope)
+        return Decision(False, retry, scope, stats.reset_time)

@@ -1,0 +1,2 @@
+-- The time of the current transaction (the rollup's "now" when none is given).
+SELECT now()
