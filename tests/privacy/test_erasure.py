@@ -151,6 +151,14 @@ async def test_operators_erase_any_user_and_users_only_themselves(
         request_id = accepted.json()["erasure_request"]
         await erase(runtime.db, runtime.redis, runtime.cipher, request_id, prefix=_prefix())
         shown = await client.get(f"/api/privacy/erasures/{request_id}", headers=operator)
+        unknown = await client.get(f"/api/privacy/erasures/{request_id + 1000}", headers=operator)
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"
+    assert unknown.json() == {
+        "type": "about:blank", "title": "Not Found", "status": 404,
+        "detail": f"no erasure request {request_id + 1000}",
+        "instance": f"/api/privacy/erasures/{request_id + 1000}",
+    }  # fmt: skip
     assert shown.status_code == 200
     assert shown.json()["status"] == "done"
     assert user.user_id not in shown.text

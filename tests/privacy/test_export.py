@@ -73,6 +73,8 @@ async def test_exports_are_rate_limited_and_only_operators_export_others(
         limited = await client.get("/api/privacy/export", headers=mine)
         assert limited.headers["content-type"] == "application/problem+json"
         assert int(limited.headers["retry-after"]) > 0
+        assert limited.json()["title"] == "Too Many Requests"
+        assert limited.json()["detail"] == "exports are limited to 5 per 1 hour"
         operator = {"Authorization": f"Bearer {token_for(other.user_id, admin=True)}"}
         theirs = await client.get(f"/api/privacy/users/{user.user_id}/export", headers=operator)
     assert theirs.status_code == 200

@@ -16,25 +16,24 @@ so the database goes last):
    user ids and ALS user factors). Removed, not retrained: the rest of the model is
    unchanged and the next nightly training no longer sees the user. Serving processes
    keep the copy they loaded until the next promoted version.
-3. Database, one transaction: for every table found by `discovery.personal_columns`,
-   rows matched by a `delete` column are deleted, `nullify` columns are blanked (with the
-   row's other `nullify` columns, e.g. an audit entry's IP), `keep` columns stay (the
-   suppression list's keyed hash). The request row is marked done and keeps counts per
-   table, never the erased identifiers.
+3. Database, one transaction: the user's rows as `user_rows.py` defines them (the rows
+   the export reads): those a `delete` column matches are deleted, `nullify` columns are
+   blanked (with the row's other `nullify` columns, e.g. an audit entry's IP), `keep`
+   columns stay (the suppression list's keyed hash); the user's id is blanked where it is
+   an attribute of another user's row. The request row is marked done and keeps counts
+   per table, never the erased identifiers.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import orjson
 import redis.asyncio as aioredis
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 
 from mysetlist.core.audit import record_audit
 from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, read_sql
@@ -42,59 +41,13 @@ from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.core.job_queue import defer_in_transaction, hold_task_lock
 from mysetlist.core.json_logging import request_id_var
 from mysetlist.core.token_revocation import TokenRevocations
-from mysetlist.privacy.discovery import (
-    ATTRIBUTE_KINDS,
-    IDENTIFYING,
-    PersonalColumn,
-    personal_columns,
-    tables_of,
-)
+from mysetlist.privacy.user_rows import Identifiers, TableRows, identifiers_of, user_rows
 
 log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.privacy"
 QUEUE = "privacy"
 ERASE_TASK = "privacy.erase_user"
 USERS_TABLE = "app.users"
-
-
-@dataclass
-class Identifiers:
-    """What identifies the user in our data (held only while the erasure runs)."""
-
-    user_id: str
-    # Anonymous and session ids PROVEN to be the user's (analytics.identity_links: a signed
-    # token carried with the user's JWT, or a server write key), never ids merely seen on
-    # the user's events: anyone can put any id on their own event.
-    linked_ids: list[str] = field(default_factory=list)
-    email_hash: bytes | None = None
-    email: str | None = None
-
-    def values_for(self, kind: str) -> list[Any]:
-        if kind in ("user_id", "claimed_user_id"):
-            return [self.user_id]
-        if kind == "anonymous_id":
-            # A browser key's claim without an anonymous id stores the claimed user's id as
-            # the event's anonymous id (events.py), so the user's id is looked for here too.
-            return [*self.linked_ids, self.user_id]
-        if kind == "session_id":
-            return list(self.linked_ids)
-        if kind == "email_hash":
-            return [self.email_hash] if self.email_hash is not None else []
-        return []
-
-    def redis_needles(self) -> list[bytes]:
-        """Strings to look for in Redis: each identifier, and the hash tracking's rate
-        limiter keys an identity by (tracking/rate_limit.py)."""
-        plain = [self.user_id, *self.linked_ids]
-        if self.email:
-            plain.append(self.email.strip().lower())
-        needles = {p.encode() for p in plain if p}
-        needles |= {
-            hashlib.blake2b(p.encode(), digest_size=12).hexdigest().encode() for p in plain if p
-        }
-        if self.email_hash is not None:
-            needles.add(self.email_hash.hex().encode())
-        return sorted(needles)
 
 
 async def request_erasure(
@@ -172,22 +125,7 @@ async def erase(
 
 async def collect_identifiers(db: Database, cipher: FieldCipher, user_id: str) -> Identifiers:
     async with db.transaction() as conn:
-        row = await fetch_one_in(
-            conn, read_sql(_PACKAGE, "user_identifiers.sql"), {"user_id": user_id}
-        )
-    assert row is not None
-    email = None
-    if row["email_encrypted"] is not None:
-        try:
-            email = cipher.decrypt(bytes(row["email_encrypted"]), context=b"users.email")
-        except Exception:  # a value under a lost key: its hash is still matched
-            log.warning("erasure: the user's email does not decrypt; matching its hash only")
-    return Identifiers(
-        user_id=user_id,
-        linked_ids=sorted(set(row["linked_ids"] or [])),
-        email_hash=bytes(row["email_hash"]) if row["email_hash"] is not None else None,
-        email=email,
-    )
+        return await identifiers_of(conn, cipher, user_id)
 
 
 def _holds(value: bytes | str, needles: list[bytes]) -> bool:
@@ -246,7 +184,7 @@ def remove_user_rows(blob: bytes, user_id: str) -> bytes | None:
         if "user" in name and array.ndim >= 1 and array.shape[0] == users.shape[0]:
             arrays[name] = array[keep]
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
+    np.savez_compressed(buf, **arrays)
     return buf.getvalue()
 
 
@@ -260,112 +198,30 @@ async def scrub_model_artifacts(db: Database, ids: Identifiers) -> dict[str, str
             if scrubbed is None:
                 continue
             await conn.execute(
-                "UPDATE analytics.ml_models SET artifact = %s WHERE id = %s", (scrubbed, row["id"])
+                read_sql(_PACKAGE, "npz_artifact_replace.sql"),
+                {"artifact": scrubbed, "id": row["id"]},
             )
             done[f"{row['name']}@{row['version']}"] = "user rows removed"
     return done
 
 
-# A NOT NULL column cannot be blanked: it gets a tombstone that identifies nobody.
-_TOMBSTONES = {"uuid": "'00000000-0000-0000-0000-000000000000'::uuid", "text": "'erased'"}
-
-
-def _blank(col: PersonalColumn) -> sql.SQL:
-    if not col.not_null:
-        return sql.SQL("NULL")
-    tombstone = _TOMBSTONES.get(col.data_type)
-    if tombstone is None:
-        raise ValueError(f"{col.qualified_table}.{col.column} is NOT NULL: declare erase: delete")
-    return sql.SQL(tombstone)  # type: ignore[arg-type]
-
-
-def _matches(col: PersonalColumn, values: list[Any]) -> sql.Composed:
-    return sql.SQL("{} = ANY({}::{})").format(
-        sql.Identifier(col.column), sql.Placeholder(), sql.SQL(col.data_type + "[]")
-    )
-
-
-def owners_of(columns: list[PersonalColumn]) -> list[PersonalColumn]:
-    """The columns that say whose a row is (a user id erased with its row)."""
-    return [c for c in columns if c.kind == "user_id" and c.erase == "delete"]
-
-
-def row_finders(
-    columns: list[PersonalColumn], ids: Identifiers
-) -> list[tuple[PersonalColumn, list[Any]]]:
-    """(column, the user's values for it) for each column that finds the user's rows."""
-    return [
-        (col, values)
-        for col in columns
-        if col.kind in IDENTIFYING and col.erase in ("delete", "nullify")
-        for values in [ids.values_for(col.kind)]
-        if values
-    ]
-
-
-def users_rows(
-    columns: list[PersonalColumn], finders: list[tuple[PersonalColumn, list[Any]]]
-) -> sql.Composed:
-    """WHERE clause (one placeholder per finder) of the rows that are the user's: those
-    whose owner column is the user, and those matched by an attribute (an id, a claim) that
-    belong to nobody else. A row owned by another user never is, whatever it carries."""
-    owners = owners_of(columns)
-    unowned = sql.SQL("").join(
-        sql.SQL(" AND {} IS NULL").format(sql.Identifier(o.column)) for o in owners
-    )
-    return sql.SQL(" OR ").join(
-        sql.SQL("({}{})").format(
-            _matches(c, v), unowned if c.kind in ATTRIBUTE_KINDS else sql.SQL("")
-        )
-        for c, v in finders
-    )
-
-
-async def _erase_table(
-    conn: AsyncConnection[Any], table: str, columns: list[PersonalColumn], ids: Identifiers
-) -> dict[str, int]:
-    schema, name = table.split(".", 1)
-    target = sql.Identifier(schema, name)
-    finders = row_finders(columns, ids)
+async def _erase_table(conn: AsyncConnection[Any], rows: TableRows) -> dict[str, int]:
     out: dict[str, int] = {}
-    deleting = [(c, v) for c, v in finders if c.erase == "delete"]
-    if deleting:
-        where = users_rows(columns, deleting)
-        cur = await conn.execute(
-            sql.SQL("DELETE FROM {} WHERE {}").format(target, where), [v for _, v in deleting]
-        )
+    deleting = rows.delete()
+    if deleting is not None:
+        cur = await conn.execute(*deleting)
         if cur.rowcount:
             out["deleted"] = cur.rowcount
-    # What is left matching an attribute belongs to another user: that row stays, the
-    # erased user's identifier in it goes (e.g. their id claimed on someone else's event).
+    # What is left carrying the user's id as an attribute belongs to another user: that row
+    # stays, the erased user's identifier in it goes (their id claimed on another's event).
     detached = 0
-    if owners_of(columns):
-        for col, values in deleting:
-            if col.kind in ATTRIBUTE_KINDS and not col.not_null:
-                cur = await conn.execute(
-                    sql.SQL("UPDATE {} SET {} = NULL WHERE {}").format(
-                        target, sql.Identifier(col.column), _matches(col, values)
-                    ),
-                    [values],
-                )
-                detached += cur.rowcount
+    for statement in rows.detach():
+        detached += (await conn.execute(*statement)).rowcount
     if detached:
         out["detached"] = detached
-    # Columns blanked on the rows a nullified identifier marks (e.g. an audit entry's IP).
-    companions = [c for c in columns if c.kind not in IDENTIFYING and c.erase == "nullify"]
     anonymised = 0
-    for col, values in finders:
-        if col.erase != "nullify":
-            continue
-        sets = sql.SQL(", ").join(
-            sql.SQL("{} = {}").format(sql.Identifier(c.column), _blank(c))
-            for c in [col, *companions]
-        )
-        cur = await conn.execute(
-            sql.SQL("UPDATE {} SET {} WHERE {}").format(target, sets, _matches(col, values)),
-            [values],
-        )
-        anonymised += cur.rowcount
+    for statement in rows.anonymise():
+        anonymised += (await conn.execute(*statement)).rowcount
     if anonymised:
         out["anonymised"] = anonymised
     return out
@@ -378,7 +234,7 @@ async def erase_rows(
     counts: dict[str, dict[str, int]] = {}
     async with db.transaction() as conn:
         # The only change the audit trail's trigger lets through: blanking identities.
-        await conn.execute("SET LOCAL mysetlist.audit_redaction = 'on'")
+        await conn.execute(read_sql(_PACKAGE, "audit_redaction_on.sql"))
         # Marked done first: its own user_id is then no longer a row to blank.
         await conn.execute(
             read_sql(_PACKAGE, "erasure_finish.sql"),
@@ -395,16 +251,16 @@ async def erase_rows(
             read_sql(_PACKAGE, "revoke_signed_ids.sql"),
             {"user_id": ids.user_id},
         )
-        tables = tables_of(await personal_columns(conn))
-        # The users row last: tables without a cascading reference to it go first.
-        order = sorted(tables, key=lambda t: t == USERS_TABLE)
-        for table in order:
-            result = await _erase_table(conn, table, tables[table], ids)
+        # The user's rows, as the export reads them (user_rows.py). The users row last:
+        # tables without a cascading reference to it go first.
+        selections = sorted(await user_rows(conn, ids), key=lambda s: s.table == USERS_TABLE)
+        for selection in selections:
+            result = await _erase_table(conn, selection)
             if result:
-                counts[table] = result
+                counts[selection.table] = result
         await conn.execute(
-            "UPDATE privacy.erasure_requests SET counts = %s::jsonb WHERE id = %s",
-            (orjson.dumps(counts).decode(), request_id),
+            read_sql(_PACKAGE, "erasure_counts.sql"),
+            {"counts": orjson.dumps(counts).decode(), "id": request_id},
         )
         await record_audit(
             conn,

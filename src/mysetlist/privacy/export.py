@@ -3,9 +3,10 @@
 
 Streamed end to end: rows come from a server-side cursor a batch at a time and the ZIP is
 written as they arrive (stream-zip), so a user with millions of events costs a few batches
-of memory. The tables are the ones `discovery.personal_columns` finds, read in one
-repeatable-read snapshot. Read as the owner role: some tables about the user (identity
-links) are not readable by the user's own database role, and the export must include them.
+of memory. The rows are the user's as `user_rows.py` defines them (the selection erasure
+deletes or blanks), read in one repeatable-read snapshot. Read as the owner role: some
+tables about the user (identity links) are not readable by the user's own database role,
+and the export must include them.
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 from stream_zip import ZIP_64, async_stream_zip
 
-from mysetlist.core.db import Database, fetch_one_in, read_sql
+from mysetlist.core.db import Database, read_sql
 from mysetlist.core.field_encryption import FieldCipher
-from mysetlist.privacy.discovery import personal_columns, tables_of
-from mysetlist.privacy.erasure import Identifiers, row_finders, users_rows
+from mysetlist.privacy.user_rows import identifiers_of, user_rows
 
 _PACKAGE = "mysetlist.privacy"
 _CHUNK = 64 * 1024
@@ -42,19 +42,12 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot export {type(value).__name__}")
 
 
-async def _identifiers(conn: AsyncConnection[Any], user_id: str) -> Identifiers:
-    row = await fetch_one_in(conn, read_sql(_PACKAGE, "user_identifiers.sql"), {"user_id": user_id})
-    assert row is not None
-    return Identifiers(
-        user_id=user_id,
-        linked_ids=sorted(set(row["linked_ids"] or [])),
-        email_hash=bytes(row["email_hash"]) if row["email_hash"] is not None else None,
-    )
-
-
-def _query(table: str, where: sql.Composed) -> sql.Composed:
-    schema, name = table.split(".", 1)
-    return sql.SQL("SELECT * FROM {} WHERE {}").format(sql.Identifier(schema, name), where)
+def export_line(cipher: FieldCipher, table: str, row: dict[str, Any]) -> bytes:
+    """One row as its line in `<table>.jsonl` (the user's email decrypted for its owner)."""
+    if table == "app.users" and row.get("email_encrypted") is not None:
+        row = dict(row)
+        row["email"] = cipher.decrypt(bytes(row.pop("email_encrypted")), context=b"users.email")
+    return orjson.dumps(row, default=_json_default) + b"\n"
 
 
 async def export_archive(db: Database, cipher: FieldCipher, user_id: str) -> AsyncIterator[bytes]:
@@ -67,14 +60,10 @@ async def export_archive(db: Database, cipher: FieldCipher, user_id: str) -> Asy
     ) -> AsyncIterator[bytes]:  # fmt: skip
         buf = bytearray()
         counts[table] = 0
-        async with conn.cursor(name=f"export_{counts.__len__()}", row_factory=dict_row) as cur:
+        async with conn.cursor(name=f"export_{len(counts)}", row_factory=dict_row) as cur:
             await cur.execute(query, params)
             async for row in cur:
-                if table == "app.users" and row.get("email_encrypted") is not None:
-                    row["email"] = cipher.decrypt(
-                        bytes(row.pop("email_encrypted")), context=b"users.email"
-                    )
-                buf += orjson.dumps(row, default=_json_default) + b"\n"
+                buf += export_line(cipher, table, row)
                 counts[table] += 1
                 if len(buf) >= _CHUNK:
                     yield bytes(buf)
@@ -88,20 +77,14 @@ async def export_archive(db: Database, cipher: FieldCipher, user_id: str) -> Asy
     async def members() -> AsyncIterator[tuple[str, datetime, int, Any, AsyncIterator[bytes]]]:
         counts: dict[str, int] = {}
         async with db.pool.connection() as conn, conn.transaction():
-            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            ids = await _identifiers(conn, user_id)
-            tables = tables_of(await personal_columns(conn))
-            for table, columns in tables.items():
-                # The rows erasure would take for the user: owned by the user, or carrying
-                # the user's proven ids or claims and owned by nobody else.
-                finders = row_finders(columns, ids)
-                if not finders:
-                    continue
-                query = _query(table, users_rows(columns, finders))
-                params = [v for _, v in finders]
+            await conn.execute(read_sql(_PACKAGE, "export_snapshot.sql"))
+            ids = await identifiers_of(conn, cipher, user_id)
+            # The rows erasure would take for the user (user_rows.py: one definition).
+            for selection in await user_rows(conn, ids):
+                query, params = selection.select()
                 yield (
-                    f"{table}.jsonl", started, _FILE_MODE, ZIP_64,
-                    rows_of(conn, table, query, params, counts),
+                    f"{selection.table}.jsonl", started, _FILE_MODE, ZIP_64,
+                    rows_of(conn, selection.table, query, params, counts),
                 )  # fmt: skip
         manifest = {
             "user_id": user_id,

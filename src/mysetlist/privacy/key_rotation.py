@@ -59,10 +59,14 @@ async def encrypted_columns(conn: AsyncConnection[Any]) -> list[EncryptedColumn]
     return out
 
 
-def _stale(col: EncryptedColumn) -> sql.Composed:
-    """The condition 'holds a value not under the newest key' (by its header bytes)."""
-    return sql.SQL("{c} IS NOT NULL AND substring({c} FROM 1 FOR 5) <> %(header)s").format(
-        c=sql.Identifier(col.column)
+def _statement(name: str, col: EncryptedColumn) -> sql.Composed:
+    """The .sql template `name` for `col` (table, key and column come from the catalogue,
+    so they are filled in as identifiers at run time)."""
+    template = sql.SQL(read_sql(_PACKAGE, name))  # type: ignore[arg-type]
+    return template.format(
+        table=sql.Identifier(col.schema, col.table),
+        key=sql.Identifier(col.key_column),
+        value=sql.Identifier(col.column),
     )
 
 
@@ -79,25 +83,15 @@ async def rotate_keys(
     async with db.transaction() as conn:
         columns = await encrypted_columns(conn)
     for col in columns:
-        table = sql.Identifier(col.schema, col.table)
-        key, value = sql.Identifier(col.key_column), sql.Identifier(col.column)
         async with db.transaction() as conn:
             counted = await fetch_one_in(
-                conn,
-                sql.SQL("SELECT count(*) AS n FROM {} WHERE {}").format(table, _stale(col)),
-                {"header": header},
+                conn, _statement("key_rotation_count_stale.sql", col), {"header": header}
             )
         total = int(counted["n"]) if counted else 0
         done = skipped = 0
         after: Any = None
-        select = sql.SQL(
-            "SELECT {k} AS key, {v} AS value FROM {t} WHERE {stale}"
-            " AND (%(after)s::text IS NULL OR {k} > %(after_value)s)"
-            " ORDER BY {k} LIMIT %(limit)s"
-        ).format(k=key, v=value, t=table, stale=_stale(col))
-        update = sql.SQL("UPDATE {t} SET {v} = %s WHERE {k} = %s AND {v} = %s").format(
-            t=table, v=value, k=key
-        )
+        select = _statement("key_rotation_stale_batch.sql", col)
+        update = _statement("key_rotation_rewrite.sql", col)
         while True:
             async with db.transaction() as conn:
                 rows = await fetch_all_in(
@@ -116,9 +110,8 @@ async def rotate_keys(
                     except Exception:
                         skipped += 1  # under a key no longer in the ring: left, counted
                         continue
-                    changes.append(
-                        (cipher.encrypt(plain, context=col.context.encode()), row["key"], old)
-                    )
+                    new = cipher.encrypt(plain, context=col.context.encode())
+                    changes.append({"new": new, "key": row["key"], "old": old})
                 async with conn.cursor() as cur:
                     await cur.executemany(update, changes)
                 after = rows[-1]["key"]

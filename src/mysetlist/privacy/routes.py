@@ -10,20 +10,19 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
-from limits import parse
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 
 from mysetlist.core.audit import client_ip, record_audit
 from mysetlist.core.auth import Claims, CurrentUser, Operator
 from mysetlist.core.db import fetch_all_in, read_sql
-from mysetlist.core.errors import Problem, problem_responses
+from mysetlist.core.errors import problem_responses
 from mysetlist.core.runtime import Runtime, RuntimeDep
 from mysetlist.privacy import monitoring
 from mysetlist.privacy.config import load_privacy_settings
 from mysetlist.privacy.contract import AuditPage, ErasureAccepted, ErasureRead, ErasureStatus
 from mysetlist.privacy.erasure import erasure_status, request_erasure
+from mysetlist.privacy.errors import UnknownErasureRequest
 from mysetlist.privacy.export import export_archive
+from mysetlist.privacy.export_limit import ExportLimiter
 
 router = APIRouter(tags=["privacy"])
 response_observers = [monitoring.observe_response]
@@ -33,36 +32,15 @@ UserId = Annotated[uuid.UUID, Path(description="the user's id")]
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
 
-class _ExportLimiter:
-    """Exports per caller, in Redis through `limits` (moving window)."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        settings = load_privacy_settings()
-        url = runtime.redis_url
-        uri = "async+" + url if url.startswith("redis") else url
-        self.item = parse(settings.export_rate_limit)
-        self.limiter = MovingWindowRateLimiter(
-            RedisStorage(
-                uri,
-                implementation="redispy",
-                key_prefix=f"{runtime.settings.redis_key_prefix}:privacy-rate",
-            )
-        )
-
-    async def check(self, caller: str) -> None:
-        if not await self.limiter.hit(self.item, "export", caller):
-            stats = await self.limiter.get_window_stats(self.item, "export", caller)
-            retry = max(1, int(stats.reset_time - datetime.now().timestamp()) + 1)
-            raise Problem(
-                429, "Too Many Requests", f"exports are limited to {self.item}",
-                headers={"Retry-After": str(retry)},
-            )  # fmt: skip
-
-
-def _limiter(request: Request, runtime: Runtime) -> _ExportLimiter:
-    limiter: _ExportLimiter | None = getattr(request.app.state, "privacy_export_limiter", None)
+def _limiter(request: Request, runtime: Runtime) -> ExportLimiter:
+    """The app's export limiter (made on first use: one Redis storage per app)."""
+    limiter: ExportLimiter | None = getattr(request.app.state, "privacy_export_limiter", None)
     if limiter is None:
-        limiter = _ExportLimiter(runtime)
+        limiter = ExportLimiter(
+            runtime.redis_url,
+            key_prefix=runtime.settings.redis_key_prefix,
+            limit=load_privacy_settings().export_rate_limit,
+        )
         request.app.state.privacy_export_limiter = limiter
     return limiter
 
@@ -159,7 +137,7 @@ async def erasure(
     """An erasure request's status and counts per table (never the erased identifiers)."""
     status = await erasure_status(runtime.db, request_id)
     if status is None:
-        raise Problem(404, "Not Found", f"no erasure request {request_id}")
+        raise UnknownErasureRequest(f"no erasure request {request_id}")
     return ErasureRead.model_validate(status)
 
 
