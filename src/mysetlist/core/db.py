@@ -1,7 +1,8 @@
 """The seam between our logic and PostgreSQL: pools, "as user" transactions, SQL files.
 
-User-facing reads go through `Database.as_user`, which opens a transaction, switches to
-the non-owner role `authenticated` and sets the JWT claims the way PostgREST/Supabase do,
+User-facing reads go through `Database.as_caller`, which opens a transaction, switches to
+the caller's non-owner role (`authenticated`, or `service_role` for a service token) and
+sets the JWT claims the way PostgREST/Supabase do,
 so row-level security policies written as `auth.uid() = user_id` hold in the database
 even if a route forgets a filter.
 
@@ -132,7 +133,8 @@ class _CallerCheckedPool(AsyncConnectionPool[psycopg.AsyncConnection[Any]]):
 
     @asynccontextmanager
     async def connection(
-        self, timeout: float | None = None
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109 (the pool's own signature)
     ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         mark = current_caller_request()
         if mark is not None:
