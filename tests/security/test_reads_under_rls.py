@@ -20,6 +20,7 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from prometheus_client import REGISTRY
 
 from mysetlist.core import auth
 from mysetlist.core.auth import CurrentUser
@@ -84,7 +85,15 @@ async def test_owner_reads_in_a_fans_request_are_caught(lenient: Database) -> No
         async with lenient.pool.connection() as conn:
             await conn.execute("SELECT 1")
 
+    first = f"{__name__}:{owner_reads.__code__.co_firstlineno + 1} in owner_reads"
+
+    def counted() -> float:
+        value = REGISTRY.get_sample_value("mysetlist_caller_violations_total", {"site": first})
+        return value or 0.0
+
+    before = counted()
     await as_fan_request(owner_reads)
+    assert counted() == before + 1  # in /metrics, by call site
     # Each names the line that asked, not core/db.py.
     assert len(sites(lenient)) == 4, sites(lenient)
     assert all(site.startswith(f"{__name__}:") for site in sites(lenient)), sites(lenient)
