@@ -32,6 +32,7 @@ from fastapi import Depends, Request
 
 from mysetlist.core.auth_failures import AuthFailureLimiter, client_address
 from mysetlist.core.config import Settings
+from mysetlist.core.db import mark_caller_request, unmark_caller_request
 from mysetlist.core.errors import Problem
 from mysetlist.core.token_revocation import TokenRevocations
 
@@ -174,12 +175,17 @@ async def optional_claims(request: Request) -> Claims | None:
         token = _bearer(request) or ""
         if verifier.uses_network:
             # A JWKS cache miss fetches keys over HTTP: keep that off the event loop.
-            return await asyncio.to_thread(verifier.verify, token)
-        return verifier.verify(token)
+            claims = await asyncio.to_thread(verifier.verify, token)
+        else:
+            claims = verifier.verify(token)
     except AuthError:
         if limiter is not None:
             await limiter.failed(client)  # a 429 instead once the client is over its limit
         raise
+    # From here on the request is user-facing: what it reads of the database goes through
+    # `as_caller` (under RLS), or names its owner work with `as_owner` (core/db.py).
+    mark_caller_request(claims.user_id, claims.role)
+    return claims
 
 
 async def required_claims(
@@ -193,6 +199,7 @@ async def required_claims(
 async def operator_claims(claims: Annotated[Claims, Depends(required_claims)]) -> Claims:
     if not claims.is_operator:
         raise Problem(403, "Forbidden", "operators only")
+    unmark_caller_request()  # an operator-only route: its owner work is what it is for
     return claims
 
 

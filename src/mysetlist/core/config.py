@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
     db_pool_max: int = Field(default=20, ge=1, le=500, validation_alias="MYSETLIST_DB_POOL_MAX")
+    # An owner-role connection in a fan's request outside as_caller/as_owner (core/db.py) is
+    # refused (500) rather than logged and counted: on in tests, off in production so an
+    # unforeseen path degrades to a warning, not an outage.
+    strict_caller_reads: bool = Field(
+        default=False, validation_alias="MYSETLIST_STRICT_CALLER_READS"
+    )
     # Garbage-collector tuning for API processes (core.gc_tuning); 0 leaves Python's defaults.
     gc_gen0_threshold: int = Field(
         default=10_000, ge=0, validation_alias="MYSETLIST_GC_GEN0_THRESHOLD"

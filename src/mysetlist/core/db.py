@@ -1,7 +1,8 @@
 """The seam between our logic and PostgreSQL: pools, "as user" transactions, SQL files.
 
-User-facing reads go through `Database.as_user`, which opens a transaction, switches to
-the non-owner role `authenticated` and sets the JWT claims the way PostgREST/Supabase do,
+User-facing reads go through `Database.as_caller`, which opens a transaction, switches to
+the caller's non-owner role (`authenticated`, or `service_role` for a service token) and
+sets the JWT claims the way PostgREST/Supabase do,
 so row-level security policies written as `auth.uid() = user_id` hold in the database
 even if a route forgets a filter.
 
@@ -9,19 +10,37 @@ Every session runs in UTC (storage is UTC; user time zones apply only at the edg
 pool's connections and those from `connect` (a dedicated connection for work that cannot
 share the pool, e.g. autocommit DDL, `REINDEX CONCURRENTLY`, a long-held session lock) get
 `SET TIME ZONE 'UTC'` here and nowhere else.
+
+A user-facing request is marked (`mark_caller_request`, by core/auth.py once a caller's
+token verifies on a route that is not operator-only). In it, a connection taken as the owner
+(`transaction`, `fetch_all`, `fetch_one`, `pool.connection()`), or a role other than the
+caller's own (`as_user` for a service token), is a read RLS does not judge as the caller:
+a `CallerViolation`, recorded (`Database.caller_violations`), counted in /metrics and logged
+once per call site, or refused (`CallerViolationError`, a 500) when
+`MYSETLIST_STRICT_CALLER_READS` is on. The owner work such a request legitimately does (its
+erasure request, its audit entry, an export of rows RLS cannot attribute) opens
+`db.as_owner(reason)` instead: named where it happens, greppable with its reason.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+import sys
+import weakref
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import orjson
 import psycopg
+from prometheus_client import Counter
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -29,6 +48,102 @@ if TYPE_CHECKING:
     from mysetlist.core.auth import Claims
 
 Row = dict[str, Any]
+log = logging.getLogger(__name__)
+
+CALLER_VIOLATIONS = Counter(
+    "mysetlist_caller_violations",
+    "Database use in a fan's request outside as_caller and as_owner (owner connections, a"
+    " role not the caller's), by call site",
+    ["site"],
+)
+
+
+@dataclass(frozen=True)
+class CallerRequest:
+    """A user-facing request in progress: who called, and (weakly) the task serving it."""
+
+    user_id: str
+    role: str
+    task: weakref.ref[asyncio.Task[Any]] | None
+
+
+# Set by `mark_caller_request` in the request's task, and seen by every task spawned from
+# it while the request lasts: work the request drives through tasks of its own (Starlette
+# streams a body in a task group's task, stream_zip pulls an export through a thread and a
+# task per chunk) is the request's. Background work spawned from a request (a group commit's
+# flusher, a fire-and-forget write) calls `unmark_caller_request` first: it is not the
+# fan's request. A task that outlives the request is unmarked when the request ends.
+caller_request: ContextVar[CallerRequest | None] = ContextVar("caller_request", default=None)
+
+
+def mark_caller_request(user_id: str, role: str) -> None:
+    """Mark the running task as serving a user-facing request by `user_id` (as `role`)."""
+    task = asyncio.current_task()
+    caller_request.set(CallerRequest(user_id, role, None if task is None else weakref.ref(task)))
+
+
+def unmark_caller_request() -> None:
+    """What runs from here in this task (and what it spawns) is not a fan's request: an
+    operator-only route, or background work spawned from a request."""
+    caller_request.set(None)
+
+
+def current_caller_request() -> CallerRequest | None:
+    """The user-facing request in progress that the running code serves, if any."""
+    mark = caller_request.get()
+    if mark is None or mark.task is None:
+        return None
+    task = mark.task()
+    return mark if task is not None and not task.done() else None
+
+
+class CallerViolationError(RuntimeError):
+    """A fan's request used the database outside `as_caller` and `as_owner` (strict mode)."""
+
+
+@dataclass(frozen=True)
+class CallerViolation:
+    """What a fan's request did outside `as_caller`/`as_owner`, and where (`site` is
+    `module:line in function`)."""
+
+    site: str
+    what: str
+    user_id: str
+    role: str
+
+
+_SKIPPED_MODULES = (__name__, "contextlib", "psycopg_pool")
+
+
+def _call_site() -> str:
+    """The first frame outside this module, contextlib and the pool: who asked."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
+        _SKIPPED_MODULES
+    ):
+        frame = frame.f_back
+    return f"{frame.f_globals.get('__name__', '?')}:{frame.f_lineno} in {frame.f_code.co_name}"
+
+
+class _CallerCheckedPool(AsyncConnectionPool[psycopg.AsyncConnection[Any]]):
+    """The pool whose `connection()` reports owner use in a fan's request to its Database;
+    `as_role` and `as_owner` take theirs through `unchecked_connection`."""
+
+    database: Database
+
+    @asynccontextmanager
+    async def connection(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109 (the pool's own signature)
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        mark = current_caller_request()
+        if mark is not None:
+            self.database._violation(mark, "owner connection")
+        async with super().connection(timeout) as conn:
+            yield conn
+
+    def unchecked_connection(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        return super().connection()
 
 
 @cache
@@ -116,11 +231,46 @@ async def connect(
 class Database:
     """An async connection pool plus the transaction shapes the services use."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 20) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 20,
+        strict_caller_reads: bool = False,
+    ) -> None:
         self.url = url
-        self.pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+        self.strict_caller_reads = strict_caller_reads
+        # The latest violations (what tests and an operator look at).
+        self.caller_violations: deque[CallerViolation] = deque(maxlen=1000)
+        self._logged_sites: set[str] = set()
+        self.pool = _CallerCheckedPool(
             url, min_size=min_size, max_size=max_size, open=False, configure=_configure
         )
+        self.pool.database = self
+
+    def _violation(self, mark: CallerRequest, what: str) -> None:
+        violation = CallerViolation(_call_site(), what, mark.user_id, mark.role)
+        self.caller_violations.append(violation)
+        CALLER_VIOLATIONS.labels(violation.site).inc()
+        if self.strict_caller_reads:
+            raise CallerViolationError(
+                f"{violation.site}: {what} in a request by {mark.role} {mark.user_id}; read"
+                " through as_caller, or open owner work with as_owner(reason)"
+            )
+        if violation.site not in self._logged_sites and len(self._logged_sites) < 1000:
+            self._logged_sites.add(violation.site)
+            log.warning("%s in a fan's request outside as_caller/as_owner at %s", what,
+                        violation.site)  # fmt: skip
+
+    @asynccontextmanager
+    async def as_owner(self, reason: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A transaction as the owner that a fan's request legitimately needs (its erasure
+        request, its audit entry), `reason` saying why; outside requests, `transaction`."""
+        if not reason.strip():
+            raise ValueError("as_owner needs a reason")
+        async with self.pool.unchecked_connection() as conn, conn.transaction():
+            yield conn
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30)
@@ -141,7 +291,14 @@ class Database:
         """A transaction under `role` with `request.jwt.claims` set (both LOCAL)."""
         if role not in ("authenticated", "service_role", "anon"):
             raise ValueError(f"unknown database role {role!r}")
-        async with self.pool.connection() as conn, conn.transaction():
+        mark = current_caller_request()
+        if (
+            mark is not None
+            and role != "anon"
+            and (mark.role, mark.user_id) != (role, claims.get("sub"))
+        ):
+            self._violation(mark, f"{role} as {claims.get('sub')}")
+        async with self.pool.unchecked_connection() as conn, conn.transaction():
             await conn.execute(
                 "SELECT set_config('request.jwt.claims', %s, true), set_config('role', %s, true)",
                 (orjson.dumps(claims).decode(), role),

@@ -41,7 +41,11 @@ class Runtime:
 
 
 async def open_runtime(settings: Settings, database_url: str, redis_url: str) -> Runtime:
-    db = Database(database_url, max_size=settings.db_pool_max)
+    db = Database(
+        database_url,
+        max_size=settings.db_pool_max,
+        strict_caller_reads=settings.strict_caller_reads,
+    )
     await db.open()
     cipher = FieldCipher(
         settings.effective_encryption_key, previous_keys=settings.previous_encryption_keys

@@ -30,7 +30,7 @@ from fastapi import Depends, Request
 
 from mysetlist.core.auth import AuthError, Claims, optional_claims
 from mysetlist.core.config import Settings
-from mysetlist.core.db import Database, fetch_one_in, read_sql
+from mysetlist.core.db import Database, fetch_one_in, read_sql, unmark_caller_request
 from mysetlist.core.errors import Problem
 from mysetlist.core.runtime import Runtime, RuntimeDep
 
@@ -160,6 +160,7 @@ async def dashboard_caller(
         raise AuthError("a bearer token or a dashboard session is required")
     if not claims.is_operator:
         raise Problem(403, "Forbidden", "operators only")
+    unmark_caller_request()  # operators only: the dashboard's owner reads are what it is for
     return claims
 
 

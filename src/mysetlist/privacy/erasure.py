@@ -63,7 +63,8 @@ async def request_erasure(
     """Record the request and defer its job in one transaction; (request id, created).
     A user with an erasure pending gets that request back (nothing is queued twice).
     `revocations`: the runtime's, which applies the user's token revocation at once."""
-    async with db.transaction() as conn:
+    why = "why: the erasure request, its job and the token revocation, for the fan who asked"
+    async with db.as_owner(why) as conn:
         row = await fetch_one_in(
             conn,
             read_sql(_PACKAGE, "erasure_request_insert.sql"),

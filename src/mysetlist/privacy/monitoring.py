@@ -20,6 +20,7 @@ from prometheus_client import Gauge
 from starlette.types import Scope
 
 from mysetlist.core.audit import record_audit
+from mysetlist.core.db import unmark_caller_request
 from mysetlist.core.security_events import count_security_event
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def _schedule(
         return
 
     async def write() -> None:
+        unmark_caller_request()  # a fire-and-forget write, not the request it follows
         try:
             async with runtime.db.transaction() as conn:
                 await record_audit(

@@ -55,7 +55,7 @@ async def _export(
     request: Request, runtime: Runtime, claims: Claims, user_id: str
 ) -> StreamingResponse:
     await _limiter(request, runtime).check(claims.user_id)
-    async with runtime.db.transaction() as conn:
+    async with runtime.db.as_owner("why: the audit trail is no fan's to write") as conn:
         await record_audit(
             conn, "privacy.export", actor=claims, target=("user", user_id), ip=client_ip(request)
         )

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 
-from mysetlist.core.db import Database, read_sql
+from mysetlist.core.db import Database, read_sql, unmark_caller_request
 
 log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.tracking"
@@ -42,6 +42,7 @@ class RevokedSignedIds:
         return self.digests
 
     async def _load(self) -> None:
+        unmark_caller_request()  # a background reload, not the request that found it stale
         try:
             rows = await self.db.fetch_all(read_sql(_PACKAGE, "all_revoked_signed_ids.sql"))
         except Exception as exc:  # keep the last set; try again after the interval
