@@ -59,7 +59,9 @@ def test_401_without_token_403_for_a_fan(dashboard_world: World) -> None:
     assert httpx.get(url, headers={"Authorization": f"Bearer {fan}"}).status_code == 403
     for path in ("/panels/realtime", "/stream"):
         assert httpx.get(url + path, headers={"Authorization": f"Bearer {fan}"}).status_code == 403
-    r = httpx.post(url + "/etl", headers={"Authorization": f"Bearer {fan}"})
+    r = httpx.post(
+        f"{dashboard_world.api}/api/analytics/etl", headers={"Authorization": f"Bearer {fan}"}
+    )
     assert r.status_code == 403
 
 
@@ -194,10 +196,10 @@ def test_state_changing_buttons_need_the_csrf_token(dashboard_world: World) -> N
     w = dashboard_world
     session = operator_session(w)
     with httpx.Client(base_url=w.api, cookies={COOKIE: session}) as client:
-        r = client.post("/api/analytics/dashboard/etl")
+        r = client.post("/api/analytics/etl")
         assert r.status_code == 403
         assert "CSRF" in r.json()["detail"]
-        r = client.post("/api/analytics/dashboard/etl", headers={"X-CSRF-Token": "0" * 64})
+        r = client.post("/api/analytics/etl", headers={"X-CSRF-Token": "0" * 64})
         assert r.status_code == 403
         with psycopg.connect(w.url) as conn:
             assert conn.execute(

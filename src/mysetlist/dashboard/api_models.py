@@ -1,5 +1,5 @@
-"""The dashboard's JSON contract: the document of every panel, one panel, and the ETL
-buttons' answers. A panel's `data` has one shape per panel (its query in
+"""The dashboard's JSON contract: the document of every panel and one panel (its ETL
+buttons answer with the warehouse's own contract). A panel's `data` has one shape per panel (its query in
 `dashboard/sql/<name>.sql` builds it); the schema says it is JSON, not which JSON."""
 
 from __future__ import annotations
@@ -27,16 +27,6 @@ class PanelSection(StrEnum):
     system = "system"
 
 
-class EtlRunStatus(StrEnum):
-    """analytics.etl_runs.status"""
-
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-
-
 class PanelRead(BaseModel):
     title: str
     section: PanelSection
@@ -56,8 +46,3 @@ class DashboardDocument(BaseModel):
     cache_seconds: float
     query_ms: float
     panels: dict[str, PanelRead] = Field(description="panel name -> panel ('realtime' first)")
-
-
-class EtlRunRead(BaseModel):
-    run_id: int
-    status: EtlRunStatus

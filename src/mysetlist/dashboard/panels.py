@@ -25,9 +25,9 @@ from prometheus_client import REGISTRY
 from redis.exceptions import RedisError
 
 from mysetlist.core.db import Database, fetch_one_in, read_sql
-from mysetlist.core.errors import Problem
+from mysetlist.core.live_metrics import read_live_metrics
 from mysetlist.core.time_zones import is_time_zone
-from mysetlist.tracking.live_metrics import read_live_metrics
+from mysetlist.dashboard.errors import InvalidWindow, UnknownPanel
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +117,11 @@ class Window:
 
 def window(range_: str, tz: str, now: datetime | None = None) -> Window:
     if range_ not in RANGES:
-        raise Problem(422, "Unprocessable Content",
-                      f"range must be one of {', '.join(RANGES)}", field="range")  # fmt: skip
+        raise InvalidWindow(f"range must be one of {', '.join(RANGES)}", field="range")
     if not is_time_zone(tz):
-        raise Problem(422, "Unprocessable Content",
-                      f"unknown time zone {tz!r} (an IANA name such as Europe/Berlin)",
-                      field="tz")  # fmt: skip
+        raise InvalidWindow(
+            f"unknown time zone {tz!r} (an IANA name such as Europe/Berlin)", field="tz"
+        )
     return Window(range_, tz, now or datetime.now(UTC))
 
 
@@ -214,8 +213,7 @@ async def one_panel(
         return await realtime_panel(redis, prefix)
     panel = BY_NAME.get(name)
     if panel is None:
-        raise Problem(404, "Not Found",
-                      f"no panel {name!r}; panels: realtime, {', '.join(BY_NAME)}")  # fmt: skip
+        raise UnknownPanel(f"no panel {name!r}; panels: realtime, {', '.join(BY_NAME)}")
     return await query_panel(db, panel, win, timeout_ms)
 
 

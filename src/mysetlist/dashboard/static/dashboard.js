@@ -480,7 +480,7 @@
   const message = document.getElementById("etl-message");
   async function etl(method) {
     message.textContent = "…";
-    const response = await fetch("/api/analytics/dashboard/etl", {
+    const response = await fetch("/api/analytics/etl", {
       method: method, credentials: "same-origin", headers: { "X-CSRF-Token": csrf },
     });
     const answer = await response.json().catch(() => ({}));
