@@ -1,6 +1,7 @@
 """The dashboard's JSON contract: the document of every panel and one panel (its ETL
-buttons answer with the warehouse's own contract). A panel's `data` has one shape per panel (its query in
-`dashboard/sql/<name>.sql` builds it); the schema says it is JSON, not which JSON."""
+buttons answer with the warehouse's own contract). A panel's `data` has one shape per
+panel (its query in `dashboard/sql/<name>.sql` builds it); the schema says it is JSON, not
+which JSON."""
 
 from __future__ import annotations
 
