@@ -6,26 +6,12 @@ which JSON."""
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 # pydantic's JsonValue has the schema `{}` (any JSON): a recursive alias of our own would be
 # exact, but openapi-typescript cannot emit a self-referencing type (its issue #1603).
 from pydantic import BaseModel, Field, JsonValue
 
-
-class DashboardRange(StrEnum):
-    last_24h = "24h"
-    last_7d = "7d"
-    last_30d = "30d"
-    last_90d = "90d"
-
-
-class PanelSection(StrEnum):
-    realtime = "realtime"
-    users = "users"
-    content = "content"
-    notifications = "notifications"
-    system = "system"
+from mysetlist.dashboard.panels import DashboardRange, PanelSection
 
 
 class PanelRead(BaseModel):

@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import psycopg
@@ -32,14 +32,23 @@ from mysetlist.dashboard.errors import InvalidWindow, UnknownPanel
 log = logging.getLogger(__name__)
 
 _SQL = "mysetlist.dashboard.sql"
-RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30),
-          "90d": timedelta(days=90)}  # fmt: skip
+DashboardRange = Literal["24h", "7d", "30d", "90d"]
+RANGES: dict[DashboardRange, timedelta] = {
+    "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}  # fmt: skip
+PanelSection = Literal["realtime", "users", "content", "notifications", "system"]
+# The page's sections, in order, with their headings.
+SECTIONS: dict[PanelSection, str] = {
+    "realtime": "Real time", "users": "User analytics", "content": "Content insights",
+    "notifications": "Notifications", "system": "System health",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Panel:
     name: str
-    section: str
+    section: PanelSection
     title: str
     unit: str
     empty_hint: str
@@ -104,7 +113,7 @@ REALTIME_HINT = "no live activity in the last 5 minutes: send events to POST /ap
 class Window:
     """The range a dashboard shows, resolved against one `now`."""
 
-    range: str
+    range: DashboardRange
     tz: str
     now: datetime
 
@@ -116,13 +125,14 @@ class Window:
 
 
 def window(range_: str, tz: str, now: datetime | None = None) -> Window:
-    if range_ not in RANGES:
+    known = next((r for r in RANGES if r == range_), None)
+    if known is None:
         raise InvalidWindow(f"range must be one of {', '.join(RANGES)}", field="range")
     if not is_time_zone(tz):
         raise InvalidWindow(
             f"unknown time zone {tz!r} (an IANA name such as Europe/Berlin)", field="tz"
         )
-    return Window(range_, tz, now or datetime.now(UTC))
+    return Window(known, tz, now or datetime.now(UTC))
 
 
 def _is_empty(panel: Panel, data: Any) -> bool:

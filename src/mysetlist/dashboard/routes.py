@@ -218,10 +218,8 @@ async def page(
 
 
 def _sections() -> list[dict[str, Any]]:
-    titles = {"realtime": "Real time", "users": "User analytics", "content": "Content insights",
-              "notifications": "Notifications", "system": "System health"}  # fmt: skip
     out: list[dict[str, Any]] = []
-    for key, title in titles.items():
+    for key, title in panels.SECTIONS.items():
         items = [{"name": p.name, "title": p.title, "unit": p.unit}
                  for p in panels.PANELS if p.section == key]  # fmt: skip
         if key == "realtime":

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 
@@ -27,7 +27,7 @@ from mysetlist.core.db import Row, fetch_one_in
 from mysetlist.core.job_queue import advisory_unlock, try_advisory_lock
 from mysetlist.warehouse.errors import EtlBusy
 from mysetlist.warehouse.sql_files import query
-from mysetlist.warehouse.steps import normalise_steps
+from mysetlist.warehouse.steps import RunMode, normalise_steps
 
 LOCK_NAME = "warehouse.etl"  # the advisory lock held by the executing run
 LOCK_POLL_S = 0.5
@@ -35,10 +35,14 @@ LOCK_POLL_S = 0.5
 Connection = psycopg.AsyncConnection[Any]
 
 
+# What started a run: the nightly schedule, the incremental one, the API or the CLI.
+RunTrigger = Literal["schedule", "incremental", "api", "cli"]
+
+
 @dataclass
 class RunRequest:
-    trigger: str  # schedule | incremental | api | cli
-    mode: str  # daily | range | incremental
+    trigger: RunTrigger
+    mode: RunMode
     from_day: date | None = None
     to_day: date | None = None
     steps: list[str] | None = None

@@ -20,7 +20,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import psycopg
@@ -87,10 +87,13 @@ VALUE_RULES: list[tuple[str, str]] = [
 ]  # fmt: skip
 
 
+CheckCategory = Literal["schema", "completeness", "consistency", "freshness"]
+
+
 @dataclass
 class CheckResult:
     name: str
-    category: str
+    category: CheckCategory
     passed: bool
     details: dict[str, Any] = field(default_factory=dict)
 

@@ -11,8 +11,11 @@ A run takes steps in three stages:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, get_args
 
-MODES = ("daily", "range", "incremental")
+# How a run picks its days (warehouse/ranges.py); the API contract shows the same values.
+RunMode = Literal["daily", "range", "incremental"]
+MODES: tuple[RunMode, ...] = get_args(RunMode)
 
 DAY_STEPS = (
     "extract",

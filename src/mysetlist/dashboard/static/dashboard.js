@@ -92,6 +92,18 @@
     charts[name].push(instance);
     return instance;
   }
+
+  // A chart over time: `yAxes` is one value axis or two (a name, or the axis' options
+  // with its name); series with `yAxisIndex: 1` use the second. `extra` adds options.
+  function timeChart(container, name, title, xName, yAxes, series, extra) {
+    const axes = yAxes.map((y) => Object.assign({ type: "value" }, typeof y === "string" ? { name: y } : y));
+    return chart(container, name, Object.assign({
+      title: { text: title },
+      xAxis: { type: "time", name: xName },
+      yAxis: axes.length === 1 ? axes[0] : axes,
+      series: series,
+    }, extra));
+  }
   function clear(name) {
     for (const c of charts[name] || []) c.dispose();
     charts[name] = [];
@@ -128,25 +140,15 @@
       b.appendChild(grid);
       const minutes = (d.events_per_minute || []).map((m) => [m.minute * 1000,
         Object.values(m.events).reduce((a, x) => a + x, 0)]);
-      chart(b, "realtime", {
-        title: { text: "Events per minute, last hour" },
-        xAxis: { type: "time", name: "UTC" },
-        yAxis: { type: "value", name: "events / min" },
-        legend: false,
-        series: [{ name: "events", type: "bar", data: minutes }],
-      });
+      timeChart(b, "realtime", "Events per minute, last hour", "UTC", ["events / min"],
+        [{ name: "events", type: "bar", data: minutes }], { legend: false });
     },
     realtime_hourly(b, d) {
-      chart(b, "realtime_hourly", {
-        title: { text: "Last 24 hours" },
-        xAxis: { type: "time", name: "UTC" },
-        yAxis: [{ type: "value", name: "events / h" }, { type: "value", name: "users / votes" }],
-        series: [
-          { name: "events", type: "line", data: d.map((r) => [r.hour, r.events]) },
-          { name: "active users", type: "line", yAxisIndex: 1, data: d.map((r) => [r.hour, r.users]) },
-          { name: "votes", type: "bar", yAxisIndex: 1, data: d.map((r) => [r.hour, r.votes]) },
-        ],
-      });
+      timeChart(b, "realtime_hourly", "Last 24 hours", "UTC", ["events / h", "users / votes"], [
+        { name: "events", type: "line", data: d.map((r) => [r.hour, r.events]) },
+        { name: "active users", type: "line", yAxisIndex: 1, data: d.map((r) => [r.hour, r.users]) },
+        { name: "votes", type: "bar", yAxisIndex: 1, data: d.map((r) => [r.hour, r.votes]) },
+      ]);
     },
     engagement_distribution(b, d) {
       chart(b, "engagement_distribution", {
@@ -193,18 +195,14 @@
       }, true);
     },
     active_users(b, d) {
-      chart(b, "active_users", {
-        title: { text: "Active users per day" },
-        xAxis: { type: "time", name: "day" },
-        yAxis: [{ type: "value", name: "users" }, { type: "value", name: "stickiness", min: 0, max: 1 }],
-        series: [
+      timeChart(b, "active_users", "Active users per day", "day",
+        ["users", { name: "stickiness", min: 0, max: 1 }], [
           { name: "DAU", type: "line", data: d.map((r) => [r.day, r.dau]) },
           { name: "WAU", type: "line", data: d.map((r) => [r.day, r.wau]) },
           { name: "MAU", type: "line", data: d.map((r) => [r.day, r.mau]) },
           { name: "stickiness (DAU/MAU)", type: "line", yAxisIndex: 1, lineStyle: { type: "dashed" },
             data: d.map((r) => [r.day, r.stickiness]) },
-        ],
-      });
+        ]);
     },
     top_users(b, d) {
       b.appendChild(table([
@@ -259,25 +257,16 @@
       ], d));
     },
     genre_trends(b, d) {
-      chart(b, "genre_trends", {
-        title: { text: "Top genres by activity" },
-        xAxis: { type: "time", name: "day" },
-        yAxis: { type: "value", name: "activity / day" },
-        series: d.genres.map((g) => ({ name: g.genre, type: "line", showSymbol: false,
-          data: g.points.map((p) => [p.day, p.activity]) })),
-      });
+      timeChart(b, "genre_trends", "Top genres by activity", "day", ["activity / day"],
+        d.genres.map((g) => ({ name: g.genre, type: "line", showSymbol: false,
+          data: g.points.map((p) => [p.day, p.activity]) })));
     },
     voting(b, d) {
-      chart(b, "voting", {
-        title: { text: "Votes per day and per voted show" },
-        xAxis: { type: "time", name: "day" },
-        yAxis: [{ type: "value", name: "votes" }, { type: "value", name: "votes / show" }],
-        series: [
-          { name: "votes", type: "bar", data: d.per_day.map((r) => [r.day, r.votes]) },
-          { name: "votes per voted show", type: "line", yAxisIndex: 1,
-            data: d.per_day.map((r) => [r.day, r.votes_per_show]) },
-        ],
-      });
+      timeChart(b, "voting", "Votes per day and per voted show", "day", ["votes", "votes / show"], [
+        { name: "votes", type: "bar", data: d.per_day.map((r) => [r.day, r.votes]) },
+        { name: "votes per voted show", type: "line", yAxisIndex: 1,
+          data: d.per_day.map((r) => [r.day, r.votes_per_show]) },
+      ]);
       if (!d.accuracy.length) {
         b.appendChild(el("p", { class: "empty" }, "no show of this range is scored yet: the nightly ETL scores " +
           "predictions once a show's setlist is in (try a longer range)"));
