@@ -88,9 +88,7 @@ async def run_lock(
     deadline = time.monotonic() + wait_for_lock_s
     while not await try_lock(control):
         if run_id is not None:
-            row = await fetch_one_in(
-                control, "SELECT status FROM analytics.etl_runs WHERE id = %s", (run_id,)
-            )
+            row = await fetch_one_in(control, query("run_status"), {"run_id": run_id})
             if row is None or row["status"] not in ("queued", "failed"):
                 yield False
                 return

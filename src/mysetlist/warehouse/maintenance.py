@@ -31,6 +31,7 @@ from mysetlist.warehouse.steps import (
     MATERIALIZED_VIEWS,
     PARTITIONED_TABLE,
     TABLES,
+    qualified,
 )
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ async def retention_cleanup(conn: Connection, config: EtlConfig, today: date) ->
     deleted: dict[str, int] = {}
     for table in DAY_TABLES:
         query = sql.SQL(read_sql(_PACKAGE, "maintenance_delete_expired_day_rows.sql")).format(
-            table=sql.Identifier("analytics", table)
+            table=qualified(table)
         )
         total = 0
         while True:
@@ -123,9 +124,7 @@ async def index_health(conn: Connection, config: EtlConfig) -> list[dict[str, An
         }
         if ratio > config.reindex_bloat_ratio and actual >= config.reindex_min_bytes:
             await conn.execute(
-                sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(
-                    sql.Identifier("analytics", r["index_name"])
-                )
+                sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(qualified(r["index_name"]))
             )
             entry["reindexed"] = True
             entry["bytes_after"] = await _size(conn, r["index_name"])

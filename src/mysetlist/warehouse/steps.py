@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, get_args
 
+from psycopg import sql
+
 # How a run picks its days (warehouse/ranges.py); the API contract shows the same values.
 RunMode = Literal["daily", "range", "incremental"]
 MODES: tuple[RunMode, ...] = get_args(RunMode)
@@ -98,8 +100,9 @@ READS_INCREMENTAL = {**READS, "platform_windows": frozenset({"user_behavior_ware
 BARRIER_STEPS = frozenset({"quality_checks", "analyze", "maintenance"})
 
 
-def qualified(table: str) -> str:
-    return f"analytics.{table}"
+def qualified(table: str) -> sql.Identifier:
+    """A warehouse table or view as an identifier for composed statements (psycopg.sql)."""
+    return sql.Identifier("analytics", table)
 
 
 def normalise_steps(steps: Sequence[str] | None, mode: str) -> list[str]:
