@@ -31,7 +31,8 @@ from mysetlist.dashboard.errors import InvalidWindow, UnknownPanel
 
 log = logging.getLogger(__name__)
 
-_SQL = "mysetlist.dashboard.sql"
+_SQL = "mysetlist.dashboard.sql"  # one file per panel
+_PACKAGE = "mysetlist.dashboard"
 DashboardRange = Literal["24h", "7d", "30d", "90d"]
 RANGES: dict[DashboardRange, timedelta] = {
     "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30),
@@ -151,8 +152,9 @@ def _shape(panel: Panel, data: Any) -> dict[str, Any]:
 async def query_panel(db: Database, panel: Panel, win: Window, timeout_ms: int) -> dict[str, Any]:
     try:
         async with db.transaction() as conn:
-            # A slow panel gives up alone instead of holding the page (and a connection).
-            await conn.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+            await conn.execute(
+                read_sql(_PACKAGE, "panel_timeout.sql"), {"timeout_ms": str(int(timeout_ms))}
+            )
             row = await fetch_one_in(conn, read_sql(_SQL, f"{panel.name}.sql"), win.params)
     except psycopg.Error as exc:
         log.warning("dashboard panel %s failed: %s", panel.name, exc)
