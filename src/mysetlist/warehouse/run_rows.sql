@@ -5,7 +5,7 @@ SELECT id, trigger, mode, from_day, to_day, steps, status, requested_by,
        current_step, days_total, days_done, rows_written, step_timings, checks_status,
        checks_failed, maintenance, error, cancel_requested_at, cancelled_by
   FROM analytics.etl_runs
- WHERE (%(id)s::bigint IS NULL OR id = %(id)s)
+ WHERE id = coalesce(%(id)s, id)  -- a given id folds to `id = <id>` (the primary key)
    AND (NOT %(active)s OR status IN ('queued', 'running'))
  ORDER BY id DESC
  LIMIT %(limit)s
