@@ -29,7 +29,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from mysetlist.core.auth import AuthError, TokenVerifier
 from mysetlist.core.auth_failures import client_address
 from mysetlist.core.errors import Problem, problem_responses
-from mysetlist.core.operator_auth import OperatorDep
+from mysetlist.core.operator_auth import OperatorDep, OperatorSession
 from mysetlist.core.runtime import Runtime, RuntimeDep
 from mysetlist.core.time_zones import time_zones_loaded
 from mysetlist.dashboard import panels, sessions
@@ -63,7 +63,7 @@ STATIC_FILES = {
 }
 # The page's session, offered to core.operator_auth (api.create_app collects it): the
 # API's operator endpoints, the ETL's start and cancel among them, accept it.
-operator_sessions = (sessions.DashboardSession(),)
+operator_sessions: tuple[OperatorSession, ...] = (sessions.DashboardSession(),)
 _templates = Environment(
     loader=PackageLoader("mysetlist.dashboard", "templates"), autoescape=select_autoescape()
 )
