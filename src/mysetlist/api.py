@@ -28,6 +28,7 @@ from mysetlist.core.http_middleware import (
     SecurityHeadersMiddleware,
 )
 from mysetlist.core.openapi_docs import router as docs_router
+from mysetlist.core.operator_auth import OperatorSession
 from mysetlist.core.runtime import open_runtime
 
 log = logging.getLogger(__name__)
@@ -78,10 +79,14 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(docs_router)
     observers: list[ResponseObserver] = []
+    operator_sessions: list[OperatorSession] = []
     for module in capability_modules("routes"):
         app.include_router(module.router)
-        # Optional: what a capability wants to know of every response (metrics).
+        # Optional: what a capability wants to know of every response (metrics), and the
+        # browser sessions it keeps that stand for an operator (core.operator_auth).
         observers.extend(getattr(module, "response_observers", ()))
+        operator_sessions.extend(getattr(module, "operator_sessions", ()))
+    app.state.operator_sessions = tuple(operator_sessions)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_allow_origins:
         app.add_middleware(

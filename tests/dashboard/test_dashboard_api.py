@@ -59,7 +59,9 @@ def test_401_without_token_403_for_a_fan(dashboard_world: World) -> None:
     assert httpx.get(url, headers={"Authorization": f"Bearer {fan}"}).status_code == 403
     for path in ("/panels/realtime", "/stream"):
         assert httpx.get(url + path, headers={"Authorization": f"Bearer {fan}"}).status_code == 403
-    r = httpx.post(url + "/etl", headers={"Authorization": f"Bearer {fan}"})
+    r = httpx.post(
+        f"{dashboard_world.api}/api/analytics/etl", headers={"Authorization": f"Bearer {fan}"}
+    )
     assert r.status_code == 403
 
 
@@ -194,15 +196,44 @@ def test_state_changing_buttons_need_the_csrf_token(dashboard_world: World) -> N
     w = dashboard_world
     session = operator_session(w)
     with httpx.Client(base_url=w.api, cookies={COOKIE: session}) as client:
-        r = client.post("/api/analytics/dashboard/etl")
+        r = client.post("/api/analytics/etl")
         assert r.status_code == 403
         assert "CSRF" in r.json()["detail"]
-        r = client.post("/api/analytics/dashboard/etl", headers={"X-CSRF-Token": "0" * 64})
+        r = client.post("/api/analytics/etl", headers={"X-CSRF-Token": "0" * 64})
         assert r.status_code == 403
         with psycopg.connect(w.url) as conn:
             assert conn.execute(
                 "SELECT count(*) FROM analytics.etl_runs WHERE status = 'queued'"
             ).fetchone() == (0,)
+
+
+def test_the_page_session_starts_and_cancels_through_the_warehouse_endpoint(
+    dashboard_world: World,
+) -> None:
+    """The page's buttons call the warehouse's own endpoint with the cookie and the page's
+    CSRF token (as dashboard.js does): there is no second ETL endpoint in the dashboard."""
+    w = dashboard_world
+    with httpx.Client(base_url=w.api, cookies={COOKIE: operator_session(w)}) as client:
+        page = client.get("/dashboard")
+        assert page.status_code == 200
+        csrf = page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+        assert client.post("/api/analytics/dashboard/etl").status_code in (404, 405)
+        started = client.post("/api/analytics/etl", headers={"X-CSRF-Token": csrf})
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        assert started.json()["run"]["requested_by"] == OPERATOR_ID
+        again = client.post("/api/analytics/etl", headers={"X-CSRF-Token": csrf})
+        assert again.status_code == 409
+        assert again.json()["active_run_id"] == run_id
+        cancelled = client.delete("/api/analytics/etl", headers={"X-CSRF-Token": csrf})
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json() == {**cancelled.json(), "run_id": run_id, "status": "cancelled"}
+        nothing = client.delete("/api/analytics/etl", headers={"X-CSRF-Token": csrf})
+        assert nothing.status_code == 404
+        assert nothing.json()["detail"] == "no ETL run is queued or running"
+    # Other tests of this module read the newest run as the world's own succeeded one.
+    with psycopg.connect(w.url) as conn:
+        conn.execute("DELETE FROM analytics.etl_runs WHERE id = %s", (run_id,))
 
 
 def test_pasted_jwt_login_and_non_operator_refused(dashboard_world: World) -> None:

@@ -45,12 +45,40 @@ def test_every_step_file_splits_and_counts_only_its_writes() -> None:
 
 def test_the_table_lists_are_one_list() -> None:
     assert set(quality.EXPECTED_COLUMNS) == set(steps.TABLES)
-    assert set(maintenance.WAREHOUSE_TABLES) == set(steps.TABLES) | set(steps.MATERIALIZED_VIEWS)
-    assert set(maintenance.DAY_TABLES) | {steps.PARTITIONED_TABLE} == set(steps.DAY_GRAINED_TABLES)
+    assert maintenance.DAILY_PLATFORM_METRICS.name not in maintenance.DAY_TABLES
     written = {t for tables in steps.STEP_TABLES.values() for t in tables}
     assert written == set(steps.TABLES) | set(steps.MATERIALIZED_VIEWS) | set(steps.SCORE_TABLES)
     for mode in steps.MODES:
         assert steps.normalise_steps(None, mode) == list(steps.DEFAULT_STEPS[mode])
+
+
+def test_all_steps_lists_each_step_after_what_it_reads() -> None:
+    for reads in (steps.READS, steps.READS_INCREMENTAL):
+        for step, read in reads.items():
+            assert all(steps.ALL_STEPS.index(r) < steps.ALL_STEPS.index(step) for r in read)
+
+
+def test_waves_run_a_step_after_what_it_reads_and_barriers_alone() -> None:
+    later = [s for s in steps.ALL_STEPS if s not in steps.DAY_STEPS]
+    assert steps.waves(later, incremental=False) == [
+        ["setlist_prediction_scores", "trending", "platform_windows"],
+        ["voting_patterns_warehouse", "refresh_views"],
+        ["user_behavior_warehouse"],
+        ["quality_checks"],
+        ["analyze"],
+        ["maintenance"],
+    ]
+    incremental = [s for s in steps.DEFAULT_STEPS["incremental"] if s not in steps.DAY_STEPS]
+    assert steps.waves(incremental, incremental=True) == [
+        ["voting_patterns_warehouse", "trending"],
+        ["user_behavior_warehouse"],
+        ["platform_windows"],
+        ["quality_checks"],
+    ]
+    # A step whose input is not in the run does not wait for it.
+    assert steps.waves(["user_behavior_warehouse", "trending"], incremental=True) == [
+        ["user_behavior_warehouse", "trending"]
+    ]
 
 
 @pytest.mark.db

@@ -1,40 +1,17 @@
-"""The dashboard's JSON contract: the document of every panel, one panel, and the ETL
-buttons' answers. A panel's `data` has one shape per panel (its query in
-`dashboard/sql/<name>.sql` builds it); the schema says it is JSON, not which JSON."""
+"""The dashboard's JSON contract: the document of every panel and one panel (its ETL
+buttons answer with the warehouse's own contract). A panel's `data` has one shape per
+panel (its query in `dashboard/sql/<name>.sql` builds it); the schema says it is JSON, not
+which JSON."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 # pydantic's JsonValue has the schema `{}` (any JSON): a recursive alias of our own would be
 # exact, but openapi-typescript cannot emit a self-referencing type (its issue #1603).
 from pydantic import BaseModel, Field, JsonValue
 
-
-class DashboardRange(StrEnum):
-    last_24h = "24h"
-    last_7d = "7d"
-    last_30d = "30d"
-    last_90d = "90d"
-
-
-class PanelSection(StrEnum):
-    realtime = "realtime"
-    users = "users"
-    content = "content"
-    notifications = "notifications"
-    system = "system"
-
-
-class EtlRunStatus(StrEnum):
-    """analytics.etl_runs.status"""
-
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
+from mysetlist.dashboard.panels import DashboardRange, PanelSection
 
 
 class PanelRead(BaseModel):
@@ -56,8 +33,3 @@ class DashboardDocument(BaseModel):
     cache_seconds: float
     query_ms: float
     panels: dict[str, PanelRead] = Field(description="panel name -> panel ('realtime' first)")
-
-
-class EtlRunRead(BaseModel):
-    run_id: int
-    status: EtlRunStatus

@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import psycopg
@@ -25,21 +25,31 @@ from prometheus_client import REGISTRY
 from redis.exceptions import RedisError
 
 from mysetlist.core.db import Database, fetch_one_in, read_sql
-from mysetlist.core.errors import Problem
+from mysetlist.core.live_metrics import read_live_metrics
 from mysetlist.core.time_zones import is_time_zone
-from mysetlist.tracking.live_metrics import read_live_metrics
+from mysetlist.dashboard.errors import InvalidWindow, UnknownPanel
 
 log = logging.getLogger(__name__)
 
-_SQL = "mysetlist.dashboard.sql"
-RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30),
-          "90d": timedelta(days=90)}  # fmt: skip
+_SQL = "mysetlist.dashboard.sql"  # one file per panel
+_PACKAGE = "mysetlist.dashboard"
+DashboardRange = Literal["24h", "7d", "30d", "90d"]
+RANGES: dict[DashboardRange, timedelta] = {
+    "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}  # fmt: skip
+PanelSection = Literal["realtime", "users", "content", "notifications", "system"]
+# The page's sections, in order, with their headings.
+SECTIONS: dict[PanelSection, str] = {
+    "realtime": "Real time", "users": "User analytics", "content": "Content insights",
+    "notifications": "Notifications", "system": "System health",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Panel:
     name: str
-    section: str
+    section: PanelSection
     title: str
     unit: str
     empty_hint: str
@@ -104,7 +114,7 @@ REALTIME_HINT = "no live activity in the last 5 minutes: send events to POST /ap
 class Window:
     """The range a dashboard shows, resolved against one `now`."""
 
-    range: str
+    range: DashboardRange
     tz: str
     now: datetime
 
@@ -116,14 +126,14 @@ class Window:
 
 
 def window(range_: str, tz: str, now: datetime | None = None) -> Window:
-    if range_ not in RANGES:
-        raise Problem(422, "Unprocessable Content",
-                      f"range must be one of {', '.join(RANGES)}", field="range")  # fmt: skip
+    known = next((r for r in RANGES if r == range_), None)
+    if known is None:
+        raise InvalidWindow(f"range must be one of {', '.join(RANGES)}", field="range")
     if not is_time_zone(tz):
-        raise Problem(422, "Unprocessable Content",
-                      f"unknown time zone {tz!r} (an IANA name such as Europe/Berlin)",
-                      field="tz")  # fmt: skip
-    return Window(range_, tz, now or datetime.now(UTC))
+        raise InvalidWindow(
+            f"unknown time zone {tz!r} (an IANA name such as Europe/Berlin)", field="tz"
+        )
+    return Window(known, tz, now or datetime.now(UTC))
 
 
 def _is_empty(panel: Panel, data: Any) -> bool:
@@ -142,8 +152,9 @@ def _shape(panel: Panel, data: Any) -> dict[str, Any]:
 async def query_panel(db: Database, panel: Panel, win: Window, timeout_ms: int) -> dict[str, Any]:
     try:
         async with db.transaction() as conn:
-            # A slow panel gives up alone instead of holding the page (and a connection).
-            await conn.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+            await conn.execute(
+                read_sql(_PACKAGE, "panel_timeout.sql"), {"timeout_ms": str(int(timeout_ms))}
+            )
             row = await fetch_one_in(conn, read_sql(_SQL, f"{panel.name}.sql"), win.params)
     except psycopg.Error as exc:
         log.warning("dashboard panel %s failed: %s", panel.name, exc)
@@ -214,8 +225,7 @@ async def one_panel(
         return await realtime_panel(redis, prefix)
     panel = BY_NAME.get(name)
     if panel is None:
-        raise Problem(404, "Not Found",
-                      f"no panel {name!r}; panels: realtime, {', '.join(BY_NAME)}")  # fmt: skip
+        raise UnknownPanel(f"no panel {name!r}; panels: realtime, {', '.join(BY_NAME)}")
     return await query_panel(db, panel, win, timeout_ms)
 
 

@@ -4,8 +4,9 @@
   document, cached in Redis (`DASHBOARD_CACHE_SECONDS`). Operators only: 401 without a token
   (or session), 403 for anyone else. `…/panels/{name}` one panel, uncached (live refresh);
   `…/stream` Server-Sent Events with the live panels every `DASHBOARD_LIVE_INTERVAL_SECONDS`.
-- `POST` / `DELETE /api/analytics/dashboard/etl`: the page's Run ETL and Cancel buttons (the
-  warehouse's own run service; by cookie they need the page's CSRF token).
+- The page's Run ETL and Cancel buttons call the warehouse's own `POST` / `DELETE
+  /api/analytics/etl`, which admit the page's session (`operator_sessions` below, read by
+  core.operator_auth; by cookie they need the page's CSRF token).
 - `GET /dashboard` the page (or the login form), `GET /dashboard/login/{token}` redeems a
   one-time link, `POST /dashboard/login` takes a pasted JWT, `POST /dashboard/logout` ends
   the session (both forms carry a CSRF token; sessions: dashboard/sessions.py).
@@ -28,18 +29,19 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from mysetlist.core.auth import AuthError, TokenVerifier
 from mysetlist.core.auth_failures import client_address
 from mysetlist.core.errors import Problem, problem_responses
+from mysetlist.core.operator_auth import OperatorDep, OperatorSession
 from mysetlist.core.runtime import Runtime, RuntimeDep
 from mysetlist.core.time_zones import time_zones_loaded
 from mysetlist.dashboard import panels, sessions
-from mysetlist.dashboard.api_models import DashboardDocument, EtlRunRead, PanelRead
+from mysetlist.dashboard.api_models import DashboardDocument, PanelRead
 from mysetlist.dashboard.config import dashboard_settings
-from mysetlist.dashboard.sessions import DashboardOperator
+from mysetlist.dashboard.errors import InvalidWindow
 
 # Time zones are checked in panels.window against both Python and PostgreSQL (issue 15).
 router = APIRouter(
     tags=["dashboard"],
     dependencies=[Depends(time_zones_loaded)],
-    responses=problem_responses(401, 403, 404, 409, 413, 429),
+    responses=problem_responses(401, 403, 404, 413, 429),
 )
 
 # Only our own scripts; ECharts writes inline styles into its tooltips, hence style-src.
@@ -59,6 +61,9 @@ STATIC_FILES = {
     "echarts/LICENSE": "text/plain; charset=utf-8",
     "echarts/NOTICE": "text/plain; charset=utf-8",
 }
+# The page's session, offered to core.operator_auth (api.create_app collects it): the
+# API's operator endpoints, the ETL's start and cancel among them, accept it.
+operator_sessions: tuple[OperatorSession, ...] = (sessions.DashboardSession(),)
 _templates = Environment(
     loader=PackageLoader("mysetlist.dashboard", "templates"), autoescape=select_autoescape()
 )
@@ -86,7 +91,7 @@ def _json(body: bytes) -> Response:
     response_model=DashboardDocument,
 )
 async def dashboard(
-    runtime: RuntimeDep, claims: DashboardOperator, range: Range = "7d", tz: TimeZone = "UTC"
+    runtime: RuntimeDep, claims: OperatorDep, range: Range = "7d", tz: TimeZone = "UTC"
 ) -> Response:
     return _json(await _document(runtime, panels.window(range, tz)))
 
@@ -106,7 +111,7 @@ async def _document(runtime: Runtime, win: panels.Window) -> bytes:
 )
 async def one_panel(
     runtime: RuntimeDep,
-    claims: DashboardOperator,
+    claims: OperatorDep,
     name: Annotated[
         str, Path(json_schema_extra={"enum": ["realtime", *panels.BY_NAME]})
     ],
@@ -128,7 +133,7 @@ async def one_panel(
     responses=_SSE,
 )
 async def stream(
-    request: Request, runtime: RuntimeDep, claims: DashboardOperator, range: Range = "7d",
+    request: Request, runtime: RuntimeDep, claims: OperatorDep, range: Range = "7d",
     tz: TimeZone = "UTC",
 ) -> StreamingResponse:  # fmt: skip
     win = panels.window(range, tz)
@@ -161,35 +166,6 @@ async def stream(
         events(), media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )  # fmt: skip
-
-
-@router.post("/api/analytics/dashboard/etl", status_code=202, summary="Run ETL (page button)")
-async def run_etl(runtime: RuntimeDep, claims: DashboardOperator) -> EtlRunRead:
-    from mysetlist.warehouse import runs
-
-    try:
-        run = await runs.queue_run(
-            runtime.db, from_day=None, to_day=None, steps=None,
-            actor_id=claims.user_id, actor_role="admin" if claims.is_admin else claims.role,
-        )  # fmt: skip
-    except runs.RunConflict as exc:
-        raise Problem(409, "Conflict", "an ETL run is already queued or running",
-                      active_run_id=exc.active["id"] if exc.active else None) from None  # fmt: skip
-    return EtlRunRead(run_id=run["id"], status=run["status"])
-
-
-@router.delete("/api/analytics/dashboard/etl", summary="Cancel the ETL run (page button)")
-async def cancel_etl(runtime: RuntimeDep, claims: DashboardOperator) -> EtlRunRead:
-    from mysetlist.warehouse import runs
-
-    try:
-        run = await runs.cancel_active(
-            runtime.db, actor_id=claims.user_id,
-            actor_role="admin" if claims.is_admin else claims.role, wait_s=2.0,
-        )  # fmt: skip
-    except runs.NoActiveRun:
-        raise Problem(404, "Not Found", "no ETL run is queued or running") from None
-    return EtlRunRead(run_id=run["id"], status=run["status"])
 
 
 def _html(template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -226,7 +202,7 @@ async def page(
         )
     try:
         win = panels.window(range, tz)
-    except Problem as exc:
+    except InvalidWindow as exc:
         return _html("message.html", 422, message=exc.detail)
     document = await _document(runtime, win)
     settings = runtime.settings
@@ -242,10 +218,8 @@ async def page(
 
 
 def _sections() -> list[dict[str, Any]]:
-    titles = {"realtime": "Real time", "users": "User analytics", "content": "Content insights",
-              "notifications": "Notifications", "system": "System health"}  # fmt: skip
     out: list[dict[str, Any]] = []
-    for key, title in titles.items():
+    for key, title in panels.SECTIONS.items():
         items = [{"name": p.name, "title": p.title, "unit": p.unit}
                  for p in panels.PANELS if p.section == key]  # fmt: skip
         if key == "realtime":

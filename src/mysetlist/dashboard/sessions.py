@@ -11,9 +11,10 @@
   pasted JWT's), and when the operator's tokens are revoked (core/token_revocation.py).
   HttpOnly, SameSite=Strict.
 - CSRF: state-changing calls authenticated by the cookie carry `X-CSRF-Token` (the page's
-  token, an HMAC of the session id); the logout form carries the same token, the login form
-  an HMAC of a random pre-session cookie (double submit), so a foreign page can neither sign
-  an operator out nor sign them in as someone else.
+  token, an HMAC of the session id; checked by core.operator_auth, which asks
+  `DashboardSession` for the session and its token); the logout form carries the same
+  token, the login form an HMAC of a random pre-session cookie (double submit), so a
+  foreign page can neither sign an operator out nor sign them in as someone else.
 """
 
 from __future__ import annotations
@@ -23,20 +24,18 @@ import hmac
 import secrets
 import time
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-import psycopg
-from fastapi import Depends, Request
+from fastapi import Request
 
-from mysetlist.core.auth import AuthError, Claims, optional_claims
+from mysetlist.core.auth import AuthError, Claims
 from mysetlist.core.config import Settings
-from mysetlist.core.db import Database, fetch_one_in, read_sql, unmark_caller_request
-from mysetlist.core.errors import Problem
-from mysetlist.core.runtime import Runtime, RuntimeDep
+from mysetlist.core.db import Database, connect_sync, fetch_one_in, read_sql
+from mysetlist.core.runtime import Runtime
 
 COOKIE = "mysetlist_dashboard"
 LOGIN_COOKIE = "mysetlist_dashboard_login"  # the login form's CSRF nonce
-CSRF_HEADER = "x-csrf-token"
+CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf"
 LOGIN_FORM_SECONDS = 3600
 _MAX_COOKIE = 128
@@ -53,7 +52,7 @@ def create_login_link(
     """A one-time login URL for `operator_id` (the token itself is never stored)."""
     uuid.UUID(operator_id)
     token = secrets.token_urlsafe(32)
-    with psycopg.connect(database_url) as conn:
+    with connect_sync(database_url, application_name="mysetlist-dashboard-link") as conn:
         conn.execute(read_sql(_PACKAGE, "link_prune.sql"))
         conn.execute(
             read_sql(_PACKAGE, "link_create.sql"),
@@ -142,29 +141,17 @@ async def cookie_claims(request: Request, runtime: Runtime) -> Claims | None:
     return Claims(user_id=operator_id, role=row["role"], is_admin=bool(row["is_admin"]), raw=raw)
 
 
-async def dashboard_caller(
-    request: Request,
-    runtime: RuntimeDep,
-    bearer: Annotated[Claims | None, Depends(optional_claims)],
-) -> Claims:
-    """An operator by Bearer token or by session cookie; 401 with neither, 403 if not one.
-    A state-changing call by cookie must carry the page's CSRF token."""
-    claims = bearer
-    if claims is None:
-        claims = await cookie_claims(request, runtime)
-        if claims is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
-            expected = csrf_token(runtime.settings, request.cookies[COOKIE])
-            if not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), expected):
-                raise Problem(403, "Forbidden", "missing or wrong CSRF token (X-CSRF-Token)")
-    if claims is None:
-        raise AuthError("a bearer token or a dashboard session is required")
-    if not claims.is_operator:
-        raise Problem(403, "Forbidden", "operators only")
-    unmark_caller_request()  # operators only: the dashboard's owner reads are what it is for
-    return claims
+class DashboardSession:
+    """The dashboard's cookie as an operator session (core.operator_auth.OperatorSession):
+    the API's operator endpoints (the ETL's start and cancel) accept it from the page."""
 
+    csrf_header = CSRF_HEADER
 
-DashboardOperator = Annotated[Claims, Depends(dashboard_caller)]
+    async def claims(self, request: Request, runtime: Runtime) -> Claims | None:
+        return await cookie_claims(request, runtime)
+
+    def csrf_token(self, request: Request, runtime: Runtime) -> str:
+        return csrf_token(runtime.settings, request.cookies[COOKIE])
 
 
 def session_seconds_for(claims: Claims, limit: int) -> int:

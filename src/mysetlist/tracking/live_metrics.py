@@ -7,15 +7,8 @@ many times in a second costs one ZADD argument, not one per event). If Redis is 
 aggregate is dropped (best effort), ingest carries on, and `read_live_metrics` answers
 `status: degraded`.
 
-Keys, each under `MYSETLIST_REDIS_KEY_PREFIX` (default `mysetlist`, so `mysetlist:live:users`;
-environments or test runs sharing one Redis keep apart by prefix). All times are ingest time,
-UTC epoch seconds; minute buckets expire after 2 hours:
-- `live:users`, `live:visitors`, `live:sessions`: sorted sets member → last seen; "active"
-  means seen in the last 5 minutes (older members are trimmed on every write).
-- `live:events:<minute>`: hash event_type → count (events per minute by type; votes per hour
-  is the sum of `vote` over the last 60 minutes).
-- `live:shows:<minute>`: sorted set show_id → views + votes (active shows: top of the union of
-  the last 60 minutes).
+Key names and the read (`read_live_metrics`, re-exported here for tracking's own callers)
+live in `core.live_metrics`: readers outside tracking go there, never here.
 """
 
 from __future__ import annotations
@@ -25,25 +18,28 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from mysetlist.core.live_metrics import (
+    ACTIVE_SETS,
+    ACTIVE_WINDOW,
+    BUCKET_TTL,
+    DEFAULT_PREFIX,
+    active_key,
+    events_key,
+    minute_of,
+    shows_key,
+)
+from mysetlist.core.live_metrics import read_live_metrics as read_live_metrics
 from mysetlist.tracking import monitoring
 from mysetlist.tracking.events import EventRow
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PREFIX = "mysetlist"
-ACTIVE_WINDOW = 300
-BUCKET_TTL = 7200
 SHOW_EVENT_TYPES = frozenset({"show_view", "vote"})
-
-
-def _minute(ts: float) -> int:
-    return int(ts // 60)
 
 
 class _Aggregate:
@@ -102,28 +98,24 @@ async def write_aggregate(
     *,
     prefix: str = DEFAULT_PREFIX,
 ) -> None:
-    minute = _minute(now)
+    minute = minute_of(now)
     pipe = redis.pipeline(transaction=False)
-    for name, members in (
-        ("users", agg.users),
-        ("visitors", agg.visitors),
-        ("sessions", agg.sessions),
-    ):
-        key = f"{prefix}:live:{name}"
+    for name, members in zip(ACTIVE_SETS, (agg.users, agg.visitors, agg.sessions), strict=True):
+        key = active_key(prefix, name)
         todo = recent[name].fresh(members, now) if recent is not None else list(members)
         if todo:
             pipe.zadd(key, dict.fromkeys(todo, now))
         pipe.zremrangebyscore(key, "-inf", now - ACTIVE_WINDOW)
         pipe.expire(key, ACTIVE_WINDOW * 2)  # a quiet deployment leaves nothing behind
-    events_key = f"{prefix}:live:events:{minute}"
+    events = events_key(prefix, minute)
     for event_type, n in agg.types.items():
-        pipe.hincrby(events_key, event_type, n)
-    pipe.expire(events_key, BUCKET_TTL)
+        pipe.hincrby(events, event_type, n)
+    pipe.expire(events, BUCKET_TTL)
     if agg.shows:
-        shows_key = f"{prefix}:live:shows:{minute}"
+        shows = shows_key(prefix, minute)
         for show, n in agg.shows.items():
-            pipe.zincrby(shows_key, n, show)
-        pipe.expire(shows_key, BUCKET_TTL)
+            pipe.zincrby(shows, n, show)
+        pipe.expire(shows, BUCKET_TTL)
     await pipe.execute()
 
 
@@ -139,7 +131,7 @@ class LiveMetricsRecorder:
         self._agg = _Aggregate()
         self._task: asyncio.Task[None] | None = None
         self._down_until = 0.0
-        self._recent = {k: _RecentlySent() for k in ("users", "visitors", "sessions")}
+        self._recent = {k: _RecentlySent() for k in ACTIVE_SETS}
 
     def record(self, rows: list[EventRow]) -> None:
         self._agg.add(rows)
@@ -180,57 +172,3 @@ class LiveMetricsRecorder:
                 await self.flush()
             except Exception:
                 log.exception("live metrics flush crashed")
-
-
-async def read_live_metrics(
-    redis: aioredis.Redis,
-    *,
-    prefix: str = DEFAULT_PREFIX,
-    now: float | None = None,
-    top_shows: int = 10,
-    minutes: int = 60,
-) -> dict[str, Any]:
-    """The live panel: active users/sessions (5 min), votes this hour, active shows, events
-    per minute by type. `status` is `ok`, or `degraded` when Redis cannot be read."""
-    now = time.time() if now is None else now
-    minute = _minute(now)
-    since = now - ACTIVE_WINDOW
-    buckets = list(range(minute - minutes + 1, minute + 1))
-    try:
-        pipe = redis.pipeline(transaction=False)
-        for name in ("users", "visitors", "sessions"):
-            pipe.zcount(f"{prefix}:live:{name}", since, "+inf")
-        for b in buckets:
-            pipe.hgetall(f"{prefix}:live:events:{b}")
-        shows_keys = [f"{prefix}:live:shows:{b}" for b in buckets]
-        pipe.zunion(shows_keys, withscores=True, aggregate="SUM")
-        results = await pipe.execute()
-    except (RedisError, OSError) as exc:
-        return {
-            "status": "degraded",
-            "detail": f"live metrics unavailable: {type(exc).__name__}",
-            "generated_at": now,
-        }
-    users, visitors, sessions = (int(x) for x in results[:3])
-    per_minute: list[dict[str, Any]] = []
-    votes = 0
-    totals: Counter[str] = Counter()
-    for b, raw in zip(buckets, results[3 : 3 + len(buckets)], strict=True):
-        counts = {k.decode(): int(v) for k, v in raw.items()}
-        votes += counts.get("vote", 0)
-        totals.update(counts)
-        if counts:
-            per_minute.append({"minute": b * 60, "events": counts})
-    shows = sorted(results[-1], key=lambda kv: (-kv[1], kv[0]))[:top_shows]
-    return {
-        "status": "ok",
-        "generated_at": now,
-        "active_window_seconds": ACTIVE_WINDOW,
-        "concurrent_users": users,
-        "concurrent_visitors": visitors,
-        "active_sessions": sessions,
-        "votes_last_hour": votes,
-        "events_last_hour": dict(totals),
-        "events_per_minute": per_minute,
-        "active_shows": [{"show_id": s.decode(), "score": int(score)} for s, score in shows],
-    }

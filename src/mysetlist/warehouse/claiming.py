@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 
@@ -27,7 +27,7 @@ from mysetlist.core.db import Row, fetch_one_in
 from mysetlist.core.job_queue import advisory_unlock, try_advisory_lock
 from mysetlist.warehouse.errors import EtlBusy
 from mysetlist.warehouse.sql_files import query
-from mysetlist.warehouse.steps import normalise_steps
+from mysetlist.warehouse.steps import RunMode, normalise_steps
 
 LOCK_NAME = "warehouse.etl"  # the advisory lock held by the executing run
 LOCK_POLL_S = 0.5
@@ -35,10 +35,14 @@ LOCK_POLL_S = 0.5
 Connection = psycopg.AsyncConnection[Any]
 
 
+# What started a run: the nightly schedule, the incremental one, the API or the CLI.
+RunTrigger = Literal["schedule", "incremental", "api", "cli"]
+
+
 @dataclass
 class RunRequest:
-    trigger: str  # schedule | incremental | api | cli
-    mode: str  # daily | range | incremental
+    trigger: RunTrigger
+    mode: RunMode
     from_day: date | None = None
     to_day: date | None = None
     steps: list[str] | None = None
@@ -84,9 +88,7 @@ async def run_lock(
     deadline = time.monotonic() + wait_for_lock_s
     while not await try_lock(control):
         if run_id is not None:
-            row = await fetch_one_in(
-                control, "SELECT status FROM analytics.etl_runs WHERE id = %s", (run_id,)
-            )
+            row = await fetch_one_in(control, query("run_status"), {"run_id": run_id})
             if row is None or row["status"] not in ("queued", "failed"):
                 yield False
                 return

@@ -47,7 +47,7 @@ def run(
     """Run the ETL now: from the watermark to yesterday, or --from/--to to re-run history."""
     from mysetlist.warehouse import pipeline
     from mysetlist.warehouse.config import EtlConfig
-    from mysetlist.warehouse.steps import normalise_steps
+    from mysetlist.warehouse.steps import RunMode, normalise_steps
 
     try:
         frm = date.fromisoformat(from_day) if from_day else None
@@ -58,7 +58,7 @@ def run(
     if frm and to and frm > to:
         console.print("[red]--from must not be after --to[/red]")
         raise typer.Exit(2)
-    mode = "incremental" if incremental else ("range" if frm or to else "daily")
+    mode: RunMode = "incremental" if incremental else ("range" if frm or to else "daily")
     step_list = [s.strip() for s in steps.split(",") if s.strip()] if steps else None
     try:
         normalise_steps(step_list, mode)

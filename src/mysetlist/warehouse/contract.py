@@ -5,44 +5,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from mysetlist.warehouse.claiming import RunTrigger
+from mysetlist.warehouse.pipeline import ChecksStatus
+from mysetlist.warehouse.quality import CheckCategory
+from mysetlist.warehouse.steps import RunMode
 
-class RunStatus(StrEnum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-
-
-class RunTrigger(StrEnum):
-    schedule = "schedule"
-    incremental = "incremental"
-    api = "api"
-    cli = "cli"
-
-
-class RunMode(StrEnum):
-    daily = "daily"
-    range = "range"
-    incremental = "incremental"
-
-
-class ChecksStatus(StrEnum):
-    not_run = "not_run"
-    passed = "passed"
-    failed = "failed"
-
-
-class CheckCategory(StrEnum):
-    schema = "schema"
-    completeness = "completeness"
-    consistency = "consistency"
-    freshness = "freshness"
+# Each closed set of values is declared once, where the code that sets it lives (a Literal
+# is an enum in the schema); a run's status is set by the SQL of its life cycle.
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class RunRead(BaseModel):

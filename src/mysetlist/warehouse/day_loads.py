@@ -27,7 +27,7 @@ from tenacity import (
 from mysetlist.core.db import connect
 from mysetlist.warehouse.errors import RETRYABLE_IN_TRANSACTION, most_telling
 from mysetlist.warehouse.run_state import Connection, RunState, StepTiming, day_bounds
-from mysetlist.warehouse.sql_files import query, statements, writes_rows
+from mysetlist.warehouse.sql_files import query, run_statements, statements, writes_rows
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +55,12 @@ async def open_work_connections(state: RunState, database_url: str) -> list[Conn
                     "work_mem": state.config.work_mem,
                 },
             )
-            # Incremental runs reload only these users' per-user rows (see extract.sql).
-            await conn.execute("CREATE TEMP TABLE etl_day_scope (user_id uuid PRIMARY KEY)")
+            await conn.execute(query("day_scope_create"))
         if state.incremental and state.days:
             await _fill_day_scope(state, work)
         pids = [conn.info.backend_pid for conn in work]
         await state.control.execute(
-            "UPDATE analytics.etl_runs SET backend_pids = %s WHERE id = %s", (pids, state.run_id)
+            query("run_set_backends"), {"pids": pids, "run_id": state.run_id}
         )
     except BaseException:
         await close_work_connections(work)
@@ -84,8 +83,8 @@ async def _fill_day_scope(state: RunState, work: list[Connection]) -> None:
     start, end = day_bounds(state.days[0])[0], day_bounds(state.days[-1])[1]
     params = {"start": start, "end": end, "since": state.since, "snapshot": state.snapshot}
     for conn in work:
-        await conn.execute(query("day_scope"), params)
-        await conn.execute("ANALYZE etl_day_scope")
+        for statement in run_statements("day_scope"):
+            await conn.execute(statement, params)
 
 
 async def load_days(state: RunState, work: list[Connection], day_steps: list[str]) -> None:
@@ -151,8 +150,7 @@ async def load_day(state: RunState, conn: Connection, day: date, day_steps: list
             local = {}
             async with conn.transaction():
                 if state.config.parallelism > 1:
-                    # Days already run side by side: no parallel workers per query.
-                    await conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+                    await conn.execute(query("day_transaction"))
                 for step in day_steps:
                     failed_step[0] = step
                     t0 = time.perf_counter()

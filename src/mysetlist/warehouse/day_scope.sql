@@ -8,3 +8,5 @@ SELECT user_id FROM analytics.user_events
    AND user_id IS NOT NULL
 UNION
 SELECT user_id FROM app.setlist_votes WHERE created_at > %(since)s
+;
+ANALYZE etl_day_scope;

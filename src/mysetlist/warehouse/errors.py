@@ -1,11 +1,34 @@
 """How an ETL run ends badly: the exceptions it raises, which of them are worth retrying,
-and how an error is described on the run's row."""
+and how an error is described on the run's row; and what the run service refuses, as
+core's domain error kinds (core/errors.py answers them over HTTP)."""
 
 from __future__ import annotations
 
 import asyncio
 
 import psycopg
+
+from mysetlist.core.errors import Conflict, NotFound
+
+
+class RunInProgress(Conflict):
+    """A run was asked for while another is queued or running (`active_run_id`)."""
+
+    def __init__(self, active_run_id: int | None) -> None:
+        super().__init__("an ETL run is already queued or running", active_run_id=active_run_id)
+        self.active_run_id = active_run_id
+
+
+class NoActiveRun(NotFound):
+    """A cancel with no run queued or running."""
+
+    def __init__(self) -> None:
+        super().__init__("no ETL run is queued or running")
+
+
+class UnknownRun(NotFound):
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"no ETL run {run_id}")
 
 
 class EtlBusy(Exception):

@@ -26,26 +26,23 @@ from psycopg import AsyncConnection, sql
 from mysetlist.core.db import fetch_all_in, read_sql
 from mysetlist.core.partitions import PartitionedTable, drop_expired, ensure_partitions
 from mysetlist.warehouse.config import EtlConfig
+from mysetlist.warehouse.steps import (
+    DAY_GRAINED_TABLES,
+    MATERIALIZED_VIEWS,
+    PARTITIONED_TABLE,
+    TABLES,
+    qualified,
+)
 
 log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.warehouse"
 
-DAY_TABLES = (
-    "daily_user_stats",
-    "user_engagement_warehouse",
-    "artist_popularity_warehouse",
-    "show_engagement_warehouse",
-)
-WAREHOUSE_TABLES = (
-    *DAY_TABLES,
-    "user_behavior_warehouse",
-    "voting_patterns_warehouse",
-    "daily_platform_metrics",
-    "cohort_retention_weekly",
-    "genre_trends_daily",
-)
+# Rows of these are deleted past retention; the partitioned table loses whole partitions.
+DAY_TABLES = tuple(t for t in DAY_GRAINED_TABLES if t != PARTITIONED_TABLE)
+# Index health covers every table and materialized view of the warehouse.
+WAREHOUSE_TABLES = (*TABLES, *MATERIALIZED_VIEWS)
 DAILY_PLATFORM_METRICS = PartitionedTable(
-    schema="analytics", name="daily_platform_metrics", key="day", grain="month", key_type="date"
+    schema="analytics", name=PARTITIONED_TABLE, key="day", grain="month", key_type="date"
 )
 # Partitions are made this far back at most (a long retention need not create years of
 # empty months) and this far ahead.
@@ -80,7 +77,7 @@ async def retention_cleanup(conn: Connection, config: EtlConfig, today: date) ->
     deleted: dict[str, int] = {}
     for table in DAY_TABLES:
         query = sql.SQL(read_sql(_PACKAGE, "maintenance_delete_expired_day_rows.sql")).format(
-            table=sql.Identifier("analytics", table)
+            table=qualified(table)
         )
         total = 0
         while True:
@@ -93,7 +90,7 @@ async def retention_cleanup(conn: Connection, config: EtlConfig, today: date) ->
     # Whole monthly partitions of daily_platform_metrics past the cutoff are dropped, the
     # expired days of the month straddling it deleted.
     expired = await drop_expired(conn, DAILY_PLATFORM_METRICS, cutoff)
-    deleted["daily_platform_metrics"] = expired.rows_deleted
+    deleted[PARTITIONED_TABLE] = expired.rows_deleted
     for name, file in (
         ("etl_loaded_days", "maintenance_delete_expired_loaded_days.sql"),
         ("etl_runs", "maintenance_delete_old_etl_runs.sql"),
@@ -127,9 +124,7 @@ async def index_health(conn: Connection, config: EtlConfig) -> list[dict[str, An
         }
         if ratio > config.reindex_bloat_ratio and actual >= config.reindex_min_bytes:
             await conn.execute(
-                sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(
-                    sql.Identifier("analytics", r["index_name"])
-                )
+                sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(qualified(r["index_name"]))
             )
             entry["reindexed"] = True
             entry["bytes_after"] = await _size(conn, r["index_name"])

@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import psycopg
@@ -63,11 +63,15 @@ __all__ = [
 ]
 
 
+# A run's quality checks: not run (yet, or not among its steps), all passed, some failed.
+ChecksStatus = Literal["not_run", "passed", "failed"]
+
+
 @dataclass
 class RunResult:
     run_id: int
     status: str
-    checks_status: str
+    checks_status: ChecksStatus
     checks_failed: int
     from_day: date | None
     to_day: date | None
@@ -151,7 +155,7 @@ async def execute(
 
 @dataclass
 class _Outcome:
-    checks_status: str = "not_run"
+    checks_status: ChecksStatus = "not_run"
     checks_failed: int = 0
     maintenance: dict[str, Any] | None = None
 

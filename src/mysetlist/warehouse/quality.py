@@ -20,7 +20,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import psycopg
@@ -29,7 +29,6 @@ from mysetlist.core.db import fetch_all_in
 from mysetlist.core.watermarks import read_watermark
 from mysetlist.warehouse.ranges import WATERMARK
 from mysetlist.warehouse.sql_files import query
-from mysetlist.warehouse.steps import DAY_GRAINED_TABLES
 
 Connection = psycopg.AsyncConnection[Any]
 
@@ -66,31 +65,14 @@ EXPECTED_COLUMNS: dict[str, dict[str, str]] = {
     },
 }  # fmt: skip
 
-# (table, condition that must hold for no row)
-VALUE_RULES: list[tuple[str, str]] = [
-    ("daily_user_stats",
-     "events < 0 OR page_views < 0 OR sessions < 0 OR votes < 0 OR unique_pages > events"
-     " OR sessions > events OR event_types > events"),
-    ("user_engagement_warehouse",
-     "engagement_score < 0 OR engagement_score > 1 OR engagement_score <>"
-     " session_score + page_view_score + diversity_score + event_type_score"),
-    ("user_behavior_warehouse",
-     "engagement_score < 0 OR engagement_score > 1 OR voting_accuracy < 0"
-     " OR voting_accuracy > 1 OR correct_votes > votes_on_happened_shows"),
-    ("voting_patterns_warehouse",
-     "accuracy < 0 OR accuracy > 1 OR correct_votes > votes_on_happened_shows"
-     " OR votes_on_happened_shows > votes"),
-    ("artist_popularity_warehouse",
-     "activity < 0 OR artist_views < 0 OR votes < 0 OR trending_score < -1"),
-    ("daily_platform_metrics",
-     "active_users > wau OR wau > mau OR stickiness > 1 OR identified_events > events_total"),
-]  # fmt: skip
+
+CheckCategory = Literal["schema", "completeness", "consistency", "freshness"]
 
 
 @dataclass
 class CheckResult:
     name: str
-    category: str
+    category: CheckCategory
     passed: bool
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -119,16 +101,10 @@ async def check_schema(
             elif got != typ:
                 problems.append(f"{table}.{column}: {got}, expected {typ}")
     results = [CheckResult("schema_columns", "schema", not problems, {"problems": problems})]
-    bad = {}
-    for table, condition in VALUE_RULES:
-        count_bad = f"SELECT count(*) AS n FROM analytics.{table} WHERE ({condition})"
-        params: Any = None
-        if day_range is not None and table in DAY_GRAINED_TABLES:
-            count_bad += " AND day BETWEEN %s AND %s"
-            params = day_range
-        rows = await fetch_all_in(conn, count_bad, params)
-        if rows[0]["n"]:
-            bad[table] = int(rows[0]["n"])
+    # The value rules (check_values.sql: a condition per table that no row may meet).
+    lo, hi = day_range if day_range is not None else (None, None)
+    (counts,) = await fetch_all_in(conn, query("check_values"), {"lo": lo, "hi": hi})
+    bad = {table: int(n) for table, n in counts.items() if n}
     results.append(CheckResult("schema_values", "schema", not bad, {"rows_out_of_range": bad}))
     return results
 
@@ -184,14 +160,12 @@ async def check_consistency(
 
 
 async def check_freshness(conn: Connection) -> CheckResult:
-    (now_row,) = await fetch_all_in(conn, "SELECT (now() AT TIME ZONE 'UTC')::date AS today")
+    (now_row,) = await fetch_all_in(conn, query("run_today"))
     today: date = now_row["today"]
     loaded = {
         r["day"]: r
         for r in await fetch_all_in(
-            conn,
-            "SELECT day, loaded_at, partial FROM analytics.etl_loaded_days WHERE day >= %s",
-            (today - timedelta(days=7),),
+            conn, query("check_loaded_days"), {"since": today - timedelta(days=7)}
         )
     }
     rows: list[dict[str, Any]] = []
@@ -201,14 +175,10 @@ async def check_freshness(conn: Connection) -> CheckResult:
         if got is not None and not got["partial"]:
             continue
         start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
-        # Constant bounds, so only that day's partition is probed.
-        has_events = await fetch_all_in(
-            conn,
-            "SELECT 1 AS x FROM analytics.user_events WHERE created_at >= %s AND created_at < %s"
-            " LIMIT 1",
-            (start, start + timedelta(days=1)),
+        (has_events,) = await fetch_all_in(
+            conn, query("events_exist"), {"start": start, "end": start + timedelta(days=1)}
         )
-        if has_events:
+        if has_events["found"]:
             rows.append({"day": day, "loaded_at": got["loaded_at"] if got else None})
     wm = await read_watermark(conn, WATERMARK)
     return CheckResult(
@@ -305,7 +275,7 @@ async def check_range(
 
 
 async def store(conn: Connection, run_id: int, results: list[CheckResult]) -> None:
-    await conn.execute("DELETE FROM analytics.etl_quality_checks WHERE run_id = %s", (run_id,))
+    await conn.execute(query("check_clear"), {"run_id": run_id})
     for r in results:
         await conn.execute(
             query("check_store"),

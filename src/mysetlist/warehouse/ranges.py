@@ -27,10 +27,7 @@ INCREMENTAL_MARGIN = timedelta(minutes=2)  # in-flight commits around the waterm
 
 async def resolve_range(state: RunState) -> None:
     """Set the run's days, snapshot and (incremental) `since`, and record the range."""
-    row = await fetch_one_in(
-        state.control,
-        "SELECT (now() AT TIME ZONE 'UTC')::date AS today, clock_timestamp() AS now",
-    )
+    row = await fetch_one_in(state.control, query("run_today"))
     assert row is not None
     wm = await read_watermark(state.control, WATERMARK)
     today: date = row["today"]
@@ -47,13 +44,9 @@ async def resolve_range(state: RunState) -> None:
         if wm is not None and wm.last_full_day is not None:
             frm = wm.last_full_day + timedelta(days=1 - state.config.lookback_days)
         else:
-            first = await fetch_one_in(
-                state.control,
-                """SELECT (min(created_at) AT TIME ZONE 'UTC')::date AS d
-                     FROM analytics.user_events WHERE created_at >= %s""",
-                (day_bounds(today - timedelta(days=state.config.initial_days))[0],),
-            )
-            frm = first["d"] if first and first["d"] else to
+            since = day_bounds(today - timedelta(days=state.config.initial_days))[0]
+            first = await fetch_one_in(state.control, query("first_event_day"), {"since": since})
+            frm = first["day"] if first and first["day"] else to
         state.voting_full = True
     else:
         await _resolve_incremental(state, today, wm.position if wm else None)
@@ -64,12 +57,8 @@ async def resolve_range(state: RunState) -> None:
 
 async def _resolve_incremental(state: RunState, today: date, last: datetime | None) -> None:
     window_start = day_bounds(today - timedelta(days=1))[0]
-    snap = await fetch_one_in(
-        state.control,
-        "SELECT max(received_at) AS m FROM analytics.user_events WHERE created_at >= %s",
-        (window_start,),
-    )
-    newest = snap["m"] if snap else None
+    snap = await fetch_one_in(state.control, query("newest_received"), {"since": window_start})
+    newest = snap["newest"] if snap else None
     if newest is None or (last is not None and newest <= last):
         state.days = []
         await state.record_range(None, None)
@@ -106,12 +95,8 @@ async def advance(state: RunState) -> None:
 async def has_new_events(conn: Connection) -> bool:
     """Whether events arrived since the incremental watermark (a cheap pre-check, so the
     every-few-minutes schedule does not record empty runs)."""
-    row = await fetch_one_in(
-        conn,
-        """SELECT max(received_at) AS newest FROM analytics.user_events
-            WHERE created_at >= ((now() AT TIME ZONE 'UTC')::date - 1)::timestamp
-                                AT TIME ZONE 'UTC'""",
-    )
+    # Since the start of yesterday, by the database's clock (no `since`).
+    row = await fetch_one_in(conn, query("newest_received"), {"since": None})
     if row is None or row["newest"] is None:
         return False
     wm = await read_watermark(conn, WATERMARK)
@@ -126,11 +111,10 @@ async def initial_load_pending(conn: Connection, config: EtlConfig) -> bool:
         return False
     row = await fetch_one_in(
         conn,
-        """SELECT EXISTS (SELECT 1 FROM analytics.user_events
-                           WHERE created_at >= %(start)s AND created_at < %(end)s) AS pending""",
+        query("events_exist"),
         {
             "start": datetime.now(UTC) - timedelta(days=config.initial_days + 1),
             "end": day_bounds(datetime.now(UTC).date())[0],
         },
     )
-    return bool(row and row["pending"])
+    return bool(row and row["found"])

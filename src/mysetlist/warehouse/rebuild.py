@@ -18,16 +18,16 @@ from mysetlist.warehouse import claiming, pipeline
 from mysetlist.warehouse.config import EtlConfig
 from mysetlist.warehouse.ranges import WATERMARK
 from mysetlist.warehouse.run_state import Connection, Progress
-from mysetlist.warehouse.steps import LOADED_DAYS_TABLE, MATERIALIZED_VIEWS, TABLES
+from mysetlist.warehouse.sql_files import query
+from mysetlist.warehouse.steps import LOADED_DAYS_TABLE, MATERIALIZED_VIEWS, TABLES, qualified
 
 CONTROL_APP = "mysetlist-etl-rebuild"
 
 
 async def clear_warehouse(conn: Connection) -> None:
     """Empty the warehouse tables and forget what was loaded (one transaction)."""
-    tables = sql.SQL(", ").join(
-        sql.Identifier("analytics", t) for t in (*TABLES, LOADED_DAYS_TABLE)
-    )
+    # Composed from the table lists (steps.py), so no .sql file.
+    tables = sql.SQL(", ").join(qualified(t) for t in (*TABLES, LOADED_DAYS_TABLE))
     async with conn.transaction():
         await conn.execute(sql.SQL("TRUNCATE {}").format(tables))
         await reset_watermark(conn, WATERMARK)
@@ -39,13 +39,12 @@ async def first_event_day(database_url: str, config: EtlConfig) -> date | None:
     try:
         row = await fetch_one_in(
             conn,
-            """SELECT (min(created_at) AT TIME ZONE 'UTC')::date AS d
-                 FROM analytics.user_events WHERE created_at >= %s""",
-            (datetime.now(UTC) - timedelta(days=config.retention_days),),
+            query("first_event_day"),
+            {"since": datetime.now(UTC) - timedelta(days=config.retention_days)},
         )
     finally:
         await conn.close()
-    day: date | None = row["d"] if row else None
+    day: date | None = row["day"] if row else None
     return day
 
 
@@ -67,9 +66,7 @@ async def rebuild_warehouse(
                 await clear_warehouse(conn)
                 for view in MATERIALIZED_VIEWS:
                     await conn.execute(
-                        sql.SQL("REFRESH MATERIALIZED VIEW {}").format(
-                            sql.Identifier("analytics", view)
-                        )
+                        sql.SQL("REFRESH MATERIALIZED VIEW {}").format(qualified(view))
                     )
         finally:
             await conn.close()

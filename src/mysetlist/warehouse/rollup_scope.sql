@@ -4,3 +4,5 @@ INSERT INTO etl_scope
 SELECT DISTINCT 'user', user_id::text, user_id
   FROM analytics.daily_user_stats
  WHERE day BETWEEN %(lo)s AND %(hi)s
+;
+ANALYZE etl_scope;

@@ -11,9 +11,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from psycopg import sql
+
 from mysetlist.core.db import fetch_one_in
 from mysetlist.warehouse.run_state import Connection, RunState
-from mysetlist.warehouse.sql_files import query, statements, writes_rows
+from mysetlist.warehouse.sql_files import query, run_statements, statements, writes_rows
 from mysetlist.warehouse.steps import MATERIALIZED_VIEWS, STEP_TABLES, qualified
 
 # How far a step's windows reach forward from a reloaded day: the later days whose
@@ -24,27 +26,18 @@ WINDOW_REACH_DAYS = {"platform_windows": 29, "trending": 34}
 async def _fill_scope(state: RunState, conn: Connection) -> None:
     """etl_scope(kind, id, user_id): the users whose entity-level rows this run
     recomputes."""
-    await conn.execute(
-        "CREATE TEMP TABLE etl_scope (kind text, id text, user_id uuid) ON COMMIT DROP"
-    )
+    await conn.execute(query("rollup_scope_create"))
     rng = state.day_range()
     if rng is None:
         return
-    if state.incremental:
-        # The users with new events or votes; show and artist accuracy is left to
-        # the daily run (recomputing a popular show's votes every few minutes is not
-        # worth it).
-        await conn.execute(
-            "INSERT INTO etl_scope SELECT 'user', user_id::text, user_id FROM etl_day_scope"
-        )
-    else:
-        await conn.execute(query("rollup_scope"), {"lo": rng[0], "hi": rng[1]})
-    await conn.execute("ANALYZE etl_scope")
+    name = "rollup_scope_incremental" if state.incremental else "rollup_scope"
+    for statement in run_statements(name):
+        await conn.execute(statement, {"lo": rng[0], "hi": rng[1]})
 
 
 async def _last_loaded_day(conn: Connection) -> date | None:
-    row = await fetch_one_in(conn, "SELECT max(day) AS d FROM analytics.daily_platform_metrics")
-    day: date | None = row["d"] if row else None
+    row = await fetch_one_in(conn, query("last_loaded_day"))
+    day: date | None = row["day"] if row else None
     return day
 
 
@@ -80,10 +73,15 @@ async def rollup(state: RunState, step: str, conn: Connection) -> None:
 
 
 async def refresh_views(state: RunState, conn: Connection) -> None:
+    # Composed from the list of views (steps.MATERIALIZED_VIEWS), so no .sql file.
     for view in MATERIALIZED_VIEWS:
-        await conn.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {qualified(view)}")
-    counts = " + ".join(f"(SELECT count(*) FROM {qualified(v)})" for v in MATERIALIZED_VIEWS)
-    row = await fetch_one_in(conn, f"SELECT {counts} AS n")
+        await conn.execute(
+            sql.SQL("REFRESH MATERIALIZED VIEW CONCURRENTLY {}").format(qualified(view))
+        )
+    counts = sql.SQL(" + ").join(
+        sql.SQL("(SELECT count(*) FROM {})").format(qualified(v)) for v in MATERIALIZED_VIEWS
+    )
+    row = await fetch_one_in(conn, sql.SQL("SELECT {} AS n").format(counts))
     state.timing("refresh_views").rows += int(row["n"]) if row else 0
 
 
@@ -95,5 +93,5 @@ async def analyze(state: RunState, conn: Connection) -> None:
             if table not in tables:
                 tables.append(table)
     for table in tables:
-        await conn.execute(f"ANALYZE {qualified(table)}")
+        await conn.execute(sql.SQL("ANALYZE {}").format(qualified(table)))
     state.timing("analyze").rows += len(tables)

@@ -1,7 +1,8 @@
 """ETL management API (spec: ETL Management APIs). Operators only (admin or service_role).
 
 - `POST /api/analytics/etl` starts a run (optional `from`, `to`, `steps`); 202 with the run,
-  409 when one is already queued or running.
+  409 when one is already queued or running. Also the dashboard's Run ETL button: start and
+  cancel admit an operator session (core.operator_auth; by cookie with its CSRF token).
 - `GET /api/analytics/etl` the active run, recent history and the watermark;
   `GET /api/analytics/etl/{run_id}` one run with its quality checks and audit trail.
 - `DELETE /api/analytics/etl` cancels the active run (its database work is cancelled) and
@@ -16,8 +17,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mysetlist.core.auth import Operator
-from mysetlist.core.errors import Problem, problem_responses
+from mysetlist.core.auth import Claims, Operator
+from mysetlist.core.errors import problem_responses
+from mysetlist.core.operator_auth import OperatorDep
 from mysetlist.core.runtime import RuntimeDep
 from mysetlist.warehouse import runs
 from mysetlist.warehouse.contract import EtlStatus, RunChange, RunDetail
@@ -28,6 +30,11 @@ router = APIRouter(
 )
 
 MAX_RANGE_DAYS = 3660
+
+
+def _actor_role(claims: Claims) -> str:
+    """The role the audit trail records: operators by admin flag are `admin`."""
+    return "admin" if claims.is_admin else claims.role
 
 
 class StartRun(BaseModel):
@@ -52,23 +59,17 @@ class StartRun(BaseModel):
 
 @router.post("", status_code=202, responses=problem_responses(409))
 async def start_run(
-    runtime: RuntimeDep, claims: Operator, response: Response, body: StartRun | None = None
+    runtime: RuntimeDep, claims: OperatorDep, response: Response, body: StartRun | None = None
 ) -> RunChange:
     body = body or StartRun()
-    try:
-        run = await runs.queue_run(
-            runtime.db,
-            from_day=body.from_day,
-            to_day=body.to_day,
-            steps=body.steps,
-            actor_id=claims.user_id,
-            actor_role="admin" if claims.is_admin else claims.role,
-        )
-    except runs.RunConflict as exc:
-        raise Problem(
-            409, "Conflict", "an ETL run is already queued or running",
-            active_run_id=exc.active["id"] if exc.active else None,
-        ) from None  # fmt: skip
+    run = await runs.queue_run(
+        runtime.db,
+        from_day=body.from_day,
+        to_day=body.to_day,
+        steps=body.steps,
+        actor_id=claims.user_id,
+        actor_role=_actor_role(claims),
+    )
     response.headers["Location"] = f"/api/analytics/etl/{run['id']}"
     return RunChange.model_validate({"run_id": run["id"], "status": run["status"], "run": run})
 
@@ -94,19 +95,12 @@ async def status(
 async def run_detail(runtime: RuntimeDep, claims: Operator, run_id: int) -> RunDetail:
     async with runtime.db.transaction() as conn:
         run = await runs.get_run(conn, run_id)
-    if run is None:
-        raise Problem(404, "Not Found", f"no ETL run {run_id}")
     return RunDetail.model_validate(run)
 
 
 @router.delete("", responses=problem_responses(404))
-async def cancel_run(runtime: RuntimeDep, claims: Operator) -> RunChange:
-    try:
-        run = await runs.cancel_active(
-            runtime.db,
-            actor_id=claims.user_id,
-            actor_role="admin" if claims.is_admin else claims.role,
-        )
-    except runs.NoActiveRun:
-        raise Problem(404, "Not Found", "no ETL run is queued or running") from None
+async def cancel_run(runtime: RuntimeDep, claims: OperatorDep) -> RunChange:
+    run = await runs.cancel_active(
+        runtime.db, actor_id=claims.user_id, actor_role=_actor_role(claims)
+    )
     return RunChange.model_validate({"run_id": run["id"], "status": run["status"], "run": run})

@@ -111,12 +111,8 @@ class RunState:
 
     async def check_cancel(self) -> None:
         """Raise EtlCancelled when a cancel was requested (or the row is gone)."""
-        row = await fetch_one_in(
-            self.control,
-            "SELECT cancel_requested_at IS NOT NULL AS c FROM analytics.etl_runs WHERE id = %s",
-            (self.run_id,),
-        )
-        if row is None or row["c"]:
+        row = await fetch_one_in(self.control, query("run_status"), {"run_id": self.run_id})
+        if row is None or row["cancel_requested"]:
             raise EtlCancelled()
 
     async def cancel_requested(self) -> bool:
@@ -129,7 +125,7 @@ class RunState:
         return False
 
     async def today(self) -> date:
-        row = await fetch_one_in(self.control, "SELECT (now() AT TIME ZONE 'UTC')::date AS d")
+        row = await fetch_one_in(self.control, query("run_today"))
         assert row is not None
-        day: date = row["d"]
+        day: date = row["today"]
         return day

@@ -1,7 +1,7 @@
 """ETL runs as the API and CLI see them: queue a run, list runs, cancel the active one.
 
 Queuing inserts an `etl_runs` row (`queued`) — the partial unique index on active rows
-makes a second one fail, which the API answers with 409 — and defers the procrastinate job
+makes a second one fail: `RunInProgress`, a Conflict — and defers the procrastinate job
 that executes it in the same transaction (`core.job_queue`). Cancelling flags the row,
 cancels the database work of the run (`pg_cancel_backend` on the backend pids it
 recorded), asks procrastinate to abort the job, and waits briefly for the run to record
@@ -26,6 +26,7 @@ from mysetlist.core.db import Database, Row, fetch_all_in, fetch_one_in
 from mysetlist.core.job_queue import defer_in_transaction, job_app
 from mysetlist.core.watermarks import read_watermark
 from mysetlist.warehouse import claiming
+from mysetlist.warehouse.errors import NoActiveRun, RunInProgress, UnknownRun
 from mysetlist.warehouse.ranges import WATERMARK
 from mysetlist.warehouse.sql_files import query
 from mysetlist.warehouse.steps import normalise_steps
@@ -38,29 +39,23 @@ CANCEL_POLL_S = 0.1
 
 Connection = psycopg.AsyncConnection[Any]
 
-RUN_COLUMNS = """id, trigger, mode, from_day, to_day, steps, status, requested_by,
-  requested_by_role, job_id, attempt, created_at, started_at, finished_at, duration_ms,
-  current_step, days_total, days_done, rows_written, step_timings, checks_status,
-  checks_failed, maintenance, error, cancel_requested_at, cancelled_by"""
 
-_BY_ID = f"SELECT {RUN_COLUMNS} FROM analytics.etl_runs WHERE id = %s"
-
-
-class RunConflict(Exception):
-    def __init__(self, active: Row | None) -> None:
-        super().__init__("an ETL run is already queued or running")
-        self.active = active
+async def _runs(
+    conn: Connection, *, run_id: int | None = None, active: bool = False, limit: int = 1
+) -> list[Row]:
+    return await fetch_all_in(
+        conn, query("run_rows"), {"id": run_id, "active": active, "limit": limit}
+    )
 
 
-class NoActiveRun(Exception):
-    pass
+async def _run_by_id(conn: Connection, run_id: int) -> Row | None:
+    found = await _runs(conn, run_id=run_id)
+    return found[0] if found else None
 
 
 async def active_run(conn: Connection) -> Row | None:
-    return await fetch_one_in(
-        conn,
-        f"SELECT {RUN_COLUMNS} FROM analytics.etl_runs WHERE status IN ('queued', 'running')",
-    )
+    found = await _runs(conn, active=True)
+    return found[0] if found else None
 
 
 async def _audit(
@@ -93,7 +88,7 @@ async def queue_run(
     actor_id: str | None,
     actor_role: str | None,
 ) -> Row:
-    """Insert a queued run and defer its job. Raises RunConflict when one is active."""
+    """Insert a queued run and defer its job. Raises RunInProgress when one is active."""
     mode = "daily" if from_day is None and to_day is None else "range"
     ordered = normalise_steps(steps, mode)
     async with db.transaction() as conn:
@@ -124,14 +119,13 @@ async def queue_run(
             job_id = await defer_in_transaction(
                 conn, RUN_TASK, queue=QUEUE, queueing_lock=f"etl-run-{run_id}", run_id=run_id
             )
-            await conn.execute(
-                "UPDATE analytics.etl_runs SET job_id = %s WHERE id = %s", (job_id, run_id)
-            )
+            await conn.execute(query("run_set_job"), {"job_id": job_id, "run_id": run_id})
     except psycopg.errors.UniqueViolation:
         async with db.transaction() as conn:
-            raise RunConflict(await active_run(conn)) from None
+            active = await active_run(conn)
+        raise RunInProgress(active["id"] if active else None) from None
     async with db.transaction() as conn:
-        queued = await fetch_one_in(conn, _BY_ID, (run_id,))
+        queued = await _run_by_id(conn, run_id)
     assert queued is not None
     return queued
 
@@ -157,22 +151,15 @@ async def cancel_active(
             # Stop the database work now; repeat in case a statement started after the
             # previous signal (the run also checks its flag between statements).
             await conn.execute(
-                "SELECT pg_cancel_backend(pid) FROM unnest(%s::int[]) AS pid",
-                (list(run["backend_pids"] or []),),
+                query("run_cancel_backends"), {"pids": list(run["backend_pids"] or [])}
             )
-            now = await fetch_one_in(
-                conn, "SELECT status, backend_pids FROM analytics.etl_runs WHERE id = %s", (run_id,)
-            )
+            now = await fetch_one_in(conn, query("run_status"), {"run_id": run_id})
             assert now is not None
-            run = {**run, **now}
+            run = {**run, "status": now["status"], "backend_pids": now["backend_pids"]}
             if run["status"] == "running" and await claiming.try_lock(conn):
                 # Nobody is executing it (the worker died): record the cancel ourselves.
                 try:
-                    await conn.execute(
-                        """UPDATE analytics.etl_runs SET status = 'cancelled', finished_at = now()
-                            WHERE id = %s AND status = 'running'""",
-                        (run_id,),
-                    )
+                    await conn.execute(query("run_record_cancelled"), {"run_id": run_id})
                 finally:
                     await claiming.unlock(conn)
                 continue
@@ -180,7 +167,7 @@ async def cancel_active(
             break
         await asyncio.sleep(CANCEL_POLL_S)
     async with db.transaction() as conn:
-        settled = await fetch_one_in(conn, _BY_ID, (run_id,))
+        settled = await _run_by_id(conn, run_id)
     assert settled is not None
     return settled
 
@@ -196,17 +183,14 @@ async def _abort_job(database_url: str, job_id: int) -> None:
 
 
 async def list_runs(conn: Connection, limit: int = 20) -> list[Row]:
-    return await fetch_all_in(
-        conn,
-        f"SELECT {RUN_COLUMNS} FROM analytics.etl_runs ORDER BY id DESC LIMIT %s",
-        (limit,),
-    )
+    return await _runs(conn, limit=limit)
 
 
-async def get_run(conn: Connection, run_id: int) -> Row | None:
-    run = await fetch_one_in(conn, _BY_ID, (run_id,))
+async def get_run(conn: Connection, run_id: int) -> Row:
+    """One run with its quality checks and audit trail; UnknownRun when there is none."""
+    run = await _run_by_id(conn, run_id)
     if run is None:
-        return None
+        raise UnknownRun(run_id)
     run["checks"] = await fetch_all_in(conn, query("run_checks"), {"run_id": run_id})
     run["audit"] = await fetch_all_in(conn, query("run_audit_trail"), {"run_id": run_id})
     return run

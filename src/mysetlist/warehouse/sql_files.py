@@ -21,6 +21,11 @@ def query(name: str) -> str:
     return read_sql(RUN_SQL_PACKAGE, f"{name}.sql")
 
 
+def run_statements(name: str) -> tuple[str, ...]:
+    """The statements of <name>.sql beside the warehouse's modules, parsed once."""
+    return read_sql_statements(RUN_SQL_PACKAGE, f"{name}.sql")
+
+
 @cache
 def statements(name: str) -> tuple[str, ...]:
     """The statements of sql/<name>.sql, parsed once."""

@@ -11,8 +11,13 @@ A run takes steps in three stages:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, get_args
 
-MODES = ("daily", "range", "incremental")
+from psycopg import sql
+
+# How a run picks its days (warehouse/ranges.py); the API contract shows the same values.
+RunMode = Literal["daily", "range", "incremental"]
+MODES: tuple[RunMode, ...] = get_args(RunMode)
 
 DAY_STEPS = (
     "extract",
@@ -80,35 +85,24 @@ STEP_TABLES: dict[str, tuple[str, ...]] = {
     "refresh_views": MATERIALIZED_VIEWS,
 }
 
-# After the day stage: the order steps are taken in (full runs / incremental runs).
-POST_ORDER = (
-    "setlist_prediction_scores",
-    "voting_patterns_warehouse",
-    "trending",
-    "platform_windows",
-    "user_behavior_warehouse",
-    "refresh_views",
-    "quality_checks",
-    "analyze",
-    "maintenance",
-)
-POST_ORDER_INCREMENTAL = (
-    "setlist_prediction_scores",
-    "voting_patterns_warehouse",
-    "user_behavior_warehouse",
-    "trending",
-    "platform_windows",
-    "refresh_views",
-    "quality_checks",
-    "analyze",
-    "maintenance",
-)
+# After the day stage: what a step reads that another step writes. A step runs in a wave
+# after those it reads; ALL_STEPS lists every step after what it reads (a test checks it),
+# so it is the one order.
+READS: dict[str, frozenset[str]] = {
+    # fans' mean prediction F1 comes from the setlist scores
+    "voting_patterns_warehouse": frozenset({"setlist_prediction_scores"}),
+    "user_behavior_warehouse": frozenset({"voting_patterns_warehouse"}),
+    "refresh_views": frozenset({"trending"}),
+}
+# Incremental runs: the latest-day WAU/MAU shortcut reads user_behavior_warehouse.
+READS_INCREMENTAL = {**READS, "platform_windows": frozenset({"user_behavior_warehouse"})}
 # Steps that run alone, after everything before them.
 BARRIER_STEPS = frozenset({"quality_checks", "analyze", "maintenance"})
 
 
-def qualified(table: str) -> str:
-    return f"analytics.{table}"
+def qualified(table: str) -> sql.Identifier:
+    """A warehouse table or view as an identifier for composed statements (psycopg.sql)."""
+    return sql.Identifier("analytics", table)
 
 
 def normalise_steps(steps: Sequence[str] | None, mode: str) -> list[str]:
@@ -126,28 +120,17 @@ def normalise_steps(steps: Sequence[str] | None, mode: str) -> list[str]:
 
 def waves(steps: Sequence[str], *, incremental: bool) -> list[list[str]]:
     """Group the steps after the day stage into waves whose steps run side by side on
-    separate connections (each in its own transaction, each writing its own table);
-    a step waits for the wave holding what it reads. Checks, ANALYZE and maintenance
+    separate connections (each in its own transaction, each writing its own table); a
+    step takes the first wave after every step it reads. Checks, ANALYZE and maintenance
     run alone, after everything else."""
-    order = POST_ORDER_INCREMENTAL if incremental else POST_ORDER
-    deps = {
-        # fans' mean prediction F1 comes from the setlist scores
-        "voting_patterns_warehouse": {"setlist_prediction_scores"},
-        "user_behavior_warehouse": {"voting_patterns_warehouse"},
-        "refresh_views": {"trending"},
-        # the latest-day WAU/MAU shortcut reads user_behavior_warehouse
-        "platform_windows": {"user_behavior_warehouse"} if incremental else set(),
-    }
-    out: list[list[str]] = []
-    for step in sorted(steps, key=order.index):
-        current = out[-1] if out else None
-        if (
-            current is not None
-            and step not in BARRIER_STEPS
-            and not (set(current) & BARRIER_STEPS)
-            and not (deps.get(step, set()) & set(current))
-        ):
-            current.append(step)
-        else:
-            out.append([step])
-    return out
+    reads = READS_INCREMENTAL if incremental else READS
+    wanted = [s for s in ALL_STEPS if s in set(steps)]
+    wave_of: dict[str, int] = {}
+    for step in wanted:  # ALL_STEPS has what a step reads before it: its wave is known
+        if step not in BARRIER_STEPS:
+            after = [wave_of[r] for r in reads.get(step, ()) if r in wave_of]
+            wave_of[step] = max(after, default=-1) + 1
+    out: list[list[str]] = [[] for _ in range(max(wave_of.values(), default=-1) + 1)]
+    for step, wave in wave_of.items():
+        out[wave].append(step)
+    return out + [[s] for s in wanted if s in BARRIER_STEPS]

@@ -58,6 +58,17 @@
     wrap.appendChild(t);
     return wrap;
   }
+  // A table of `rows` under its heading; with `empty`, a paragraph (`emptyAttrs`) saying
+  // so instead when there are none.
+  function titledTable(container, heading, columns, rows, empty, emptyAttrs) {
+    container.appendChild(el("h4", {}, heading));
+    if (empty !== undefined && !rows.length) container.appendChild(el("p", emptyAttrs || {}, empty));
+    else container.appendChild(table(columns, rows));
+  }
+  // A table column of a count: the row's `field`, headed by `label` (the field's name).
+  function counted(field, label) {
+    return { label: label || field, num: true, value: (r) => num(r[field]) };
+  }
   function chart(container, name, option, tall) {
     const div = el("div", { class: tall ? "chart tall" : "chart", "data-chart": name });
     container.appendChild(div);
@@ -91,6 +102,18 @@
     charts[name] = charts[name] || [];
     charts[name].push(instance);
     return instance;
+  }
+
+  // A chart over time: `yAxes` is one value axis or two (a name, or the axis' options
+  // with its name); series with `yAxisIndex: 1` use the second. `extra` adds options.
+  function timeChart(container, name, title, xName, yAxes, series, extra) {
+    const axes = yAxes.map((y) => Object.assign({ type: "value" }, typeof y === "string" ? { name: y } : y));
+    return chart(container, name, Object.assign({
+      title: { text: title },
+      xAxis: { type: "time", name: xName },
+      yAxis: axes.length === 1 ? axes[0] : axes,
+      series: series,
+    }, extra));
   }
   function clear(name) {
     for (const c of charts[name] || []) c.dispose();
@@ -128,25 +151,15 @@
       b.appendChild(grid);
       const minutes = (d.events_per_minute || []).map((m) => [m.minute * 1000,
         Object.values(m.events).reduce((a, x) => a + x, 0)]);
-      chart(b, "realtime", {
-        title: { text: "Events per minute, last hour" },
-        xAxis: { type: "time", name: "UTC" },
-        yAxis: { type: "value", name: "events / min" },
-        legend: false,
-        series: [{ name: "events", type: "bar", data: minutes }],
-      });
+      timeChart(b, "realtime", "Events per minute, last hour", "UTC", ["events / min"],
+        [{ name: "events", type: "bar", data: minutes }], { legend: false });
     },
     realtime_hourly(b, d) {
-      chart(b, "realtime_hourly", {
-        title: { text: "Last 24 hours" },
-        xAxis: { type: "time", name: "UTC" },
-        yAxis: [{ type: "value", name: "events / h" }, { type: "value", name: "users / votes" }],
-        series: [
-          { name: "events", type: "line", data: d.map((r) => [r.hour, r.events]) },
-          { name: "active users", type: "line", yAxisIndex: 1, data: d.map((r) => [r.hour, r.users]) },
-          { name: "votes", type: "bar", yAxisIndex: 1, data: d.map((r) => [r.hour, r.votes]) },
-        ],
-      });
+      timeChart(b, "realtime_hourly", "Last 24 hours", "UTC", ["events / h", "users / votes"], [
+        { name: "events", type: "line", data: d.map((r) => [r.hour, r.events]) },
+        { name: "active users", type: "line", yAxisIndex: 1, data: d.map((r) => [r.hour, r.users]) },
+        { name: "votes", type: "bar", yAxisIndex: 1, data: d.map((r) => [r.hour, r.votes]) },
+      ]);
     },
     engagement_distribution(b, d) {
       chart(b, "engagement_distribution", {
@@ -193,26 +206,22 @@
       }, true);
     },
     active_users(b, d) {
-      chart(b, "active_users", {
-        title: { text: "Active users per day" },
-        xAxis: { type: "time", name: "day" },
-        yAxis: [{ type: "value", name: "users" }, { type: "value", name: "stickiness", min: 0, max: 1 }],
-        series: [
+      timeChart(b, "active_users", "Active users per day", "day",
+        ["users", { name: "stickiness", min: 0, max: 1 }], [
           { name: "DAU", type: "line", data: d.map((r) => [r.day, r.dau]) },
           { name: "WAU", type: "line", data: d.map((r) => [r.day, r.wau]) },
           { name: "MAU", type: "line", data: d.map((r) => [r.day, r.mau]) },
           { name: "stickiness (DAU/MAU)", type: "line", yAxisIndex: 1, lineStyle: { type: "dashed" },
             data: d.map((r) => [r.day, r.stickiness]) },
-        ],
-      });
+        ]);
     },
     top_users(b, d) {
       b.appendChild(table([
         { label: "user", value: (r) => r.display_name || short(r.user_id) },
         { label: "score", num: true, value: (r) => num(r.engagement_score, 3) },
-        { label: "active days", num: true, value: (r) => num(r.active_days) },
-        { label: "sessions", num: true, value: (r) => num(r.sessions) },
-        { label: "votes", num: true, value: (r) => num(r.votes) },
+        counted("active_days", "active days"),
+        counted("sessions"),
+        counted("votes"),
         { label: "vote accuracy", num: true, value: (r) => pct(r.voting_accuracy) },
         { label: "last active", value: (r) => day(r.last_active_day) },
       ], d));
@@ -227,14 +236,13 @@
         legend: false,
         series: [{ name: "users", type: "bar", data: d.histogram.map((x) => x.users) }],
       });
-      b.appendChild(el("h4", {}, "Most at risk"));
-      b.appendChild(table([
+      titledTable(b, "Most at risk", [
         { label: "user", value: (r) => r.display_name || short(r.user_id) },
         { label: "P(churn)", num: true, value: (r) => pct(r.probability) },
         { label: "risk", value: (r) => r.risk_bucket },
         { label: "why", value: (r) => (Array.isArray(r.top_features) ? r.top_features : Object.keys(r.top_features || {}))
             .slice(0, 3).map((f) => (typeof f === "string" ? f : f.feature || f.name || JSON.stringify(f))).join(", ") },
-      ], d.most_at_risk));
+      ], d.most_at_risk);
     },
     trending_artists(b, d) {
       const rows = d.artists.slice().reverse();
@@ -252,32 +260,23 @@
       b.appendChild(table([
         { label: "show", value: (r) => r.artist + " · " + r.city },
         { label: "date", value: (r) => day(r.starts_at) },
-        { label: "engagement", num: true, value: (r) => num(r.engagement) },
-        { label: "views", num: true, value: (r) => num(r.views) },
-        { label: "votes", num: true, value: (r) => num(r.votes) },
-        { label: "shares", num: true, value: (r) => num(r.shares) },
+        counted("engagement"),
+        counted("views"),
+        counted("votes"),
+        counted("shares"),
       ], d));
     },
     genre_trends(b, d) {
-      chart(b, "genre_trends", {
-        title: { text: "Top genres by activity" },
-        xAxis: { type: "time", name: "day" },
-        yAxis: { type: "value", name: "activity / day" },
-        series: d.genres.map((g) => ({ name: g.genre, type: "line", showSymbol: false,
-          data: g.points.map((p) => [p.day, p.activity]) })),
-      });
+      timeChart(b, "genre_trends", "Top genres by activity", "day", ["activity / day"],
+        d.genres.map((g) => ({ name: g.genre, type: "line", showSymbol: false,
+          data: g.points.map((p) => [p.day, p.activity]) })));
     },
     voting(b, d) {
-      chart(b, "voting", {
-        title: { text: "Votes per day and per voted show" },
-        xAxis: { type: "time", name: "day" },
-        yAxis: [{ type: "value", name: "votes" }, { type: "value", name: "votes / show" }],
-        series: [
-          { name: "votes", type: "bar", data: d.per_day.map((r) => [r.day, r.votes]) },
-          { name: "votes per voted show", type: "line", yAxisIndex: 1,
-            data: d.per_day.map((r) => [r.day, r.votes_per_show]) },
-        ],
-      });
+      timeChart(b, "voting", "Votes per day and per voted show", "day", ["votes", "votes / show"], [
+        { name: "votes", type: "bar", data: d.per_day.map((r) => [r.day, r.votes]) },
+        { name: "votes per voted show", type: "line", yAxisIndex: 1,
+          data: d.per_day.map((r) => [r.day, r.votes_per_show]) },
+      ]);
       if (!d.accuracy.length) {
         b.appendChild(el("p", { class: "empty" }, "no show of this range is scored yet: the nightly ETL scores " +
           "predictions once a show's setlist is in (try a longer range)"));
@@ -312,25 +311,22 @@
         series: ["sent", "delivered", "opened", "clicked"].map((k) => ({ name: k, type: "bar",
           data: d.by_channel.map((c) => c[k]) })),
       });
-      b.appendChild(el("h4", {}, "By template"));
-      b.appendChild(table([
+      titledTable(b, "By template", [
         { label: "template", value: (r) => r.template },
-        { label: "sent", num: true, value: (r) => num(r.sent) },
-        { label: "delivered", num: true, value: (r) => num(r.delivered) },
-        { label: "opened", num: true, value: (r) => num(r.opened) },
-        { label: "clicked", num: true, value: (r) => num(r.clicked) },
-        { label: "bounced", num: true, value: (r) => num(r.bounced) },
-      ], d.by_template));
-      b.appendChild(el("h4", {}, "Providers"));
-      if (!d.providers.length) b.appendChild(el("p", { class: "empty" }, "no delivery through a provider in this range"));
-      else b.appendChild(table([
+        counted("sent"),
+        counted("delivered"),
+        counted("opened"),
+        counted("clicked"),
+        counted("bounced"),
+      ], d.by_template);
+      titledTable(b, "Providers", [
         { label: "provider", value: (r) => r.provider },
-        { label: "sent", num: true, value: (r) => num(r.sent) },
-        { label: "failed", num: true, value: (r) => num(r.failed) },
-        { label: "bounced", num: true, value: (r) => num(r.bounced) },
-        { label: "retrying", num: true, value: (r) => num(r.retrying) },
+        counted("sent"),
+        counted("failed"),
+        counted("bounced"),
+        counted("retrying"),
         { label: "health", value: (r) => (r.sent && r.failed / (r.sent + r.failed) > 0.05 ? "degraded" : "ok") },
-      ], d.providers));
+      ], d.providers, "no delivery through a provider in this range", { class: "empty" });
     },
     etl_runs(b, d) {
       b.appendChild(table([
@@ -345,24 +341,21 @@
       ], d));
     },
     job_queue(b, d) {
-      b.appendChild(el("h4", {}, "Queues (now)"));
-      if (!d.queues.length) b.appendChild(el("p", {}, "no job waiting, running or failed"));
-      else b.appendChild(table([
+      titledTable(b, "Queues (now)", [
         { label: "queue", value: (r) => r.queue },
-        { label: "waiting", num: true, value: (r) => num(r.waiting) },
-        { label: "due", num: true, value: (r) => num(r.due) },
-        { label: "running", num: true, value: (r) => num(r.running) },
-        { label: "failed", num: true, value: (r) => num(r.failed) },
-      ], d.queues));
-      b.appendChild(el("h4", {}, "Background runs in the range"));
-      b.appendChild(table([
+        counted("waiting"),
+        counted("due"),
+        counted("running"),
+        counted("failed"),
+      ], d.queues, "no job waiting, running or failed");
+      titledTable(b, "Background runs in the range", [
         { label: "task", value: (r) => r.task },
-        { label: "runs", num: true, value: (r) => num(r.runs) },
-        { label: "failed", num: true, value: (r) => num(r.failed) },
+        counted("runs"),
+        counted("failed"),
         { label: "p50 (ms)", num: true, value: (r) => num(r.p50_ms, 0) },
         { label: "last", value: (r) => time(r.last_started_at) },
         { label: "last error", value: (r) => (r.last_error || "").slice(0, 80) },
-      ], d.tasks));
+      ], d.tasks);
     },
     database(b, d) {
       const rows = d.largest.slice().reverse();
@@ -424,22 +417,19 @@
           series: kinds.map((k) => ({ name: labels[k], type: "bar", stack: "events", barMaxWidth: 16,
             data: d.over_time.filter((r) => r.kind === k).map((r) => [r.at, r.events]) })),
         });
-        b.appendChild(el("h4", {}, "By source"));
-        b.appendChild(table([
+        titledTable(b, "By source", [
           { label: "kind", value: (r) => labels[r.kind] || r.kind },
           { label: "source", value: (r) => r.source },
-          { label: "events", num: true, value: (r) => num(r.events) },
+          counted("events"),
           { label: "last", value: (r) => time(r.last_at) },
-        ], d.by_source));
+        ], d.by_source);
       }
-      b.appendChild(el("h4", {}, "Recent alerts"));
-      if (!d.recent_alerts.length) b.appendChild(el("p", {}, "no alert in this range"));
-      else b.appendChild(table([
+      titledTable(b, "Recent alerts", [
         { label: "when", value: (r) => time(r.at) },
         { label: "kind", value: (r) => labels[r.kind] || r.kind },
         { label: "source", value: (r) => r.source },
         { label: "threshold / min", num: true, value: (r) => num(r.per_minute) },
-      ], d.recent_alerts));
+      ], d.recent_alerts, "no alert in this range");
     },
   };
 
@@ -480,7 +470,7 @@
   const message = document.getElementById("etl-message");
   async function etl(method) {
     message.textContent = "…";
-    const response = await fetch("/api/analytics/dashboard/etl", {
+    const response = await fetch("/api/analytics/etl", {
       method: method, credentials: "same-origin", headers: { "X-CSRF-Token": csrf },
     });
     const answer = await response.json().catch(() => ({}));
