@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify.delivery import Deliverer
+from mysetlist.notify.delivery.drain import Deliverer
 from tests.conditions import until
 from tests.notify.conftest import SmtpSink, body_of
 
@@ -226,7 +226,7 @@ async def _wait_for_status(status: Any, wanted: str) -> None:
 async def test_a_key_still_in_flight_is_409_and_a_failed_request_frees_its_key(
     api_url: str, token_for: Any, make_users: Any, runtime: Runtime
 ) -> None:
-    from mysetlist.notify.sending import SendRequest, _request_hash
+    from mysetlist.notify.delivery.sending import SendRequest, _request_hash
 
     (user,) = await make_users(1)
     caller = uuid.uuid4()

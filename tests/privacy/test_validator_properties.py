@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from mysetlist.notify.api_models import PreferencesUpdate
 from mysetlist.notify.config import load_notify_settings
-from mysetlist.notify.preferences import Preferences, apply_update, default_channels
-from mysetlist.notify.templates import TemplateProblem, validate
+from mysetlist.notify.preferences.model import Preferences, apply_update, default_channels
+from mysetlist.notify.templates.rendering import TemplateProblem, validate
 from mysetlist.tracking.events import InvalidEvents, own_events
 from mysetlist.tracking.signed_ids import SignedIds
 

@@ -27,19 +27,21 @@ from mysetlist.core.db import Database, fetch_all_in, read_sql
 from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.core.time_zones import load_time_zones
 from mysetlist.notify.catalog import TRANSACTIONAL_CATEGORIES
-from mysetlist.notify.channels import (
+from mysetlist.notify.config import NotifySettings
+from mysetlist.notify.delivery.channels import (
     Channel,
     DeliveryContext,
     EmailChannel,
-    InAppChannel,
     Outcome,
     Row,
     UnconfiguredChannel,
     channel_factories,
     describe,
 )
-from mysetlist.notify.config import NotifySettings
-from mysetlist.notify.preferences import (
+from mysetlist.notify.delivery.send_rate import SendRateLimiter
+from mysetlist.notify.delivery.suppression import blocks_email
+from mysetlist.notify.inbox.channel import InAppChannel
+from mysetlist.notify.preferences.model import (
     Preferences,
     from_row,
     last_local_midnight,
@@ -48,12 +50,10 @@ from mysetlist.notify.preferences import (
 )
 from mysetlist.notify.providers.base import EmailProvider
 from mysetlist.notify.providers.failover import FailoverEmail
-from mysetlist.notify.send_rate import SendRateLimiter
 from mysetlist.notify.signed_links import SignedLinks
-from mysetlist.notify.suppression import blocks_email
 
 log = logging.getLogger(__name__)
-_PACKAGE = "mysetlist.notify"
+_PACKAGE = "mysetlist.notify.delivery"
 
 
 def email_providers(settings: NotifySettings) -> list[EmailProvider]:
@@ -148,7 +148,7 @@ class Deliverer:
             "push": UnconfiguredChannel("push"),
         }
         if settings.vapid_private_key and settings.vapid_subject:
-            from mysetlist.notify.push import PushChannel
+            from mysetlist.notify.push.channel import PushChannel
 
             channels["push"] = PushChannel(settings)
         for name, factory in channel_factories().items():

@@ -41,7 +41,7 @@ from jinja2.visitor import NodeTransformer
 
 # Every render gets these; a template may use them without declaring them.
 STANDARD_VARIABLES = frozenset({"user_name", "app_url", "unsubscribe_url", "title", "message"})
-_SHIPPED = "shipped_templates"  # beside this file
+_SHIPPED = "shipped"  # beside this file
 
 LAYOUT_CSS = """
 body { font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; color: #1d1d1f; }
@@ -264,7 +264,7 @@ def shipped(name: str) -> TemplateSource | None:
     """The template shipped with the code (None when there is none of that name)."""
     from mysetlist.notify.catalog import TYPES
 
-    folder = resources.files("mysetlist.notify").joinpath(_SHIPPED)
+    folder = resources.files("mysetlist.notify.templates").joinpath(_SHIPPED)
     html_file = folder.joinpath(f"{name}.html")
     if not html_file.is_file():
         return None
@@ -280,7 +280,7 @@ def shipped(name: str) -> TemplateSource | None:
 
 
 def shipped_names() -> list[str]:
-    folder = resources.files("mysetlist.notify").joinpath(_SHIPPED)
+    folder = resources.files("mysetlist.notify.templates").joinpath(_SHIPPED)
     return sorted(
         entry.name.removesuffix(".html")
         for entry in folder.iterdir()
