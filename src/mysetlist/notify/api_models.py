@@ -3,8 +3,9 @@ with, Create/Update models for what it takes (as Netflix Dispatch names them), a
 closed sets of values as enums, so `/openapi.json` (and the TypeScript types generated
 from it) knows every field.
 
-The send request itself is `sending.SendRequest`, the push subscription bodies live in
-`push_routes`, the template bodies in `routes`: each beside the code that reads it.
+The send request itself is `delivery/sending.SendRequest`, the push subscription bodies
+live in `push/routes.py`, the template bodies in `templates/routes.py`: each beside the code
+that reads it.
 """
 
 from __future__ import annotations

@@ -48,53 +48,12 @@ from mysetlist.notify.preferences.model import (
     next_local_midnight,
     quiet_hours_end,
 )
-from mysetlist.notify.providers.base import EmailProvider
+from mysetlist.notify.providers.configured import email_providers
 from mysetlist.notify.providers.failover import FailoverEmail
 from mysetlist.notify.signed_links import SignedLinks
 
 log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.notify.delivery"
-
-
-def email_providers(settings: NotifySettings) -> list[EmailProvider]:
-    providers: list[EmailProvider] = []
-    for name in settings.email_providers:
-        if name == "smtp":
-            from mysetlist.notify.providers.smtp import SmtpProvider
-
-            providers.append(
-                SmtpProvider(
-                    settings.smtp_url,
-                    connections=settings.smtp_connections,
-                    timeout=settings.provider_timeout_seconds,
-                )
-            )
-        elif name == "sendgrid":
-            from mysetlist.notify.providers.sendgrid import SendGridProvider
-
-            providers.append(
-                SendGridProvider(
-                    settings.sendgrid_api_url,
-                    settings.sendgrid_api_key or "",
-                    timeout=settings.provider_timeout_seconds,
-                )
-            )
-        elif name == "outbox" and settings.email_outbox_dir is not None:
-            from mysetlist.notify.providers.outbox import OutboxProvider
-
-            providers.append(OutboxProvider(settings.email_outbox_dir))
-        elif name == "ses":
-            from mysetlist.notify.providers.ses import SesProvider
-
-            providers.append(
-                SesProvider(
-                    settings.aws_region,
-                    endpoint_url=settings.ses_endpoint_url,
-                    configuration_set=settings.ses_configuration_set,
-                    timeout=settings.provider_timeout_seconds,
-                )
-            )
-    return providers
 
 
 def _storable(text: str | None, limit: int) -> str | None:

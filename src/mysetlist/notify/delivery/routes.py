@@ -25,11 +25,15 @@ PIXEL = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
 )
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _response_doc(status: int, description: str, **content: Any) -> dict[int | str, Any]:
-    """An OpenAPI `responses=` entry for a route answering other than JSON."""
-    return {status: {"description": description, **content}}
+# What the tracking routes answer, for the OpenAPI document (neither is JSON).
+PIXEL_RESPONSE: dict[int | str, Any] = {200: {
+    "description": "A transparent 1x1 GIF, whatever the token",
+    "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}},
+}}  # fmt: skip
+REDIRECT_RESPONSE: dict[int | str, Any] = {302: {
+    "description": "To the destination stored for this delivery's link",
+    "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+}}  # fmt: skip
 
 
 @router.post(
@@ -77,14 +81,8 @@ async def send_history(
     return SendHistory.model_validate({"requests": rows})
 
 
-@router.get(
-    "/api/notifications/t/o/{token}.gif",
-    summary="Email open pixel",
-    response_class=Response,
-    responses=_response_doc(200, "A transparent 1x1 GIF, whatever the token", content={
-        "image/gif": {"schema": {"type": "string", "format": "binary"}}
-    }),
-)  # fmt: skip
+@router.get("/api/notifications/t/o/{token}.gif", summary="Email open pixel",
+            response_class=Response, responses=PIXEL_RESPONSE)  # fmt: skip
 async def track_open(runtime: RuntimeDep, links: SignedLinksDep, token: str) -> Response:
     delivery_id = links.read_open(token)
     if delivery_id is not None:
@@ -93,15 +91,8 @@ async def track_open(runtime: RuntimeDep, links: SignedLinksDep, token: str) -> 
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
 
-@router.get(
-    "/api/notifications/t/c/{token}",
-    summary="Tracked email link",
-    status_code=302,
-    response_class=RedirectResponse,
-    responses=_response_doc(302, "To the destination stored for this delivery's link", headers={
-        "Location": {"schema": {"type": "string", "format": "uri"}}
-    }),
-)  # fmt: skip
+@router.get("/api/notifications/t/c/{token}", summary="Tracked email link", status_code=302,
+            response_class=RedirectResponse, responses=REDIRECT_RESPONSE)  # fmt: skip
 async def track_click(runtime: RuntimeDep, links: SignedLinksDep, token: str) -> Response:
     """Redirect to the destination stored for this delivery's link (never one in the URL)."""
     target = links.read_click(token)

@@ -15,7 +15,7 @@ reachability):
 - a category the user gets as a daily or weekly digest becomes a digest item instead of
   an email now;
 - a throttle per (user, type, key) window: a burst about one show is one notification.
-The per-day frequency cap is enforced where sends happen (`delivery.py`).
+The per-day frequency cap is enforced where sends happen (`drain.py`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Web Push (RFC 8030) with VAPID (RFC 8292) and aes128gcm payloads (RFC 8291): pywebpush
 encrypts, py-vapid signs, and the POST is ours, on one aiohttp session per process, so
 that (issue 15) redirects are never followed, the connection goes only to addresses
-checked public at that instant (`push_endpoints.CheckingResolver`), and the endpoint's
-URL is checked again at each send (`push_endpoints.EndpointPolicy`).
+checked public at that instant (`endpoints.CheckingResolver`), and the endpoint's
+URL is checked again at each send (`endpoints.EndpointPolicy`).
 
 pywebpush's pitfalls, avoided here: it writes `aud`/`exp` into the claims dict it is given
 (every call here gets a fresh one); its TTL defaults to 0 (dropped unless the browser is

@@ -8,7 +8,7 @@ an empty string. Subjects and text parts render in a second sandbox without HTML
 when a template has none.
 
 Templates live in `notify.email_templates` (versioned per name and locale; the newest
-version wins) and fall back to the ones shipped in `shipped_templates/` beside this file.
+version wins) and fall back to the ones shipped in `shipped/` beside this file.
 
 Limits (issue 15: a nested `range` held /healthz for 2.9 s). A template stands alone
 (include, import and extends are refused when it is saved). Rendering runs off the event
@@ -70,7 +70,7 @@ MAX_OUTPUT_CHARS = 1_000_000
 MAX_INT_BITS = 100_000
 _LOOP_FILTER, _SIZED_FILTER = "_budgeted_loop", "_sized"
 # The drain renders inline first, under this much smaller budget: a template that needs
-# more is rendered in a worker thread from then on (`channels.EmailChannel`). Inline, a
+# more is rendered in a worker thread from then on (`delivery/channels.EmailChannel`). Inline, a
 # render costs no thread hop, and a thread busy rendering slows the loop's I/O (the GIL).
 INLINE_RENDER_SECONDS = 0.05
 DEADLINE = "deadline"  # TemplateProblem.cause of a render over its time
