@@ -113,6 +113,13 @@ async def test_operators_save_versions_and_bad_templates_get_a_422_with_the_line
         missing = await c.post("/api/notifications/templates/preview",
                                json={"name": name}, headers=operator)  # fmt: skip
         assert missing.status_code == 422
+        neither = await c.post("/api/notifications/templates/preview", json={}, headers=operator)
+        assert neither.status_code == 422
+        assert neither.json()["errors"] == [{"field": "name", "message": "give name or template"}]
+        unknown = await c.get("/api/notifications/templates/no_such_template", headers=operator)
+        assert unknown.status_code == 422  # it names an input, like a send naming it
+        assert unknown.json()["detail"] == "template: no template named 'no_such_template'"
+        assert unknown.json()["errors"] == [{"field": "template", "message": "unknown template"}]
         listed = await c.get("/api/notifications/templates", headers=operator)
         names = {t["name"] for t in listed.json()["templates"]}
         assert {name, "welcome", "weekly_digest", "show_reminder"} <= names
