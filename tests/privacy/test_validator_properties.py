@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from mysetlist.notify.api_models import PreferencesUpdate
 from mysetlist.notify.config import load_notify_settings
+from mysetlist.notify.preferences.api_models import PreferencesUpdate
 from mysetlist.notify.preferences.model import Preferences, apply_update, default_channels
 from mysetlist.notify.templates.rendering import TemplateProblem, validate
 from mysetlist.tracking.events import InvalidEvents, own_events

@@ -12,8 +12,8 @@ from mysetlist.core.audit import audit_request
 from mysetlist.core.auth import Operator
 from mysetlist.core.errors import Problem, problem_responses
 from mysetlist.core.runtime import RuntimeDep
-from mysetlist.notify.api_models import SendAccepted, SendHistory
 from mysetlist.notify.delivery import sending, tracking
+from mysetlist.notify.delivery.api_models import SendAccepted, SendHistory
 from mysetlist.notify.route_dependencies import NotifySettingsDep, SignedLinksDep
 
 router = APIRouter(

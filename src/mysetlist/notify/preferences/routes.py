@@ -14,9 +14,9 @@ from mysetlist.core.auth import CurrentUser
 from mysetlist.core.errors import Problem, problem_responses
 from mysetlist.core.runtime import RuntimeDep
 from mysetlist.core.time_zones import time_zones_loaded
-from mysetlist.notify.api_models import PreferencesRead, PreferencesUpdate
 from mysetlist.notify.catalog import PRODUCT_CATEGORIES
 from mysetlist.notify.preferences import service
+from mysetlist.notify.preferences.api_models import PreferencesRead, PreferencesUpdate
 from mysetlist.notify.route_dependencies import NotifySettingsDep, SignedLinksDep
 from mysetlist.notify.signed_links import UnsubscribeTarget
 

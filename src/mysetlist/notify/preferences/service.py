@@ -12,10 +12,10 @@ import orjson
 from mysetlist.core.auth import Claims
 from mysetlist.core.db import Database, fetch_one_in, read_sql
 from mysetlist.core.time_zones import load_time_zones
-from mysetlist.notify.api_models import PreferencesRead, PreferencesUpdate
 from mysetlist.notify.catalog import PRODUCT_CATEGORIES
 from mysetlist.notify.config import NotifySettings
 from mysetlist.notify.errors import NoProfile
+from mysetlist.notify.preferences.api_models import PreferencesRead, PreferencesUpdate
 from mysetlist.notify.preferences.model import Preferences, apply_update, from_row
 
 _PACKAGE = "mysetlist.notify.preferences"

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from mysetlist.core.auth import CurrentUser
 from mysetlist.core.errors import problem_responses
 from mysetlist.core.runtime import RuntimeDep
-from mysetlist.notify.api_models import PushSubscriptionRead
 from mysetlist.notify.push import subscriptions
+from mysetlist.notify.push.api_models import PushSubscriptionRead
 from mysetlist.notify.route_dependencies import NotifySettingsDep
 
 router = APIRouter(

@@ -11,17 +11,17 @@ from mysetlist.core.audit import audit_request
 from mysetlist.core.auth import Operator
 from mysetlist.core.errors import problem_responses
 from mysetlist.core.runtime import RuntimeDep
-from mysetlist.notify.api_models import (
-    Category,
+from mysetlist.notify.api_models import Category
+from mysetlist.notify.catalog import LOCALE, TEMPLATE_NAME
+from mysetlist.notify.route_dependencies import NotifySettingsDep
+from mysetlist.notify.storable import StorableJson, StorableText
+from mysetlist.notify.templates import store
+from mysetlist.notify.templates.api_models import (
     TemplateList,
     TemplatePreview,
     TemplateRead,
     TemplateSaved,
 )
-from mysetlist.notify.catalog import LOCALE, TEMPLATE_NAME
-from mysetlist.notify.route_dependencies import NotifySettingsDep
-from mysetlist.notify.storable import StorableJson, StorableText
-from mysetlist.notify.templates import store
 from mysetlist.notify.templates.rendering import TemplateSource
 
 router = APIRouter(
