@@ -19,7 +19,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mysetlist.core.runtime import Runtime
 from mysetlist.notify.config import NotifySettings, load_notify_settings
-from mysetlist.notify.delivery import Deliverer
+from mysetlist.notify.delivery.drain import Deliverer
 from tests.conftest import free_port
 
 

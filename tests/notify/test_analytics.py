@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify import analytics
+from mysetlist.notify.delivery import analytics
 
 pytestmark = pytest.mark.db
 

@@ -11,10 +11,10 @@ import pytest
 
 from mysetlist.core.auth import claims_from_payload
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify import analytics, sending
 from mysetlist.notify.catalog import TYPES
-from mysetlist.notify.delivery import Deliverer
-from mysetlist.notify.preferences import from_row, next_local_midnight
+from mysetlist.notify.delivery import analytics, sending
+from mysetlist.notify.delivery.drain import Deliverer
+from mysetlist.notify.preferences.model import from_row, next_local_midnight
 from tests.notify.conftest import SmtpSink, notify_settings
 
 SERVICE = claims_from_payload({"sub": str(uuid.uuid4()), "role": "service_role"})

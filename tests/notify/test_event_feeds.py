@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify import event_feeds
-from mysetlist.notify.delivery import Deliverer
+from mysetlist.notify.delivery import event_feeds
+from mysetlist.notify.delivery.drain import Deliverer
 from tests.notify.conftest import SmtpSink, body_of, notify_settings
 
 pytestmark = pytest.mark.db

@@ -15,7 +15,7 @@ import pytest
 
 from mysetlist.core.config import Settings
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify.delivery import Deliverer
+from mysetlist.notify.delivery.drain import Deliverer
 from tests.conftest import serve_app
 
 pytestmark = pytest.mark.db

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify.delivery import Deliverer
+from mysetlist.notify.delivery.drain import Deliverer
 from tests.notify.conftest import notify_settings
 
 pytestmark = pytest.mark.db

@@ -3,6 +3,7 @@ validation naming the field (and writing nothing), RLS."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -72,3 +73,25 @@ async def test_put_changes_the_given_fields_and_bad_ones_are_named(
         assert after["digest"]["artist_updates"] == "weekly"
     async with httpx.AsyncClient(base_url=api_url) as anonymous:
         assert (await anonymous.get("/api/notifications/preferences")).status_code == 401
+
+
+async def test_a_service_token_reads_and_writes_its_own_user_as_the_service_role(
+    api_url: str, token_for: Any, make_users: Any
+) -> None:
+    # Run as the token's own role (service_role), not forced into `authenticated`: the role
+    # needs its own privileges on the tables (migration 0006), else this is a 500.
+    owner, other = await make_users(2)
+    service = {"Authorization": f"Bearer {token_for(owner.id, role='service_role')}"}
+    fan = {"Authorization": f"Bearer {token_for(other.id)}"}
+    async with httpx.AsyncClient(base_url=api_url) as c:
+        r = await c.put("/api/notifications/preferences", headers=service, json={"muted": True})
+        assert r.status_code == 200, r.text
+        assert (await c.get("/api/notifications/preferences", headers=service)).json()["muted"]
+        # service_role bypasses RLS: the statements themselves keep to the token's user
+        assert (await c.get("/api/notifications/preferences", headers=fan)).json()["muted"] is False
+        inbox = await c.get("/api/notifications", headers=service)
+        assert inbox.status_code == 200, inbox.text
+        nobody = {"Authorization": f"Bearer {token_for(uuid.uuid4(), role='service_role')}"}
+        missing = await c.get("/api/notifications/preferences", headers=nobody)
+        assert missing.status_code == 404
+        assert missing.json()["detail"] == "no profile for this user"

@@ -15,7 +15,7 @@ import pytest
 
 from mysetlist.core.runtime import Runtime
 from mysetlist.notify import metrics
-from mysetlist.notify.delivery import Deliverer
+from mysetlist.notify.delivery.drain import Deliverer
 from tests.conditions import until
 from tests.conftest import free_port
 from tests.notify.conftest import notify_settings, start_sink

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify.delivery import Deliverer
+from mysetlist.notify.delivery.drain import Deliverer
 from tests.conditions import until
 from tests.notify.conftest import SmtpSink, notify_settings
 

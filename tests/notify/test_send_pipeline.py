@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify.delivery import Deliverer
+from mysetlist.notify.delivery.drain import Deliverer
 from tests.conditions import until
 from tests.notify.conftest import SmtpSink, body_of
 
@@ -134,6 +134,10 @@ async def test_an_idempotency_key_replays_the_first_result_and_sends_nothing_mor
         assert again.json() == winner.json()
         other = await c.post("/api/notifications/send", json={**body, "title": "Bye"}, headers=key)
         assert other.status_code == 422
+        assert other.json()["detail"] == "Idempotency-Key: already used for a different request"
+        assert other.json()["errors"] == [
+            {"field": "Idempotency-Key", "message": "used for a different request"}
+        ]
         history = await c.get("/api/notifications/send",
                               params={"requestId": winner.json()["requestId"]})  # fmt: skip
     await deliverer.drain(runtime.db)
@@ -226,7 +230,7 @@ async def _wait_for_status(status: Any, wanted: str) -> None:
 async def test_a_key_still_in_flight_is_409_and_a_failed_request_frees_its_key(
     api_url: str, token_for: Any, make_users: Any, runtime: Runtime
 ) -> None:
-    from mysetlist.notify.sending import SendRequest, _request_hash
+    from mysetlist.notify.delivery.sending import SendRequest, _request_hash
 
     (user,) = await make_users(1)
     caller = uuid.uuid4()
@@ -244,6 +248,8 @@ async def test_a_key_still_in_flight_is_409_and_a_failed_request_frees_its_key(
         r = await c.post("/api/notifications/send", json=body, headers={"Idempotency-Key": busy})
         assert r.status_code == 409
         assert r.headers["content-type"] == "application/problem+json"
+        assert r.headers["Retry-After"] == "1"  # the first request is about to commit
+        assert r.json()["title"] == "Conflict"
         unknown = {**body, "userId": str(uuid.uuid4())}
         r = await c.post("/api/notifications/send", json=unknown,
                          headers={"Idempotency-Key": failing})  # fmt: skip

@@ -13,8 +13,8 @@ import pytest
 
 from mysetlist.core.auth import claims_from_payload
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify import digests, sending
-from mysetlist.notify.delivery import Deliverer
+from mysetlist.notify.delivery import digests, sending
+from mysetlist.notify.delivery.drain import Deliverer
 from tests.notify.conftest import SmtpSink, body_of
 
 pytestmark = pytest.mark.db

@@ -17,7 +17,7 @@ import pytest
 
 from mysetlist.core.db import fetch_one_in
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify.delivery import Deliverer
+from mysetlist.notify.delivery.drain import Deliverer
 from tests.notify.conftest import SmtpSink
 
 pytestmark = pytest.mark.db

@@ -1,6 +1,6 @@
 """Which suppressed addresses still get mail: a bounced (or manually suppressed) address
 gets none, transactional included; a complaint or an unsubscribe stops product email only,
-security and account mail still go (notify/suppression.py says why). Checked both when the
+security and account mail still go (notify/delivery/suppression.py says why). Checked both when the
 send chooses channels and when the drain checks again before sending."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify.delivery import Deliverer
+from mysetlist.notify.delivery.drain import Deliverer
 from tests.notify.conftest import SmtpSink
 
 pytestmark = pytest.mark.db

@@ -9,15 +9,15 @@ from typing import Any
 import httpx
 import pytest
 
-from mysetlist.notify import templates
+from mysetlist.notify.templates import rendering
 
 pytestmark = pytest.mark.db
 
 
 def test_html_is_escaped_but_subject_and_text_are_not() -> None:
-    source = templates.shipped("welcome")
+    source = rendering.shipped("welcome")
     assert source is not None
-    rendered = templates.render(source, {"user_name": "<b>Tom & Jerry</b>", "app_url": "https://a"})
+    rendered = rendering.render(source, {"user_name": "<b>Tom & Jerry</b>", "app_url": "https://a"})
     assert "&lt;b&gt;Tom &amp; Jerry&lt;/b&gt;" in rendered.html
     assert rendered.subject == "Welcome to MySetlist, <b>Tom & Jerry</b>!"
     assert "<b>Tom & Jerry</b>" in rendered.text  # generated text part, unescaped
@@ -26,10 +26,10 @@ def test_html_is_escaped_but_subject_and_text_are_not() -> None:
 
 
 def test_a_variable_that_breaks_the_subject_line_is_refused() -> None:
-    source = templates.shipped("show_reminder")
+    source = rendering.shipped("show_reminder")
     assert source is not None
-    with pytest.raises(templates.TemplateProblem, match="line break"):
-        templates.render(
+    with pytest.raises(rendering.TemplateProblem, match="line break"):
+        rendering.render(
             source,
             {"artist_name": "X\r\nBcc: victim@example.test", "reminder_text": "t",
              "show_url": "https://a"},
@@ -37,29 +37,29 @@ def test_a_variable_that_breaks_the_subject_line_is_refused() -> None:
 
 
 def test_the_sandbox_refuses_attribute_access_to_internals() -> None:
-    source = templates.TemplateSource(
+    source = rendering.TemplateSource(
         "evil", "en", 0, "marketing", "s", "{{ title.__class__.__mro__ }}", None, ()
     )
-    with pytest.raises(templates.TemplateProblem):
-        templates.render(source, {"title": "x"})
+    with pytest.raises(rendering.TemplateProblem):
+        rendering.render(source, {"title": "x"})
 
 
 def test_missing_variable_fails_instead_of_rendering_empty() -> None:
-    source = templates.shipped("vote_summary")
+    source = rendering.shipped("vote_summary")
     assert source is not None
-    with pytest.raises(templates.TemplateProblem, match="missing variable"):
-        templates.render(source, {"total_votes": 3})
+    with pytest.raises(rendering.TemplateProblem, match="missing variable"):
+        rendering.render(source, {"total_votes": 3})
 
 
 def test_every_shipped_template_renders_with_its_declared_variables() -> None:
     for name in ("welcome", "show_reminder", "vote_summary", "new_show_announced",
                  "followed_artist_update", "weekly_digest"):  # fmt: skip
-        source = templates.shipped(name)
+        source = rendering.shipped(name)
         assert source is not None, name
         variables: dict[str, Any] = {v: "x" for v in source.variables}
         variables |= {"items": [{"title": "t", "message": "m"}], "user_name": "u",
                       "app_url": "https://a", "title": "t", "message": "m"}  # fmt: skip
-        rendered = templates.render(source, variables)
+        rendered = rendering.render(source, variables)
         assert rendered.subject
         assert rendered.html
         assert rendered.text
@@ -113,6 +113,13 @@ async def test_operators_save_versions_and_bad_templates_get_a_422_with_the_line
         missing = await c.post("/api/notifications/templates/preview",
                                json={"name": name}, headers=operator)  # fmt: skip
         assert missing.status_code == 422
+        neither = await c.post("/api/notifications/templates/preview", json={}, headers=operator)
+        assert neither.status_code == 422
+        assert neither.json()["errors"] == [{"field": "name", "message": "give name or template"}]
+        unknown = await c.get("/api/notifications/templates/no_such_template", headers=operator)
+        assert unknown.status_code == 422  # it names an input, like a send naming it
+        assert unknown.json()["detail"] == "template: no template named 'no_such_template'"
+        assert unknown.json()["errors"] == [{"field": "template", "message": "unknown template"}]
         listed = await c.get("/api/notifications/templates", headers=operator)
         names = {t["name"] for t in listed.json()["templates"]}
         assert {name, "welcome", "weekly_digest", "show_reminder"} <= names

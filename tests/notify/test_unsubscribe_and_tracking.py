@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify.delivery import Deliverer
+from mysetlist.notify.delivery.drain import Deliverer
 from tests.notify.conftest import SmtpSink, body_of
 
 pytestmark = pytest.mark.db

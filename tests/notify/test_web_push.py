@@ -26,8 +26,8 @@ from starlette.routing import Route
 
 from mysetlist.core.config import Settings
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify.delivery import Deliverer
-from mysetlist.notify.push import MAX_PAYLOAD_BYTES, generate_vapid_keys, payload
+from mysetlist.notify.delivery.drain import Deliverer
+from mysetlist.notify.push.channel import MAX_PAYLOAD_BYTES, generate_vapid_keys, payload
 from tests.conftest import serve_app
 from tests.notify.conftest import notify_settings
 

@@ -25,9 +25,9 @@ from cryptography.x509.oid import NameOID
 
 from mysetlist.core.config import Settings
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify.delivery import Deliverer
-from mysetlist.notify.webhook_routes import WebhookVerifiers
-from mysetlist.notify.webhook_signatures import SnsVerifier, sns_string_to_sign
+from mysetlist.notify.delivery.drain import Deliverer
+from mysetlist.notify.webhooks.routes import WebhookVerifiers
+from mysetlist.notify.webhooks.signatures import SnsVerifier, sns_string_to_sign
 from tests.conftest import serve_app
 from tests.notify.conftest import SmtpSink
 

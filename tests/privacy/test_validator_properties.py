@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from mysetlist.core.errors import DomainError, status_of
-from mysetlist.notify.api_models import PreferencesUpdate
 from mysetlist.notify.config import load_notify_settings
-from mysetlist.notify.preferences import Preferences, apply_update, default_channels
-from mysetlist.notify.templates import TemplateProblem, validate
+from mysetlist.notify.preferences.api_models import PreferencesUpdate
+from mysetlist.notify.preferences.model import Preferences, apply_update, default_channels
+from mysetlist.notify.templates.rendering import TemplateProblem, validate
 from mysetlist.tracking.signed_ids import SignedIds
 from mysetlist.tracking.wire.own import own_events
 

@@ -11,8 +11,8 @@ import httpx
 import orjson
 
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify.delivery import Deliverer
-from mysetlist.notify.push import SUBSCRIPTION_CONTEXT, generate_vapid_keys
+from mysetlist.notify.delivery.drain import Deliverer
+from mysetlist.notify.push.channel import SUBSCRIPTION_CONTEXT, generate_vapid_keys
 from tests.notify.conftest import notify_settings
 from tests.notify.test_web_push import Browser, PushService
 

@@ -19,8 +19,8 @@ import pytest
 from mysetlist.core.config import Settings
 from mysetlist.core.runtime import Runtime
 from mysetlist.notify.signed_links import SignedLinks
-from mysetlist.notify.webhook_routes import WebhookVerifiers
-from mysetlist.notify.webhook_signatures import SnsVerifier
+from mysetlist.notify.webhooks.routes import WebhookVerifiers
+from mysetlist.notify.webhooks.signatures import SnsVerifier
 from tests.conftest import serve_app
 from tests.notify import conftest as notify_fixtures
 from tests.notify.test_webhooks import TOPIC, Keys, sns_message

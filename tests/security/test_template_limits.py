@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify.templates import RENDER_SECONDS
+from mysetlist.notify.templates.rendering import RENDER_SECONDS
 from tests.notify import conftest as notify_fixtures
 from tests.notify.conftest import SmtpSink
 from tests.security.notify_support import delivery_rows, send

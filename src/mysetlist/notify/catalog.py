@@ -21,9 +21,12 @@ PRODUCT_CATEGORIES = (
 )
 CATEGORIES = TRANSACTIONAL_CATEGORIES + PRODUCT_CATEGORIES
 DIGEST_FREQUENCIES = ("immediate", "daily", "weekly")
-# Renders the title and message alone (shipped_templates/generic.*): the template of types
+# Renders the title and message alone (templates/shipped/generic.*): the template of types
 # that have no layout of their own, and of a send whose type's template lacks variables.
 GENERIC_TEMPLATE = "generic"
+# What a template name and a locale look like (send requests and the template API).
+TEMPLATE_NAME = r"^[a-z][a-z0-9_]{0,63}$"
+LOCALE = r"^[a-z]{2}(-[A-Z]{2})?$"
 
 
 @dataclass(frozen=True)

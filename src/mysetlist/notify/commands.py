@@ -12,7 +12,7 @@ commands = typer.Typer(no_args_is_help=True, help="Notifications.")
 def vapid_keys() -> None:
     """Print VAPID_PRIVATE_KEY (for the server's environment) and the public key browsers
     pass as applicationServerKey to pushManager.subscribe()."""
-    from mysetlist.notify.push import generate_vapid_keys
+    from mysetlist.notify.push.channel import generate_vapid_keys
 
     private, public = generate_vapid_keys()
     typer.echo(f"VAPID_PRIVATE_KEY={private}")

@@ -81,7 +81,7 @@ class NotifySettings(BaseSettings):
         default=86400, ge=1, le=2419200, validation_alias="NOTIFY_PUSH_TTL_SECONDS"
     )
     push_idle_days: int = Field(default=60, ge=1, validation_alias="NOTIFY_PUSH_IDLE_DAYS")
-    # Push endpoints are user-given URLs our workers POST to (notify/push_endpoints.py):
+    # Push endpoints are user-given URLs our workers POST to (notify/push/endpoints.py):
     # the hosts allowed ("*.notify.windows.com" takes subdomains; "*" any host, still only
     # at public addresses), how many subscriptions a user keeps (the oldest goes), and,
     # for tests and local push servers ONLY, origins exempt from the address rules
@@ -140,7 +140,7 @@ class NotifySettings(BaseSettings):
     drain_budget_seconds: float = Field(
         default=20.0, gt=0, validation_alias="NOTIFY_DRAIN_BUDGET_SECONDS"
     )
-    # Jobs fed by data (notify/event_feeds.py): how far before a show its followers are
+    # Jobs fed by data (notify/delivery/event_feeds.py): how far before a show its followers are
     # reminded, and how far back setlists entered and shows announced are looked for.
     show_reminder_hours: int = Field(
         default=24, ge=1, le=24 * 14, validation_alias="NOTIFY_SHOW_REMINDER_HOURS"

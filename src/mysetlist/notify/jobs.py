@@ -7,7 +7,9 @@
 - `notify.send_digests`: every 5 minutes, the digests of periods that ended.
 - `notify.daily_analytics`: every 15 minutes, notification_analytics for today and yesterday.
 - `notify.feed_events`: every 15 minutes, vote summaries, show reminders and new-show
-  announcements from the data (notify/event_feeds.py; idempotent).
+  announcements from the data (delivery/event_feeds.py; idempotent).
+
+The names are `tasks.py`'s, which the defer sites use too.
 """
 
 from __future__ import annotations
@@ -21,17 +23,19 @@ from mysetlist.core.config import Settings
 from mysetlist.core.job_queue import job_runtime, periodic_task
 from mysetlist.core.run_log import RunRecord, job_run
 from mysetlist.core.runtime import Runtime
-from mysetlist.notify import analytics, digests, event_feeds
 from mysetlist.notify.config import load_notify_settings
-from mysetlist.notify.delivery import Deliverer
+from mysetlist.notify.delivery import analytics, digests, event_feeds
+from mysetlist.notify.delivery.drain import Deliverer
+from mysetlist.notify.tasks import (
+    DAILY_ANALYTICS,
+    DELIVER,
+    DELIVER_DUE,
+    FEED_EVENTS,
+    QUEUE,
+    SEND_DIGESTS,
+)
 
 log = logging.getLogger(__name__)
-QUEUE = "notify"
-DELIVER = "notify.deliver"
-DELIVER_DUE = "notify.deliver_due"
-SEND_DIGESTS = "notify.send_digests"
-DAILY_ANALYTICS = "notify.daily_analytics"
-FEED_EVENTS = "notify.feed_events"
 
 
 class WorkerDeliverer:

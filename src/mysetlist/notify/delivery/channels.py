@@ -1,8 +1,8 @@
-"""The channel interface deliveries go through, and the email and in-app channels.
+"""The channel interface deliveries go through, and the email channel.
 
 A channel takes a chunk of claimed deliveries (rows of `deliveries_claim.sql`) and answers
-one `Outcome` each; the drain (`delivery.py`) writes them in the claiming transaction.
-Web push plugs in the same way (`register_channel("push", ...)`).
+one `Outcome` each; the drain (`drain.py`) writes them in the claiming transaction.
+In-app (`inbox/channel.py`) and web push (`push/channel.py`) are channels too.
 """
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ from urllib.parse import quote
 
 from psycopg import AsyncConnection
 
-from mysetlist.core.db import fetch_all_in, read_sql
+from mysetlist.core.db import fetch_all_in
 from mysetlist.core.field_encryption import FieldCipher
-from mysetlist.notify import metrics, template_store
+from mysetlist.notify import metrics
 from mysetlist.notify.catalog import TRANSACTIONAL_CATEGORIES
 from mysetlist.notify.config import NotifySettings
 from mysetlist.notify.providers.base import EmailMessage, ProviderError
 from mysetlist.notify.providers.failover import FailoverEmail
 from mysetlist.notify.signed_links import SignedLinks
-from mysetlist.notify.templates import (
+from mysetlist.notify.templates import store as template_store
+from mysetlist.notify.templates.rendering import (
     DEADLINE,
     INLINE_RENDER_SECONDS,
     RENDER_SECONDS,
@@ -36,7 +37,7 @@ from mysetlist.notify.templates import (
 )
 
 log = logging.getLogger(__name__)
-_PACKAGE = "mysetlist.notify"
+_PACKAGE = "mysetlist.notify.delivery"
 Row = dict[str, Any]
 _HREF = re.compile(r'href="(https?://[^"]+)"')
 
@@ -96,21 +97,6 @@ class Channel(Protocol):
     async def deliver(self, rows: Sequence[Row], ctx: DeliveryContext) -> list[Outcome]: ...
 
     async def close(self) -> None: ...
-
-
-class InAppChannel:
-    """The notification row is the inbox entry: delivered once it is committed, when the
-    users' live streams (notify/inbox.py) hear of it."""
-
-    name = "in_app"
-
-    async def deliver(self, rows: Sequence[Row], ctx: DeliveryContext) -> list[Outcome]:
-        users = sorted({str(row["user_id"]) for row in rows})
-        await ctx.execute(read_sql(_PACKAGE, "inbox_announce.sql"), {"user_ids": users})
-        return [Outcome(row["id"], "delivered", provider="inbox", attempted=False) for row in rows]
-
-    async def close(self) -> None:
-        pass
 
 
 def unsubscribe_urls(ctx: DeliveryContext, user_id: str, category: str) -> tuple[str, str]:

@@ -11,9 +11,9 @@ import orjson
 
 from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, read_sql
 from mysetlist.core.job_queue import defer_in_transaction
+from mysetlist.notify.tasks import DELIVER, QUEUE
 
-_PACKAGE = "mysetlist.notify"
-DELIVER_TASK = "notify.deliver"
+_PACKAGE = "mysetlist.notify.delivery"
 
 
 async def send_due_digests(db: Database, *, limit: int = 500, now: datetime | None = None) -> int:
@@ -65,5 +65,5 @@ async def _one_digest(conn: Any, group: dict[str, Any], now: datetime) -> int:
     )
     if row is None:
         return 0
-    await defer_in_transaction(conn, DELIVER_TASK, queue="notify")
+    await defer_in_transaction(conn, DELIVER, queue=QUEUE)
     return 1

@@ -12,7 +12,7 @@ a server-side request forgery channel unless checked (issue 15; the rules are th
 Checked when a browser subscribes and again at each send, where the connection goes to
 the very addresses just checked (`CheckingResolver` is the resolver of the push channel's
 HTTP client: a name that resolves elsewhere a second later, DNS rebinding, gains nothing).
-Redirects are never followed (push.py).
+Redirects are never followed (channel.py).
 
 Local push servers in tests are origins in `NOTIFY_PUSH_TEST_ORIGINS` (scheme://host:port),
 exempt from the rules: an explicit list, never a weaker default.

@@ -17,8 +17,9 @@ from psycopg import AsyncConnection
 
 from mysetlist.core.db import fetch_all_in, read_sql
 from mysetlist.core.field_encryption import FieldCipher
+from mysetlist.notify.delivery.suppression import suppress
 
-_PACKAGE = "mysetlist.notify"
+_PACKAGE = "mysetlist.notify.webhooks"
 _SENDGRID_STATUS = {
     "delivered": "delivered",
     "bounce": "bounced",
@@ -147,7 +148,7 @@ async def apply(
 ) -> bool:
     """Apply `event` unless one of its keys was seen; whether it was applied."""
     claimed = await fetch_all_in(
-        conn, read_sql(_PACKAGE, "webhook_event_claim.sql"),
+        conn, read_sql(_PACKAGE, "event_claim.sql"),
         {"source": source, "event_keys": list(event.keys)},
     )  # fmt: skip
     if len(claimed) < len(event.keys):
@@ -155,7 +156,7 @@ async def apply(
     if event.status == "ignored":
         return True
     await conn.execute(
-        read_sql(_PACKAGE, "webhook_delivery_event.sql"),
+        read_sql(_PACKAGE, "delivery_event.sql"),
         {
             "delivery_id": event.delivery_id,
             "message_id": event.message_id,
@@ -167,13 +168,8 @@ async def apply(
     )
     if event.addresses:
         reason = "complaint" if event.status == "complained" else "bounce"
-        await conn.execute(
-            read_sql(_PACKAGE, "suppressions_insert.sql"),
-            {
-                "hashes": [cipher.lookup_hash(a) for a in event.addresses],
-                "reasons": [reason] * len(event.addresses),
-                "sources": [source] * len(event.addresses),
-                "details": [event.detail] * len(event.addresses),
-            },
-        )
+        await suppress(
+            conn, [cipher.lookup_hash(a) for a in event.addresses],
+            reason=reason, source=source, detail=event.detail,
+        )  # fmt: skip
     return True

@@ -27,74 +27,33 @@ from mysetlist.core.db import Database, fetch_all_in, read_sql
 from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.core.time_zones import load_time_zones
 from mysetlist.notify.catalog import TRANSACTIONAL_CATEGORIES
-from mysetlist.notify.channels import (
+from mysetlist.notify.config import NotifySettings
+from mysetlist.notify.delivery.channels import (
     Channel,
     DeliveryContext,
     EmailChannel,
-    InAppChannel,
     Outcome,
     Row,
     UnconfiguredChannel,
     channel_factories,
     describe,
 )
-from mysetlist.notify.config import NotifySettings
-from mysetlist.notify.preferences import (
+from mysetlist.notify.delivery.send_rate import SendRateLimiter
+from mysetlist.notify.delivery.suppression import blocks_email
+from mysetlist.notify.inbox.channel import InAppChannel
+from mysetlist.notify.preferences.model import (
     Preferences,
     from_row,
     last_local_midnight,
     next_local_midnight,
     quiet_hours_end,
 )
-from mysetlist.notify.providers.base import EmailProvider
+from mysetlist.notify.providers.configured import email_providers
 from mysetlist.notify.providers.failover import FailoverEmail
-from mysetlist.notify.send_rate import SendRateLimiter
 from mysetlist.notify.signed_links import SignedLinks
-from mysetlist.notify.suppression import blocks_email
 
 log = logging.getLogger(__name__)
-_PACKAGE = "mysetlist.notify"
-
-
-def email_providers(settings: NotifySettings) -> list[EmailProvider]:
-    providers: list[EmailProvider] = []
-    for name in settings.email_providers:
-        if name == "smtp":
-            from mysetlist.notify.providers.smtp import SmtpProvider
-
-            providers.append(
-                SmtpProvider(
-                    settings.smtp_url,
-                    connections=settings.smtp_connections,
-                    timeout=settings.provider_timeout_seconds,
-                )
-            )
-        elif name == "sendgrid":
-            from mysetlist.notify.providers.sendgrid import SendGridProvider
-
-            providers.append(
-                SendGridProvider(
-                    settings.sendgrid_api_url,
-                    settings.sendgrid_api_key or "",
-                    timeout=settings.provider_timeout_seconds,
-                )
-            )
-        elif name == "outbox" and settings.email_outbox_dir is not None:
-            from mysetlist.notify.providers.outbox import OutboxProvider
-
-            providers.append(OutboxProvider(settings.email_outbox_dir))
-        elif name == "ses":
-            from mysetlist.notify.providers.ses import SesProvider
-
-            providers.append(
-                SesProvider(
-                    settings.aws_region,
-                    endpoint_url=settings.ses_endpoint_url,
-                    configuration_set=settings.ses_configuration_set,
-                    timeout=settings.provider_timeout_seconds,
-                )
-            )
-    return providers
+_PACKAGE = "mysetlist.notify.delivery"
 
 
 def _storable(text: str | None, limit: int) -> str | None:
@@ -148,7 +107,7 @@ class Deliverer:
             "push": UnconfiguredChannel("push"),
         }
         if settings.vapid_private_key and settings.vapid_subject:
-            from mysetlist.notify.push import PushChannel
+            from mysetlist.notify.push.channel import PushChannel
 
             channels["push"] = PushChannel(settings)
         for name, factory in channel_factories().items():

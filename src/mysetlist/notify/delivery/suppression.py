@@ -11,6 +11,14 @@ platforms, and withholding it could lock them out of their account.
 
 from __future__ import annotations
 
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from mysetlist.core.db import read_sql
+
+_PACKAGE = "mysetlist.notify.delivery"
+
 TRANSACTIONAL_DESPITE = frozenset({"complaint", "unsubscribe"})
 
 
@@ -19,3 +27,15 @@ def blocks_email(suppressed: bool, reason: str | None, *, transactional: bool) -
     if not suppressed:
         return False
     return not (transactional and reason in TRANSACTIONAL_DESPITE)
+
+
+async def suppress(
+    conn: AsyncConnection[Any], hashes: list[bytes], *, reason: str, source: str,
+    detail: str | None,
+) -> None:  # fmt: skip
+    """Put addresses (their keyed hashes) on the suppression list every later send checks."""
+    await conn.execute(
+        read_sql(_PACKAGE, "suppressions_insert.sql"),
+        {"hashes": hashes, "reasons": [reason] * len(hashes), "sources": [source] * len(hashes),
+         "details": [detail] * len(hashes)},
+    )  # fmt: skip

@@ -13,6 +13,6 @@ async def refresh_daily(db: Database, *, since: date) -> int:
     """Recompute the rows of the days from `since`; how many rows were written."""
     async with db.transaction() as conn:
         cur = await conn.execute(
-            read_sql("mysetlist.notify", "analytics_daily.sql"), {"since": since}
+            read_sql("mysetlist.notify.delivery", "analytics_daily.sql"), {"since": since}
         )
         return cur.rowcount

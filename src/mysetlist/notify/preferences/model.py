@@ -13,12 +13,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mysetlist.core.time_zones import zone_or_utc
-from mysetlist.notify.api_models import (
-    ChannelMatrixUpdate,
-    DigestUpdate,
-    PreferencesRead,
-    PreferencesUpdate,
-)
 from mysetlist.notify.catalog import (
     CATEGORIES,
     CHANNELS,
@@ -26,6 +20,12 @@ from mysetlist.notify.catalog import (
     TRANSACTIONAL_CATEGORIES,
 )
 from mysetlist.notify.config import NotifySettings
+from mysetlist.notify.preferences.api_models import (
+    ChannelMatrixUpdate,
+    DigestUpdate,
+    PreferencesRead,
+    PreferencesUpdate,
+)
 
 
 @dataclass

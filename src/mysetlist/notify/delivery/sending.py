@@ -15,7 +15,7 @@ reachability):
 - a category the user gets as a daily or weekly digest becomes a digest item instead of
   an email now;
 - a throttle per (user, type, key) window: a burst about one show is one notification.
-The per-day frequency cap is enforced where sends happen (`delivery.py`).
+The per-day frequency cap is enforced where sends happen (`drain.py`).
 """
 
 from __future__ import annotations
@@ -34,33 +34,35 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mysetlist.core.auth import Claims
 from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, read_sql
-from mysetlist.core.errors import Problem
 from mysetlist.core.job_queue import defer_in_transaction
 from mysetlist.core.time_zones import load_time_zones
-from mysetlist.notify import template_store
-from mysetlist.notify.catalog import GENERIC_TEMPLATE, TYPES, NotificationType
+from mysetlist.notify.catalog import GENERIC_TEMPLATE, TEMPLATE_NAME, TYPES, NotificationType
 from mysetlist.notify.config import NotifySettings
-from mysetlist.notify.preferences import (
+from mysetlist.notify.delivery.suppression import blocks_email
+from mysetlist.notify.errors import (
+    IdempotencyKeyReused,
+    InvalidField,
+    MissingTemplateVariables,
+    RequestInFlight,
+)
+from mysetlist.notify.preferences.model import (
     Preferences,
     digest_period,
     from_row,
     quiet_hours_end,
 )
 from mysetlist.notify.storable import StorableJson, StorableText
-from mysetlist.notify.suppression import blocks_email
-from mysetlist.notify.templates import STANDARD_VARIABLES
+from mysetlist.notify.tasks import DELIVER, QUEUE
+from mysetlist.notify.templates import store as template_store
+from mysetlist.notify.templates.rendering import STANDARD_VARIABLES
 
-_PACKAGE = "mysetlist.notify"
-DELIVER_TASK = "notify.deliver"
-QUEUE = "notify"
+_PACKAGE = "mysetlist.notify.delivery"
 MAX_RECIPIENTS = 10_000
 # Drain jobs per request: each drains every due delivery it can claim, so a few suffice.
 MAX_JOBS_PER_REQUEST = 16
 # An in-flight idempotency key older than this belongs to a request whose process died.
 STALE_IN_FLIGHT = "5 minutes"
 ChannelName = Literal["email", "push", "in_app"]
-TEMPLATE_NAME = r"^[a-z][a-z0-9_]{0,63}$"
-LOCALE = r"^[a-z]{2}(-[A-Z]{2})?$"
 
 
 class Segment(BaseModel):
@@ -86,26 +88,19 @@ class SendRequest(BaseModel):
     dedupKey: StorableText | None = Field(default=None, min_length=1, max_length=200)
 
 
-def _invalid(name: str, message: str) -> Problem:
-    return Problem(
-        422, "Unprocessable Content", f"{name}: {message}",
-        errors=[{"field": name, "message": message}],
-    )  # fmt: skip
-
-
 def _check(request: SendRequest) -> NotificationType:
     given = [n for n in ("userId", "userIds", "segment") if getattr(request, n) is not None]
     if len(given) != 1:
-        raise _invalid("userId", "give exactly one of userId, userIds or segment")
+        raise InvalidField("userId", "give exactly one of userId, userIds or segment")
     if request.segment is not None:
         needs = "artistId" if request.segment.type == "artist_followers" else "showId"
         if getattr(request.segment, needs) is None:
-            raise _invalid(f"segment.{needs}", f"required for segment {request.segment.type}")
+            raise InvalidField(f"segment.{needs}", f"required for segment {request.segment.type}")
     ntype = TYPES.get(request.type)
     if ntype is None:
-        raise _invalid("type", f"unknown type; expected one of {sorted(TYPES)}")
+        raise InvalidField("type", f"unknown type; expected one of {sorted(TYPES)}")
     if request.channels is not None and len(set(request.channels)) != len(request.channels):
-        raise _invalid("channels", "each channel at most once")
+        raise InvalidField("channels", "each channel at most once")
     return ntype
 
 
@@ -210,38 +205,28 @@ async def _claim_key(
         )  # fmt: skip
         assert existing is not None
         if bytes(existing["request_hash"]) != digest:
-            raise Problem(
-                422, "Unprocessable Content",
-                "Idempotency-Key: already used for a different request",
-                errors=[{"field": "Idempotency-Key", "message": "used for a different request"}],
-            )  # fmt: skip
+            raise IdempotencyKeyReused()
         if existing["state"] == "done":
             response: dict[str, Any] = existing["response"]
             return None, response
         if not existing["stale"]:
-            raise Problem(
-                409, "Conflict", "a request with this Idempotency-Key is still in flight",
-                headers={"Retry-After": "1"},
-            )  # fmt: skip
+            raise RequestInFlight()
         # Its process died before committing (nothing of it was written): take it over.
-        await conn.execute(
-            "UPDATE notify.send_requests SET created_at = now() WHERE id = %s", (existing["id"],)
-        )
+        await conn.execute(read_sql(_PACKAGE, "send_request_take_over.sql"), {"id": existing["id"]})
         return int(existing["id"]), None
 
 
 async def _release_key(db: Database, request_id: int) -> None:
     async with db.transaction() as conn:
-        await conn.execute(
-            "DELETE FROM notify.send_requests WHERE id = %s AND state = 'in_flight'", (request_id,)
-        )
+        await conn.execute(read_sql(_PACKAGE, "send_request_release.sql"), {"id": request_id})
 
 
 async def _template_for(db: Database, ntype: NotificationType, request: SendRequest) -> str:
     """The template the notification renders through. A named one needs every variable it
-    declares (a 422 names the first missing). Without a name, the type's own template when
-    the request gives all of its variables; otherwise the title and message are the whole
-    notification, rendered through the generic layout (the spec's own send example)."""
+    declares (MissingTemplateVariables names the first missing). Without a name, the type's
+    own template when the request gives all of its variables; otherwise the title and
+    message are the whole notification, rendered through the generic layout (the spec's own
+    send example)."""
     name = request.template or ntype.template
     async with db.transaction() as conn:
         source = await template_store.latest(conn, name)
@@ -252,7 +237,7 @@ async def _template_for(db: Database, ntype: NotificationType, request: SendRequ
         return name
     if request.template is None:
         return GENERIC_TEMPLATE
-    raise _invalid(f"variables.{missing[0]}", f"template {name!r} needs it")
+    raise MissingTemplateVariables(name, missing[0])
 
 
 async def send(
@@ -269,7 +254,7 @@ async def send(
     await load_time_zones(db)  # recipients' stored zones are read through the validator
     template_name = await _template_for(db, ntype, request)
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 255):
-        raise _invalid("Idempotency-Key", "must be 1 to 255 characters")
+        raise InvalidField("Idempotency-Key", "must be 1 to 255 characters")
     request_id, replay = await _claim_key(
         db, claims, idempotency_key, _request_hash(request), request.type
     )
@@ -308,9 +293,9 @@ async def _write(
             },
         )
         if request.userId is not None and not rows:
-            raise _invalid("userId", "no such user")
+            raise InvalidField("userId", "no such user")
         if len(rows) > MAX_RECIPIENTS:
-            raise _invalid("segment", f"reaches {len(rows)} users, more than {MAX_RECIPIENTS}")
+            raise InvalidField("segment", f"reaches {len(rows)} users, more than {MAX_RECIPIENTS}")
         engagement: dict[uuid.UUID, dict[str, float]] = {}
         if ntype.routing == "best" and rows:
             for e in await fetch_all_in(
@@ -401,7 +386,7 @@ async def _store(
              "period_starts": list(periods), "due_ats": list(dues)},
         )  # fmt: skip
     for _ in range(min(MAX_JOBS_PER_REQUEST, math.ceil(due / settings.batch_size))):
-        await defer_in_transaction(conn, DELIVER_TASK, queue=QUEUE)
+        await defer_in_transaction(conn, DELIVER, queue=QUEUE)
     return {
         "requestId": request_id,
         "notifications": len(notification_of),

@@ -17,8 +17,8 @@ from fastapi.responses import Response, StreamingResponse
 from mysetlist.core.auth import AuthError, Claims, CurrentUser, OptionalUser, TokenVerifier
 from mysetlist.core.errors import Problem, problem_responses
 from mysetlist.core.runtime import RuntimeDep
-from mysetlist.notify import inbox
-from mysetlist.notify.api_models import InboxPage, MarkedAllRead, MarkedRead, UnreadCount
+from mysetlist.notify.inbox import service as inbox
+from mysetlist.notify.inbox.api_models import InboxPage, MarkedAllRead, MarkedRead, UnreadCount
 
 router = APIRouter(tags=["notifications"], responses=problem_responses(401, 403, 404, 413, 429))
 ACCESS_COOKIE = "mysetlist_access_token"

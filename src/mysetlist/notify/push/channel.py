@@ -1,8 +1,8 @@
 """Web Push (RFC 8030) with VAPID (RFC 8292) and aes128gcm payloads (RFC 8291): pywebpush
 encrypts, py-vapid signs, and the POST is ours, on one aiohttp session per process, so
 that (issue 15) redirects are never followed, the connection goes only to addresses
-checked public at that instant (`push_endpoints.CheckingResolver`), and the endpoint's
-URL is checked again at each send (`push_endpoints.EndpointPolicy`).
+checked public at that instant (`endpoints.CheckingResolver`), and the endpoint's
+URL is checked again at each send (`endpoints.EndpointPolicy`).
 
 pywebpush's pitfalls, avoided here: it writes `aud`/`exp` into the claims dict it is given
 (every call here gets a fresh one); its TTL defaults to 0 (dropped unless the browser is
@@ -38,12 +38,12 @@ from pywebpush import WebPusher
 
 from mysetlist.core.db import read_sql
 from mysetlist.notify import metrics
-from mysetlist.notify.channels import DeliveryContext, Outcome, Row, describe
 from mysetlist.notify.config import NotifySettings
-from mysetlist.notify.push_endpoints import CheckingResolver, EndpointPolicy, EndpointRefused
+from mysetlist.notify.delivery.channels import DeliveryContext, Outcome, Row, describe
+from mysetlist.notify.push.endpoints import CheckingResolver, EndpointPolicy, EndpointRefused
 
 log = logging.getLogger(__name__)
-_PACKAGE = "mysetlist.notify"
+_PACKAGE = "mysetlist.notify.push"
 MAX_PAYLOAD_BYTES = 3993
 SUBSCRIPTION_CONTEXT = b"push_subscriptions.subscription"
 # RFC 8292: at most 24 h; 12 h as pywebpush does.
@@ -194,7 +194,7 @@ class PushChannel:
 
     async def deliver(self, rows: Sequence[Row], ctx: DeliveryContext) -> list[Outcome]:
         subscriptions = await ctx.fetch_all(
-            read_sql(_PACKAGE, "push_subscriptions_live.sql"),
+            read_sql(_PACKAGE, "subscriptions_live.sql"),
             {"user_ids": sorted({str(r["user_id"]) for r in rows}),
              "idle_days": self.settings.push_idle_days},
         )  # fmt: skip
@@ -213,7 +213,7 @@ class PushChannel:
         touched = [r for r in results if not r.gone]
         try:
             await ctx.execute(
-                read_sql(_PACKAGE, "push_subscription_results.sql"),
+                read_sql(_PACKAGE, "subscription_results.sql"),
                 {"gone_ids": [r.subscription_id for r in results if r.gone],
                  "ids": [r.subscription_id for r in touched], "ok": [r.ok for r in touched]},
             )  # fmt: skip

@@ -23,10 +23,10 @@ from zoneinfo import ZoneInfo
 from mysetlist.core.auth import Claims
 from mysetlist.core.db import Database, fetch_all_in, read_sql
 from mysetlist.core.time_zones import load_time_zones, zone_or_utc
-from mysetlist.notify import sending
 from mysetlist.notify.config import NotifySettings
+from mysetlist.notify.delivery import sending
 
-_PACKAGE = "mysetlist.notify"
+_PACKAGE = "mysetlist.notify.delivery"
 # The caller recorded on the send requests these jobs make.
 FEEDS_CALLER = str(uuid.uuid5(uuid.NAMESPACE_URL, "mysetlist:notify:event-feeds"))
 _CLAIMS = Claims(user_id=FEEDS_CALLER, role="service_role", is_admin=False, raw={})

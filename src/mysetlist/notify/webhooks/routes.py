@@ -18,15 +18,15 @@ from mysetlist.core.audit import audit_request
 from mysetlist.core.errors import Problem, problem_responses
 from mysetlist.core.runtime import RuntimeDep
 from mysetlist.core.security_events import count_security_event
-from mysetlist.notify import webhook_events
-from mysetlist.notify.api_models import (
+from mysetlist.notify.config import NotifySettings, load_notify_settings
+from mysetlist.notify.webhooks import events as webhook_events
+from mysetlist.notify.webhooks.api_models import (
     SesWebhookAnswer,
     SnsSubscriptionConfirmed,
     SnsUnsubscribed,
     WebhookApplied,
 )
-from mysetlist.notify.config import NotifySettings, load_notify_settings
-from mysetlist.notify.webhook_signatures import (
+from mysetlist.notify.webhooks.signatures import (
     SENDGRID_SIGNATURE,
     SENDGRID_TIMESTAMP,
     Fetch,

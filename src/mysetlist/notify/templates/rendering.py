@@ -8,7 +8,7 @@ an empty string. Subjects and text parts render in a second sandbox without HTML
 when a template has none.
 
 Templates live in `notify.email_templates` (versioned per name and locale; the newest
-version wins) and fall back to the ones shipped in `shipped_templates/` beside this file.
+version wins) and fall back to the ones shipped in `shipped/` beside this file.
 
 Limits (issue 15: a nested `range` held /healthz for 2.9 s). A template stands alone
 (include, import and extends are refused when it is saved). Rendering runs off the event
@@ -41,7 +41,7 @@ from jinja2.visitor import NodeTransformer
 
 # Every render gets these; a template may use them without declaring them.
 STANDARD_VARIABLES = frozenset({"user_name", "app_url", "unsubscribe_url", "title", "message"})
-_SHIPPED = "shipped_templates"  # beside this file
+_SHIPPED = "shipped"  # beside this file
 
 LAYOUT_CSS = """
 body { font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; color: #1d1d1f; }
@@ -70,7 +70,7 @@ MAX_OUTPUT_CHARS = 1_000_000
 MAX_INT_BITS = 100_000
 _LOOP_FILTER, _SIZED_FILTER = "_budgeted_loop", "_sized"
 # The drain renders inline first, under this much smaller budget: a template that needs
-# more is rendered in a worker thread from then on (`channels.EmailChannel`). Inline, a
+# more is rendered in a worker thread from then on (`delivery/channels.EmailChannel`). Inline, a
 # render costs no thread hop, and a thread busy rendering slows the loop's I/O (the GIL).
 INLINE_RENDER_SECONDS = 0.05
 DEADLINE = "deadline"  # TemplateProblem.cause of a render over its time
@@ -264,7 +264,7 @@ def shipped(name: str) -> TemplateSource | None:
     """The template shipped with the code (None when there is none of that name)."""
     from mysetlist.notify.catalog import TYPES
 
-    folder = resources.files("mysetlist.notify").joinpath(_SHIPPED)
+    folder = resources.files("mysetlist.notify.templates").joinpath(_SHIPPED)
     html_file = folder.joinpath(f"{name}.html")
     if not html_file.is_file():
         return None
@@ -280,7 +280,7 @@ def shipped(name: str) -> TemplateSource | None:
 
 
 def shipped_names() -> list[str]:
-    folder = resources.files("mysetlist.notify").joinpath(_SHIPPED)
+    folder = resources.files("mysetlist.notify.templates").joinpath(_SHIPPED)
     return sorted(
         entry.name.removesuffix(".html")
         for entry in folder.iterdir()

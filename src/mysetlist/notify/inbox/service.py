@@ -1,7 +1,7 @@
 """The in-app inbox and its live stream.
 
 The drain announces in-app deliveries with `pg_notify('notify_inbox', user_id)` in the
-transaction that delivers them (channels.py). Each API process keeps one LISTEN connection
+transaction that delivers them (channel.py). Each API process keeps one LISTEN connection
 (`InboxHub`) and wakes the streams of that user, which then read what is new from the
 table: PostgreSQL carries the signal, so a stream sees deliveries made by any worker,
 whichever API process serves it. The notification id is the SSE event id, so a client
@@ -23,8 +23,7 @@ from mysetlist.core.auth import Claims
 from mysetlist.core.db import Database, connect, fetch_all_in, fetch_one_in, read_sql
 
 log = logging.getLogger(__name__)
-_PACKAGE = "mysetlist.notify"
-CHANNEL = "notify_inbox"
+_PACKAGE = "mysetlist.notify.inbox"
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:
@@ -48,14 +47,14 @@ async def list_inbox(
     params = {"user_id": claims.user_id, "limit": limit, "before": before, "after": after,
               "unread_only": unread_only}  # fmt: skip
     async with db.as_caller(claims) as conn:
-        rows = await fetch_all_in(conn, read_sql(_PACKAGE, "inbox_list.sql"), params)
+        rows = await fetch_all_in(conn, read_sql(_PACKAGE, "list.sql"), params)
     return [public(row) for row in rows]
 
 
 async def unread_count(db: Database, claims: Claims) -> int:
     async with db.as_caller(claims) as conn:
         row = await fetch_one_in(
-            conn, read_sql(_PACKAGE, "inbox_unread_count.sql"), {"user_id": claims.user_id}
+            conn, read_sql(_PACKAGE, "unread_count.sql"), {"user_id": claims.user_id}
         )
     return int(row["unread"]) if row else 0
 
@@ -63,7 +62,7 @@ async def unread_count(db: Database, claims: Claims) -> int:
 async def mark_read(db: Database, claims: Claims, notification_id: int) -> dict[str, Any] | None:
     async with db.as_caller(claims) as conn:
         return await fetch_one_in(
-            conn, read_sql(_PACKAGE, "inbox_mark_read.sql"),
+            conn, read_sql(_PACKAGE, "mark_read.sql"),
             {"id": notification_id, "user_id": claims.user_id},
         )  # fmt: skip
 
@@ -71,7 +70,7 @@ async def mark_read(db: Database, claims: Claims, notification_id: int) -> dict[
 async def mark_all_read(db: Database, claims: Claims) -> int:
     async with db.as_caller(claims) as conn:
         rows = await fetch_all_in(
-            conn, read_sql(_PACKAGE, "inbox_mark_all_read.sql"), {"user_id": claims.user_id}
+            conn, read_sql(_PACKAGE, "mark_all_read.sql"), {"user_id": claims.user_id}
         )
     return len(rows)
 
@@ -98,7 +97,7 @@ class InboxHub:
                     self.database_url, application_name="mysetlist-inbox", autocommit=True
                 )
                 async with conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
+                    await conn.execute(read_sql(_PACKAGE, "listen.sql"))
                     self.listening.set()
                     # Anything announced while we were not listening: everyone looks again.
                     self._wake()

@@ -1,0 +1,2 @@
+-- What announce.sql signals (in the drain's transaction, heard at its commit).
+LISTEN notify_inbox

@@ -1,0 +1,2 @@
+"""Email templates: the sandboxed renderer, the shipped set (`shipped/`) and the versions
+operators save."""

@@ -1,0 +1,2 @@
+"""Provider webhooks (SendGrid, SES over SNS): verified, read into one event shape and applied
+once."""
