@@ -123,9 +123,8 @@ async def index_health(conn: Connection, config: EtlConfig) -> list[dict[str, An
             "reindexed": False,
         }
         if ratio > config.reindex_bloat_ratio and actual >= config.reindex_min_bytes:
-            await conn.execute(
-                sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(qualified(r["index_name"]))
-            )
+            reindex = sql.SQL(read_sql(_PACKAGE, "maintenance_reindex.sql"))
+            await conn.execute(reindex.format(index=qualified(r["index_name"])))
             entry["reindexed"] = True
             entry["bytes_after"] = await _size(conn, r["index_name"])
             log.info("reindexed analytics.%s (bloat %.0f%%)", r["index_name"], ratio * 100)

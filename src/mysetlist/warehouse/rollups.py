@@ -13,10 +13,12 @@ from typing import Any
 
 from psycopg import sql
 
-from mysetlist.core.db import fetch_one_in
+from mysetlist.core.db import fetch_one_in, read_sql
 from mysetlist.warehouse.run_state import Connection, RunState
 from mysetlist.warehouse.sql_files import query, run_statements, statements, writes_rows
 from mysetlist.warehouse.steps import MATERIALIZED_VIEWS, STEP_TABLES, qualified
+
+_PACKAGE = "mysetlist.warehouse"
 
 # How far a step's windows reach forward from a reloaded day: the later days whose
 # values read it (MAU: 30 days; trending: 7 recent days over a 28-day baseline).
@@ -73,16 +75,13 @@ async def rollup(state: RunState, step: str, conn: Connection) -> None:
 
 
 async def refresh_views(state: RunState, conn: Connection) -> None:
-    # Composed from the list of views (steps.MATERIALIZED_VIEWS), so no .sql file.
     for view in MATERIALIZED_VIEWS:
-        await conn.execute(
-            sql.SQL("REFRESH MATERIALIZED VIEW CONCURRENTLY {}").format(qualified(view))
+        refresh = sql.SQL(read_sql(_PACKAGE, "refresh_view.sql"))
+        await conn.execute(refresh.format(view=qualified(view)))
+        row = await fetch_one_in(
+            conn, sql.SQL(read_sql(_PACKAGE, "view_rows.sql")).format(view=qualified(view))
         )
-    counts = sql.SQL(" + ").join(
-        sql.SQL("(SELECT count(*) FROM {})").format(qualified(v)) for v in MATERIALIZED_VIEWS
-    )
-    row = await fetch_one_in(conn, sql.SQL("SELECT {} AS n").format(counts))
-    state.timing("refresh_views").rows += int(row["n"]) if row else 0
+        state.timing("refresh_views").rows += int(row["n"]) if row else 0
 
 
 async def analyze(state: RunState, conn: Connection) -> None:
@@ -93,5 +92,6 @@ async def analyze(state: RunState, conn: Connection) -> None:
             if table not in tables:
                 tables.append(table)
     for table in tables:
-        await conn.execute(sql.SQL("ANALYZE {}").format(qualified(table)))
+        analyze_table = sql.SQL(read_sql(_PACKAGE, "analyze_table.sql"))
+        await conn.execute(analyze_table.format(table=qualified(table)))
     state.timing("analyze").rows += len(tables)
