@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from mysetlist.core.auth import AuthError, Claims, CurrentUser, OptionalUser, TokenVerifier
+from mysetlist.core.db import mark_caller_request
 from mysetlist.core.errors import Problem, problem_responses
 from mysetlist.core.runtime import RuntimeDep
 from mysetlist.notify.inbox import service as inbox
@@ -79,7 +80,9 @@ async def stream_caller(request: Request, bearer: OptionalUser) -> Claims:
     if not token:
         raise AuthError("a bearer token or the access token cookie is required")
     verifier: TokenVerifier = request.app.state.verifier
-    return verifier.verify(token)
+    claims = verifier.verify(token)
+    mark_caller_request(claims.user_id, claims.role)  # a fan's request, like a bearer one
+    return claims
 
 
 @router.get(
