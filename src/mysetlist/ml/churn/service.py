@@ -47,7 +47,7 @@ from mysetlist.ml.features.training_data import (
     rows_as_of,
     time_split,
 )
-from mysetlist.ml.model_registry import register_model
+from mysetlist.ml.model_registry import register_model, serving_model
 
 _PACKAGE = "mysetlist.ml.churn"
 MODEL_NAME = "churn"
@@ -101,8 +101,8 @@ async def _split(conn: psycopg.AsyncConnection[Any], horizon_days: int) -> tuple
 async def _planted_truth(
     conn: psycopg.AsyncConnection[Any], frame: FeatureFrame, window_end: date
 ) -> np.ndarray[Any, np.dtype[np.bool_]] | None:
-    present = await fetch_one_in(conn, "SELECT to_regclass('demo_truth.user_profile') AS t")
-    if present is None or present["t"] is None:
+    demo = await fetch_one_in(conn, read_sql(_PACKAGE, "demo_world_present.sql"))
+    if demo is None or not demo["present"]:
         return None
     rows = await fetch_all_in(conn, read_sql(_PACKAGE, "planted_churn.sql"))
     end = datetime.combine(window_end + timedelta(days=1), time(0), tzinfo=UTC)
@@ -187,14 +187,6 @@ async def _evaluate(conn: psycopg.AsyncConnection[Any], settings: MlSettings) ->
     return _Evaluated(evaluation, split, last_day, test)
 
 
-async def _active_model(conn: psycopg.AsyncConnection[Any]) -> tuple[int, ChurnModel]:
-    row = await fetch_one_in(
-        conn, read_sql(_PACKAGE, "active_model_artifact.sql"), {"name": MODEL_NAME}
-    )
-    assert row is not None, "register_model leaves an active version"
-    return int(row["version"]), ChurnModel.loads(bytes(row["artifact"]))
-
-
 def _roc_auc_on(test: FeatureFrame) -> Callable[[bytes], float]:
     """An artifact's ROC-AUC on these test users (the registry's paired comparison)."""
 
@@ -248,11 +240,7 @@ async def train_churn(db: Database, settings: MlSettings) -> ChurnTraining:
             artifact=model.dumps(), artifact_format=ARTIFACT_FORMAT,
             data_from=split.fit[0], data_to=last_day, score_active=same_split,
         )  # fmt: skip
-        version, active = (
-            (registered.version.version, model)
-            if registered.activated
-            else await _active_model(conn)
-        )
+        version, active = await serving_model(conn, registered, model, ChurnModel.loads)
         frame = at_risk(await rows_as_of(conn, last_day), window)
         buckets = await _store_predictions(conn, settings, last_day, frame, version, active)
     return ChurnTraining(

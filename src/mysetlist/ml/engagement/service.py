@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from mysetlist.core.db import Database, fetch_one_in, read_sql
+from mysetlist.core.db import Database, read_sql
 from mysetlist.ml.engagement.model import (
     ARTIFACT_FORMAT,
     HORIZON_DAYS,
@@ -37,7 +37,7 @@ from mysetlist.ml.features.training_data import (
     rows_as_of,
     time_split,
 )
-from mysetlist.ml.model_registry import register_model
+from mysetlist.ml.model_registry import register_model, serving_model
 
 _PACKAGE = "mysetlist.ml.engagement"
 MODEL_NAME = "engagement_forecast"
@@ -144,15 +144,7 @@ async def train_engagement(db: Database) -> EngagementTraining:
             # the newest outcome it saw: the week after its newest cut-off, up to the test one
             data_from=split.fit[0], data_to=split.test, score_active=_mae_on(test),
         )  # fmt: skip
-        if registered.activated:
-            version, active = registered.version.version, model
-        else:
-            row = await fetch_one_in(
-                conn, read_sql("mysetlist.ml.churn", "active_model_artifact.sql"),
-                {"name": MODEL_NAME},
-            )  # fmt: skip
-            assert row is not None, "register_model leaves an active version"
-            version, active = int(row["version"]), EngagementModel.loads(bytes(row["artifact"]))
+        version, active = await serving_model(conn, registered, model, EngagementModel.loads)
         frame = await rows_as_of(conn, last_day)
         await _store_forecasts(conn, last_day, frame, version, active)
     return EngagementTraining(
