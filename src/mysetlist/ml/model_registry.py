@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import orjson
 import psycopg
@@ -31,6 +32,21 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 # The active version's artifact -> its primary metric on the new version's evaluation split.
 ScoreActive = Callable[[bytes], float]
+
+
+class PickledArtifact:
+    """A model whose registry artifact is its own pickle: written by `dumps`, read back by
+    `loads` only from our own registry (never user input)."""
+
+    def dumps(self) -> bytes:
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def loads(cls, artifact: bytes) -> Self:
+        model = pickle.loads(artifact)
+        if not isinstance(model, cls):
+            raise TypeError(f"the artifact holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
 
 
 @dataclass(frozen=True)

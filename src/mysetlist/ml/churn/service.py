@@ -42,10 +42,9 @@ from mysetlist.ml.features.training_data import (
     FeatureFrame,
     NotEnoughHistory,
     TimeSplit,
-    feature_days,
+    feature_split,
     labelled_rows,
     rows_as_of,
-    time_split,
 )
 from mysetlist.ml.model_registry import register_model, serving_model
 
@@ -85,17 +84,6 @@ class ChurnTraining:
     scored_version: int
     scored: int
     buckets: dict[str, int] = field(default_factory=dict)
-
-
-async def _split(conn: psycopg.AsyncConnection[Any], horizon_days: int) -> tuple[TimeSplit, date]:
-    days = await feature_days(conn)
-    split = time_split(*days, horizon_days=horizon_days) if days else None
-    if days is None or split is None:
-        raise NotEnoughHistory(
-            f"the feature store needs at least {3 * horizon_days + 1} days of features"
-            " (run the ETL, then the feature build)"
-        )
-    return split, days[1]
 
 
 async def _planted_truth(
@@ -143,7 +131,7 @@ async def evaluate_churn(
 
 async def _evaluate(conn: psycopg.AsyncConnection[Any], settings: MlSettings) -> _Evaluated:
     horizon, window = settings.churn_horizon_days, settings.churn_active_window_days
-    split, last_day = await _split(conn, horizon)
+    split, last_day = await feature_split(conn, horizon_days=horizon)
     fit = at_risk(await labelled_rows(conn, split.fit, horizon_days=horizon), window)
     calibrate = at_risk(await labelled_rows(conn, [split.calibrate], horizon_days=horizon), window)
     test = at_risk(await labelled_rows(conn, [split.test], horizon_days=horizon), window)

@@ -32,10 +32,9 @@ from mysetlist.ml.features.training_data import (
     FeatureFrame,
     NotEnoughHistory,
     TimeSplit,
-    feature_days,
+    feature_split,
     labelled_rows,
     rows_as_of,
-    time_split,
 )
 from mysetlist.ml.model_registry import register_model, serving_model
 
@@ -81,10 +80,7 @@ async def evaluate_engagement(
 async def _evaluate(
     conn: psycopg.AsyncConnection[Any],
 ) -> tuple[EngagementEvaluation, TimeSplit, date, FeatureFrame, EngagementModel]:
-    days = await feature_days(conn)
-    split = time_split(*days, horizon_days=HORIZON_DAYS) if days else None
-    if days is None or split is None:
-        raise NotEnoughHistory(f"the feature store needs at least {3 * HORIZON_DAYS + 1} days")
+    split, last_day = await feature_split(conn, horizon_days=HORIZON_DAYS)
     fit = await labelled_rows(conn, [*split.fit, split.calibrate], horizon_days=HORIZON_DAYS)
     test = await labelled_rows(conn, [split.test], horizon_days=HORIZON_DAYS)
     if min(len(fit), len(test)) == 0:
@@ -107,7 +103,7 @@ async def _evaluate(
         best_baseline=best,
         intervals={"model_minus_best_baseline_mae": interval},
     )  # fmt: skip
-    return evaluation, split, days[1], test, model
+    return evaluation, split, last_day, test, model
 
 
 def _mae_on(test: FeatureFrame) -> Callable[[bytes], float]:
