@@ -229,7 +229,9 @@ async def serving_model(
 class ActiveModel(Generic[T]):
     """The active version of model `name`, loaded by `load(artifact)` and kept in this
     process; at most every `refresh_seconds` a lookup of the active id tells whether a new
-    version was promoted (then it is loaded once, under a lock)."""
+    version was promoted (then it is loaded once, under a lock). Asked about another
+    database than the last (one process serving several, as the tests do), it looks at
+    once instead of answering with the other database's model."""
 
     def __init__(
         self, name: str, load: Callable[[bytes], T], *, refresh_seconds: float = 10.0
@@ -239,14 +241,20 @@ class ActiveModel(Generic[T]):
         self._refresh = refresh_seconds
         self._checked = float("-inf")
         self._current: tuple[ModelVersion, T] | None = None
+        self._database: str | None = None  # the URL the current copy was read from
         self._lock = asyncio.Lock()
 
+    def _fresh_for(self, db: Database) -> bool:
+        return db.url == self._database and time.monotonic() - self._checked < self._refresh
+
     async def get(self, db: Database) -> tuple[ModelVersion, T] | None:
-        if time.monotonic() - self._checked < self._refresh:
+        if self._fresh_for(db):
             return self._current
         async with self._lock:
-            if time.monotonic() - self._checked < self._refresh:
+            if self._fresh_for(db):
                 return self._current
+            if db.url != self._database:
+                self._database, self._current = db.url, None
             fresh: tuple[ModelVersion, bytes | None] | None = None
             async with db.transaction() as conn:
                 ref = await active_ref(conn, self.name)
