@@ -160,6 +160,9 @@ async def predicted_setlist(
     """The show's prediction (made now if its inputs changed), with its scores once the
     show is scored."""
     kind = "blend" if blend else "model"
+    # As the owner: storing a prediction is the service's own write (no caller may write
+    # predictions), made from public show and setlist data and the fans' votes in aggregate;
+    # what the caller then sees is read under their role below.
     async with db.transaction() as conn:
         show, state = await _ensure_model_stored(conn, show_id)
         if show is None:
