@@ -80,6 +80,15 @@ class Registered:
     activated: bool
 
 
+@dataclass
+class TrainingOutcome:
+    """What registering a newly trained version decided, as a training run reports it."""
+
+    version: int
+    activated: bool
+    decision: str
+
+
 @dataclass(frozen=True)
 class ActiveRef:
     """Which version is active: enough to tell whether a loaded copy is still current."""

@@ -4,6 +4,7 @@ on time splits, as one JSON-ready dict and as tables."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from rich.table import Table
@@ -43,7 +44,7 @@ async def evaluate_report(
         raise NoDemoWorld("no demo world in this database: run `mysetlist demo --no-serve`")
     if not synthetic:
         churn.planted = None
-    return {"churn": churn.as_dict(), "engagement": engagement.as_dict()}
+    return {"churn": asdict(churn), "engagement": asdict(engagement)}
 
 
 async def train_report(database_url: str, settings: MlSettings) -> dict[str, Any]:

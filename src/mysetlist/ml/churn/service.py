@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -46,7 +46,7 @@ from mysetlist.ml.features.training_data import (
     labelled_rows,
     rows_as_of,
 )
-from mysetlist.ml.model_registry import register_model, serving_model
+from mysetlist.ml.model_registry import TrainingOutcome, register_model, serving_model
 
 _PACKAGE = "mysetlist.ml.churn"
 MODEL_NAME = "churn"
@@ -70,16 +70,10 @@ class ChurnEvaluation:
     # same users: {"model": scores, "baseline": scores, "model_minus_baseline_roc_auc": …}.
     planted: dict[str, dict[str, float]] | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class ChurnTraining:
+class ChurnTraining(TrainingOutcome):
     evaluation: ChurnEvaluation
-    version: int
-    activated: bool
-    decision: str
     scored_as_of: date
     scored_version: int
     scored: int

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -36,7 +36,7 @@ from mysetlist.ml.features.training_data import (
     labelled_rows,
     rows_as_of,
 )
-from mysetlist.ml.model_registry import register_model, serving_model
+from mysetlist.ml.model_registry import TrainingOutcome, register_model, serving_model
 
 _PACKAGE = "mysetlist.ml.engagement"
 MODEL_NAME = "engagement_forecast"
@@ -54,16 +54,10 @@ class EngagementEvaluation:
     # Model minus best baseline MAE on the test users, paired bootstrap 95 % interval.
     intervals: dict[str, dict[str, float]]
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class EngagementTraining:
+class EngagementTraining(TrainingOutcome):
     evaluation: EngagementEvaluation
-    version: int
-    activated: bool
-    decision: str
     forecast_as_of: date
     forecast_version: int
     forecasts: int
