@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from mysetlist.core.db import Database
 from mysetlist.core.runtime import Runtime
 from mysetlist.ml.model_registry import ActiveModel, active_version, register_model
 
@@ -132,3 +133,22 @@ async def test_an_active_version_that_cannot_be_scored_gives_way(runtime: Runtim
     assert new.activated
     assert "could not be scored on this split: ModuleNotFoundError" in new.version.decision
     assert "active_mae" not in new.version.metrics
+
+
+async def test_a_process_asking_another_database_does_not_get_this_ones_model(
+    runtime: Runtime, non_superuser_owner_db: Database
+) -> None:
+    # One process serving several databases (the tests' apps, one per module): a model
+    # kept from one must not answer for another until the refresh interval passes.
+    name = f"shared-{uuid.uuid4().hex[:6]}"
+    served = ActiveModel(name, bytes.decode, refresh_seconds=3600)
+    async with runtime.db.transaction() as conn:
+        await register_model(conn, name, metrics={"auc": 0.7}, primary_metric="auc",
+                             artifact=b"here")  # fmt: skip
+    here = await served.get(runtime.db)
+    assert here is not None
+    assert here[1] == "here"
+    assert await served.get(non_superuser_owner_db) is None
+    again = await served.get(runtime.db)
+    assert again is not None
+    assert again[1] == "here"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 import typer
@@ -14,6 +14,10 @@ from rich.progress import Progress
 from rich.table import Table
 
 from mysetlist.ml.setlists.setlist_history import PlayedShow
+
+if TYPE_CHECKING:
+    from mysetlist.core.db import Database
+    from mysetlist.ml.model_registry import Registered
 
 T = TypeVar("T")
 
@@ -253,27 +257,41 @@ def _demo_world_interactions() -> Any:
     return data
 
 
-def train_recommender_models(database_url: str, *, seed: int, progress: Any = None) -> str:
-    """Train and register the artist recommender; one line saying what was decided."""
+def _train_and_say(
+    database_url: str,
+    train: Callable[[Database], Awaitable[Registered | None]],
+    *,
+    nothing_yet: str,
+    metric: str | None = None,
+) -> str:
+    """Run `train` on the database; one line saying what was decided (and `metric`)."""
     import asyncio
 
-    from mysetlist.core.db import Database
+    from mysetlist.ml.command_database import command_database
+
+    async def run() -> Registered | None:
+        async with command_database(database_url) as db:
+            return await train(db)
+
+    got = asyncio.run(run())
+    if got is None:
+        return nothing_yet
+    v = got.version
+    measured = f" (validation {metric} {v.metrics[metric]:.4f})" if metric else ""
+    return f"{v.name} v{v.version}: {v.decision}{measured}"
+
+
+def train_recommender_models(database_url: str, *, seed: int, progress: Any = None) -> str:
+    """Train and register the artist recommender; one line saying what was decided."""
     from mysetlist.ml.config import load_ml_settings
     from mysetlist.ml.recommendations.training import train_recommenders
 
-    async def run() -> str:
-        db = Database(database_url, max_size=2)
-        await db.open()
-        try:
-            got = await train_recommenders(db, load_ml_settings(), seed=seed, progress=progress)
-        finally:
-            await db.close()
-        if got is None:
-            return "artist_recommender: no interactions yet, nothing trained"
-        v = got.version
-        return f"{v.name} v{v.version}: {v.decision}"
-
-    return asyncio.run(run())
+    settings = load_ml_settings()
+    return _train_and_say(
+        database_url,
+        lambda db: train_recommenders(db, settings, seed=seed, progress=progress),
+        nothing_yet="artist_recommender: no interactions yet, nothing trained",
+    )
 
 
 @commands.command("train")
@@ -306,24 +324,12 @@ def train(
 
 def train_setlist_ranker_models(database_url: str) -> str:
     """Train and register the cross-artist setlist ranker; one line saying what was decided."""
-    import asyncio
-
-    from mysetlist.core.db import Database
     from mysetlist.ml.setlists.training import train_setlist_ranker
 
-    async def run() -> str:
-        db = Database(database_url, max_size=2)
-        await db.open()
-        try:
-            got = await train_setlist_ranker(db)
-        finally:
-            await db.close()
-        if got is None:
-            return "setlist_ranker: no played setlists yet, nothing trained"
-        v = got.version
-        return f"{v.name} v{v.version}: {v.decision} (validation f1 {v.metrics['f1']:.4f})"
-
-    return asyncio.run(run())
+    return _train_and_say(
+        database_url, train_setlist_ranker,
+        nothing_yet="setlist_ranker: no played setlists yet, nothing trained", metric="f1",
+    )  # fmt: skip
 
 
 def train_churn_and_engagement(database_url: str) -> str:

@@ -15,22 +15,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import orjson
 import psycopg
 
-from mysetlist.core.db import Database, fetch_one_in, read_sql
+from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, lock_key, read_sql
 
 _PACKAGE = "mysetlist.ml"
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 # The active version's artifact -> its primary metric on the new version's evaluation split.
 ScoreActive = Callable[[bytes], float]
+
+
+class PickledArtifact:
+    """A model whose registry artifact is its own pickle: written by `dumps`, read back by
+    `loads` only from our own registry (never user input)."""
+
+    def dumps(self) -> bytes:
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def loads(cls, artifact: bytes) -> Self:
+        model = pickle.loads(artifact)
+        if not isinstance(model, cls):
+            raise TypeError(f"the artifact holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
 
 
 @dataclass(frozen=True)
@@ -64,12 +80,40 @@ class Registered:
     activated: bool
 
 
-_COLUMNS = """id, name, version, trained_at, data_from, data_to, params, metrics, primary_metric,
-  active, decision"""
+@dataclass
+class TrainingOutcome:
+    """What registering a newly trained version decided, as a training run reports it."""
+
+    version: int
+    activated: bool
+    decision: str
 
 
-def _version(row: dict[str, Any]) -> ModelVersion:
-    return ModelVersion(**row)
+@dataclass(frozen=True)
+class ActiveRef:
+    """Which version is active: enough to tell whether a loaded copy is still current."""
+
+    id: int
+    version: int
+    trained_at: datetime
+
+
+def _sql(name: str) -> str:
+    return read_sql(_PACKAGE, name)
+
+
+async def _versions(
+    conn: psycopg.AsyncConnection[Any],
+    *,
+    name: str | None = None,
+    version_id: int | None = None,
+    active_only: bool = False,
+) -> list[ModelVersion]:
+    rows = await fetch_all_in(
+        conn, _sql("model_versions.sql"),
+        {"name": name, "id": version_id, "active_only": active_only},
+    )  # fmt: skip
+    return [ModelVersion(**row) for row in rows]
 
 
 def _no_worse(new: float, old: float, higher_is_better: bool) -> bool:
@@ -97,13 +141,8 @@ async def register_model(
     module's docstring), else as registered."""
     if primary_metric not in metrics:
         raise ValueError(f"metrics lack the primary metric {primary_metric!r}")
-    # One registration of a model at a time: versions are numbered and compared in order.
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ml:{name}",))
-    active = await fetch_one_in(
-        conn,
-        f"SELECT {_COLUMNS} FROM analytics.ml_models WHERE name = %s AND active FOR UPDATE",
-        (name,),
-    )
+    await conn.execute(_sql("lock_registration.sql"), {"key": lock_key(f"ml.registry:{name}")})
+    active = await fetch_one_in(conn, _sql("lock_active_model.sql"), {"name": name})
     new = float(metrics[primary_metric])
     if active is None:
         activate, decision = True, "first version"
@@ -125,12 +164,10 @@ async def register_model(
             + ("promoted" if activate else "kept the active version")
         )
         if activate:
-            await conn.execute(
-                "UPDATE analytics.ml_models SET active = false WHERE id = %s", (active["id"],)
-            )
+            await conn.execute(_sql("deactivate_model.sql"), {"id": active["id"]})
     row = await fetch_one_in(
         conn,
-        read_sql(_PACKAGE, "register_model.sql"),
+        _sql("register_model.sql"),
         {
             "name": name, "data_from": data_from, "data_to": data_to,
             "params": orjson.dumps(params or {}).decode(),
@@ -140,11 +177,8 @@ async def register_model(
         },
     )  # fmt: skip
     assert row is not None
-    version = await fetch_one_in(
-        conn, f"SELECT {_COLUMNS} FROM analytics.ml_models WHERE id = %s", (row["id"],)
-    )
-    assert version is not None
-    return Registered(_version(version), activate)
+    (version,) = await _versions(conn, version_id=row["id"])
+    return Registered(version, activate)
 
 
 async def _score_active_on_this_split(
@@ -152,10 +186,7 @@ async def _score_active_on_this_split(
 ) -> tuple[float, str]:
     """(the active version's metric on the new split, how it was measured); NaN (so the new
     version is promoted) when its artifact cannot be loaded or scored by this code."""
-    row = await fetch_one_in(
-        conn, "SELECT artifact FROM analytics.ml_models WHERE id = %s", (active["id"],)
-    )
-    artifact = bytes(row["artifact"]) if row is not None and row["artifact"] is not None else None
+    artifact = await model_artifact(conn, active["id"])
     if artifact is None:
         return float("nan"), "(no artifact to score)"
     try:
@@ -168,30 +199,48 @@ async def _score_active_on_this_split(
 
 
 async def active_version(conn: psycopg.AsyncConnection[Any], name: str) -> ModelVersion | None:
-    row = await fetch_one_in(
-        conn, f"SELECT {_COLUMNS} FROM analytics.ml_models WHERE name = %s AND active", (name,)
-    )
-    return _version(row) if row else None
+    versions = await _versions(conn, name=name, active_only=True)
+    return versions[0] if versions else None
 
 
 async def list_versions(
     conn: psycopg.AsyncConnection[Any], name: str | None = None
 ) -> list[ModelVersion]:
-    from mysetlist.core.db import fetch_all_in
+    return await _versions(conn, name=name)
 
-    rows = await fetch_all_in(
-        conn,
-        f"SELECT {_COLUMNS} FROM analytics.ml_models"
-        " WHERE %(name)s::text IS NULL OR name = %(name)s ORDER BY name, version DESC",
-        {"name": name},
-    )
-    return [_version(r) for r in rows]
+
+async def active_ref(conn: psycopg.AsyncConnection[Any], name: str) -> ActiveRef | None:
+    """The active version of `name`, by an indexed lookup that reads no artifact."""
+    row = await fetch_one_in(conn, _sql("active_model.sql"), {"name": name})
+    return ActiveRef(**row) if row is not None else None
+
+
+async def model_artifact(conn: psycopg.AsyncConnection[Any], version_id: int) -> bytes | None:
+    row = await fetch_one_in(conn, _sql("model_artifact.sql"), {"id": version_id})
+    return bytes(row["artifact"]) if row is not None and row["artifact"] is not None else None
+
+
+async def serving_model(
+    conn: psycopg.AsyncConnection[Any], registered: Registered, fitted: T,
+    load: Callable[[bytes], T],
+) -> tuple[int, T]:  # fmt: skip
+    """(version number, model) to score with after `registered`: the model just fitted
+    when it was promoted, else the active version, loaded from its artifact."""
+    if registered.activated:
+        return registered.version.version, fitted
+    ref = await active_ref(conn, registered.version.name)
+    assert ref is not None, "register_model leaves an active version"
+    artifact = await model_artifact(conn, ref.id)
+    assert artifact is not None, f"v{ref.version} has no artifact"
+    return ref.version, load(artifact)
 
 
 class ActiveModel(Generic[T]):
     """The active version of model `name`, loaded by `load(artifact)` and kept in this
     process; at most every `refresh_seconds` a lookup of the active id tells whether a new
-    version was promoted (then it is loaded once, under a lock)."""
+    version was promoted (then it is loaded once, under a lock). Asked about another
+    database than the last (one process serving several, as the tests do), it looks at
+    once instead of answering with the other database's model."""
 
     def __init__(
         self, name: str, load: Callable[[bytes], T], *, refresh_seconds: float = 10.0
@@ -201,27 +250,30 @@ class ActiveModel(Generic[T]):
         self._refresh = refresh_seconds
         self._checked = float("-inf")
         self._current: tuple[ModelVersion, T] | None = None
+        self._database: str | None = None  # the URL the current copy was read from
         self._lock = asyncio.Lock()
 
+    def _fresh_for(self, db: Database) -> bool:
+        return db.url == self._database and time.monotonic() - self._checked < self._refresh
+
     async def get(self, db: Database) -> tuple[ModelVersion, T] | None:
-        if time.monotonic() - self._checked < self._refresh:
+        if self._fresh_for(db):
             return self._current
         async with self._lock:
-            if time.monotonic() - self._checked < self._refresh:
+            if self._fresh_for(db):
                 return self._current
-            row = await db.fetch_one(
-                "SELECT id FROM analytics.ml_models WHERE name = %s AND active", (self.name,)
-            )
-            if row is None:
+            if db.url != self._database:
+                self._database, self._current = db.url, None
+            fresh: tuple[ModelVersion, bytes | None] | None = None
+            async with db.transaction() as conn:
+                ref = await active_ref(conn, self.name)
+                if ref is not None and (self._current is None or self._current[0].id != ref.id):
+                    versions = await _versions(conn, version_id=ref.id)
+                    if versions:
+                        fresh = (versions[0], await model_artifact(conn, ref.id))
+            if ref is None:
                 self._current = None
-            elif self._current is None or self._current[0].id != row["id"]:
-                loaded = await db.fetch_one(
-                    f"SELECT {_COLUMNS}, artifact FROM analytics.ml_models WHERE id = %s",
-                    (row["id"],),
-                )
-                if loaded is not None:
-                    artifact = loaded.pop("artifact")
-                    model = await asyncio.to_thread(self._load, bytes(artifact or b""))
-                    self._current = (_version(loaded), model)
+            elif fresh is not None:  # loaded after the transaction: no connection held
+                self._current = (fresh[0], await asyncio.to_thread(self._load, fresh[1] or b""))
             self._checked = time.monotonic()
             return self._current

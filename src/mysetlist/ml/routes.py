@@ -85,15 +85,19 @@ async def leaderboard(
     return Leaderboard.model_validate({"leaders": leaders})
 
 
-@router.get(
-    "/api/analytics/recommendations",
-    tags=["recommendations"],
-    response_model=Recommendations,
-    responses=problem_responses(401, 403, 404),
-)
+# Both recommendation routes answer a signed-in caller about themself (operators: anyone).
+_RECOMMENDATIONS: dict[str, Any] = {
+    "path": "/api/analytics/recommendations",
+    "tags": ["recommendations"],
+    "responses": problem_responses(401, 403, 404),
+}
+SignedIn = Annotated[Claims, Depends(required_claims)]
+
+
+@router.get(**_RECOMMENDATIONS, response_model=Recommendations)
 async def recommendations(
     runtime: RuntimeDep,
-    claims: Annotated[Claims, Depends(required_claims)],
+    claims: SignedIn,
     type: Annotated[Literal["artists", "shows"], Query()] = "artists",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     user_id: Annotated[uuid.UUID | None, Query(description="operators only")] = None,
@@ -111,15 +115,10 @@ async def recommendations(
     )  # fmt: skip
 
 
-@router.post(
-    "/api/analytics/recommendations",
-    tags=["recommendations"],
-    response_model_exclude_none=True,
-    responses=problem_responses(401, 403, 404),
-)
+@router.post(**_RECOMMENDATIONS, response_model_exclude_none=True)
 async def similar_users(
     runtime: RuntimeDep,
-    claims: Annotated[Claims, Depends(required_claims)],
+    claims: SignedIn,
     body: SimilarUsersRequest | None = None,
 ) -> SimilarFans:
     """Fans most similar to the caller (operators: to any user), with the artists shared:

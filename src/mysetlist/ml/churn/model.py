@@ -23,7 +23,6 @@
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +36,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from mysetlist.ml.features.training_data import USER_FEATURES, FeatureFrame
+from mysetlist.ml.model_registry import PickledArtifact
 
 ARTIFACT_FORMAT = "pickle:mysetlist.ml.churn.model.ChurnModel"
 _FIXED: dict[str, Any] = {"l2_regularization": 1.0, "early_stopping": False, "random_state": 0}
@@ -60,7 +60,7 @@ TOP_FEATURES = 3
 
 
 @dataclass
-class ChurnModel:
+class ChurnModel(PickledArtifact):
     classifier: CalibratedClassifierCV
     medians: NDArray[np.float64]
     features: tuple[str, ...] = USER_FEATURES
@@ -95,16 +95,6 @@ class ChurnModel:
                 ]
             )  # fmt: skip
         return tops
-
-    def dumps(self) -> bytes:
-        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
-
-    @staticmethod
-    def loads(artifact: bytes) -> ChurnModel:
-        # Our own registry's artifact, written by `dumps` (never user input).
-        model = pickle.loads(artifact)
-        assert isinstance(model, ChurnModel)
-        return model
 
 
 def at_risk(frame: FeatureFrame, active_window_days: int) -> FeatureFrame:

@@ -4,12 +4,14 @@ on time splits, as one JSON-ready dict and as tables."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from rich.table import Table
 
 from mysetlist.core.db import Database
 from mysetlist.ml.churn.service import evaluate_churn
+from mysetlist.ml.command_database import command_database
 from mysetlist.ml.config import MlSettings
 from mysetlist.ml.engagement.service import evaluate_engagement
 from mysetlist.ml.features.feature_store import build_pending
@@ -33,30 +35,22 @@ async def evaluate_report(
 ) -> dict[str, Any]:
     """{"churn": {...}, "engagement": {...}}; with `synthetic`, the demo world's planted
     churn must be there and the churn part includes scores against it."""
-    db = Database(database_url, max_size=2)
-    await db.open()
-    try:
+    async with command_database(database_url) as db:
         await _prepare(db, settings)
         async with db.transaction() as conn:
             churn, _, _ = await evaluate_churn(conn, settings)
             engagement, _, _ = await evaluate_engagement(conn)
-    finally:
-        await db.close()
     if synthetic and churn.planted is None:
         raise NoDemoWorld("no demo world in this database: run `mysetlist demo --no-serve`")
     if not synthetic:
         churn.planted = None
-    return {"churn": churn.as_dict(), "engagement": engagement.as_dict()}
+    return {"churn": asdict(churn), "engagement": asdict(engagement)}
 
 
 async def train_report(database_url: str, settings: MlSettings) -> dict[str, Any]:
-    db = Database(database_url, max_size=2)
-    await db.open()
-    try:
+    async with command_database(database_url) as db:
         await _prepare(db, settings)
         return await train_user_models(db, settings)
-    finally:
-        await db.close()
 
 
 def _interval(i: dict[str, float]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -42,12 +42,11 @@ from mysetlist.ml.features.training_data import (
     FeatureFrame,
     NotEnoughHistory,
     TimeSplit,
-    feature_days,
+    feature_split,
     labelled_rows,
     rows_as_of,
-    time_split,
 )
-from mysetlist.ml.model_registry import register_model
+from mysetlist.ml.model_registry import TrainingOutcome, register_model, serving_model
 
 _PACKAGE = "mysetlist.ml.churn"
 MODEL_NAME = "churn"
@@ -71,38 +70,21 @@ class ChurnEvaluation:
     # same users: {"model": scores, "baseline": scores, "model_minus_baseline_roc_auc": …}.
     planted: dict[str, dict[str, float]] | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class ChurnTraining:
+class ChurnTraining(TrainingOutcome):
     evaluation: ChurnEvaluation
-    version: int
-    activated: bool
-    decision: str
     scored_as_of: date
     scored_version: int
     scored: int
     buckets: dict[str, int] = field(default_factory=dict)
 
 
-async def _split(conn: psycopg.AsyncConnection[Any], horizon_days: int) -> tuple[TimeSplit, date]:
-    days = await feature_days(conn)
-    split = time_split(*days, horizon_days=horizon_days) if days else None
-    if days is None or split is None:
-        raise NotEnoughHistory(
-            f"the feature store needs at least {3 * horizon_days + 1} days of features"
-            " (run the ETL, then the feature build)"
-        )
-    return split, days[1]
-
-
 async def _planted_truth(
     conn: psycopg.AsyncConnection[Any], frame: FeatureFrame, window_end: date
 ) -> np.ndarray[Any, np.dtype[np.bool_]] | None:
-    present = await fetch_one_in(conn, "SELECT to_regclass('demo_truth.user_profile') AS t")
-    if present is None or present["t"] is None:
+    demo = await fetch_one_in(conn, read_sql(_PACKAGE, "demo_world_present.sql"))
+    if demo is None or not demo["present"]:
         return None
     rows = await fetch_all_in(conn, read_sql(_PACKAGE, "planted_churn.sql"))
     end = datetime.combine(window_end + timedelta(days=1), time(0), tzinfo=UTC)
@@ -143,7 +125,7 @@ async def evaluate_churn(
 
 async def _evaluate(conn: psycopg.AsyncConnection[Any], settings: MlSettings) -> _Evaluated:
     horizon, window = settings.churn_horizon_days, settings.churn_active_window_days
-    split, last_day = await _split(conn, horizon)
+    split, last_day = await feature_split(conn, horizon_days=horizon)
     fit = at_risk(await labelled_rows(conn, split.fit, horizon_days=horizon), window)
     calibrate = at_risk(await labelled_rows(conn, [split.calibrate], horizon_days=horizon), window)
     test = at_risk(await labelled_rows(conn, [split.test], horizon_days=horizon), window)
@@ -185,14 +167,6 @@ async def _evaluate(conn: psycopg.AsyncConnection[Any], settings: MlSettings) ->
                 paired_auc_interval, planted, p_model, p_base
             )
     return _Evaluated(evaluation, split, last_day, test)
-
-
-async def _active_model(conn: psycopg.AsyncConnection[Any]) -> tuple[int, ChurnModel]:
-    row = await fetch_one_in(
-        conn, read_sql(_PACKAGE, "active_model_artifact.sql"), {"name": MODEL_NAME}
-    )
-    assert row is not None, "register_model leaves an active version"
-    return int(row["version"]), ChurnModel.loads(bytes(row["artifact"]))
 
 
 def _roc_auc_on(test: FeatureFrame) -> Callable[[bytes], float]:
@@ -248,11 +222,7 @@ async def train_churn(db: Database, settings: MlSettings) -> ChurnTraining:
             artifact=model.dumps(), artifact_format=ARTIFACT_FORMAT,
             data_from=split.fit[0], data_to=last_day, score_active=same_split,
         )  # fmt: skip
-        version, active = (
-            (registered.version.version, model)
-            if registered.activated
-            else await _active_model(conn)
-        )
+        version, active = await serving_model(conn, registered, model, ChurnModel.loads)
         frame = at_risk(await rows_as_of(conn, last_day), window)
         buckets = await _store_predictions(conn, settings, last_day, frame, version, active)
     return ChurnTraining(

@@ -7,7 +7,6 @@ given week)."""
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ from numpy.typing import NDArray
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from mysetlist.ml.features.training_data import USER_FEATURES, FeatureFrame
+from mysetlist.ml.model_registry import PickledArtifact
 
 ARTIFACT_FORMAT = "pickle:mysetlist.ml.engagement.model.EngagementModel"
 HORIZON_DAYS = 7
@@ -27,7 +27,7 @@ PARAMS: dict[str, Any] = {
 
 
 @dataclass
-class EngagementModel:
+class EngagementModel(PickledArtifact):
     regressor: HistGradientBoostingRegressor
     features: tuple[str, ...] = USER_FEATURES
 
@@ -35,16 +35,6 @@ class EngagementModel:
         # Engagement scores live in [0, 1].
         forecast: NDArray[np.float64] = np.clip(self.regressor.predict(x), 0.0, 1.0)
         return forecast
-
-    def dumps(self) -> bytes:
-        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
-
-    @staticmethod
-    def loads(artifact: bytes) -> EngagementModel:
-        # Our own registry's artifact, written by `dumps` (never user input).
-        model = pickle.loads(artifact)
-        assert isinstance(model, EngagementModel)
-        return model
 
 
 def fit_engagement_model(frame: FeatureFrame) -> EngagementModel:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import numpy as np
 import psycopg
 
-from mysetlist.core.db import Database, fetch_one_in, read_sql
+from mysetlist.core.db import Database, read_sql
 from mysetlist.ml.engagement.model import (
     ARTIFACT_FORMAT,
     HORIZON_DAYS,
@@ -32,12 +32,11 @@ from mysetlist.ml.features.training_data import (
     FeatureFrame,
     NotEnoughHistory,
     TimeSplit,
-    feature_days,
+    feature_split,
     labelled_rows,
     rows_as_of,
-    time_split,
 )
-from mysetlist.ml.model_registry import register_model
+from mysetlist.ml.model_registry import TrainingOutcome, register_model, serving_model
 
 _PACKAGE = "mysetlist.ml.engagement"
 MODEL_NAME = "engagement_forecast"
@@ -55,16 +54,10 @@ class EngagementEvaluation:
     # Model minus best baseline MAE on the test users, paired bootstrap 95 % interval.
     intervals: dict[str, dict[str, float]]
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class EngagementTraining:
+class EngagementTraining(TrainingOutcome):
     evaluation: EngagementEvaluation
-    version: int
-    activated: bool
-    decision: str
     forecast_as_of: date
     forecast_version: int
     forecasts: int
@@ -81,10 +74,7 @@ async def evaluate_engagement(
 async def _evaluate(
     conn: psycopg.AsyncConnection[Any],
 ) -> tuple[EngagementEvaluation, TimeSplit, date, FeatureFrame, EngagementModel]:
-    days = await feature_days(conn)
-    split = time_split(*days, horizon_days=HORIZON_DAYS) if days else None
-    if days is None or split is None:
-        raise NotEnoughHistory(f"the feature store needs at least {3 * HORIZON_DAYS + 1} days")
+    split, last_day = await feature_split(conn, horizon_days=HORIZON_DAYS)
     fit = await labelled_rows(conn, [*split.fit, split.calibrate], horizon_days=HORIZON_DAYS)
     test = await labelled_rows(conn, [split.test], horizon_days=HORIZON_DAYS)
     if min(len(fit), len(test)) == 0:
@@ -107,7 +97,7 @@ async def _evaluate(
         best_baseline=best,
         intervals={"model_minus_best_baseline_mae": interval},
     )  # fmt: skip
-    return evaluation, split, days[1], test, model
+    return evaluation, split, last_day, test, model
 
 
 def _mae_on(test: FeatureFrame) -> Callable[[bytes], float]:
@@ -144,15 +134,7 @@ async def train_engagement(db: Database) -> EngagementTraining:
             # the newest outcome it saw: the week after its newest cut-off, up to the test one
             data_from=split.fit[0], data_to=split.test, score_active=_mae_on(test),
         )  # fmt: skip
-        if registered.activated:
-            version, active = registered.version.version, model
-        else:
-            row = await fetch_one_in(
-                conn, read_sql("mysetlist.ml.churn", "active_model_artifact.sql"),
-                {"name": MODEL_NAME},
-            )  # fmt: skip
-            assert row is not None, "register_model leaves an active version"
-            version, active = int(row["version"]), EngagementModel.loads(bytes(row["artifact"]))
+        version, active = await serving_model(conn, registered, model, EngagementModel.loads)
         frame = await rows_as_of(conn, last_day)
         await _store_forecasts(conn, last_day, frame, version, active)
     return EngagementTraining(

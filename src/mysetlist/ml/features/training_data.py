@@ -119,3 +119,18 @@ def time_split(
     if not fit:
         return None
     return TimeSplit(fit=fit, calibrate=calibrate, test=test)
+
+
+async def feature_split(
+    conn: psycopg.AsyncConnection[Any], *, horizon_days: int
+) -> tuple[TimeSplit, date]:
+    """(the latest time split of the feature store's days, its newest feature day); raises
+    NotEnoughHistory when it holds too few days for one."""
+    days = await feature_days(conn)
+    split = time_split(*days, horizon_days=horizon_days) if days else None
+    if days is None or split is None:
+        raise NotEnoughHistory(
+            f"the feature store needs at least {3 * horizon_days + 1} days of features"
+            " (run the ETL, then the feature build)"
+        )
+    return split, days[1]

@@ -32,36 +32,29 @@ FROM (
          max(s.day) AS last_day,
          -- the longest silence between two active days; 56 when there was only one
          coalesce(max(s.gap), 56)::integer AS longest_gap_days,
-         count(*) FILTER (WHERE s.day > %(day)s::date - 7)::integer AS active_days_7,
-         count(*) FILTER (WHERE s.day BETWEEN %(day)s::date - 13 AND %(day)s::date - 7)::integer
-           AS active_days_prev_7,
-         count(*) FILTER (WHERE s.day > %(day)s::date - 28)::integer AS active_days_28,
+         count(*) FILTER (WHERE s.in_7)::integer AS active_days_7,
+         count(*) FILTER (WHERE s.in_prev_7)::integer AS active_days_prev_7,
+         count(*) FILTER (WHERE s.in_28)::integer AS active_days_28,
          count(*)::integer AS active_days_56,
-         coalesce(sum(s.events) FILTER (WHERE s.day > %(day)s::date - 7), 0)::integer AS events_7,
-         coalesce(sum(s.events) FILTER (
-           WHERE s.day BETWEEN %(day)s::date - 13 AND %(day)s::date - 7), 0)::integer
-           AS events_prev_7,
-         coalesce(sum(s.events) FILTER (WHERE s.day > %(day)s::date - 28), 0)::integer AS events_28,
-         coalesce(sum(s.sessions) FILTER (WHERE s.day > %(day)s::date - 28), 0)::integer
-           AS sessions_28,
-         coalesce(sum(s.session_seconds) FILTER (WHERE s.day > %(day)s::date - 28), 0)::bigint
-           AS session_seconds_28,
-         coalesce(sum(s.page_views) FILTER (WHERE s.day > %(day)s::date - 28), 0)::integer
-           AS page_views_28,
-         coalesce(sum(s.votes) FILTER (WHERE s.day > %(day)s::date - 28), 0)::integer AS votes_28,
-         coalesce(sum(s.follows) FILTER (WHERE s.day > %(day)s::date - 28), 0)::integer
-           AS follows_28,
-         coalesce(sum(s.searches) FILTER (WHERE s.day > %(day)s::date - 28), 0)::integer
-           AS searches_28,
-         coalesce(sum(e.engagement_score) FILTER (WHERE s.day > %(day)s::date - 7), 0)::float8
-           AS engagement_7,
-         coalesce(sum(e.engagement_score) FILTER (
-           WHERE s.day BETWEEN %(day)s::date - 13 AND %(day)s::date - 7), 0)::float8
+         coalesce(sum(s.events) FILTER (WHERE s.in_7), 0)::integer AS events_7,
+         coalesce(sum(s.events) FILTER (WHERE s.in_prev_7), 0)::integer AS events_prev_7,
+         coalesce(sum(s.events) FILTER (WHERE s.in_28), 0)::integer AS events_28,
+         coalesce(sum(s.sessions) FILTER (WHERE s.in_28), 0)::integer AS sessions_28,
+         coalesce(sum(s.session_seconds) FILTER (WHERE s.in_28), 0)::bigint AS session_seconds_28,
+         coalesce(sum(s.page_views) FILTER (WHERE s.in_28), 0)::integer AS page_views_28,
+         coalesce(sum(s.votes) FILTER (WHERE s.in_28), 0)::integer AS votes_28,
+         coalesce(sum(s.follows) FILTER (WHERE s.in_28), 0)::integer AS follows_28,
+         coalesce(sum(s.searches) FILTER (WHERE s.in_28), 0)::integer AS searches_28,
+         coalesce(sum(e.engagement_score) FILTER (WHERE s.in_7), 0)::float8 AS engagement_7,
+         coalesce(sum(e.engagement_score) FILTER (WHERE s.in_prev_7), 0)::float8
            AS engagement_prev_7,
-         coalesce(sum(e.engagement_score) FILTER (WHERE s.day > %(day)s::date - 28), 0)::float8
-           AS engagement_28
+         coalesce(sum(e.engagement_score) FILTER (WHERE s.in_28), 0)::float8 AS engagement_28
   FROM (
-    SELECT d.*, d.day - lag(d.day) OVER (PARTITION BY d.user_id ORDER BY d.day) AS gap
+    -- each window defined once: the last 7 days, the 7 before them, the last 28
+    SELECT d.*, d.day - lag(d.day) OVER (PARTITION BY d.user_id ORDER BY d.day) AS gap,
+           d.day > %(day)s::date - 7 AS in_7,
+           d.day BETWEEN %(day)s::date - 13 AND %(day)s::date - 7 AS in_prev_7,
+           d.day > %(day)s::date - 28 AS in_28
     FROM analytics.daily_user_stats d
     WHERE d.day BETWEEN %(day)s::date - 55 AND %(day)s::date
   ) s

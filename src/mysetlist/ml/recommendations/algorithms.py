@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, Self, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -107,10 +107,30 @@ class MostPopular:
 
 
 @dataclass
-class ItemKNN:
+class _ItemToItem:
+    """A model that scores a user's items by an items x items matrix over their history."""
+
+    similarity: Csr | None = None
+
+    def score(self, rows: Csr) -> F32:
+        assert self.similarity is not None
+        return np.asarray((binary(rows) @ self.similarity).todense(), dtype=np.float32)
+
+    def to_arrays(self) -> dict[str, Any]:
+        assert self.similarity is not None
+        return csr_to_arrays("sim", self.similarity)
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, Any]) -> Self:
+        return cls(similarity=csr_from_arrays("sim", a))
+
+
+@dataclass
+class ItemKNN(_ItemToItem):
+    """`similarity`: items x items, column j = neighbours of j."""
+
     k: int = 100
     shrink: float = 10.0
-    similarity: Csr | None = None  # items x items, column j = neighbours of j
 
     def fit(self, x: Csr, item_tags: Csr | None = None) -> ItemKNN:
         b = binary(x).tocsc()
@@ -122,18 +142,6 @@ class ItemKNN:
         coo.data = coo.data / (norms[coo.row] * norms[coo.col] + self.shrink)
         self.similarity = _top_k_per_column(coo.tocsc(), self.k)
         return self
-
-    def score(self, rows: Csr) -> F32:
-        assert self.similarity is not None
-        return np.asarray((binary(rows) @ self.similarity).todense(), dtype=np.float32)
-
-    def to_arrays(self) -> dict[str, Any]:
-        assert self.similarity is not None
-        return csr_to_arrays("sim", self.similarity)
-
-    @classmethod
-    def from_arrays(cls, a: dict[str, Any]) -> ItemKNN:
-        return cls(similarity=csr_from_arrays("sim", a))
 
 
 def _top_k_per_column(m: sp.csc_matrix, k: int) -> Csr:
@@ -171,13 +179,13 @@ def _row_normalise(m: Csr) -> Csr:
 
 
 @dataclass
-class RP3Beta:
-    """W[i, j] = Σ_u P(i→u)^alpha · P(u→j)^alpha / pop(j)^β, the k largest per source item i."""
+class RP3Beta(_ItemToItem):
+    """W[i, j] = Σ_u P(i→u)^alpha · P(u→j)^alpha / pop(j)^β, the k largest per source item i
+    (`similarity`: items x items, row i = where a walk from i lands)."""
 
     alpha: float = 1.0
     beta: float = 0.5
     k: int = 200
-    similarity: Csr | None = None  # items x items, row i = where a walk from i lands
 
     def fit(self, x: Csr, item_tags: Csr | None = None) -> RP3Beta:
         b = binary(x)
@@ -194,18 +202,6 @@ class RP3Beta:
         # top k per row i: per column of the transpose, then back
         self.similarity = _top_k_per_column(w.T.tocsc(), self.k).T.tocsr()
         return self
-
-    def score(self, rows: Csr) -> F32:
-        assert self.similarity is not None
-        return np.asarray((binary(rows) @ self.similarity).todense(), dtype=np.float32)
-
-    def to_arrays(self) -> dict[str, Any]:
-        assert self.similarity is not None
-        return csr_to_arrays("sim", self.similarity)
-
-    @classmethod
-    def from_arrays(cls, a: dict[str, Any]) -> RP3Beta:
-        return cls(similarity=csr_from_arrays("sim", a))
 
 
 @dataclass

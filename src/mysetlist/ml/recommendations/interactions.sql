@@ -1,18 +1,25 @@
--- The interaction matrix: per (user, artist) the summed confidence of follows, votes (one
--- per show voted on), artist and show page views and attendance, over the last
+-- The interaction matrix, the one definition training and serving both read: every user's
+-- rows for training (%(user_id)s NULL), one user's row to serve them (%(user_id)s, read
+-- under the caller's own role), so what a model is fitted on and what it is asked about
+-- cannot drift apart. Per (user, artist) the summed confidence of follows, votes (one per
+-- show voted on), artist and show page views and attendance, over the last
 -- %(history_days)s days of events. Event properties are client-sent: ids are taken only
 -- when they are whole numbers of an artist or show that exists.
 WITH events AS (
   SELECT e.user_id, e.event_type, e.properties
   FROM analytics.user_events e
   WHERE e.user_id IS NOT NULL
+    AND (%(user_id)s::uuid IS NULL OR e.user_id = %(user_id)s::uuid)
     AND e.created_at >= now() - make_interval(days => %(history_days)s)
     AND (e.event_type IN ('artist_view', 'show_view') OR e.event_type = ANY(%(attend_events)s))
 ), cells AS (
-  SELECT f.user_id, f.artist_id, %(follow_weight)s::float8 AS w FROM app.follows f
+  SELECT f.user_id, f.artist_id, %(follow_weight)s::float8 AS w
+  FROM app.follows f
+  WHERE %(user_id)s::uuid IS NULL OR f.user_id = %(user_id)s::uuid
   UNION ALL
   SELECT v.user_id, s.artist_id, %(vote_weight)s * count(DISTINCT v.show_id)
   FROM app.setlist_votes v JOIN app.shows s ON s.id = v.show_id
+  WHERE %(user_id)s::uuid IS NULL OR v.user_id = %(user_id)s::uuid
   GROUP BY v.user_id, s.artist_id
   UNION ALL
   SELECT e.user_id, a.id, %(view_weight)s * count(*)

@@ -1,7 +1,9 @@
 """Serving recommendations: artists and their upcoming shows for a user, and similar fans.
 
 Who may ask: a user for themself, an operator for anyone (403 otherwise); an unknown or
-erased user is a 404. Answers are cached per user in Redis, keyed on the user's cache
+erased user is a 404. What is read about a user (their follows, their interaction row) is
+read under the caller's own database role, so row-level security holds the first rule in
+the database too. Answers are cached per user in Redis, keyed on the user's cache
 generation (`core/user_cache.py`, bumped by tracking on follow/vote) and the model version,
 so a follow, a vote or a newly promoted model makes the cached answer unreachable at once.
 """
@@ -18,17 +20,17 @@ import redis
 import scipy.sparse as sp
 
 from mysetlist.core.auth import Claims
-from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, read_sql
-from mysetlist.core.errors import Problem
+from mysetlist.core.db import Database, Row, fetch_all_in, fetch_one_in, read_sql
 from mysetlist.core.runtime import Runtime
 from mysetlist.core.user_cache import cache_generation
+from mysetlist.ml.errors import OnlyYourself, UnknownUser
 from mysetlist.ml.model_registry import ActiveModel, ModelVersion
 from mysetlist.ml.recommendations.algorithms import Content, ItemKNN
 from mysetlist.ml.recommendations.config import RecommendationSettings
 from mysetlist.ml.recommendations.training import (
     MODEL_NAME,
     RecommenderModel,
-    history_params,
+    interaction_rows,
     model_from_bytes,
 )
 
@@ -39,6 +41,10 @@ _active: ActiveModel[RecommenderModel] | None = None
 
 
 def active_model(settings: RecommendationSettings) -> ActiveModel[RecommenderModel]:
+    """The served model, loaded as the owner: one artifact shared by every caller and kept
+    in this process (`analytics.ml_models` holds model versions, no user's rows, and is no
+    user role's to read). What it says about other fans reaches a caller only through the
+    fan directory, read under the caller's role (`similar_users`)."""
     global _active
     if _active is None:
         _active = ActiveModel(
@@ -52,15 +58,15 @@ def target_user(claims: Claims, user_id: str | None) -> str:
     if user_id is None or user_id == claims.user_id:
         return claims.user_id
     if not claims.is_operator:
-        raise Problem(403, "Forbidden", "you may only ask about yourself")
+        raise OnlyYourself()
     return user_id
 
 
-async def _followed(db: Database, user_id: str) -> set[int]:
-    async with db.transaction() as conn:
+async def _followed(db: Database, claims: Claims, user_id: str) -> set[int]:
+    async with db.as_caller(claims) as conn:
         row = await fetch_one_in(conn, read_sql(_PACKAGE, "user_state.sql"), {"user_id": user_id})
     if row is None:
-        raise Problem(404, "Not Found", f"no user {user_id}")
+        raise UnknownUser(user_id)
     return {int(a) for a in row["followed"]}
 
 
@@ -89,15 +95,21 @@ async def _store(
         log.info("recommendation cache unavailable; answer not cached")
 
 
+async def user_history(
+    db: Database, claims: Claims, settings: RecommendationSettings, user_id: str
+) -> list[Row]:
+    """`user_id`'s row of the interaction matrix, by the definition training reads, under
+    the caller's own role."""
+    async with db.as_caller(claims) as conn:
+        return await interaction_rows(conn, settings, user_id=user_id)
+
+
 async def _history_row(
-    db: Database, settings: RecommendationSettings, model: RecommenderModel, user_id: str
-) -> sp.csr_matrix:
-    async with db.transaction() as conn:
-        rows = await fetch_all_in(
-            conn, read_sql(_PACKAGE, "user_history.sql"), history_params(settings, user_id)
-        )
+    db: Database, claims: Claims, settings: RecommendationSettings, model: RecommenderModel,
+    user_id: str,
+) -> sp.csr_matrix:  # fmt: skip
     cols, vals = [], []
-    for r in rows:
+    for r in await user_history(db, claims, settings, user_id):
         col = model.artist_index.get(int(r["item_id"]))
         if col is not None:  # an artist newer than the model is unknown to it
             cols.append(col)
@@ -142,7 +154,9 @@ async def _cold_start(
     db: Database, settings: RecommendationSettings, followed: set[int], genres: list[str],
     limit: int,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """Popular and trending artists, in the user's chosen genres when given (else overall)."""
+    """Popular and trending artists, in the user's chosen genres when given (else overall).
+    Read as the owner: counts over every fan's follows and votes, of which no fan's own rows
+    come out (under a fan's role, RLS would count only theirs)."""
     async with db.transaction() as conn:
         rows = await fetch_all_in(
             conn, read_sql(_PACKAGE, "popular_artists.sql"),
@@ -168,6 +182,7 @@ async def _cold_start(
 
 async def _artists(
     db: Database,
+    claims: Claims,
     settings: RecommendationSettings,
     loaded: tuple[ModelVersion, RecommenderModel] | None,
     user_id: str,
@@ -179,7 +194,7 @@ async def _artists(
     if loaded is None:
         return await _cold_start(db, settings, followed, genres, limit), True
     model = loaded[1]
-    history = await _history_row(db, settings, model, user_id)
+    history = await _history_row(db, claims, settings, model, user_id)
     if history.nnz == 0:
         return await _cold_start(db, settings, followed, genres, limit), True
     scores = (await asyncio.to_thread(model.hybrid.score, history))[0]
@@ -191,7 +206,7 @@ async def _artists(
     picks = [int(c) for c in np.argsort(-scores, kind="stable")[:k]]
     ids = [int(model.artist_ids[c]) for c in picks]
     wanted = ids + [int(model.artist_ids[c]) for c in history.indices]
-    async with db.transaction() as conn:
+    async with db.as_caller(claims) as conn:
         rows = await fetch_all_in(conn, read_sql(_PACKAGE, "artists_by_id.sql"), {"ids": wanted})
     names = {int(r["artist_id"]): r for r in rows}
     reasons = _reasons(model, history, picks, names)
@@ -215,7 +230,7 @@ async def recommendations(
 ) -> dict[str, Any]:
     """`GET /api/analytics/recommendations`: artists, or upcoming shows of those artists."""
     user = target_user(claims, user_id)
-    followed = await _followed(runtime.db, user)
+    followed = await _followed(runtime.db, claims, user)
     loaded = await active_model(settings).get(runtime.db)
     version = f"v{loaded[0].id}" if loaded else "none"
     key, hit = await _cached(
@@ -224,7 +239,9 @@ async def recommendations(
     if hit is not None:
         return {**hit, "cached": True}
     want = limit if kind == "artists" else max(limit, 10)
-    artists, cold = await _artists(runtime.db, settings, loaded, user, followed, genres, want)
+    artists, cold = await _artists(
+        runtime.db, claims, settings, loaded, user, followed, genres, want
+    )
     answer: dict[str, Any] = {
         "user_id": user, "type": kind, "cold_start": cold,
         "model": None if loaded is None else {
@@ -234,15 +251,17 @@ async def recommendations(
     if kind == "artists":
         answer["recommendations"] = artists
     else:
-        answer["recommendations"] = await _shows(runtime.db, artists, limit)
+        answer["recommendations"] = await _shows(runtime.db, claims, artists, limit)
     await _store(runtime, settings, key, answer)
     return {**answer, "cached": False}
 
 
-async def _shows(db: Database, artists: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+async def _shows(
+    db: Database, claims: Claims, artists: list[dict[str, Any]], limit: int
+) -> list[dict[str, Any]]:
     """Upcoming shows of the recommended artists, best artist first, soonest show first."""
     by_artist = {a["artist_id"]: a for a in artists}
-    async with db.transaction() as conn:
+    async with db.as_caller(claims) as conn:
         rows = await fetch_all_in(
             conn, read_sql(_PACKAGE, "upcoming_shows.sql"), {"artist_ids": list(by_artist)}
         )
@@ -283,7 +302,7 @@ async def similar_users(
     the caller's own role through the fan directory views (platform migration 0004), so a
     fan who turns `discoverable` off disappears from everyone's answer at once."""
     user = target_user(claims, user_id)
-    await _followed(runtime.db, user)
+    await _followed(runtime.db, claims, user)
     loaded = await active_model(settings).get(runtime.db)
     version = f"v{loaded[0].id}" if loaded else "none"
     pool = max(limit * SIMILAR_POOL_FACTOR, SIMILAR_POOL_MIN)
@@ -291,7 +310,7 @@ async def similar_users(
     neighbours: list[tuple[str, float]] = [] if hit is None else [(u, s) for u, s in hit]
     if hit is None and loaded is not None:
         model = loaded[1]
-        history = await _history_row(runtime.db, settings, model, user)
+        history = await _history_row(runtime.db, claims, settings, model, user)
         if history.nnz:
             neighbours = await asyncio.to_thread(_nearest, model, user, history, pool)
     if hit is None:

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from psycopg.rows import dict_row
 
-from mysetlist.core.db import Database, fetch_all_in, read_sql
+from mysetlist.core.db import Database, Row, fetch_all_in, read_sql
 from mysetlist.ml.model_registry import (
     ActiveMeasured,
     ModelVersion,
@@ -49,11 +50,33 @@ _PACKAGE = "mysetlist.ml.recommendations"
 PRIMARY_METRIC = "ndcg@10"
 
 
+async def interaction_rows(
+    conn: psycopg.AsyncConnection[Any],
+    settings: RecommendationSettings,
+    *,
+    user_id: str | None = None,
+) -> list[Row]:
+    """(user_id, item_id, weight) rows of the interaction matrix: every user's (training) or
+    `user_id`'s alone (serving), from the one definition both read (interactions.sql).
+
+    Never a prepared statement: each run is planned with its own user, so a plan made for
+    every user (training) never serves one user's row by reading everyone's events."""
+    params = {
+        "user_id": user_id, "history_days": settings.history_days,
+        "attend_events": settings.attend_events, "follow_weight": settings.follow_weight,
+        "vote_weight": settings.vote_weight, "view_weight": settings.view_weight,
+        "attend_weight": settings.attend_weight,
+    }  # fmt: skip
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(read_sql(_PACKAGE, "interactions.sql"), params, prepare=False)
+        return await cur.fetchall()
+
+
 async def load_interactions(
     conn: psycopg.AsyncConnection[Any], settings: RecommendationSettings
 ) -> Interactions:
     """Users x artists from follows, votes, views and attendance, with artist genres as tags."""
-    rows = await fetch_all_in(conn, read_sql(_PACKAGE, "interactions.sql"), _weights(settings))
+    rows = await interaction_rows(conn, settings)
     tags = await fetch_all_in(conn, read_sql(_PACKAGE, "artist_tags.sql"))
     tag_triples = ([t["item_id"] for t in tags], [t["tag"] for t in tags],
                    [float(t["weight"]) for t in tags])  # fmt: skip
@@ -61,18 +84,6 @@ async def load_interactions(
         [r["user_id"] for r in rows], [r["item_id"] for r in rows],
         [float(r["weight"]) for r in rows], tag_triples,
     )  # fmt: skip
-
-
-def _weights(settings: RecommendationSettings) -> dict[str, Any]:
-    return {
-        "history_days": settings.history_days, "attend_events": settings.attend_events,
-        "follow_weight": settings.follow_weight, "vote_weight": settings.vote_weight,
-        "view_weight": settings.view_weight, "attend_weight": settings.attend_weight,
-    }  # fmt: skip
-
-
-def history_params(settings: RecommendationSettings, user_id: str) -> dict[str, Any]:
-    return {**_weights(settings), "user_id": user_id}
 
 
 @dataclass

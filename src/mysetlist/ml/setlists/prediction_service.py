@@ -13,6 +13,7 @@ visitors see upcoming shows only.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ import psycopg
 
 from mysetlist.core.auth import Claims
 from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, read_sql
-from mysetlist.core.errors import Problem
+from mysetlist.ml.errors import NoHistory, NoPrediction, UnknownShow
 from mysetlist.ml.setlists.predictor import MODEL_NAME, LoadedRanker, predict_setlist
 from mysetlist.ml.setlists.setlist_history import UpcomingShow
 from mysetlist.ml.setlists.setlist_store import played_setlists
@@ -79,6 +80,14 @@ async def blend_input_state(
     return state, row["as_of"]
 
 
+def _as_reader(
+    db: Database, claims: Claims | None
+) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+    """A transaction under the caller's own role (`anon` for a visitor): what they see of
+    the stored predictions is for row-level security to decide."""
+    return db.as_caller(claims) if claims is not None else db.as_role("anon", {"role": "anon"})
+
+
 async def _predict_model(
     conn: psycopg.AsyncConnection[Any], show: dict[str, Any], input_state: str,
     ranker: LoadedRanker | None,
@@ -86,7 +95,7 @@ async def _predict_model(
     history = await played_setlists(conn, show["artist_id"], before=show["starts_at"])
     shows = history.get(show["artist_id"], ("", []))[1]
     if not shows:
-        raise NoHistory
+        raise NoHistory()
     titles = {r["id"]: r["title"] for r in await fetch_all_in(
         conn, _sql("song_titles.sql"), {"artist_id": show["artist_id"]})}  # fmt: skip
     prediction = predict_setlist(
@@ -151,10 +160,13 @@ async def predicted_setlist(
     """The show's prediction (made now if its inputs changed), with its scores once the
     show is scored."""
     kind = "blend" if blend else "model"
+    # As the owner: storing a prediction is the service's own write (no caller may write
+    # predictions), made from public show and setlist data and the fans' votes in aggregate;
+    # what the caller then sees is read under their role below.
     async with db.transaction() as conn:
         show, state = await _ensure_model_stored(conn, show_id)
         if show is None:
-            raise Problem(404, "Not Found", f"no show {show_id}")
+            raise UnknownShow(show_id)
         if state is not None and blend:
             model = await fetch_one_in(
                 conn, _sql("prediction_for_state.sql"),
@@ -164,16 +176,13 @@ async def predicted_setlist(
             state, as_of = await blend_input_state(conn, show_id)
             if not await _is_stored(conn, show_id, "blend", state):
                 await _predict_blend(conn, show, model, state, as_of)
-    # Read back under the caller's own role: RLS decides what they may see.
-    reader = db.as_caller(claims) if claims is not None else db.as_role("anon", {"role": "anon"})
-    async with reader as conn:
+    async with _as_reader(db, claims) as conn:
         prediction = await _served(conn, show_id, kind, state)
         scores = await fetch_all_in(conn, _sql("prediction_scores.sql"), {"show_id": show_id})
     if prediction is None:
-        raise Problem(
-            404, "Not Found",
+        raise NoPrediction(
             f"no {kind} prediction of show {show_id} was made before it"
-            if not show["upcoming"] else f"no {kind} prediction of show {show_id} is visible",
+            if not show["upcoming"] else f"no {kind} prediction of show {show_id} is visible"
         )  # fmt: skip
     return {
         "show_id": show_id,
@@ -209,11 +218,6 @@ async def _served(
     )  # fmt: skip
 
 
-class NoHistory(Problem):
-    def __init__(self) -> None:
-        super().__init__(404, "Not Found", "the artist has no past setlists to learn from yet")
-
-
 async def predict_upcoming(
     db: Database,
     *,
@@ -242,6 +246,5 @@ async def predict_upcoming(
 async def leaderboard(db: Database, *, limit: int, claims: Claims | None) -> list[dict[str, Any]]:
     """The best predictors among fans (3+ scored shows), with the model and the crowd on
     the same shows as yardsticks; `is_you` marks the caller's own row."""
-    reader = db.as_caller(claims) if claims is not None else db.as_role("anon", {"role": "anon"})
-    async with reader as conn:
+    async with _as_reader(db, claims) as conn:
         return await fetch_all_in(conn, _sql("leaderboard.sql"), {"limit": limit})

@@ -19,8 +19,8 @@ import numpy as np
 import orjson
 import psycopg
 
-from mysetlist.core.db import Database, fetch_one_in, read_sql
-from mysetlist.ml.model_registry import Registered, register_model
+from mysetlist.core.db import Database
+from mysetlist.ml.model_registry import Registered, active_ref, model_artifact, register_model
 from mysetlist.ml.setlists.offline_evaluation import score_ranking
 from mysetlist.ml.setlists.predictor import MODEL_NAME, LoadedRanker
 from mysetlist.ml.setlists.ranker import (
@@ -37,7 +37,6 @@ from mysetlist.ml.setlists.setlist_history import PlayedShow
 from mysetlist.ml.setlists.setlist_store import played_setlists
 from mysetlist.ml.setlists.signals import Target, build_signals
 
-_PACKAGE = "mysetlist.ml.setlists"
 ARTIFACT_FORMAT = "json"
 
 
@@ -128,15 +127,13 @@ _cache = _Cache()  # this process's copy of the active version
 async def active_ranker(conn: psycopg.AsyncConnection[Any]) -> LoadedRanker | None:
     """The active registered ranker, loaded once per version in this process (a lookup of
     the active id per call: a promoted version is used from the next prediction on)."""
-    row = await fetch_one_in(conn, read_sql(_PACKAGE, "active_ranker.sql"), {"name": MODEL_NAME})
-    if row is None:
+    ref = await active_ref(conn, MODEL_NAME)
+    if ref is None:
         return None
-    key = (int(row["id"]), row["trained_at"])
+    key = (ref.id, ref.trained_at)
     if _cache.key != key or _cache.ranker is None:
-        stored = await fetch_one_in(
-            conn, read_sql(_PACKAGE, "ranker_artifact.sql"), {"id": row["id"]}
-        )
-        assert stored is not None
-        model = CrossArtistRanker.from_json(orjson.loads(bytes(stored["artifact"])))
-        _cache.key, _cache.ranker = key, LoadedRanker(int(row["version"]), model)
+        artifact = await model_artifact(conn, ref.id)
+        assert artifact is not None
+        model = CrossArtistRanker.from_json(orjson.loads(artifact))
+        _cache.key, _cache.ranker = key, LoadedRanker(ref.version, model)
     return _cache.ranker

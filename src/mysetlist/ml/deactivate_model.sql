@@ -1,0 +1,1 @@
+UPDATE analytics.ml_models SET active = false WHERE id = %(id)s
