@@ -265,7 +265,8 @@ class ActiveModel(Generic[T]):
             if db.url != self._database:
                 self._database, self._current = db.url, None
             fresh: tuple[ModelVersion, bytes | None] | None = None
-            async with db.transaction() as conn:
+            # Model versions are not user rows; a fan's request may load the one it serves.
+            async with db.as_owner("why: loads the active model version, not user data") as conn:
                 ref = await active_ref(conn, self.name)
                 if ref is not None and (self._current is None or self._current[0].id != ref.id):
                     versions = await _versions(conn, version_id=ref.id)

@@ -157,7 +157,7 @@ async def _cold_start(
     """Popular and trending artists, in the user's chosen genres when given (else overall).
     Read as the owner: counts over every fan's follows and votes, of which no fan's own rows
     come out (under a fan's role, RLS would count only theirs)."""
-    async with db.transaction() as conn:
+    async with db.as_owner("why: popularity counts over every fan, no fan's rows out") as conn:
         rows = await fetch_all_in(
             conn, read_sql(_PACKAGE, "popular_artists.sql"),
             {"trending_days": settings.trending_days, "genres": genres,

@@ -163,7 +163,7 @@ async def predicted_setlist(
     # As the owner: storing a prediction is the service's own write (no caller may write
     # predictions), made from public show and setlist data and the fans' votes in aggregate;
     # what the caller then sees is read under their role below.
-    async with db.transaction() as conn:
+    async with db.as_owner("why: stores the show's prediction, the service's own write") as conn:
         show, state = await _ensure_model_stored(conn, show_id)
         if show is None:
             raise UnknownShow(show_id)

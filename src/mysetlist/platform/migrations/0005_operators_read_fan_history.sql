@@ -1,4 +1,4 @@
--- Recommendations and similar fans read a fan's history (follows, votes, events: the one
+-- Recommendations and similar fans (ml) read a fan's history (follows, votes, events: the one
 -- interaction definition, recommendations/interactions.sql) under the caller's own role. A
 -- fan reads their own rows, a service token bypasses RLS; an operator (app_metadata.admin,
 -- still the `authenticated` role) asks about any fan, so operators may read follows and votes
