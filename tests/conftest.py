@@ -43,6 +43,9 @@ os.environ.setdefault("MYSETLIST_RATE_LIMIT_USER", "100000/second")
 os.environ.setdefault("MYSETLIST_RATE_LIMIT_AUTH_FAILURES", "100000/second")
 os.environ.setdefault("ML_RATE_LIMIT_ANONYMOUS_READS", "100000/second")
 os.environ.setdefault("MYSETLIST_WRITE_KEY_CACHE_SECONDS", "0")
+# Every API test enforces the RLS read rule: a fan's request that uses the database outside
+# as_caller and as_owner(reason) answers 500 (core/db.py), so any test of a route catches it.
+os.environ.setdefault("MYSETLIST_STRICT_CALLER_READS", "1")
 # Each test run counts its own live metrics and rate-limit windows, even on a shared Redis.
 os.environ.setdefault("MYSETLIST_REDIS_KEY_PREFIX", f"mysetlist-test-{uuid.uuid4().hex[:10]}")
 
