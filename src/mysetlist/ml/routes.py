@@ -18,7 +18,7 @@ from mysetlist.core.errors import problem_responses
 # The one rate limiter of the code base (`limits` on Redis); its `anonymous` scope counts per
 # client IP. A limiter of its own (own Redis keys) so public reads and ingest do not share a
 # budget.
-from mysetlist.core.rate_limit import RateLimiter as IngestRateLimiter
+from mysetlist.core.rate_limit import RateLimiter
 from mysetlist.core.runtime import Runtime, RuntimeDep
 from mysetlist.ml.config import load_ml_settings
 from mysetlist.ml.contract import (
@@ -36,7 +36,7 @@ from mysetlist.ml.setlists import prediction_service
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     runtime: Runtime = app.state.runtime
     limit = load_ml_settings().anonymous_read_rate_limit
-    app.state.ml_anonymous_reads = IngestRateLimiter(
+    app.state.ml_anonymous_reads = RateLimiter(
         runtime.redis_url, anonymous=limit, write_key=limit, user=limit,
         key_prefix=f"{runtime.settings.redis_key_prefix}:ml-reads",
     )  # fmt: skip
@@ -52,7 +52,7 @@ async def public_reader(
     """The caller's claims; an anonymous caller counts against the per-IP limit on public
     reads first (429 with Retry-After beyond it)."""
     if claims is None:
-        limiter: IngestRateLimiter = request.app.state.ml_anonymous_reads
+        limiter: RateLimiter = request.app.state.ml_anonymous_reads
         decision = await limiter.hit("anonymous", client_ip(request) or "unknown")
         decision.raise_if_refused("address")
     return claims
