@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mysetlist.core.errors import Problem
+from mysetlist.core.errors import DomainError, status_of
 from mysetlist.core.runtime import Runtime
 from mysetlist.core.time_zones import load_time_zones
 from mysetlist.dashboard.panels import window
@@ -91,6 +91,6 @@ async def test_the_dashboard_takes_only_zones_both_sides_know(
     await load_time_zones(runtime.db)
     assert window("24h", "Europe/Berlin").tz == "Europe/Berlin"
     for zone in (python_only_zone, "Europe/Berlin\u0000", "../../etc/passwd"):
-        with pytest.raises(Problem) as refused:
+        with pytest.raises(DomainError) as refused:
             window("24h", zone)
-        assert refused.value.status == 422
+        assert status_of(refused.value) == 422
