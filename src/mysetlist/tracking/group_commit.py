@@ -59,7 +59,9 @@ APP_NAME = "mysetlist-group-commit"  # pg_stat_activity.application_name of the 
 
 # Up to this many events without identity links, a flush is one INSERT of unnest()ed arrays
 # in autocommit (one round trip); bigger flushes stage with binary COPY in a transaction.
-SMALL_FLUSH = 64
+# With the arrays in binary, the statement costs less client and server CPU than COPY up to
+# ~150 events (measured); 100 keeps a lone batch of 100 on it and a bigger one on COPY.
+SMALL_FLUSH = 100
 COPY_TYPES = [
     "text", "uuid", "text", "text", "text", "text", "text", "text", "timestamptz", "uuid",
     "bytea", "bool", "bool",
@@ -307,14 +309,18 @@ class GroupCommitWriter:
         self, conn: psycopg.AsyncConnection[Any], batch: list[_Request]
     ) -> FlushResult:
         started = time.perf_counter()
-        rows: list[EventRow] = []
-        seen: set[tuple[bytes, str]] = set()
-        for req in batch:
-            for row in req.rows:
+        rows = [row for req in batch for row in req.rows]
+        # Message ids all distinct (the usual flush): no (sender, id) pair repeats either,
+        # and a set of the ids is cheaper than one of pairs.
+        if len({row.message_id for row in rows}) != len(rows):
+            seen: set[tuple[bytes, str]] = set()
+            firsts: list[EventRow] = []
+            for row in rows:
                 key = (row.sender, row.message_id)
                 if key not in seen:  # a sender's id twice in one flush: keep the first
                     seen.add(key)
-                    rows.append(row)
+                    firsts.append(row)
+            rows = firsts
         # Links were decided at validation (proof of possession or a trusted key); the
         # writer only records them in the events' transaction.
         links = [link for req in batch for link in req.links]

@@ -1,4 +1,6 @@
--- The outcome of each claimed delivery; every status has its own timestamp.
+-- The outcome of each claimed delivery; every status has its own timestamp. Arrays in
+-- binary format (the b placeholders): text arrays are escaped element by element on the
+-- client.
 UPDATE notify.notification_delivery d SET
   status = o.status,
   provider = coalesce(o.provider, d.provider),
@@ -14,8 +16,8 @@ UPDATE notify.notification_delivery d SET
   dropped_at = CASE WHEN o.status = 'dropped' THEN now() ELSE d.dropped_at END,
   failed_at = CASE WHEN o.status = 'failed' THEN now() ELSE d.failed_at END,
   updated_at = now()
-FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(providers)s::text[],
-            %(message_ids)s::text[], %(errors)s::text[], %(attempted)s::boolean[],
-            %(next_attempt_at)s::timestamptz[], %(defer_reasons)s::text[])
+FROM unnest(%(ids)b::bigint[], %(statuses)b::text[], %(providers)b::text[],
+            %(message_ids)b::text[], %(errors)b::text[], %(attempted)b::boolean[],
+            %(next_attempt_at)b::timestamptz[], %(defer_reasons)b::text[])
   AS o(id, status, provider, message_id, error, attempted, next_attempt_at, defer_reason)
 WHERE d.id = o.id

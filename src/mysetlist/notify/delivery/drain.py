@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
+
 from mysetlist.core.db import Database, fetch_all_in, read_sql
 from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.core.time_zones import load_time_zones
@@ -59,6 +61,14 @@ _PACKAGE = "mysetlist.notify.delivery"
 def _storable(text: str | None, limit: int) -> str | None:
     """Text from providers and exceptions as a text column takes it (no NUL), bounded."""
     return None if text is None else text.replace("\x00", "\ufffd")[:limit]
+
+
+def _storable_outcomes(outcomes: list[Outcome]) -> list[Outcome]:
+    """`outcomes`, their provider texts made storable (in place)."""
+    for outcome in outcomes:
+        outcome.error = _storable(outcome.error, 2000)
+        outcome.message_id = _storable(outcome.message_id, 500)
+    return outcomes
 
 
 def _own_failure(row: Row, stage: str, exc: Exception) -> Outcome:
@@ -232,22 +242,57 @@ class Deliverer:
                     to_send[row["channel"]].append(row)
                 else:
                     outcomes.append(early)
-            ctx = DeliveryContext(conn, self.settings, self.cipher, self.links)
             by_id = {row["id"]: row for row in rows}
-            results = await asyncio.gather(
-                *(self._send_batch(channel, batch, ctx) for channel, batch in to_send.items())
-            )
-            for batch_outcomes in results:
-                outcomes.extend(self._settle(by_id[o.delivery_id], o, now) for o in batch_outcomes)
-            await self._record(conn, outcomes)
+            await self._send_and_record(conn, to_send, outcomes, by_id, now)
         return len(rows)
+
+    async def _send(
+        self, ctx: DeliveryContext, to_send: dict[str, list[Row]], by_id: dict[Any, Row],
+        now: datetime,
+    ) -> list[Outcome]:  # fmt: skip
+        """Every channel's outcomes, settled (a retryable failure deferred, or failed)."""
+        results = await asyncio.gather(
+            *(self._send_batch(channel, batch, ctx) for channel, batch in to_send.items())
+        )
+        return [self._settle(by_id[o.delivery_id], o, now) for batch in results for o in batch]
+
+    async def _send_and_record(
+        self, conn: Any, to_send: dict[str, list[Row]], early: list[Outcome],
+        by_id: dict[Any, Row], now: datetime,
+    ) -> None:  # fmt: skip
+        """Send the chunk and record all its outcomes under ONE savepoint. Should a
+        statement in it fail (a channel's or the record's), the chunk goes back to that
+        savepoint and takes the careful path: the deliveries nothing was handed out for are
+        sent again with a savepoint per statement (a failure is then its own delivery's),
+        and outcomes are recorded one by one if need be. The outcomes of messages a
+        provider already took are kept as they are: nothing sent is sent again."""
+        ctx = DeliveryContext(conn, self.settings, self.cipher, self.links, isolated=False)
+        sent: list[Outcome] | None = None
+        try:
+            async with conn.transaction() as chunk:
+                sent = await self._send(ctx, to_send, by_id, now)
+                if not ctx.failed:
+                    await self._record_batch(conn, _storable_outcomes([*early, *sent]))
+                    return
+                raise psycopg.Rollback(chunk)
+        except Exception:
+            if sent is None:
+                raise  # not a statement's failure: what went out is unknown
+            log.exception("recording a chunk's outcomes failed")
+        log.warning("a statement failed in a chunk; its unsent deliveries go again, isolated")
+        assert sent is not None
+        handed_out = [o for o in sent if o.attempted]
+        taken = {o.delivery_id for o in handed_out}
+        again = {channel: [row for row in batch if row["id"] not in taken]
+                 for channel, batch in to_send.items()}  # fmt: skip
+        isolated = DeliveryContext(conn, self.settings, self.cipher, self.links)
+        retried = await self._send(isolated, {c: b for c, b in again.items() if b}, by_id, now)
+        await self._record(conn, [*early, *handed_out, *retried])
 
     async def _record(self, conn: Any, outcomes: list[Outcome]) -> None:
         """Write the chunk's outcomes. Should the batch statement fail (it should not: the
         text is cleaned first), each outcome is written alone, so the others still commit."""
-        for outcome in outcomes:
-            outcome.error = _storable(outcome.error, 2000)
-            outcome.message_id = _storable(outcome.message_id, 500)
+        _storable_outcomes(outcomes)
         try:
             async with conn.transaction():
                 await self._record_batch(conn, outcomes)

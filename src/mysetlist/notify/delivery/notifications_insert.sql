@@ -4,6 +4,6 @@ INSERT INTO notify.notifications
    dedup_key)
 SELECT r.user_id, %(request_id)s, %(type)s, %(category)s, %(title)s, %(message)s, %(data)s,
        %(template)s, %(variables)s, %(dedup_key)s
-FROM unnest(%(user_ids)s::uuid[]) AS r(user_id)
+FROM unnest(%(user_ids)b::uuid[]) AS r(user_id)
 ON CONFLICT (user_id, dedup_key) DO NOTHING
 RETURNING id, user_id

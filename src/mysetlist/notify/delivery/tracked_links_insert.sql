@@ -1,3 +1,3 @@
 INSERT INTO notify.tracked_links (delivery_id, position, url)
-SELECT * FROM unnest(%(delivery_ids)s::bigint[], %(positions)s::int[], %(urls)s::text[])
+SELECT * FROM unnest(%(delivery_ids)b::bigint[], %(positions)b::int[], %(urls)b::text[])
 ON CONFLICT (delivery_id, position) DO UPDATE SET url = EXCLUDED.url
