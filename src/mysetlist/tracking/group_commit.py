@@ -41,20 +41,8 @@ from mysetlist.tracking.events import EventRow, IdentityLink
 log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.tracking"
 
-# Named ingest_staging_v2: a connection made by an older version keeps its own temp table.
-STAGING_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS ingest_staging_v2 (
-  message_id text NOT NULL, user_id uuid, anonymous_id text, session_id text,
-  event_type text NOT NULL, page_url text, properties text NOT NULL, source text NOT NULL,
-  created_at timestamptz NOT NULL, claimed_user_id uuid, sender bytea NOT NULL,
-  proves_anonymous boolean NOT NULL, proves_session boolean NOT NULL
-) ON COMMIT DELETE ROWS
-"""
-COPY_SQL = (
-    "COPY pg_temp.ingest_staging_v2 (message_id, user_id, anonymous_id, session_id, event_type,"
-    " page_url, properties, source, created_at, claimed_user_id, sender, proves_anonymous,"
-    " proves_session) FROM STDIN (FORMAT BINARY)"
-)
+STAGING_DDL = read_sql(_PACKAGE, "ingest_staging_create.sql")
+COPY_SQL = read_sql(_PACKAGE, "ingest_staging_copy.sql")
 APP_NAME = "mysetlist-group-commit"  # pg_stat_activity.application_name of the writers
 
 # Up to this many events without identity links, a flush is one INSERT of unnest()ed arrays
