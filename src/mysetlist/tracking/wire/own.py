@@ -132,14 +132,16 @@ def own_events(
             if user_sender is not None
             else dedup_sender("anonymous", anonymous.value or session.value)
         )
+        # tuple.__new__: the row without NamedTuple's Python-level __new__ (per event).
         rows.append(
-            EventRow(
+            tuple.__new__(EventRow, (
                 ev.message_id or uuid.uuid4().hex, uid, anonymous.value, session.value,
                 ev.event_type, ev.page_url, props, "api", as_utc(ev.timestamp, received_at),
                 None, sender, anonymous.proven, session.proven,
-            )
+            ))
         )  # fmt: skip
-        links += proven_links(uid, anonymous, session)
+        if uid is not None:  # only a token's user links ids
+            links += proven_links(uid, anonymous, session)
     if errors:
         raise InvalidEvents("some events are invalid; none were stored", errors)
     return Ingest(rows, links)
