@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import multiprocessing
 import re
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +175,23 @@ def test_not_ready_while_the_database_is_unreachable(
             assert (
                 _poll(f"{url}/readyz", lambda r: r.status_code == 200, "ready").status_code == 200
             )
+
+
+def _secret_in(data_dir: str, ready: Any) -> str:
+    ready.wait()  # every process starts generating at once
+    return load_settings(MYSETLIST_DATA_DIR=data_dir).effective_jwt_secret
+
+
+def test_workers_starting_together_agree_on_the_generated_secrets(tmp_path: Path) -> None:
+    """`mysetlist api --workers N` on a new data dir: every process generates, one wins the
+    link, all read the winner. A temp file shared by name let one process unlink another's
+    before it was linked (FileNotFoundError at start)."""
+    processes = 8
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(processes, mp_context=context) as pool:
+        for attempt in range(5):
+            data_dir = tmp_path / f"fresh-{attempt}"
+            ready = manager.Barrier(processes)
+            found = list(pool.map(_secret_in, [str(data_dir)] * processes, [ready] * processes))
+            assert len(set(found)) == 1
+            assert sorted(p.name for p in data_dir.iterdir()) == ["secrets.json"]  # no temp

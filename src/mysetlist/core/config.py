@@ -14,6 +14,7 @@ import ipaddress
 import json
 import os
 import secrets
+import tempfile
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -268,13 +269,17 @@ class Settings(BaseSettings):
             "jwt_secret": secrets.token_urlsafe(48),
             "encryption_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         }
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(fresh, fh)
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)  # atomic "create if absent": a concurrent process may win
-        tmp.unlink(missing_ok=True)
+        # A temp file of this process's own (mkstemp: 0600, unique): with one shared name,
+        # two workers starting together unlinked each other's file before linking it.
+        fd, name = tempfile.mkstemp(prefix="secrets.", suffix=".tmp", dir=self.data_dir)
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(fresh, fh)
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)  # atomic "create if absent": a concurrent process may win
+        finally:
+            tmp.unlink(missing_ok=True)
         winner: dict[str, str] = json.loads(path.read_text())
         return winner
 
