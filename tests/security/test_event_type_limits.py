@@ -28,6 +28,7 @@ REFUSED = {
     "markup": "<img src=x onerror=alert(1)>",
     "quotes": 'vote"; DROP TABLE',
     "newline": "vote\nadmin_login",
+    "trailing newline": "vote\n",  # Python's $ would match before it; the check must not
     "tab": "vote\tx",
     "leading space": " vote",
     "trailing space": "vote ",
