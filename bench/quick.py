@@ -40,13 +40,13 @@ SRC_DIR = BENCH_DIR.parent / "src"
 # This tree's code, here and in the benches (an installed mysetlist may be another checkout).
 sys.path.insert(0, str(SRC_DIR))
 
-# Flags per bench and size. small: about 2 minutes on 2 cores (ingest ~25 s, ETL ~50 s,
-# notify ~15 s, plus server starts); tiny: each bench end to end, as fast as it goes.
+# Flags per bench and size. small: about 1.5 minutes on 2 cores (ingest ~20 s, ETL ~40 s,
+# notify ~30 s, plus server starts); tiny: each bench end to end, as fast as it goes.
 SIZES: dict[str, dict[str, list[str]]] = {
     "small": {
         "ingest": ["--events", "40000", "--single-seconds", "3", "--rate", "1000",
                    "--fixed-seconds", "5"],
-        "etl": ["--users", "5000", "--days", "30"],
+        "etl": ["--users", "10000", "--days", "30"],
         "notify": ["--notifications", "3000"],
     },
     "tiny": {
