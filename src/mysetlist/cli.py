@@ -223,7 +223,11 @@ def worker(
         _configure_logs(settings, log_level, log_format)
         asyncio.run(
             run_worker(
-                endpoints.database_url, endpoints.redis_url, settings, concurrency=concurrency
+                endpoints.database_url,
+                endpoints.redis_url,
+                settings,
+                concurrency=concurrency,
+                own_process=True,
             )
         )
 

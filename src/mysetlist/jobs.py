@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import procrastinate
+from procrastinate.app import WorkerOptions
 
 from mysetlist.capabilities import capability_modules
 from mysetlist.core import run_log
@@ -28,6 +29,11 @@ def make_job_app(database_url: str, settings: Settings) -> procrastinate.App:
     return app
 
 
+# How long a stopping worker lets its running jobs finish: a drain chunk or an ETL step
+# finishes well inside it; past it they are cancelled and picked up again.
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
 async def run_worker(
     database_url: str,
     redis_url: str,
@@ -35,21 +41,30 @@ async def run_worker(
     *,
     concurrency: int = 4,
     runtime: Runtime | None = None,
+    own_process: bool = False,
 ) -> None:
     """Run a worker (and the periodic scheduler) until cancelled. Its tasks receive
     `runtime` through the job context (the API's own, when it runs a worker in-process),
-    or one this worker opens and closes."""
+    or one this worker opens and closes.
+
+    `own_process` (`mysetlist worker`): SIGTERM/SIGINT stop it the way procrastinate
+    does it, gracefully — no new job, the running ones get `SHUTDOWN_GRACE_SECONDS` to
+    finish, then are cancelled (each is safe to rerun); a second signal exits at once. In
+    the API's process the server owns the signals."""
     owned = runtime is None
     if runtime is None:
         runtime = await open_runtime(settings, database_url, redis_url)
     app = make_job_app(database_url, settings)
     try:
+        options: WorkerOptions = {
+            "concurrency": concurrency,
+            "install_signal_handlers": own_process,
+            "additional_context": worker_context(runtime),
+        }
+        if own_process:
+            options["shutdown_graceful_timeout"] = SHUTDOWN_GRACE_SECONDS
         async with app.open_async():
-            await app.run_worker_async(
-                concurrency=concurrency,
-                install_signal_handlers=False,
-                additional_context=worker_context(runtime),
-            )
+            await app.run_worker_async(**options)
     finally:
         if owned:
             await runtime.close()
