@@ -4,6 +4,7 @@ rows, rate limited and audited."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from typing import Any
 
@@ -79,3 +80,32 @@ async def test_exports_are_rate_limited_and_only_operators_export_others(
         theirs = await client.get(f"/api/privacy/users/{user.user_id}/export", headers=operator)
     assert theirs.status_code == 200
     assert "manifest.json" in zipfile.ZipFile(io.BytesIO(theirs.content)).namelist()
+
+
+async def test_json_values_are_exported_as_stored_even_past_64_bit_integers(
+    runtime: Runtime, api_url: str, token_for: Any
+) -> None:
+    """jsonb keeps any number; an endpoint parsing with the standard library can store an
+    integer orjson cannot write. The export writes JSON columns as PostgreSQL has them, so
+    such a row neither breaks the archive mid-stream nor comes out rounded."""
+    user = new_user(runtime.cipher)
+    huge = 2**80 + 1
+    async with runtime.db.transaction() as conn:
+        await seed_catalog(conn)
+        await seed_user_everywhere(conn, runtime.cipher, user)
+        await conn.execute(
+            "UPDATE analytics.user_events SET properties = %s::jsonb"
+            " WHERE user_id = %s OR anonymous_id = %s",
+            (f'{{"seats": {huge}, "nested": {{"n": [{huge}]}}}}', user.user_id, user.anonymous_id),
+        )
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+        response = await client.get(
+            "/api/privacy/export", headers={"Authorization": f"Bearer {token_for(user.user_id)}"}
+        )
+    assert response.status_code == 200, response.text
+    archive = zipfile.ZipFile(io.BytesIO(response.content))  # a whole archive: read to its end
+    lines = archive.read("analytics.user_events.jsonl").splitlines()
+    assert lines
+    for line in lines:
+        properties = json.loads(line)["properties"]  # the standard library keeps big ints
+        assert properties == {"seats": huge, "nested": {"n": [huge]}}

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 from stream_zip import ZIP_64, async_stream_zip
 
 from mysetlist.core.db import Database, read_sql
@@ -61,6 +62,10 @@ async def export_archive(db: Database, cipher: FieldCipher, user_id: str) -> Asy
         buf = bytearray()
         counts[table] = 0
         async with conn.cursor(name=f"export_{len(counts)}", row_factory=dict_row) as cur:
+            # JSON columns go out as PostgreSQL stored them: parsed, an integer past 64 bits
+            # (accepted by an endpoint that parses with the standard library) would stop
+            # orjson mid-archive. On this cursor only; the pooled connection is untouched.
+            set_json_loads(orjson.Fragment, cur)
             await cur.execute(query, params)
             async for row in cur:
                 buf += export_line(cipher, table, row)
