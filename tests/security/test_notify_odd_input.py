@@ -145,3 +145,27 @@ async def test_nul_in_titles_data_templates_and_locales_is_a_422_and_writes_noth
         "SELECT count(*) AS n FROM notify.notifications WHERE user_id = %s", (fan.id,)
     )
     assert row == {"n": 0}
+
+
+async def test_integers_past_64_bits_in_data_are_a_422_and_write_nothing(
+    api_url: str, token_for: Any, make_users: Any, runtime: Runtime
+) -> None:
+    """JSON parsed by the standard library keeps 2^80 as an int; orjson then could not
+    write it (a 500 at the send, and every later read of the row). 2^63 - 1 still goes."""
+    (fan,) = await make_users(1)
+    async with httpx.AsyncClient(base_url=api_url) as c:
+        for changes in (
+            {"data": {"n": 2**80}}, {"data": {"list": [{"deep": -(2**63) - 1}]}},
+            {"variables": {"v": 2**64}},
+        ):  # fmt: skip
+            r = await c.post("/api/notifications/send", json=_send_body(fan.id, **changes),
+                             headers=service_headers(token_for))  # fmt: skip
+            _problem(r, 422)
+        row = await runtime.db.fetch_one(
+            "SELECT count(*) AS n FROM notify.notifications WHERE user_id = %s", (fan.id,)
+        )
+        assert row == {"n": 0}
+        r = await c.post("/api/notifications/send",
+                         json=_send_body(fan.id, data={"n": 2**63 - 1, "m": -(2**63)}),
+                         headers=service_headers(token_for))  # fmt: skip
+        assert r.status_code == 202, r.text
