@@ -2,8 +2,10 @@
 PostgreSQL know it (issue 15: `localtime` is a zone to Python, and SQL with
 `AT TIME ZONE 'localtime'` fails). Every input that takes a zone checks it here.
 
-PostgreSQL's list is read once per process (`load_time_zones`); afterwards the check is a
-set lookup (`is_time_zone`), cheap enough for the delivery drain. A zone already stored
+PostgreSQL's list is read once per process (`load_time_zones`); Python's side is checked
+per zone when one is first asked about and remembered (checking all ~600 zones up front
+cost each process ~60 ms of CPU in its first send or drain). The check is then a set lookup
+and a cached call, cheap enough for the delivery drain. A zone already stored
 before this check existed, or written around it, is read through `zone_or_utc`: the
 user's time then counts as UTC instead of failing the work that reads it.
 """
@@ -11,8 +13,9 @@ user's time then counts as UTC instead of failing the work that reads it.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from functools import cache
+from typing import TYPE_CHECKING, TypeGuard
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 
@@ -21,45 +24,51 @@ from mysetlist.core.db import read_sql
 if TYPE_CHECKING:
     from mysetlist.core.db import Database
 
-_known: frozenset[str] | None = None
+_known: frozenset[str] | None = None  # PostgreSQL's zone names, once loaded
+# What `zoneinfo.available_timezones()` leaves out of the zone files it finds: the
+# directories of alternative copies and a link-only file.
+_NOT_ZONES = ("posix/", "right/")
 
 
+@cache
 def _python_knows(name: str) -> bool:
+    """Whether Python's zoneinfo lists and loads `name` (asked only of names PostgreSQL
+    knows, so the cache holds at most its ~1,200)."""
+    if name.startswith(_NOT_ZONES) or name == "posixrules":
+        return False
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return False
     return True
+
+
+def _both_know(name: object) -> TypeGuard[str]:
+    return _known is not None and isinstance(name, str) and name in _known and _python_knows(name)
 
 
 _loading: asyncio.Lock | None = None
 
 
-async def load_time_zones(db: Database) -> frozenset[str]:
-    """The zone names both sides know; PostgreSQL is asked once per process. Concurrent
-    first callers (a worker's drain jobs, the first sends) wait for one load instead of
-    each reading every zone file (~50 ms of CPU each, all at once at the first burst)."""
+async def load_time_zones(db: Database) -> None:
+    """PostgreSQL's zone names, asked once per process (Python's side is checked per zone,
+    on use). Concurrent first callers (a worker's drain jobs, the first sends) wait for
+    one query instead of each sending it."""
     global _known, _loading
     if _known is not None:
-        return _known
+        return
     if _loading is None:
         _loading = asyncio.Lock()
     async with _loading:
         if _known is None:
             rows = await db.fetch_all(read_sql("mysetlist.core", "time_zone_names.sql"))
-            python = available_timezones() | {"UTC"}
-            _known = frozenset(
-                r["name"] for r in rows if r["name"] in python and _python_knows(r["name"])
-            )
-    return _known
+            _known = frozenset(r["name"] for r in rows)
 
 
 def is_time_zone(name: object) -> bool:
     """Whether `name` is a zone both Python and PostgreSQL know. Fails closed: before
     `load_time_zones` ran in this process, only "UTC" (which both always know) passes."""
-    if name == "UTC":
-        return True
-    return _known is not None and isinstance(name, str) and name in _known
+    return name == "UTC" or _both_know(name)
 
 
 def zone_or_utc(name: object) -> str:
@@ -70,7 +79,7 @@ def zone_or_utc(name: object) -> str:
         return "UTC"
     if _known is None:
         raise RuntimeError("time zones not loaded: await load_time_zones(db) first")
-    return name if isinstance(name, str) and name in _known else "UTC"
+    return name if _both_know(name) else "UTC"
 
 
 async def time_zones_loaded(request: Request) -> None:
