@@ -34,4 +34,6 @@ SELECT s.message_id,
        s.anonymous_id, s.session_id, s.event_type, s.page_url, s.properties::jsonb, s.source,
        s.created_at, s.claimed_user_id
 FROM {staged} s
-JOIN fresh f ON f.sender = s.sender AND f.message_id = s.message_id
+-- (event_dedup.message_id is in the "C" collation, the staged one in the default: equal
+-- either way, but the comparison must name one.)
+JOIN fresh f ON f.message_id = s.message_id COLLATE "C" AND f.sender = s.sender
