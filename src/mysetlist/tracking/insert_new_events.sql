@@ -18,12 +18,22 @@ WITH {prelude}fresh AS (
 INSERT INTO analytics.user_events
   (message_id, user_id, anonymous_id, session_id, event_type, page_url, properties, source,
    created_at, claimed_user_id)
-SELECT s.message_id, coalesce(s.user_id, la.user_id, ls.user_id), s.anonymous_id, s.session_id,
-       s.event_type, s.page_url, s.properties::jsonb, s.source, s.created_at, s.claimed_user_id
+SELECT s.message_id,
+       -- A linked id is looked up only for an event that proved it (a subquery under CASE
+       -- runs only when its branch is taken): most events prove nothing, and a join would
+       -- probe identity_links twice per event.
+       coalesce(
+         s.user_id,
+         CASE WHEN s.proves_anonymous THEN (
+           SELECT la.user_id FROM analytics.identity_links la
+           WHERE la.kind = 'anonymous' AND la.id = s.anonymous_id) END,
+         CASE WHEN s.proves_session THEN (
+           SELECT ls.user_id FROM analytics.identity_links ls
+           WHERE ls.kind = 'session' AND ls.id = s.session_id) END
+       ),
+       s.anonymous_id, s.session_id, s.event_type, s.page_url, s.properties::jsonb, s.source,
+       s.created_at, s.claimed_user_id
 FROM {staged} s
-JOIN fresh f ON f.sender = s.sender AND f.message_id = s.message_id
-LEFT JOIN analytics.identity_links la
-  ON s.user_id IS NULL AND s.proves_anonymous AND la.kind = 'anonymous'
-     AND la.id = s.anonymous_id
-LEFT JOIN analytics.identity_links ls
-  ON s.user_id IS NULL AND s.proves_session AND ls.kind = 'session' AND ls.id = s.session_id
+-- (event_dedup.message_id is in the "C" collation, the staged one in the default: equal
+-- either way, but the comparison must name one.)
+JOIN fresh f ON f.message_id = s.message_id COLLATE "C" AND f.sender = s.sender

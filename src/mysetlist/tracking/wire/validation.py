@@ -185,19 +185,21 @@ def _too_deep() -> MalformedEvents:
 
 def _check_depth(payload: Any) -> None:
     """400 when objects/arrays nest deeper than MAX_JSON_DEPTH (walked level by level, so
-    the check itself cannot recurse)."""
-    level: list[Any] = [payload] if isinstance(payload, (dict, list)) else []
+    the check itself cannot recurse). `payload` is orjson's output: its containers are
+    exactly dict and list, so `type(x) is` tests them (~2.5x cheaper per value than
+    isinstance with a tuple, and this visits every value of every request)."""
+    level: list[Any] = [payload] if type(payload) is dict or type(payload) is list else []
     depth = 0
     while level:
         depth += 1
         if depth > MAX_JSON_DEPTH:
             raise _too_deep()
-        level = [
-            child
-            for node in level
-            for child in (node.values() if isinstance(node, dict) else node)
-            if isinstance(child, (dict, list))
-        ]
+        deeper: list[Any] = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                if type(child) is dict or type(child) is list:
+                    deeper.append(child)
+        level = deeper
 
 
 def parse_json(body: bytes) -> Any:
