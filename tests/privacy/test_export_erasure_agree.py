@@ -16,12 +16,11 @@ import pytest
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from mysetlist.core.db import fetch_one_in
 from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.core.runtime import Runtime
 from mysetlist.privacy.discovery import personal_columns, tables_of
 from mysetlist.privacy.erasure import erase, request_erasure
-from mysetlist.privacy.export import export_archive, export_line
+from mysetlist.privacy.export import export_archive, export_line, json_as_stored
 from tests.privacy.seeding import new_user, redis_prefix, seed_catalog, seed_user_everywhere
 
 pytestmark = pytest.mark.db
@@ -40,6 +39,7 @@ async def _every_personal_row(conn: AsyncConnection[Any], cipher: FieldCipher) -
     for table in tables_of(await personal_columns(conn)):
         schema, name = table.split(".", 1)
         async with conn.cursor(row_factory=dict_row) as cur:
+            json_as_stored(cur)  # read as the export reads
             await cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(schema, name)))
             out[table] = Counter(export_line(cipher, table, row) for row in await cur.fetchall())
     return out
@@ -76,9 +76,12 @@ async def test_erasure_takes_exactly_the_rows_the_export_returns(runtime: Runtim
 
     async with runtime.db.transaction() as conn:
         before = await _every_personal_row(conn, runtime.cipher)
-        mention = await fetch_one_in(
-            conn, "SELECT * FROM analytics.user_events WHERE message_id = %s", (others_claim,)
-        )
+        async with conn.cursor(row_factory=dict_row) as cur:
+            json_as_stored(cur)
+            await cur.execute(
+                "SELECT * FROM analytics.user_events WHERE message_id = %s", (others_claim,)
+            )
+            mention = await cur.fetchone()
     assert mention is not None
     exported, _ = await _export(runtime, user.user_id)
     status = await erase(

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, AsyncCursor, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 from stream_zip import ZIP_64, async_stream_zip
@@ -43,6 +43,14 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot export {type(value).__name__}")
 
 
+def json_as_stored(cursor: AsyncCursor[Any]) -> None:
+    """JSON columns read on `cursor` come back as the text PostgreSQL stores, for
+    `export_line` to write as they are: parsed, an integer past 64 bits (accepted by an
+    endpoint that parses with the standard library) would stop orjson mid-archive. On the
+    cursor only; the pooled connection is untouched."""
+    set_json_loads(orjson.Fragment, cursor)
+
+
 def export_line(cipher: FieldCipher, table: str, row: dict[str, Any]) -> bytes:
     """One row as its line in `<table>.jsonl` (the user's email decrypted for its owner)."""
     if table == "app.users" and row.get("email_encrypted") is not None:
@@ -62,10 +70,7 @@ async def export_archive(db: Database, cipher: FieldCipher, user_id: str) -> Asy
         buf = bytearray()
         counts[table] = 0
         async with conn.cursor(name=f"export_{len(counts)}", row_factory=dict_row) as cur:
-            # JSON columns go out as PostgreSQL stored them: parsed, an integer past 64 bits
-            # (accepted by an endpoint that parses with the standard library) would stop
-            # orjson mid-archive. On this cursor only; the pooled connection is untouched.
-            set_json_loads(orjson.Fragment, cur)
+            json_as_stored(cur)
             await cur.execute(query, params)
             async for row in cur:
                 buf += export_line(cipher, table, row)
