@@ -20,6 +20,7 @@ from mysetlist.core.config import Settings
 from mysetlist.core.db import Database
 from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.core.redis_client import make_redis
+from mysetlist.core.time_zones import load_time_zones
 from mysetlist.core.token_revocation import TokenRevocations
 
 
@@ -47,6 +48,10 @@ async def open_runtime(settings: Settings, database_url: str, redis_url: str) ->
         strict_caller_reads=settings.strict_caller_reads,
     )
     await db.open()
+    # PostgreSQL's zone names, read once per process here at start: the query reads its tz
+    # database (~50 ms of server time), which a worker's first drain or the API's first
+    # send otherwise paid while fans waited.
+    await load_time_zones(db)
     cipher = FieldCipher(
         settings.effective_encryption_key, previous_keys=settings.previous_encryption_keys
     )
