@@ -19,6 +19,7 @@ from starlette.responses import Response
 from mysetlist.core.auth import CurrentUser, OptionalUser
 from mysetlist.core.errors import Problem, problem_responses
 from mysetlist.core.runtime import Runtime, RuntimeDep
+from mysetlist.core.state_metrics import read_state, render_state
 from mysetlist.tracking import service
 from mysetlist.tracking.config import load_tracking_settings
 from mysetlist.tracking.contract import (
@@ -260,6 +261,9 @@ for _path in ("/batch/", "/i/v0/e/", "/e/", "/capture/", "/track/"):
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(runtime: RuntimeDep) -> Response:
+    # This process's metrics, then the database's state (core.state_metrics), read at
+    # scrape time; a database that does not answer shows as mysetlist_state_metrics_up 0.
+    reading = await read_state(runtime.database_url)
     body, content_type = render_metrics()
-    return Response(body, 200, media_type=content_type)
+    return Response(body + render_state(reading), 200, media_type=content_type)
