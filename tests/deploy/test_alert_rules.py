@@ -1,5 +1,5 @@
 """The Prometheus alert rules (deploy/prometheus/alerts.yml): promtool checks them and runs
-their unit tests (alerts_test.yml: each alert firing, and quiet when it should be), and every
+their unit tests (tests/alerts_test.yml: each alert firing, and quiet when it should be), and every
 metric a rule or its annotations read is one the code exposes, so renaming a metric without
 its rules fails here instead of silencing an alert in production.
 
@@ -25,7 +25,7 @@ from mysetlist.core.state_metrics import metric_names
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 RULES = RULES_DIR / "alerts.yml"
-RULE_TESTS = RULES_DIR / "alerts_test.yml"
+RULE_TESTS = RULES_DIR / "tests" / "alerts_test.yml"
 
 # Metrics a rule may read that this code does not define, and why.
 NOT_OURS = {
@@ -60,13 +60,21 @@ def test_promtool_checks_the_rules() -> None:
 
 
 def test_promtool_unit_tests_pass() -> None:
-    result = _run("test", "rules", RULE_TESTS.name)
+    result = _run("test", "rules", str(RULE_TESTS.relative_to(RULES_DIR)))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def _rules() -> list[dict[str, Any]]:
     document = yaml.safe_load(RULES.read_text())
     return [rule for group in document["groups"] for rule in group["rules"]]
+
+
+def test_every_yml_beside_the_rules_is_a_rule_file() -> None:
+    """Whatever loads deploy/prometheus/*.yml as rule files (the local cluster's Prometheus
+    does) must not meet anything else there: the unit tests live in tests/."""
+    for path in sorted(RULES_DIR.glob("*.yml")):
+        result = _run("check", "rules", path.name)
+        assert result.returncode == 0, path.name + ": " + result.stdout + result.stderr
 
 
 def test_every_rule_has_severity_summary_and_description() -> None:
