@@ -77,6 +77,11 @@ max_wal_senders = 5
 wal_keep_size = 256MB
 hot_standby = on
 hot_standby_feedback = on
+# The replica is a synchronous standby, but commits wait for it only where a database or
+# session asks (the tests' databases: remote_apply, so a read there sees the test's write);
+# everything else commits as with asynchronous replication.
+synchronous_standby_names = '*'
+synchronous_commit = local
 EOF
     cat >"$PRIMARY/pg_hba.conf" <<EOF
 local all all trust
@@ -124,6 +129,13 @@ max_client_conn = 4000
 default_pool_size = 20
 max_db_connections = 60
 server_idle_timeout = 15
+# after a failed server login (PostgreSQL restarting, a database refusing connections)
+# retry within a second, not pgbouncer's default 15 s of refusing every client
+server_login_retry = 1
+# a client waits at most 5 s for a server connection, then gets an error: with the primary
+# down or refusing, requests fail fast (and readiness says so) instead of queueing for
+# pgbouncer's default 120 s (a cancel does not reach a query still waiting for a server)
+query_wait_timeout = 5
 server_lifetime = 600
 ignore_startup_parameters = extra_float_digits
 pidfile = $RUN/pgbouncer.pid

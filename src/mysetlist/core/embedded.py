@@ -43,7 +43,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from mysetlist.core.config import Settings
-from mysetlist.core.db import connect_sync, read_sql
+from mysetlist.core.db import connect_sync, database_urls, read_sql
 
 log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.core"
@@ -530,5 +530,5 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
         valkey = EmbeddedValkey(settings.data_dir)
         redis_url = valkey.start()
         log.info("embedded Valkey on %s", redis_url.rsplit("@", 1)[-1])
-    direct_url = settings.database_direct_url or database_url
+    direct_url = database_urls(settings, database_url).direct
     return Endpoints(database_url, redis_url, postgres, valkey, direct_url=direct_url)
