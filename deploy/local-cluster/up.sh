@@ -77,6 +77,7 @@ max_wal_senders = 5
 wal_keep_size = 256MB
 hot_standby = on
 hot_standby_feedback = on
+max_wal_size = 2GB
 # The replica is a synchronous standby, but commits wait for it only where a database or
 # session asks (the tests' databases: remote_apply, so a read there sees the test's write);
 # everything else commits as with asynchronous replication.
@@ -100,7 +101,14 @@ if [ ! -s "$REPLICA/PG_VERSION" ]; then
     [ "$(id -u)" != 0 ] || chown postgres: "$REPLICA"
     as_db_user "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PRIMARY_PORT" -U postgres \
         -D "$REPLICA" -R -X stream -c fast >"$LOGS/basebackup.log" 2>&1
-    echo "port = $PG_REPLICA_PORT" >>"$REPLICA/postgresql.conf"
+    cat >>"$REPLICA/postgresql.conf" <<EOF
+port = $PG_REPLICA_PORT
+# Rare restartpoints: replaying a DROP DATABASE waits for every process to absorb a signal
+# barrier, which the checkpointer does only between the phases of a restartpoint; a spread
+# one on a busy 2-core machine held replay (and every remote_apply commit) for 30 s.
+checkpoint_timeout = 30min
+max_wal_size = 8GB
+EOF
 fi
 say "starting PostgreSQL replica on $PG_REPLICA_PORT"
 as_db_user "$PG_BIN/pg_ctl" -D "$REPLICA" -l "$LOGS/pg-replica.log" -w -t 60 start >&2
