@@ -77,8 +77,9 @@ def test_connections_behind_the_pooler_never_prepare(monkeypatch: pytest.MonkeyP
     assert behind_pooler(elsewhere)
     assert prepare_threshold(elsewhere) is None
     assert prepare_threshold(PRIMARY) == 5
-    pool = Database(POOLER, direct_url=PRIMARY).pool
-    assert pool.kwargs["prepare_threshold"] is None
+    kwargs = Database(POOLER, direct_url=PRIMARY).pool.kwargs
+    assert isinstance(kwargs, dict)
+    assert kwargs["prepare_threshold"] is None
     # Without a direct URL apart from it, DATABASE_URL is PostgreSQL itself: prepare.
     monkeypatch.setenv("DATABASE_DIRECT_URL", POOLER)
     assert not behind_pooler(POOLER)
