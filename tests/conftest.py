@@ -73,6 +73,15 @@ def _pooler_url() -> str | None:
     return pooled if pooled and direct and pooled != direct else None
 
 
+if _pooler_url():
+    # The tests' own connections (`psycopg.connect(database_url)` in a test body) reach the
+    # test database through pgbouncer 1.18 as the app's do, so they must not prepare either:
+    # psycopg's default for a connection that does not say, in this process only. The app's
+    # pools and connections pass their own (`core.db.prepare_threshold`).
+    for _class in (psycopg.Connection, psycopg.AsyncConnection):
+        _class.__dict__["connect"].__func__.__kwdefaults__["prepare_threshold"] = None
+
+
 def app_url(direct_url: str) -> str:
     """A test database's URL as the app reaches it: through the pooler when there is one."""
     pooler = _pooler_url()

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from mysetlist.core.config import Settings
+from mysetlist.core.db import session_url
 from mysetlist.core.job_queue import advisory_unlock, try_advisory_lock, worker_context
 from mysetlist.core.runtime import Runtime
 from mysetlist.jobs import make_job_app
@@ -80,7 +81,9 @@ async def test_a_resume_tick_that_finds_the_sweep_running_logs_no_run(
 ) -> None:
     queue = f"privacy-test-{uuid.uuid4().hex[:8]}"
     app = make_job_app(database_url, settings)
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as holder:
+    async with await psycopg.AsyncConnection.connect(
+        session_url(database_url), autocommit=True
+    ) as holder:
         assert await try_advisory_lock(holder, RESUME_TASK)  # "the previous sweep is going"
         async with app.open_async():
             skipped = await _tick(app, queue)

@@ -6,6 +6,7 @@ import psycopg
 import pytest
 
 from mysetlist.core.config import Settings
+from mysetlist.core.db import session_url
 from mysetlist.core.job_queue import try_advisory_lock, worker_context
 from mysetlist.core.runtime import Runtime
 from mysetlist.jobs import make_job_app
@@ -84,7 +85,7 @@ async def test_a_running_rollup_makes_the_next_tick_do_nothing_and_a_dead_holder
     # No procrastinate `lock`: a killed worker's `doing` job would hold it until stalled-job
     # recovery; the advisory lock dies with the worker's database session instead.
     assert app.tasks[ROLLUP].lock is None
-    holder = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+    holder = await psycopg.AsyncConnection.connect(session_url(database_url), autocommit=True)
     try:
         assert await try_advisory_lock(holder, ROLLUP)  # "another worker is rolling up"
         before = await _runs(runtime, ROLLUP)

@@ -14,7 +14,7 @@ import procrastinate
 import psycopg
 import pytest
 
-from mysetlist.core.db import Database
+from mysetlist.core.db import Database, session_url
 from mysetlist.core.job_queue import advisory_unlock, try_advisory_lock, worker_context
 from mysetlist.core.runtime import Runtime
 from mysetlist.jobs import make_job_app
@@ -30,7 +30,9 @@ pytestmark = pytest.mark.db
 @pytest.fixture
 async def run_lock_held(database_url: str) -> AsyncIterator[None]:
     """Another run "executes": this session holds the ETL's run lock."""
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+    async with await psycopg.AsyncConnection.connect(
+        session_url(database_url), autocommit=True
+    ) as conn:
         assert await try_advisory_lock(conn, LOCK_NAME)
         yield
         await advisory_unlock(conn, LOCK_NAME)

@@ -9,10 +9,11 @@ even if a route forgets a filter.
 Behind a transaction pooler (pgbouncer in transaction mode, `DATABASE_DIRECT_URL` set apart
 from `DATABASE_URL`) a session is not ours between transactions: connections through the
 pooler never prepare statements (pgbouncer < 1.21 cannot route them), and what must outlive a
-transaction (a session advisory lock, LISTEN) takes `Database.session_connection`, which goes
-to the direct URL. Reads that may be a few seconds stale take `await db.reader()`: the
-replica (`DATABASE_REPLICA_URL`) while it is up and within `DATABASE_REPLICA_MAX_LAG_SECONDS`
-of the primary, else the primary itself (docs/topology.md says which routes do).
+transaction (a session advisory lock, LISTEN) takes `Database.session_connection` or a
+dedicated connection (`connect`, `connect_sync`), which go to the direct URL. Reads that may
+be a few seconds stale take `await db.reader()`: the replica (`DATABASE_REPLICA_URL`) while
+it is up and within `DATABASE_REPLICA_MAX_LAG_SECONDS` of the primary, else the primary
+itself (docs/topology.md says which routes do).
 
 Every session runs in UTC (storage is UTC; user time zones apply only at the edges): the
 pool's connections and those from `connect` (a dedicated connection for work that cannot
@@ -228,6 +229,14 @@ def behind_pooler(url: str) -> bool:
     return _server_of(url) == _server_of(pooled)
 
 
+def session_url(url: str) -> str:
+    """Where a connection whose session must be its own goes: `url`'s database on the direct
+    server when `url` is behind the transaction pooler, else `url`."""
+    from mysetlist.core.config import Settings, capability_settings
+
+    return database_urls(capability_settings(Settings), url).direct if behind_pooler(url) else url
+
+
 def prepare_threshold(url: str) -> int | None:
     """psycopg's `prepare_threshold` for a connection to `url`: never prepare behind the
     transaction pooler (pgbouncer 1.18, Debian 12's, routes no prepared statement; psycopg
@@ -266,7 +275,8 @@ def connect_sync(
     url: str, *, application_name: str, autocommit: bool = False
 ) -> psycopg.Connection[Row]:
     """A blocking connection for command-line work (migrations, seeding), in UTC, returning
-    rows as dicts: the synchronous twin of `connect`."""
+    rows as dicts: the synchronous twin of `connect` (direct, like it)."""
+    url = session_url(url)
     conn = psycopg.connect(
         url,
         autocommit=autocommit,
@@ -296,7 +306,11 @@ async def connect(
     autocommit: bool = False,
     connect_timeout: int | None = None,
 ) -> psycopg.AsyncConnection[Row]:
-    """A dedicated connection outside the pool, in UTC, returning rows as dicts."""
+    """A dedicated connection outside the pool, in UTC, returning rows as dicts. Its session
+    is its own: behind a transaction pooler it goes to the direct server (`session_url`),
+    since such connections keep session state (the group commit's and the ETL's temp
+    tables and settings, LISTEN, session advisory locks)."""
+    url = session_url(url)
     options: dict[str, Any] = (
         {} if connect_timeout is None else {"connect_timeout": connect_timeout}
     )
