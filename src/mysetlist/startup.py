@@ -50,7 +50,8 @@ def open_endpoints(settings: Settings, *, quiet: bool = False) -> Endpoints:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     endpoints = resolve_endpoints(settings)
     try:
-        applied = apply_migrations(endpoints.database_url)
+        # Direct: the migrator's session lock and DDL need a session, not a pooler's.
+        applied = apply_migrations(endpoints.direct_url)
     except BaseException:
         endpoints.stop()
         raise

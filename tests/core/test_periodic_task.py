@@ -78,8 +78,10 @@ async def test_a_periodic_body_runs_once_per_tick_in_the_run_log(
         {"status": "succeeded", "rows": 7, "job_id": job_id, "trigger": "schedule"}
     ]
 
-    # Another run holds the task lock: the tick does nothing and leaves no run row.
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as holder:
+    # Another run holds the task lock: the tick does nothing and leaves no run row. The
+    # holder's session must be its own (direct, not through a transaction pooler).
+    holding = runtime.direct_url
+    async with await psycopg.AsyncConnection.connect(holding, autocommit=True) as holder:
         assert await try_advisory_lock(holder, name)
         skipped = await _tick(app, name, context=worker_context(runtime))
         await advisory_unlock(holder, name)

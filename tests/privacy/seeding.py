@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import redis.asyncio as aioredis
 from psycopg import AsyncConnection, sql
 
 from mysetlist.core.db import fetch_all_in, fetch_one_in
 from mysetlist.core.field_encryption import FieldCipher
+from mysetlist.core.redis_client import RedisClient
 from mysetlist.core.runtime import Runtime
 from mysetlist.privacy.discovery import IDENTIFYING, personal_columns, tables_of
 
@@ -284,7 +284,7 @@ async def find_in_database(
     return found
 
 
-async def find_in_redis(redis: aioredis.Redis, prefix: str, needles: list[bytes]) -> list[str]:
+async def find_in_redis(redis: RedisClient, prefix: str, needles: list[bytes]) -> list[str]:
     """Keys under `prefix` whose name or content holds a needle."""
     found = []
     async for key in redis.scan_iter(match=f"{prefix}:*", count=1000):

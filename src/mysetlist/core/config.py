@@ -81,6 +81,10 @@ PRIVATE_NETWORKS = (
 )  # fmt: skip
 
 
+# A Redis Cluster is `redis+cluster://host:port[,host:port...]` (core/redis_client.py).
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://")
+
+
 class ConfigError(Exception):
     """A configuration value is unusable; the message names the variable."""
 
@@ -94,6 +98,19 @@ class Settings(BaseSettings):
     )
 
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    # The same database without a transaction pooler in front (pgbouncer's transaction mode
+    # breaks sessions): migrations, session advisory locks (task locks, the ETL's claim),
+    # LISTEN (SSE wake-ups, the job queue's worker) and the ETL's session-configured work
+    # connections go here. Unset: DATABASE_URL is direct. When it differs from DATABASE_URL,
+    # connections through DATABASE_URL's server never prepare statements (pgbouncer < 1.21).
+    database_direct_url: str | None = Field(default=None, validation_alias="DATABASE_DIRECT_URL")
+    # A hot-standby replica of the primary (streaming replication): the dashboard and the
+    # read-only public routes that may be a few seconds stale read there (docs/topology.md).
+    database_replica_url: str | None = Field(default=None, validation_alias="DATABASE_REPLICA_URL")
+    # A replica further behind than this (or down) is not read: the primary answers.
+    database_replica_max_lag_seconds: float = Field(
+        default=5.0, gt=0, le=3600, validation_alias="DATABASE_REPLICA_MAX_LAG_SECONDS"
+    )
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     data_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_data_dir("mysetlist")),
@@ -221,13 +238,14 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "database_url", "redis_url", "jwt_secret", "jwt_jwks_url", "metrics_token", mode="before"
-    )
+        "database_url", "database_direct_url", "database_replica_url", "redis_url", "jwt_secret",
+        "jwt_jwks_url", "metrics_token", mode="before",
+    )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_direct_url", "database_replica_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("postgresql://", "postgres://")):
@@ -237,8 +255,8 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        if value is not None and not value.startswith(REDIS_SCHEMES):
+            raise ValueError("must start with " + ", ".join(REDIS_SCHEMES))
         return value
 
     @field_validator("encryption_key")

@@ -6,6 +6,14 @@ sets the JWT claims the way PostgREST/Supabase do,
 so row-level security policies written as `auth.uid() = user_id` hold in the database
 even if a route forgets a filter.
 
+Behind a transaction pooler (pgbouncer in transaction mode, `DATABASE_DIRECT_URL` set apart
+from `DATABASE_URL`) a session is not ours between transactions: connections through the
+pooler never prepare statements (pgbouncer < 1.21 cannot route them), and what must outlive a
+transaction (a session advisory lock, LISTEN) takes `Database.session_connection`, which goes
+to the direct URL. Reads that may be a few seconds stale take `await db.reader()`: the
+replica (`DATABASE_REPLICA_URL`) while it is up and within `DATABASE_REPLICA_MAX_LAG_SECONDS`
+of the primary, else the primary itself (docs/topology.md says which routes do).
+
 Every session runs in UTC (storage is UTC; user time zones apply only at the edges): the
 pool's connections and those from `connect` (a dedicated connection for work that cannot
 share the pool, e.g. autocommit DDL, `REINDEX CONCURRENTLY`, a long-held session lock) get
@@ -25,9 +33,12 @@ erasure request, its audit entry, an export of rows RLS cannot attribute) opens
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+import math
 import sys
+import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator
@@ -37,10 +48,11 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import psycopg
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -55,6 +67,14 @@ CALLER_VIOLATIONS = Counter(
     "Database use in a fan's request outside as_caller and as_owner (owner connections, a"
     " role not the caller's), by call site",
     ["site"],
+)
+REPLICA_LAG = Gauge(
+    "mysetlist_db_replica_lag_seconds",
+    "How far the read replica's replay is behind the primary (NaN while it cannot be read)",
+)
+REPLICA_UP = Gauge(
+    "mysetlist_db_replica_up",
+    "1 while the read replica answers and is within DATABASE_REPLICA_MAX_LAG_SECONDS",
 )
 
 
@@ -142,8 +162,10 @@ class _CallerCheckedPool(AsyncConnectionPool[psycopg.AsyncConnection[Any]]):
         async with super().connection(timeout) as conn:
             yield conn
 
-    def unchecked_connection(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
-        return super().connection()
+    def unchecked_connection(
+        self, timeout: float | None = None
+    ) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        return super().connection(timeout)
 
 
 @cache
@@ -179,13 +201,78 @@ def lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+def _server_of(url: str) -> str:
+    """`host:port` of a postgresql:// URL (the part after any user info)."""
+    return urlsplit(url).netloc.rpartition("@")[2]
+
+
+def on_server(url: str, server_url: str) -> str:
+    """`url`'s database, user and options on the server of `server_url`: the same database
+    reached another way (directly instead of through the pooler, or on the replica)."""
+    parts = urlsplit(url)
+    user_info = parts.netloc.rpartition("@")[0]
+    netloc = (user_info + "@" if user_info else "") + _server_of(server_url)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def behind_pooler(url: str) -> bool:
+    """Whether `url` goes through the transaction pooler: its server is DATABASE_URL's while
+    DATABASE_DIRECT_URL names another one (a database made on the same server, e.g. a
+    test's, is behind the pooler too)."""
+    from mysetlist.core.config import Settings, capability_settings
+
+    settings = capability_settings(Settings)
+    pooled, direct = settings.database_url, settings.database_direct_url
+    if pooled is None or direct is None or _server_of(pooled) == _server_of(direct):
+        return False
+    return _server_of(url) == _server_of(pooled)
+
+
+def prepare_threshold(url: str) -> int | None:
+    """psycopg's `prepare_threshold` for a connection to `url`: never prepare behind the
+    transaction pooler (pgbouncer 1.18, Debian 12's, routes no prepared statement; psycopg
+    documents it needs pgbouncer >= 1.22 with libpq 17 to prepare there), psycopg's default
+    (prepare a statement on its 5th run) elsewhere."""
+    return None if behind_pooler(url) else 5
+
+
+@dataclass(frozen=True)
+class DatabaseUrls:
+    """One database as each kind of work reaches it."""
+
+    url: str  # the everyday pool (through the pooler when there is one)
+    direct: str  # sessions: migrations, session advisory locks, LISTEN
+    replica: str | None  # reads that may be stale (None: no replica)
+
+
+def database_urls(settings: Any, url: str) -> DatabaseUrls:
+    """`url`'s database directly and on the replica, on the servers `settings` names
+    (`DATABASE_DIRECT_URL`, `DATABASE_REPLICA_URL`); `url` itself when there is no such server."""
+    configured = url == settings.database_url
+
+    def reached_by(server_url: str) -> str:
+        # The configured pair as given (a pooler may alias the database's name); another
+        # database on that server (a test's own) by the same name on the other server.
+        return server_url if configured else on_server(url, server_url)
+
+    direct = settings.database_direct_url
+    replica = settings.database_replica_url
+    return DatabaseUrls(
+        url, reached_by(direct) if direct else url, reached_by(replica) if replica else None
+    )
+
+
 def connect_sync(
     url: str, *, application_name: str, autocommit: bool = False
 ) -> psycopg.Connection[Row]:
     """A blocking connection for command-line work (migrations, seeding), in UTC, returning
     rows as dicts: the synchronous twin of `connect`."""
     conn = psycopg.connect(
-        url, autocommit=autocommit, application_name=application_name, row_factory=dict_row
+        url,
+        autocommit=autocommit,
+        application_name=application_name,
+        row_factory=dict_row,
+        prepare_threshold=prepare_threshold(url),
     )
     try:
         conn.execute("SET TIME ZONE 'UTC'")
@@ -218,6 +305,7 @@ async def connect(
         autocommit=autocommit,
         application_name=application_name,
         row_factory=dict_row,
+        prepare_threshold=prepare_threshold(url),
         **options,
     )
     try:
@@ -228,8 +316,16 @@ async def connect(
     return conn
 
 
+# How often a process looks at the replica's lag (in the background: a read never waits
+# for the look), and how long the look may take.
+REPLICA_CHECK_SECONDS = 1.0
+REPLICA_CHECK_TIMEOUT_SECONDS = 2.0
+
+
 class Database:
-    """An async connection pool plus the transaction shapes the services use."""
+    """An async connection pool plus the transaction shapes the services use; with a direct
+    URL apart from `url` (a pooler in front), a second pool for sessions; with a replica URL,
+    the replica's own `Database` for `reader()`."""
 
     def __init__(
         self,
@@ -238,16 +334,38 @@ class Database:
         min_size: int = 1,
         max_size: int = 20,
         strict_caller_reads: bool = False,
+        direct_url: str | None = None,
+        replica_url: str | None = None,
+        replica_max_lag_seconds: float = 5.0,
     ) -> None:
         self.url = url
+        self.direct_url = direct_url or url
         self.strict_caller_reads = strict_caller_reads
         # The latest violations (what tests and an operator look at).
         self.caller_violations: deque[CallerViolation] = deque(maxlen=1000)
         self._logged_sites: set[str] = set()
         self.pool = _CallerCheckedPool(
-            url, min_size=min_size, max_size=max_size, open=False, configure=_configure
-        )
+            url, min_size=min_size, max_size=max_size, open=False, configure=_configure,
+            kwargs={"prepare_threshold": prepare_threshold(url)},
+        )  # fmt: skip
         self.pool.database = self
+        # Sessions that outlive a transaction (held advisory locks): few, direct.
+        self._session_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
+        if self.direct_url != url:
+            self._session_pool = AsyncConnectionPool(
+                self.direct_url, min_size=0, max_size=max(2, max_size // 4), open=False,
+                configure=_configure,
+            )  # fmt: skip
+        self.replica: Database | None = None
+        if replica_url is not None:
+            self.replica = Database(
+                replica_url, min_size=1, max_size=max(2, max_size // 2),
+                strict_caller_reads=strict_caller_reads,
+            )  # fmt: skip
+        self.replica_max_lag_seconds = replica_max_lag_seconds
+        self.replica_lag_seconds: float | None = None  # None: not known to be readable
+        self._replica_checked_at = -math.inf
+        self._replica_check: asyncio.Task[float | None] | None = None
 
     def _violation(self, mark: CallerRequest, what: str) -> None:
         violation = CallerViolation(_call_site(), what, mark.user_id, mark.role)
@@ -274,9 +392,79 @@ class Database:
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30)
+        if self._session_pool is not None:
+            await self._session_pool.open(wait=True, timeout=30)
+        if self.replica is not None:
+            # A replica that is down at start is not waited for: reads go to the primary.
+            await self.replica.pool.open(wait=False)
 
     async def close(self) -> None:
+        if self._replica_check is not None:
+            self._replica_check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replica_check
+        if self.replica is not None:
+            await self.replica.close()
+        if self._session_pool is not None:
+            await self._session_pool.close()
         await self.pool.close()
+
+    @asynccontextmanager
+    async def session_connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A connection whose session is ours until it goes back (not through a transaction
+        pooler), in autocommit: for a session advisory lock held across transactions. The
+        pool's own connection when the database has no pooler in front."""
+        mark = current_caller_request()
+        if mark is not None:
+            self._violation(mark, "owner session connection")
+        pool = self._session_pool if self._session_pool is not None else self.pool
+        async with pool.connection() as conn:
+            await conn.set_autocommit(True)
+            try:
+                yield conn
+            finally:
+                if not conn.closed:
+                    await conn.set_autocommit(False)
+
+    async def reader(self) -> Database:
+        """Where a read that may be a few seconds stale goes: the replica while it answers
+        and lags at most `replica_max_lag_seconds`, else this (the primary). Never waits:
+        the replica's lag is looked at in the background, at most every second."""
+        replica = self.replica
+        if replica is None:
+            return self
+        if time.monotonic() - self._replica_checked_at >= REPLICA_CHECK_SECONDS and (
+            self._replica_check is None or self._replica_check.done()
+        ):
+            self._replica_check = asyncio.create_task(
+                self.check_replica(), name="replica-lag-check"
+            )
+        lag = self.replica_lag_seconds
+        return replica if lag is not None and lag <= self.replica_max_lag_seconds else self
+
+    async def check_replica(self) -> float | None:
+        """Look at the replica's replay lag now (`replica_lag_seconds`, the gauges); None
+        when it cannot be read."""
+        replica = self.replica
+        if replica is None:
+            return None
+        lag: float | None
+        try:
+            async with asyncio.timeout(REPLICA_CHECK_TIMEOUT_SECONDS + 0.5):
+                pool = replica.pool
+                async with pool.unchecked_connection(REPLICA_CHECK_TIMEOUT_SECONDS) as conn:
+                    row = await fetch_one_in(conn, read_sql("mysetlist.core", "replica_lag.sql"))
+                    await conn.rollback()
+            lag = None if row is None or row["lag_seconds"] is None else float(row["lag_seconds"])
+        except Exception as exc:  # down, restarting, or not a PostgreSQL: read the primary
+            if self.replica_lag_seconds is not None:
+                log.warning("read replica unavailable (%s); reading the primary", exc)
+            lag = None
+        self.replica_lag_seconds = lag
+        self._replica_checked_at = time.monotonic()
+        REPLICA_LAG.set(math.nan if lag is None else lag)
+        REPLICA_UP.set(1 if lag is not None and lag <= self.replica_max_lag_seconds else 0)
+        return lag
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -348,7 +536,5 @@ async def fetch_one_in(
 
 def with_database(url: str, dbname: str) -> str:
     """`url` pointing at another database on the same server (URL form kept)."""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + dbname))

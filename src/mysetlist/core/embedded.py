@@ -43,7 +43,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from mysetlist.core.config import Settings
-from mysetlist.core.db import connect_sync, read_sql
+from mysetlist.core.db import connect_sync, database_urls, read_sql
 
 log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.core"
@@ -503,6 +503,12 @@ class Endpoints:
     redis_url: str
     postgres: EmbeddedPostgres | None = None
     valkey: EmbeddedValkey | None = None
+    # The database without a transaction pooler (`DATABASE_DIRECT_URL`; `database_url` when
+    # unset): migrations and session work go there.
+    direct_url: str = ""
+
+    def __post_init__(self) -> None:
+        self.direct_url = self.direct_url or self.database_url
 
     def stop(self) -> None:
         if self.valkey is not None:
@@ -524,4 +530,5 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
         valkey = EmbeddedValkey(settings.data_dir)
         redis_url = valkey.start()
         log.info("embedded Valkey on %s", redis_url.rsplit("@", 1)[-1])
-    return Endpoints(database_url, redis_url, postgres, valkey)
+    direct_url = database_urls(settings, database_url).direct
+    return Endpoints(database_url, redis_url, postgres, valkey, direct_url=direct_url)

@@ -39,6 +39,12 @@ DEPENDENCY_UP = Gauge(
 )
 
 
+def _retrieved(task: asyncio.Future[None]) -> None:
+    """A probe that outlived its timeout: its error was reported as "down" already."""
+    if not task.cancelled():
+        task.exception()
+
+
 class DependencyMonitor:
     """The last known state of each dependency: "ok", "error: <type>" or "unknown"."""
 
@@ -50,9 +56,12 @@ class DependencyMonitor:
         try:
             async with asyncio.timeout(PROBE_TIMEOUT_SECONDS + 0.5):
                 if name == "database":
-                    pool = self.runtime.db.pool
-                    async with pool.connection(timeout=PROBE_TIMEOUT_SECONDS) as conn:
-                        await conn.execute(read_sql("mysetlist.core", "health_probe.sql"))
+                    # Shielded: past the timeout the answer is "down" at once, and the query
+                    # ends on its own. Cancelling it would make psycopg wait for the cancel,
+                    # which never reaches a query pgbouncer holds waiting for a server.
+                    probe = asyncio.ensure_future(self._query_database())
+                    probe.add_done_callback(_retrieved)
+                    await asyncio.shield(probe)
                 else:
                     await self.runtime.redis.ping()
             state = "ok"
@@ -62,11 +71,19 @@ class DependencyMonitor:
         DEPENDENCY_UP.labels(name).set(1 if state == "ok" else 0)
         return state
 
+    async def _query_database(self) -> None:
+        pool = self.runtime.db.pool
+        async with pool.connection(timeout=PROBE_TIMEOUT_SECONDS) as conn:
+            await conn.execute(read_sql("mysetlist.core", "health_probe.sql"))
+
     async def probe_database(self) -> str:
         return await self._probe("database")
 
     async def refresh(self) -> None:
-        await asyncio.gather(self._probe("database"), self._probe("redis"))
+        # The replica's lag gauge stays current even in a process that reads nothing there.
+        await asyncio.gather(
+            self._probe("database"), self._probe("redis"), self.runtime.db.check_replica()
+        )
 
     async def run(self) -> None:
         """Probe every few seconds until cancelled (the app's lifespan)."""

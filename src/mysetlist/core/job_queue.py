@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import procrastinate
 from psycopg import AsyncConnection
 
-from mysetlist.core.db import Database, fetch_one_in, lock_key, read_sql
+from mysetlist.core.db import Database, fetch_one_in, lock_key, prepare_threshold, read_sql
 from mysetlist.core.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -52,8 +52,13 @@ _PACKAGE = "mysetlist.core"
 
 def job_app(database_url: str) -> procrastinate.App:
     """A procrastinate App on `database_url`, without tasks (`mysetlist.jobs.make_job_app`
-    adds every capability's). Enough to defer by task name, cancel or inspect jobs."""
-    return procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=database_url))
+    adds every capability's). Enough to defer by task name, cancel or inspect jobs. A worker
+    LISTENs for new jobs: give it the direct URL (`Runtime.direct_url`), not the pooler's."""
+    return procrastinate.App(
+        connector=procrastinate.PsycopgConnector(
+            conninfo=database_url, kwargs={"prepare_threshold": prepare_threshold(database_url)}
+        )
+    )
 
 
 async def try_advisory_lock(conn: AsyncConnection[Any], name: str) -> bool:
@@ -73,26 +78,22 @@ async def advisory_unlock(conn: AsyncConnection[Any], name: str) -> None:
 async def hold_task_lock(db: Database, name: str) -> AsyncIterator[bool]:
     """Hold the advisory lock `name` for the body if free; yields whether it was taken.
 
-    The lock lives on a pooled connection kept aside for the body (not used for the
-    work). If the unlock fails the connection is closed, which frees the lock, rather
-    than going back to the pool still holding it."""
-    async with db.pool.connection() as conn:
-        await conn.set_autocommit(True)
+    The lock lives on a session connection kept aside for the body (not used for the
+    work; direct, not through a transaction pooler, which would hand the session to
+    another client). If the unlock fails the connection is closed, which frees the lock,
+    rather than going back to the pool still holding it."""
+    async with db.session_connection() as conn:
+        if not await try_advisory_lock(conn, name):
+            yield False
+            return
         try:
-            if not await try_advisory_lock(conn, name):
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                try:
-                    await advisory_unlock(conn, name)
-                except BaseException:
-                    await conn.close()
-                    raise
+            yield True
         finally:
-            if not conn.closed:
-                await conn.set_autocommit(False)
+            try:
+                await advisory_unlock(conn, name)
+            except BaseException:
+                await conn.close()
+                raise
 
 
 RUNTIME_KEY = "runtime"

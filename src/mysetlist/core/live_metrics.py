@@ -9,8 +9,9 @@ UTC epoch seconds; minute buckets expire after 2 hours:
   means seen in the last 5 minutes (older members are trimmed on every write).
 - `live:events:<minute>`: hash event_type → count (events per minute by type; votes per hour
   is the sum of `vote` over the last 60 minutes).
-- `live:shows:<minute>`: sorted set show_id → views + votes (active shows: top of the union of
-  the last 60 minutes).
+- `live:{shows}:<minute>`: sorted set show_id → views + votes (active shows: top of the union
+  of the last 60 minutes). The hash tag `{shows}` puts every minute in one Redis Cluster
+  slot, so the one ZUNION over them works on a cluster too.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import time
 from collections import Counter
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from mysetlist.core.redis_client import RedisClient
 
 DEFAULT_PREFIX = "mysetlist"
 ACTIVE_WINDOW = 300  # seconds a member counts as active after it was last seen
@@ -44,12 +46,13 @@ def events_key(prefix: str, minute: int) -> str:
 
 
 def shows_key(prefix: str, minute: int) -> str:
-    """The sorted set show_id → views + votes of one minute."""
-    return f"{prefix}:live:shows:{minute}"
+    """The sorted set show_id → views + votes of one minute (hash-tagged: ZUNION reads the
+    last hour's minutes in one command)."""
+    return f"{prefix}:live:{{shows}}:{minute}"
 
 
 async def read_live_metrics(
-    redis: aioredis.Redis,
+    redis: RedisClient,
     *,
     prefix: str = DEFAULT_PREFIX,
     now: float | None = None,

@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 from prometheus_client import Counter
 
 from mysetlist.core.errors import RateLimited
+from mysetlist.core.redis_client import limits_storage
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,9 @@ class RateLimiter:
         self.limits: dict[str, RateLimitItem] = {
             scope: parse(limit) for scope, limit in limits.items()
         }
-        uri = "async+" + redis_url if redis_url.startswith("redis") else redis_url
-        self.storage = RedisStorage(
-            uri, implementation="redispy", wrap_exceptions=True,
-            key_prefix=f"{key_prefix}:ratelimit", socket_connect_timeout=0.5, socket_timeout=0.5,
+        self.storage = limits_storage(
+            redis_url, wrap_exceptions=True, key_prefix=f"{key_prefix}:ratelimit",
+            socket_connect_timeout=0.5, socket_timeout=0.5,
         )  # fmt: skip
         self.limiter = FixedWindowRateLimiter(self.storage)
         self._open_until = 0.0

@@ -11,15 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-import redis.asyncio as aioredis
 from fastapi import Depends, Request
 
 from mysetlist.core.auth import TokenVerifier
 from mysetlist.core.auth_failures import AuthFailureLimiter
 from mysetlist.core.config import Settings
-from mysetlist.core.db import Database
+from mysetlist.core.db import Database, database_urls
 from mysetlist.core.field_encryption import FieldCipher
-from mysetlist.core.redis_client import make_redis
+from mysetlist.core.redis_client import RedisClient, make_redis
 from mysetlist.core.time_zones import load_time_zones
 from mysetlist.core.token_revocation import TokenRevocations
 
@@ -30,11 +29,17 @@ class Runtime:
     database_url: str
     redis_url: str
     db: Database
-    redis: aioredis.Redis
+    redis: RedisClient
     verifier: TokenVerifier
     cipher: FieldCipher
     revocations: TokenRevocations
     auth_failures: AuthFailureLimiter
+
+    @property
+    def direct_url(self) -> str:
+        """The database without the transaction pooler (`DATABASE_DIRECT_URL`): for LISTEN,
+        session advisory locks and session-configured connections."""
+        return self.db.direct_url
 
     async def close(self) -> None:
         await self.db.close()
@@ -42,10 +47,14 @@ class Runtime:
 
 
 async def open_runtime(settings: Settings, database_url: str, redis_url: str) -> Runtime:
+    urls = database_urls(settings, database_url)
     db = Database(
         database_url,
         max_size=settings.db_pool_max,
         strict_caller_reads=settings.strict_caller_reads,
+        direct_url=urls.direct,
+        replica_url=urls.replica,
+        replica_max_lag_seconds=settings.database_replica_max_lag_seconds,
     )
     await db.open()
     # PostgreSQL's zone names, read once per process here at start: the query reads its tz

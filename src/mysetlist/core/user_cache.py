@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import redis.asyncio as aioredis
+from mysetlist.core.redis_client import RedisClient
 
 # Event types after which a user's cached recommendations are stale.
 INVALIDATING_EVENTS = frozenset({"follow", "unfollow", "vote"})
@@ -21,14 +21,12 @@ def generation_key(prefix: str, user_id: str) -> str:
     return f"{prefix}:user-cache-gen:{user_id}"
 
 
-async def cache_generation(redis: aioredis.Redis, prefix: str, user_id: str) -> int:
+async def cache_generation(redis: RedisClient, prefix: str, user_id: str) -> int:
     value = await redis.get(generation_key(prefix, user_id))
     return int(value) if value is not None else 0
 
 
-async def bump_cache_generations(
-    redis: aioredis.Redis, prefix: str, user_ids: Iterable[str]
-) -> None:
+async def bump_cache_generations(redis: RedisClient, prefix: str, user_ids: Iterable[str]) -> None:
     users = sorted(set(user_ids))
     if not users:
         return

@@ -20,12 +20,12 @@ from typing import Any, Literal
 
 import orjson
 import psycopg
-import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 from redis.exceptions import RedisError
 
 from mysetlist.core.db import Database, fetch_one_in, read_sql
 from mysetlist.core.live_metrics import read_live_metrics
+from mysetlist.core.redis_client import RedisClient
 from mysetlist.core.time_zones import is_time_zone
 from mysetlist.dashboard.errors import InvalidWindow, UnknownPanel
 
@@ -206,7 +206,7 @@ def _http_quantiles() -> dict[str, Any]:
     }
 
 
-async def realtime_panel(redis: aioredis.Redis, prefix: str) -> dict[str, Any]:
+async def realtime_panel(redis: RedisClient, prefix: str) -> dict[str, Any]:
     live = await read_live_metrics(redis, prefix=prefix)
     data = {**live, **_http_quantiles()}
     out: dict[str, Any] = {"title": "Right now", "section": "realtime",
@@ -219,7 +219,7 @@ async def realtime_panel(redis: aioredis.Redis, prefix: str) -> dict[str, Any]:
 
 
 async def one_panel(
-    db: Database, redis: aioredis.Redis, prefix: str, name: str, win: Window, timeout_ms: int
+    db: Database, redis: RedisClient, prefix: str, name: str, win: Window, timeout_ms: int
 ) -> dict[str, Any]:
     if name == "realtime":
         return await realtime_panel(redis, prefix)
@@ -235,7 +235,7 @@ def _cache_key(prefix: str, win: Window) -> str:
 
 async def dashboard_document(
     db: Database,
-    redis: aioredis.Redis,
+    redis: RedisClient,
     prefix: str,
     win: Window,
     *,

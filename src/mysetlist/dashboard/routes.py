@@ -97,9 +97,11 @@ async def dashboard(
 
 
 async def _document(runtime: Runtime, win: panels.Window) -> bytes:
+    # Every panel reads the replica when there is one and it is within its lag bound
+    # (`Database.reader`): aggregates a few seconds old, no operator's own write among them.
     settings = dashboard_settings()
     return await panels.dashboard_document(
-        runtime.db, runtime.redis, runtime.settings.redis_key_prefix, win,
+        await runtime.db.reader(), runtime.redis, runtime.settings.redis_key_prefix, win,
         timeout_ms=settings.panel_timeout_ms, cache_seconds=settings.cache_seconds,
     )  # fmt: skip
 
@@ -120,7 +122,7 @@ async def one_panel(
 ) -> Response:  # fmt: skip
     settings = dashboard_settings()
     panel = await panels.one_panel(
-        runtime.db, runtime.redis, runtime.settings.redis_key_prefix, name,
+        await runtime.db.reader(), runtime.redis, runtime.settings.redis_key_prefix, name,
         panels.window(range, tz), settings.panel_timeout_ms,
     )  # fmt: skip
     return _json(orjson.dumps(panel))
@@ -155,8 +157,8 @@ async def stream(
             now_win = panels.window(win.range, win.tz)
             for name in panels.LIVE_PANELS:
                 panel = await panels.one_panel(
-                    runtime.db, runtime.redis, runtime.settings.redis_key_prefix, name, now_win,
-                    settings.panel_timeout_ms,
+                    await runtime.db.reader(), runtime.redis, runtime.settings.redis_key_prefix,
+                    name, now_win, settings.panel_timeout_ms,
                 )  # fmt: skip
                 data = orjson.dumps({"name": name, "panel": panel})
                 yield b"event: panel\ndata: " + data + b"\n\n"

@@ -81,7 +81,9 @@ async def leaderboard(
 ) -> Leaderboard:
     """The fans who predict setlists best (mean F1 over 3+ played shows), public: only fans
     who chose to be discoverable, plus the caller's own row (`is_you`)."""
-    leaders = await prediction_service.leaderboard(runtime.db, limit=limit, claims=claims)
+    # Scores the ETL wrote, none by this caller's request: the replica may answer.
+    reader = await runtime.db.reader()
+    leaders = await prediction_service.leaderboard(reader, limit=limit, claims=claims)
     return Leaderboard.model_validate({"leaders": leaders})
 
 

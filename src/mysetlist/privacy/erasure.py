@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-import redis.asyncio as aioredis
 from psycopg import AsyncConnection
 
 from mysetlist.core.audit import record_audit
@@ -40,6 +39,7 @@ from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, read_sql
 from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.core.job_queue import defer_in_transaction, hold_task_lock
 from mysetlist.core.json_logging import request_id_var
+from mysetlist.core.redis_client import RedisClient
 from mysetlist.core.token_revocation import TokenRevocations
 from mysetlist.privacy.user_rows import Identifiers, TableRows, identifiers_of, user_rows
 
@@ -104,7 +104,7 @@ async def erasure_status(db: Database, request_id: int) -> dict[str, Any] | None
 
 
 async def erase(
-    db: Database, redis: aioredis.Redis, cipher: FieldCipher, request_id: int, *, prefix: str
+    db: Database, redis: RedisClient, cipher: FieldCipher, request_id: int, *, prefix: str
 ) -> dict[str, Any] | None:
     """Carry out erasure request `request_id`; its final status (None: unknown id).
     Another run of the same request going on returns at once (it will finish it)."""
@@ -134,7 +134,7 @@ def _holds(value: bytes | str, needles: list[bytes]) -> bool:
     return any(n in data for n in needles)
 
 
-async def scrub_redis(redis: aioredis.Redis, ids: Identifiers, *, prefix: str) -> int:
+async def scrub_redis(redis: RedisClient, ids: Identifiers, *, prefix: str) -> int:
     """Remove the user from every key under `prefix`; how many keys were deleted or edited."""
     needles = ids.redis_needles()
     touched = 0
@@ -275,7 +275,7 @@ async def erase_rows(
 
 async def resume_pending_erasures(
     db: Database,
-    redis: aioredis.Redis,
+    redis: RedisClient,
     cipher: FieldCipher,
     *,
     prefix: str,

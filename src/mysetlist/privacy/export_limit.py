@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from limits import parse
-from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from mysetlist.core.redis_client import limits_storage
 from mysetlist.privacy.errors import ExportRateLimited
 
 
@@ -16,10 +16,9 @@ class ExportLimiter:
     """Exports per caller, in Redis under `<key_prefix>:privacy-rate`."""
 
     def __init__(self, redis_url: str, *, key_prefix: str, limit: str) -> None:
-        uri = "async+" + redis_url if redis_url.startswith("redis") else redis_url
         self.item = parse(limit)
         self.limiter = MovingWindowRateLimiter(
-            RedisStorage(uri, implementation="redispy", key_prefix=f"{key_prefix}:privacy-rate")
+            limits_storage(redis_url, key_prefix=f"{key_prefix}:privacy-rate")
         )
 
     async def check(self, caller: str) -> None:

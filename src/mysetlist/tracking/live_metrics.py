@@ -20,7 +20,6 @@ import time
 from collections import Counter
 
 import orjson
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from mysetlist.core.live_metrics import (
@@ -34,6 +33,7 @@ from mysetlist.core.live_metrics import (
     shows_key,
 )
 from mysetlist.core.live_metrics import read_live_metrics as read_live_metrics
+from mysetlist.core.redis_client import RedisClient
 from mysetlist.tracking import monitoring
 from mysetlist.tracking.events import EventRow
 
@@ -91,7 +91,7 @@ class _RecentlySent:
 
 
 async def write_aggregate(
-    redis: aioredis.Redis,
+    redis: RedisClient,
     agg: _Aggregate,
     now: float,
     recent: dict[str, _RecentlySent] | None = None,
@@ -123,7 +123,7 @@ class LiveMetricsRecorder:
     """Aggregates committed events in memory and pushes them to Redis periodically."""
 
     def __init__(
-        self, redis: aioredis.Redis, *, prefix: str = DEFAULT_PREFIX, interval: float = 1.0
+        self, redis: RedisClient, *, prefix: str = DEFAULT_PREFIX, interval: float = 1.0
     ) -> None:
         self.redis = redis
         self.prefix = prefix

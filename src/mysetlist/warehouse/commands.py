@@ -28,7 +28,8 @@ def _database_url() -> tuple[str, Any]:
 
     settings = load_all_settings()
     endpoints = open_endpoints(settings, quiet=True)
-    return endpoints.database_url, (settings, endpoints)
+    # Direct, not through a pooler: the pipeline holds session locks and session settings.
+    return endpoints.direct_url, (settings, endpoints)
 
 
 @commands.command("run")

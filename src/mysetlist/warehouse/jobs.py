@@ -67,7 +67,9 @@ def _report(run: RunRecord, result: pipeline.RunResult | None, *, if_none: str =
 def register(app: procrastinate.App, settings: Settings) -> None:
     """The daily and incremental schedules and the API's run task. Neither schedule takes
     the task lock: the pipeline's run lock excludes every other run (the daily tick waits
-    for it and retries, the incremental tick skips)."""
+    for it and retries, the incremental tick skips). The pipeline gets the direct URL: its
+    run lock is a session advisory lock and its work connections carry session settings
+    and a session temp table, which a transaction pooler would not keep."""
     config = EtlConfig.from_settings(settings)
     register_run_task(app, settings)
 
@@ -76,7 +78,7 @@ def register(app: procrastinate.App, settings: Settings) -> None:
     async def etl_daily(runtime: Runtime, run: RunRecord) -> None:
         config = EtlConfig.from_settings(runtime.settings)
         result = await pipeline.execute(
-            runtime.database_url,
+            runtime.direct_url,
             config,
             request=pipeline.RunRequest(trigger="schedule", mode="daily"),
             wait_for_lock_s=config.busy_wait_ms / 1000,
@@ -88,7 +90,7 @@ def register(app: procrastinate.App, settings: Settings) -> None:
     async def etl_incremental(runtime: Runtime, run: RunRecord) -> None:
         try:
             result = await pipeline.run_scheduled_incremental(
-                runtime.database_url, EtlConfig.from_settings(runtime.settings)
+                runtime.direct_url, EtlConfig.from_settings(runtime.settings)
             )
         except pipeline.EtlBusy:
             log.info("incremental ETL skipped: another run is active")
@@ -106,7 +108,7 @@ def register_run_task(app: procrastinate.App, settings: Settings) -> None:
         runtime = job_runtime(context)
         async with job_run(runtime.db, RUN_TASK, trigger="api", job_id=context.job.id) as run:
             result = await pipeline.execute(
-                runtime.database_url,
+                runtime.direct_url,
                 EtlConfig.from_settings(runtime.settings),
                 run_id=run_id,
                 wait_for_lock_s=config.timeout_ms / 1000,

@@ -8,8 +8,9 @@ import asyncio
 import time
 
 from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+
+from mysetlist.core.redis_client import limits_storage
 
 # The window counted is a second longer than a minute: a message is counted just before it
 # leaves, and its arrival lags by a few milliseconds to a second (measured at the bench's
@@ -31,9 +32,8 @@ class SendRateLimiter:
         per_provider: dict[str, int],
         key_prefix: str,
     ) -> None:
-        uri = "async+" + redis_url if redis_url.startswith("redis") else redis_url
         self._limiter = MovingWindowRateLimiter(
-            RedisStorage(uri, implementation="redispy", key_prefix=f"{key_prefix}:notify-rate")
+            limits_storage(redis_url, key_prefix=f"{key_prefix}:notify-rate")
         )
         self._global: RateLimitItem | None = (
             per_minute_limit(per_minute) if per_minute > 0 else None

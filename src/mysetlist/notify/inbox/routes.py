@@ -31,7 +31,7 @@ def _hub(request: Request, runtime: RuntimeDep) -> inbox.InboxHub:
     """One LISTEN connection per API process, opened at the first stream."""
     state = request.app.state
     if getattr(state, "notify_inbox_hub", None) is None:
-        state.notify_inbox_hub = inbox.InboxHub(runtime.database_url)
+        state.notify_inbox_hub = inbox.InboxHub(runtime.direct_url)
     hub: inbox.InboxHub = state.notify_inbox_hub
     return hub
 
