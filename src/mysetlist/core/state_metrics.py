@@ -107,7 +107,7 @@ async def read_state(database_url: str, *, limit_seconds: float = TIMEOUT_SECOND
             try:
                 async with conn.transaction():
                     await conn.execute(
-                        read_sql(_PACKAGE, "state_metrics_timeout.sql"),
+                        read_sql(_PACKAGE, "state_metrics_settings.sql"),
                         {"timeout_ms": str(int(limit_seconds * 1000))},
                     )
                     cur = await conn.execute(read_sql(_PACKAGE, "state_metrics.sql"))
