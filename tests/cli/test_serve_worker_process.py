@@ -54,6 +54,12 @@ def _new_user(database_url: str) -> str:
     return str(row[0])
 
 
+def _registered_workers(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+    return int(row[0]) if row else 0
+
+
 def _send_in_app(base: str, token_for: Any, user_id: str, title: str) -> None:
     service = {"Authorization": f"Bearer {token_for(uuid.uuid4(), role='service_role')}"}
     body = {"userId": user_id, "type": "account_notice", "title": title,
@@ -134,17 +140,58 @@ def test_serve_runs_a_supervised_worker_process(
         _wait_in_inbox(base, token_for, user, "after the kill")
         assert serve.poll() is None
 
-        # The parent dies without a chance to clean up: the worker goes with it.
-        serve.kill()
-        serve.wait(timeout=10)
-        wait_until(lambda: not psutil.pid_exists(worker_pid) or
-                   psutil.Process(worker_pid).status() == psutil.STATUS_ZOMBIE,
-                   "the worker to die with its parent")  # fmt: skip
+        # SIGTERM stops both gracefully: the worker finishes and unregisters, then serve
+        # exits as a SIGTERM'd command does (uvicorn re-raises the signal: 128 + 15).
+        registered = _registered_workers(database_url)  # the killed one's row stays
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=60) == 143
+        assert not psutil.pid_exists(worker_pid) or (
+            psutil.Process(worker_pid).status() == psutil.STATUS_ZOMBIE
+        )
+        assert _registered_workers(database_url) == registered - 1
     finally:
         if serve.poll() is None:
             serve.kill()
         if worker_pid is not None and psutil.pid_exists(worker_pid):
             psutil.Process(worker_pid).kill()
+
+
+# A parent holding a supervised child (`sleep`), which prints the child's pid.
+_PARENT = """
+import asyncio, os, sys, types
+from mysetlist.core.worker_supervisor import WorkerSupervisor
+
+async def main():
+    supervisor = WorkerSupervisor([sys.executable, "-c", "import time; time.sleep(600)"],
+                                  os.environ)
+    task = asyncio.create_task(supervisor(types.SimpleNamespace(should_exit=False)))
+    while supervisor.child is None:
+        await asyncio.sleep(0.01)
+    print(supervisor.child.pid, flush=True)
+    await task
+
+asyncio.run(main())
+"""
+
+
+def test_the_worker_dies_with_its_parent_even_on_kill_9() -> None:
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        child_pid = int(parent.stdout.readline())
+        assert psutil.pid_exists(child_pid)
+        parent.kill()  # no chance to clean up
+        parent.wait(timeout=10)
+        wait_until(
+            lambda: (
+                not psutil.pid_exists(child_pid)
+                or psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE
+            ),
+            "the child to die with its parent",
+        )
+    finally:
+        if parent.poll() is None:
+            parent.kill()
 
 
 @pytest.mark.db
