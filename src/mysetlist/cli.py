@@ -12,13 +12,16 @@ import uuid
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from mysetlist.core.config import Settings
 from mysetlist.core.embedded import Endpoints
+
+if TYPE_CHECKING:
+    from mysetlist.core.worker_supervisor import WorkerSupervisor
 from mysetlist.startup import load_all_settings, started
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -141,6 +144,36 @@ def _run_api(
         raise typer.Exit(3)  # as uvicorn.run: the server could not start
 
 
+def _worker_child(
+    settings: Settings, endpoints: Endpoints, log_level: str | None, log_format: str
+) -> WorkerSupervisor:
+    """`mysetlist worker` as a supervised child process (core/worker_supervisor.py),
+    attached to the servers this process resolved, its metrics merged into the API's."""
+    from mysetlist.core.worker_metrics import merge_worker_metrics_from
+    from mysetlist.core.worker_supervisor import WorkerSupervisor, fresh_metrics_dir
+
+    env = os.environ | {"DATABASE_URL": endpoints.database_url, "REDIS_URL": endpoints.redis_url}
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # else the API aggregates it already
+        metrics_dir = fresh_metrics_dir(settings.data_dir / "metrics" / "worker")
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        merge_worker_metrics_from(metrics_dir)
+    args = ["--log-format", log_format, *(["--log-level", log_level] if log_level else [])]
+    return WorkerSupervisor.for_worker(env, extra_args=args)
+
+
+def _run_api_with_worker(
+    settings: Settings, endpoints: Endpoints, host: str, port: int,
+    log_level: str | None, log_format: str, companions: Sequence[Companion] = (),
+) -> None:  # fmt: skip
+    """The API in this process, the job worker in a supervised child: exit 1 when the
+    worker kept dying."""
+    supervisor = _worker_child(settings, endpoints, log_level, log_format)
+    _run_api(settings, endpoints, host, port, with_worker=False,
+             companions=[*companions, supervisor])  # fmt: skip
+    if supervisor.failed:
+        raise typer.Exit(1)
+
+
 def _banner(
     host: str, port: int, settings: Settings, database_url: str, *, print_token: bool
 ) -> None:
@@ -178,10 +211,11 @@ def serve(
     log_level: LogLevel = None,
     log_format: LogFormat = "auto",
 ) -> None:
-    """API, background worker and scheduler in one process (for small installs)."""
+    """API, background worker and scheduler as one command (for small installs): the worker
+    runs in a child process of its own, restarted if it dies."""
     with _serving(host, port, log_level, log_format) as (settings, endpoints):
         _banner(host, port, settings, endpoints.database_url, print_token=print_token)
-        _run_api(settings, endpoints, host, port, with_worker=True)
+        _run_api_with_worker(settings, endpoints, host, port, log_level, log_format)
 
 
 @cli.command()
@@ -213,6 +247,24 @@ def api(
 @cli.command()
 def worker(
     concurrency: Annotated[int, typer.Option(min=1)] = 4,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            envvar="MYSETLIST_WORKER_METRICS_PORT",
+            min=1,
+            max=65535,
+            help="serve this worker's Prometheus /metrics on this port",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option(
+            "--metrics-host",
+            envvar="MYSETLIST_WORKER_METRICS_HOST",
+            help="interface for --metrics-port",
+        ),
+    ] = "127.0.0.1",
     log_level: LogLevel = None,
     log_format: LogFormat = "auto",
 ) -> None:
@@ -221,6 +273,15 @@ def worker(
 
     with started() as (settings, endpoints), contextlib.suppress(KeyboardInterrupt):
         _configure_logs(settings, log_level, log_format)
+        if metrics_port is not None:
+            from mysetlist.core.worker_metrics import serve_worker_metrics
+
+            try:
+                serve_worker_metrics(metrics_port, metrics_host)
+            except OSError as exc:
+                typer.echo(f"cannot serve metrics on {metrics_host}:{metrics_port}:"
+                           f" {exc.strerror}", err=True)  # fmt: skip
+                raise typer.Exit(1) from None
         asyncio.run(
             run_worker(
                 endpoints.database_url,
@@ -356,7 +417,9 @@ def demo(
                           " events a second (--no-live: none)")  # fmt: skip
             companions.append(_demo_fans(host, port, settings, endpoints, seed))
         console.print("[dim]Ctrl-C stops the demo[/dim]")
-        _run_api(settings, endpoints, host, port, with_worker=True, companions=companions)
+        _run_api_with_worker(
+            settings, endpoints, host, port, log_level, log_format, companions=companions
+        )
 
 
 def _demo_outbox() -> Path | None:

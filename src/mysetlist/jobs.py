@@ -15,7 +15,7 @@ from procrastinate.app import WorkerOptions
 from mysetlist.capabilities import capability_modules
 from mysetlist.core import run_log
 from mysetlist.core.config import Settings
-from mysetlist.core.job_queue import job_app, worker_context
+from mysetlist.core.job_queue import job_app, run_worker_until_stopped, worker_context
 from mysetlist.core.runtime import Runtime, open_runtime
 
 log = logging.getLogger(__name__)
@@ -59,13 +59,13 @@ async def run_worker(
     try:
         options: WorkerOptions = {
             "concurrency": concurrency,
-            "install_signal_handlers": own_process,
             "additional_context": worker_context(runtime),
         }
         if own_process:
             options["shutdown_graceful_timeout"] = SHUTDOWN_GRACE_SECONDS
         async with app.open_async():
-            await app.run_worker_async(**options)
+            # Started again when its database went away (a PostgreSQL restart).
+            await run_worker_until_stopped(app, options, handle_signals=own_process)
     finally:
         if owned:
             await runtime.close()

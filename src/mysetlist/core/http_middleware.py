@@ -18,12 +18,24 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from prometheus_client import Counter
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mysetlist.core.errors import problem_response
 from mysetlist.core.json_logging import request_id_var
 
 access_log = logging.getLogger("mysetlist.access")
+
+# nginx's convention for "the client closed the connection before the answer": the access
+# log and the response observers see it instead of the 500 nobody received.
+CLIENT_CLOSED_REQUEST = 499
+CLIENT_DISCONNECTS = Counter(
+    "mysetlist_http_client_disconnects",
+    "Clients that closed the connection before their answer: phase=request (mid-body or"
+    " while the request was handled), phase=response (while the answer was being sent)",
+    ["phase"],
+)
 
 # What a client may choose as its request id: letters, digits and `._:-`, up to 128
 # characters (a UUID, a trace id, a load balancer's id all fit).
@@ -55,24 +67,47 @@ class RequestContextMiddleware:
         token = request_id_var.set(rid)
         started = time.perf_counter()
         status = 500
+        response_started = False
+        gone_before_answer = False
+
+        async def receive_watching() -> Message:
+            nonlocal gone_before_answer
+            message = await receive()
+            if message["type"] == "http.disconnect" and not response_started:
+                gone_before_answer = True
+            return message
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
+        phase: str | None = None
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_watching, send_with_id)
+        except ClientDisconnect:
+            # Nobody is left to answer: not an error of ours, so no traceback and no 500.
+            phase = "response" if response_started else "request"
         finally:
+            if phase is None and gone_before_answer:
+                # A route that turned the disconnect into an answer (FastAPI's body parsing
+                # answers 400): the client never saw it either.
+                phase = "request"
+            if phase is not None:
+                CLIENT_DISCONNECTS.labels(phase).inc()
+                status = CLIENT_CLOSED_REQUEST
             seconds = time.perf_counter() - started
             for observe in self.observers:
                 observe(scope, status, seconds)
             if access_log.isEnabledFor(logging.INFO) and status >= 400:
+                message = "%s %s %s" + (" (client disconnected)" if phase else "")
                 access_log.info(
-                    "%s %s %s", scope["method"], scope["path"], status,
-                    extra={"fields": {"status": status, "ms": round(seconds * 1000, 2)}},
+                    message, scope["method"], scope["path"], status,
+                    extra={"fields": {"status": status, "ms": round(seconds * 1000, 2),
+                                      **({"disconnect_phase": phase} if phase else {})}},
                 )  # fmt: skip
             request_id_var.reset(token)
 

@@ -25,6 +25,12 @@ checks them on the assembled app):
   worker's connection drops. A task that finds its lock taken returns at once (the next
   tick comes soon) or raises a retryable error, as the task decides.
 
+A worker outlives its database going away (`run_worker_until_stopped`): procrastinate
+stops a worker for good when one of its side tasks fails (the LISTEN connection cannot
+reconnect while PostgreSQL restarts, a heartbeat meets a dead connection), and the worker
+process then idled or exited with code 0 and nothing ran jobs any more. It is started
+again in the same process, after a backoff, until a signal (or the caller) stops it.
+
 `defer_in_transaction` writes a job in the caller's transaction (commits or rolls back
 with the caller's rows), through procrastinate's `configure(connection=...)`.
 procrastinate's own schema is installed and version-checked by `core.migrate`.
@@ -32,12 +38,16 @@ procrastinate's own schema is installed and version-checked by `core.migrate`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
+from procrastinate.app import WorkerOptions
 from psycopg import AsyncConnection
 
 from mysetlist.core.db import Database, fetch_one_in, lock_key, prepare_threshold, read_sql
@@ -205,3 +215,68 @@ async def defer_in_transaction(
     )
     job_id: int = await deferrer.defer_async(**task_kwargs)
     return job_id
+
+
+# A worker run that lasted this long was not a failing start: the backoff starts over.
+WORKER_HEALTHY_SECONDS = 30.0
+WORKER_BACKOFF_FIRST_SECONDS = 1.0
+WORKER_BACKOFF_MAX_SECONDS = 30.0
+
+
+async def run_worker_until_stopped(
+    app: procrastinate.App, options: WorkerOptions, *, handle_signals: bool
+) -> None:
+    """`app.run_worker_async(**options)`, started again whenever it ends or fails without
+    having been asked to stop (its database went away), after 1, 2, 4 … 30 s.
+
+    `handle_signals` (a worker process of its own): the first SIGTERM/SIGINT stops it
+    gracefully (no new job; the running ones get the worker's `shutdown_graceful_timeout`),
+    a second one at once. Otherwise the caller stops it by cancelling this coroutine."""
+    stopping = asyncio.Event()
+    worker: asyncio.Task[None] | None = None
+
+    def on_signal() -> None:
+        stopping.set()
+        if worker is not None:
+            # procrastinate stops gracefully on the first cancellation, at once on a second.
+            worker.cancel()
+
+    loop = asyncio.get_running_loop()
+    if handle_signals:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_signal)
+    failures = 0
+    try:
+        while not stopping.is_set():
+            began = time.monotonic()
+            worker = asyncio.create_task(
+                app.run_worker_async(**(options | {"install_signal_handlers": False})),
+                name="procrastinate-worker",
+            )
+            problem: BaseException | None = None
+            try:
+                await worker
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # the caller stops us
+                if stopping.is_set():
+                    return
+            except Exception as exc:  # the database went away (ConnectorException …)
+                problem = exc
+            if stopping.is_set():
+                return
+            failures = 0 if time.monotonic() - began > WORKER_HEALTHY_SECONDS else failures + 1
+            delay = min(WORKER_BACKOFF_MAX_SECONDS,
+                        WORKER_BACKOFF_FIRST_SECONDS * 2 ** max(0, failures - 1))  # fmt: skip
+            log.warning(
+                "job worker stopped without being asked (%s); starting it again in %.0f s",
+                repr(problem) if problem else "a side task failed: database connection lost?",
+                delay, extra={"fields": {"restart_in_seconds": delay}},
+            )  # fmt: skip
+            with contextlib.suppress(TimeoutError):  # the backoff, cut short by a signal
+                await asyncio.wait_for(stopping.wait(), delay)
+    finally:
+        if handle_signals:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)

@@ -8,7 +8,8 @@ authenticated request, the ingest path included, so it reads no database and no 
 each API process holds every revocation in a dict (empty on most installs, so the check is
 one truthiness test) and reads the recent rows in the background every
 `MYSETLIST_TOKEN_REVOCATION_REFRESH_SECONDS` (default 1 s). The process that revokes applies
-the revocation at once; every other process within one refresh.
+the revocation at once; every other process within one refresh. Whoever holds something
+open for a user (an inbox stream) hears of it through `on_revoked`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ class TokenRevocations:
         self._keys: dict[str, bytes] = {}  # user id -> its hash (an HMAC costs ~3 us)
         self._valid_after: dict[bytes, float] = {}
         self._since: datetime | None = None
+        self._on_revoked: list[Callable[[bytes], None]] = []
+
+    def on_revoked(self, callback: Callable[[bytes], None]) -> None:
+        """Call `callback(user_key)` whenever a user's cutoff moves forward (open streams
+        end with it); must be cheap and must not raise."""
+        self._on_revoked.append(callback)
 
     def user_key(self, user_id: str) -> bytes:
         key = self._keys.get(user_id)
@@ -58,7 +65,12 @@ class TokenRevocations:
         return issued_at is None or issued_at < cutoff
 
     def apply(self, user_key: bytes, valid_after: float) -> None:
-        self._valid_after[user_key] = max(valid_after, self._valid_after.get(user_key, 0.0))
+        known = self._valid_after.get(user_key, 0.0)
+        if valid_after <= known:
+            return
+        self._valid_after[user_key] = valid_after
+        for callback in self._on_revoked:
+            callback(user_key)
 
     async def refresh(self, db: Database) -> int:
         """Read the revocations made since the last read (all of them the first time)."""

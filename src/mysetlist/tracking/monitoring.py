@@ -117,7 +117,10 @@ def render_metrics() -> tuple[bytes, str]:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+    # With `serve`'s worker child, its metrics too (core/worker_metrics.py).
+    from mysetlist.core.worker_metrics import with_worker_metrics
+
+    return with_worker_metrics(), CONTENT_TYPE_LATEST
 
 
 def observe_response(scope: Scope, status: int, seconds: float) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mysetlist.core.db import read_sql
+from mysetlist.notify import metrics
 from mysetlist.notify.delivery.channels import DeliveryContext, Outcome, Row
 
 _PACKAGE = "mysetlist.notify.inbox"
@@ -19,6 +20,7 @@ class InAppChannel:
     async def deliver(self, rows: Sequence[Row], ctx: DeliveryContext) -> list[Outcome]:
         users = sorted({str(row["user_id"]) for row in rows})
         await ctx.execute(read_sql(_PACKAGE, "announce.sql"), {"user_ids": users})
+        metrics.DELIVERIES.labels("in_app", "inbox", "sent").inc(len(rows))
         return [Outcome(row["id"], "delivered", provider="inbox", attempted=False) for row in rows]
 
     async def close(self) -> None:

@@ -31,7 +31,10 @@ def _hub(request: Request, runtime: RuntimeDep) -> inbox.InboxHub:
     """One LISTEN connection per API process, opened at the first stream."""
     state = request.app.state
     if getattr(state, "notify_inbox_hub", None) is None:
-        state.notify_inbox_hub = inbox.InboxHub(runtime.direct_url)
+        state.notify_inbox_hub = inbox.InboxHub(
+            runtime.direct_url, pool_size=runtime.settings.db_pool_max,
+            revocations=runtime.revocations,
+        )  # fmt: skip
     hub: inbox.InboxHub = state.notify_inbox_hub
     return hub
 
@@ -102,31 +105,36 @@ async def stream(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
     """New in-app notifications as they are delivered. Resumes after `Last-Event-ID`;
-    without it, starts from now (the inbox endpoint has the history)."""
+    without it, starts from now (the inbox endpoint has the history). Ends with
+    `event: revoked` when the caller's tokens are revoked."""
     if last_event_id is not None and not (last_event_id.isdigit() and len(last_event_id) < 19):
         raise Problem(400, "Bad Request", "Last-Event-ID must be a notification id")
     db = runtime.db
-    cursor = int(last_event_id) if last_event_id else None
-    if cursor is None:
-        newest = await inbox.list_inbox(db, claims, limit=1)
-        cursor = newest[0]["id"] if newest else 0
 
     async def events() -> AsyncIterator[bytes]:
-        nonlocal cursor
-        async with hub.subscribe(claims.user_id) as woken:
+        # Subscribed before the first read, so a delivery committed meanwhile wakes us.
+        async with hub.subscribe(claims.user_id) as subscription:
+            cursor = int(last_event_id) if last_event_id else await hub.newest_id(db, claims)
+            if last_event_id:  # what was missed, at once (without it: from now on)
+                subscription.woken.set()
             yield b"retry: 3000\n: connected\n\n"
             while not await request.is_disconnected():
-                woken.clear()  # before reading, so a wake during the read is not lost
-                items = await inbox.list_inbox(db, claims, limit=STREAM_BATCH, after=cursor)
-                for item in items:
-                    cursor = item["id"]
-                    yield inbox.sse_event(item)
-                if len(items) == STREAM_BATCH:
-                    continue
                 try:
-                    await asyncio.wait_for(woken.wait(), KEEPALIVE_SECONDS)
+                    await asyncio.wait_for(subscription.woken.wait(), KEEPALIVE_SECONDS)
                 except TimeoutError:
-                    yield b": keepalive\n\n"
+                    yield b": keepalive\n\n"  # costs no query
+                    continue
+                subscription.woken.clear()  # before reading, so a wake during it is kept
+                if hub.is_revoked(claims):
+                    yield inbox.SSE_REVOKED
+                    return
+                while True:
+                    items = await hub.read_after(db, claims, cursor, STREAM_BATCH)
+                    for item in items:
+                        cursor = item["id"]
+                        yield inbox.sse_event(item)
+                    if len(items) < STREAM_BATCH:
+                        break
 
     return StreamingResponse(
         events(), media_type="text/event-stream",
