@@ -355,11 +355,11 @@ async def test_a_day_blocked_by_a_lock_is_retried_whole(world: str) -> None:
         await blocker.rollback()
     result = await run
     assert result.status == "succeeded", result.error
-    assert 1 <= result.step_timings["user_engagement_warehouse"]["retries"] <= 3
+    assert 1 <= result.step_timings["daily_user_stats"]["retries"] <= 3
     # the retried day is exactly what an undisturbed load writes
     retried = table_contents(world)
     again = await run_range(world, day, day, config=config)
-    assert "retries" not in again.step_timings["user_engagement_warehouse"]
+    assert "retries" not in again.step_timings["daily_user_stats"]
     assert table_contents(world) == retried
 
 
@@ -381,7 +381,7 @@ async def test_a_day_still_blocked_after_the_retries_fails_and_writes_nothing(
     )
     assert status == "failed"
     assert "LockNotAvailable" in error
-    assert timings["user_engagement_warehouse"]["retries"] == 1
+    assert timings["daily_user_stats"]["retries"] == 1
     assert table_contents(world) == before
 
 
