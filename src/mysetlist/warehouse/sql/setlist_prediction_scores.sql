@@ -40,9 +40,8 @@ WITH model AS (
 -- The voters' mean number of picks per show (the crowd's own length without a model).
 picks AS (
   SELECT v.show_id, greatest(1, round(count(*)::numeric / count(DISTINCT v.user_id)))::integer AS mean_picks
-  FROM (SELECT DISTINCT v.user_id, v.show_id, v.song_id
-        FROM app.setlist_votes v JOIN etl_played_n n ON n.show_id = v.show_id
-        WHERE v.created_at <= n.starts_at) v
+  FROM app.setlist_votes v JOIN etl_played_n n ON n.show_id = v.show_id
+  WHERE v.created_at <= n.starts_at
   GROUP BY v.show_id
 )
 SELECT m.show_id, 'model'::text AS predictor, m.prediction_id, 0 AS voters, m.predicted_length AS length,
@@ -93,15 +92,16 @@ WHERE (t.prediction_id, t.voters, t.shown, t.hits, t.f1, t.f1_at_n, t.ndcg, t.re
       IS DISTINCT FROM (EXCLUDED.prediction_id, EXCLUDED.voters, EXCLUDED.shown, EXCLUDED.hits,
                         EXCLUDED.f1, EXCLUDED.f1_at_n, EXCLUDED.ndcg, EXCLUDED.recall_at_10);
 
--- Fans: their picks cast before the show against the songs played.
+-- Fans: their picks cast before the show against the songs played. (A fan votes for a
+-- song once: app.setlist_votes is UNIQUE (user_id, show_id, song_id), so a vote is a pick
+-- without a DISTINCT; here and in `picks` above.)
 CREATE TEMP TABLE etl_fan_scores ON COMMIT DROP AS
 SELECT v.user_id, v.show_id, count(*)::integer AS picks, n.n,
        count(p.song_id)::integer AS hits
-FROM (SELECT DISTINCT v.user_id, v.show_id, v.song_id
-      FROM app.setlist_votes v JOIN etl_played_n n ON n.show_id = v.show_id
-      WHERE v.created_at <= n.starts_at) v
+FROM app.setlist_votes v
 JOIN etl_played_n n ON n.show_id = v.show_id
 LEFT JOIN etl_played p ON p.show_id = v.show_id AND p.song_id = v.song_id
+WHERE v.created_at <= n.starts_at
 GROUP BY v.user_id, v.show_id, n.n;
 
 DELETE FROM analytics.setlist_fan_scores f
