@@ -92,6 +92,12 @@ async def test_bad_ranges_and_steps_are_422(api_url: str, token_for: Any) -> Non
         unknown = await client.post(ETL, headers=admin, json={"steps": ["nope"]})
         assert unknown.status_code == 422
         assert "nope" in unknown.text
+        # A step folded into another (user_engagement_warehouse is written by the
+        # daily_user_stats statement) is refused with where its work went, not a 500.
+        old_step = {"steps": ["user_engagement_warehouse"]}
+        folded = await client.post(ETL, headers=admin, json=old_step)
+        assert folded.status_code == 422, folded.text
+        assert "now part of step 'daily_user_stats'" in folded.text
         assert (await client.get(ETL, headers=admin)).json()["active"] is None
 
 

@@ -52,6 +52,14 @@ def test_the_table_lists_are_one_list() -> None:
         assert steps.normalise_steps(None, mode) == list(steps.DEFAULT_STEPS[mode])
 
 
+def test_a_folded_step_is_refused_with_the_step_that_does_its_work() -> None:
+    with pytest.raises(ValueError, match="now part of step 'daily_user_stats'"):
+        steps.normalise_steps(["user_engagement_warehouse"], "range")
+    with pytest.raises(ValueError, match=r"unknown step\(s\) \['nope'\]"):
+        steps.normalise_steps(["daily_user_stats", "nope"], "range")
+    assert "user_engagement_warehouse" in steps.STEP_TABLES["daily_user_stats"]
+
+
 def test_all_steps_lists_each_step_after_what_it_reads() -> None:
     for reads in (steps.READS, steps.READS_INCREMENTAL):
         for step, read in reads.items():

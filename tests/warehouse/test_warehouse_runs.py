@@ -355,11 +355,11 @@ async def test_a_day_blocked_by_a_lock_is_retried_whole(world: str) -> None:
         await blocker.rollback()
     result = await run
     assert result.status == "succeeded", result.error
-    assert 1 <= result.step_timings["user_engagement_warehouse"]["retries"] <= 3
+    assert 1 <= result.step_timings["daily_user_stats"]["retries"] <= 3
     # the retried day is exactly what an undisturbed load writes
     retried = table_contents(world)
     again = await run_range(world, day, day, config=config)
-    assert "retries" not in again.step_timings["user_engagement_warehouse"]
+    assert "retries" not in again.step_timings["daily_user_stats"]
     assert table_contents(world) == retried
 
 
@@ -381,7 +381,7 @@ async def test_a_day_still_blocked_after_the_retries_fails_and_writes_nothing(
     )
     assert status == "failed"
     assert "LockNotAvailable" in error
-    assert timings["user_engagement_warehouse"]["retries"] == 1
+    assert timings["daily_user_stats"]["retries"] == 1
     assert table_contents(world) == before
 
 
@@ -423,3 +423,55 @@ async def test_maintenance_retention_and_reindex(world: str) -> None:
     }
     this_month = today().replace(day=1)
     assert f"daily_platform_metrics_{this_month:%Y%m}" in parts
+
+
+async def test_incremental_voting_patterns_equal_a_full_recompute(world: str) -> None:
+    """An incremental run rebuilds its fans' user-grain voting rows from their own votes
+    (each looked up in the setlist by index): the same rows a full run computes."""
+    url = world
+    config = EtlConfig(parallelism=1)
+    user = (
+        "SELECT * FROM analytics.voting_patterns_warehouse WHERE grain = 'user' ORDER BY scope_id"
+    )
+    await run_range(url, DAYS[0], DAYS[-1], config=config)
+    before = {r[1]: r for r in _rows(url, user)}
+    u1, u2 = (f"00000000-0000-4000-8000-{i:012d}" for i in (1, 2))
+    with psycopg.connect(url) as conn:
+        # show 1 (artist 2) played its even songs; song 4 again as an encore (one correct
+        # vote, not two). u2 never voted; u1 (show 2 so far) adds show 1.
+        conn.execute("INSERT INTO app.setlist_songs (show_id, position, song_id) VALUES (1, 99, 4)")
+        conn.execute(
+            """INSERT INTO app.setlist_votes (user_id, show_id, song_id, created_at)
+               VALUES (%(u1)s, 1, 4, now()), (%(u1)s, 1, 7, now()),
+                      (%(u2)s, 1, 4, now()), (%(u2)s, 1, 10, now()), (%(u2)s, 1, 13, now())""",
+            {"u1": u1, "u2": u2},
+        )
+        conn.execute(
+            """INSERT INTO analytics.user_events (user_id, event_type, page_url, created_at)
+               VALUES (%s, 'page_view', '/votes', now())""",
+            (u2,),
+        )
+    inc = await pipeline.execute(
+        url, config, request=pipeline.RunRequest(trigger="incremental", mode="incremental")
+    )
+    assert inc is not None
+    assert inc.status == "succeeded", inc.error
+    incremental = {r[1]: r for r in _rows(url, user)}
+    # u2's row is new (2 of 3 correct); u1's counts grew by show 1's 2 votes (1 correct).
+    counts = (
+        "SELECT votes, shows_voted, votes_on_happened_shows, correct_votes"
+        " FROM analytics.voting_patterns_warehouse WHERE grain = 'user' AND scope_id = %s"
+    )
+    assert u2 not in before
+    assert one(url, counts, (u2,)) == (3, 1, 3, 2)
+    # u1: 10 votes on show 2 (its 5 even songs played), then 2 on show 1
+    assert (before[u1][5], before[u1][7], before[u1][8], before[u1][9]) == (10, 1, 10, 5)
+    assert one(url, counts, (u1,)) == (12, 2, 12, 6)
+    full = await run_range(url, today(), today(), config=config)
+    assert full.status == "succeeded"
+    assert {r[1]: r for r in _rows(url, user)} == incremental
+
+
+def _rows(url: str, query: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(query).fetchall()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import date
+from datetime import date, timedelta
 
 from psycopg import AsyncClientCursor
 from tenacity import (
@@ -32,6 +32,9 @@ from mysetlist.warehouse.sql_files import query, run_statements, statements, wri
 log = logging.getLogger(__name__)
 
 RETRY_BACKOFF_S = 0.2  # first wait; doubles each retry
+# The session rule's gap: a day's staging also reads this much of the day before, so a
+# session that started before midnight is not counted again (sql/extract.sql).
+SESSION_GAP = timedelta(minutes=30)
 
 
 async def open_work_connections(state: RunState, database_url: str) -> list[Connection]:
@@ -121,7 +124,7 @@ async def load_day(state: RunState, conn: Connection, day: date, day_steps: list
     """One day, all its steps, one transaction; retried whole on transient conflicts."""
     start, end = day_bounds(day)
     params = {
-        "day": day, "day_start": start, "day_end": end,
+        "day": day, "day_start": start, "day_end": end, "stage_start": start - SESSION_GAP,
         "snapshot": state.snapshot, "run_id": state.run_id,
         "scoped": state.incremental,
     }  # fmt: skip

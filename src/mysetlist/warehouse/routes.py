@@ -23,7 +23,7 @@ from mysetlist.core.operator_auth import OperatorDep
 from mysetlist.core.runtime import RuntimeDep
 from mysetlist.warehouse import runs
 from mysetlist.warehouse.contract import EtlStatus, RunChange, RunDetail
-from mysetlist.warehouse.steps import ALL_STEPS
+from mysetlist.warehouse.steps import ALL_STEPS, unknown_steps_message
 
 router = APIRouter(
     prefix="/api/analytics/etl", tags=["warehouse"], responses=problem_responses(401, 403)
@@ -51,9 +51,9 @@ class StartRun(BaseModel):
                 raise ValueError("'from' must not be after 'to'")
             if (self.to_day - self.from_day).days >= MAX_RANGE_DAYS:
                 raise ValueError(f"a range may span at most {MAX_RANGE_DAYS} days")
-        unknown = [s for s in self.steps or [] if s not in ALL_STEPS]
-        if unknown:
-            raise ValueError(f"unknown step(s) {unknown}; known: {', '.join(ALL_STEPS)}")
+        problem = unknown_steps_message(self.steps or [])
+        if problem:
+            raise ValueError(problem)
         return self
 
 

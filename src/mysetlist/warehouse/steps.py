@@ -21,8 +21,7 @@ MODES: tuple[RunMode, ...] = get_args(RunMode)
 
 DAY_STEPS = (
     "extract",
-    "daily_user_stats",
-    "user_engagement_warehouse",
+    "daily_user_stats",  # also writes user_engagement_warehouse (one statement)
     "artist_popularity_warehouse",
     "show_engagement_warehouse",
     "daily_platform_metrics",
@@ -36,6 +35,9 @@ ROLLUP_STEPS = (
 )
 POST_STEPS = ("refresh_views", "quality_checks", "analyze", "maintenance")
 ALL_STEPS = DAY_STEPS + ROLLUP_STEPS + POST_STEPS
+# Steps that no longer exist on their own, and the step that now does their work: a
+# request naming one is refused (422) with this pointer rather than "unknown".
+FOLDED_STEPS = {"user_engagement_warehouse": "daily_user_stats"}
 
 # The spec's phase of each step.
 PHASES = {
@@ -78,6 +80,7 @@ LOADED_DAYS_TABLE = "etl_loaded_days"
 # The tables each step writes (ANALYZE targets).
 STEP_TABLES: dict[str, tuple[str, ...]] = {
     **{t: (t,) for t in DAY_STEPS[1:]},
+    "daily_user_stats": ("daily_user_stats", "user_engagement_warehouse"),
     "trending": ("artist_popularity_warehouse",),
     "setlist_prediction_scores": SCORE_TABLES,
     "voting_patterns_warehouse": ("voting_patterns_warehouse",),
@@ -105,13 +108,24 @@ def qualified(table: str) -> sql.Identifier:
     return sql.Identifier("analytics", table)
 
 
+def unknown_steps_message(steps: Sequence[str]) -> str | None:
+    """Why these step names cannot be run (None: they all can): the folded ones with the
+    step that now does their work, then the unknown ones with the known list."""
+    folded = [s for s in steps if s in FOLDED_STEPS]
+    unknown = [s for s in steps if s not in ALL_STEPS and s not in FOLDED_STEPS]
+    parts = [f"step {s!r} is now part of step {FOLDED_STEPS[s]!r}" for s in folded]
+    if unknown:
+        parts.append(f"unknown step(s) {unknown}; known: {', '.join(ALL_STEPS)}")
+    return "; ".join(parts) or None
+
+
 def normalise_steps(steps: Sequence[str] | None, mode: str) -> list[str]:
     """Validate and order steps; any day step brings `extract` with it."""
     if not steps:
         return list(DEFAULT_STEPS[mode])
-    unknown = [s for s in steps if s not in ALL_STEPS]
-    if unknown:
-        raise ValueError(f"unknown ETL step(s): {', '.join(unknown)}")
+    problem = unknown_steps_message(steps)
+    if problem:
+        raise ValueError(f"ETL steps: {problem}")
     wanted = set(steps)
     if wanted & set(DAY_STEPS[1:]):
         wanted.add("extract")

@@ -1,4 +1,7 @@
--- Load daily_user_stats for one day from the staged events and the day's votes.
+-- Load daily_user_stats and user_engagement_warehouse for one day from the staged events
+-- and the day's votes, in one statement: the engagement rows are computed from the rows
+-- daily_user_stats just got (RETURNING), not by reading them back (that second pass cost
+-- a third of the day's transform time; docs/performance.md, 2026-12-04).
 -- Params: day, scoped (only the users in etl_day_scope). Delete-and-reinsert inside
 -- the day's transaction keeps the day atomic and
 -- drops users who no longer have activity (e.g. after erasure).
@@ -6,6 +9,11 @@ DELETE FROM analytics.daily_user_stats
 WHERE day = %(day)s
   AND (NOT %(scoped)s OR user_id IN (SELECT user_id FROM etl_day_scope));
 
+DELETE FROM analytics.user_engagement_warehouse
+WHERE day = %(day)s
+  AND (NOT %(scoped)s OR user_id IN (SELECT user_id FROM etl_day_scope));
+
+WITH stats AS (
 INSERT INTO analytics.daily_user_stats AS t (
   day, user_id, events, page_views, unique_pages, event_types, sessions, session_seconds,
   artist_views, show_views, searches, vote_events, votes, follows, unfollows, shares,
@@ -58,4 +66,28 @@ ON CONFLICT (user_id, day) DO UPDATE SET
   follows = EXCLUDED.follows, unfollows = EXCLUDED.unfollows, shares = EXCLUDED.shares,
   notification_opens = EXCLUDED.notification_opens,
   notification_clicks = EXCLUDED.notification_clicks,
-  first_event_at = EXCLUDED.first_event_at, last_event_at = EXCLUDED.last_event_at;
+  first_event_at = EXCLUDED.first_event_at, last_event_at = EXCLUDED.last_event_at
+RETURNING day, user_id, sessions, page_views, unique_pages, event_types
+)
+-- The spec's engagement score per user and day:
+--   min(sessions/10,1)*0.3 + min(pageViews/100,1)*0.3 + min(uniquePages/20,1)*0.2
+--   + min(eventTypes/10,1)*0.2
+INSERT INTO analytics.user_engagement_warehouse AS t (
+  day, user_id, sessions, page_views, unique_pages, event_types,
+  session_score, page_view_score, diversity_score, event_type_score, engagement_score)
+SELECT day, user_id, sessions, page_views, unique_pages, event_types,
+       ss, ps, ds, es, ss + ps + ds + es
+FROM (
+  SELECT day, user_id, sessions, page_views, unique_pages, event_types,
+         round(least(sessions / 10.0, 1) * 0.3, 4) AS ss,
+         round(least(page_views / 100.0, 1) * 0.3, 4) AS ps,
+         round(least(unique_pages / 20.0, 1) * 0.2, 4) AS ds,
+         round(least(event_types / 10.0, 1) * 0.2, 4) AS es
+  FROM stats
+) s
+ON CONFLICT (user_id, day) DO UPDATE SET
+  sessions = EXCLUDED.sessions, page_views = EXCLUDED.page_views,
+  unique_pages = EXCLUDED.unique_pages, event_types = EXCLUDED.event_types,
+  session_score = EXCLUDED.session_score, page_view_score = EXCLUDED.page_view_score,
+  diversity_score = EXCLUDED.diversity_score, event_type_score = EXCLUDED.event_type_score,
+  engagement_score = EXCLUDED.engagement_score;

@@ -2,7 +2,10 @@
 -- before midnight is not counted again) into a transaction-local staging table, with the
 -- session rule applied: an event more than 30 minutes after the same visitor's previous
 -- event starts a new session. Events received after the run's snapshot are left for the
--- next run. Params: day_start, day_end, snapshot (timestamptz), scoped (bool).
+-- next run. Params: day_start, day_end, stage_start (day_start - 30 minutes, computed by
+-- the caller: a constant bound prunes the earlier partitions when the statement is
+-- planned, where `day_start - interval` (not immutable) left all of them to be planned
+-- and pruned only at executor start), snapshot (timestamptz), scoped (bool).
 -- When scoped (incremental runs), only the users in etl_day_scope (and anonymous
 -- visitors) get the session window; other users' rows carry session_start NULL and are
 -- used only for the day's artist, show and platform totals.
@@ -18,7 +21,7 @@ WITH src AS NOT MATERIALIZED (
               THEN (e.properties ->> 'show_id')::bigint END AS show_id,
          e.created_at
   FROM analytics.user_events e
-  WHERE e.created_at >= %(day_start)s::timestamptz - interval '30 minutes'
+  WHERE e.created_at >= %(stage_start)s
     AND e.created_at < %(day_end)s
     AND e.received_at <= %(snapshot)s
 ),
