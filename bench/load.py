@@ -233,6 +233,8 @@ class Harness:
                     body = orjson.loads(raw)
         except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
             self.stats.transport_errors[f"{route}: {type(exc).__name__}"] += 1
+            if len(self.stats.error_examples) < 5:
+                self.stats.error_examples.append(f"{route}: {type(exc).__name__}: {exc}"[:200])
         self.stats.record(self.now(), route, status, (time.monotonic() - began) * 1000)
         return status, body
 
@@ -864,6 +866,7 @@ def reconcile(h: Harness, sink: Sink, drain_s: float) -> dict[str, Any]:
 
 async def profile(pid: int, seconds: int, out: Path) -> str | None:
     """py-spy record of the API process for `seconds` (SVG flame graph), or why not."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
         "py-spy",
         "record",

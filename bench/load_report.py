@@ -31,6 +31,7 @@ class RunStats:
     db_writes: list[tuple[float, str, bool, float]] = field(default_factory=list)
     offered: Counter[str] = field(default_factory=Counter)
     transport_errors: Counter[str] = field(default_factory=Counter)
+    error_examples: list[str] = field(default_factory=list)
     stream_drops: Counter[str] = field(default_factory=Counter)
     samples: list[dict[str, Any]] = field(default_factory=list)
     notify_accepted_api: Counter[str] = field(default_factory=Counter)
@@ -137,6 +138,7 @@ def summarise(s: RunStats) -> dict[str, Any]:
         "routes": routes,
         "status": {k: status.get(k, 0) for k in ("2xx", "3xx", "4xx", "5xx", "error")},
         "transport_errors": dict(s.transport_errors.most_common(12)),
+        "error_examples": s.error_examples,
         "p99_ms": {"ingest": _r(pct(ingest, 0.99)), "reads": _r(pct(reads, 0.99))},
         "p50_ms": {"ingest": _r(pct(ingest, 0.50)), "reads": _r(pct(reads, 0.50))},
         "sse": {
@@ -397,6 +399,8 @@ def render(summary: dict[str, Any], name: str, img_prefix: str | None = "img/") 
     if summary["transport_errors"]:
         errs = ", ".join(f"{k}: {v}" for k, v in summary["transport_errors"].items())
         out += [f"Requests without an answer / failed writes: {errs}.", ""]
+        if summary.get("error_examples"):
+            out += ["Examples: " + "; ".join(f"`{e}`" for e in summary["error_examples"]), ""]
     dbw = ", ".join(
         f"{k}: {v['count']} (failed {v['failed']}, p99 {_ms(v['p99_ms'])} ms)"
         for k, v in summary["db_writes"].items()
