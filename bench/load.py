@@ -1031,15 +1031,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if args.profile and server_set is not None:
 
             async def prof() -> None:
-                await asyncio.sleep(args.ramp + args.minutes * 30)
+                # Mid-run: a flame graph and the raw stacks, recorded side by side.
+                await asyncio.sleep(args.ramp + min(20.0, args.minutes * 20))
                 api = pids().get("api")
                 if api is not None:
                     svg = Path(args.img_dir) / f"load-{args.report_name}-profile.svg"
                     raw = workdir / "profile.txt"
-                    h.stats.profile_error = await profile(api, 20, svg)
+                    h.stats.profile_error, _ = await asyncio.gather(
+                        profile(api, 20, svg), profile_top(api, 20, raw)
+                    )
                     if h.stats.profile_error is None:
                         h.stats.profile_svg = svg.name
-                        await profile_top(api, 15, raw)
                         h.stats.profile_top = load_report.top_functions(raw)
 
             prof_task = asyncio.create_task(prof())

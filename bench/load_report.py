@@ -246,9 +246,11 @@ def timeline(s: RunStats, step: float = 5.0) -> dict[str, list[Any]]:
 
 
 def top_functions(raw_path: Path, n: int = 12) -> list[tuple[str, float]]:
-    """Share of samples in which each function is on the stack (py-spy `raw`: folded
-    stacks, `frame;frame;… count`), the hottest first."""
-    totals: Counter[str] = Counter()
+    """From py-spy's `raw` output (folded stacks: `frame;frame;… count`): the share of
+    samples spent in each function itself (the leaf frame), and, marked `in:`, the share
+    with each of our own functions (mysetlist/) on the stack; the largest first."""
+    leaves: Counter[str] = Counter()
+    ours: Counter[str] = Counter()
     samples = 0
     try:
         lines = raw_path.read_text(errors="replace").splitlines()
@@ -256,16 +258,17 @@ def top_functions(raw_path: Path, n: int = 12) -> list[tuple[str, float]]:
         return []
     for line in lines:
         stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
+        if not count.isdigit() or not stack:
             continue
         samples += int(count)
-        for frame in set(stack.split(";")):
-            name = frame.split(" (")[0].strip()
-            if name and not name.startswith("process ") and not name.startswith("thread "):
-                totals[frame.strip()[:110]] += int(count)
+        frames = [f.strip() for f in stack.split(";") if f.strip()]
+        leaves[frames[-1][:110]] += int(count)
+        for frame in {f for f in frames if "mysetlist/" in f and "cli.py" not in f}:
+            ours["in: " + frame[:106]] += int(count)
     if not samples:
         return []
-    return [(name, round(100 * c / samples, 1)) for name, c in totals.most_common(n)]
+    top = leaves.most_common(n) + ours.most_common(n)
+    return [(name, round(100 * c / samples, 1)) for name, c in top]
 
 
 # -- plots and Markdown --------------------------------------------------------------------
