@@ -834,6 +834,8 @@ def reconcile(h: Harness, sink: Sink, drain_s: float) -> dict[str, Any]:
     sink_lags = [seen[d] - created_at[d] for d in seen if d in created_at]
     stream_lags = [h.stream_seen[n] - float(c) for n, c in created.items()]
     lost_deliveries = sorted(owed - set(seen))
+    status_of = {d: status for d, status, _, _, _ in deliveries}
+    stuck = sum(1 for d in lost_deliveries if status_of.get(d) in ("queued", "deferred"))
     return {
         "acked": len(acked),
         "stored_of_acked": len(acked & stored),
@@ -847,6 +849,8 @@ def reconcile(h: Harness, sink: Sink, drain_s: float) -> dict[str, Any]:
         "duplicate_ids": sorted(d for d, c in copies.items() if c > 1)[:20],
         "lost_deliveries": lost_deliveries[:20],
         "lost_delivery_count": len(lost_deliveries),
+        "stuck_queued": stuck,
+        "sent_not_at_sink": len(lost_deliveries) - stuck,
         "lost_delivery_created": sorted(created_at[d] - h.stats.t0 for d in lost_deliveries)[:50],
         "delivery_statuses": dict(statuses),
         "sink_unknown": sink.unknown,
@@ -1074,7 +1078,35 @@ def count_tracebacks(workdir: Path) -> int:
 def make_chaos(
     h: Harness, servers: ServerSet, private: load_chaos.PrivateServers, base: str
 ) -> Callable[[], Awaitable[None]]:
+    killing: set[int] = set()
+
+    async def supervise() -> None:
+        """Restart a server process that exited without being killed here (as systemd's
+        Restart=always would), and say so in the report."""
+        while True:
+            await asyncio.sleep(1.0)
+            for role in ("api", "worker"):
+                proc = servers.api if role == "api" else servers.worker
+                if proc is None or proc.poll() is None or proc.pid in killing:
+                    continue
+                h.stats.supervisor.append(
+                    f"{role} pid {proc.pid} exited with {proc.returncode} at {h.now():.0f} s"
+                )
+                await asyncio.sleep(load_chaos.RESTART_DELAY_S)
+                if role == "api":
+                    servers.start_api()
+                else:
+                    servers.start_worker()
+
     async def chaos() -> None:
+        supervisor = asyncio.create_task(supervise())
+        try:
+            await inject()
+            await asyncio.Event().wait()  # until the run ends
+        finally:
+            supervisor.cancel()
+
+    async def inject() -> None:
         times = load_chaos.fault_times(h.args.ramp, h.args.minutes * 60)
         for name in load_chaos.FAULTS:
             await asyncio.sleep(max(0.0, times[name] - h.now()))
@@ -1084,6 +1116,7 @@ def make_chaos(
             if name == "kill_api":
                 assert servers.api is not None
                 record.target = f"pid {servers.api.pid} ({'api' if servers.split else 'serve'})"
+                killing.add(servers.api.pid)
                 load_chaos.kill9(servers.api.pid)
                 await loop.run_in_executor(None, servers.api.wait)
                 await asyncio.sleep(load_chaos.RESTART_DELAY_S)
@@ -1096,6 +1129,7 @@ def make_chaos(
             elif name == "kill_worker":
                 if servers.worker is not None:
                     record.target = f"pid {servers.worker.pid} (mysetlist worker)"
+                    killing.add(servers.worker.pid)
                     load_chaos.kill9(servers.worker.pid)
                     await loop.run_in_executor(None, servers.worker.wait)
                     await asyncio.sleep(load_chaos.RESTART_DELAY_S)

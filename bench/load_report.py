@@ -41,6 +41,7 @@ class RunStats:
     background_queued: Counter[str] = field(default_factory=Counter)
     background_skipped: Counter[str] = field(default_factory=Counter)
     faults: list[Any] = field(default_factory=list)
+    supervisor: list[str] = field(default_factory=list)  # processes that exited on their own
     full_load_from: float = 0.0
     full_load_to: float = 0.0
     streams_ever: int = 0
@@ -172,7 +173,11 @@ def summarise(s: RunStats) -> dict[str, Any]:
             "mean": _r(sum(conns) / len(conns)) if conns else None,
         },
         "load_avg": {"min": _r(min(loads, default=0.0), 2), "max": _r(max(loads, default=0.0), 2)},
-        "faults": [fault_summary(f, s, rec) for f in s.faults],
+        "faults": [
+            fault_summary(f, s, rec, next_at=nxt.at_s if nxt is not None else None)
+            for f, nxt in zip(s.faults, [*s.faults[1:], None], strict=True)
+        ],
+        "supervisor": s.supervisor,
         "profile": {"svg": s.profile_svg, "error": s.profile_error, "top": s.profile_top},
         "timeline": timeline(s),
     }
@@ -193,10 +198,15 @@ def summarise(s: RunStats) -> dict[str, Any]:
     return summary
 
 
-def fault_summary(f: Any, s: RunStats, rec: dict[str, Any]) -> dict[str, Any]:
-    """Client-visible errors from the fault until 60 s after its action ended, and recovery:
-    from the fault to the last failed answer (5xx or none) in that window."""
+def fault_summary(
+    f: Any, s: RunStats, rec: dict[str, Any], next_at: float | None = None
+) -> dict[str, Any]:
+    """Client-visible errors from the fault until 60 s after its action ended (or the next
+    fault, when sooner), and recovery: from the fault to the last failed answer (5xx or
+    none) in that window."""
     start, end = f.at_s, (f.done_s or f.at_s) + 60
+    if next_at is not None:
+        end = min(end, next_at)
     bad = [
         (t, route, st)
         for t, route, st, _ in s.requests
@@ -432,7 +442,9 @@ def render(summary: dict[str, Any], name: str, img_prefix: str | None = "img/") 
         f"answers: {rec.get('accepted_api')}; the rest from the event feeds), at the sink "
         f"{rec.get('delivered')}, duplicates {rec.get('duplicates')} "
         f"{rec.get('duplicate_ids') or ''}; held by the fans' preferences or a frequency cap (owed"
-        f" later, not counted): {rec.get('held_by_preferences')}; statuses "
+        f" later, not counted): {rec.get('held_by_preferences')}; owed but still queued after"
+        f" the drain wait (stored, not delivered): {rec.get('stuck_queued', 0)}; marked sent"
+        f" but never at the sink (lost): {rec.get('sent_not_at_sink', 0)}; statuses "
         f"{rec.get('delivery_statuses')}.",
         "",
     ]
@@ -463,6 +475,12 @@ def render(summary: dict[str, Any], name: str, img_prefix: str | None = "img/") 
         ),
         "",
     ]
+    if summary.get("supervisor"):
+        out += [
+            "Processes that exited on their own (restarted by the harness as a supervisor"
+            " would, after 2 s): " + "; ".join(summary["supervisor"]) + ".",
+            "",
+        ]
     if summary["faults"]:
         out += [
             "Faults (errors seen by clients from the fault until 60 s after it ended; recovery:"
