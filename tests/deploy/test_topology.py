@@ -179,12 +179,12 @@ async def test_listen_wakes_up_behind_pgbouncer(topology_runtime: Runtime) -> No
     hub = InboxHub(topology_runtime.direct_url)
     user_id = str(uuid.uuid4())
     try:
-        async with hub.subscribe(user_id) as woken:
+        async with hub.subscribe(user_id) as stream:
             await asyncio.wait_for(hub.listening.wait(), timeout=10)
-            woken.clear()
+            stream.woken.clear()
             async with topology_runtime.db.transaction() as conn:  # through pgbouncer
                 await conn.execute("SELECT pg_notify('notify_inbox', %s)", (user_id,))
-            await asyncio.wait_for(woken.wait(), timeout=10)
+            await asyncio.wait_for(stream.woken.wait(), timeout=10)
     finally:
         await hub.close()
 
