@@ -20,9 +20,9 @@ eval "$exports"
 echo "$exports" | sed 's/^export /topology: /'
 echo "topology up in $((SECONDS - started)) s"
 
-tests_# This checkout's code, installed editable or not.
+# This checkout's code, installed editable or not.
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-started=$SECONDS
+tests_started=$SECONDS
 status=0
 pytest -m "db and not slow" "$@" || status=$?
 echo "topology stage: tests took $((SECONDS - tests_started)) s, stage $((SECONDS - started)) s so far"
