@@ -7,9 +7,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here/../.."
-
 # This checkout's code, installed editable or not.
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+
 started=$SECONDS
 trap '"$here/down.sh" --purge || true' EXIT
 # A topology left behind by a killed run is stopped first: up.sh refuses to start over one.
@@ -20,10 +20,8 @@ eval "$exports"
 echo "$exports" | sed 's/^export /topology: /'
 echo "topology up in $((SECONDS - started)) s"
 
-# This checkout's code, installed editable or not.
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 tests_started=$SECONDS
 status=0
 pytest -m "db and not slow" "$@" || status=$?
-echo "topology stage: tests took $((SECONDS - tests_started)) s, stage $((SECONDS - started)) s so far"
+echo "topology stage: tests took $((SECONDS - tests_started)) s, $((SECONDS - started)) s since the start"
 exit $status

@@ -49,7 +49,7 @@ def test_a_bad_topology_value_names_its_variable(name: str, value: str) -> None:
         load_settings(**{name: value})
 
 
-def test_the_configured_pair_is_used_as_given() -> None:
+def test_the_configured_database_is_reached_on_each_server() -> None:
     settings = load_settings(
         DATABASE_URL=POOLER, DATABASE_DIRECT_URL=PRIMARY, DATABASE_REPLICA_URL=REPLICA
     )

@@ -255,19 +255,16 @@ class DatabaseUrls:
 
 
 def database_urls(settings: Any, url: str) -> DatabaseUrls:
-    """`url`'s database directly and on the replica, on the servers `settings` names
-    (`DATABASE_DIRECT_URL`, `DATABASE_REPLICA_URL`); `url` itself when there is no such server."""
-    configured = url == settings.database_url
-
-    def reached_by(server_url: str) -> str:
-        # The configured pair as given (a pooler may alias the database's name); another
-        # database on that server (a test's own) by the same name on the other server.
-        return server_url if configured else on_server(url, server_url)
-
+    """`url`'s database directly and on the replica: the same database name, user and options
+    on the servers `settings` names (`DATABASE_DIRECT_URL`, `DATABASE_REPLICA_URL`), so a
+    database made after start (a test's own) is reached the same way as the configured one;
+    `url` itself when there is no such server."""
     direct = settings.database_direct_url
     replica = settings.database_replica_url
     return DatabaseUrls(
-        url, reached_by(direct) if direct else url, reached_by(replica) if replica else None
+        url,
+        on_server(url, direct) if direct else url,
+        on_server(url, replica) if replica else None,
     )
 
 
