@@ -3,10 +3,12 @@ logged `poll_jobs_to_abort error`, then nothing was polled again, and 410 of 541
 emails were never sent). Here, on a PostgreSQL of the test's own (initdb in a temporary
 directory, another port; the shared server is never restarted): a running `mysetlist
 worker`, a `pg_ctl restart -m fast`, then notifications accepted after it are all delivered
-to the SMTP sink, each exactly once, by the same worker process."""
+to the SMTP sink, each exactly once, by the same worker process. An inbox stream open
+across the restart stays open and streams what is delivered after it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -25,6 +27,8 @@ import pytest
 
 from mysetlist.core.migrate import apply_migrations
 from mysetlist.core.runtime import Runtime
+from mysetlist.notify.delivery.drain import Deliverer
+from mysetlist.notify.inbox import routes as inbox_routes
 from tests.conditions import until
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_JWT_SECRET, free_port
 from tests.notify.conftest import SmtpSink
@@ -100,7 +104,9 @@ def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         )  # fmt: skip
 
 
-async def _send(api_url: str, token_for: Any, user_ids: list[str]) -> int:
+async def _send(
+    api_url: str, token_for: Any, user_ids: list[str], *, channel: str = "email"
+) -> int:
     """Send until accepted: the API's pool meets each connection the restart killed once
     (a 5xx, whose transaction did not commit: nothing was accepted)."""
     headers = {"Authorization": f"Bearer {token_for(uuid.uuid4(), role='service_role')}"}
@@ -109,7 +115,7 @@ async def _send(api_url: str, token_for: Any, user_ids: list[str]) -> int:
         async def accepted() -> httpx.Response | None:
             r = await c.post("/api/notifications/send", headers=headers, json={
                 "userIds": user_ids, "type": "account_notice", "title": "Restart test",
-                "message": "m", "channels": ["email"]})  # fmt: skip
+                "message": "m", "channels": [channel]})  # fmt: skip
             assert r.status_code in (202, 500), r.text
             return r if r.status_code == 202 else None
 
@@ -178,3 +184,51 @@ async def test_the_worker_delivers_everything_after_postgres_restarts(
         finally:
             if worker.poll() is None:
                 worker.kill()
+
+
+async def test_an_open_inbox_stream_survives_postgres_restarting(
+    own_postgres: OwnPostgres, api_url: str, token_for: Any, make_users: Any,
+    runtime: Runtime, deliverer: Deliverer, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(inbox_routes, "KEEPALIVE_SECONDS", 0.2)
+    (fan,) = await make_users(1, prefix="stream")
+    lines: list[str] = []
+    headers = {"Authorization": f"Bearer {token_for(fan.id)}"}
+
+    async def hold(client: httpx.AsyncClient) -> None:
+        async with client.stream("GET", "/api/notifications/stream", headers=headers) as r:
+            assert r.status_code == 200
+            async for line in r.aiter_lines():
+                lines.append(line)
+
+    async with httpx.AsyncClient(base_url=api_url, timeout=60) as client:
+        stream = asyncio.create_task(hold(client))
+        try:
+            await until(_async(lambda: ": connected" in lines), "the stream open")
+            own_postgres.restart()
+            await runtime.db.pool.check()
+            # The shared LISTEN reconnects (~1 s) and wakes the stream, whose read meets a
+            # connection the restart killed; keepalives go on meanwhile.
+            seen = len(lines)
+            await until(
+                _async(lambda: lines[seen:].count(": keepalive") >= 15 or stream.done()),
+                "keepalives after the restart",
+            )
+            assert not stream.done(), "the stream ended when PostgreSQL restarted"
+            await _send(api_url, token_for, [fan.id], channel="in_app")
+            await deliverer.drain(runtime.db)
+            await until(
+                _async(lambda: "event: notification" in lines or stream.done()),
+                "the notification on the stream",
+            )
+            assert "event: notification" in lines
+        finally:
+            stream.cancel()
+            await asyncio.gather(stream, return_exceptions=True)
+
+
+def _async(condition: Any) -> Any:
+    async def check() -> Any:
+        return condition()
+
+    return check

@@ -79,6 +79,14 @@ class WorkerSupervisor:
         log.info("worker process %d started", child.pid, extra={"fields": {"pid": child.pid}})
         return child
 
+    def _forget_live_gauges(self, pid: int) -> None:
+        """A dead child's `live*` gauges (queue depths) must not count any more."""
+        directory = self.env.get("PROMETHEUS_MULTIPROC_DIR")
+        if directory:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+
     async def _stop(self, child: asyncio.subprocess.Process) -> None:
         if child.returncode is not None:
             return
@@ -104,6 +112,7 @@ class WorkerSupervisor:
                 await asyncio.shield(self._stop(child))
                 raise
             lived = time.monotonic() - began
+            self._forget_live_gauges(child.pid)
             quick_deaths = quick_deaths + 1 if lived < QUICK_DEATH_SECONDS else 0
             fields = {"pid": child.pid, "returncode": code, "seconds": round(lived, 1)}
             if quick_deaths >= QUICK_DEATHS_LIMIT:

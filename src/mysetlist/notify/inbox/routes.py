@@ -8,9 +8,11 @@ CORS allowance (MYSETLIST_CORS_ORIGINS)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import psycopg
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
@@ -21,6 +23,7 @@ from mysetlist.core.runtime import RuntimeDep
 from mysetlist.notify.inbox import service as inbox
 from mysetlist.notify.inbox.api_models import InboxPage, MarkedAllRead, MarkedRead, UnreadCount
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["notifications"], responses=problem_responses(401, 403, 404, 413, 429))
 ACCESS_COOKIE = "mysetlist_access_token"
 KEEPALIVE_SECONDS = 15.0
@@ -118,23 +121,33 @@ async def stream(
             if last_event_id:  # what was missed, at once (without it: from now on)
                 subscription.woken.set()
             yield b"retry: 3000\n: connected\n\n"
+            unread_failed = False  # a read met a lost connection: read again at the keepalive
             while not await request.is_disconnected():
                 try:
                     await asyncio.wait_for(subscription.woken.wait(), KEEPALIVE_SECONDS)
                 except TimeoutError:
                     yield b": keepalive\n\n"  # costs no query
-                    continue
+                    if not unread_failed:
+                        continue
                 subscription.woken.clear()  # before reading, so a wake during it is kept
                 if hub.is_revoked(claims):
                     yield inbox.SSE_REVOKED
                     return
-                while True:
-                    items = await hub.read_after(db, claims, cursor, STREAM_BATCH)
-                    for item in items:
-                        cursor = item["id"]
-                        yield inbox.sse_event(item)
-                    if len(items) < STREAM_BATCH:
-                        break
+                try:
+                    while True:
+                        items = await hub.read_after(db, claims, cursor, STREAM_BATCH)
+                        for item in items:
+                            cursor = item["id"]
+                            yield inbox.sse_event(item)
+                        if len(items) < STREAM_BATCH:
+                            break
+                    unread_failed = False
+                except psycopg.OperationalError as exc:
+                    # The database restarted (the pool drops the dead connection): the stream
+                    # stays open and reads again at its next keepalive.
+                    log.info("inbox stream read failed (%s); retrying at the next keepalive",
+                             type(exc).__name__)  # fmt: skip
+                    unread_failed = True
 
     return StreamingResponse(
         events(), media_type="text/event-stream",
