@@ -194,6 +194,7 @@ class Harness:
         self.stats = RunStats(t0=time.time())
         self.stopping = asyncio.Event()
         self.stream_open = 0
+        self._probe: psycopg.AsyncConnection[Any] | None = None
         self.streams_ever = 0
         self.acked: dict[str, float] = {}  # message id -> ack time (s since t0)
         self.stream_seen: dict[int, float] = {}  # notification id -> first receipt (epoch)
@@ -426,7 +427,7 @@ class Harness:
         began = time.monotonic()
         ok = True
         try:
-            async with db.as_user(user_id) as conn:
+            async with asyncio.timeout(30), db.as_user(user_id) as conn:  # as an HTTP call
                 await conn.execute(sql, params)
         except Exception as exc:  # a fault run: the app's write fails like any client's
             ok = False
@@ -621,6 +622,26 @@ class Harness:
             self._ramped = {f.user_id for f in self.cast.fans[:n]}
         return self._ramped
 
+    async def count_connections(self) -> int | None:
+        """pg_stat_activity for this database, on a connection of its own (not the fans'
+        pool, which a stalled server can hold for minutes), given at most 5 s."""
+        try:
+            async with asyncio.timeout(5):
+                if self._probe is None or self._probe.closed:
+                    self._probe = await psycopg.AsyncConnection.connect(
+                        self.database_url, autocommit=True
+                    )
+                cur = await self._probe.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                )
+                row = await cur.fetchone()
+                return int(row[0]) if row else None
+        except Exception:  # PostgreSQL down (a fault) or too slow to answer
+            if self._probe is not None:
+                await self._probe.close()
+            self._probe = None
+            return None
+
     async def sampler(
         self, servers: Callable[[], dict[str, int]], pg_pid: int | None, db: Any
     ) -> None:
@@ -664,18 +685,7 @@ class Harness:
                     tree["postgres"] = (cpu, rss)
                 except psutil.Error:
                     pass
-            conns = None
-            try:
-                async with db.pool.connection() as conn:
-                    row = await (
-                        await conn.execute(
-                            "SELECT count(*) FROM pg_stat_activity"
-                            " WHERE datname = current_database()"
-                        )
-                    ).fetchone()
-                    conns = int(row[0]) if row else None
-            except Exception:  # a fault run: PostgreSQL down
-                conns = None
+            conns = await self.count_connections()
             self.stats.samples.append(
                 {
                     "t": round(t + 2.0, 1),

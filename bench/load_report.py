@@ -94,7 +94,7 @@ def summarise(s: RunStats) -> dict[str, Any]:
             "requests": len(rows),
             "statuses": dict(statuses),
         }
-    counted = [r for r in s.requests if r[1] != "GET stream (open)"]
+    counted = list(s.requests)  # a stream's open is a request too (its 5xx count)
     status = Counter(status_class(st) for _, _, st, _ in counted)
     full_rows = [r for r in counted if lo <= r[0] <= hi]
     ingest = [ms for _, route, st, ms in full_rows if route in INGEST_ROUTES and st and st < 500]

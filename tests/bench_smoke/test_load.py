@@ -56,8 +56,8 @@ def test_report_json_line_and_markers(tmp_path: Path) -> None:
     summary = _made_up_run(report)
     line = summary["json"]
     assert set(line) == JSON_KEYS
-    assert line["status"] == {"2xx": 399, "4xx": 0, "5xx": 1}  # the stream's open not counted
-    assert line["requests"] == 400
+    assert line["status"] == {"2xx": 400, "4xx": 0, "5xx": 1}  # the stream's open is counted
+    assert line["requests"] == 401
     assert set(line["p99_ms"]) == {"ingest", "reads"}
     assert line["p99_ms"]["ingest"] == 14.0
     assert line["sse_open_min"] == 40  # from 5 s after the ramp
