@@ -42,8 +42,8 @@ import sys
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -68,6 +68,10 @@ CALLER_VIOLATIONS = Counter(
     "Database use in a fan's request outside as_caller and as_owner (owner connections, a"
     " role not the caller's), by call site",
     ["site"],
+)
+STALE_CONNECTIONS = Counter(
+    "mysetlist_db_stale_connections",
+    "Pooled connections found closed by the server at BEGIN and replaced (a restart)",
 )
 REPLICA_LAG = Gauge(
     "mysetlist_db_replica_lag_seconds",
@@ -478,10 +482,31 @@ class Database:
         return lag
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def _begun(
+        self,
+        checkout: Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]],
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection inside a transaction. A pooled connection the server has
+        closed (PostgreSQL restarted, a pooler or a firewall dropped it) fails at BEGIN,
+        before anything of the caller's ran: it is taken again from the pool (which drops
+        the broken one) rather than turned into a 5xx. After a restart every idle
+        connection is such a one, hence as many tries as the pool has connections."""
+        for attempt in range(self.pool.max_size + 1):
+            async with AsyncExitStack() as stack:
+                conn = await stack.enter_async_context(checkout())
+                try:
+                    await stack.enter_async_context(conn.transaction())
+                except psycopg.OperationalError:
+                    if not conn.broken or attempt == self.pool.max_size:
+                        raise
+                    STALE_CONNECTIONS.inc()
+                    continue
+                yield conn
+                return
+
+    def transaction(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
         """A transaction as the owner role (background work, ingest, migrations)."""
-        async with self.pool.connection() as conn, conn.transaction():
-            yield conn
+        return self._begun(self.pool.connection)
 
     @asynccontextmanager
     async def as_role(
@@ -497,7 +522,7 @@ class Database:
             and (mark.role, mark.user_id) != (role, claims.get("sub"))
         ):
             self._violation(mark, f"{role} as {claims.get('sub')}")
-        async with self.pool.unchecked_connection() as conn, conn.transaction():
+        async with self._begun(self.pool.unchecked_connection) as conn:
             await conn.execute(
                 "SELECT set_config('request.jwt.claims', %s, true), set_config('role', %s, true)",
                 (orjson.dumps(claims).decode(), role),
