@@ -41,6 +41,7 @@ import contextlib
 import os
 import random
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -1073,11 +1074,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             server_set.stop()
             errors = count_tracebacks(workdir)
             if errors and not args.json:
-                print(f"server logs ({workdir}): {errors} tracebacks", file=sys.stderr)
+                where = workdir if args.keep else "removed; --keep keeps them"
+                print(f"server logs ({where}): {errors} tracebacks", file=sys.stderr)
         stack.close()
         if private is not None:
             private.stop()
         controller.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
         _ = began
 
 
@@ -1212,6 +1216,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--report-name", default=None, help="marker name (default single|topology|chaos)"
     )
     p.add_argument("--profile", action="store_true", help="py-spy the API mid-run")
+    p.add_argument("--keep", action="store_true", help="keep the run's folder (server logs)")
     p.add_argument("--docs", default=str(BENCH_DIR.parent / "docs" / "performance.md"))
     p.add_argument("--img-dir", default=str(BENCH_DIR.parent / "docs" / "img"))
     args = p.parse_args(argv)
