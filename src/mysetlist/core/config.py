@@ -155,6 +155,11 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
     db_pool_max: int = Field(default=20, ge=1, le=500, validation_alias="MYSETLIST_DB_POOL_MAX")
+    # How long a request waits for a pooled connection before it is answered 503 with
+    # Retry-After: a fan's client gives up long before psycopg_pool's default 30 s.
+    db_pool_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, validation_alias="MYSETLIST_DB_POOL_TIMEOUT_SECONDS"
+    )
     # An owner-role connection in a fan's request outside as_caller/as_owner (core/db.py) is
     # refused (500) rather than logged and counted: on in tests, off in production so an
     # unforeseen path degrades to a warning, not an outage.

@@ -352,6 +352,7 @@ class Database:
         direct_url: str | None = None,
         replica_url: str | None = None,
         replica_max_lag_seconds: float = 5.0,
+        pool_timeout_seconds: float = 30.0,
     ) -> None:
         self.url = url
         self.direct_url = direct_url or url
@@ -361,7 +362,7 @@ class Database:
         self._logged_sites: set[str] = set()
         self.pool = _CallerCheckedPool(
             url, min_size=min_size, max_size=max_size, open=False, configure=_configure,
-            kwargs={"prepare_threshold": prepare_threshold(url)},
+            kwargs={"prepare_threshold": prepare_threshold(url)}, timeout=pool_timeout_seconds,
         )  # fmt: skip
         self.pool.database = self
         # Sessions that outlive a transaction (held advisory locks): few, direct.

@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -286,6 +288,25 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(
             422, "Unprocessable Content", "the request body or parameters are invalid",
             instance=request.url.path, errors=_validation_errors(exc),
+        )  # fmt: skip
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_busy(request: Request, exc: PoolTimeout) -> Response:
+        # Overload, not a bug: every pooled connection stayed busy for the pool's timeout.
+        log.warning("no database connection for %s %s: %s", request.method, request.url.path, exc)
+        return problem_response(
+            503, "Service Unavailable", "the server is busy; try again shortly",
+            instance=request.url.path, headers={"Retry-After": "1"},
+        )  # fmt: skip
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def _database_unavailable(request: Request, exc: psycopg.OperationalError) -> Response:
+        # The database went away mid-request (a restart, a failover, a statement timeout):
+        # the transaction did not commit, so the client may retry.
+        log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
+        return problem_response(
+            503, "Service Unavailable", "the database is unavailable; try again shortly",
+            instance=request.url.path, headers={"Retry-After": "5"},
         )  # fmt: skip
 
     @app.exception_handler(Exception)

@@ -51,6 +51,7 @@ async def open_runtime(settings: Settings, database_url: str, redis_url: str) ->
     db = Database(
         database_url,
         max_size=settings.db_pool_max,
+        pool_timeout_seconds=settings.db_pool_timeout_seconds,
         strict_caller_reads=settings.strict_caller_reads,
         direct_url=urls.direct,
         replica_url=urls.replica,
