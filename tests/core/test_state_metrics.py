@@ -15,6 +15,7 @@ import httpx
 import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from psycopg.conninfo import conninfo_to_dict
 
 from mysetlist.core.config import Settings
 from mysetlist.core.runtime import Runtime
@@ -189,7 +190,8 @@ BEHIND_A_POOLER = bool(
 def refusing_database(servers: Servers, database_url: str) -> Iterator[str]:
     """The module's database, refusing connections (as a database that is down or full
     does), its open sessions ended."""
-    name = database_url.rsplit("/", 1)[1].split("?", 1)[0]
+    # The embedded servers' URLs carry a socket directory (`?host=/tmp/…`): parse, not split.
+    name = conninfo_to_dict(database_url)["dbname"]
     with psycopg.connect(servers.admin_url, autocommit=True) as conn:
         conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
         conn.execute(

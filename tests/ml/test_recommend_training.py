@@ -137,7 +137,11 @@ async def test_training_scores_the_active_versions_choices_on_the_new_split(
     # the new version's number is the one its own evaluation reported, on those users
     assert v.metrics["ndcg@10"] == pytest.approx(comparison["new_ndcg@10"], abs=1e-5)
     assert v.metrics["ndcg@10"] == pytest.approx(v.metrics[f"{served}:ndcg@10"], abs=1e-5)
-    assert v.metrics["active_version:ndcg@10"] < v.metrics["ndcg@10"] < 0.99
+    assert v.metrics["active_version:ndcg@10"] < v.metrics["ndcg@10"]
+    # the active version's number is its replay on this split, not its claimed 0.99 (the
+    # new hybrid may score 1.0 on this small world: each fan's held-out artist is in
+    # their group)
+    assert v.metrics["active_version:ndcg@10"] < 0.99
     assert registered.activated, v.decision
     assert v.decision.endswith("on the same split: promoted")
     assert comparison["cold_start_active_ndcg@10"] is not None

@@ -91,6 +91,15 @@ def _read_pids(path: Path) -> list[int]:
     return [p for p in pids if isinstance(p, int)] if isinstance(pids, list) else []
 
 
+def _write_json(path: Path, value: Any) -> None:
+    """Replace `path` with `value` as JSON in one rename: a reader without the lock (the
+    watchdog, a test) or a crash mid-write never sees a torn or empty file, which would
+    read as "no holders"."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(value))
+    os.replace(tmp, path)
+
+
 def _prune_pid_file(path: Path) -> list[int]:
     """Drop dead PIDs from the holder list at `path`; return the live ones."""
     if not path.exists():
@@ -98,7 +107,7 @@ def _prune_pid_file(path: Path) -> list[int]:
     pids = _read_pids(path)
     live = [p for p in pids if _alive(p)]
     if live != pids:
-        path.write_text(json.dumps(live))
+        _write_json(path, live)
     return live
 
 
@@ -382,7 +391,7 @@ class EmbeddedValkey:
             holders = _read_pids(self.holders_path)
             if os.getpid() not in holders:
                 holders.append(os.getpid())
-            self.holders_path.write_text(json.dumps(holders))
+            _write_json(self.holders_path, holders)
             self._holding = True
         atexit.register(self.stop)
         start_watchdog(self.data_dir)
@@ -420,7 +429,7 @@ class EmbeddedValkey:
         while time.monotonic() < deadline:
             if self.pidfile.exists() and self._server_answers(port, password):
                 state = {"pid": int(self.pidfile.read_text().strip()), "port": port}
-                self.state_path.write_text(json.dumps(state))
+                _write_json(self.state_path, state)
                 return state
             time.sleep(0.05)
         raise RuntimeError(f"valkey-server did not start; see {self.dir / 'valkey.log'}")
@@ -456,7 +465,7 @@ class EmbeddedValkey:
         with self._locked():
             self._holding = False
             holders = [p for p in _prune_pid_file(self.holders_path) if p != os.getpid()]
-            self.holders_path.write_text(json.dumps(holders))
+            _write_json(self.holders_path, holders)
             if holders:
                 return
             state = self.read_state()
