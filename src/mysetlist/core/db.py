@@ -43,7 +43,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -493,16 +493,24 @@ class Database:
         the broken one) rather than turned into a 5xx. After a restart every idle
         connection is such a one, hence as many tries as the pool has connections."""
         for attempt in range(self.pool.max_size + 1):
-            async with AsyncExitStack() as stack:
-                conn = await stack.enter_async_context(checkout())
+            async with checkout() as conn:
+                # The transaction is entered by hand (not `async with`) so that only BEGIN
+                # is retried, and with no exit stack on this hot path (one per request).
+                tx = conn.transaction()
                 try:
-                    await stack.enter_async_context(conn.transaction())
+                    await tx.__aenter__()
                 except psycopg.OperationalError:
                     if not conn.broken or attempt == self.pool.max_size:
                         raise
                     STALE_CONNECTIONS.inc()
                     continue
-                yield conn
+                try:
+                    yield conn
+                except BaseException as exc:
+                    if not await tx.__aexit__(type(exc), exc, exc.__traceback__):
+                        raise
+                else:
+                    await tx.__aexit__(None, None, None)
                 return
 
     def transaction(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
