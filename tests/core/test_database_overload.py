@@ -64,3 +64,23 @@ async def test_a_busy_pool_and_a_lost_connection_are_503s_and_the_pool_recovers(
                 locker.execute("ROLLBACK")
             # The pool replaced the dead connection: the next request is served.
             assert (await client.get(path, headers=headers)).status_code == 200
+
+
+async def test_rollback_inside_a_transaction_is_suppressed_and_nothing_lands(
+    runtime: Any,
+) -> None:
+    """`raise psycopg.Rollback()` ends the transaction quietly, as psycopg's own block does:
+    the retry loop around BEGIN (core/db.py) must not run the body a second time."""
+    table = f"rollback_probe_{uuid.uuid4().hex[:8]}"
+    runs = 0
+    for transaction in (runtime.db.transaction, lambda: runtime.db.as_role("service_role", {})):
+        async with transaction() as conn:
+            runs += 1
+            await conn.execute(f"CREATE TABLE public.{table} (id int)")
+            raise psycopg.Rollback()
+    assert runs == 2
+    async with runtime.db.transaction() as conn:
+        cur = await conn.execute("SELECT to_regclass(%s)", (f"public.{table}",))
+        row = await cur.fetchone()
+    assert row is not None
+    assert row[0] is None  # rolled back, on every connection
