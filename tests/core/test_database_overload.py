@@ -73,11 +73,14 @@ async def test_rollback_inside_a_transaction_is_suppressed_and_nothing_lands(
     the retry loop around BEGIN (core/db.py) must not run the body a second time."""
     table = f"rollback_probe_{uuid.uuid4().hex[:8]}"
     runs = 0
-    for transaction in (runtime.db.transaction, lambda: runtime.db.as_role("service_role", {})):
-        async with transaction() as conn:
-            runs += 1
-            await conn.execute(f"CREATE TABLE public.{table} (id int)")
-            raise psycopg.Rollback()
+    async with runtime.db.transaction() as conn:
+        runs += 1
+        await conn.execute(f"CREATE TABLE public.{table} (id int)")
+        raise psycopg.Rollback()
+    async with runtime.db.as_role("service_role", {}) as conn:
+        runs += 1
+        await conn.execute("SELECT 1")
+        raise psycopg.Rollback()
     assert runs == 2
     async with runtime.db.transaction() as conn:
         cur = await conn.execute("SELECT to_regclass(%s)", (f"public.{table}",))
