@@ -57,7 +57,12 @@ def prometheus(api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         text=True,
     )
     try:
-        assert first_answer(f"{url}/-/ready", process).status_code == 200
+        # /-/ready answers 503 until the TSDB is open (slower on a busy host): wait for 200.
+        wait_until(
+            lambda: first_answer(f"{url}/-/ready", process).status_code == 200,
+            "Prometheus to be ready",
+            within=90,
+        )
         yield url
     finally:
         process.terminate()
