@@ -879,25 +879,12 @@ def reconcile(h: Harness, sink: Sink, drain_s: float) -> dict[str, Any]:
 # -- profile -------------------------------------------------------------------------------
 
 
-async def profile(pid: int, seconds: int, out: Path) -> str | None:
-    """py-spy record of the API process for `seconds` (SVG flame graph), or why not."""
+async def profile(pid: int, seconds: int, out: Path, fmt: str = "flamegraph") -> str | None:
+    """py-spy record of the API process for `seconds` into `out` (`flamegraph`: an SVG;
+    `raw`: folded stacks the report lists the hottest functions from), or why not."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        "py-spy",
-        "record",
-        "--pid",
-        str(pid),
-        "--duration",
-        str(seconds),
-        "--rate",
-        "50",
-        "--subprocesses",
-        "--nonblocking",
-        "--format",
-        "flamegraph",
-        "--output",
-        str(out),
-    ]
+    cmd = ["py-spy", "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "50",
+           "--subprocesses", "--nonblocking", "--format", fmt, "--output", str(out)]  # fmt: skip
     try:
         proc = await asyncio.create_subprocess_exec(
             *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
@@ -908,31 +895,6 @@ async def profile(pid: int, seconds: int, out: Path) -> str | None:
     if proc.returncode != 0:
         return f"py-spy failed: {err.decode(errors='replace').strip()[-300:]}"
     return None
-
-
-async def profile_top(pid: int, seconds: int, out: Path) -> str | None:
-    """py-spy's raw folded stacks, from which the report lists the hottest functions."""
-    cmd = [
-        "py-spy",
-        "record",
-        "--pid",
-        str(pid),
-        "--duration",
-        str(seconds),
-        "--rate",
-        "50",
-        "--subprocesses",
-        "--nonblocking",
-        "--format",
-        "raw",
-        "--output",
-        str(out),
-    ]
-    proc = await asyncio.create_subprocess_exec(
-        *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await proc.communicate()
-    return None if proc.returncode == 0 else err.decode(errors="replace")[-300:]
 
 
 # -- main ----------------------------------------------------------------------------------
@@ -1053,7 +1015,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     svg = Path(args.img_dir) / f"load-{args.report_name}-profile.svg"
                     raw = workdir / "profile.txt"
                     h.stats.profile_error, _ = await asyncio.gather(
-                        profile(api, 20, svg), profile_top(api, 20, raw)
+                        profile(api, 20, svg), profile(api, 20, raw, "raw")
                     )
                     if h.stats.profile_error is None:
                         h.stats.profile_svg = svg.name
