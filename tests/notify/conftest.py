@@ -3,6 +3,7 @@ verified emails at example.test, and a deliverer pointed at the sink."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
@@ -27,8 +28,10 @@ from tests.conftest import free_port
 class SmtpSink:
     """Every message the sink accepted, parsed. Faults at the boundary, as a receiving
     server answers them: addresses in `refuse` get a 550 at RCPT, those in `busy` a 451 at
-    RCPT that many times before they are accepted, and a message to an address in
-    `data_fault` gets that answer to its DATA."""
+    RCPT that many times before they are accepted, a message to an address in
+    `data_fault` gets that answer to its DATA, and one to an address in `slow_reply` is
+    taken and answered that many seconds later (a server checking the message, or a lost
+    reply when the sender gives up first)."""
 
     port: int
     messages: list[EmailMessage] = field(default_factory=list)
@@ -36,6 +39,7 @@ class SmtpSink:
     refuse: set[str] = field(default_factory=set)
     busy: dict[str, int] = field(default_factory=dict)
     data_fault: dict[str, str] = field(default_factory=dict)
+    slow_reply: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -60,6 +64,9 @@ class SmtpSink:
         with self.lock:
             self.messages.append(parsed)
             self.arrived_at.append(time.time())
+        delay = max((self.slow_reply.get(a, 0.0) for a in envelope.rcpt_tos), default=0.0)
+        if delay:
+            await asyncio.sleep(delay)  # stands in for the slow server; no test waits on it
         return "250 Message accepted"
 
     def to(self, address: str) -> list[EmailMessage]:

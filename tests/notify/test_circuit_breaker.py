@@ -14,7 +14,9 @@ from mysetlist.notify.providers.failover import FailoverEmail
 from mysetlist.notify.providers.smtp import SmtpProvider
 from tests.notify.conftest import SmtpSink
 
-MESSAGE = EmailMessage(1, "fan@example.test", "from@example.test", "s", "<p>h</p>", "t")
+MESSAGE = EmailMessage(
+    1, "fan@example.test", "from@example.test", "s", "<p>h</p>", "t", "<d1.0@mysetlist>"
+)
 
 
 class ScriptedProvider:

@@ -54,6 +54,10 @@ class NotifySettings(BaseSettings):
         default=None, validate_default=True, validation_alias="EMAIL_OUTBOX_DIR"
     )
     smtp_connections: int = Field(default=4, ge=1, le=64, validation_alias="SMTP_CONNECTIONS")
+    # How long SMTP waits for the reply to a message's end (see SmtpProvider).
+    smtp_data_timeout_seconds: float = Field(
+        default=120.0, gt=0, le=600, validation_alias="SMTP_DATA_TIMEOUT_SECONDS"
+    )
     sendgrid_api_key: str | None = Field(default=None, validation_alias="SENDGRID_API_KEY")
     sendgrid_api_url: str = Field(
         default="https://api.sendgrid.com", validation_alias="SENDGRID_API_URL"

@@ -25,7 +25,7 @@ from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.notify import metrics
 from mysetlist.notify.catalog import TRANSACTIONAL_CATEGORIES
 from mysetlist.notify.config import NotifySettings
-from mysetlist.notify.providers.base import EmailMessage, ProviderError
+from mysetlist.notify.providers.base import EmailMessage, ProviderError, delivery_message_id
 from mysetlist.notify.providers.failover import FailoverEmail
 from mysetlist.notify.signed_links import SignedLinks
 from mysetlist.notify.templates import store as template_store
@@ -196,6 +196,7 @@ class EmailChannel:
             subject=rendered.subject,
             html=html,
             text=text,
+            message_id=delivery_message_id(row["id"], row["notification_created_at"]),
             headers=headers,
             tags={"delivery_id": str(row["id"]), "notification_id": str(row["notification_id"])},
             category=row["type"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 # Waits for room under the rate limits; a provider calls it just before the message
@@ -25,10 +26,27 @@ class EmailMessage:
     subject: str
     html: str
     text: str
+    # The same on every attempt at this delivery (`delivery_message_id`).
+    message_id: str
     headers: dict[str, str] = field(default_factory=dict)
     # Our ids only (never personal data): SendGrid custom_args, SES EmailTags.
     tags: dict[str, str] = field(default_factory=dict)
     category: str = ""
+
+
+def delivery_message_id(delivery_id: int, created_at: datetime) -> str:
+    """`<d{id}.{µs since the epoch, base 36}@mysetlist>`, one per delivery, so every attempt
+    carries the same Message-ID. SMTP cannot tell a sender whether a message whose final
+    reply never came was taken (RFC 1047; RFC 5321 §4.5.3.2.6): we send it again, and a
+    receiver can drop the second copy by its Message-ID. The notification's creation time
+    keeps ids unique when a rebuilt database starts its delivery ids again; it carries no
+    personal data."""
+    micros = int(created_at.timestamp() * 1_000_000)
+    digits, stamp = "0123456789abcdefghijklmnopqrstuvwxyz", ""
+    while micros:
+        micros, rest = divmod(micros, 36)
+        stamp = digits[rest] + stamp
+    return f"<d{delivery_id}.{stamp or '0'}@mysetlist>"
 
 
 class ProviderError(Exception):

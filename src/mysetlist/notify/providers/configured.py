@@ -13,7 +13,8 @@ def _smtp(settings: NotifySettings) -> EmailProvider | None:
     from mysetlist.notify.providers.smtp import SmtpProvider
 
     return SmtpProvider(settings.smtp_url, connections=settings.smtp_connections,
-                        timeout=settings.provider_timeout_seconds)  # fmt: skip
+                        timeout=settings.provider_timeout_seconds,
+                        data_timeout=settings.smtp_data_timeout_seconds)  # fmt: skip
 
 
 def _sendgrid(settings: NotifySettings) -> EmailProvider | None:

@@ -13,7 +13,6 @@ import asyncio
 import os
 import uuid
 from datetime import UTC, datetime
-from email.utils import make_msgid
 from pathlib import Path
 
 from mysetlist.notify.providers.base import EmailMessage, Gate, ProviderError
@@ -38,7 +37,7 @@ class OutboxProvider:
 
     async def send(self, message: EmailMessage, *, gate: Gate | None = None) -> str:
         unique = uuid.uuid4().hex
-        data = to_mime(message, message_id=make_msgid(idstring=unique[:12], domain="mysetlist"))
+        data = to_mime(message)
         file_name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{message.delivery_id}-{unique[:8]}.eml"
         if gate is not None:
             await gate()

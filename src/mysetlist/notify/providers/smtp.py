@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import uuid
 from email.header import Header
-from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from email.utils import formataddr, formatdate, parseaddr
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
@@ -22,7 +23,7 @@ def _header(value: str) -> str:
     return Header(value, "utf-8").encode()
 
 
-def to_mime(message: EmailMessage, *, message_id: str) -> bytes:
+def to_mime(message: EmailMessage) -> bytes:
     """multipart/alternative (text, then HTML), both base64 UTF-8.
 
     Written out directly: building it with the stdlib's `email` objects and flattening
@@ -34,7 +35,7 @@ def to_mime(message: EmailMessage, *, message_id: str) -> bytes:
         "From": formataddr(parseaddr(message.sender), charset="utf-8"),
         "To": message.to,
         "Subject": _header(message.subject),
-        "Message-ID": message_id,
+        "Message-ID": message.message_id,
         "Date": formatdate(localtime=False),
         "MIME-Version": "1.0",
         **{name: _header(value) for name, value in message.headers.items()},
@@ -57,7 +58,10 @@ def to_mime(message: EmailMessage, *, message_id: str) -> bytes:
 class SmtpProvider:
     name = "smtp"
 
-    def __init__(self, url: str, *, connections: int = 4, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, connections: int = 4, timeout: float = 10.0,
+        data_timeout: float = 120.0,
+    ) -> None:  # fmt: skip
         parts = urlsplit(url)
         self._host = parts.hostname or "127.0.0.1"
         self._tls = parts.scheme == "smtps"
@@ -65,6 +69,11 @@ class SmtpProvider:
         self._username = unquote(parts.username) if parts.username else None
         self._password = unquote(parts.password) if parts.password else None
         self._timeout = timeout
+        # The wait for the reply to the message's end. RFC 5321 §4.5.3.2.6 asks for 10 min,
+        # since a server may check the message before answering; a reply that never comes
+        # leaves the outcome unknown and the message is sent again (same Message-ID). We
+        # wait less than 10 min because the delivery's claim transaction stays open meanwhile.
+        self._data_timeout = data_timeout
         self._idle: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
         for _ in range(connections):
             self._idle.put_nowait(None)  # a slot; connected on first use
@@ -79,21 +88,28 @@ class SmtpProvider:
         return client
 
     async def send(self, message: EmailMessage, *, gate: Gate | None = None) -> str:
-        message_id = make_msgid(idstring=uuid.uuid4().hex[:12], domain="mysetlist")
-        data = to_mime(message, message_id=message_id)
+        data = to_mime(message)
         sender = parseaddr(message.sender)[1]
         client = await self._idle.get()
+        data_sent = False
         try:
             if client is None or not client.is_connected:
                 client = await self._connect()
             if gate is not None:
                 await gate()
-            await client.sendmail(sender, [message.to], data)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [err.code for err in exc.recipients]
-            transient = all(400 <= c < 500 for c in codes)
+            # sendmail's steps, so that DATA alone waits `data_timeout` for its reply.
+            await client.mail(sender)
+            try:
+                await client.rcpt(message.to)
+                data_sent = True
+                await client.data(data, timeout=self._data_timeout)
+            except (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPDataError):
+                await _reset(client)  # as sendmail does: the connection takes the next message
+                raise
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            transient = 400 <= exc.code < 500
             raise ProviderError(
-                f"recipient refused: {codes}", retryable=transient, bounce=not transient,
+                f"recipient refused: {exc.code}", retryable=transient, bounce=not transient,
                 recipient=True,
             ) from None  # fmt: skip
         except aiosmtplib.SMTPDataError as exc:
@@ -103,7 +119,7 @@ class SmtpProvider:
                 raise ProviderError(f"SMTP {exc.code}: {exc.message}", retryable=True) from None
             # The server took the envelope and refused this message's content (one recipient
             # a message): the message's matter, like a refused recipient. The connection
-            # stays (aiosmtplib reset the envelope), and it must not count against the
+            # stays (the envelope was reset), and it must not count against the
             # provider: one message retried to maxRetries would otherwise open the breaker.
             raise ProviderError(
                 f"SMTP {exc.code}: {exc.message}", retryable=400 <= exc.code < 500,
@@ -118,10 +134,15 @@ class SmtpProvider:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             _discard(client)
             client = None
+            if data_sent:  # the server may have taken it: a retry can be a second copy
+                raise ProviderError(
+                    f"SMTP outcome unknown (no reply to DATA: {exc}); sent again with the "
+                    f"same Message-ID", retryable=True,
+                ) from None  # fmt: skip
             raise ProviderError(f"SMTP unreachable: {exc}", retryable=True) from None
         finally:
             self._idle.put_nowait(client)
-        return message_id.strip("<>")
+        return message.message_id.strip("<>")
 
     async def close(self) -> None:
         while not self._idle.empty():
@@ -131,6 +152,12 @@ class SmtpProvider:
                     await client.quit()
                 except (aiosmtplib.SMTPException, OSError):
                     client.close()
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    # A server that is closing fails this too; the caller's error already says so.
+    with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+        await client.rset()
 
 
 def _discard(client: aiosmtplib.SMTP | None) -> None:
