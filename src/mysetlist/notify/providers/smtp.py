@@ -98,7 +98,11 @@ class SmtpProvider:
             if gate is not None:
                 await gate()
             # sendmail's steps, so that DATA alone waits `data_timeout` for its reply.
-            await client.mail(sender)
+            if client.is_ehlo_or_helo_needed:
+                await client.ehlo()
+            # RFC 1870: a server with a size limit refuses at MAIL, before the transfer.
+            size = [f"size={len(data)}"] if client.supports_extension("size") else []
+            await client.mail(sender, options=size)
             try:
                 await client.rcpt(message.to)
                 data_sent = True
