@@ -55,7 +55,7 @@ DEFAULT_PARAMS = PARAM_GRID[1]
 VALIDATION_CUT_OFFS = 3  # the newest fitting cut-offs judge the candidates
 BOOTSTRAP_SAMPLES = 1000
 # Longer silence never lowers the risk.
-RISING = ("days_since_last_active", "missed_active_days")
+RISING = ("days_since_last_active", "missed_active_days", "hours_since_last_event")
 TOP_FEATURES = 3
 
 

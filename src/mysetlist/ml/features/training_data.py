@@ -22,7 +22,9 @@ USER_FEATURES = (
     "sessions_28", "session_seconds_28", "page_views_28", "votes_28", "follows_28",
     "searches_28", "engagement_7", "engagement_prev_7", "engagement_28", "activity_trend",
     "engagement_decline", "activity_rate", "missed_active_days", "mean_gap_days",
-    "longest_gap_days", "silence_ratio",
+    "longest_gap_days", "silence_ratio", "sessions_3", "sessions_7", "sessions_56",
+    "session_rate", "session_ratio_3", "session_ratio_7", "session_ratio_14",
+    "session_decline_14", "hours_since_last_event", "silence_log_probability",
 )  # fmt: skip
 
 

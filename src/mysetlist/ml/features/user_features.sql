@@ -7,7 +7,9 @@ INSERT INTO analytics.ml_user_features (
   active_days_28, active_days_56, events_7, events_prev_7, events_28, sessions_28,
   session_seconds_28, page_views_28, votes_28, follows_28, searches_28, engagement_7,
   engagement_prev_7, engagement_28, activity_trend, engagement_decline, activity_rate,
-  missed_active_days, mean_gap_days, longest_gap_days, silence_ratio)
+  missed_active_days, mean_gap_days, longest_gap_days, silence_ratio, sessions_3, sessions_7,
+  sessions_56, session_rate, session_ratio_3, session_ratio_7, session_ratio_14,
+  session_decline_14, hours_since_last_event, silence_log_probability)
 SELECT %(day)s, w.user_id, w.tenure_days,
        %(day)s::date - w.last_day,
        w.active_days_7, w.active_days_prev_7, w.active_days_28, w.active_days_56,
@@ -21,7 +23,18 @@ SELECT %(day)s, w.user_id, w.tenure_days,
        CASE WHEN w.active_days_56 > 1
             THEN (w.last_day - w.first_day)::float8 / (w.active_days_56 - 1) ELSE 56 END,
        w.longest_gap_days,
-       (%(day)s::date - w.last_day)::float8 / greatest(w.longest_gap_days, 1)
+       (%(day)s::date - w.last_day)::float8 / greatest(w.longest_gap_days, 1),
+       w.sessions_3, w.sessions_7, w.sessions_56, r.session_rate,
+       (w.sessions_3 + 0.5) / (r.session_rate * least(3, w.tenure_days + 1) + 0.5),
+       (w.sessions_7 + 0.5) / (r.session_rate * least(7, w.tenure_days + 1) + 0.5),
+       (w.sessions_14 + 0.5) / (r.session_rate * least(14, w.tenure_days + 1) + 0.5),
+       -- slope of daily sessions against their age in days (0 = as_of) over 14 days
+       -- (sum((age - 6.5)^2) = 227.5), over the rate: positive when sessions fall off
+       w.session_moment_14 / 227.5 / greatest(r.session_rate, 1.0 / 56),
+       w.hours_since_last_event,
+       (0.5 + w.sessions_56)
+         * ln((2 + least(56, w.tenure_days + 1))
+              / (2 + least(56, w.tenure_days + 1) + w.hours_since_last_event / 24))
 FROM (
   SELECT a.*,
          greatest(0, %(day)s::date
@@ -40,6 +53,19 @@ FROM (
          coalesce(sum(s.events) FILTER (WHERE s.in_prev_7), 0)::integer AS events_prev_7,
          coalesce(sum(s.events) FILTER (WHERE s.in_28), 0)::integer AS events_28,
          coalesce(sum(s.sessions) FILTER (WHERE s.in_28), 0)::integer AS sessions_28,
+         coalesce(sum(s.sessions) FILTER (WHERE s.in_3), 0)::integer
+           AS sessions_3,
+         coalesce(sum(s.sessions) FILTER (WHERE s.in_7), 0)::integer AS sessions_7,
+         coalesce(sum(s.sessions) FILTER (WHERE s.in_14), 0)::integer
+           AS sessions_14,
+         coalesce(sum(s.sessions), 0)::integer AS sessions_56,
+         -- age of a day (0 = as_of) minus the 14 days' mean age, times its sessions
+         coalesce(sum(s.sessions * (%(day)s::date - s.day - 6.5))
+                  FILTER (WHERE s.in_14), 0)::float8 AS session_moment_14,
+         extract(epoch FROM (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
+                 - max(coalesce(s.last_event_at,
+                                (s.day + 1)::timestamp AT TIME ZONE 'UTC'))) / 3600
+           AS hours_since_last_event,
          coalesce(sum(s.session_seconds) FILTER (WHERE s.in_28), 0)::bigint AS session_seconds_28,
          coalesce(sum(s.page_views) FILTER (WHERE s.in_28), 0)::integer AS page_views_28,
          coalesce(sum(s.votes) FILTER (WHERE s.in_28), 0)::integer AS votes_28,
@@ -50,9 +76,12 @@ FROM (
            AS engagement_prev_7,
          coalesce(sum(e.engagement_score) FILTER (WHERE s.in_28), 0)::float8 AS engagement_28
   FROM (
-    -- each window defined once: the last 7 days, the 7 before them, the last 28
+    -- each window defined once: the last 3, 7 and 14 days, the 7 before the last 7, the
+    -- last 28
     SELECT d.*, d.day - lag(d.day) OVER (PARTITION BY d.user_id ORDER BY d.day) AS gap,
+           d.day > %(day)s::date - 3 AS in_3,
            d.day > %(day)s::date - 7 AS in_7,
+           d.day > %(day)s::date - 14 AS in_14,
            d.day BETWEEN %(day)s::date - 13 AND %(day)s::date - 7 AS in_prev_7,
            d.day > %(day)s::date - 28 AS in_28
     FROM analytics.daily_user_stats d
@@ -62,4 +91,7 @@ FROM (
   GROUP BY s.user_id
   ) a
   LEFT JOIN app.users u ON u.id = a.user_id
-) w;
+) w
+CROSS JOIN LATERAL (
+  SELECT w.sessions_56::float8 / least(56, w.tenure_days + 1) AS session_rate
+) r;
