@@ -219,6 +219,7 @@ def fault_summary(
     bad_db = [t for t, _, ok, _ in s.db_writes if start <= t <= end and not ok]
     last = max([t for t, _, _ in bad] + bad_db, default=None)
     lost_events = [t for t in rec.get("lost_event_ack_times", []) if start - 5 <= t <= end]
+    lost_emails = [t for t in rec.get("lost_delivery_created", []) if start - 5 <= t <= end]
     return {
         "name": f.name,
         "at_s": f.at_s,
@@ -231,6 +232,7 @@ def fault_summary(
         "db_write_failures": len(bad_db),
         "recovery_s": None if last is None else round(last - start, 1),
         "lost_events_acked_near": len(lost_events),
+        "lost_emails_created_near": len(lost_emails),
         **fault_alerts(f, s, next_at),
     }
 
@@ -537,18 +539,22 @@ def render(summary: dict[str, Any], name: str, img_prefix: str | None = "img/") 
     if summary["faults"]:
         out += [
             "Faults (errors seen by clients from the fault until 60 s after it ended; recovery:"
-            " from the fault to the last failed answer):",
+            " from the fault to the last failed answer; lost: acknowledged events not stored"
+            " that were acked, and owed emails never at the sink that were created, from 5 s"
+            " before the fault to the end of its window; the run's totals and duplicates are"
+            " in the reconciliation above):",
             "",
             "| fault | at s | target | client-visible errors | failed DB writes | recovery s |"
-            " notes |",
-            "|---|---:|---|---|---:|---:|---|",
+            " acked events lost / owed emails lost near it | notes |",
+            "|---|---:|---|---|---:|---:|---|---|",
         ]
         for f in summary["faults"]:
             errs = ", ".join(f"{k}: {v}" for k, v in f["errors"].items()) or "none"
             note = f["skipped"] or "; ".join(f["notes"])
             out.append(
                 f"| {f['name']} | {f['at_s']} | {f['target'] or '-'} | {errs} | "
-                f"{f['db_write_failures']} | {_ms(f['recovery_s'])} | {note} |"
+                f"{f['db_write_failures']} | {_ms(f['recovery_s'])} | "
+                f"{f['lost_events_acked_near']} / {f.get('lost_emails_created_near', 0)} | {note} |"
             )
         out.append("")
         out += render_alerts(summary)

@@ -172,6 +172,7 @@ def test_report_shows_each_fault_with_its_alerts(tmp_path: Path) -> None:
     redis = chaos.FaultRecord("stop_redis", 140.0, done_s=185.0, target="all 3 masters")
     redis.expect = [alerts.Expect("RedisDown", needs_s=42.5)]
     stats.faults = [kill, redis]
+    stats.reconciliation = {"lost_event_ack_times": [12.0, 300.0], "lost_delivery_created": [150.0]}
     stats.alert_timeline = _timeline(alerts)
     stats.alerts_source = {
         "prometheus": "http://127.0.0.1:18412",
@@ -190,6 +191,8 @@ def test_report_shows_each_fault_with_its_alerts(tmp_path: Path) -> None:
     assert '| stop_redis | also: ServerErrors{route="/v1/batch"} |' in text
     assert "Alerts still active when the poller stopped: ServerErrors" in text
     assert "9 polls, 1 failed" in text
+    assert "| kill_api | 10.0 | api-1 | 5xx: 1 | 0 | 10 | 1 / 0 |" in text  # the 502 at 20 s
+    assert "| stop_redis | 140.0 | all 3 masters | none | 0 | - | 0 / 1 |" in text
     docs = tmp_path / "performance.md"
     docs.write_text(
         "# P\n<!-- load-report:chaos:start -->\nkeep me\n<!-- load-report:chaos:end -->\n"
