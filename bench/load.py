@@ -3,7 +3,13 @@
     python bench/load.py --users 1000 --minutes 1            # report into docs/performance.md
     python bench/load.py --users 1000 --minutes 1 --json     # last line: one JSON object
     python bench/load.py --users 300 --minutes 4 --chaos     # kill -9 API, worker; restart
-                                                            # PostgreSQL; Redis down 30 s
+                                                            # PostgreSQL; Redis down 30+ s
+
+A chaos run records the Prometheus alerts each fault raises and clears (bench/load_alerts.py):
+the topology's (`PROMETHEUS_URL`), or one it starts beside the single install. With `API_URL`
+and `MYSETLIST_CLUSTER_DIR` (deploy/local-cluster/up.sh prints both) the faults hit the
+topology's own processes (bench/load_chaos.py's `Topology`); its report block is
+`chaos-topology`.
 
 Without `API_URL` it starts `mysetlist serve` itself (on `DATABASE_URL`/`REDIS_URL` when
 set, else on the program's embedded servers; a chaos run on private servers of its own:
