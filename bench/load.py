@@ -3,7 +3,13 @@
     python bench/load.py --users 1000 --minutes 1            # report into docs/performance.md
     python bench/load.py --users 1000 --minutes 1 --json     # last line: one JSON object
     python bench/load.py --users 300 --minutes 4 --chaos     # kill -9 API, worker; restart
-                                                            # PostgreSQL; Redis down 30 s
+                                                            # PostgreSQL; Redis down 30+ s
+
+A chaos run records the Prometheus alerts each fault raises and clears (bench/load_alerts.py):
+the topology's (`PROMETHEUS_URL`), or one it starts beside the single install. With `API_URL`
+and `MYSETLIST_CLUSTER_DIR` (deploy/local-cluster/up.sh prints both) the faults hit the
+topology's own processes (bench/load_chaos.py's `Topology`); its report block is
+`chaos-topology`.
 
 Without `API_URL` it starts `mysetlist serve` itself (on `DATABASE_URL`/`REDIS_URL` when
 set, else on the program's embedded servers; a chaos run on private servers of its own:
@@ -64,6 +70,7 @@ import psutil  # noqa: E402
 import psycopg  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
 
+import load_alerts  # noqa: E402
 import load_chaos  # noqa: E402
 import load_report  # noqa: E402
 import load_world  # noqa: E402
@@ -115,8 +122,16 @@ class Sink:
 class ServerSet:
     """`mysetlist serve` (or `api` + `worker` with --split), restartable after a kill."""
 
-    def __init__(self, env: dict[str, str], port: int, split: bool, logdir: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int,
+        split: bool,
+        logdir: Path,
+        worker_metrics_port: int | None = None,
+    ) -> None:
         self.env, self.port, self.split, self.logdir = env, port, split, logdir
+        self.worker_metrics_port = worker_metrics_port
         self.api: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -137,7 +152,10 @@ class ServerSet:
 
     def start_worker(self) -> None:
         if self.split:
-            self.worker = self._spawn(["worker", "--concurrency", "8"], "worker")
+            metrics = []
+            if self.worker_metrics_port is not None:
+                metrics = ["--metrics-port", str(self.worker_metrics_port)]
+            self.worker = self._spawn(["worker", "--concurrency", "8", *metrics], "worker")
 
     def pids(self) -> dict[str, int]:
         out = {}
@@ -921,15 +939,21 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     private: load_chaos.PrivateServers | None = None
+    topo: load_chaos.Topology | None = None
+    prometheus: load_alerts.PrivatePrometheus | None = None
+    poller: load_alerts.AlertPoller | None = None
     stack = contextlib.ExitStack()
     server_set: ServerSet | None = None
-    began = time.time()
     try:
         if topology:
             base = os.environ["API_URL"].rstrip("/")
             database_url = os.environ["DATABASE_URL"]
             secrets = {k: os.environ[k] for k in ("JWT_SECRET", "MYSETLIST_ENCRYPTION_KEY")}
             source, pg_pid = "topology (API_URL)", None
+            if args.chaos:
+                topo = load_chaos.Topology(
+                    Path(os.environ.get("MYSETLIST_CLUSTER_DIR", "/tmp/mysetlist-cluster"))
+                )
         else:
             secrets = load_world.secrets_env(workdir)
             if args.chaos:
@@ -954,6 +978,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         seeded = load_world.seed(database_url, args.users, secrets["MYSETLIST_ENCRYPTION_KEY"])
         cast = load_world.read_cast(database_url, args.users)
         settings = load_settings(**{k: v for k, v in secrets.items() if k == "JWT_SECRET"})
+        prometheus_url = os.environ.get("PROMETHEUS_URL") if topology else None
+        alerts_off: str | None = None
         if not topology:
             port = load_world.free_port()
             base = f"http://127.0.0.1:{port}"
@@ -971,10 +997,23 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 "LOG_LEVEL": "WARNING",
                 "OPENBLAS_NUM_THREADS": "1",
             }
-            server_set = ServerSet(env, port, args.split, workdir)
+            worker_metrics = load_world.free_port() if args.chaos and args.split else None
+            server_set = ServerSet(env, port, args.split, workdir, worker_metrics)
             server_set.start_api()
             server_set.start_worker()
             await wait_ready(base)
+            if args.chaos:
+                # The same rules and intervals as the topology's Prometheus.
+                jobs = {"api": [f"127.0.0.1:{port}"]}
+                if worker_metrics is not None:
+                    jobs["worker"] = [f"127.0.0.1:{worker_metrics}"]
+                prometheus = load_alerts.PrivatePrometheus(workdir, load_world.free_port())
+                alerts_off = await asyncio.get_running_loop().run_in_executor(
+                    None, prometheus.start, jobs
+                )
+                prometheus_url = None if alerts_off else prometheus.url
+        elif args.chaos and not prometheus_url:
+            alerts_off = "PROMETHEUS_URL is not set (deploy/local-cluster/up.sh prints it)"
         h = Harness(args, base, database_url, cast, seeded.write_key, settings)
         h.stats.meta = {
             "users": len(cast.fans),
@@ -983,27 +1022,56 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "think_s": args.think,
             "batch_every_s": args.batch_every,
             "servers": source,
-            "api": base
-            if topology
-            else (
-                "mysetlist api + mysetlist worker"
-                if args.split
-                else "mysetlist serve (one process)"
+            "api": (
+                f"{base} (haproxy → {', '.join(topo.names('api-'))}; workers "
+                f"{', '.join(topo.names('worker-'))})"
+                if topo is not None
+                else base
+                if topology
+                else (
+                    "mysetlist api + mysetlist worker"
+                    if args.split
+                    else "mysetlist serve (one process)"
+                )
             ),
             "world": seeded.world,
             "started_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "cores": os.cpu_count(),
             "load_before": os.getloadavg(),
         }
+        if args.chaos:
+            if prometheus_url:
+                poller = load_alerts.AlertPoller(prometheus_url)
+                poller.start()
+            h.stats.alerts_source = {
+                "prometheus": prometheus_url,
+                "private": prometheus is not None,
+                "off": alerts_off,
+                "rule_for": poller.rule_for if poller else {},
+                "intervals": poller.intervals if poller else {},
+                "poll_s": load_alerts.POLL_S,
+            }
 
         def pids() -> dict[str, int]:
+            if topo is not None:
+                return {
+                    n: p
+                    for n, p in topo.pids().items()
+                    if not n.startswith(("prometheus", "pg-replica"))
+                }
             return server_set.pids() if server_set is not None else {}
 
         chaos = None
         if args.chaos:
-            assert server_set is not None
-            assert private is not None
-            chaos = make_chaos(h, server_set, private, base)
+            rule_for = poller.rule_for if poller is not None else {}
+            if topo is not None:
+                chaos = make_topology_chaos(h, topo, rule_for, watched=poller is not None)
+            else:
+                assert server_set is not None
+                assert private is not None
+                chaos = make_chaos(
+                    h, server_set, private, base, rule_for, watched=poller is not None
+                )
         prof_task = None
         if args.profile and server_set is not None:
 
@@ -1030,31 +1098,65 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         h.stats.meta["load_after"] = os.getloadavg()
         h.stats.reconciliation = reconcile(h, sink, args.drain)
         h.stats.streams_ever = h.streams_ever
+        if poller is not None:
+            if h.stats.faults:
+                # A fault near the end clears after the fans stop: wait for its alerts.
+                first = h.stats.t0 + h.stats.faults[0].at_s
+                poller.wait_resolved(first, within=90)
+            h.stats.alert_timeline = poller.stop()
         return load_report.summarise(h.stats)
     finally:
+        if poller is not None:
+            poller.stop()
         if server_set is not None:
             server_set.stop()
             errors = count_tracebacks(workdir)
             if errors and not args.json:
                 where = workdir if args.keep else "removed; --keep keeps them"
                 print(f"server logs ({where}): {errors} tracebacks", file=sys.stderr)
+        if prometheus is not None:
+            prometheus.stop()
         stack.close()
         if private is not None:
             private.stop()
         controller.stop()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-        _ = began
 
 
 def count_tracebacks(workdir: Path) -> int:
     return sum(p.read_text(errors="replace").count("Traceback") for p in workdir.glob("*.log"))
 
 
+def _hold(rule_for: dict[str, float], alert: str, default_for: float, detect: float = 0.0) -> float:
+    return load_alerts.hold_seconds(rule_for.get(alert, default_for), detect_s=detect)
+
+
+def _expect(alert: str, needs: float, fires: bool = True, why: str = "", **labels: str) -> Any:
+    return load_alerts.Expect(alert, tuple(labels.items()), fires=fires, needs_s=needs, why=why)
+
+
+def redis_hold(rule_for: dict[str, float], watched: bool) -> float:
+    """The Redis outage: the issue's 30 s, longer when that is too short for RedisDown to
+    fire under Prometheus's eyes."""
+    if not watched:
+        return load_chaos.REDIS_DOWN_S
+    need = _hold(rule_for, "RedisDown", 15.0, load_alerts.DEPENDENCY_DETECT_S)
+    return max(load_chaos.REDIS_DOWN_S, need)
+
+
 def make_chaos(
-    h: Harness, servers: ServerSet, private: load_chaos.PrivateServers, base: str
+    h: Harness,
+    servers: ServerSet,
+    private: load_chaos.PrivateServers,
+    base: str,
+    rule_for: dict[str, float],
+    watched: bool,
 ) -> Callable[[], Awaitable[None]]:
     killing: set[int] = set()
+    redis_down = redis_hold(rule_for, watched)
+    target_down = _hold(rule_for, "TargetDown", 30.0)
+    worker_down = 60.0 + _hold(rule_for, "WorkerDown", 120.0)  # heartbeats go stale at 60 s
 
     async def supervise() -> None:
         """Restart a server process that exited without being killed here (as systemd's
@@ -1083,7 +1185,14 @@ def make_chaos(
             supervisor.cancel()
 
     async def inject() -> None:
-        times = load_chaos.fault_times(h.args.ramp, h.args.minutes * 60)
+        settle = 15.0  # an alert clears a scrape and an evaluation after the fault
+        lasting = {
+            "kill_api": 8.0 + settle,
+            "kill_worker": 2.0 + settle,
+            "restart_postgres": 3.0 + settle,
+            "stop_redis": redis_down + settle,
+        }
+        times = load_chaos.fault_times(h.args.ramp, h.args.minutes * 60, lasting)
         for name in load_chaos.FAULTS:
             await asyncio.sleep(max(0.0, times[name] - h.now()))
             record = load_chaos.FaultRecord(name, round(h.now(), 1))
@@ -1092,6 +1201,9 @@ def make_chaos(
             if name == "kill_api":
                 assert servers.api is not None
                 record.target = f"pid {servers.api.pid} ({'api' if servers.split else 'serve'})"
+                record.expect = [
+                    _expect("TargetDown", target_down, job="api", instance=base[7:]),
+                ]
                 killing.add(servers.api.pid)
                 load_chaos.kill9(servers.api.pid)
                 await loop.run_in_executor(None, servers.api.wait)
@@ -1105,6 +1217,16 @@ def make_chaos(
             elif name == "kill_worker":
                 if servers.worker is not None:
                     record.target = f"pid {servers.worker.pid} (mysetlist worker)"
+                    if servers.worker_metrics_port is not None:
+                        record.expect.append(
+                            _expect(
+                                "TargetDown",
+                                target_down,
+                                job="worker",
+                                instance=f"127.0.0.1:{servers.worker_metrics_port}",
+                            )
+                        )
+                    record.expect.append(_expect("WorkerDown", worker_down, why="the only worker"))
                     killing.add(servers.worker.pid)
                     load_chaos.kill9(servers.worker.pid)
                     await loop.run_in_executor(None, servers.worker.wait)
@@ -1124,19 +1246,176 @@ def make_chaos(
                         )
                     else:
                         record.target = f"pid {child.pid} (serve's worker child)"
+                        record.expect.append(
+                            _expect("WorkerDown", worker_down, why="the only worker")
+                        )
                         load_chaos.kill9(child.pid)
                         record.notes.append("left to `mysetlist serve` to restart")
             elif name == "restart_postgres":
                 record.target = f"private PostgreSQL, port {private.pg_port}"
+                record.expect = [
+                    _expect(
+                        "DatabaseDown",
+                        _hold(rule_for, "DatabaseDown", 15.0, load_alerts.DEPENDENCY_DETECT_S),
+                    )
+                ]
                 await loop.run_in_executor(None, private.restart_postgres)
                 record.notes.append("pg_ctl restart -m fast")
             elif name == "stop_redis":
                 record.target = f"private Redis, port {private.redis_port}"
+                record.expect = [
+                    _expect(
+                        "RedisDown",
+                        _hold(rule_for, "RedisDown", 15.0, load_alerts.DEPENDENCY_DETECT_S),
+                    )
+                ]
                 await loop.run_in_executor(None, private.stop_redis)
-                await asyncio.sleep(load_chaos.REDIS_DOWN_S)
+                await asyncio.sleep(redis_down)
                 await loop.run_in_executor(None, private.start_redis)
                 record.notes.append(
-                    f"down {load_chaos.REDIS_DOWN_S:.0f} s (killed, restarted empty)"
+                    f"down {redis_down:.0f} s (killed, restarted empty)"
+                    + (
+                        f"; held past the issue's {load_chaos.REDIS_DOWN_S:.0f} s so that"
+                        " RedisDown can fire"
+                        if redis_down > load_chaos.REDIS_DOWN_S
+                        else ""
+                    )
+                )
+            record.done_s = round(h.now(), 1)
+
+    return chaos
+
+
+def make_topology_chaos(
+    h: Harness, topo: load_chaos.Topology, rule_for: dict[str, float], watched: bool
+) -> Callable[[], Awaitable[None]]:
+    """The faults on deploy/local-cluster's processes. A killed API or worker stays down
+    past TargetDown's `for:` (while Prometheus watches), so its alert can fire; the other
+    API (haproxy routes around the dead one) and the other worker serve meanwhile."""
+    held: set[str] = set()  # processes a fault keeps down (not for the supervisor)
+    target_down = _hold(rule_for, "TargetDown", 30.0)
+    process_down = target_down if watched else load_chaos.RESTART_DELAY_S
+    redis_down = redis_hold(rule_for, watched)
+
+    async def supervise() -> None:
+        """A topology process that died on its own is reported and started again, as
+        systemd's Restart=always would."""
+        while True:
+            await asyncio.sleep(1.0)
+            for name in topo.names("api-") + topo.names("worker-"):
+                pid = topo.pid(name)
+                if name in held or pid is None or load_chaos._alive(pid):
+                    continue
+                h.stats.supervisor.append(f"{name} pid {pid} exited at {h.now():.0f} s")
+                await asyncio.sleep(load_chaos.RESTART_DELAY_S)
+                topo.restart(name)
+
+    async def chaos() -> None:
+        supervisor = asyncio.create_task(supervise())
+        try:
+            await inject()
+            await asyncio.Event().wait()  # until the run ends
+        finally:
+            supervisor.cancel()
+
+    async def api_ready(port: str, within: float = 90) -> float:
+        return await wait_ready(f"http://127.0.0.1:{port}", within)
+
+    async def inject() -> None:
+        settle = 15.0
+        lasting = {
+            "kill_api": process_down + 8.0 + settle,
+            "kill_worker": process_down + settle,
+            "restart_postgres": 3.0 + settle,
+            "stop_redis": redis_down + 5.0 + settle,
+        }
+        times = load_chaos.fault_times(h.args.ramp, h.args.minutes * 60, lasting)
+        loop = asyncio.get_running_loop()
+        for name in load_chaos.FAULTS:
+            await asyncio.sleep(max(0.0, times[name] - h.now()))
+            record = load_chaos.FaultRecord(name, round(h.now(), 1))
+            h.stats.faults.append(record)
+            if name in ("kill_api", "kill_worker"):
+                role = "api" if name == "kill_api" else "worker"
+                names = topo.names(f"{role}-")
+                victim = names[0]
+                flag = "--port" if role == "api" else "--metrics-port"
+                port = topo.option(victim, flag)
+                held.add(victim)
+                try:
+                    pid = topo.kill(victim)
+                    record.target = f"{victim} (pid {pid}, process group) of {len(names)} {role}s"
+                    if port is not None:
+                        record.expect.append(
+                            _expect(
+                                "TargetDown",
+                                target_down,
+                                job=role,
+                                instance=f"127.0.0.1:{port}",
+                            )
+                        )
+                    if role == "worker":
+                        record.expect.append(
+                            _expect(
+                                "WorkerDown",
+                                60.0 + _hold(rule_for, "WorkerDown", 120.0),
+                                fires=len(names) < 2,
+                                why="another worker is alive" if len(names) > 1 else "",
+                            )
+                        )
+                    await asyncio.sleep(process_down)
+                    new = topo.restart(victim)
+                    note = (
+                        f"down {process_down:.0f} s"
+                        + (" (held past TargetDown's `for:`: it can fire)" if watched else "")
+                        + f", then started again with its recorded command line (pid {new})"
+                    )
+                    if role == "api" and port is not None:
+                        ready = await api_ready(port)
+                        note += f"; ready {ready:.1f} s later"
+                    record.notes.append(note)
+                finally:
+                    held.discard(victim)
+            elif name == "restart_postgres":
+                old = topo.postmaster_pid()
+                record.target = f"PostgreSQL primary (postmaster pid {old})"
+                record.expect = [
+                    _expect(
+                        "DatabaseDown",
+                        _hold(rule_for, "DatabaseDown", 15.0, load_alerts.DEPENDENCY_DETECT_S),
+                    )
+                ]
+                began = time.monotonic()
+                await loop.run_in_executor(None, topo.restart_postgres)
+                record.notes.append(
+                    f"pg_ctl restart -m fast: {time.monotonic() - began:.1f} s"
+                    " (the replica and pgbouncer reconnect on their own)"
+                )
+            elif name == "stop_redis":
+                ports = topo.redis_ports()
+                listed = ", ".join(map(str, ports))
+                record.target = f"all {len(ports)} Redis Cluster masters ({listed})"
+                record.expect = [
+                    _expect(
+                        "RedisDown",
+                        _hold(rule_for, "RedisDown", 15.0, load_alerts.DEPENDENCY_DETECT_S),
+                    )
+                ]
+                for redis_port in ports:
+                    await loop.run_in_executor(None, topo.kill, f"redis-{redis_port}")
+                await asyncio.sleep(redis_down)
+                for redis_port in ports:
+                    topo.restart(f"redis-{redis_port}")
+                ok = await loop.run_in_executor(None, topo.wait_redis_cluster)
+                record.notes.append(
+                    f"killed (-9) together, down {redis_down:.0f} s"
+                    + (
+                        f" (held past the issue's {load_chaos.REDIS_DOWN_S:.0f} s so that"
+                        " RedisDown can fire)"
+                        if redis_down > load_chaos.REDIS_DOWN_S
+                        else ""
+                    )
+                    + f", restarted empty from their nodes.conf; cluster_state ok {ok:.1f} s later"
                 )
             record.done_s = round(h.now(), 1)
 
@@ -1175,7 +1454,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="auto: write docs/performance.md and plots; none: print only",
     )
     p.add_argument(
-        "--report-name", default=None, help="marker name (default single|topology|chaos)"
+        "--report-name",
+        default=None,
+        help="marker name (default single|topology|chaos|chaos-topology)",
     )
     p.add_argument("--profile", action="store_true", help="py-spy the API mid-run")
     p.add_argument("--keep", action="store_true", help="keep the run's folder (server logs)")
@@ -1187,9 +1468,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.notify_every is None:
         args.notify_every = max(0.05, 1000 / max(args.users, 1))
     if args.report_name is None:
-        args.report_name = (
-            "chaos" if args.chaos else "topology" if os.environ.get("API_URL") else "single"
-        )
+        topology = bool(os.environ.get("API_URL"))
+        if args.chaos:
+            args.report_name = "chaos-topology" if topology else "chaos"
+        else:
+            args.report_name = "topology" if topology else "single"
     return args
 
 

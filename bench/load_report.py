@@ -50,6 +50,9 @@ class RunStats:
     profile_svg: str | None = None
     profile_error: str | None = None
     profile_top: list[tuple[str, float]] = field(default_factory=list)
+    # chaos runs: where the alerts came from, and what the poller saw (load_alerts)
+    alerts_source: dict[str, Any] = field(default_factory=dict)
+    alert_timeline: Any = None
 
     def record(self, t: float, route: str, status: int, ms: float) -> None:
         self.requests.append((t, route, status, ms))
@@ -178,6 +181,7 @@ def summarise(s: RunStats) -> dict[str, Any]:
             for f, nxt in zip(s.faults, [*s.faults[1:], None], strict=False)
         ],
         "supervisor": s.supervisor,
+        "alerts": alerts_summary(s),
         "profile": {"svg": s.profile_svg, "error": s.profile_error, "top": s.profile_top},
         "timeline": timeline(s),
     }
@@ -215,6 +219,7 @@ def fault_summary(
     bad_db = [t for t, _, ok, _ in s.db_writes if start <= t <= end and not ok]
     last = max([t for t, _, _ in bad] + bad_db, default=None)
     lost_events = [t for t in rec.get("lost_event_ack_times", []) if start - 5 <= t <= end]
+    lost_emails = [t for t in rec.get("lost_delivery_created", []) if start - 5 <= t <= end]
     return {
         "name": f.name,
         "at_s": f.at_s,
@@ -227,7 +232,57 @@ def fault_summary(
         "db_write_failures": len(bad_db),
         "recovery_s": None if last is None else round(last - start, 1),
         "lost_events_acked_near": len(lost_events),
+        "lost_emails_created_near": len(lost_emails),
+        **fault_alerts(f, s, next_at),
     }
+
+
+def fault_alerts(f: Any, s: RunStats, next_at: float | None) -> dict[str, Any]:
+    """The alerts the fault raised (load_alerts.match_fault): from its start to the next
+    fault's, or 90 s after its action ended."""
+    timeline = s.alert_timeline
+    if timeline is None or f.skipped:
+        return {"alerts": [], "other_alerts": []}
+    from load_alerts import match_fault
+
+    end = (f.done_s or f.at_s) + 90
+    if next_at is not None:
+        end = min(end, next_at)
+    rows, others = match_fault(
+        timeline.episodes,
+        list(getattr(f, "expect", [])),
+        s.t0 + f.at_s,
+        s.t0 + end,
+        lasted_s=(f.done_s or f.at_s) - f.at_s,
+        rule_for=s.alerts_source.get("rule_for", {}),
+    )
+    return {"alerts": rows, "other_alerts": others}
+
+
+def alerts_summary(s: RunStats) -> dict[str, Any]:
+    """Where the alerts came from; those active before the first fault, and those still
+    active at the end (seconds since t0)."""
+    out: dict[str, Any] = dict(s.alerts_source)
+    timeline = s.alert_timeline
+    if timeline is None:
+        return out
+    first = s.t0 + (s.faults[0].at_s if s.faults else s.full_load_to)
+
+    def row(e: Any) -> dict[str, Any]:
+        return {
+            "alert": e.name,
+            "labels": e.label_text(),
+            "pending_s": round(e.began - s.t0, 1),
+            "firing_s": None if e.firing_at is None else round(e.firing_at - s.t0, 1),
+            "resolved_s": None if e.resolved_at is None else round(e.resolved_at - s.t0, 1),
+        }
+
+    out["before_faults"] = [row(e) for e in timeline.episodes if e.began < first - 1]
+    out["unresolved"] = [row(e) for e in timeline.episodes if e.resolved_at is None]
+    out["polls"] = timeline.polls
+    out["poll_errors"] = timeline.poll_errors
+    out["last_poll_error"] = timeline.last_error
+    return out
 
 
 def timeline(s: RunStats, step: float = 5.0) -> dict[str, list[Any]]:
@@ -484,20 +539,25 @@ def render(summary: dict[str, Any], name: str, img_prefix: str | None = "img/") 
     if summary["faults"]:
         out += [
             "Faults (errors seen by clients from the fault until 60 s after it ended; recovery:"
-            " from the fault to the last failed answer):",
+            " from the fault to the last failed answer; lost: acknowledged events not stored"
+            " that were acked, and owed emails never at the sink that were created, from 5 s"
+            " before the fault to the end of its window; the run's totals and duplicates are"
+            " in the reconciliation above):",
             "",
             "| fault | at s | target | client-visible errors | failed DB writes | recovery s |"
-            " notes |",
-            "|---|---:|---|---|---:|---:|---|",
+            " acked events lost / owed emails lost near it | notes |",
+            "|---|---:|---|---|---:|---:|---|---|",
         ]
         for f in summary["faults"]:
             errs = ", ".join(f"{k}: {v}" for k, v in f["errors"].items()) or "none"
             note = f["skipped"] or "; ".join(f["notes"])
             out.append(
                 f"| {f['name']} | {f['at_s']} | {f['target'] or '-'} | {errs} | "
-                f"{f['db_write_failures']} | {_ms(f['recovery_s'])} | {note} |"
+                f"{f['db_write_failures']} | {_ms(f['recovery_s'])} | "
+                f"{f['lost_events_acked_near']} / {f.get('lost_emails_created_near', 0)} | {note} |"
             )
         out.append("")
+        out += render_alerts(summary)
     prof = summary["profile"]
     if prof.get("svg") or prof.get("error"):
         if prof.get("svg"):
@@ -518,6 +578,69 @@ def render(summary: dict[str, Any], name: str, img_prefix: str | None = "img/") 
             "",
         ]
     return "\n".join(out)
+
+
+def _alert_name(alert: str, labels: str) -> str:
+    return f"{alert}{{{labels}}}" if labels else alert
+
+
+def render_alerts(summary: dict[str, Any]) -> list[str]:
+    """The alerts table of a chaos run: per fault, the alerts it should (or should not)
+    raise, with their pending, firing and resolved times, then any other alert it raised."""
+    a = summary.get("alerts") or {}
+    if not a:
+        return []
+    if a.get("off"):
+        return [f"Alerts: not watched ({a['off']}).", ""]
+    iv = a.get("intervals") or {}
+    where = "a Prometheus the harness started" if a.get("private") else "the topology's Prometheus"
+    out = [
+        f"Alerts ({where}, {a.get('prometheus')}, with deploy/prometheus's rules; scrape every"
+        f" {_ms(iv.get('scrape_s'))} s, rules evaluated every {_ms(iv.get('eval_s'))} s;"
+        f" `/api/v1/alerts` polled every {_ms(a.get('poll_s'))} s, {a.get('polls', 0)} polls,"
+        f" {a.get('poll_errors', 0)} failed). Times in seconds from the fault's start;"
+        " pending = Prometheus's activeAt, firing and resolved = the first poll that saw it."
+        ' "Needs": how long the fault must last for the rule to fire at worst (detection +'
+        " scrape + evaluation + its `for:` + 10 s); a shorter fault is expected to stay"
+        " pending or not be raised.",
+        "",
+        "| fault | alert | `for:` s | expected | needs s | fault lasted s | pending | firing |"
+        " resolved | outcome |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for f in summary["faults"]:
+        lasted = round((f["done_s"] or f["at_s"]) - f["at_s"], 1)
+        for r in f.get("alerts", []):
+            expected = r["expected"] + (f" ({r['why']})" if r.get("why") else "")
+            outcome = r["outcome"] + (f" on {r['instances']} targets" if r["instances"] > 1 else "")
+            if not r["as_expected"]:
+                outcome = f"**{outcome}** (not as expected)"
+            elif r["expected"] == "fires" and not r["long_enough"] and r["outcome"] != "fired":
+                outcome += " (fault shorter than the rule needs)"
+            out.append(
+                f"| {f['name']} | {_alert_name(r['alert'], r['labels'])} | {_ms(r['for_s'])}"
+                f" | {expected} | {_ms(r['needs_s'])} | {lasted:g} | {_ms(r['pending_s'])}"
+                f" | {_ms(r['firing_s'])} | {_ms(r['resolved_s'])} | {outcome} |"
+            )
+        for r in f.get("other_alerts", []):
+            out.append(
+                f"| {f['name']} | also: {_alert_name(r['alert'], r['labels'])} | | | | |"
+                f" {_ms(r['pending_s'])} | {_ms(r['firing_s'])} | {_ms(r['resolved_s'])} |"
+                " raised in the fault's window |"
+            )
+    out.append("")
+    for key, text in (
+        ("before_faults", "Alerts active before the first fault"),
+        ("unresolved", "Alerts still active when the poller stopped"),
+    ):
+        rows = a.get(key) or []
+        listed = "; ".join(
+            f"{_alert_name(r['alert'], r['labels'])} (pending {_ms(r['pending_s'])} s, firing"
+            f" {_ms(r['firing_s'])} s since start)"
+            for r in rows
+        )
+        out += [f"{text}: {listed or 'none'}.", ""]
+    return out
 
 
 def _load(x: Any) -> str:

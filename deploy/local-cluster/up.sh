@@ -45,6 +45,20 @@ if [ "$(id -u)" = 0 ]; then
     chown postgres: "$RUN" "$LOGS"
 fi
 
+# start_bg NAME COMMAND...: in the background, in its own session, pid in $RUN/NAME.pid. Its
+# command line and environment go to $RUN/NAME.argv and $RUN/NAME.env (NUL-separated; the
+# environment readable by this user only: it holds the secrets the APIs were given), so a
+# supervisor (bench/load.py --chaos, an operator) can start the same process again after
+# it died: bench/load_chaos.py's `Topology.restart`.
+start_bg() {
+    local name=$1
+    shift
+    printf '%s\0' "$@" >"$RUN/$name.argv"
+    (umask 077 && env -0 >"$RUN/$name.env")
+    setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+    echo $! >"$RUN/$name.pid"
+}
+
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
     local seconds=$1 what=$2
     shift 2
@@ -159,10 +173,10 @@ wait_for 20 pgbouncer "$PG_BIN/psql" -h 127.0.0.1 -p "$PGBOUNCER_PORT" -U postgr
 # -- Redis Cluster: 3 masters ---------------------------------------------------------
 for port in "${REDIS_PORTS[@]}"; do
     mkdir -p "$DIR/redis-$port"
-    redis-server --bind 127.0.0.1 --port "$port" --protected-mode no \
+    start_bg "redis-$port" redis-server --bind 127.0.0.1 --port "$port" --protected-mode no \
         --cluster-enabled yes --cluster-config-file "$DIR/redis-$port/nodes.conf" \
         --cluster-node-timeout 5000 --dir "$DIR/redis-$port" --save "" --appendonly no \
-        --daemonize yes --pidfile "$RUN/redis-$port.pid" --logfile "$LOGS/redis-$port.log"
+        --logfile "$LOGS/redis-$port.log"
 done
 for port in "${REDIS_PORTS[@]}"; do
     wait_for 20 "redis on $port" redis-cli -p "$port" ping
@@ -195,18 +209,14 @@ say "migrating (direct URL)"
 mysetlist migrate >"$LOGS/migrate.log" 2>&1 || fail "migrations failed: $(tail -5 "$LOGS/migrate.log")"
 
 # -- 2 API processes, 2 workers -------------------------------------------------------
-start_bg() {  # start_bg NAME COMMAND...: in the background, own session, pid in $RUN/NAME.pid
-    local name=$1
-    shift
-    setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-    echo $! >"$RUN/$name.pid"
-}
 for i in 0 1; do
     start_bg "api-$((i + 1))" env PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}" \
         python -m mysetlist api --host 127.0.0.1 --port "${API_PORTS[$i]}"
 done
 worker_metrics=0
-if mysetlist worker --help 2>/dev/null | grep -q -- "--metrics-port"; then
+# grep reads the whole help (no -q): under pipefail, `grep -q` quitting at the first match
+# broke the pipe, the help's writer failed, and the workers went unscraped.
+if mysetlist worker --help 2>/dev/null | grep -- "--metrics-port" >/dev/null; then
     worker_metrics=1
 fi
 for i in 0 1; do
@@ -244,6 +254,10 @@ defaults
     timeout client 60s
     timeout server 60s
     timeout queue 10s
+    # a request that cannot connect to its API (killed, restarting, not yet marked down by
+    # the health check) is retried, the last time on another API, instead of a 503
+    retries 2
+    option redispatch
 
 frontend api
     bind 127.0.0.1:$HAPROXY_PORT
@@ -303,4 +317,5 @@ export API_URL=$API_URL
 export MYSETLIST_DATA_DIR=$DATA_DIR
 export PROMETHEUS_URL=http://127.0.0.1:$PROMETHEUS_PORT
 export MYSETLIST_TOPOLOGY=1
+export MYSETLIST_CLUSTER_DIR=$DIR
 EOF
