@@ -56,7 +56,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -600,10 +600,10 @@ class Harness:
         from mysetlist.core.job_queue import defer_in_transaction
         from mysetlist.ml.jobs import PREDICT_UPCOMING
         from mysetlist.ml.jobs import QUEUE as ML_QUEUE
-        from mysetlist.notify.jobs import FEED_EVENTS
-        from mysetlist.notify.jobs import QUEUE as NOTIFY_QUEUE
+        from mysetlist.notify.tasks import FEED_EVENTS
+        from mysetlist.notify.tasks import QUEUE as NOTIFY_QUEUE
         from mysetlist.warehouse.jobs import INCREMENTAL_TASK
-        from mysetlist.warehouse.jobs import QUEUE as ETL_QUEUE
+        from mysetlist.warehouse.runs import QUEUE as ETL_QUEUE
 
         tasks = (
             (INCREMENTAL_TASK, ETL_QUEUE),
@@ -735,7 +735,7 @@ async def run_fans(
     h: Harness,
     servers: Callable[[], dict[str, int]],
     pg_pid: int | None,
-    chaos: Callable[[], Awaitable[None]] | None,
+    chaos: Callable[[], Coroutine[Any, Any, None]] | None,
 ) -> None:
     from mysetlist.core.db import Database
 
@@ -817,7 +817,7 @@ def reconcile(h: Harness, sink: Sink, drain_s: float) -> dict[str, Any]:
             " WHERE n.created_at >= to_timestamp(%s) AND d.channel = 'email'",
             (since,),
         ).fetchall()
-        created = dict(
+        created: dict[int, float] = dict(
             conn.execute(
                 "SELECT id, extract(epoch FROM created_at) FROM notify.notifications"
                 " WHERE id = ANY(%s)",
@@ -1152,7 +1152,7 @@ def make_chaos(
     base: str,
     rule_for: dict[str, float],
     watched: bool,
-) -> Callable[[], Awaitable[None]]:
+) -> Callable[[], Coroutine[Any, Any, None]]:
     killing: set[int] = set()
     redis_down = redis_hold(rule_for, watched)
     target_down = _hold(rule_for, "TargetDown", 30.0)
@@ -1288,7 +1288,7 @@ def make_chaos(
 
 def make_topology_chaos(
     h: Harness, topo: load_chaos.Topology, rule_for: dict[str, float], watched: bool
-) -> Callable[[], Awaitable[None]]:
+) -> Callable[[], Coroutine[Any, Any, None]]:
     """The faults on deploy/local-cluster's processes. A killed API or worker stays down
     past TargetDown's `for:` (while Prometheus watches), so its alert can fire; the other
     API (haproxy routes around the dead one) and the other worker serve meanwhile."""

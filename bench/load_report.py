@@ -81,8 +81,8 @@ def summarise(s: RunStats) -> dict[str, Any]:
     lo, hi = s.full_load_from, s.full_load_to
     seconds = max(hi - lo, 1e-9)
     by_route: dict[str, list[tuple[float, int, float]]] = defaultdict(list)
-    for t, route, status, ms in s.requests:
-        by_route[route].append((t, status, ms))
+    for t, route, code, ms in s.requests:
+        by_route[route].append((t, code, ms))
     routes = {}
     for route, rows in sorted(by_route.items()):
         full = [r for r in rows if lo <= r[0] <= hi]
@@ -107,11 +107,11 @@ def summarise(s: RunStats) -> dict[str, Any]:
     rec = s.reconciliation
     db_writes: dict[str, Any] = {}
     for what in sorted({w for _, w, _, _ in s.db_writes}):
-        rows = [(ok, ms) for _, w, ok, ms in s.db_writes if w == what]
+        writes = [(ok, ms) for _, w, ok, ms in s.db_writes if w == what]
         db_writes[what] = {
-            "count": len(rows),
-            "failed": sum(1 for ok, _ in rows if not ok),
-            "p99_ms": _r(pct([ms for ok, ms in rows if ok], 0.99)),
+            "count": len(writes),
+            "failed": sum(1 for ok, _ in writes if not ok),
+            "p99_ms": _r(pct([ms for ok, ms in writes if ok], 0.99)),
         }
     gen_cpu = [x["gen_cpu"] for x in s.samples if lo <= x["t"] <= hi]
     lag = [x["loop_lag_ms"] for x in s.samples if lo <= x["t"] <= hi]
