@@ -2,7 +2,7 @@
 -- query that reads it names a user: `user_id = $1` (a user's own events, the recommender's
 -- row for one user) or `user_id = ANY($1)` (privacy export and erasure), and both imply
 -- `user_id IS NOT NULL`, so the partial index serves them as the full one did (EXPLAIN in
--- docs/performance.md, 2026-12-04 18:00). An anonymous event (a visitor before login, a
+-- docs/performance.md, 2026-12-04 17:25). An anonymous event (a visitor before login, a
 -- browser key's event) no longer pays a B-tree insert for a NULL key that no query looks
 -- up: anonymous ids are found through idx_user_events_anonymous (user_id IS NULL), session
 -- ids through idx_user_events_session.
