@@ -515,6 +515,7 @@ PROFILE_BUCKETS = [
     ("route handler (parse, validate, enqueue, await commit)", "track_events ("),
     ("  JSON parse (orjson)", "parse_json ("),
     ("  validation + row building (pydantic)", "own_events ("),
+    ("  one-pass decode, validation + rows (msgspec fast path)", "own_events_fast ("),
     ("group-commit transaction, client side (COPY, INSERT, COMMIT)", "GroupCommitWriter._commit ("),
     ("live metrics (aggregate + Redis pipeline)", "LiveMetricsRecorder.flush ("),
     ("  aggregate in memory", "_Aggregate.add ("),

@@ -168,7 +168,7 @@ def validate_sized(adapter: TypeAdapter[list[M]], items: list[Any]) -> list[M]:
 
 def _check_nul(body: bytes) -> None:
     # PostgreSQL text and jsonb cannot hold U+0000.
-    if b"\\u0000" in body:
+    if has_nul(body):
         raise MalformedEvents(
             "U+0000 (NUL) characters cannot be stored",
             [{"index": 0, "field": "body", "message": "contains \\u0000"}],
@@ -183,13 +183,14 @@ def _too_deep() -> MalformedEvents:
     )  # fmt: skip
 
 
-def _check_depth(payload: Any) -> None:
+def _check_depth(payload: Any, *, above: int = 0) -> None:
     """400 when objects/arrays nest deeper than MAX_JSON_DEPTH (walked level by level, so
-    the check itself cannot recurse). `payload` is orjson's output: its containers are
-    exactly dict and list, so `type(x) is` tests them (~2.5x cheaper per value than
-    isinstance with a tuple, and this visits every value of every request)."""
+    the check itself cannot recurse); `above`: the levels that enclose `payload` in its
+    body. `payload` is a JSON decoder's output: its containers are exactly dict and list,
+    so `type(x) is` tests them (~2.5x cheaper per value than isinstance with a tuple, and
+    this visits every value of every request)."""
     level: list[Any] = [payload] if type(payload) is dict or type(payload) is list else []
-    depth = 0
+    depth = above
     while level:
         depth += 1
         if depth > MAX_JSON_DEPTH:
@@ -200,6 +201,19 @@ def _check_depth(payload: Any) -> None:
                 if type(child) is dict or type(child) is list:
                     deeper.append(child)
         level = deeper
+
+
+def nesting_within_limit(value: Any, *, above: int) -> bool:
+    """Whether `value`, enclosed by `above` levels of its body, nests within MAX_JSON_DEPTH."""
+    try:
+        _check_depth(value, above=above)
+    except MalformedEvents:
+        return False
+    return True
+
+
+def has_nul(body: bytes) -> bool:
+    return b"\\u0000" in body
 
 
 def parse_json(body: bytes) -> Any:
