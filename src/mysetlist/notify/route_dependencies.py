@@ -17,7 +17,7 @@ from mysetlist.notify.signed_links import SignedLinks
 _READ: dict[int, tuple[Settings, NotifySettings]] = {}
 
 
-async def notify_settings(runtime: RuntimeDep) -> NotifySettings:
+def notify_settings(runtime: RuntimeDep) -> NotifySettings:
     read = _READ.get(id(runtime.settings))
     if read is None or read[0] is not runtime.settings:
         read = (runtime.settings, runtime.settings.of(NotifySettings))
@@ -25,7 +25,7 @@ async def notify_settings(runtime: RuntimeDep) -> NotifySettings:
     return read[1]
 
 
-async def signed_links(runtime: RuntimeDep) -> SignedLinks:
+def signed_links(runtime: RuntimeDep) -> SignedLinks:
     return SignedLinks(runtime.settings.effective_encryption_key)
 
 

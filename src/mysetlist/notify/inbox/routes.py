@@ -30,7 +30,7 @@ KEEPALIVE_SECONDS = 15.0
 STREAM_BATCH = 100
 
 
-async def _hub(request: Request, runtime: RuntimeDep) -> inbox.InboxHub:
+def _hub(request: Request, runtime: RuntimeDep) -> inbox.InboxHub:
     """One LISTEN connection per API process, opened at the first stream."""
     state = request.app.state
     if getattr(state, "notify_inbox_hub", None) is None:

@@ -51,7 +51,7 @@ async def put_preferences(
     return result
 
 
-async def _target(links: SignedLinksDep, token: str) -> UnsubscribeTarget:
+def _target(links: SignedLinksDep, token: str) -> UnsubscribeTarget:
     target = links.read_unsubscribe(token)
     if target is None or target.category not in PRODUCT_CATEGORIES:
         raise _invalid_link()
