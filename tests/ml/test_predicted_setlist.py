@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import psycopg
 import pytest
 
@@ -490,3 +491,135 @@ async def test_the_trained_ranker_is_registered_and_serves_predictions(servers: 
             assert top == {"Opener", "Core 1", "Core 2", "Core 3", "Core 4", "Rare 2"}
         finally:
             await db.close()
+
+
+# The shared answer cache (ml/setlists/prediction_cache.py), through the API.
+
+
+def _cache_key(runtime: Runtime, show: int, kind: str = "model") -> str:
+    from mysetlist.ml.setlists.prediction_cache import prediction_cache
+
+    return prediction_cache(runtime).key(show, kind)
+
+
+async def _played_now(db: Database, artist: Artist) -> None:
+    """Another completed show of the artist, played just now, with every song: the model's
+    input changes (a new input state), and the hourly job sees the prediction as stale."""
+    async with db.transaction() as conn:
+        row = await fetch_one_in(conn, "SELECT venue_id FROM app.shows WHERE id = %s",
+                                 (artist.upcoming,))  # fmt: skip
+        assert row is not None
+        show = await _id(
+            conn,
+            "INSERT INTO app.shows (artist_id, venue_id, starts_at, status, tour)"
+            " VALUES (%s, %s, now(), 'completed', 'World Tour') RETURNING id",
+            (artist.id, row["venue_id"]),
+        )
+        for position, song in enumerate(artist.songs.values(), start=1):
+            await conn.execute(
+                "INSERT INTO app.setlist_songs (show_id, position, song_id) VALUES (%s, %s, %s)",
+                (show, position, song),
+            )
+
+
+async def _start_just_after_its_prediction(db: Database, show: int) -> None:
+    await db.fetch_all(
+        "UPDATE app.shows SET starts_at = (SELECT max(made_at) + interval '1 millisecond'"
+        " FROM analytics.setlist_predictions WHERE show_id = %(id)s) WHERE id = %(id)s"
+        " RETURNING id",
+        {"id": show},
+    )
+
+
+async def test_the_cached_answer_is_the_uncached_one_and_is_served_from_the_cache(
+    runtime: Runtime, api_url: str, token_for: object
+) -> None:
+    from mysetlist.core.auth import Claims
+    from mysetlist.ml.setlists.prediction_cache import PredictionCache
+    from mysetlist.ml.setlists.prediction_service import predicted_setlist
+
+    artist = await _artist(runtime.db, f"Cached {uuid.uuid4().hex[:6]}")
+    url = f"{api_url}/api/shows/{artist.upcoming}/predicted-setlist"
+    user = uuid.uuid4()
+    auth = {"Authorization": f"Bearer {token_for(user)}"}  # type: ignore[operator]
+    key = _cache_key(runtime, artist.upcoming)
+    async with httpx.AsyncClient() as client:
+        first = await client.get(url, headers=auth)  # stored and cached
+        assert first.status_code == 200, first.text
+        assert 0 < await runtime.redis.pttl(key) <= 30_000  # ML_PREDICTED_SETLIST_CACHE_SECONDS
+        second = await client.get(url, headers=auth)
+        anonymous = await client.get(url)  # an upcoming show: public, from the same entry
+    uncached = await predicted_setlist(
+        runtime.db, PredictionCache(None, "unused", 0), artist.upcoming, blend=False,
+        claims=Claims(user_id=str(user), role="authenticated", is_admin=False, raw={}),
+    )  # fmt: skip
+    assert first.json() == second.json() == anonymous.json() == uncached
+    assert first.headers["content-type"] == "application/json"
+
+    # What the API answers comes from the entry: a marked entry is what a caller gets.
+    raw = await runtime.redis.get(key)
+    assert raw is not None
+    entry = orjson.loads(raw)
+    entry["answer"]["prediction"]["model"] = "from the cache"
+    await runtime.redis.set(key, orjson.dumps(entry), px=30_000)
+    async with httpx.AsyncClient() as client:
+        marked = await client.get(url, headers=auth)
+    assert marked.json()["prediction"]["model"] == "from the cache"
+
+
+async def test_a_new_prediction_replaces_the_cached_one(runtime: Runtime, api_url: str) -> None:
+    from mysetlist.ml.setlists.prediction_cache import prediction_cache
+    from mysetlist.ml.setlists.prediction_service import predict_upcoming
+
+    artist = await _artist(runtime.db, f"Refreshed {uuid.uuid4().hex[:6]}")
+    url = f"{api_url}/api/shows/{artist.upcoming}/predicted-setlist"
+    async with httpx.AsyncClient() as client:
+        before = (await client.get(url)).json()["prediction"]
+        await _played_now(runtime.db, artist)
+        cached = (await client.get(url)).json()["prediction"]  # within the bound: cached
+        # The hourly job stores the new prediction and drops the cached answer.
+        await predict_upcoming(runtime.db, cache=prediction_cache(runtime))
+        after = (await client.get(url)).json()["prediction"]
+    assert before["history_shows"] == cached["history_shows"] == 6
+    assert after["history_shows"] == 7
+    assert await _count(runtime.db, artist.upcoming) == 2
+    assert await runtime.redis.exists(_cache_key(runtime, artist.upcoming)) == 1  # re-cached
+
+
+async def test_a_show_that_started_is_not_served_from_the_cache_as_upcoming(
+    runtime: Runtime, api_url: str, token_for: object
+) -> None:
+    artist = await _artist(runtime.db, f"Started {uuid.uuid4().hex[:6]}")
+    url = f"{api_url}/api/shows/{artist.upcoming}/predicted-setlist"
+    auth = {"Authorization": f"Bearer {token_for(uuid.uuid4())}"}  # type: ignore[operator]
+    async with httpx.AsyncClient() as client:
+        cached = await client.get(url)  # anonymous, cached while upcoming
+        assert cached.json()["upcoming"] is True
+        await _start_just_after_its_prediction(runtime.db, artist.upcoming)
+        assert await runtime.redis.exists(_cache_key(runtime, artist.upcoming)) == 1
+        anonymous = await client.get(url)
+        signed_in = await client.get(url, headers=auth)
+    assert anonymous.status_code == 404  # RLS: a started show's prediction is not public
+    assert signed_in.status_code == 200
+    assert signed_in.json()["upcoming"] is False  # the show as it is now, not as cached
+    assert signed_in.json()["prediction"] == cached.json()["prediction"]
+
+
+async def test_rls_decides_on_every_read_from_the_cache(
+    runtime: Runtime, api_url: str, token_for: object
+) -> None:
+    """A fan may see a past show's prediction and caches that answer; a visitor, whom RLS
+    hides it from, must not get it from the cache."""
+    artist = await _artist(runtime.db, f"Hidden {uuid.uuid4().hex[:6]}")
+    url = f"{api_url}/api/shows/{artist.upcoming}/predicted-setlist"
+    auth = {"Authorization": f"Bearer {token_for(uuid.uuid4())}"}  # type: ignore[operator]
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(url, headers=auth)).status_code == 200  # predicted, upcoming
+        await _start_just_after_its_prediction(runtime.db, artist.upcoming)
+        await runtime.redis.delete(_cache_key(runtime, artist.upcoming))
+        fan = await client.get(url, headers=auth)  # caches the started show's answer
+        assert fan.status_code == 200
+        assert fan.json()["upcoming"] is False
+        assert await runtime.redis.exists(_cache_key(runtime, artist.upcoming)) == 1
+        anonymous = await client.get(url)
+    assert anonymous.status_code == 404

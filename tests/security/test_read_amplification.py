@@ -93,6 +93,14 @@ async def _vote(runtime: Runtime, show: Show, song: int) -> str:
     return fan
 
 
+async def _bound_passed(runtime: Runtime, show: Show) -> None:
+    """What ML_PREDICTED_SETLIST_CACHE_SECONDS brings: the shared cached answer is gone, so
+    the next read looks at the inputs again (ml/setlists/prediction_cache.py)."""
+    from mysetlist.ml.setlists.prediction_cache import prediction_cache
+
+    await prediction_cache(runtime).forget([show.id])
+
+
 async def _read_many(url: str, n: int, **params: str) -> list[httpx.Response]:
     async with httpx.AsyncClient(timeout=30) as client:
         return list(await asyncio.gather(*(client.get(url, params=params) for _ in range(n))))
@@ -123,6 +131,7 @@ async def test_a_new_vote_stores_a_new_blend_and_reads_then_reuse_it(
     first = (await _read_many(url, 5, blend="crowd"))[0].json()["prediction"]
     assert first["voters"] == 0
     voter = await _vote(runtime, show, show.songs[5])  # the input changed
+    await _bound_passed(runtime, show)
     second = await _read_many(url, 5, blend="crowd")
     assert await _rows(runtime, show.id, "blend") == 2
     assert {r.json()["prediction"]["voters"] for r in second} == {1}
@@ -137,11 +146,13 @@ async def test_a_new_vote_stores_a_new_blend_and_reads_then_reuse_it(
             "UPDATE app.setlist_votes SET song_id = %s WHERE user_id = %s",
             (show.songs[0], voter),
         )
+    await _bound_passed(runtime, show)
     await _read_many(url, 5, blend="crowd")
     assert await _rows(runtime, show.id, "blend") == 3
     # Back to a state already stored (the vote withdrawn): served from the stored row.
     async with runtime.db.transaction() as conn:
         await conn.execute("DELETE FROM app.setlist_votes WHERE user_id = %s", (voter,))
+    await _bound_passed(runtime, show)
     again = (await _read_many(url, 5, blend="crowd"))[0].json()["prediction"]
     assert await _rows(runtime, show.id, "blend") == 3
     assert again == first
@@ -171,6 +182,7 @@ async def test_a_newly_played_show_stores_a_new_model_prediction(
                 "INSERT INTO app.setlist_songs (show_id, position, song_id) VALUES (%s, %s, %s)",
                 (played["id"], position, song),
             )
+    await _bound_passed(runtime, show)
     second = await _read_many(url, 5)
     assert await _rows(runtime, show.id, "model") == 2
     assert {r.json()["prediction"]["history_shows"] for r in second} == {5}

@@ -48,6 +48,14 @@ class MlSettings(RecommendationSettings, BaseSettings):
         default="120/minute", validation_alias="ML_RATE_LIMIT_ANONYMOUS_READS"
     )
 
+    # How long a predicted setlist answer is shared by every caller (Redis): a changed input
+    # (a newly played setlist, a promoted ranker, fans' votes for a blend, new scores) is
+    # seen at most this late; the show's own start and status, and who may see it, are
+    # checked on every read. 0: no cache.
+    predicted_setlist_cache_seconds: float = Field(
+        default=30.0, ge=0, le=3600, validation_alias="ML_PREDICTED_SETLIST_CACHE_SECONDS"
+    )
+
     @field_validator("anonymous_read_rate_limit")
     @classmethod
     def _a_rate_limit(cls, value: str) -> str:

@@ -15,6 +15,7 @@ from mysetlist.core.run_log import RunRecord
 from mysetlist.core.runtime import Runtime
 from mysetlist.ml.features.nightly import register_user_model_tasks
 from mysetlist.ml.recommendations.nightly import register_recommender_tasks
+from mysetlist.ml.setlists.prediction_cache import prediction_cache
 from mysetlist.ml.setlists.prediction_service import predict_upcoming
 from mysetlist.ml.setlists.training import train_setlist_ranker
 
@@ -30,7 +31,7 @@ def register(app: procrastinate.App, settings: Settings) -> None:
 
     @periodic_task(app, name=PREDICT_UPCOMING, queue=QUEUE, cron="23 * * * *")
     async def predict_upcoming_setlists(runtime: Runtime, run: RunRecord) -> None:
-        predicted, skipped = await predict_upcoming(runtime.db)
+        predicted, skipped = await predict_upcoming(runtime.db, cache=prediction_cache(runtime))
         run.rows = predicted
         run.details = {"skipped_no_history": skipped}
 

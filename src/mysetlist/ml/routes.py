@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from pydantic import Field
 
 from mysetlist.core.audit import client_ip
@@ -30,6 +31,7 @@ from mysetlist.ml.contract import (
 )
 from mysetlist.ml.recommendations import service as recommendation_service
 from mysetlist.ml.setlists import prediction_service
+from mysetlist.ml.setlists.prediction_cache import PredictionCache, prediction_cache
 
 
 @asynccontextmanager
@@ -40,6 +42,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime.redis_url, anonymous=limit, write_key=limit, user=limit,
         key_prefix=f"{runtime.settings.redis_key_prefix}:ml-reads",
     )  # fmt: skip
+    app.state.ml_prediction_cache = prediction_cache(runtime)
     yield
 
 
@@ -58,19 +61,26 @@ async def public_reader(
     return claims
 
 
-@router.get("/api/shows/{show_id}/predicted-setlist", responses=problem_responses(401, 404, 429))
+@router.get(
+    "/api/shows/{show_id}/predicted-setlist",
+    response_model=PredictedSetlist,
+    responses=problem_responses(401, 404, 429),
+)
 async def predicted_setlist(
+    request: Request,
     runtime: RuntimeDep,
     show_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     claims: Annotated[Claims | None, Depends(public_reader)],
     blend: Annotated[Literal["crowd"] | None, Query()] = None,
-) -> PredictedSetlist:
+) -> Response:
     """The show's songs ranked by the chance each is played, the predicted length and a
     reason per song; `?blend=crowd` mixes in the fans' votes. Upcoming shows are public."""
-    prediction = await prediction_service.predicted_setlist(
-        runtime.db, show_id, blend=blend == "crowd", claims=claims
+    cache: PredictionCache = request.app.state.ml_prediction_cache
+    answer = await prediction_service.predicted_setlist(
+        runtime.db, cache, show_id, blend=blend == "crowd", claims=claims
     )
-    return PredictedSetlist.model_validate(prediction)
+    # Already shaped as a PredictedSetlist (and cached so): serialized, not validated again.
+    return Response(orjson.dumps(answer), media_type="application/json")
 
 
 @router.get("/api/setlists/leaderboard", responses=problem_responses(401, 429))

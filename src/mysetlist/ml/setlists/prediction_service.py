@@ -8,7 +8,8 @@ the one definition the warehouse's scoring uses too). A prediction is stored onc
 the prediction is made from has changed (model: the model and the artist's played setlists;
 blend: that model prediction and the show's votes), so reads never grow the table. What the
 caller sees is read under their own database role, so row-level security decides: anonymous
-visitors see upcoming shows only.
+visitors see upcoming shows only. The answer is shared by every caller for a short while
+(`prediction_cache.py`), each read from it checked under the caller's role.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import psycopg
 
 from mysetlist.core.auth import Claims
 from mysetlist.core.db import Database, fetch_all_in, fetch_one_in, read_sql
+from mysetlist.ml.contract import PredictedSetlist
 from mysetlist.ml.errors import NoHistory, NoPrediction, UnknownShow
+from mysetlist.ml.setlists.prediction_cache import PredictionCache
 from mysetlist.ml.setlists.predictor import MODEL_NAME, LoadedRanker, predict_setlist
 from mysetlist.ml.setlists.setlist_history import UpcomingShow
 from mysetlist.ml.setlists.setlist_store import played_setlists
@@ -38,13 +41,15 @@ def _sql(name: str) -> str:
 
 async def _store(conn: psycopg.AsyncConnection[Any], show_id: int, kind: str, model: str,
                  history_shows: int, voters: int, length: int,
-                 songs: list[dict[str, Any]], input_state: str) -> None:  # fmt: skip
-    await conn.execute(
+                 songs: list[dict[str, Any]], input_state: str) -> bool:  # fmt: skip
+    """Whether a row was added (not when a concurrent request stored the same state)."""
+    cur = await conn.execute(
         _sql("insert_prediction.sql"),
         {"show_id": show_id, "kind": kind, "model": model, "history_shows": history_shows,
          "voters": voters, "predicted_length": length, "songs": orjson.dumps(songs).decode(),
          "input_state": input_state},
     )  # fmt: skip
+    return await cur.fetchone() is not None
 
 
 async def _is_stored(
@@ -91,7 +96,7 @@ def _as_reader(
 async def _predict_model(
     conn: psycopg.AsyncConnection[Any], show: dict[str, Any], input_state: str,
     ranker: LoadedRanker | None,
-) -> None:  # fmt: skip
+) -> bool:  # fmt: skip
     history = await played_setlists(conn, show["artist_id"], before=show["starts_at"])
     shows = history.get(show["artist_id"], ("", []))[1]
     if not shows:
@@ -108,8 +113,8 @@ async def _predict_model(
          "probability": s.probability, "reason": s.reason}
         for s in prediction.songs
     ]  # fmt: skip
-    await _store(conn, show["id"], "model", prediction.model, len(shows), 0,
-                 prediction.length, songs, input_state)  # fmt: skip
+    return await _store(conn, show["id"], "model", prediction.model, len(shows), 0,
+                        prediction.length, songs, input_state)  # fmt: skip
 
 
 async def _predict_blend(
@@ -133,38 +138,72 @@ async def _predict_blend(
 
 async def _ensure_model_stored(
     conn: psycopg.AsyncConnection[Any], show_id: int
-) -> tuple[dict[str, Any] | None, str | None]:
-    """(the show, the input state of its model prediction), after storing that prediction
-    if the show is upcoming and none was made from this input state (in the caller's
-    transaction); (None, None) when there is no such show, no state once it has started."""
+) -> tuple[dict[str, Any] | None, str | None, bool]:
+    """(the show, the input state of its model prediction, whether a prediction was stored
+    now), after storing that prediction if the show is upcoming and none was made from this
+    input state (in the caller's transaction); (None, None, False) when there is no such
+    show, no state once it has started."""
     show = await fetch_one_in(conn, _sql("show_for_prediction.sql"), {"show_id": show_id})
     if show is None or not show["upcoming"]:
-        return show, None
+        return show, None, False
     state, ranker = await model_input_state(conn, show_id)
+    stored = False
     if not await _is_stored(conn, show_id, "model", state):
-        await _predict_model(conn, show, state, ranker)
-    return show, state
+        stored = await _predict_model(conn, show, state, ranker)
+    return show, state, stored
 
 
 async def ensure_model_prediction(
     conn: psycopg.AsyncConnection[Any], show_id: int
-) -> dict[str, Any] | None:
-    """The show, after storing a model prediction if it is upcoming and none was made from
-    its current input state (in the caller's transaction); None when there is no such show."""
-    return (await _ensure_model_stored(conn, show_id))[0]
+) -> tuple[dict[str, Any] | None, bool]:
+    """(the show, whether a prediction was stored now), after storing a model prediction if
+    the show is upcoming and none was made from its current input state (in the caller's
+    transaction); (None, False) when there is no such show."""
+    show, _, stored = await _ensure_model_stored(conn, show_id)
+    return show, stored
 
 
 async def predicted_setlist(
-    db: Database, show_id: int, *, blend: bool, claims: Claims | None
+    db: Database, cache: PredictionCache, show_id: int, *, blend: bool, claims: Claims | None
 ) -> dict[str, Any]:
     """The show's prediction (made now if its inputs changed), with its scores once the
-    show is scored."""
+    show is scored, as JSON values (a `PredictedSetlist`): from the shared cache when the
+    caller may see the cached prediction and the show is as it says, else read and cached."""
     kind = "blend" if blend else "model"
+    cached = await cache.get(show_id, kind)
+    if cached is not None and await _still_current(db, claims, show_id, cached):
+        answer: dict[str, Any] = cached["answer"]
+        return answer
+    prediction_id, fresh = await _predicted_setlist(db, show_id, kind=kind, claims=claims)
+    answer = PredictedSetlist.model_validate(fresh).model_dump(mode="json")
+    await cache.put(show_id, kind, prediction_id, answer)
+    return answer
+
+
+async def _still_current(
+    db: Database, claims: Claims | None, show_id: int, cached: dict[str, Any]
+) -> bool:
+    answer = cached["answer"]
+    async with _as_reader(db, claims) as conn:
+        row = await fetch_one_in(
+            conn, _sql("prediction_current.sql"),
+            {"prediction_id": cached["prediction_id"], "show_id": show_id,
+             "starts_at": answer["starts_at"], "status": answer["status"],
+             "upcoming": answer["upcoming"]},
+        )  # fmt: skip
+    return row is not None
+
+
+async def _predicted_setlist(
+    db: Database, show_id: int, *, kind: str, claims: Claims | None
+) -> tuple[int, dict[str, Any]]:
+    """(the served prediction's id, the answer), read from the database."""
+    blend = kind == "blend"
     # As the owner: storing a prediction is the service's own write (no caller may write
     # predictions), made from public show and setlist data and the fans' votes in aggregate;
     # what the caller then sees is read under their role below.
     async with db.as_owner("why: stores the show's prediction, the service's own write") as conn:
-        show, state = await _ensure_model_stored(conn, show_id)
+        show, state, _ = await _ensure_model_stored(conn, show_id)
         if show is None:
             raise UnknownShow(show_id)
         if state is not None and blend:
@@ -184,7 +223,7 @@ async def predicted_setlist(
             f"no {kind} prediction of show {show_id} was made before it"
             if not show["upcoming"] else f"no {kind} prediction of show {show_id} is visible"
         )  # fmt: skip
-    return {
+    return prediction["id"], {
         "show_id": show_id,
         "artist_id": show["artist_id"],
         "starts_at": show["starts_at"],
@@ -221,25 +260,32 @@ async def _served(
 async def predict_upcoming(
     db: Database,
     *,
+    cache: PredictionCache | None = None,
     horizon: timedelta = timedelta(days=14),
     stale_after: timedelta = timedelta(hours=6),
     limit: int = 5000,
 ) -> tuple[int, int]:
     """Store model predictions for upcoming shows that lack a recent one, one transaction
-    per show (so every show is scored after it is played, whether or not a fan asked);
-    returns (predicted, skipped for lack of history)."""
+    per show (so every show is scored after it is played, whether or not a fan asked), and
+    drop the cached answers of the shows given a new one; returns (predicted, skipped for
+    lack of history)."""
     rows = await db.fetch_all(
         _sql("upcoming_shows_due.sql"),
         {"horizon": horizon, "stale_after": stale_after, "limit": limit},
     )
     predicted = skipped = 0
+    renewed: list[int] = []
     for row in rows:
         try:
             async with db.transaction() as conn:
-                await ensure_model_prediction(conn, row["id"])
+                _, stored = await ensure_model_prediction(conn, row["id"])
             predicted += 1
+            if stored:
+                renewed.append(row["id"])
         except NoHistory:
             skipped += 1
+    if cache is not None:
+        await cache.forget(renewed)
     return predicted, skipped
 
 
