@@ -1136,13 +1136,21 @@ def _expect(alert: str, needs: float, fires: bool = True, why: str = "", **label
     return load_alerts.Expect(alert, tuple(labels.items()), fires=fires, needs_s=needs, why=why)
 
 
-def redis_hold(rule_for: dict[str, float], watched: bool) -> float:
-    """The Redis outage: the issue's 30 s, longer when that is too short for RedisDown to
-    fire under Prometheus's eyes."""
+def dependency_hold(rule_for: dict[str, float], alert: str, watched: bool) -> float:
+    """A dependency's outage (Redis, PostgreSQL stopped): the issue's 30 s, longer when that
+    is too short for its alert (`alert`) to fire under Prometheus's eyes."""
     if not watched:
-        return load_chaos.REDIS_DOWN_S
-    need = _hold(rule_for, "RedisDown", 15.0, load_alerts.DEPENDENCY_DETECT_S)
-    return max(load_chaos.REDIS_DOWN_S, need)
+        return load_chaos.DEPENDENCY_DOWN_S
+    need = _hold(rule_for, alert, 15.0, load_alerts.DEPENDENCY_DETECT_S)
+    return max(load_chaos.DEPENDENCY_DOWN_S, need)
+
+
+def held_note(down: float, alert: str) -> str:
+    return (
+        f"; held past the issue's {load_chaos.DEPENDENCY_DOWN_S:.0f} s so that {alert} can fire"
+        if down > load_chaos.DEPENDENCY_DOWN_S
+        else ""
+    )
 
 
 def make_chaos(
@@ -1154,7 +1162,9 @@ def make_chaos(
     watched: bool,
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     killing: set[int] = set()
-    redis_down = redis_hold(rule_for, watched)
+    redis_down = dependency_hold(rule_for, "RedisDown", watched)
+    pg_down = dependency_hold(rule_for, "DatabaseDown", watched)
+    pg_need = _hold(rule_for, "DatabaseDown", 15.0, load_alerts.DEPENDENCY_DETECT_S)
     target_down = _hold(rule_for, "TargetDown", 30.0)
     worker_down = 60.0 + _hold(rule_for, "WorkerDown", 120.0)  # heartbeats go stale at 60 s
 
@@ -1190,6 +1200,7 @@ def make_chaos(
             "kill_api": 8.0 + settle,
             "kill_worker": 2.0 + settle,
             "restart_postgres": 3.0 + settle,
+            "stop_postgres": pg_down + 5.0 + settle,
             "stop_redis": redis_down + settle,
         }
         times = load_chaos.fault_times(h.args.ramp, h.args.minutes * 60, lasting)
@@ -1261,6 +1272,16 @@ def make_chaos(
                 ]
                 await loop.run_in_executor(None, private.restart_postgres)
                 record.notes.append("pg_ctl restart -m fast")
+            elif name == "stop_postgres":
+                record.target = f"private PostgreSQL, port {private.pg_port}"
+                record.expect = [_expect("DatabaseDown", pg_need)]
+                await loop.run_in_executor(None, private.stop_postgres)
+                await asyncio.sleep(pg_down)
+                await loop.run_in_executor(None, private.start_postgres)
+                record.notes.append(
+                    f"pg_ctl stop -m fast, down {pg_down:.0f} s, started again"
+                    + held_note(pg_down, "DatabaseDown")
+                )
             elif name == "stop_redis":
                 record.target = f"private Redis, port {private.redis_port}"
                 record.expect = [
@@ -1274,12 +1295,7 @@ def make_chaos(
                 await loop.run_in_executor(None, private.start_redis)
                 record.notes.append(
                     f"down {redis_down:.0f} s (killed, restarted empty)"
-                    + (
-                        f"; held past the issue's {load_chaos.REDIS_DOWN_S:.0f} s so that"
-                        " RedisDown can fire"
-                        if redis_down > load_chaos.REDIS_DOWN_S
-                        else ""
-                    )
+                    + held_note(redis_down, "RedisDown")
                 )
             record.done_s = round(h.now(), 1)
 
@@ -1295,7 +1311,9 @@ def make_topology_chaos(
     held: set[str] = set()  # processes a fault keeps down (not for the supervisor)
     target_down = _hold(rule_for, "TargetDown", 30.0)
     process_down = target_down if watched else load_chaos.RESTART_DELAY_S
-    redis_down = redis_hold(rule_for, watched)
+    redis_down = dependency_hold(rule_for, "RedisDown", watched)
+    pg_down = dependency_hold(rule_for, "DatabaseDown", watched)
+    pg_need = _hold(rule_for, "DatabaseDown", 15.0, load_alerts.DEPENDENCY_DETECT_S)
 
     async def supervise() -> None:
         """A topology process that died on its own is reported and started again, as
@@ -1327,6 +1345,7 @@ def make_topology_chaos(
             "kill_api": process_down + 8.0 + settle,
             "kill_worker": process_down + settle,
             "restart_postgres": 3.0 + settle,
+            "stop_postgres": pg_down + 5.0 + settle,
             "stop_redis": redis_down + 5.0 + settle,
         }
         times = load_chaos.fault_times(h.args.ramp, h.args.minutes * 60, lasting)
@@ -1391,6 +1410,16 @@ def make_topology_chaos(
                     f"pg_ctl restart -m fast: {time.monotonic() - began:.1f} s"
                     " (the replica and pgbouncer reconnect on their own)"
                 )
+            elif name == "stop_postgres":
+                record.target = f"PostgreSQL primary (postmaster pid {topo.postmaster_pid()})"
+                record.expect = [_expect("DatabaseDown", pg_need)]
+                await loop.run_in_executor(None, topo.stop_postgres)
+                await asyncio.sleep(pg_down)
+                await loop.run_in_executor(None, topo.start_postgres)
+                record.notes.append(
+                    f"pg_ctl stop -m fast, down {pg_down:.0f} s, started again (the replica"
+                    " and pgbouncer reconnect on their own)" + held_note(pg_down, "DatabaseDown")
+                )
             elif name == "stop_redis":
                 ports = topo.redis_ports()
                 listed = ", ".join(map(str, ports))
@@ -1409,13 +1438,8 @@ def make_topology_chaos(
                 ok = await loop.run_in_executor(None, topo.wait_redis_cluster)
                 record.notes.append(
                     f"killed (-9) together, down {redis_down:.0f} s"
-                    + (
-                        f" (held past the issue's {load_chaos.REDIS_DOWN_S:.0f} s so that"
-                        " RedisDown can fire)"
-                        if redis_down > load_chaos.REDIS_DOWN_S
-                        else ""
-                    )
                     + f", restarted empty from their nodes.conf; cluster_state ok {ok:.1f} s later"
+                    + held_note(redis_down, "RedisDown")
                 )
             record.done_s = round(h.now(), 1)
 

@@ -13,8 +13,10 @@ The faults, in order, each at its own point of the run (`FAULTS`):
   (`--split`), or a child of `mysetlist serve` whose command line names the worker. When
   `serve` runs the worker inside the API process there is none: the fault is recorded as
   skipped, with that reason;
-- `restart_postgres`: `pg_ctl restart -m fast`;
-- `stop_redis`: the Redis server stopped for `REDIS_DOWN_S` seconds, then started again
+- `restart_postgres`: `pg_ctl restart -m fast` (a fraction of a second);
+- `stop_postgres`: PostgreSQL stopped (`pg_ctl stop -m fast`) for `DEPENDENCY_DOWN_S`
+  seconds, then started again: an outage clients see (503s), which DatabaseDown reports;
+- `stop_redis`: the Redis server stopped for `DEPENDENCY_DOWN_S` seconds, then started again
   on the same port.
 
 Against deploy/local-cluster's topology (`API_URL` set, `MYSETLIST_CLUSTER_DIR` its folder)
@@ -27,7 +29,8 @@ Redis Cluster masters are killed and restarted (empty) together.
 While Prometheus watches (bench/load_alerts.py), a fault lasts long enough for the alert it
 should raise to fire (`load_alerts.hold_seconds` of the rule's `for:`) where the fault
 allows it: a killed API or worker stays down past TargetDown's `for:` on the topology
-(the other API and worker serve meanwhile), and Redis stays down past RedisDown's. A
+(the other API and worker serve meanwhile), Redis stays down past RedisDown's, and a
+stopped PostgreSQL past DatabaseDown's. A
 single-install process is restarted after `RESTART_DELAY_S` as a supervisor would (its
 only API down for a minute would be a different fault), and a PostgreSQL restart is as
 short as it is: their alerts may stay pending, and the report says so.
@@ -49,9 +52,9 @@ import psutil
 
 from load_world import free_port
 
-FAULTS = ("kill_api", "kill_worker", "restart_postgres", "stop_redis")
+FAULTS = ("kill_api", "kill_worker", "restart_postgres", "stop_postgres", "stop_redis")
 RESTART_DELAY_S = 2.0
-REDIS_DOWN_S = 30.0
+DEPENDENCY_DOWN_S = 30.0  # the issue's 30 s for Redis; PostgreSQL's outage as long
 
 
 def _pg_bin() -> Path:
@@ -124,6 +127,9 @@ class PrivateServers:
 
     def restart_postgres(self) -> None:
         self._pg("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "restart")
+
+    def stop_postgres(self) -> None:
+        self._pg("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop")
 
     def postmaster_pid(self) -> int | None:
         try:
@@ -336,10 +342,19 @@ class Topology:
     def restart_postgres(self) -> None:
         """`pg_ctl restart -m fast` of the primary (as postgres when we are root); the
         restarted server logs where up.sh's did."""
+        self._pg_ctl("-m", "fast", "restart")
+
+    def stop_postgres(self) -> None:
+        self._pg_ctl("-m", "fast", "stop")
+
+    def start_postgres(self) -> None:
+        self._pg_ctl("start")
+
+    def _pg_ctl(self, *args: str) -> None:
         data = self.dir / "pg-primary"
         version = (data / "PG_VERSION").read_text().strip()
-        cmd = [f"/usr/lib/postgresql/{version}/bin/pg_ctl", "-D", str(data), "-m", "fast",
-               "-w", "-t", "120", "restart"]  # fmt: skip
+        cmd = [f"/usr/lib/postgresql/{version}/bin/pg_ctl", "-D", str(data), "-w", "-t", "120",
+               *args]  # fmt: skip
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         with (self.logs / "pg-primary.log").open("ab") as log:

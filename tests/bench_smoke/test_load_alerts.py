@@ -146,14 +146,17 @@ def test_hold_from_the_real_rules() -> None:
 
 def test_fault_schedule_leaves_room_for_each_fault() -> None:
     chaos = _bench_module("load_chaos")
-    lasting = {"kill_api": 73, "kill_worker": 65, "restart_postgres": 18, "stop_redis": 65}
-    times = chaos.fault_times(10, 240, lasting)
+    lasting = {
+        "kill_api": 73, "kill_worker": 65, "restart_postgres": 18, "stop_postgres": 62,
+        "stop_redis": 65,
+    }  # fmt: skip
+    times = chaos.fault_times(10, 300, lasting)
     assert list(times) == list(chaos.FAULTS)
     ends = [times[n] + lasting[n] for n in chaos.FAULTS]
     starts = [times[n] for n in chaos.FAULTS]
     assert all(end < nxt for end, nxt in zip(ends, starts[1:], strict=False))
     assert starts[0] > 10
-    assert ends[-1] < 10 + 240
+    assert ends[-1] < 10 + 300
     # an overfull schedule runs the faults back to back, never before the start
     assert chaos.fault_times(10, 60, lasting)["kill_api"] == 10
 
