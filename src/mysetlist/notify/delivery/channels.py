@@ -25,7 +25,12 @@ from mysetlist.core.field_encryption import FieldCipher
 from mysetlist.notify import metrics
 from mysetlist.notify.catalog import TRANSACTIONAL_CATEGORIES
 from mysetlist.notify.config import NotifySettings
-from mysetlist.notify.providers.base import EmailMessage, ProviderError, delivery_message_id
+from mysetlist.notify.providers.base import (
+    EmailMessage,
+    ProviderError,
+    SendGateUnavailable,
+    delivery_message_id,
+)
 from mysetlist.notify.providers.failover import FailoverEmail
 from mysetlist.notify.signed_links import SignedLinks
 from mysetlist.notify.templates import store as template_store
@@ -229,6 +234,12 @@ class EmailChannel:
     async def _send(self, row: Row, message: EmailMessage, destinations: list[str]) -> Outcome:
         try:
             sent = await self.email.send(message)
+        except SendGateUnavailable as exc:
+            # It never left: deferred without counting an attempt (a Redis outage longer
+            # than the retry schedule would otherwise fail every message queued meanwhile).
+            metrics.DELIVERIES.labels("email", self.email.current, "error").inc()
+            return Outcome(row["id"], "deferred", error=str(exc), retryable=True,
+                           attempted=False)  # fmt: skip
         except Exception as exc:
             if not isinstance(exc, ProviderError):
                 # Contained: the chunk's other messages may have left already, and their

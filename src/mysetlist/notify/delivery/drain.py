@@ -160,9 +160,10 @@ class Deliverer:
         return None
 
     def _settle(self, row: Row, outcome: Outcome, now: datetime) -> Outcome:
-        """A retryable failure becomes a deferred retry, or `failed` past maxRetries."""
+        """A retryable failure becomes a deferred retry, or `failed` past maxRetries (only
+        attempts count: a message that never left is retried without using one up)."""
         if outcome.status == "deferred" and outcome.retryable:
-            if row["attempts"] + 1 > self.settings.max_retries:
+            if outcome.attempted and row["attempts"] + 1 > self.settings.max_retries:
                 outcome.status = "failed"
             else:
                 delay = retry_delay(self.settings, row["attempts"], outcome.retry_after)

@@ -49,6 +49,11 @@ def delivery_message_id(delivery_id: int, created_at: datetime) -> str:
     return f"<d{delivery_id}.{stamp or '0'}@mysetlist>"
 
 
+class SendGateUnavailable(Exception):
+    """The send rate limiter (its Redis) could not be asked: the message did not leave, so
+    this is no attempt at it (a Redis outage must not use up a message's retries)."""
+
+
 class ProviderError(Exception):
     def __init__(
         self,

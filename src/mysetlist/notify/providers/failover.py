@@ -17,7 +17,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from mysetlist.notify import metrics
-from mysetlist.notify.providers.base import EmailMessage, EmailProvider, ProviderError
+from mysetlist.notify.providers.base import (
+    EmailMessage,
+    EmailProvider,
+    ProviderError,
+    SendGateUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +109,7 @@ class FailoverEmail:
                 continue
             gate = None
             if self._before_send is not None:
-                gate = functools.partial(self._before_send, provider.name)
+                gate = functools.partial(self._gate, self._before_send, provider.name)
             try:
                 message_id = await provider.send(message, gate=gate)
             except ProviderError as exc:
@@ -127,6 +132,15 @@ class FailoverEmail:
             "; ".join(errors) or "every email provider is paused by its circuit breaker",
             retryable=True,
         )
+
+    @staticmethod
+    async def _gate(before_send: Callable[[str], Awaitable[None]], name: str) -> None:
+        try:
+            await before_send(name)
+        except Exception as exc:
+            raise SendGateUnavailable(
+                f"send rate limiter unavailable: {type(exc).__name__}: {exc}"
+            ) from exc
 
     async def close(self) -> None:
         for provider in self.providers:
