@@ -1153,6 +1153,19 @@ def held_note(down: float, alert: str) -> str:
     )
 
 
+async def postgres_outage(
+    servers: load_chaos.PrivateServers | load_chaos.Topology, down: float
+) -> str:
+    """PostgreSQL stopped (`pg_ctl stop -m fast`) for `down` seconds, then started: the
+    fault's note."""
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, servers.stop_postgres)
+    await asyncio.sleep(down)
+    await loop.run_in_executor(None, servers.start_postgres)
+    note = f"pg_ctl stop -m fast, down {down:.0f} s, started again"
+    return note + held_note(down, "DatabaseDown")
+
+
 def make_chaos(
     h: Harness,
     servers: ServerSet,
@@ -1275,13 +1288,7 @@ def make_chaos(
             elif name == "stop_postgres":
                 record.target = f"private PostgreSQL, port {private.pg_port}"
                 record.expect = [_expect("DatabaseDown", pg_need)]
-                await loop.run_in_executor(None, private.stop_postgres)
-                await asyncio.sleep(pg_down)
-                await loop.run_in_executor(None, private.start_postgres)
-                record.notes.append(
-                    f"pg_ctl stop -m fast, down {pg_down:.0f} s, started again"
-                    + held_note(pg_down, "DatabaseDown")
-                )
+                record.notes.append(await postgres_outage(private, pg_down))
             elif name == "stop_redis":
                 record.target = f"private Redis, port {private.redis_port}"
                 record.expect = [
@@ -1413,13 +1420,8 @@ def make_topology_chaos(
             elif name == "stop_postgres":
                 record.target = f"PostgreSQL primary (postmaster pid {topo.postmaster_pid()})"
                 record.expect = [_expect("DatabaseDown", pg_need)]
-                await loop.run_in_executor(None, topo.stop_postgres)
-                await asyncio.sleep(pg_down)
-                await loop.run_in_executor(None, topo.start_postgres)
-                record.notes.append(
-                    f"pg_ctl stop -m fast, down {pg_down:.0f} s, started again (the replica"
-                    " and pgbouncer reconnect on their own)" + held_note(pg_down, "DatabaseDown")
-                )
+                note = await postgres_outage(topo, pg_down)
+                record.notes.append(note + " (the replica and pgbouncer reconnect on their own)")
             elif name == "stop_redis":
                 ports = topo.redis_ports()
                 listed = ", ".join(map(str, ports))
