@@ -1153,6 +1153,19 @@ def held_note(down: float, alert: str) -> str:
     )
 
 
+async def supervised(
+    inject: Callable[[], Coroutine[Any, Any, None]],
+    supervise: Callable[[], Coroutine[Any, Any, None]],
+) -> None:
+    """The faults, with a supervisor restarting what dies on its own, until the run ends."""
+    supervisor = asyncio.create_task(supervise())
+    try:
+        await inject()
+        await asyncio.Event().wait()  # until the run ends (the harness cancels the chaos)
+    finally:
+        supervisor.cancel()
+
+
 async def postgres_outage(
     servers: load_chaos.PrivateServers | load_chaos.Topology, down: float
 ) -> str:
@@ -1200,12 +1213,7 @@ def make_chaos(
                     servers.start_worker()
 
     async def chaos() -> None:
-        supervisor = asyncio.create_task(supervise())
-        try:
-            await inject()
-            await asyncio.Event().wait()  # until the run ends
-        finally:
-            supervisor.cancel()
+        await supervised(inject, supervise)
 
     async def inject() -> None:
         settle = 15.0  # an alert clears a scrape and an evaluation after the fault
@@ -1336,12 +1344,7 @@ def make_topology_chaos(
                 topo.restart(name)
 
     async def chaos() -> None:
-        supervisor = asyncio.create_task(supervise())
-        try:
-            await inject()
-            await asyncio.Event().wait()  # until the run ends
-        finally:
-            supervisor.cancel()
+        await supervised(inject, supervise)
 
     async def api_ready(port: str, within: float = 90) -> float:
         return await wait_ready(f"http://127.0.0.1:{port}", within)
