@@ -42,6 +42,10 @@ async def open_work_connections(state: RunState, database_url: str) -> list[Conn
     recorded on the run (the cancel path calls `pg_cancel_backend` on them)."""
     work: list[Connection] = []
     n = max(1, min(state.config.parallelism, len(state.days) or 1))
+    if state.incremental and state.days:
+        # a day or two to load, but steps alongside the day stage, rollups and checks
+        # side by side: every connection
+        n = state.config.parallelism
     try:
         for _ in range(n):
             conn = await connect(
@@ -85,9 +89,12 @@ async def _fill_day_scope(state: RunState, work: list[Connection]) -> None:
     assert state.since is not None
     start, end = day_bounds(state.days[0])[0], day_bounds(state.days[-1])[1]
     params = {"start": start, "end": end, "since": state.since, "snapshot": state.snapshot}
-    for conn in work:
+
+    async def fill(conn: Connection) -> None:
         for statement in run_statements("day_scope"):
             await conn.execute(statement, params)
+
+    await asyncio.gather(*(fill(conn) for conn in work))
 
 
 async def load_days(state: RunState, work: list[Connection], day_steps: list[str]) -> None:

@@ -44,7 +44,7 @@ from mysetlist.warehouse.errors import (
 )
 from mysetlist.warehouse.run_state import Connection, Progress, RunState
 from mysetlist.warehouse.sql_files import query
-from mysetlist.warehouse.steps import DAY_STEPS, ROLLUP_STEPS, waves
+from mysetlist.warehouse.steps import DAY_STEPS, ROLLUP_STEPS, alongside_days, waves
 
 log = logging.getLogger(__name__)
 
@@ -178,12 +178,16 @@ class _Run:
             await ranges.resolve_range(state)
             self.work = await day_loads.open_work_connections(state, self.database_url)
             day_steps = [s for s in state.steps if s in DAY_STEPS]
-            if day_steps and state.days:
-                await day_loads.load_days(state, self.work, day_steps)
-                await ranges.advance(state)
             later = [s for s in state.steps if s not in DAY_STEPS]
             if state.incremental and not state.days:
                 later = []  # nothing new arrived
+            if day_steps and state.days:
+                early = alongside_days(later, incremental=state.incremental)
+                if len(self.work) < 2:
+                    early = []
+                later = [s for s in later if s not in early]
+                await self._load_days(day_steps, early, outcome)
+                await ranges.advance(state)
             for wave in waves(later, incremental=state.incremental):
                 await state.check_cancel()
                 await state.save_progress("+".join(wave))
@@ -218,6 +222,24 @@ class _Run:
         if status == "failed":
             raise (EtlTransient if transient else EtlFailed)(error or "ETL run failed")
         return result
+
+    async def _load_days(self, day_steps: list[str], early: list[str], outcome: _Outcome) -> None:
+        """The day stage; the `early` steps (steps.alongside_days) side by side with it, on
+        the last work connection."""
+        if not early:
+            await day_loads.load_days(self.state, self.work, day_steps)
+            return
+
+        async def alongside(conn: Connection) -> None:
+            for step in early:
+                await self._run_step(step, conn, outcome)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(day_loads.load_days(self.state, self.work[:-1], day_steps))
+                group.create_task(alongside(self.work[-1]))
+        except BaseExceptionGroup as eg:
+            raise most_telling(eg) from None
 
     async def _run_wave(self, wave: list[str], outcome: _Outcome) -> None:
         if len(wave) == 1 or len(self.work) == 1:

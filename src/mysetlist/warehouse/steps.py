@@ -101,6 +101,10 @@ READS: dict[str, frozenset[str]] = {
 READS_INCREMENTAL = {**READS, "platform_windows": frozenset({"user_behavior_warehouse"})}
 # Steps that run alone, after everything before them.
 BARRIER_STEPS = frozenset({"quality_checks", "analyze", "maintenance"})
+# Steps that read no day-grained table (voting: app.setlist_votes, the shows and setlists,
+# and the run's users, known before its days load): an incremental run, whose day stage is
+# a day or two on one connection, starts them alongside it on a connection of their own.
+ALONGSIDE_DAYS = frozenset({"voting_patterns_warehouse"})
 
 
 def qualified(table: str) -> sql.Identifier:
@@ -130,6 +134,19 @@ def normalise_steps(steps: Sequence[str] | None, mode: str) -> list[str]:
     if wanted & set(DAY_STEPS[1:]):
         wanted.add("extract")
     return [s for s in ALL_STEPS if s in wanted]
+
+
+def alongside_days(steps: Sequence[str], *, incremental: bool) -> list[str]:
+    """The steps of `steps` an incremental run starts alongside its day stage: those that
+    read no day-grained table, unless a step they read is in the run too."""
+    if not incremental:
+        return []
+    wanted = set(steps)
+    return [
+        s
+        for s in ALL_STEPS
+        if s in wanted and s in ALONGSIDE_DAYS and not READS_INCREMENTAL.get(s, set()) & wanted
+    ]
 
 
 def waves(steps: Sequence[str], *, incremental: bool) -> list[list[str]]:
