@@ -2,6 +2,7 @@
 -- all of that user's daily_user_stats and user_engagement_warehouse rows plus their
 -- user-grain row in voting_patterns_warehouse (run voting_patterns first).
 -- engagement_score = sum of daily engagement over last_active_day-29 .. last_active_day / 30.
+-- Params: full (every user of a daily or range run's scope: one grouped join).
 DELETE FROM analytics.user_behavior_warehouse
 WHERE user_id IN (SELECT user_id FROM etl_scope WHERE kind = 'user');
 
@@ -25,8 +26,22 @@ FROM (
          sum(d.unfollows) AS unfollows, sum(d.session_seconds) AS session_seconds
   FROM etl_scope sc
   JOIN analytics.daily_user_stats d ON d.user_id = sc.user_id
-  WHERE sc.kind = 'user'
+  WHERE %(full)s AND sc.kind = 'user'
   GROUP BY d.user_id
+  UNION ALL
+  -- Incremental runs (a few thousand users): each user's rows through the primary key;
+  -- the join above gets planned as a hash of every row of the table.
+  SELECT sc.user_id, d.*
+  FROM etl_scope sc
+  CROSS JOIN LATERAL (
+    SELECT min(d.day) AS first_day, max(d.day) AS last_day, count(*) AS active_days,
+           sum(d.events) AS events, sum(d.sessions) AS sessions,
+           sum(d.page_views) AS page_views, sum(d.searches) AS searches, sum(d.votes) AS votes,
+           sum(d.follows) AS follows, sum(d.unfollows) AS unfollows,
+           sum(d.session_seconds) AS session_seconds
+    FROM analytics.daily_user_stats d WHERE d.user_id = sc.user_id
+  ) d
+  WHERE NOT %(full)s AND sc.kind = 'user' AND d.active_days > 0
 ) s
 LEFT JOIN analytics.voting_patterns_warehouse v
   ON v.grain = 'user' AND v.scope_id = s.user_id::text
