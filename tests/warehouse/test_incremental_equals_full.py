@@ -122,6 +122,20 @@ async def test_incremental_run_equals_reloading_the_day(world: str) -> None:
     # voting ran beside the day stage, and the rollups after it
     assert {"voting_patterns_warehouse", "user_behavior_warehouse"} <= set(inc.step_timings)
     incremental = table_contents(world)
+    # the day is recorded as loaded with its events (the day's events_total)
+    start = datetime.combine(today(), datetime.min.time(), tzinfo=UTC)
+    with psycopg.connect(world) as conn:
+        loaded = conn.execute(
+            """SELECT l.events, m.events_total,
+                      (SELECT count(*) FROM analytics.user_events
+                        WHERE created_at >= %(start)s AND created_at < %(start)s + interval '1 day')
+                 FROM analytics.etl_loaded_days l
+                 JOIN analytics.daily_platform_metrics m USING (day)
+                WHERE day = %(day)s""",
+            {"start": start, "day": today()},
+        ).fetchone()
+    assert loaded is not None
+    assert loaded[0] == loaded[1] == loaded[2] > 0
     reload = await run_range(world, today(), today(), config=CONFIG)
     assert (reload.status, reload.checks_status) == ("succeeded", "passed")
     reloaded = table_contents(world)

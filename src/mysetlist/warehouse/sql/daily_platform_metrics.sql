@@ -45,9 +45,12 @@ ON CONFLICT (day) DO UPDATE SET
   avg_engagement_score = EXCLUDED.avg_engagement_score,
   avg_session_seconds = EXCLUDED.avg_session_seconds;
 
--- Record the day as loaded (atomically with its data). Params: run_id, day_end.
+-- Record the day as loaded (atomically with its data). Params: run_id, day_end. The
+-- staged events are the day's events_total just written (not a second count of the
+-- staging table: a pass over every staged event).
 INSERT INTO analytics.etl_loaded_days (day, run_id, loaded_at, events, partial)
-SELECT %(day)s, %(run_id)s, now(), (SELECT count(*) FROM etl_stage), now() < %(day_end)s
+SELECT %(day)s, %(run_id)s, now(), m.events_total, now() < %(day_end)s
+FROM analytics.daily_platform_metrics m WHERE m.day = %(day)s
 ON CONFLICT (day) DO UPDATE SET
   run_id = EXCLUDED.run_id, loaded_at = EXCLUDED.loaded_at, events = EXCLUDED.events,
   partial = EXCLUDED.partial;
