@@ -6,7 +6,8 @@ CLI, a test) calls `execute`, which:
 1. takes the run lock on a *control* connection and claims the run's row (`claiming`);
 2. resolves the day range and snapshot (`ranges`);
 3. loads each day in one transaction on `parallelism` work connections (`day_loads`) and
-   moves the watermark;
+   moves the watermark; an incremental run starts the steps that read no day-grained table
+   (`steps.alongside_days`) beside its day stage, on a connection of their own;
 4. runs the rollups side by side in waves (`steps.waves`, `rollups`), refreshes the
    materialized views, runs the data-quality checks (`quality`), ANALYZEs what it touched
    and (daily runs) the maintenance;
