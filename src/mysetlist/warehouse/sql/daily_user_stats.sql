@@ -6,15 +6,15 @@
 -- the day's transaction keeps the day atomic and
 -- drops users who no longer have activity (e.g. after erasure).
 DELETE FROM analytics.daily_user_stats
-WHERE day = %(day)s
+WHERE NOT %(fresh)s AND day = %(day)s
   AND (NOT %(scoped)s OR user_id IN (SELECT user_id FROM etl_day_scope));
 
 DELETE FROM analytics.user_engagement_warehouse
-WHERE day = %(day)s
+WHERE NOT %(fresh)s AND day = %(day)s
   AND (NOT %(scoped)s OR user_id IN (SELECT user_id FROM etl_day_scope));
 
 WITH stats AS (
-INSERT INTO analytics.daily_user_stats AS t (
+INSERT INTO analytics.daily_user_stats (
   day, user_id, events, page_views, unique_pages, event_types, sessions, session_seconds,
   artist_views, show_views, searches, vote_events, votes, follows, unfollows, shares,
   notification_opens, notification_clicks, first_event_at, last_event_at)
@@ -57,22 +57,12 @@ FULL JOIN (
   WHERE NOT %(scoped)s OR user_id IN (SELECT user_id FROM etl_day_scope)
   GROUP BY user_id
 ) v ON v.user_id = e.user_id
-ON CONFLICT (user_id, day) DO UPDATE SET
-  events = EXCLUDED.events, page_views = EXCLUDED.page_views,
-  unique_pages = EXCLUDED.unique_pages, event_types = EXCLUDED.event_types,
-  sessions = EXCLUDED.sessions, session_seconds = EXCLUDED.session_seconds,
-  artist_views = EXCLUDED.artist_views, show_views = EXCLUDED.show_views,
-  searches = EXCLUDED.searches, vote_events = EXCLUDED.vote_events, votes = EXCLUDED.votes,
-  follows = EXCLUDED.follows, unfollows = EXCLUDED.unfollows, shares = EXCLUDED.shares,
-  notification_opens = EXCLUDED.notification_opens,
-  notification_clicks = EXCLUDED.notification_clicks,
-  first_event_at = EXCLUDED.first_event_at, last_event_at = EXCLUDED.last_event_at
 RETURNING day, user_id, sessions, page_views, unique_pages, event_types
 )
 -- The spec's engagement score per user and day:
 --   min(sessions/10,1)*0.3 + min(pageViews/100,1)*0.3 + min(uniquePages/20,1)*0.2
 --   + min(eventTypes/10,1)*0.2
-INSERT INTO analytics.user_engagement_warehouse AS t (
+INSERT INTO analytics.user_engagement_warehouse (
   day, user_id, sessions, page_views, unique_pages, event_types,
   session_score, page_view_score, diversity_score, event_type_score, engagement_score)
 SELECT day, user_id, sessions, page_views, unique_pages, event_types,
@@ -84,10 +74,4 @@ FROM (
          round(least(unique_pages / 20.0, 1) * 0.2, 4) AS ds,
          round(least(event_types / 10.0, 1) * 0.2, 4) AS es
   FROM stats
-) s
-ON CONFLICT (user_id, day) DO UPDATE SET
-  sessions = EXCLUDED.sessions, page_views = EXCLUDED.page_views,
-  unique_pages = EXCLUDED.unique_pages, event_types = EXCLUDED.event_types,
-  session_score = EXCLUDED.session_score, page_view_score = EXCLUDED.page_view_score,
-  diversity_score = EXCLUDED.diversity_score, event_type_score = EXCLUDED.event_type_score,
-  engagement_score = EXCLUDED.engagement_score;
+) s;
