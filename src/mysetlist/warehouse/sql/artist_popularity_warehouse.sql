@@ -1,7 +1,8 @@
 -- Per artist and day: views (artist pages, and show pages through the show's artist),
 -- follows/unfollows (events), votes (app.setlist_votes), distinct fans, and
 -- activity = artist_views + show_views + 2*votes + 5*follows. trending_score is filled by
--- the trending step (sql/trending.sql). Only artists that exist in app.artists. Params: day.
+-- the trending step (sql/trending.sql). Only artists that exist in app.artists. Params: day,
+-- fresh (a first backfill: nothing to delete). After the delete the insert is plain.
 DELETE FROM analytics.artist_popularity_warehouse WHERE NOT %(fresh)s AND day = %(day)s;
 
 INSERT INTO analytics.artist_popularity_warehouse (

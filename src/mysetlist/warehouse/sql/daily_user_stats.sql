@@ -2,9 +2,11 @@
 -- and the day's votes, in one statement: the engagement rows are computed from the rows
 -- daily_user_stats just got (RETURNING), not by reading them back (that second pass cost
 -- a third of the day's transform time; docs/performance.md, 2026-12-04).
--- Params: day, scoped (only the users in etl_day_scope). Delete-and-reinsert inside
--- the day's transaction keeps the day atomic and
--- drops users who no longer have activity (e.g. after erasure).
+-- Params: day, scoped (only the users in etl_day_scope), fresh (a first backfill: the
+-- tables were empty, nothing to delete; warehouse/backfill.py). Delete-and-reinsert inside
+-- the day's transaction keeps the day atomic and drops users who no longer have activity
+-- (e.g. after erasure); after the delete no row of the day (or of the scoped users) is
+-- left, so the inserts are plain: a duplicate key is a bug and fails the day.
 DELETE FROM analytics.daily_user_stats
 WHERE NOT %(fresh)s AND day = %(day)s
   AND (NOT %(scoped)s OR user_id IN (SELECT user_id FROM etl_day_scope));

@@ -1,6 +1,7 @@
 -- Per show and day: page views and viewers (show_view events), votes and voters
 -- (app.setlist_votes), shares (share events carrying show_id);
--- engagement = views + 2*votes + 3*shares. Only shows that exist in app.shows. Params: day.
+-- engagement = views + 2*votes + 3*shares. Only shows that exist in app.shows. Params: day,
+-- fresh (a first backfill: nothing to delete). After the delete the insert is plain.
 DELETE FROM analytics.show_engagement_warehouse WHERE NOT %(fresh)s AND day = %(day)s;
 
 INSERT INTO analytics.show_engagement_warehouse (
