@@ -52,7 +52,8 @@ def backfill_tables(day_steps: Sequence[str]) -> list[str]:
 async def defer_indexes(state: RunState, conn: Connection, day_steps: Sequence[str]) -> bool:
     """When every table the day steps load is empty, drop their indexes (but KEPT_INDEXES)
     and record them, in one transaction; True when the run is a first backfill. A table
-    another session holds at that moment means no backfill: the run loads as usual."""
+    another session holds at that moment, or a role that does not own the tables, means
+    no backfill: the run loads as usual."""
     tables = backfill_tables(day_steps)
     if state.incremental or not tables or not state.days:
         return False
@@ -73,8 +74,9 @@ async def defer_indexes(state: RunState, conn: Connection, day_steps: Sequence[s
             for index in found:
                 await conn.execute(query("backfill_record"), {**index, "run_id": state.run_id})
                 await conn.execute(_drop(index))
-    except psycopg.errors.LockNotAvailable:
-        log.info("ETL run %s: day tables busy, loading with their indexes", state.run_id)
+    except (psycopg.errors.LockNotAvailable, psycopg.errors.InsufficientPrivilege) as exc:
+        # Busy tables, or a role that may write the tables but not alter them.
+        log.info("ETL run %s: loading with the indexes (%s)", state.run_id, type(exc).__name__)
         return False
     log.info("ETL run %s: first backfill, %d indexes built after it", state.run_id, len(found))
     return True
