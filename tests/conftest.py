@@ -60,6 +60,18 @@ TEST_JWT_SECRET = "test-secret-" + "x" * 40
 TEST_ENCRYPTION_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """`-n` (pytest-xdist) only on embedded servers: each process starts its own. Processes
+    sharing one named server would migrate their templates at once, and the migrations make
+    cluster-wide roles."""
+    shared = os.environ.get("DATABASE_URL") or os.environ.get("REDIS_URL")
+    if config.getoption("numprocesses", None) and shared:
+        raise pytest.UsageError(
+            "-n runs one set of embedded servers per process; with DATABASE_URL or REDIS_URL"
+            " set, run the tests without -n"
+        )
+
+
 @dataclass
 class Servers:
     admin_url: str  # a database URL with rights to CREATE DATABASE (direct, no pooler)

@@ -73,3 +73,52 @@ async def test_notifications_past_retention_go_with_their_deliveries(runtime: Ru
             (user, user),
         )
     assert left == {"notifications": 1, "deliveries": 1}
+
+
+async def _insert_event(runtime: Runtime, kind: str, age_days: int, received_days_ago: int) -> None:
+    async with runtime.db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO analytics.user_events (message_id, anonymous_id, event_type,"
+            " properties, created_at, received_at) VALUES (%s, 'anon-w', %s, '{\"q\": 1}',"
+            " now() - make_interval(days => %s), now() - make_interval(days => %s))",
+            (f"m-{uuid.uuid4().hex}", kind, age_days, received_days_ago),
+        )
+
+
+async def _identified(runtime: Runtime, kind: str) -> int:
+    row = await runtime.db.fetch_one(
+        "SELECT count(*) AS n FROM analytics.user_events"
+        " WHERE event_type = %s AND anonymous_id IS NOT NULL",
+        (kind,),
+    )
+    assert row is not None
+    return int(row["n"])
+
+
+async def test_a_later_run_anonymises_events_that_arrived_late_with_old_client_times(
+    runtime: Runtime,
+) -> None:
+    """Each run reads only what became old enough since the last (a watermark, no
+    (event_type, created_at) index): an event received after that run with a client time
+    from long ago (ingest accepts times back to 1970) is still anonymised by the next."""
+    kind = f"probe_{uuid.uuid4().hex[:8]}"
+    settings = load_privacy_settings(MYSETLIST_ANONYMISE_EVENTS_AFTER=f"{kind}=30")
+    await _insert_event(runtime, kind, age_days=40, received_days_ago=40)
+    assert await anonymise_expired_events(runtime.db, settings) == {kind: 1}
+    await _insert_event(runtime, kind, age_days=900, received_days_ago=0)  # default partition
+    await _insert_event(runtime, kind, age_days=45, received_days_ago=0)
+    await _insert_event(runtime, kind, age_days=5, received_days_ago=0)  # not old enough
+    assert await anonymise_expired_events(runtime.db, settings) == {kind: 2}
+    assert await _identified(runtime, kind) == 1
+
+
+async def test_a_shorter_age_reads_every_partition_once(runtime: Runtime) -> None:
+    """An age changed to a shorter one is a new watermark: its first run reads everything
+    before the new cutoff, including events the old age's mark had already passed."""
+    kind = f"probe_{uuid.uuid4().hex[:8]}"
+    await _insert_event(runtime, kind, age_days=20, received_days_ago=20)
+    thirty = load_privacy_settings(MYSETLIST_ANONYMISE_EVENTS_AFTER=f"{kind}=30")
+    assert await anonymise_expired_events(runtime.db, thirty) == {kind: 0}
+    ten = load_privacy_settings(MYSETLIST_ANONYMISE_EVENTS_AFTER=f"{kind}=10")
+    assert await anonymise_expired_events(runtime.db, ten) == {kind: 1}
+    assert await _identified(runtime, kind) == 0

@@ -16,7 +16,9 @@ import pytest
 from mysetlist.core.config import Settings
 
 pytestmark = pytest.mark.db
-USER = uuid.uuid4()
+# A fixed id: the parameters below name the tests, which must be the same in every
+# pytest-xdist worker.
+USER = uuid.UUID("3f6c2a9e-8b1d-4c7e-a5f0-2d9e8b7c6a51")
 ODD_SUBS: list[Any] = [
     f"urn:uuid:{USER}",
     f"{{{USER}}}",

@@ -14,7 +14,13 @@ from prometheus_client import REGISTRY
 
 from mysetlist.core.runtime import Runtime
 from mysetlist.tracking.events import EventRow
-from mysetlist.tracking.group_commit import GroupCommitWriter, Rejected, Unavailable
+from mysetlist.tracking.group_commit import (
+    SMALL_FLUSH,
+    ArrayEncoder,
+    GroupCommitWriter,
+    Rejected,
+    Unavailable,
+)
 from tests.conditions import until
 from tests.tracking.conftest import count_events, writer_waits_on_a_lock
 
@@ -33,7 +39,7 @@ async def _block_writes(database_url: str) -> psycopg.AsyncConnection[Any]:
     return blocker
 
 
-@pytest.mark.parametrize("good_rows", [1, 100], ids=["one-statement", "copy"])
+@pytest.mark.parametrize("good_rows", [1, SMALL_FLUSH], ids=["one-statement", "copy"])
 async def test_a_bad_request_in_a_combined_flush_fails_alone(
     database_url: str, runtime: Runtime, good_rows: int
 ) -> None:
@@ -94,3 +100,74 @@ async def test_stop_commits_what_was_accepted_before_it(
     await stopping
     assert await asyncio.gather(first, *waiting) == [1, 3, 3]
     assert await count_events(runtime, "anonymous_id = %s", (marker,)) == 7
+
+
+def _odd_rows() -> list[EventRow]:
+    """Rows with every column's edge: NULLs, empty and non-ASCII text, a claimed user, a
+    sender, proofs set, times with microseconds and before 2000."""
+    return [
+        EventRow(
+            message_id=uuid.uuid4().hex,
+            user_id=uuid.uuid4(),
+            anonymous_id="",
+            session_id="sé",
+            event_type="search",
+            page_url="https://x/ü?q=\"'\\",
+            properties='{"a": "é"}',
+            source="api",
+            created_at=datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+            claimed_user_id=uuid.uuid4(),
+            sender=b"\x00\xff" * 8,
+            proves_anonymous=True,
+        ),
+        EventRow(
+            message_id="m-" + uuid.uuid4().hex,
+            user_id=None,
+            anonymous_id=None,
+            session_id=None,
+            event_type="page_view",
+            page_url=None,
+            properties="{}",
+            source="segment",
+            created_at=datetime.now(UTC),
+            proves_session=True,
+        ),
+    ]
+
+
+async def test_the_array_encoder_sends_what_psycopg_would(database_url: str) -> None:
+    """A small flush's arrays are built by `ArrayEncoder`, not psycopg's list dumper: the
+    bytes must be the ones psycopg sends for the same lists, and the types the same."""
+    from psycopg.adapt import PyFormat, Transformer
+
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        rows = _odd_rows()
+        ours = ArrayEncoder(conn).params(rows)
+        tx = Transformer(conn)
+        for name, column in zip(EventRow._fields, zip(*rows, strict=True), strict=True):
+            values = list(column)
+            dumper = tx.get_dumper(values, PyFormat.BINARY)
+            theirs = dumper.upgrade(values, PyFormat.BINARY)
+            assert bytes(ours[name]) == theirs.dump(values), name
+            assert type(ours[name]).oid == theirs.oid, name
+
+
+async def test_a_small_flush_stores_every_column_as_sent(
+    database_url: str, runtime: Runtime
+) -> None:
+    writer = GroupCommitWriter(database_url, connections=1)
+    await writer.start()
+    try:
+        rows = _odd_rows()
+        assert await writer.submit(rows) == 2
+    finally:
+        await writer.stop()
+    async with runtime.db.transaction() as conn:
+        cur = await conn.execute(
+            "SELECT message_id, user_id, anonymous_id, session_id, event_type, page_url,"
+            " properties::text, source, created_at, claimed_user_id FROM analytics.user_events"
+            " WHERE message_id = ANY(%s) ORDER BY created_at",
+            ([r.message_id for r in rows],),
+        )
+        stored = await cur.fetchall()
+    assert [tuple(r) for r in stored] == [r[:10] for r in rows]

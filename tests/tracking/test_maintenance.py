@@ -192,3 +192,49 @@ async def test_retention_drops_old_partitions_and_applies_per_type_overrides(
     assert last is not None
     assert last["status"] == "succeeded"
     assert last["details"]["deleted_by_type"]["search"] >= 1
+
+
+async def _insert_aged(runtime: Runtime, kind: str, age_days: int, received_days_ago: int) -> None:
+    async with runtime.db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO analytics.user_events (message_id, event_type, created_at, received_at)"
+            " VALUES (%s, %s, now() - make_interval(days => %s),"
+            " now() - make_interval(days => %s))",
+            (uuid.uuid4().hex, kind, age_days, received_days_ago),
+        )
+
+
+async def _ages_left(runtime: Runtime, kind: str) -> list[int]:
+    rows = await runtime.db.fetch_all(
+        "SELECT extract(day FROM now() - created_at)::int AS age FROM analytics.user_events"
+        " WHERE event_type = %s ORDER BY created_at",
+        (kind,),
+    )
+    return [int(r["age"]) for r in rows]
+
+
+async def test_per_type_retention_deletes_late_arrivals_with_old_client_times(
+    runtime: Runtime,
+) -> None:
+    """Per-type retention reads only what became old enough since its last run (a watermark
+    per type and age, no (event_type, created_at) index): an event received after that run
+    with a client time from long ago still goes in the next run."""
+    kind = f"probe_{uuid.uuid4().hex[:8]}"
+    tracking = TrackingSettings(event_retention_days=3650, event_retention_overrides={kind: 30})
+    await _insert_aged(runtime, kind, age_days=40, received_days_ago=40)
+    run = await maintenance.partition_upkeep(runtime.db, tracking)
+    assert run.details["deleted_by_type"][kind] == 1
+    await _insert_aged(runtime, kind, age_days=900, received_days_ago=0)  # default partition
+    await _insert_aged(runtime, kind, age_days=45, received_days_ago=0)
+    await _insert_aged(runtime, kind, age_days=5, received_days_ago=0)  # not old enough
+    run = await maintenance.partition_upkeep(runtime.db, tracking)
+    assert run.details["deleted_by_type"][kind] == 2
+    assert await _ages_left(runtime, kind) == [5]
+    # A shorter age is a new watermark: its first run reads every partition once.
+    await _insert_aged(runtime, kind, age_days=20, received_days_ago=20)
+    run = await maintenance.partition_upkeep(
+        runtime.db,
+        TrackingSettings(event_retention_days=3650, event_retention_overrides={kind: 10}),
+    )
+    assert run.details["deleted_by_type"][kind] == 1
+    assert await _ages_left(runtime, kind) == [5]

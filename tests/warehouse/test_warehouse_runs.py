@@ -1,6 +1,8 @@
 """Run mechanics: a worker killed mid-day leaves no half-loaded day and the next run
-completes it; the incremental run picks up only what arrived since the watermark;
-maintenance (retention, partitions, index health with REINDEX CONCURRENTLY)."""
+completes it (and, killed in a first backfill, builds the indexes it dropped); a first
+backfill ends with every index as it was and the rows a reload gives; the incremental run
+picks up only what arrived since the watermark; maintenance (retention, partitions, index
+health with REINDEX CONCURRENTLY)."""
 
 from __future__ import annotations
 
@@ -17,11 +19,13 @@ from typing import Any
 import psycopg
 import pytest
 
+from mysetlist.core.db import connect
 from mysetlist.tracking.events import EventRow, IdentityLink
 from mysetlist.tracking.group_commit import GroupCommitWriter
 from mysetlist.warehouse import pipeline, steps
 from mysetlist.warehouse.config import EtlConfig
 from mysetlist.warehouse.ranges import WATERMARK
+from mysetlist.warehouse.rebuild import clear_warehouse
 from tests.conditions import until, wait_until
 from tests.warehouse.conftest import (
     etl_backends,
@@ -110,11 +114,31 @@ def _day_rows(url: str) -> dict[str, set[Any]]:
     return out
 
 
+def _indexes(url: str) -> set[tuple[str, ...]]:
+    """Every index and constraint of the warehouse tables, with its definition."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            """SELECT 'index', tablename, indexname, indexdef FROM pg_indexes
+                WHERE schemaname = 'analytics' AND tablename = ANY(%(t)s)
+               UNION ALL
+               SELECT 'constraint', conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+                 FROM pg_constraint
+                WHERE connamespace = 'analytics'::regnamespace
+                  AND conrelid::regclass::text = ANY(%(qualified)s)""",
+            {"t": list(steps.TABLES), "qualified": [f"analytics.{t}" for t in steps.TABLES]},
+        ).fetchall()
+    return set(rows)
+
+
 def test_killed_worker_leaves_no_half_loaded_day(
     world: str, redis_url: str, tmp_path: Path
 ) -> None:
     url = world
     stuck = DAYS[2]
+    assert one(url, "SELECT count(*) FROM analytics.daily_user_stats")[0] == 0
+    indexes = _indexes(url)
+    assert ("constraint", "analytics.daily_user_stats", "daily_user_stats_pkey",
+            "PRIMARY KEY (user_id, day)") in indexes  # fmt: skip
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -165,11 +189,20 @@ def test_killed_worker_leaves_no_half_loaded_day(
     assert stuck not in done
     for table, days in loaded.items():
         assert days == done, table
+    # It was a first backfill (empty tables): it loaded without their indexes, recorded.
+    dropped = indexes - _indexes(url)
+    assert {name for _, _, name, _ in dropped} >= {"daily_user_stats_pkey"}
+    with psycopg.connect(url) as conn:
+        recorded = conn.execute("SELECT index_name FROM analytics.etl_deferred_indexes").fetchall()
+    assert {r[0] for r in recorded} == {name for kind, _, name, _ in dropped if kind == "index"}
 
-    # The next run closes the abandoned one and completes every day.
+    # The next run closes the abandoned one, builds the indexes the killed one dropped
+    # (exactly as they were) and completes every day.
     result = asyncio.run(run_range(url, DAYS[0], DAYS[-1]))
     assert result.status == "succeeded"
     assert result.checks_status == "passed"
+    assert _indexes(url) == indexes
+    assert one(url, "SELECT count(*) FROM analytics.etl_deferred_indexes")[0] == 0
     abandoned = one(url, "SELECT status, error FROM analytics.etl_runs ORDER BY id LIMIT 1")
     assert abandoned[0] == "failed"
     assert "abandoned" in abandoned[1]
@@ -178,6 +211,41 @@ def test_killed_worker_leaves_no_half_loaded_day(
     complete = table_contents(url)
     assert asyncio.run(run_range(url, DAYS[0], DAYS[-1])).status == "succeeded"
     assert table_contents(url) == complete
+
+
+async def test_a_first_backfill_builds_every_index_again_and_equals_a_reload(
+    world: str,
+) -> None:
+    """On empty day tables a range run loads without their indexes and nothing to delete
+    (`build indexes` is its extra stage); after it every index and constraint is back as
+    it was, and a reload of the same days (with indexes and deletes) writes the same rows."""
+    async with await connect(world, application_name="test-clear") as conn:
+        await clear_warehouse(conn)
+    indexes = _indexes(world)
+    seen: list[str] = []
+
+    def progress(step: str, done: int, total: int) -> None:
+        seen.append(step)
+
+    config = EtlConfig(parallelism=2)
+    request = pipeline.RunRequest(trigger="cli", mode="range", from_day=DAYS[0], to_day=DAYS[-1])
+    first = await pipeline.execute(world, config, request=request, progress=progress)
+    assert first is not None
+    assert first.status == "succeeded"
+    assert first.checks_status == "passed"
+    assert "build indexes" in seen
+    assert _indexes(world) == indexes
+    backfilled = table_contents(world)
+    assert backfilled["daily_user_stats"]
+    assert backfilled["artist_popularity_warehouse"]
+
+    seen.clear()
+    again = await pipeline.execute(world, config, request=request, progress=progress)
+    assert again is not None
+    assert again.status == "succeeded"
+    assert "build indexes" not in seen  # tables not empty: an ordinary reload
+    assert table_contents(world) == backfilled
+    assert _indexes(world) == indexes
 
 
 async def test_incremental_run_takes_only_new_arrivals(world: str) -> None:

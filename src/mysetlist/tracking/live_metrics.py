@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import time
 from collections import Counter
 
@@ -54,18 +55,25 @@ class _Aggregate:
         return bool(self.types)
 
     def add(self, rows: list[EventRow]) -> None:
+        # A pass per field, in C (map, set and Counter updates) where it can be: a Python
+        # loop over every row was 4 % of an ingest worker. A user's str() is taken once per
+        # flush, not once per event.
+        self.types.update(map(_event_type, rows))
+        self.sessions.update(map(_session_id, rows))
+        self.sessions.discard(None)  # type: ignore[arg-type]
+        self.users.update(map(str, {r.user_id for r in rows if r.user_id is not None}))
+        self.visitors.update(
+            [r.anonymous_id for r in rows if r.user_id is None and r.anonymous_id is not None]
+        )
         for row in rows:
-            self.types[row.event_type] += 1
-            if row.user_id is not None:
-                self.users.add(str(row.user_id))
-            elif row.anonymous_id is not None:
-                self.visitors.add(row.anonymous_id)
-            if row.session_id is not None:
-                self.sessions.add(row.session_id)
             if row.event_type in SHOW_EVENT_TYPES and '"show_id"' in row.properties:
                 show = orjson.loads(row.properties).get("show_id")
                 if show is not None:
                     self.shows[str(show)] += 1
+
+
+_event_type = operator.attrgetter("event_type")
+_session_id = operator.attrgetter("session_id")
 
 
 class _RecentlySent:

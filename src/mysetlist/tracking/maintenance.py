@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 _PACKAGE = "mysetlist.tracking"
 ROLLUP = "tracking.hourly_rollup"
 UPKEEP = "tracking.partition_upkeep"
+# Per-type retention's watermark, one per type and age ("<this>.<type>.<days>d"): its
+# position is the last run's now minus SAFETY_LAG, and a changed age is a new name, whose
+# first run reads every partition before the cutoff once.
+TYPE_RETENTION = "tracking.type_retention"
 # Events are stamped received_at = now() of their flush transaction, which commits a few ms
 # later; the rollup stops this far behind now() so no in-flight flush is skipped.
 SAFETY_LAG = timedelta(seconds=15)
@@ -121,12 +125,19 @@ async def upkeep_partitions(
     for event_type, days in sorted(tracking.event_retention_overrides.items()):
         if days >= tracking.event_retention_days:
             continue
+        name = f"{TYPE_RETENTION}.{event_type}.{days}d"
         async with db.transaction() as conn:
+            # FOR UPDATE: a concurrent run of the same type waits, then starts at this mark.
+            mark = await read_watermark(conn, name, for_update=True)
+            cur = await conn.execute(read_sql(_PACKAGE, "transaction_now.sql"))
+            now = (await cur.fetchone() or [None])[0]
             cur = await conn.execute(
                 read_sql(_PACKAGE, "delete_expired_events_of_type.sql"),
-                {"event_type": event_type, "days": days},
-            )
+                {"event_type": event_type, "days": days, "now": now,
+                 "since": mark.position if mark and mark.position else _EPOCH},
+            )  # fmt: skip
             per_type[event_type] = cur.rowcount
+            await advance_watermark(conn, name, position=now - SAFETY_LAG, run_id=record.run_id)
     async with db.transaction() as conn:
         cur = await conn.execute(
             read_sql(_PACKAGE, "purge_event_dedup.sql"), {"days": tracking.dedup_window_days}

@@ -35,7 +35,7 @@ from mysetlist.tracking.errors import (
     UnknownWriteKey,
     UnsupportedEncoding,
 )
-from mysetlist.tracking.events import EventRow, Ingest
+from mysetlist.tracking.events import Ingest
 from mysetlist.tracking.group_commit import (
     FlushResult,
     GroupCommitWriter,
@@ -164,13 +164,16 @@ class IngestService:
             raise IngestUnavailable(str(exc), retry_after=2) from None
         except Rejected as exc:
             raise RejectedEvents(str(exc)) from None
-        await self._invalidate_user_caches(ingest.rows)
+        users = {
+            str(r.user_id) for r in ingest.rows if r.user_id and r.event_type in INVALIDATING_EVENTS
+        }
+        if users:  # most requests: nothing to invalidate, no coroutine
+            await self._invalidate_user_caches(users)
         return Accepted(len(ingest.rows))
 
-    async def _invalidate_user_caches(self, rows: list[EventRow]) -> None:
+    async def _invalidate_user_caches(self, users: set[str]) -> None:
         """A committed follow or vote makes the user's cached answers (recommendations)
         stale; best effort, like live metrics: Redis down leaves them to expire."""
-        users = {str(r.user_id) for r in rows if r.user_id and r.event_type in INVALIDATING_EVENTS}
         with contextlib.suppress(redis.RedisError):
             await bump_cache_generations(
                 self.runtime.redis, self.runtime.settings.redis_key_prefix, users

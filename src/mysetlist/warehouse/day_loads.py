@@ -133,7 +133,7 @@ async def load_day(state: RunState, conn: Connection, day: date, day_steps: list
     params = {
         "day": day, "day_start": start, "day_end": end, "stage_start": start - SESSION_GAP,
         "snapshot": state.snapshot, "run_id": state.run_id,
-        "scoped": state.incremental,
+        "scoped": state.incremental, "fresh": state.fresh,
     }  # fmt: skip
     failed_step = [day_steps[0]]  # the step the current attempt is in
 

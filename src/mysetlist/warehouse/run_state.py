@@ -51,6 +51,8 @@ class RunState:
     snapshot: datetime | None = None  # events received after this are left to the next run
     since: datetime | None = None  # incremental: events received after this
     voting_full: bool = False  # the voting rollup recomputes every user, show and artist
+    # A first backfill (backfill.py): the day tables were empty, nothing to delete.
+    fresh: bool = False
 
     @property
     def run_id(self) -> int:

@@ -1,10 +1,11 @@
 -- Per artist and day: views (artist pages, and show pages through the show's artist),
 -- follows/unfollows (events), votes (app.setlist_votes), distinct fans, and
 -- activity = artist_views + show_views + 2*votes + 5*follows. trending_score is filled by
--- the trending step (sql/trending.sql). Only artists that exist in app.artists. Params: day.
-DELETE FROM analytics.artist_popularity_warehouse WHERE day = %(day)s;
+-- the trending step (sql/trending.sql). Only artists that exist in app.artists. Params: day,
+-- fresh (a first backfill: nothing to delete). After the delete the insert is plain.
+DELETE FROM analytics.artist_popularity_warehouse WHERE NOT %(fresh)s AND day = %(day)s;
 
-INSERT INTO analytics.artist_popularity_warehouse AS t (
+INSERT INTO analytics.artist_popularity_warehouse (
   artist_id, day, artist_views, show_views, unique_fans, follows, unfollows, votes, activity)
 SELECT a.artist_id, %(day)s, a.artist_views, a.show_views, a.unique_fans, a.follows,
        a.unfollows, a.votes,
@@ -28,9 +29,4 @@ FROM (
   ) x
   JOIN app.artists ar ON ar.id = x.artist_id
   GROUP BY x.artist_id
-) a
-ON CONFLICT (artist_id, day) DO UPDATE SET
-  artist_views = EXCLUDED.artist_views, show_views = EXCLUDED.show_views,
-  unique_fans = EXCLUDED.unique_fans, follows = EXCLUDED.follows,
-  unfollows = EXCLUDED.unfollows, votes = EXCLUDED.votes, activity = EXCLUDED.activity,
-  recent_avg = NULL, baseline_avg = NULL, trending_score = NULL;
+) a;

@@ -2,19 +2,21 @@
 -- and the day's votes, in one statement: the engagement rows are computed from the rows
 -- daily_user_stats just got (RETURNING), not by reading them back (that second pass cost
 -- a third of the day's transform time; docs/performance.md, 2026-12-04).
--- Params: day, scoped (only the users in etl_day_scope). Delete-and-reinsert inside
--- the day's transaction keeps the day atomic and
--- drops users who no longer have activity (e.g. after erasure).
+-- Params: day, scoped (only the users in etl_day_scope), fresh (a first backfill: the
+-- tables were empty, nothing to delete; warehouse/backfill.py). Delete-and-reinsert inside
+-- the day's transaction keeps the day atomic and drops users who no longer have activity
+-- (e.g. after erasure); after the delete no row of the day (or of the scoped users) is
+-- left, so the inserts are plain: a duplicate key is a bug and fails the day.
 DELETE FROM analytics.daily_user_stats
-WHERE day = %(day)s
+WHERE NOT %(fresh)s AND day = %(day)s
   AND (NOT %(scoped)s OR user_id IN (SELECT user_id FROM etl_day_scope));
 
 DELETE FROM analytics.user_engagement_warehouse
-WHERE day = %(day)s
+WHERE NOT %(fresh)s AND day = %(day)s
   AND (NOT %(scoped)s OR user_id IN (SELECT user_id FROM etl_day_scope));
 
 WITH stats AS (
-INSERT INTO analytics.daily_user_stats AS t (
+INSERT INTO analytics.daily_user_stats (
   day, user_id, events, page_views, unique_pages, event_types, sessions, session_seconds,
   artist_views, show_views, searches, vote_events, votes, follows, unfollows, shares,
   notification_opens, notification_clicks, first_event_at, last_event_at)
@@ -57,22 +59,12 @@ FULL JOIN (
   WHERE NOT %(scoped)s OR user_id IN (SELECT user_id FROM etl_day_scope)
   GROUP BY user_id
 ) v ON v.user_id = e.user_id
-ON CONFLICT (user_id, day) DO UPDATE SET
-  events = EXCLUDED.events, page_views = EXCLUDED.page_views,
-  unique_pages = EXCLUDED.unique_pages, event_types = EXCLUDED.event_types,
-  sessions = EXCLUDED.sessions, session_seconds = EXCLUDED.session_seconds,
-  artist_views = EXCLUDED.artist_views, show_views = EXCLUDED.show_views,
-  searches = EXCLUDED.searches, vote_events = EXCLUDED.vote_events, votes = EXCLUDED.votes,
-  follows = EXCLUDED.follows, unfollows = EXCLUDED.unfollows, shares = EXCLUDED.shares,
-  notification_opens = EXCLUDED.notification_opens,
-  notification_clicks = EXCLUDED.notification_clicks,
-  first_event_at = EXCLUDED.first_event_at, last_event_at = EXCLUDED.last_event_at
 RETURNING day, user_id, sessions, page_views, unique_pages, event_types
 )
 -- The spec's engagement score per user and day:
 --   min(sessions/10,1)*0.3 + min(pageViews/100,1)*0.3 + min(uniquePages/20,1)*0.2
 --   + min(eventTypes/10,1)*0.2
-INSERT INTO analytics.user_engagement_warehouse AS t (
+INSERT INTO analytics.user_engagement_warehouse (
   day, user_id, sessions, page_views, unique_pages, event_types,
   session_score, page_view_score, diversity_score, event_type_score, engagement_score)
 SELECT day, user_id, sessions, page_views, unique_pages, event_types,
@@ -84,10 +76,4 @@ FROM (
          round(least(unique_pages / 20.0, 1) * 0.2, 4) AS ds,
          round(least(event_types / 10.0, 1) * 0.2, 4) AS es
   FROM stats
-) s
-ON CONFLICT (user_id, day) DO UPDATE SET
-  sessions = EXCLUDED.sessions, page_views = EXCLUDED.page_views,
-  unique_pages = EXCLUDED.unique_pages, event_types = EXCLUDED.event_types,
-  session_score = EXCLUDED.session_score, page_view_score = EXCLUDED.page_view_score,
-  diversity_score = EXCLUDED.diversity_score, event_type_score = EXCLUDED.event_type_score,
-  engagement_score = EXCLUDED.engagement_score;
+) s;

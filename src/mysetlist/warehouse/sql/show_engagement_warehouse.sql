@@ -1,9 +1,10 @@
 -- Per show and day: page views and viewers (show_view events), votes and voters
 -- (app.setlist_votes), shares (share events carrying show_id);
--- engagement = views + 2*votes + 3*shares. Only shows that exist in app.shows. Params: day.
-DELETE FROM analytics.show_engagement_warehouse WHERE day = %(day)s;
+-- engagement = views + 2*votes + 3*shares. Only shows that exist in app.shows. Params: day,
+-- fresh (a first backfill: nothing to delete). After the delete the insert is plain.
+DELETE FROM analytics.show_engagement_warehouse WHERE NOT %(fresh)s AND day = %(day)s;
 
-INSERT INTO analytics.show_engagement_warehouse AS t (
+INSERT INTO analytics.show_engagement_warehouse (
   show_id, day, artist_id, views, unique_viewers, votes, unique_voters, shares, engagement)
 SELECT x.show_id, %(day)s, sh.artist_id,
        count(*) FILTER (WHERE x.kind = 'show_view')::integer,
@@ -22,9 +23,4 @@ FROM (
   SELECT show_id, 'vote', user_id FROM etl_day_votes
 ) x
 JOIN app.shows sh ON sh.id = x.show_id
-GROUP BY x.show_id, sh.artist_id
-ON CONFLICT (show_id, day) DO UPDATE SET
-  artist_id = EXCLUDED.artist_id, views = EXCLUDED.views,
-  unique_viewers = EXCLUDED.unique_viewers, votes = EXCLUDED.votes,
-  unique_voters = EXCLUDED.unique_voters, shares = EXCLUDED.shares,
-  engagement = EXCLUDED.engagement;
+GROUP BY x.show_id, sh.artist_id;

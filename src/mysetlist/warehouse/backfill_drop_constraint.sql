@@ -1,0 +1,2 @@
+-- A first backfill drops a constraint's index (with the constraint) it recorded.
+ALTER TABLE {table} DROP CONSTRAINT {constraint}
