@@ -44,6 +44,8 @@ def _statements(sql_file: str) -> tuple[str, ...]:
 async def build_day(conn: psycopg.AsyncConnection[Any], day: date) -> dict[str, int]:
     """Rebuild every feature table's rows as of `day` in the caller's transaction."""
     rows = {}
+    for statement in _statements("build_day_session.sql"):
+        await conn.execute(statement)
     for table, sql_file in FEATURE_SQL.items():
         inserted = 0
         for statement in _statements(sql_file):  # DELETE the day's rows, then INSERT them

@@ -1,6 +1,7 @@
 -- user_recommendation_features as of %(day)s: per user and artist, a standing follow (by
 -- follow/unfollow events up to day) and the views and votes of the 28 days up to day.
 -- Only events created before day + 1 and votes cast before it are read. Idempotent.
+
 DELETE FROM analytics.user_recommendation_features WHERE as_of = %(day)s;
 
 INSERT INTO analytics.user_recommendation_features (
@@ -11,16 +12,27 @@ WITH bounds AS (
          (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC' AS cut_off
 ),
 events AS (
+  -- Two branches so each can use an index and prune partitions at plan time: follows and
+  -- unfollows over all history (predicate as in idx_user_events_follows, tracking migration
+  -- 0011), views of the 28-day window. The bounds repeat `bounds` as constants of %(day)s:
+  -- from the CTE they would be known only at run time.
   SELECT e.user_id, e.event_type, e.created_at,
          CASE WHEN e.properties ->> 'artist_id' ~ '^[0-9]{1,18}$'
               THEN (e.properties ->> 'artist_id')::bigint END AS artist_id,
+         NULL::bigint AS show_id
+  FROM analytics.user_events e
+  WHERE e.event_type IN ('follow', 'unfollow') AND e.user_id IS NOT NULL
+    AND e.created_at < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
+  UNION ALL
+  SELECT e.user_id, e.event_type, e.created_at,
+         CASE WHEN e.properties ->> 'artist_id' ~ '^[0-9]{1,18}$'
+              THEN (e.properties ->> 'artist_id')::bigint END,
          CASE WHEN e.properties ->> 'show_id' ~ '^[0-9]{1,18}$'
-              THEN (e.properties ->> 'show_id')::bigint END AS show_id
-  FROM analytics.user_events e, bounds b
-  WHERE e.user_id IS NOT NULL
-    AND e.created_at < b.cut_off
-    AND (e.event_type IN ('follow', 'unfollow')
-         OR (e.event_type IN ('artist_view', 'show_view') AND e.created_at >= b.window_start))
+              THEN (e.properties ->> 'show_id')::bigint END
+  FROM analytics.user_events e
+  WHERE e.event_type IN ('artist_view', 'show_view') AND e.user_id IS NOT NULL
+    AND e.created_at >= (%(day)s::date - 27)::timestamp AT TIME ZONE 'UTC'
+    AND e.created_at < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
 ),
 interactions AS (
   SELECT ev.user_id, ev.event_type AS kind, ev.created_at,
