@@ -14,7 +14,7 @@ separate act (`reset_watermark`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection, sql
@@ -22,6 +22,13 @@ from psycopg import AsyncConnection, sql
 from mysetlist.core.db import fetch_all_in, read_sql
 
 _PACKAGE = "mysetlist.core"
+
+# Events are stamped received_at = now() of their flush transaction, which commits a few ms
+# later: a watermark over received_at stops this far behind now() so no in-flight flush is
+# skipped (tracking's rollup and per-type retention, privacy's anonymisation).
+SAFETY_LAG = timedelta(seconds=15)
+# Where a time watermark that has never moved starts: before any client time ingest accepts.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)

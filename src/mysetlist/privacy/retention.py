@@ -4,18 +4,14 @@ retention. Batched (a transaction per batch) so a large backlog never holds long
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from mysetlist.core.db import Database, read_sql
-from mysetlist.core.watermarks import advance_watermark, read_watermark
+from mysetlist.core.watermarks import EPOCH, SAFETY_LAG, advance_watermark, read_watermark
 from mysetlist.privacy.config import PrivacySettings
-from mysetlist.tracking.maintenance import SAFETY_LAG
 
 _PACKAGE = "mysetlist.privacy"
 # Anonymisation's watermark, one per type and age ("<this>.<type>.<days>d"), as tracking's
 # per-type retention: the last run's now minus SAFETY_LAG; a new name reads everything once.
 ANONYMISE = "privacy.anonymise_events"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # before any client time ingest accepts
 
 
 async def _in_batches(db: Database, statement: str, params: dict[str, object]) -> int:
@@ -41,7 +37,7 @@ async def anonymise_expired_events(db: Database, settings: PrivacySettings) -> d
             db,
             read_sql(_PACKAGE, "anonymise_events_of_type.sql"),
             {"event_type": event_type, "days": days, "batch": settings.retention_batch_size,
-             "now": now, "since": mark.position if mark and mark.position else _EPOCH},
+             "now": now, "since": mark.position if mark and mark.position else EPOCH},
         )  # fmt: skip
         # Only once every batch is done: a run that fails midway is redone from the old mark
         # (anonymising twice changes nothing).

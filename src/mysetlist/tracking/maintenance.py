@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from mysetlist.core.db import Database, read_sql
 from mysetlist.core.partitions import PartitionedTable, drop_expired, ensure_partitions
 from mysetlist.core.run_log import RunRecord, job_run
-from mysetlist.core.watermarks import advance_watermark, read_watermark
+from mysetlist.core.watermarks import EPOCH, SAFETY_LAG, advance_watermark, read_watermark
 from mysetlist.tracking.config import TrackingSettings
 
 log = logging.getLogger(__name__)
@@ -22,13 +22,9 @@ UPKEEP = "tracking.partition_upkeep"
 # position is the last run's now minus SAFETY_LAG, and a changed age is a new name, whose
 # first run reads every partition before the cutoff once.
 TYPE_RETENTION = "tracking.type_retention"
-# Events are stamped received_at = now() of their flush transaction, which commits a few ms
-# later; the rollup stops this far behind now() so no in-flight flush is skipped.
-SAFETY_LAG = timedelta(seconds=15)
 USER_EVENTS = PartitionedTable(
     schema="analytics", name="user_events", key="created_at", grain="day", key_type="timestamptz"
 )
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 async def rollup_hourly(
@@ -65,7 +61,7 @@ async def fill_hourly_rollup(
         upto = now - lag
         # FOR UPDATE: a second rollup (another worker, a manual run) waits for this one.
         mark = await read_watermark(conn, ROLLUP, for_update=True)
-        since = mark.position if mark and mark.position else _EPOCH
+        since = mark.position if mark and mark.position else EPOCH
         oldest = now - timedelta(hours=tracking.hourly_metrics_retention_hours)
         if upto > since:
             cur = await conn.execute(
@@ -134,7 +130,7 @@ async def upkeep_partitions(
             cur = await conn.execute(
                 read_sql(_PACKAGE, "delete_expired_events_of_type.sql"),
                 {"event_type": event_type, "days": days, "now": now,
-                 "since": mark.position if mark and mark.position else _EPOCH},
+                 "since": mark.position if mark and mark.position else EPOCH},
             )  # fmt: skip
             per_type[event_type] = cur.rowcount
             await advance_watermark(conn, name, position=now - SAFETY_LAG, run_id=record.run_id)
