@@ -92,6 +92,17 @@ def postgres(workdir: Path) -> Iterator[str]:
         pg.stop()
 
 
+def world_fields(users: int, events: int, parallelism: int) -> dict[str, Any]:
+    """The JSON line's first fields: when, where, on which world."""
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "users": users,
+        "events": events,
+        "parallelism": parallelism,
+    }
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     mem = psutil.virtual_memory().total / 2**30
@@ -213,11 +224,7 @@ async def run_incremental_only(args: argparse.Namespace, url: str) -> dict[str, 
     print(f"\nworld: {users:,} users, {events:,} events up to {anchor:%Y-%m-%d %H:%M:%S}")
     hour, inc_s, inc, today_events = await measure_incremental(url, config, anchor=anchor)
     summary = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "users": users,
-        "events": events,
-        "parallelism": args.parallelism,
+        **world_fields(users, events, args.parallelism),
         "full_s": None, "full_status": None, "full_checks": None, "full_days": None,
         "full_steps": None, "floor_s": None, "full_over_floor": None,
         "incremental_s": round(inc_s, 3),
@@ -260,11 +267,7 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
 
     hour, inc_s, inc, today_events = await measure_incremental(url, config, anchor=None)
     summary = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "users": users,
-        "events": events,
-        "parallelism": args.parallelism,
+        **world_fields(users, events, args.parallelism),
         "full_s": round(full_s, 2),
         "full_status": full.status,
         "full_checks": full.checks_status,

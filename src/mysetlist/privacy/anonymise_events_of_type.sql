@@ -2,8 +2,8 @@
 -- the event stays (type, time, page without query string, source) for aggregates.
 -- Incremental like tracking's delete_expired_events_of_type.sql (no (event_type,
 -- created_at) index): events newly past the age since the last run's mark %(since)s, by
--- created_at, or received since it with an older client time; since = -infinity the first
--- time for a (type, days) pair. %(now)s is fixed for all batches of one run.
+-- created_at, or received since it with an older client time; since = the epoch
+-- (core.watermarks.EPOCH) the first time for a (type, days) pair. %(now)s is fixed for all batches of one run.
 WITH batch AS (
   SELECT tableoid, ctid FROM analytics.user_events
   WHERE event_type = %(event_type)s

@@ -4,7 +4,8 @@
 -- flush lag): those with created_at at most `days` before it (partitions pruned to that
 -- range), and those received since it with an older client time (ingest accepts times back
 -- to 1970; the received_at BRIN finds them at each partition's tail). The first run of a
--- (type, days) pair has since = -infinity: every partition before the cutoff, once.
+-- (type, days) pair has since = the epoch (core.watermarks.EPOCH, before any client time
+-- ingest accepts): every partition before the cutoff, once.
 DELETE FROM analytics.user_events
  WHERE event_type = %(event_type)s
    AND created_at < %(now)s - make_interval(days => %(days)s)
