@@ -202,6 +202,10 @@ def dashboard_world(servers: Any, tmp_path_factory: pytest.TempPathFactory) -> I
             DATABASE_URL=url, REDIS_URL=servers.redis_url,
             MYSETLIST_DATA_DIR=str(tmp_path_factory.mktemp("dashdata")),
             JWT_SECRET=TEST_JWT_SECRET, MYSETLIST_ENCRYPTION_KEY=TEST_ENCRYPTION_KEY,
+            # A key prefix of its own: the Redis is the test process's, and another module's
+            # API on another database caches its own dashboard document under the same
+            # range and time zone (the fuzzing operator asks for 30d, too).
+            MYSETLIST_REDIS_KEY_PREFIX=f"dash-{uuid.uuid4().hex[:10]}",
         )  # fmt: skip
         world.settings = settings
         with serve_app(create_app(settings, url, servers.redis_url)) as api:
