@@ -273,6 +273,7 @@ async def test_incremental_run_takes_only_new_arrivals(world: str) -> None:
         url, "SELECT partial FROM analytics.etl_loaded_days WHERE day = %s", (now.date(),)
     ) == (True,)
     # Nothing new: nothing done.
+    assert not await pipeline.has_new_events(url)  # the schedule's pre-check agrees
     idle = await pipeline.execute(url, config, request=incremental)
     assert idle is not None
     assert (idle.status, idle.days, idle.step_timings) == ("succeeded", 0, {})
@@ -285,6 +286,7 @@ async def test_incremental_run_takes_only_new_arrivals(world: str) -> None:
             """INSERT INTO analytics.user_events (user_id, event_type, page_url, created_at)
                VALUES ('00000000-0000-4000-8000-000000000002', 'search', '/s', now())"""
         )
+    assert await pipeline.has_new_events(url)
     again = await pipeline.execute(url, config, request=incremental)
     assert again is not None
     assert again.days == 1

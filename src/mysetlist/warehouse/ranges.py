@@ -56,10 +56,9 @@ async def resolve_range(state: RunState) -> None:
 
 
 async def _resolve_incremental(state: RunState, today: date, last: datetime | None) -> None:
-    window_start = day_bounds(today - timedelta(days=1))[0]
-    snap = await fetch_one_in(state.control, query("newest_received"), {"since": window_start})
-    newest = snap["newest"] if snap else None
-    if newest is None or (last is not None and newest <= last):
+    window_start = _window_start(today)
+    newest = await _newest_received(state.control, window_start, after=last)
+    if newest is None:  # nothing received after the watermark
         state.days = []
         await state.record_range(None, None)
         return
@@ -95,12 +94,31 @@ async def advance(state: RunState) -> None:
 async def has_new_events(conn: Connection) -> bool:
     """Whether events arrived since the incremental watermark (a cheap pre-check, so the
     every-few-minutes schedule does not record empty runs)."""
-    # Since the start of yesterday, by the database's clock (no `since`).
-    row = await fetch_one_in(conn, query("newest_received"), {"since": None})
-    if row is None or row["newest"] is None:
-        return False
+    # The run's own window (since the start of yesterday by the database's clock) and
+    # after the watermark: an arrival there is a new one.
+    row = await fetch_one_in(conn, query("run_today"))
+    assert row is not None
     wm = await read_watermark(conn, WATERMARK)
-    return wm is None or wm.position is None or bool(row["newest"] > wm.position)
+    after = wm.position if wm is not None else None
+    return await _newest_received(conn, _window_start(row["today"]), after=after) is not None
+
+
+def _window_start(today: date) -> datetime:
+    """Where an incremental run's window starts: the start of yesterday (UTC)."""
+    return day_bounds(today - timedelta(days=1))[0]
+
+
+async def _newest_received(
+    conn: Connection, window_start: datetime, *, after: datetime | None
+) -> datetime | None:
+    """The newest `received_at` of the events created since `window_start` and received
+    after `after` (None: at any time); None when there is none. Both bounds are constants
+    when the statement is planned, so only the window's partitions are planned and the
+    received_at BRIN can skip what the last run read."""
+    row = await fetch_one_in(
+        conn, query("newest_received"), {"since": window_start, "after": after}
+    )
+    return row["newest"] if row else None
 
 
 async def initial_load_pending(conn: Connection, config: EtlConfig) -> bool:
